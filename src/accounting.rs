@@ -1,0 +1,58 @@
+//! Service Month statements from stored verdicts: the one place that feeds the
+//! pure SLA engine from the database, for `improbe sla`, reports and the daemon.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::config::Target;
+use crate::sla::{ExcludedMinutes, MonthStatement, ServiceMonth};
+use crate::store::Store;
+
+/// Which Service Months to account for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonthSelection {
+    /// Every month from the service start to the one containing `now`.
+    ToDate,
+    /// One month by its 1-based index.
+    Index(u32),
+    /// The month containing a local date.
+    Containing(NaiveDate),
+}
+
+/// The months a selection names for one target, oldest first.
+pub fn select_months(target: &Target, selection: MonthSelection, now: DateTime<Utc>) -> anyhow::Result<Vec<ServiceMonth>> {
+    let calendar = &target.sla.calendar;
+    match selection {
+        MonthSelection::ToDate => {
+            let current = calendar.month_containing(now).map_or(0, |m| m.index);
+            Ok((1..=current).filter_map(|k| calendar.month(k)).collect())
+        }
+        MonthSelection::Index(k) => calendar
+            .month(k)
+            .map(|m| vec![m])
+            .ok_or_else(|| anyhow::anyhow!("--month must be 1 or more (month 1 starts on the service start)")),
+        MonthSelection::Containing(date) => calendar.month_containing_date(date).map(|m| vec![m]).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{date} is before target `{}` started on {}; pick a later --date",
+                target.name,
+                calendar.service_start
+            )
+        }),
+    }
+}
+
+/// The statements of one target for the given months.
+pub async fn statements(
+    store: &dyn Store,
+    target: &Target,
+    months: Vec<ServiceMonth>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<MonthStatement>> {
+    let windows = store.exclusions(Some(&target.name)).await?;
+    let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
+    let mut statements = Vec::with_capacity(months.len());
+    for month in months {
+        let observed = store.observed_minutes(&target.name, month.minutes()).await?;
+        statements.push(MonthStatement::compute(&target.name, &target.sla, month, observed, &excluded, now));
+    }
+    Ok(statements)
+}

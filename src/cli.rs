@@ -1,0 +1,69 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::DEFAULT_CONFIG_PATH;
+
+#[derive(Debug, Parser)]
+#[command(name = "improbe", version, about = "Your own evidence of how available your IM provider really was")]
+pub struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, global = true, env = "IMPROBE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Log output: `pretty` for terminals, `json` for collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration file; lists every problem with its TOML path.
+    CheckConfig,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load attempts from JSON Lines (a file, or - for standard input).
+    Import(ImportArgs),
+    /// Availability, credit and claim window per target and Service Month.
+    Sla(SlaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The JSON Lines file, or `-` for standard input.
+    pub file: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SlaArgs {
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only Service Month K (1-based).
+    #[arg(long, value_name = "K", conflicts_with = "date")]
+    pub month: Option<u32>,
+    /// Only the Service Month containing this local date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = SlaFormat::Table)]
+    pub format: SlaFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SlaFormat {
+    Table,
+    Json,
+    Csv,
+}

@@ -1,0 +1,50 @@
+//! One module per subcommand, plus the start-up steps they share.
+
+pub mod check_config;
+pub mod import;
+pub mod migrate;
+pub mod sla;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::store::{self, Store};
+
+/// Overrides `[database] url`, e.g. to keep credentials out of the file.
+pub const DATABASE_URL_ENV: &str = "IMPROBE_DATABASE_URL";
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::CheckConfig => check_config::run(&cli.config),
+        Command::Migrate => migrate::run(&cli.config).await,
+        Command::Import(args) => import::run(&cli.config, &args).await,
+        Command::Sla(args) => sla::run(&cli.config, &args).await,
+    }
+}
+
+/// Loads and validates the config, applying environment overrides and
+/// logging its warnings.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let mut config = Config::load(path)?;
+    if let Ok(url) = std::env::var(DATABASE_URL_ENV) {
+        config.database.url = url;
+    }
+    for warning in &config.warnings {
+        tracing::warn!(file = %path.display(), "{warning}");
+    }
+    Ok(config)
+}
+
+/// Opens the configured database and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store::open(&config.database.url).await?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the {} database", store.backend()))?;
+    Ok(store)
+}

@@ -1,0 +1,143 @@
+//! The JSON Lines import format (CONTRACT.md): one attempt per line.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::attempt::{to_millis, Attempt, Kind, Outcome};
+
+/// The prober recorded for lines that do not name one.
+pub const DEFAULT_IMPORT_PROBER: &str = "import";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    target: String,
+    #[serde(default)]
+    prober: Option<String>,
+    kind: Kind,
+    started_at: String,
+    outcome: Outcome,
+    #[serde(default)]
+    latency_ms: Option<i64>,
+    #[serde(default)]
+    http_status: Option<i32>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A line that cannot be imported, with its 1-based number.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {message}")]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parses one line. `targets` are the configured target names.
+pub fn parse_line(line: usize, text: &str, targets: &HashSet<String>) -> Result<Attempt, LineError> {
+    let fail = |message: String| LineError { line, message };
+    let raw: ImportLine = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
+    if !targets.contains(&raw.target) {
+        let mut known: Vec<_> = targets.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        return Err(fail(format!(
+            "unknown target `{}`; the config defines: {}",
+            raw.target,
+            known.join(", ")
+        )));
+    }
+    let started_at = DateTime::parse_from_rfc3339(&raw.started_at)
+        .map_err(|e| fail(format!("started_at `{}` is not an RFC 3339 instant: {e}", raw.started_at)))?
+        .with_timezone(&Utc);
+    if raw.latency_ms.is_some_and(|l| l < 0) {
+        return Err(fail("latency_ms must not be negative".into()));
+    }
+    if raw.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
+        return Err(fail("http_status must be between 100 and 599".into()));
+    }
+    let prober = raw.prober.unwrap_or_else(|| DEFAULT_IMPORT_PROBER.to_owned());
+    if prober.trim().is_empty() {
+        return Err(fail("prober must not be empty".into()));
+    }
+    Ok(Attempt {
+        target: raw.target,
+        prober,
+        kind: raw.kind,
+        started_at: to_millis(started_at),
+        latency_ms: raw.latency_ms,
+        outcome: raw.outcome,
+        http_status: raw.http_status,
+        error_code: raw.error_code,
+        error: raw.error,
+        reason: raw.reason,
+    })
+}
+
+/// Reads attempts line by line; blank lines are skipped, the first bad line
+/// ends the stream with its error.
+pub fn read_attempts<'a, R: BufRead + Send + 'a>(
+    reader: R,
+    targets: &'a HashSet<String>,
+) -> impl Iterator<Item = anyhow::Result<Attempt>> + Send + 'a {
+    reader.lines().enumerate().filter_map(move |(index, line)| {
+        let line_no = index + 1;
+        match line {
+            Err(e) => Some(Err(anyhow::anyhow!("line {line_no}: cannot read: {e}"))),
+            Ok(text) if text.trim().is_empty() => None,
+            Ok(text) => Some(parse_line(line_no, &text, targets).map_err(anyhow::Error::from)),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets() -> HashSet<String> {
+        ["tim-sgp".to_owned()].into()
+    }
+
+    #[test]
+    fn the_contract_example_parses() {
+        let line = r#"{"target":"tim-sgp","prober":"sgp-1","kind":"login","started_at":"2026-03-17T00:00:05Z","latency_ms":812,"outcome":"fail","http_status":502,"error_code":"70500","error":"upstream timeout"}"#;
+        let a = parse_line(1, line, &targets()).unwrap();
+        assert_eq!(a.kind, Kind::Login);
+        assert_eq!(a.outcome, Outcome::Fail);
+        assert_eq!(a.started_at.to_rfc3339(), "2026-03-17T00:00:05+00:00");
+        assert_eq!(a.http_status, Some(502));
+        assert_eq!(a.error_code.as_deref(), Some("70500"));
+    }
+
+    #[test]
+    fn prober_defaults_to_import_and_offsets_become_utc() {
+        let line = r#"{"target":"tim-sgp","kind":"send_group","started_at":"2026-03-17T08:00:05.1234+08:00","outcome":"ok"}"#;
+        let a = parse_line(1, line, &targets()).unwrap();
+        assert_eq!(a.prober, "import");
+        assert_eq!(a.started_at_ms(), "2026-03-17T00:00:05.123Z".parse::<DateTime<Utc>>().unwrap().timestamp_millis());
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        let cases = [
+            (r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z"}"#, "missing field `outcome`"),
+            (r#"{"target":"other","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok"}"#, "unknown target `other`"),
+            (r#"{"target":"tim-sgp","kind":"logon","started_at":"2026-03-17T00:00:05Z","outcome":"ok"}"#, "unknown variant `logon`"),
+            (r#"{"target":"tim-sgp","kind":"login","started_at":"yesterday","outcome":"ok"}"#, "not an RFC 3339 instant"),
+            (r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","latency":5}"#, "unknown field `latency`"),
+            (r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","http_status":9}"#, "http_status"),
+            ("not json", "expected"),
+        ];
+        for (line, expected) in cases {
+            let err = parse_line(7, line, &targets()).unwrap_err();
+            assert_eq!(err.line, 7);
+            assert!(err.to_string().contains(expected), "{err} should mention {expected}");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! UTC minutes, the unit every verdict is kept in.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+/// One UTC minute, stored as whole minutes since the Unix epoch.
+///
+/// Integers rather than timestamps so that both databases store, compare and
+/// index minutes identically and the SLA code counts them exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Minute(pub i64);
+
+impl Minute {
+    /// The minute in which `instant` falls (the attempt's start minute).
+    pub fn containing<Tz: TimeZone>(instant: &DateTime<Tz>) -> Self {
+        Minute(instant.timestamp().div_euclid(60))
+    }
+
+    /// The first minute that starts at or after `instant`.
+    pub fn at_or_after<Tz: TimeZone>(instant: &DateTime<Tz>) -> Self {
+        let seconds = instant.timestamp();
+        let partial = seconds.rem_euclid(60) != 0 || instant.timestamp_subsec_nanos() != 0;
+        Minute(seconds.div_euclid(60) + i64::from(partial))
+    }
+
+    /// The instant this minute starts.
+    pub fn start(self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.0 * 60, 0).expect("minute within chrono's range")
+    }
+
+    /// The UTC hour this minute belongs to, as whole hours since the epoch.
+    pub fn hour(self) -> i64 {
+        self.0.div_euclid(60)
+    }
+
+    pub fn next(self) -> Self {
+        Minute(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Minute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.start().format("%Y-%m-%dT%H:%MZ"))
+    }
+}
+
+/// A half-open range of minutes `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinuteRange {
+    pub start: Minute,
+    pub end: Minute,
+}
+
+impl MinuteRange {
+    pub fn new(start: Minute, end: Minute) -> Self {
+        Self { start, end: end.max(start) }
+    }
+
+    pub fn len(&self) -> i64 {
+        self.end.0 - self.start.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, minute: Minute) -> bool {
+        self.start <= minute && minute < self.end
+    }
+
+    pub fn intersect(&self, other: &MinuteRange) -> MinuteRange {
+        MinuteRange::new(self.start.max(other.start), self.end.min(other.end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containing_floors_and_at_or_after_ceils() {
+        let t = DateTime::parse_from_rfc3339("2026-03-17T00:00:05Z").unwrap();
+        assert_eq!(Minute::containing(&t).start().to_rfc3339(), "2026-03-17T00:00:00+00:00");
+        assert_eq!(Minute::at_or_after(&t).start().to_rfc3339(), "2026-03-17T00:01:00+00:00");
+        let exact = DateTime::parse_from_rfc3339("2026-03-17T00:01:00Z").unwrap();
+        assert_eq!(Minute::at_or_after(&exact), Minute::containing(&exact));
+    }
+
+    #[test]
+    fn minutes_before_the_epoch_floor_downwards() {
+        let t = DateTime::parse_from_rfc3339("1969-12-31T23:59:30Z").unwrap();
+        assert_eq!(Minute::containing(&t), Minute(-1));
+        assert_eq!(Minute(-1).hour(), -1);
+    }
+}

@@ -1,0 +1,3 @@
+//! Renderers: turning statements into tables, JSON and CSV for people and scripts.
+
+pub mod sla;

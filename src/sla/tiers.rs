@@ -1,0 +1,87 @@
+//! Availability, commitment and credit tiers, decided in integers only.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// `Av >= 99%`, i.e. `failure * 100 <= total`. No floating point near a tier.
+pub fn meets_commitment(failure_minutes: i64, total_minutes: i64) -> bool {
+    failure_minutes * 100 <= total_minutes
+}
+
+/// The credit tier, as a percentage of the month's fee.
+///
+/// `Av >= p%` is `(total - failure) * 100 >= p * total`, which for the tier
+/// boundaries 99, 95 and 90 reduces to `failure * 100 <= (100 - p) * total`.
+pub fn credit_percent(failure_minutes: i64, total_minutes: i64) -> u32 {
+    let failed = failure_minutes * 100;
+    if failed <= total_minutes {
+        0
+    } else if failed <= 5 * total_minutes {
+        10
+    } else if failed <= 10 * total_minutes {
+        20
+    } else {
+        30
+    }
+}
+
+/// Availability in percent, four decimals, rounded down (never flatters the provider's figure upwards).
+pub fn availability_percent(failure_minutes: i64, total_minutes: i64) -> String {
+    if total_minutes <= 0 {
+        return "100.0000".to_owned();
+    }
+    let available = (total_minutes - failure_minutes).max(0);
+    // In units of 0.0001 %.
+    let units = i128::from(available) * 1_000_000 / i128::from(total_minutes);
+    format!("{}.{:04}", units / 10_000, units % 10_000)
+}
+
+/// The credit owed: `fee * percent / 100`, never more than the fee itself.
+pub fn credit_amount(monthly_fee: Decimal, percent: u32) -> Decimal {
+    (monthly_fee * Decimal::from(percent) / Decimal::ONE_HUNDRED).min(monthly_fee)
+}
+
+/// Money as printed: two places, rounded half away from zero.
+pub fn format_money(amount: Decimal) -> String {
+    let rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    format!("{rounded:.2}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tier_boundaries_are_exact() {
+        // (failure minutes, total minutes, meets commitment, credit %, availability)
+        let cases = [
+            (0, 43_200, true, 0, "100.0000"),
+            (432, 43_200, true, 0, "99.0000"),
+            (433, 43_200, false, 10, "98.9976"),
+            (446, 44_640, true, 0, "99.0008"),
+            (447, 44_640, false, 10, "98.9986"),
+            (2_160, 43_200, false, 10, "95.0000"),
+            (2_161, 43_200, false, 20, "94.9976"),
+            (4_320, 43_200, false, 20, "90.0000"),
+            (4_321, 43_200, false, 30, "89.9976"),
+            (43_200, 43_200, false, 30, "0.0000"),
+            (1, 3, false, 30, "66.6666"),
+        ];
+        for (failure, total, meets, credit, availability) in cases {
+            assert_eq!(meets_commitment(failure, total), meets, "{failure}/{total}");
+            assert_eq!(credit_percent(failure, total), credit, "{failure}/{total}");
+            assert_eq!(availability_percent(failure, total), availability, "{failure}/{total}");
+        }
+    }
+
+    #[test]
+    fn money_rounds_half_away_from_zero_only_when_printed() {
+        let fee: Decimal = "1200.00".parse().unwrap();
+        assert_eq!(format_money(credit_amount(fee, 10)), "120.00");
+        let odd: Decimal = "0.05".parse().unwrap();
+        // 0.05 * 10% = 0.005, which rounds away from zero to 0.01.
+        assert_eq!(format_money(credit_amount(odd, 10)), "0.01");
+        let odd: Decimal = "333.35".parse().unwrap();
+        assert_eq!(format_money(credit_amount(odd, 30)), "100.01");
+        assert_eq!(format_money(credit_amount(fee, 0)), "0.00");
+    }
+}

@@ -1,0 +1,223 @@
+//! Storage: one [`Store`] trait, SQLite and PostgreSQL behind it. All SQL lives here.
+
+mod postgres;
+mod shared;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::attempt::Attempt;
+use crate::config::ConfiguredExclusion;
+use crate::minute::{Minute, MinuteRange};
+use crate::sla::{ExclusionWindow, MonthStatement, ObservedMinutes};
+use crate::verdict::{OutcomeCounts, Verdict};
+
+/// Attempts written in one statement. 11 columns × 1,000 rows stays well under
+/// both backends' bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
+const ATTEMPT_BATCH: usize = 1_000;
+
+/// Minutes per `IN (...)` list when re-deciding verdicts.
+const MINUTE_CHUNK: usize = 500;
+
+/// What one [`Store::ingest`] call changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestSummary {
+    /// Attempts read from the source.
+    pub attempts: u64,
+    /// Attempts that were new; the rest were already stored.
+    pub inserted: u64,
+    /// Distinct target minutes whose verdict was re-decided.
+    pub minutes_touched: u64,
+}
+
+/// One row of the `minute_verdicts` view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteVerdict {
+    pub minute: Minute,
+    pub verdict: Verdict,
+    pub counts: OutcomeCounts,
+    pub probers: i64,
+}
+
+/// Where an exclusion window came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExclusionSource {
+    /// `[[exclusions]]` in the config file, synchronised on start.
+    Config,
+    /// `improbe exclusions add`.
+    Cli,
+}
+
+impl ExclusionSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExclusionSource::Config => "config",
+            ExclusionSource::Cli => "cli",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "cli" { ExclusionSource::Cli } else { ExclusionSource::Config }
+    }
+}
+
+/// An exclusion window as kept in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredExclusion {
+    pub id: i64,
+    pub target: String,
+    pub window: ExclusionWindow,
+    pub reason: String,
+    pub announced_at: Option<DateTime<Utc>>,
+    pub source: ExclusionSource,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+impl StoredExclusion {
+    /// The contract excludes only maintenance announced in advance.
+    pub fn has_prior_notice(&self) -> bool {
+        self.announced_at.is_some_and(|at| at < self.window.start)
+    }
+}
+
+/// A source of attempts for [`Store::ingest`]; an `Err` item aborts the whole ingest.
+pub type AttemptSource<'a> = dyn Iterator<Item = anyhow::Result<Attempt>> + Send + 'a;
+
+/// The database behind improbe. Both backends pass the same contract tests.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations; safe to run from several probers at once.
+    async fn migrate(&self) -> anyhow::Result<()>;
+
+    /// Writes attempts and re-decides the verdicts of every minute they touch,
+    /// all in one transaction: either every attempt is stored or none is.
+    /// Attempts already stored (same target, prober, kind and start) are skipped.
+    async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary>;
+
+    /// Makes the config's exclusion windows the database's `config` windows,
+    /// re-deciding the minutes of any window that was added or removed.
+    async fn sync_config_exclusions(
+        &self,
+        exclusions: &[ConfiguredExclusion],
+        recorded_by: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+
+    /// Exclusion windows of one target (`None`: all targets), oldest first.
+    async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>>;
+
+    /// Available and failure minutes of one target within `range`.
+    async fn observed_minutes(&self, target: &str, range: MinuteRange) -> anyhow::Result<ObservedMinutes>;
+
+    /// The stored verdicts of one target within `range`, by minute.
+    async fn minute_verdicts(&self, target: &str, range: MinuteRange) -> anyhow::Result<Vec<MinuteVerdict>>;
+
+    /// Upserts the `service_months` rows for these statements.
+    async fn save_service_months(&self, statements: &[MonthStatement], now: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// How many attempts are stored (all targets).
+    async fn attempt_count(&self) -> anyhow::Result<i64>;
+}
+
+/// Opens the database a URL names: `sqlite://FILE` or `postgres://...`.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL `{}`: use sqlite://FILE or postgres://USER@HOST/DB",
+            redact_url(url)
+        )
+    }
+}
+
+/// A database URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Per-hour changes to the `verdict_hours` roll-up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct HourDelta {
+    available: i64,
+    failure: i64,
+}
+
+impl HourDelta {
+    fn count(&mut self, verdict: Verdict, sign: i64) {
+        match verdict {
+            Verdict::Available => self.available += sign,
+            Verdict::Failure => self.failure += sign,
+            Verdict::NoData | Verdict::Excluded => {}
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        self.available == 0 && self.failure == 0
+    }
+}
+
+/// Splits a range into whole UTC hours (served by the roll-up) and the
+/// partial-hour edges at either end (served minute by minute).
+fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]) {
+    let first_full_hour = (range.start.0 + 59).div_euclid(60);
+    let end_full_hour = range.end.0.div_euclid(60);
+    if first_full_hour >= end_full_hour {
+        return (0..0, [range, MinuteRange::new(range.end, range.end)]);
+    }
+    (
+        first_full_hour..end_full_hour,
+        [
+            MinuteRange::new(range.start, Minute(first_full_hour * 60)),
+            MinuteRange::new(Minute(end_full_hour * 60), range.end),
+        ],
+    )
+}
+
+fn millis_to_instant(ms: i64) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| anyhow::anyhow!("stored instant {ms} ms is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_split_keeps_every_minute_once() {
+        for (start, end) in [(0, 600), (30, 95), (61, 119), (59, 61), (-90, 150), (120, 120)] {
+            let range = MinuteRange::new(Minute(start), Minute(end));
+            let (hours, edges) = split_by_hours(range);
+            let covered = (hours.end - hours.start) * 60 + edges[0].len() + edges[1].len();
+            assert_eq!(covered, range.len(), "{start}..{end}");
+            assert!(edges.iter().all(|e| e.is_empty() || (range.start <= e.start && e.end <= range.end)));
+        }
+    }
+
+    #[test]
+    fn passwords_never_leave_a_url() {
+        assert_eq!(redact_url("postgres://u:s3cret@db/x"), "postgres://u:***@db/x");
+        assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(redact_url("sqlite://improbe.db"), "sqlite://improbe.db");
+    }
+}

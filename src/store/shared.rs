@@ -1,0 +1,478 @@
+//! The Store implementation both backends share.
+//!
+//! sqlx types its queries by database, so the common logic is written once
+//! here and instantiated for each backend by `shared_store!`. SQL that is
+//! identical in both dialects lives in this file; each backend supplies only
+//! what differs (transaction start, writer lock, typed `service_months` insert).
+
+/// Implements [`super::Store`] for `$store`, a struct with a `pool: Pool<$db>`
+/// field and the dialect constants `BEGIN_WRITE`, `LOCK_WRITERS` and
+/// `SAVE_SERVICE_MONTH`.
+macro_rules! shared_store {
+    ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
+        use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use sqlx::{QueryBuilder, Row};
+
+        use $crate::attempt::{Attempt, Outcome};
+        use $crate::config::ConfiguredExclusion;
+        use $crate::minute::{Minute, MinuteRange};
+        use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
+        use $crate::store::{
+            millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, HourDelta, IngestSummary,
+            MinuteVerdict, Store, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
+        };
+        use $crate::verdict::{self, OutcomeCounts, Verdict};
+
+        type Tx = sqlx::Transaction<'static, $db>;
+
+        impl $store {
+            /// Starts a write transaction that holds the writers' lock, so that
+            /// concurrent probers re-decide a minute one after the other and each
+            /// sees the others' committed buckets.
+            async fn begin_write(&self) -> anyhow::Result<Tx> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+                if let Some(lock) = Self::LOCK_WRITERS {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                Ok(tx)
+            }
+
+            /// Inserts new attempts; returns those that were not stored before.
+            async fn insert_attempts(tx: &mut Tx, batch: &[Attempt]) -> anyhow::Result<Vec<(String, String, Minute, Outcome)>> {
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO attempts (target, prober, kind, started_at_ms, minute, latency_ms, outcome, \
+                     http_status, error_code, error, reason) ",
+                );
+                insert.push_values(batch, |mut row, a| {
+                    row.push_bind(a.target.clone())
+                        .push_bind(a.prober.clone())
+                        .push_bind(a.kind.as_str())
+                        .push_bind(a.started_at_ms())
+                        .push_bind(a.minute().0)
+                        .push_bind(a.latency_ms)
+                        .push_bind(a.outcome.as_str())
+                        .push_bind(a.http_status)
+                        .push_bind(a.error_code.clone())
+                        .push_bind(a.error.clone())
+                        .push_bind(a.reason.clone());
+                });
+                insert.push(
+                    " ON CONFLICT (target, prober, kind, started_at_ms) DO NOTHING \
+                     RETURNING target, prober, minute, outcome",
+                );
+                let rows = insert.build().fetch_all(&mut **tx).await?;
+                rows.iter()
+                    .map(|row| {
+                        let outcome: String = row.try_get(3)?;
+                        Ok((
+                            row.try_get(0)?,
+                            row.try_get(1)?,
+                            Minute(row.try_get(2)?),
+                            outcome.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            /// Adds new attempts to the per-prober minute buckets (an upsert
+            /// that increments, never a read-modify-write).
+            async fn add_to_buckets(tx: &mut Tx, buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>) -> anyhow::Result<()> {
+                if buckets.is_empty() {
+                    return Ok(());
+                }
+                let mut upsert = QueryBuilder::<$db>::new(
+                    "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts) ",
+                );
+                upsert.push_values(buckets, |mut row, ((target, minute, prober), counts)| {
+                    row.push_bind(target.clone())
+                        .push_bind(minute.0)
+                        .push_bind(prober.clone())
+                        .push_bind(counts.ok)
+                        .push_bind(counts.fail)
+                        .push_bind(counts.inconclusive);
+                });
+                upsert.push(
+                    " ON CONFLICT (target, minute, prober) DO UPDATE SET \
+                     ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
+                     fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
+                     inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts",
+                );
+                upsert.build().execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            async fn load_exclusions(tx: &mut Tx, target: &str) -> anyhow::Result<ExcludedMinutes> {
+                let rows = sqlx::query("SELECT start_ms, end_ms FROM exclusions WHERE target = $1")
+                    .bind(target)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let windows = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(ExclusionWindow { start: millis_to_instant(r.try_get(0)?)?, end: millis_to_instant(r.try_get(1)?)? })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(ExcludedMinutes::new(windows))
+            }
+
+            /// Re-decides the verdict of each given minute from its buckets and
+            /// the target's exclusion windows, and moves the hourly roll-up by
+            /// exactly the change.
+            async fn redecide(tx: &mut Tx, target: &str, minutes: &[Minute], excluded: &ExcludedMinutes) -> anyhow::Result<()> {
+                for chunk in minutes.chunks(MINUTE_CHUNK) {
+                    let mut sums = QueryBuilder::<$db>::new(
+                        "SELECT minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
+                         CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
+                         FROM minute_buckets WHERE target = ",
+                    );
+                    sums.push_bind(target).push(" AND minute IN (");
+                    let mut list = sums.separated(", ");
+                    for m in chunk {
+                        list.push_bind(m.0);
+                    }
+                    sums.push(") GROUP BY minute");
+                    let mut decided = Vec::with_capacity(chunk.len());
+                    for row in sums.build().fetch_all(&mut **tx).await? {
+                        let minute = Minute(row.try_get(0)?);
+                        let counts = OutcomeCounts { ok: row.try_get(1)?, fail: row.try_get(2)?, inconclusive: row.try_get(3)? };
+                        let probers: i64 = row.try_get(4)?;
+                        decided.push((minute, verdict::decide(counts, excluded.contains(minute)), counts, probers));
+                    }
+
+                    let mut previous_query = QueryBuilder::<$db>::new("SELECT minute, verdict FROM verdicts WHERE target = ");
+                    previous_query.push_bind(target).push(" AND minute IN (");
+                    let mut list = previous_query.separated(", ");
+                    for m in chunk {
+                        list.push_bind(m.0);
+                    }
+                    previous_query.push(")");
+                    let mut previous = HashMap::with_capacity(chunk.len());
+                    for row in previous_query.build().fetch_all(&mut **tx).await? {
+                        let word: String = row.try_get(1)?;
+                        previous.insert(Minute(row.try_get(0)?), word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
+                    }
+
+                    let mut hours: BTreeMap<i64, HourDelta> = BTreeMap::new();
+                    for (minute, new, _, _) in &decided {
+                        let delta = hours.entry(minute.hour()).or_default();
+                        delta.count(*new, 1);
+                        if let Some(old) = previous.get(minute) {
+                            delta.count(*old, -1);
+                        }
+                    }
+                    if decided.is_empty() {
+                        continue;
+                    }
+
+                    let mut upsert = QueryBuilder::<$db>::new(
+                        "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers) ",
+                    );
+                    upsert.push_values(&decided, |mut row, (minute, verdict, counts, probers)| {
+                        row.push_bind(target)
+                            .push_bind(minute.0)
+                            .push_bind(verdict.as_str())
+                            .push_bind(counts.ok)
+                            .push_bind(counts.fail)
+                            .push_bind(counts.inconclusive)
+                            .push_bind(*probers);
+                    });
+                    upsert.push(
+                        " ON CONFLICT (target, minute) DO UPDATE SET verdict = excluded.verdict, \
+                         ok_attempts = excluded.ok_attempts, fail_attempts = excluded.fail_attempts, \
+                         inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers",
+                    );
+                    upsert.build().execute(&mut **tx).await?;
+
+                    let changed: Vec<_> = hours.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+                    if changed.is_empty() {
+                        continue;
+                    }
+                    let mut rollup = QueryBuilder::<$db>::new(
+                        "INSERT INTO verdict_hours (target, hour, available_minutes, failure_minutes) ",
+                    );
+                    rollup.push_values(&changed, |mut row, (hour, delta)| {
+                        row.push_bind(target).push_bind(*hour).push_bind(delta.available).push_bind(delta.failure);
+                    });
+                    rollup.push(
+                        " ON CONFLICT (target, hour) DO UPDATE SET \
+                         available_minutes = verdict_hours.available_minutes + excluded.available_minutes, \
+                         failure_minutes = verdict_hours.failure_minutes + excluded.failure_minutes",
+                    );
+                    rollup.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Re-decides every stored minute of a target inside `range`.
+            async fn redecide_range(tx: &mut Tx, target: &str, range: MinuteRange) -> anyhow::Result<()> {
+                let rows = sqlx::query("SELECT minute FROM verdicts WHERE target = $1 AND minute >= $2 AND minute < $3")
+                    .bind(target)
+                    .bind(range.start.0)
+                    .bind(range.end.0)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let minutes = rows.iter().map(|r| r.try_get(0).map(Minute)).collect::<Result<Vec<_>, _>>()?;
+                let excluded = Self::load_exclusions(tx, target).await?;
+                Self::redecide(tx, target, &minutes, &excluded).await
+            }
+
+            async fn ingest_batch(
+                tx: &mut Tx,
+                batch: &[Attempt],
+                exclusions: &mut HashMap<String, ExcludedMinutes>,
+                summary: &mut IngestSummary,
+            ) -> anyhow::Result<()> {
+                let inserted = Self::insert_attempts(tx, batch).await?;
+                summary.attempts += batch.len() as u64;
+                summary.inserted += inserted.len() as u64;
+
+                let mut buckets: BTreeMap<(String, Minute, String), OutcomeCounts> = BTreeMap::new();
+                for (target, prober, minute, outcome) in inserted {
+                    let counts = buckets.entry((target, minute, prober)).or_default();
+                    match outcome {
+                        Outcome::Ok => counts.ok += 1,
+                        Outcome::Fail => counts.fail += 1,
+                        Outcome::Inconclusive => counts.inconclusive += 1,
+                    }
+                }
+                Self::add_to_buckets(tx, &buckets).await?;
+
+                let mut touched: BTreeMap<&str, BTreeSet<Minute>> = BTreeMap::new();
+                for (target, minute, _) in buckets.keys() {
+                    touched.entry(target.as_str()).or_default().insert(*minute);
+                }
+                for (target, minutes) in touched {
+                    if !exclusions.contains_key(target) {
+                        let loaded = Self::load_exclusions(tx, target).await?;
+                        exclusions.insert(target.to_owned(), loaded);
+                    }
+                    let minutes: Vec<Minute> = minutes.into_iter().collect();
+                    summary.minutes_touched += minutes.len() as u64;
+                    Self::redecide(tx, target, &minutes, &exclusions[target]).await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> anyhow::Result<()> {
+                sqlx::migrate!($migrations).run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary> {
+                let mut tx = self.begin_write().await?;
+                let mut summary = IngestSummary::default();
+                let mut exclusions = HashMap::new();
+                let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
+                loop {
+                    batch.clear();
+                    for attempt in (&mut *attempts).take(ATTEMPT_BATCH) {
+                        // An error drops `tx`, which rolls everything back.
+                        batch.push(attempt?);
+                    }
+                    if batch.is_empty() {
+                        break;
+                    }
+                    Self::ingest_batch(&mut tx, &batch, &mut exclusions, &mut summary).await?;
+                }
+                tx.commit().await?;
+                Ok(summary)
+            }
+
+            async fn sync_config_exclusions(
+                &self,
+                wanted: &[ConfiguredExclusion],
+                recorded_by: &str,
+                now: DateTime<Utc>,
+            ) -> anyhow::Result<()> {
+                let mut tx = self.begin_write().await?;
+                let rows = sqlx::query(
+                    "SELECT id, target, start_ms, end_ms, reason, announced_at_ms FROM exclusions WHERE source = 'config'",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let key = |e: &ConfiguredExclusion| {
+                    (
+                        e.target.clone(),
+                        e.window.start.timestamp_millis(),
+                        e.window.end.timestamp_millis(),
+                        e.reason.clone(),
+                        e.announced_at.map(|a| a.timestamp_millis()),
+                    )
+                };
+                let wanted_keys: BTreeSet<_> = wanted.iter().map(key).collect();
+                let mut stored_keys = BTreeSet::new();
+                let mut changed: Vec<(String, ExclusionWindow)> = Vec::new();
+                for row in rows {
+                    let id: i64 = row.try_get(0)?;
+                    let stored = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+                    if wanted_keys.contains(&stored) && stored_keys.insert(stored.clone()) {
+                        continue;
+                    }
+                    sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    let window = ExclusionWindow { start: millis_to_instant(stored.1)?, end: millis_to_instant(stored.2)? };
+                    changed.push((stored.0, window));
+                }
+                for exclusion in wanted {
+                    if stored_keys.contains(&key(exclusion)) {
+                        continue;
+                    }
+                    stored_keys.insert(key(exclusion));
+                    sqlx::query(
+                        "INSERT INTO exclusions (target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&exclusion.target)
+                    .bind(exclusion.window.start.timestamp_millis())
+                    .bind(exclusion.window.end.timestamp_millis())
+                    .bind(&exclusion.reason)
+                    .bind(exclusion.announced_at.map(|a| a.timestamp_millis()))
+                    .bind(ExclusionSource::Config.as_str())
+                    .bind(now.timestamp_millis())
+                    .bind(recorded_by)
+                    .execute(&mut *tx)
+                    .await?;
+                    changed.push((exclusion.target.clone(), exclusion.window));
+                }
+                for (target, window) in changed {
+                    Self::redecide_range(&mut tx, &target, window.minutes()).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>> {
+                let rows = sqlx::query(
+                    "SELECT id, target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by \
+                     FROM exclusions WHERE $1 IS NULL OR target = $1 ORDER BY start_ms, id",
+                )
+                .bind(target)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let source: String = r.try_get(6)?;
+                        Ok(StoredExclusion {
+                            id: r.try_get(0)?,
+                            target: r.try_get(1)?,
+                            window: ExclusionWindow { start: millis_to_instant(r.try_get(2)?)?, end: millis_to_instant(r.try_get(3)?)? },
+                            reason: r.try_get(4)?,
+                            announced_at: r.try_get::<Option<i64>, _>(5)?.map(millis_to_instant).transpose()?,
+                            source: ExclusionSource::parse(&source),
+                            recorded_at: millis_to_instant(r.try_get(7)?)?,
+                            recorded_by: r.try_get(8)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn observed_minutes(&self, target: &str, range: MinuteRange) -> anyhow::Result<ObservedMinutes> {
+                let (hours, [head, tail]) = split_by_hours(range);
+                let mut observed = ObservedMinutes::default();
+                if !hours.is_empty() {
+                    let row = sqlx::query(
+                        "SELECT CAST(COALESCE(SUM(available_minutes), 0) AS BIGINT), CAST(COALESCE(SUM(failure_minutes), 0) AS BIGINT) \
+                         FROM verdict_hours WHERE target = $1 AND hour >= $2 AND hour < $3",
+                    )
+                    .bind(target)
+                    .bind(hours.start)
+                    .bind(hours.end)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    observed.available += row.try_get::<i64, _>(0)?;
+                    observed.failure += row.try_get::<i64, _>(1)?;
+                }
+                let edges = sqlx::query(
+                    "SELECT verdict, CAST(COUNT(*) AS BIGINT) FROM verdicts WHERE target = $1 \
+                     AND ((minute >= $2 AND minute < $3) OR (minute >= $4 AND minute < $5)) GROUP BY verdict",
+                )
+                .bind(target)
+                .bind(head.start.0)
+                .bind(head.end.0)
+                .bind(tail.start.0)
+                .bind(tail.end.0)
+                .fetch_all(&self.pool)
+                .await?;
+                for row in edges {
+                    let word: String = row.try_get(0)?;
+                    let count: i64 = row.try_get(1)?;
+                    match word.parse::<Verdict>().map_err(anyhow::Error::msg)? {
+                        Verdict::Available => observed.available += count,
+                        Verdict::Failure => observed.failure += count,
+                        Verdict::NoData | Verdict::Excluded => {}
+                    }
+                }
+                Ok(observed)
+            }
+
+            async fn minute_verdicts(&self, target: &str, range: MinuteRange) -> anyhow::Result<Vec<MinuteVerdict>> {
+                let rows = sqlx::query(
+                    "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers FROM verdicts \
+                     WHERE target = $1 AND minute >= $2 AND minute < $3 ORDER BY minute",
+                )
+                .bind(target)
+                .bind(range.start.0)
+                .bind(range.end.0)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let word: String = r.try_get(1)?;
+                        Ok(MinuteVerdict {
+                            minute: Minute(r.try_get(0)?),
+                            verdict: word.parse().map_err(anyhow::Error::msg)?,
+                            counts: OutcomeCounts { ok: r.try_get(2)?, fail: r.try_get(3)?, inconclusive: r.try_get(4)? },
+                            probers: r.try_get(5)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn save_service_months(&self, statements: &[MonthStatement], now: DateTime<Utc>) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for s in statements {
+                    sqlx::query(Self::SAVE_SERVICE_MONTH)
+                        .bind(&s.target)
+                        .bind(i64::from(s.month.index))
+                        .bind(s.month.first_day.to_string())
+                        .bind(s.month.last_day.to_string())
+                        .bind(s.month.start.to_rfc3339())
+                        .bind(s.month.end.to_rfc3339())
+                        .bind(s.total_minutes)
+                        .bind(s.available_minutes)
+                        .bind(s.failure_minutes)
+                        .bind(s.excluded_minutes)
+                        .bind(s.no_data_minutes)
+                        .bind(&s.availability_percent)
+                        .bind(i64::from(s.meets_commitment))
+                        .bind(i64::from(s.credit_percent))
+                        .bind(tiers::format_money(s.credit_amount))
+                        .bind(&s.currency)
+                        .bind(s.claim.opens.to_rfc3339())
+                        .bind(s.claim.deadline.to_rfc3339())
+                        .bind(i64::from(s.complete))
+                        .bind(now.to_rfc3339())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn attempt_count(&self) -> anyhow::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.pool).await?)
+            }
+        }
+    };
+}
+
+pub(crate) use shared_store;

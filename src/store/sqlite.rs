@@ -1,0 +1,57 @@
+//! The embedded default: one SQLite file, created on first use.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+use super::shared::shared_store;
+
+/// How long a writer waits for another to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    /// `IMMEDIATE` takes the write lock up front, so a transaction that reads
+    /// before it writes cannot fail half-way with `SQLITE_BUSY`.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    /// SQLite admits one writer at a time already.
+    const LOCK_WRITERS: Option<&'static str> = None;
+    const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
+         total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
+         meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+         ON CONFLICT (target, month) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day, \
+         starts_at = excluded.starts_at, ends_at = excluded.ends_at, total_minutes = excluded.total_minutes, \
+         available_minutes = excluded.available_minutes, failure_minutes = excluded.failure_minutes, \
+         excluded_minutes = excluded.excluded_minutes, no_data_minutes = excluded.no_data_minutes, \
+         availability_percent = excluded.availability_percent, meets_commitment = excluded.meets_commitment, \
+         credit_percent = excluded.credit_percent, credit_amount = excluded.credit_amount, currency = excluded.currency, \
+         claim_opens = excluded.claim_opens, claim_deadline = excluded.claim_deadline, complete = excluded.complete, \
+         updated_at = excluded.updated_at";
+
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("invalid SQLite URL `{url}`; use sqlite://PATH"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        // An in-memory database exists once per connection: keep exactly one.
+        let max_connections = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open SQLite database `{url}`; check the path and its permissions"))?;
+        Ok(Self { pool })
+    }
+}
+
+shared_store!(SqliteStore, Sqlite, "sqlite", "migrations/sqlite");
