@@ -32,7 +32,8 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 pub const MIN_RETENTION_DAYS: u32 = 31 + 60 + 30 + 1;
 /// Time between attempts of one operation when `interval` is not set.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
-/// Per-attempt deadline when `timeout` is not set.
+/// Per-attempt deadline when `timeout` is not set, shortened to the interval
+/// when that is shorter (a timeout may not exceed the interval).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// An attempt must end well inside the minute it is counted in.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -222,7 +223,8 @@ fn parse_raw(text: &str, lines: &LineIndex) -> Result<RawConfig, Problem> {
     };
     let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_problem(String::new(), e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        // `Spanned` wraps values in a private field that means nothing to a user.
+        let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
         toml_problem(if path == "." { String::new() } else { path }, e.into_inner())
     })
 }
@@ -338,7 +340,7 @@ impl Validator<'_> {
             self.problem(path("name"), Some(raw.name.span()), "must be non-empty letters, digits, `-`, `_` or `.`");
         }
         let interval = raw.interval.as_ref().map_or(DEFAULT_INTERVAL, |d| d.get_ref().0);
-        let timeout = raw.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |d| d.get_ref().0);
+        let timeout = raw.timeout.as_ref().map_or(DEFAULT_TIMEOUT.min(interval), |d| d.get_ref().0);
         let interval_span = raw.interval.as_ref().map(Spanned::span);
         let timeout_span = raw.timeout.as_ref().map(Spanned::span).or_else(|| interval_span.clone());
         if interval.is_zero() {
