@@ -1,0 +1,116 @@
+//! Test helpers: real databases (a temporary SQLite file, a fresh PostgreSQL
+//! database per test) and attempt builders.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use improbe::attempt::{Attempt, Kind, Outcome};
+use improbe::store::{self, Store};
+use sqlx::Connection;
+
+/// The PostgreSQL server the tests use; override with IMPROBE_TEST_POSTGRES.
+pub fn postgres_admin_url() -> String {
+    std::env::var("IMPROBE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("improbe.db").display());
+        TestDb { url, backend: "sqlite", _dir: Some(dir), pg_name: None }
+    }
+
+    /// A fresh PostgreSQL database, or `None` when no server answers. Under
+    /// `CI=true` a missing server fails the test instead of skipping it.
+    pub async fn postgres() -> Option<TestDb> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let admin = postgres_admin_url();
+        let mut conn = match sqlx::PgConnection::connect(&admin).await {
+            Ok(conn) => conn,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL is required under CI=true but {admin} is unreachable: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping PostgreSQL half of the test: {admin} unreachable: {e}");
+                return None;
+            }
+        };
+        let name = format!(
+            "improbe_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            Utc::now().timestamp_micros() % 1_000_000
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let url = match admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("admin URL {admin} names no database"),
+        };
+        Some(TestDb { url, backend: "postgres", _dir: None, pg_name: Some(name) })
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let store = store::open(&self.url).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        let admin = postgres_admin_url();
+        // Drop runs outside any runtime guarantee: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Both backends: SQLite always, PostgreSQL when reachable (always under CI).
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres().await);
+    dbs
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+pub fn attempt(target: &str, prober: &str, kind: Kind, started_at: &str, outcome: Outcome) -> Attempt {
+    Attempt {
+        target: target.into(),
+        prober: prober.into(),
+        kind,
+        started_at: at(started_at),
+        latency_ms: Some(100),
+        outcome,
+        http_status: Some(200),
+        error_code: None,
+        error: None,
+        reason: None,
+    }
+}
+
+pub async fn ingest(store: &dyn Store, attempts: &[Attempt]) -> improbe::store::IngestSummary {
+    let mut source = attempts.iter().cloned().map(Ok);
+    store.ingest(&mut source).await.unwrap()
+}
