@@ -19,24 +19,30 @@ pub enum MonthSelection {
 }
 
 /// The months a selection names for one target, oldest first.
-pub fn select_months(target: &Target, selection: MonthSelection, now: DateTime<Utc>) -> anyhow::Result<Vec<ServiceMonth>> {
+pub fn select_months(
+    target: &Target,
+    selection: MonthSelection,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<ServiceMonth>> {
     let calendar = &target.sla.calendar;
     match selection {
         MonthSelection::ToDate => {
             let current = calendar.month_containing(now).map_or(0, |m| m.index);
             Ok((1..=current).filter_map(|k| calendar.month(k)).collect())
         }
-        MonthSelection::Index(k) => calendar
-            .month(k)
-            .map(|m| vec![m])
-            .ok_or_else(|| anyhow::anyhow!("--month must be 1 or more (month 1 starts on the service start)")),
-        MonthSelection::Containing(date) => calendar.month_containing_date(date).map(|m| vec![m]).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{date} is before target `{}` started on {}; pick a later --date",
-                target.name,
-                calendar.service_start
-            )
+        MonthSelection::Index(k) => calendar.month(k).map(|m| vec![m]).ok_or_else(|| {
+            anyhow::anyhow!("--month must be 1 or more (month 1 starts on the service start)")
         }),
+        MonthSelection::Containing(date) => calendar
+            .month_containing_date(date)
+            .map(|m| vec![m])
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{date} is before target `{}` started on {}; pick a later --date",
+                    target.name,
+                    calendar.service_start
+                )
+            }),
     }
 }
 
@@ -51,8 +57,17 @@ pub async fn statements(
     let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
     let mut statements = Vec::with_capacity(months.len());
     for month in months {
-        let observed = store.observed_minutes(&target.name, month.minutes()).await?;
-        statements.push(MonthStatement::compute(&target.name, &target.sla, month, observed, &excluded, now));
+        let observed = store
+            .observed_minutes(&target.name, month.minutes())
+            .await?;
+        statements.push(MonthStatement::compute(
+            &target.name,
+            &target.sla,
+            month,
+            observed,
+            &excluded,
+            now,
+        ));
     }
     Ok(statements)
 }

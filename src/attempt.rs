@@ -63,11 +63,14 @@ pub struct UnknownWord {
 impl FromStr for Kind {
     type Err = UnknownWord;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownWord {
-            what: "kind",
-            got: s.to_owned(),
-            expected: "login, send_direct, send_group",
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownWord {
+                what: "kind",
+                got: s.to_owned(),
+                expected: "login, send_direct, send_group",
+            })
     }
 }
 

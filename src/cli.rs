@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::DEFAULT_CONFIG_PATH;
 
 #[derive(Debug, Parser)]
-#[command(name = "improbe", version, about = "Your own evidence of how available your IM provider really was")]
+#[command(
+    name = "improbe",
+    version,
+    about = "Your own evidence of how available your IM provider really was"
+)]
 pub struct Cli {
     /// The TOML configuration file.
     #[arg(long, global = true, env = "IMPROBE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]

@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use crate::attempt::Kind;
@@ -143,8 +143,11 @@ impl Secret {
     /// Reads the secret's value. Errors name where it was looked for, never the value.
     pub fn reveal(&self) -> anyhow::Result<String> {
         match self {
-            Secret::Env(name) => std::env::var(name)
-                .map_err(|_| anyhow::anyhow!("environment variable {name} is not set; export it or use {{ file = \"...\" }}")),
+            Secret::Env(name) => std::env::var(name).map_err(|_| {
+                anyhow::anyhow!(
+                    "environment variable {name} is not set; export it or use {{ file = \"...\" }}"
+                )
+            }),
             Secret::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
                 .map_err(|e| anyhow::anyhow!("cannot read secret file {}: {e}", path.display())),
@@ -177,29 +180,48 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}; pass --config FILE or set IMPROBE_CONFIG")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", format_problems(origin, problems))]
-    Invalid { origin: String, problems: Vec<Problem> },
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
 }
 
 fn format_problems(origin: &str, problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("{origin}: {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("{origin}: {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
         Config::parse(&text, &path.display().to_string())
     }
 
     /// Validates config text; `origin` names it in errors (usually the file path).
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let lines = LineIndex::new(text);
-        let invalid = |problems| ConfigError::Invalid { origin: origin.to_owned(), problems };
+        let invalid = |problems| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems,
+        };
         let raw = parse_raw(text, &lines).map_err(|p| invalid(vec![p]))?;
-        let mut validator = Validator { lines: &lines, problems: Vec::new(), warnings: Vec::new() };
+        let mut validator = Validator {
+            lines: &lines,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        };
         let config = validator.config(raw);
         if validator.problems.is_empty() {
             let mut config = config.expect("a config with no problems is complete");
@@ -221,11 +243,18 @@ fn parse_raw(text: &str, lines: &LineIndex) -> Result<RawConfig, Problem> {
         line: error.span().map(|s| lines.line_of(s.start)),
         message: error.message().trim().to_owned(),
     };
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_problem(String::new(), e))?;
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| toml_problem(String::new(), e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         // `Spanned` wraps values in a private field that means nothing to a user.
-        let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
-        toml_problem(if path == "." { String::new() } else { path }, e.into_inner())
+        let path = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
+        toml_problem(
+            if path == "." { String::new() } else { path },
+            e.into_inner(),
+        )
     })
 }
 
@@ -236,7 +265,9 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Self { starts }
     }
 
@@ -252,7 +283,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn problem(&mut self, path: impl Into<String>, span: Option<Range<usize>>, message: impl Into<String>) {
+    fn problem(
+        &mut self,
+        path: impl Into<String>,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             path: path.into(),
             line: span.map(|s| self.lines.line_of(s.start)),
@@ -264,7 +300,11 @@ impl Validator<'_> {
         let prober = self.prober(raw.prober.unwrap_or_default());
         let database = self.database(raw.database.unwrap_or_default());
         if raw.targets.is_empty() {
-            self.problem("targets", None, "no [[targets]] configured; add at least one target to probe");
+            self.problem(
+                "targets",
+                None,
+                "no [[targets]] configured; add at least one target to probe",
+            );
         }
         let mut seen = HashSet::new();
         let targets: Vec<Option<Target>> = raw
@@ -273,7 +313,10 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, t)| {
                 if !seen.insert(t.name.get_ref().clone()) {
-                    let message = format!("duplicate target name `{}`; names must be unique", t.name.get_ref());
+                    let message = format!(
+                        "duplicate target name `{}`; names must be unique",
+                        t.name.get_ref()
+                    );
                     self.problem(format!("targets[{i}].name"), Some(t.name.span()), message);
                 }
                 self.target(i, t)
@@ -298,7 +341,11 @@ impl Validator<'_> {
         let id = match raw.id {
             Some(id) => {
                 if !is_identifier(id.get_ref()) {
-                    self.problem("prober.id", Some(id.span()), "must be letters, digits, `-`, `_` or `.`");
+                    self.problem(
+                        "prober.id",
+                        Some(id.span()),
+                        "must be letters, digits, `-`, `_` or `.`",
+                    );
                 }
                 id.into_inner()
             }
@@ -307,7 +354,11 @@ impl Validator<'_> {
         if let Some(url) = &raw.control_url
             && !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://"))
         {
-            self.problem("prober.control_url", Some(url.span()), "must be an http:// or https:// URL");
+            self.problem(
+                "prober.control_url",
+                Some(url.span()),
+                "must be an http:// or https:// URL",
+            );
         }
         Some(ProberSettings {
             id,
@@ -317,37 +368,65 @@ impl Validator<'_> {
     }
 
     fn database(&mut self, raw: RawDatabase) -> Option<DatabaseSettings> {
-        let url = raw.url.map(Spanned::into_inner).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let url = raw
+            .url
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let attempts_retention_days = match raw.attempts_retention_days {
             Some(days) if *days.get_ref() < MIN_RETENTION_DAYS => {
                 let message = format!(
                     "{} days is too short: attempts must outlive their month's claim deadline by 30 days; use at least {MIN_RETENTION_DAYS}",
                     days.get_ref()
                 );
-                self.problem("database.attempts_retention_days", Some(days.span()), message);
+                self.problem(
+                    "database.attempts_retention_days",
+                    Some(days.span()),
+                    message,
+                );
                 return None;
             }
             Some(days) => days.into_inner(),
             None => DEFAULT_RETENTION_DAYS,
         };
-        Some(DatabaseSettings { url, attempts_retention_days })
+        Some(DatabaseSettings {
+            url,
+            attempts_retention_days,
+        })
     }
 
     fn target(&mut self, i: usize, raw: RawTarget) -> Option<Target> {
         let path = |field: &str| format!("targets[{i}].{field}");
         let name = raw.name.get_ref().clone();
         if !is_identifier(&name) {
-            self.problem(path("name"), Some(raw.name.span()), "must be non-empty letters, digits, `-`, `_` or `.`");
+            self.problem(
+                path("name"),
+                Some(raw.name.span()),
+                "must be non-empty letters, digits, `-`, `_` or `.`",
+            );
         }
-        let interval = raw.interval.as_ref().map_or(DEFAULT_INTERVAL, |d| d.get_ref().0);
-        let timeout = raw.timeout.as_ref().map_or(DEFAULT_TIMEOUT.min(interval), |d| d.get_ref().0);
+        let interval = raw
+            .interval
+            .as_ref()
+            .map_or(DEFAULT_INTERVAL, |d| d.get_ref().0);
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .map_or(DEFAULT_TIMEOUT.min(interval), |d| d.get_ref().0);
         let interval_span = raw.interval.as_ref().map(Spanned::span);
-        let timeout_span = raw.timeout.as_ref().map(Spanned::span).or_else(|| interval_span.clone());
+        let timeout_span = raw
+            .timeout
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| interval_span.clone());
         if interval.is_zero() {
             self.problem(path("interval"), interval_span, "must be longer than zero");
         }
         if timeout.is_zero() || timeout >= MAX_TIMEOUT {
-            self.problem(path("timeout"), timeout_span.clone(), "must be above zero and below 60s: an attempt belongs to the minute it started in");
+            self.problem(
+                path("timeout"),
+                timeout_span.clone(),
+                "must be above zero and below 60s: an attempt belongs to the minute it started in",
+            );
         } else if timeout > interval {
             let message = format!(
                 "{} is longer than interval {}; make timeout <= interval",
@@ -360,9 +439,17 @@ impl Validator<'_> {
             Some(ops) => {
                 let unique: BTreeSet<Kind> = ops.get_ref().iter().copied().collect();
                 if ops.get_ref().is_empty() {
-                    self.problem(path("operations"), Some(ops.span()), "must list at least one of login, send_direct, send_group");
+                    self.problem(
+                        path("operations"),
+                        Some(ops.span()),
+                        "must list at least one of login, send_direct, send_group",
+                    );
                 } else if unique.len() != ops.get_ref().len() {
-                    self.problem(path("operations"), Some(ops.span()), "lists an operation twice");
+                    self.problem(
+                        path("operations"),
+                        Some(ops.span()),
+                        "lists an operation twice",
+                    );
                 }
                 ops.into_inner()
             }
@@ -374,15 +461,27 @@ impl Validator<'_> {
         let matrix = raw.matrix.map(Spanned::into_inner);
         match provider {
             Provider::Tencent if tencent.is_none() => {
-                self.problem(path("tencent"), provider_span.clone(), "provider = \"tencent\" needs a [targets.tencent] section");
+                self.problem(
+                    path("tencent"),
+                    provider_span.clone(),
+                    "provider = \"tencent\" needs a [targets.tencent] section",
+                );
             }
             Provider::Matrix if matrix.is_none() => {
-                self.problem(path("matrix"), provider_span.clone(), "provider = \"matrix\" needs a [targets.matrix] section");
+                self.problem(
+                    path("matrix"),
+                    provider_span.clone(),
+                    "provider = \"matrix\" needs a [targets.matrix] section",
+                );
             }
             _ => {}
         }
         if matrix.is_some() && provider != Provider::Matrix {
-            self.problem(path("matrix"), provider_span, "[targets.matrix] is only for provider = \"matrix\"");
+            self.problem(
+                path("matrix"),
+                provider_span,
+                "[targets.matrix] is only for provider = \"matrix\"",
+            );
         }
         if let Some(t) = &tencent {
             self.warn_plain_secret(path("tencent.secret_key"), &t.secret_key);
@@ -391,7 +490,16 @@ impl Validator<'_> {
             self.warn_plain_secret(path("matrix.password"), &m.password);
         }
         let sla = self.sla(&path("sla"), raw.sla)?;
-        Some(Target { name, provider, interval, timeout, operations, tencent, matrix, sla })
+        Some(Target {
+            name,
+            provider,
+            interval,
+            timeout,
+            operations,
+            tencent,
+            matrix,
+            sla,
+        })
     }
 
     fn warn_plain_secret(&mut self, path: String, secret: &Secret) {
@@ -408,15 +516,27 @@ impl Validator<'_> {
         let span = raw.span();
         let raw = raw.into_inner();
         if raw.monthly_fee.0.is_sign_negative() {
-            self.problem(format!("{path}.monthly_fee"), Some(span.clone()), "must not be negative");
+            self.problem(
+                format!("{path}.monthly_fee"),
+                Some(span.clone()),
+                "must not be negative",
+            );
         }
         if raw.currency.trim().is_empty() {
-            self.problem(format!("{path}.currency"), Some(span.clone()), "must not be empty");
+            self.problem(
+                format!("{path}.currency"),
+                Some(span.clone()),
+                "must not be empty",
+            );
         }
         let holidays: BTreeSet<NaiveDate> = raw.holidays.iter().map(|d| d.0).collect();
         let workdays: BTreeSet<NaiveDate> = raw.workdays.iter().map(|d| d.0).collect();
         if let Some(both) = holidays.intersection(&workdays).next() {
-            self.problem(format!("{path}.workdays"), Some(span), format!("{both} is listed both as a holiday and as a workday"));
+            self.problem(
+                format!("{path}.workdays"),
+                Some(span),
+                format!("{both} is listed both as a holiday and as a workday"),
+            );
         }
         Some(SlaTerms {
             calendar: ServiceCalendar::new(raw.service_start.0, raw.timezone.0),
@@ -426,7 +546,12 @@ impl Validator<'_> {
         })
     }
 
-    fn exclusion(&mut self, i: usize, raw: RawExclusion, targets: &HashSet<String>) -> Option<ConfiguredExclusion> {
+    fn exclusion(
+        &mut self,
+        i: usize,
+        raw: RawExclusion,
+        targets: &HashSet<String>,
+    ) -> Option<ConfiguredExclusion> {
         let path = |field: &str| format!("exclusions[{i}].{field}");
         if !targets.contains(raw.target.get_ref()) {
             let message = format!("no target named `{}` in [[targets]]", raw.target.get_ref());
@@ -437,7 +562,11 @@ impl Validator<'_> {
             self.problem(path("end"), Some(raw.end.span()), "must be after start");
         }
         if raw.reason.get_ref().trim().is_empty() {
-            self.problem(path("reason"), Some(raw.reason.span()), "must say why the window is excluded");
+            self.problem(
+                path("reason"),
+                Some(raw.reason.span()),
+                "must say why the window is excluded",
+            );
         }
         Some(ConfiguredExclusion {
             target: raw.target.into_inner(),
@@ -449,7 +578,9 @@ impl Validator<'_> {
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn default_prober_id() -> String {
@@ -463,7 +594,11 @@ fn default_prober_id() -> String {
 
 /// Formats a duration the way the config spells it.
 pub fn humanize(d: Duration) -> String {
-    if d.subsec_millis() != 0 { format!("{}ms", d.as_millis()) } else { format!("{}s", d.as_secs()) }
+    if d.subsec_millis() != 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
 }
 
 // --- The raw file shape: what serde reads before validation. ---
@@ -552,14 +687,38 @@ macro_rules! from_text {
     };
 }
 
-from_text!(DurationText(Duration), "a duration such as \"500ms\", \"5s\", \"2m\" or \"1h\"", parse_duration);
-from_text!(DateText(NaiveDate), "a date as YYYY-MM-DD", |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-from_text!(TimeZoneName(Tz), "an IANA time zone such as \"Asia/Shanghai\"", |s| s.parse().ok());
-from_text!(Money(Decimal), "a decimal amount such as \"1200.00\"", |s| s.parse().ok());
-from_text!(ListenAddr(SocketAddr), "an address such as \"127.0.0.1:9464\"", |s| s.parse().ok());
-from_text!(InstantText(DateTime<Utc>), "an RFC 3339 instant with an offset, such as \"2026-04-02T02:00:00+08:00\"", |s| {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+from_text!(
+    DurationText(Duration),
+    "a duration such as \"500ms\", \"5s\", \"2m\" or \"1h\"",
+    parse_duration
+);
+from_text!(DateText(NaiveDate), "a date as YYYY-MM-DD", |s| {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 });
+from_text!(
+    TimeZoneName(Tz),
+    "an IANA time zone such as \"Asia/Shanghai\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    Money(Decimal),
+    "a decimal amount such as \"1200.00\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    ListenAddr(SocketAddr),
+    "an address such as \"127.0.0.1:9464\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    InstantText(DateTime<Utc>),
+    "an RFC 3339 instant with an offset, such as \"2026-04-02T02:00:00+08:00\"",
+    |s| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+);
 
 /// Parses `"500ms"`, `"5s"`, `"2m"`, `"1h"`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -603,7 +762,9 @@ impl<'de> Deserialize<'de> for Secret {
                         return Err(de::Error::custom("give either env or file, not both"));
                     }
                 }
-                found.ok_or_else(|| de::Error::custom("expected { env = \"NAME\" } or { file = \"PATH\" }"))
+                found.ok_or_else(|| {
+                    de::Error::custom("expected { env = \"NAME\" } or { file = \"PATH\" }")
+                })
             }
         }
 

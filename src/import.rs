@@ -6,7 +6,7 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::attempt::{to_millis, Attempt, Kind, Outcome};
+use crate::attempt::{Attempt, Kind, Outcome, to_millis};
 
 /// The prober recorded for lines that do not name one.
 pub const DEFAULT_IMPORT_PROBER: &str = "import";
@@ -41,7 +41,11 @@ pub struct LineError {
 }
 
 /// Parses one line. `targets` are the configured target names.
-pub fn parse_line(line: usize, text: &str, targets: &HashSet<String>) -> Result<Attempt, LineError> {
+pub fn parse_line(
+    line: usize,
+    text: &str,
+    targets: &HashSet<String>,
+) -> Result<Attempt, LineError> {
     let fail = |message: String| LineError { line, message };
     let raw: ImportLine = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
     if !targets.contains(&raw.target) {
@@ -54,7 +58,12 @@ pub fn parse_line(line: usize, text: &str, targets: &HashSet<String>) -> Result<
         )));
     }
     let started_at = DateTime::parse_from_rfc3339(&raw.started_at)
-        .map_err(|e| fail(format!("started_at `{}` is not an RFC 3339 instant: {e}", raw.started_at)))?
+        .map_err(|e| {
+            fail(format!(
+                "started_at `{}` is not an RFC 3339 instant: {e}",
+                raw.started_at
+            ))
+        })?
         .with_timezone(&Utc);
     if raw.latency_ms.is_some_and(|l| l < 0) {
         return Err(fail("latency_ms must not be negative".into()));
@@ -62,7 +71,9 @@ pub fn parse_line(line: usize, text: &str, targets: &HashSet<String>) -> Result<
     if raw.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
         return Err(fail("http_status must be between 100 and 599".into()));
     }
-    let prober = raw.prober.unwrap_or_else(|| DEFAULT_IMPORT_PROBER.to_owned());
+    let prober = raw
+        .prober
+        .unwrap_or_else(|| DEFAULT_IMPORT_PROBER.to_owned());
     if prober.trim().is_empty() {
         return Err(fail("prober must not be empty".into()));
     }
@@ -120,24 +131,51 @@ mod tests {
         let line = r#"{"target":"tim-sgp","kind":"send_group","started_at":"2026-03-17T08:00:05.1234+08:00","outcome":"ok"}"#;
         let a = parse_line(1, line, &targets()).unwrap();
         assert_eq!(a.prober, "import");
-        assert_eq!(a.started_at_ms(), "2026-03-17T00:00:05.123Z".parse::<DateTime<Utc>>().unwrap().timestamp_millis());
+        assert_eq!(
+            a.started_at_ms(),
+            "2026-03-17T00:00:05.123Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+                .timestamp_millis()
+        );
     }
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
         let cases = [
-            (r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z"}"#, "missing field `outcome`"),
-            (r#"{"target":"other","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok"}"#, "unknown target `other`"),
-            (r#"{"target":"tim-sgp","kind":"logon","started_at":"2026-03-17T00:00:05Z","outcome":"ok"}"#, "unknown variant `logon`"),
-            (r#"{"target":"tim-sgp","kind":"login","started_at":"yesterday","outcome":"ok"}"#, "not an RFC 3339 instant"),
-            (r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","latency":5}"#, "unknown field `latency`"),
-            (r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","http_status":9}"#, "http_status"),
+            (
+                r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z"}"#,
+                "missing field `outcome`",
+            ),
+            (
+                r#"{"target":"other","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok"}"#,
+                "unknown target `other`",
+            ),
+            (
+                r#"{"target":"tim-sgp","kind":"logon","started_at":"2026-03-17T00:00:05Z","outcome":"ok"}"#,
+                "unknown variant `logon`",
+            ),
+            (
+                r#"{"target":"tim-sgp","kind":"login","started_at":"yesterday","outcome":"ok"}"#,
+                "not an RFC 3339 instant",
+            ),
+            (
+                r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","latency":5}"#,
+                "unknown field `latency`",
+            ),
+            (
+                r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","http_status":9}"#,
+                "http_status",
+            ),
             ("not json", "expected"),
         ];
         for (line, expected) in cases {
             let err = parse_line(7, line, &targets()).unwrap_err();
             assert_eq!(err.line, 7);
-            assert!(err.to_string().contains(expected), "{err} should mention {expected}");
+            assert!(
+                err.to_string().contains(expected),
+                "{err} should mention {expected}"
+            );
         }
     }
 }

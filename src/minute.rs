@@ -54,7 +54,10 @@ pub struct MinuteRange {
 
 impl MinuteRange {
     pub fn new(start: Minute, end: Minute) -> Self {
-        Self { start, end: end.max(start) }
+        Self {
+            start,
+            end: end.max(start),
+        }
     }
 
     pub fn len(&self) -> i64 {
@@ -81,8 +84,14 @@ mod tests {
     #[test]
     fn containing_floors_and_at_or_after_ceils() {
         let t = DateTime::parse_from_rfc3339("2026-03-17T00:00:05Z").unwrap();
-        assert_eq!(Minute::containing(&t).start().to_rfc3339(), "2026-03-17T00:00:00+00:00");
-        assert_eq!(Minute::at_or_after(&t).start().to_rfc3339(), "2026-03-17T00:01:00+00:00");
+        assert_eq!(
+            Minute::containing(&t).start().to_rfc3339(),
+            "2026-03-17T00:00:00+00:00"
+        );
+        assert_eq!(
+            Minute::at_or_after(&t).start().to_rfc3339(),
+            "2026-03-17T00:01:00+00:00"
+        );
         let exact = DateTime::parse_from_rfc3339("2026-03-17T00:01:00Z").unwrap();
         assert_eq!(Minute::at_or_after(&exact), Minute::containing(&exact));
     }

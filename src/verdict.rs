@@ -81,7 +81,11 @@ mod tests {
     use super::*;
 
     fn counts(ok: i64, fail: i64, inconclusive: i64) -> OutcomeCounts {
-        OutcomeCounts { ok, fail, inconclusive }
+        OutcomeCounts {
+            ok,
+            fail,
+            inconclusive,
+        }
     }
 
     #[test]
@@ -111,7 +115,12 @@ mod tests {
 
     #[test]
     fn verdict_words_round_trip() {
-        for v in [Verdict::Available, Verdict::Failure, Verdict::NoData, Verdict::Excluded] {
+        for v in [
+            Verdict::Available,
+            Verdict::Failure,
+            Verdict::NoData,
+            Verdict::Excluded,
+        ] {
             assert_eq!(v.as_str().parse::<Verdict>().unwrap(), v);
         }
     }

@@ -30,10 +30,20 @@ async fn verdicts(store: &dyn Store, target: &str, r: MinuteRange) -> Vec<(Strin
 async fn assert_rollup_matches(store: &dyn Store, target: &str, r: MinuteRange) {
     let rows = store.minute_verdicts(target, r).await.unwrap();
     let brute = ObservedMinutes {
-        available: rows.iter().filter(|v| v.verdict == Verdict::Available).count() as i64,
-        failure: rows.iter().filter(|v| v.verdict == Verdict::Failure).count() as i64,
+        available: rows
+            .iter()
+            .filter(|v| v.verdict == Verdict::Available)
+            .count() as i64,
+        failure: rows
+            .iter()
+            .filter(|v| v.verdict == Verdict::Failure)
+            .count() as i64,
     };
-    assert_eq!(store.observed_minutes(target, r).await.unwrap(), brute, "{target} {r:?}");
+    assert_eq!(
+        store.observed_minutes(target, r).await.unwrap(),
+        brute,
+        "{target} {r:?}"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +69,12 @@ async fn worked_examples_become_the_sla_verdicts() {
             attempt("t", "a", SendDirect, "2026-03-17T00:04:01Z", Fail),
         ];
         let summary = ingest(store.as_ref(), &attempts).await;
-        assert_eq!((summary.attempts, summary.inserted, summary.minutes_touched), (11, 11, 5), "{}", db.backend);
+        assert_eq!(
+            (summary.attempts, summary.inserted, summary.minutes_touched),
+            (11, 11, 5),
+            "{}",
+            db.backend
+        );
 
         let r = range("2026-03-17T00:00:00Z", "2026-03-17T00:05:00Z");
         let got = verdicts(store.as_ref(), "t", r).await;
@@ -73,8 +88,21 @@ async fn worked_examples_become_the_sla_verdicts() {
         let expected: Vec<_> = expected.iter().map(|(m, v)| (m.to_string(), *v)).collect();
         assert_eq!(got, expected, "{}", db.backend);
         let two_probers = &store.minute_verdicts("t", r).await.unwrap()[3];
-        assert_eq!((two_probers.probers, two_probers.counts.ok, two_probers.counts.fail), (2, 1, 1));
-        assert_eq!(store.observed_minutes("t", r).await.unwrap(), ObservedMinutes { available: 3, failure: 1 });
+        assert_eq!(
+            (
+                two_probers.probers,
+                two_probers.counts.ok,
+                two_probers.counts.fail
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(
+            store.observed_minutes("t", r).await.unwrap(),
+            ObservedMinutes {
+                available: 3,
+                failure: 1
+            }
+        );
     }
 }
 
@@ -88,14 +116,38 @@ async fn re_ingesting_the_same_attempts_changes_nothing() {
         ];
         ingest(store.as_ref(), &attempts).await;
         let again = ingest(store.as_ref(), &attempts).await;
-        assert_eq!((again.attempts, again.inserted, again.minutes_touched), (2, 0, 0), "{}", db.backend);
-        let rows = store.minute_verdicts("t", range("2026-03-17T00:00:00Z", "2026-03-17T00:01:00Z")).await.unwrap();
+        assert_eq!(
+            (again.attempts, again.inserted, again.minutes_touched),
+            (2, 0, 0),
+            "{}",
+            db.backend
+        );
+        let rows = store
+            .minute_verdicts("t", range("2026-03-17T00:00:00Z", "2026-03-17T00:01:00Z"))
+            .await
+            .unwrap();
         assert_eq!(rows[0].counts.fail, 2, "{}: counted twice", db.backend);
         assert_eq!(store.attempt_count().await.unwrap(), 2);
         // A later success in the same minute flips the verdict and the roll-up.
-        ingest(store.as_ref(), &[attempt("t", "b", SendGroup, "2026-03-17T00:00:50Z", Success)]).await;
+        ingest(
+            store.as_ref(),
+            &[attempt(
+                "t",
+                "b",
+                SendGroup,
+                "2026-03-17T00:00:50Z",
+                Success,
+            )],
+        )
+        .await;
         let r = range("2026-03-17T00:00:00Z", "2026-03-17T01:00:00Z");
-        assert_eq!(store.observed_minutes("t", r).await.unwrap(), ObservedMinutes { available: 1, failure: 0 });
+        assert_eq!(
+            store.observed_minutes("t", r).await.unwrap(),
+            ObservedMinutes {
+                available: 1,
+                failure: 0
+            }
+        );
     }
 }
 
@@ -103,7 +155,11 @@ async fn re_ingesting_the_same_attempts_changes_nothing() {
 async fn a_failed_ingest_commits_nothing() {
     for db in backends().await {
         let store = db.store().await;
-        ingest(store.as_ref(), &[attempt("t", "a", Login, "2026-03-17T00:00:05Z", Success)]).await;
+        ingest(
+            store.as_ref(),
+            &[attempt("t", "a", Login, "2026-03-17T00:00:05Z", Success)],
+        )
+        .await;
         // 2,500 good attempts spread over several batches, then a bad one.
         let good: Vec<_> = (0..2_500)
             .map(|i| {
@@ -113,13 +169,23 @@ async fn a_failed_ingest_commits_nothing() {
                 Ok(a)
             })
             .collect();
-        let mut source = good.into_iter().chain([Err(anyhow::anyhow!("line 2501: bad"))]);
+        let mut source = good
+            .into_iter()
+            .chain([Err(anyhow::anyhow!("line 2501: bad"))]);
         let err = store.ingest(&mut source).await.unwrap_err();
         assert!(err.to_string().contains("line 2501"), "{err}");
-        assert_eq!(store.attempt_count().await.unwrap(), 1, "{}: partial commit", db.backend);
+        assert_eq!(
+            store.attempt_count().await.unwrap(),
+            1,
+            "{}: partial commit",
+            db.backend
+        );
         let day = range("2026-03-18T00:00:00Z", "2026-03-19T00:00:00Z");
         assert!(store.minute_verdicts("t", day).await.unwrap().is_empty());
-        assert_eq!(store.observed_minutes("t", day).await.unwrap(), ObservedMinutes::default());
+        assert_eq!(
+            store.observed_minutes("t", day).await.unwrap(),
+            ObservedMinutes::default()
+        );
     }
 }
 
@@ -141,30 +207,65 @@ async fn exclusion_windows_turn_minutes_excluded_and_back() {
         // 23:58:30 .. 00:01:10 overlaps minutes 23:58, 23:59, 00:00, 00:01.
         let maintenance = ConfiguredExclusion {
             target: "t".into(),
-            window: ExclusionWindow { start: at("2026-03-31T23:58:30Z"), end: at("2026-04-01T00:01:10Z") },
+            window: ExclusionWindow {
+                start: at("2026-03-31T23:58:30Z"),
+                end: at("2026-04-01T00:01:10Z"),
+            },
             reason: "upgrade".into(),
             announced_at: Some(at("2026-03-30T00:00:00Z")),
         };
         let now = at("2026-04-02T00:00:00Z");
-        store.sync_config_exclusions(std::slice::from_ref(&maintenance), "test", now).await.unwrap();
+        store
+            .sync_config_exclusions(std::slice::from_ref(&maintenance), "test", now)
+            .await
+            .unwrap();
         let excluded: Vec<_> = verdicts(store.as_ref(), "t", all)
             .await
             .into_iter()
             .filter(|(_, v)| *v == Verdict::Excluded)
             .map(|(m, _)| m)
             .collect();
-        assert_eq!(excluded, ["2026-03-31T23:58Z", "2026-03-31T23:59Z", "2026-04-01T00:00Z", "2026-04-01T00:01Z"]);
-        assert_eq!(store.observed_minutes("t", all).await.unwrap().failure, 6, "{}", db.backend);
-        assert_rollup_matches(store.as_ref(), "t", range("2026-03-31T23:58:00Z", "2026-04-01T00:00:00Z")).await;
+        assert_eq!(
+            excluded,
+            [
+                "2026-03-31T23:58Z",
+                "2026-03-31T23:59Z",
+                "2026-04-01T00:00Z",
+                "2026-04-01T00:01Z"
+            ]
+        );
+        assert_eq!(
+            store.observed_minutes("t", all).await.unwrap().failure,
+            6,
+            "{}",
+            db.backend
+        );
+        assert_rollup_matches(
+            store.as_ref(),
+            "t",
+            range("2026-03-31T23:58:00Z", "2026-04-01T00:00:00Z"),
+        )
+        .await;
 
         // Syncing the same set again keeps one row; removing it restores the failures.
-        store.sync_config_exclusions(std::slice::from_ref(&maintenance), "test", now).await.unwrap();
+        store
+            .sync_config_exclusions(std::slice::from_ref(&maintenance), "test", now)
+            .await
+            .unwrap();
         let stored = store.exclusions(Some("t")).await.unwrap();
         assert_eq!(stored.len(), 1);
         assert!(stored[0].has_prior_notice());
-        store.sync_config_exclusions(&[], "test", now).await.unwrap();
+        store
+            .sync_config_exclusions(&[], "test", now)
+            .await
+            .unwrap();
         assert!(store.exclusions(None).await.unwrap().is_empty());
-        assert_eq!(store.observed_minutes("t", all).await.unwrap().failure, 10, "{}", db.backend);
+        assert_eq!(
+            store.observed_minutes("t", all).await.unwrap().failure,
+            10,
+            "{}",
+            db.backend
+        );
         assert_rollup_matches(store.as_ref(), "t", all).await;
     }
 }
@@ -226,7 +327,13 @@ async fn concurrent_probers_never_lose_or_double_count() {
             assert_eq!(row.probers, 8, "{}", db.backend);
             assert_eq!(row.counts.ok + row.counts.fail, 16, "{}", db.backend);
         }
-        assert_eq!(store.observed_minutes("t", r).await.unwrap(), ObservedMinutes { available: 5, failure: 5 });
+        assert_eq!(
+            store.observed_minutes("t", r).await.unwrap(),
+            ObservedMinutes {
+                available: 5,
+                failure: 5
+            }
+        );
         assert_eq!(store.attempt_count().await.unwrap(), 160);
     }
 }

@@ -15,7 +15,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         config.targets.len(),
         if config.targets.len() == 1 { "" } else { "s" },
         config.exclusions.len(),
-        if config.exclusions.len() == 1 { "" } else { "s" },
+        if config.exclusions.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         config.prober.id
     );
     Ok(())

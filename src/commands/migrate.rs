@@ -8,6 +8,10 @@ use crate::store::redact_url;
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let store = open_store(&config).await?;
-    println!("{} database at {} is up to date", store.backend(), redact_url(&config.database.url));
+    println!(
+        "{} database at {} is up to date",
+        store.backend(),
+        redact_url(&config.database.url)
+    );
     Ok(())
 }

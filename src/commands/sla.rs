@@ -14,7 +14,11 @@ pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
     let targets: Vec<_> = match &args.target {
         Some(name) => vec![config.target(name).ok_or_else(|| {
             let known: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
-            anyhow::anyhow!("no target named `{name}` in {}; known: {}", config_path.display(), known.join(", "))
+            anyhow::anyhow!(
+                "no target named `{name}` in {}; known: {}",
+                config_path.display(),
+                known.join(", ")
+            )
         })?],
         None => config.targets.iter().collect(),
     };
@@ -25,7 +29,9 @@ pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
     };
     let now = Utc::now();
     let store = open_store(&config).await?;
-    store.sync_config_exclusions(&config.exclusions, &config.prober.id, now).await?;
+    store
+        .sync_config_exclusions(&config.exclusions, &config.prober.id, now)
+        .await?;
 
     let mut statements = Vec::new();
     for target in targets {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::sla::{tiers, ClaimStatus, MonthStatement};
+use crate::sla::{ClaimStatus, MonthStatement, tiers};
 
 /// One element of `improbe sla --format json`, field for field as CONTRACT.md lists them.
 #[derive(Debug, Serialize)]
@@ -109,8 +109,16 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
         return "No Service Month has started yet.\n".to_owned();
     }
     let header = [
-        "TARGET", "MONTH", "PERIOD (LOCAL)", "AVAILABILITY", "FAILURE MIN", "NO-DATA MIN", "EXCLUDED MIN", "COVERAGE",
-        "CREDIT", "CLAIM WINDOW",
+        "TARGET",
+        "MONTH",
+        "PERIOD (LOCAL)",
+        "AVAILABILITY",
+        "FAILURE MIN",
+        "NO-DATA MIN",
+        "EXCLUDED MIN",
+        "COVERAGE",
+        "CREDIT",
+        "CLAIM WINDOW",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     for s in statements {
@@ -121,9 +129,10 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
             if s.complete { "" } else { " (running)" }
         );
         let verdict = if s.meets_commitment { "" } else { " below 99%" };
-        let coverage = s
-            .coverage_basis_points
-            .map_or_else(|| "-".to_owned(), |bp| format!("{}.{:02}%", bp / 100, bp % 100));
+        let coverage = s.coverage_basis_points.map_or_else(
+            || "-".to_owned(),
+            |bp| format!("{}.{:02}%", bp / 100, bp % 100),
+        );
         let claim = match s.claim.status(now) {
             ClaimStatus::NotYetOpen => format!("opens {}", s.claim.opens.date_naive()),
             ClaimStatus::Open => format!("OPEN until {}", s.claim.deadline.date_naive()),
@@ -138,15 +147,25 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
             s.no_data_minutes.to_string(),
             s.excluded_minutes.to_string(),
             coverage,
-            format!("{}% = {} {}", s.credit_percent, tiers::format_money(s.credit_amount), s.currency),
+            format!(
+                "{}% = {} {}",
+                s.credit_percent,
+                tiers::format_money(s.credit_amount),
+                s.currency
+            ),
             claim,
         ]);
     }
-    let widths: Vec<usize> =
-        (0..header.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }

@@ -62,8 +62,12 @@ impl ClaimWindow {
             .filter(|day| calendar.is_business_day(*day))
             .nth(CLAIM_OPENS_AFTER_BUSINESS_DAY - 1)
             .expect("business days never run out");
-        let opens_on = fifth_business_day.checked_add_days(Days::new(1)).expect("in range");
-        let deadline_day = last_day.checked_add_days(Days::new(CLAIM_DEADLINE_DAYS)).expect("in range");
+        let opens_on = fifth_business_day
+            .checked_add_days(Days::new(1))
+            .expect("in range");
+        let deadline_day = last_day
+            .checked_add_days(Days::new(CLAIM_DEADLINE_DAYS))
+            .expect("in range");
         Self {
             opens: local_midnight(timezone, opens_on),
             deadline: local_end_of_day(timezone, deadline_day),
@@ -101,7 +105,10 @@ mod tests {
 
     #[test]
     fn worked_example_claim_window() {
-        let calendar = BusinessCalendar { holidays: days(&["2026-05-01"]), workdays: days(&["2026-05-09"]) };
+        let calendar = BusinessCalendar {
+            holidays: days(&["2026-05-01"]),
+            workdays: days(&["2026-05-09"]),
+        };
         let window = ClaimWindow::for_month(date("2026-04-16"), shanghai(), &calendar);
         // May 2026: 1 Fri holiday; 4,5,6,7,8 are business days 1..5.
         assert_eq!(window.opens.to_rfc3339(), "2026-05-09T00:00:00+08:00");
@@ -117,7 +124,13 @@ mod tests {
             // Golden Week: 1-7 October holidays, make-up Sat 26 Sep and Sat 10 Oct.
             (
                 "2026-09-16",
-                &["2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07"],
+                &[
+                    "2026-10-01",
+                    "2026-10-02",
+                    "2026-10-05",
+                    "2026-10-06",
+                    "2026-10-07",
+                ],
                 &["2026-10-10"],
                 // Business days: 8, 9, 10 (Sat, make-up), 12, 13.
                 "2026-10-14",
@@ -130,20 +143,34 @@ mod tests {
             ("2026-01-31", &[], &[], "2026-02-07"),
         ];
         for (last_day, holidays, workdays, opens) in cases {
-            let calendar = BusinessCalendar { holidays: days(holidays), workdays: days(workdays) };
+            let calendar = BusinessCalendar {
+                holidays: days(holidays),
+                workdays: days(workdays),
+            };
             let window = ClaimWindow::for_month(date(last_day), shanghai(), &calendar);
-            assert_eq!(window.opens.date_naive(), date(opens), "last day {last_day}");
+            assert_eq!(
+                window.opens.date_naive(),
+                date(opens),
+                "last day {last_day}"
+            );
         }
     }
 
     #[test]
     fn status_at_the_edges() {
-        let window = ClaimWindow::for_month(date("2026-04-16"), shanghai(), &BusinessCalendar::default());
+        let window =
+            ClaimWindow::for_month(date("2026-04-16"), shanghai(), &BusinessCalendar::default());
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         assert_eq!(window.opens.to_rfc3339(), "2026-05-08T00:00:00+08:00");
-        assert_eq!(window.status(at("2026-05-07T15:59:59Z")), ClaimStatus::NotYetOpen);
+        assert_eq!(
+            window.status(at("2026-05-07T15:59:59Z")),
+            ClaimStatus::NotYetOpen
+        );
         assert_eq!(window.status(at("2026-05-07T16:00:00Z")), ClaimStatus::Open);
         assert_eq!(window.status(at("2026-06-15T15:59:59Z")), ClaimStatus::Open);
-        assert_eq!(window.status(at("2026-06-15T16:00:00Z")), ClaimStatus::Closed);
+        assert_eq!(
+            window.status(at("2026-06-15T16:00:00Z")),
+            ClaimStatus::Closed
+        );
     }
 }

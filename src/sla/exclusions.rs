@@ -14,7 +14,10 @@ pub struct ExclusionWindow {
 impl ExclusionWindow {
     /// Every minute that overlaps `[start, end)`, partially or wholly.
     pub fn minutes(&self) -> MinuteRange {
-        MinuteRange::new(Minute::containing(&self.start), Minute::at_or_after(&self.end))
+        MinuteRange::new(
+            Minute::containing(&self.start),
+            Minute::at_or_after(&self.end),
+        )
     }
 }
 
@@ -58,7 +61,10 @@ mod tests {
     use super::*;
 
     fn window(start: &str, end: &str) -> ExclusionWindow {
-        ExclusionWindow { start: start.parse().unwrap(), end: end.parse().unwrap() }
+        ExclusionWindow {
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+        }
     }
 
     #[test]

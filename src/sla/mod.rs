@@ -74,9 +74,8 @@ impl MonthStatement {
 
         let elapsed = MinuteRange::new(minutes.start, minutes.end.min(Minute::containing(&now)));
         let watchable = elapsed.len() - excluded.count_within(elapsed);
-        let coverage_basis_points = (watchable > 0).then(|| {
-            ((observed.available + observed.failure) * 10_000 / watchable).min(10_000)
-        });
+        let coverage_basis_points = (watchable > 0)
+            .then(|| ((observed.available + observed.failure) * 10_000 / watchable).min(10_000));
 
         Self {
             target: target.to_owned(),
@@ -90,7 +89,11 @@ impl MonthStatement {
             credit_percent,
             credit_amount: tiers::credit_amount(terms.monthly_fee, credit_percent),
             currency: terms.currency.clone(),
-            claim: ClaimWindow::for_month(month.last_day, terms.calendar.timezone, &terms.business_days),
+            claim: ClaimWindow::for_month(
+                month.last_day,
+                terms.calendar.timezone,
+                &terms.business_days,
+            ),
             complete: month.is_complete(now),
             coverage_basis_points,
             month,
@@ -104,7 +107,10 @@ mod tests {
 
     fn terms() -> SlaTerms {
         SlaTerms {
-            calendar: ServiceCalendar::new("2026-03-17".parse().unwrap(), "Asia/Shanghai".parse().unwrap()),
+            calendar: ServiceCalendar::new(
+                "2026-03-17".parse().unwrap(),
+                "Asia/Shanghai".parse().unwrap(),
+            ),
             business_days: BusinessCalendar::default(),
             monthly_fee: "1200.00".parse().unwrap(),
             currency: "USD".into(),
@@ -119,9 +125,19 @@ mod tests {
             start: "2026-04-01T18:00:00Z".parse().unwrap(),
             end: "2026-04-01T20:00:00Z".parse().unwrap(),
         };
-        let observed = ObservedMinutes { available: 40_000, failure: 447 };
+        let observed = ObservedMinutes {
+            available: 40_000,
+            failure: 447,
+        };
         let now = "2026-06-01T00:00:00Z".parse().unwrap();
-        let s = MonthStatement::compute("t", &terms, month, observed, &ExcludedMinutes::new([window]), now);
+        let s = MonthStatement::compute(
+            "t",
+            &terms,
+            month,
+            observed,
+            &ExcludedMinutes::new([window]),
+            now,
+        );
         assert_eq!(s.total_minutes, 44_640);
         assert_eq!(s.excluded_minutes, 120);
         assert_eq!(s.no_data_minutes, 44_640 - 120 - 40_000 - 447);
@@ -129,7 +145,10 @@ mod tests {
         assert_eq!(s.credit_percent, 10);
         assert_eq!(tiers::format_money(s.credit_amount), "120.00");
         assert!(s.complete);
-        assert_eq!(s.coverage_basis_points, Some((40_447 * 10_000) / (44_640 - 120)));
+        assert_eq!(
+            s.coverage_basis_points,
+            Some((40_447 * 10_000) / (44_640 - 120))
+        );
     }
 
     #[test]
@@ -138,8 +157,18 @@ mod tests {
         let month = terms.calendar.month(1).unwrap();
         // One hour into the month, all 60 minutes observed.
         let now = "2026-03-16T17:00:00Z".parse().unwrap();
-        let observed = ObservedMinutes { available: 60, failure: 0 };
-        let s = MonthStatement::compute("t", &terms, month, observed, &ExcludedMinutes::default(), now);
+        let observed = ObservedMinutes {
+            available: 60,
+            failure: 0,
+        };
+        let s = MonthStatement::compute(
+            "t",
+            &terms,
+            month,
+            observed,
+            &ExcludedMinutes::default(),
+            now,
+        );
         assert_eq!(s.coverage_basis_points, Some(10_000));
         assert!(!s.complete);
     }

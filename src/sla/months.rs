@@ -21,7 +21,10 @@ pub struct ServiceMonth {
 impl ServiceMonth {
     /// Every minute of the month, observed or not: the SLA's denominator.
     pub fn minutes(&self) -> MinuteRange {
-        MinuteRange::new(Minute::containing(&self.start), Minute::containing(&self.end))
+        MinuteRange::new(
+            Minute::containing(&self.start),
+            Minute::containing(&self.end),
+        )
     }
 
     /// Real elapsed minutes, so a month that crosses a DST change has 60 more or fewer.
@@ -43,7 +46,10 @@ pub struct ServiceCalendar {
 
 impl ServiceCalendar {
     pub fn new(service_start: NaiveDate, timezone: Tz) -> Self {
-        Self { service_start, timezone }
+        Self {
+            service_start,
+            timezone,
+        }
     }
 
     /// Service Month `index` (1-based), or `None` for 0 or a date past chrono's range.
@@ -70,7 +76,11 @@ impl ServiceCalendar {
         // Month `index` starts in the date's calendar month; the date may still
         // fall before that start, i.e. in the previous Service Month.
         let candidate = self.month(index)?;
-        if date < candidate.first_day { self.month(index - 1) } else { Some(candidate) }
+        if date < candidate.first_day {
+            self.month(index - 1)
+        } else {
+            Some(candidate)
+        }
     }
 
     /// The Service Month containing an instant.
@@ -79,7 +89,11 @@ impl ServiceCalendar {
         let month = self.month_containing_date(local_date)?;
         // A zone whose midnight falls in a DST gap starts the day late; an
         // instant in that gap still belongs to the previous day's month.
-        if instant < month.start { self.month(month.index - 1) } else { Some(month) }
+        if instant < month.start {
+            self.month(month.index - 1)
+        } else {
+            Some(month)
+        }
     }
 
     /// The first day of month `index`: the anchor day of the (index-1)-th
@@ -153,7 +167,11 @@ mod tests {
         ];
         for (start, index, first, last) in cases {
             let month = calendar(start, "UTC").month(index).unwrap();
-            assert_eq!((month.first_day, month.last_day), (date(first), date(last)), "{start} #{index}");
+            assert_eq!(
+                (month.first_day, month.last_day),
+                (date(first), date(last)),
+                "{start} #{index}"
+            );
         }
     }
 
@@ -164,8 +182,14 @@ mod tests {
         assert_eq!(december.first_day, date("2026-12-17"));
         assert_eq!(december.last_day, date("2027-01-16"));
         assert_eq!(december.total_minutes(), 31 * 1440);
-        assert_eq!(cal.month_containing_date(date("2027-01-01")).unwrap().index, 10);
-        assert_eq!(cal.month_containing_date(date("2027-01-17")).unwrap().index, 11);
+        assert_eq!(
+            cal.month_containing_date(date("2027-01-01")).unwrap().index,
+            10
+        );
+        assert_eq!(
+            cal.month_containing_date(date("2027-01-17")).unwrap().index,
+            11
+        );
     }
 
     #[test]

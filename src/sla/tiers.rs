@@ -69,7 +69,11 @@ mod tests {
         for (failure, total, meets, credit, availability) in cases {
             assert_eq!(meets_commitment(failure, total), meets, "{failure}/{total}");
             assert_eq!(credit_percent(failure, total), credit, "{failure}/{total}");
-            assert_eq!(availability_percent(failure, total), availability, "{failure}/{total}");
+            assert_eq!(
+                availability_percent(failure, total),
+                availability,
+                "{failure}/{total}"
+            );
         }
     }
 

@@ -63,7 +63,11 @@ impl ExclusionSource {
     }
 
     fn parse(s: &str) -> Self {
-        if s == "cli" { ExclusionSource::Cli } else { ExclusionSource::Config }
+        if s == "cli" {
+            ExclusionSource::Cli
+        } else {
+            ExclusionSource::Config
+        }
     }
 }
 
@@ -117,13 +121,25 @@ pub trait Store: Send + Sync {
     async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>>;
 
     /// Available and failure minutes of one target within `range`.
-    async fn observed_minutes(&self, target: &str, range: MinuteRange) -> anyhow::Result<ObservedMinutes>;
+    async fn observed_minutes(
+        &self,
+        target: &str,
+        range: MinuteRange,
+    ) -> anyhow::Result<ObservedMinutes>;
 
     /// The stored verdicts of one target within `range`, by minute.
-    async fn minute_verdicts(&self, target: &str, range: MinuteRange) -> anyhow::Result<Vec<MinuteVerdict>>;
+    async fn minute_verdicts(
+        &self,
+        target: &str,
+        range: MinuteRange,
+    ) -> anyhow::Result<Vec<MinuteVerdict>>;
 
     /// Upserts the `service_months` rows for these statements.
-    async fn save_service_months(&self, statements: &[MonthStatement], now: DateTime<Utc>) -> anyhow::Result<()>;
+    async fn save_service_months(
+        &self,
+        statements: &[MonthStatement],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
 
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> anyhow::Result<i64>;
@@ -196,7 +212,8 @@ fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]
 }
 
 fn millis_to_instant(ms: i64) -> anyhow::Result<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| anyhow::anyhow!("stored instant {ms} ms is out of range"))
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| anyhow::anyhow!("stored instant {ms} ms is out of range"))
 }
 
 #[cfg(test)]
@@ -205,18 +222,32 @@ mod tests {
 
     #[test]
     fn hours_split_keeps_every_minute_once() {
-        for (start, end) in [(0, 600), (30, 95), (61, 119), (59, 61), (-90, 150), (120, 120)] {
+        for (start, end) in [
+            (0, 600),
+            (30, 95),
+            (61, 119),
+            (59, 61),
+            (-90, 150),
+            (120, 120),
+        ] {
             let range = MinuteRange::new(Minute(start), Minute(end));
             let (hours, edges) = split_by_hours(range);
             let covered = (hours.end - hours.start) * 60 + edges[0].len() + edges[1].len();
             assert_eq!(covered, range.len(), "{start}..{end}");
-            assert!(edges.iter().all(|e| e.is_empty() || (range.start <= e.start && e.end <= range.end)));
+            assert!(
+                edges
+                    .iter()
+                    .all(|e| e.is_empty() || (range.start <= e.start && e.end <= range.end))
+            );
         }
     }
 
     #[test]
     fn passwords_never_leave_a_url() {
-        assert_eq!(redact_url("postgres://u:s3cret@db/x"), "postgres://u:***@db/x");
+        assert_eq!(
+            redact_url("postgres://u:s3cret@db/x"),
+            "postgres://u:***@db/x"
+        );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite://improbe.db"), "sqlite://improbe.db");
     }

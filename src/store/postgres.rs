@@ -22,7 +22,8 @@ impl PostgresStore {
     /// probers: a minute's verdict is re-decided by one writer at a time, after
     /// the previous writer's buckets are committed, so none is lost or counted
     /// twice. The key is arbitrary but fixed ("improbe" in ASCII).
-    const LOCK_WRITERS: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(29675202278285925)");
+    const LOCK_WRITERS: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(29675202278285925)");
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
          meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \
@@ -45,7 +46,10 @@ impl PostgresStore {
             .connect(url)
             .await
             .with_context(|| {
-                format!("cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right", redact_url(url))
+                format!(
+                    "cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right",
+                    redact_url(url)
+                )
             })?;
         Ok(Self { pool })
     }

@@ -49,7 +49,9 @@ impl SqliteStore {
             .max_connections(max_connections)
             .connect_with(options)
             .await
-            .with_context(|| format!("cannot open SQLite database `{url}`; check the path and its permissions"))?;
+            .with_context(|| {
+                format!("cannot open SQLite database `{url}`; check the path and its permissions")
+            })?;
         Ok(Self { pool })
     }
 }

@@ -2,8 +2,8 @@
 //! database per test) and attempt builders.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};
 use improbe::attempt::{Attempt, Kind, Outcome};
@@ -12,7 +12,8 @@ use sqlx::Connection;
 
 /// The PostgreSQL server the tests use; override with IMPROBE_TEST_POSTGRES.
 pub fn postgres_admin_url() -> String {
-    std::env::var("IMPROBE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("IMPROBE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database that exists for one test.
@@ -27,7 +28,12 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("improbe.db").display());
-        TestDb { url, backend: "sqlite", _dir: Some(dir), pg_name: None }
+        TestDb {
+            url,
+            backend: "sqlite",
+            _dir: Some(dir),
+            pg_name: None,
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` when no server answers. Under
@@ -51,12 +57,20 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::Relaxed),
             Utc::now().timestamp_micros() % 1_000_000
         );
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let url = match admin.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("admin URL {admin} names no database"),
         };
-        Some(TestDb { url, backend: "postgres", _dir: None, pg_name: Some(name) })
+        Some(TestDb {
+            url,
+            backend: "postgres",
+            _dir: None,
+            pg_name: Some(name),
+        })
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
@@ -68,15 +82,22 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         let admin = postgres_admin_url();
         // Drop runs outside any runtime guarantee: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         })
@@ -95,7 +116,13 @@ pub fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-pub fn attempt(target: &str, prober: &str, kind: Kind, started_at: &str, outcome: Outcome) -> Attempt {
+pub fn attempt(
+    target: &str,
+    prober: &str,
+    kind: Kind,
+    started_at: &str,
+    outcome: Outcome,
+) -> Attempt {
     Attempt {
         target: target.into(),
         prober: prober.into(),

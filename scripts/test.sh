@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test on SQLite and
+# PostgreSQL. Starts the local PostgreSQL cluster if it is down. Under CI=true
+# a missing PostgreSQL fails the run instead of skipping its half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if command -v pg_isready >/dev/null && ! pg_up && command -v pg_ctlcluster >/dev/null; then
+  echo "starting PostgreSQL..."
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+if [ "${CI:-}" = "true" ] && ! pg_up; then
+  echo "error: PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true requires it" >&2
+  exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

@@ -1,0 +1,326 @@
+//! The binary end to end: config errors, import, and `sla --format json`
+//! against hand-computed months, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{DateTime, Duration, Utc};
+use common::{TestDb, at, backends};
+use serde_json::Value;
+
+fn improbe(config: &Path, db: Option<&TestDb>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_improbe"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("IMPROBE_CONFIG");
+    match db {
+        Some(db) => cmd.env("IMPROBE_DATABASE_URL", &db.url),
+        None => cmd.env_remove("IMPROBE_DATABASE_URL"),
+    };
+    cmd.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const TARGETS: &str = r#"
+[prober]
+id = "cli-test"
+
+[[targets]]
+name = "thirty-432"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-04-17"
+timezone = "UTC"
+monthly_fee = "100.00"
+
+[[targets]]
+name = "thirty-433"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-04-17"
+timezone = "UTC"
+monthly_fee = "100.00"
+
+[[targets]]
+name = "shanghai-446"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-03-17"
+timezone = "Asia/Shanghai"
+monthly_fee = "1200.00"
+currency = "CNY"
+holidays = ["2026-05-01"]
+workdays = ["2026-05-09"]
+
+[[targets]]
+name = "shanghai-447"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-03-17"
+timezone = "Asia/Shanghai"
+monthly_fee = "1200.00"
+holidays = ["2026-05-01"]
+
+[[targets]]
+name = "berlin-dst"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-03-10"
+timezone = "Europe/Berlin"
+monthly_fee = "333.35"
+currency = "EUR"
+
+[[exclusions]]
+target = "berlin-dst"
+start = "2026-03-20T10:00:00+01:00"
+end = "2026-03-20T12:00:00+01:00"
+reason = "announced upgrade"
+announced_at = "2026-03-01T00:00:00Z"
+"#;
+
+/// `n` consecutive failure minutes from `start`, one failed login each.
+fn failures(out: &mut String, target: &str, start: DateTime<Utc>, n: i64) {
+    for m in 0..n {
+        let t = start + Duration::minutes(m) + Duration::seconds(3);
+        writeln!(
+            out,
+            r#"{{"target":"{target}","prober":"p1","kind":"login","started_at":"{}","outcome":"fail","http_status":502}}"#,
+            t.to_rfc3339()
+        )
+        .unwrap();
+    }
+}
+
+fn month_one(records: &[Value], target: &str) -> Value {
+    records
+        .iter()
+        .find(|r| r["target"] == target && r["month"] == 1)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sla_json_matches_hand_computed_months() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    std::fs::write(&config, TARGETS).unwrap();
+    let mut lines = String::new();
+    failures(&mut lines, "thirty-432", at("2026-04-20T00:00:00Z"), 432);
+    failures(&mut lines, "thirty-433", at("2026-04-20T00:00:00Z"), 433);
+    failures(&mut lines, "shanghai-446", at("2026-04-01T00:00:00Z"), 446);
+    failures(&mut lines, "shanghai-447", at("2026-04-01T00:00:00Z"), 447);
+    // 30 failures, 10 of them inside the excluded 09:00-11:00 UTC window.
+    failures(&mut lines, "berlin-dst", at("2026-03-20T08:40:00Z"), 30);
+    let file = dir.path().join("attempts.jsonl");
+    std::fs::write(&file, &lines).unwrap();
+
+    for db in backends().await {
+        let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
+        assert!(
+            import.status.success(),
+            "{}: {}",
+            db.backend,
+            stderr(&import)
+        );
+        let sla = improbe(&config, Some(&db), &["sla", "--format", "json"]);
+        assert!(sla.status.success(), "{}: {}", db.backend, stderr(&sla));
+        let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
+
+        // (target, total, failure, availability, meets, credit %, credit amount)
+        let expected = [
+            ("thirty-432", 43_200, 432, "99.0000", true, 0, "0.00"),
+            ("thirty-433", 43_200, 433, "98.9976", false, 10, "10.00"),
+            ("shanghai-446", 44_640, 446, "99.0008", true, 0, "0.00"),
+            ("shanghai-447", 44_640, 447, "98.9986", false, 10, "120.00"),
+            ("berlin-dst", 31 * 1440 - 60, 20, "99.9551", true, 0, "0.00"),
+        ];
+        for (target, total, failure, availability, meets, credit, amount) in expected {
+            let r = month_one(&records, target);
+            let context = format!("{} {target}: {r}", db.backend);
+            assert_eq!(r["total_minutes"], total, "{context}");
+            assert_eq!(r["failure_minutes"], failure, "{context}");
+            assert_eq!(r["availability_percent"], availability, "{context}");
+            assert_eq!(r["meets_commitment"], meets, "{context}");
+            assert_eq!(r["credit_percent"], credit, "{context}");
+            assert_eq!(r["credit_amount"], amount, "{context}");
+            assert_eq!(r["complete"], true, "{context}");
+            let excluded = r["excluded_minutes"].as_i64().unwrap();
+            let no_data = r["no_data_minutes"].as_i64().unwrap();
+            let available = r["available_minutes"].as_i64().unwrap();
+            assert_eq!(available, 0, "{context}");
+            assert_eq!(failure + excluded + no_data + available, total, "{context}");
+        }
+
+        let shanghai = month_one(&records, "shanghai-446");
+        assert_eq!(shanghai["first_day"], "2026-03-17");
+        assert_eq!(shanghai["last_day"], "2026-04-16");
+        assert_eq!(shanghai["start"], "2026-03-17T00:00:00+08:00");
+        assert_eq!(shanghai["end"], "2026-04-17T00:00:00+08:00");
+        assert_eq!(shanghai["currency"], "CNY");
+        // 1 May is a holiday: business days 4-8 May, so the window opens on the 9th.
+        assert_eq!(shanghai["claim_opens"], "2026-05-09T00:00:00+08:00");
+        assert_eq!(shanghai["claim_deadline"], "2026-06-15T23:59:59+08:00");
+
+        let berlin = month_one(&records, "berlin-dst");
+        assert_eq!(berlin["excluded_minutes"], 120);
+        assert_eq!(berlin["start"], "2026-03-10T00:00:00+01:00");
+        assert_eq!(berlin["end"], "2026-04-10T00:00:00+02:00");
+        // Last day 9 April, so the following month is May: 1, 4, 5, 6, 7 are
+        // business days 1-5 (no holidays configured), opening on the 8th.
+        assert_eq!(berlin["claim_opens"], "2026-05-08T00:00:00+02:00");
+        assert_eq!(berlin["claim_deadline"], "2026-06-08T23:59:59+02:00");
+
+        // --month and --date select one month; the table renders the same figures.
+        let one = improbe(
+            &config,
+            Some(&db),
+            &[
+                "sla",
+                "--target",
+                "thirty-433",
+                "--date",
+                "2026-05-16",
+                "--format",
+                "json",
+            ],
+        );
+        let one: Vec<Value> = serde_json::from_str(&stdout(&one)).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            (one[0]["month"].as_i64(), one[0]["failure_minutes"].as_i64()),
+            (Some(1), Some(433))
+        );
+        let table = improbe(
+            &config,
+            Some(&db),
+            &["sla", "--target", "thirty-433", "--month", "1"],
+        );
+        assert!(
+            stdout(&table).contains("98.9976% below 99%"),
+            "{}",
+            stdout(&table)
+        );
+        let csv = improbe(
+            &config,
+            Some(&db),
+            &[
+                "sla",
+                "--target",
+                "thirty-433",
+                "--month",
+                "1",
+                "--format",
+                "csv",
+            ],
+        );
+        let csv = stdout(&csv);
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("thirty-433,1,2026-04-17,2026-05-16,"),
+            "{csv}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_import_line_is_named_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let db_path = dir.path().join("x.db");
+    std::fs::write(
+        &config,
+        TARGETS.replace(
+            "id = \"cli-test\"",
+            &format!(
+                "id = \"cli-test\"\n[database]\nurl = \"sqlite://{}\"",
+                db_path.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    failures(&mut lines, "thirty-433", at("2026-04-20T00:00:00Z"), 1_500);
+    lines.push_str(r#"{"target":"thirty-433","kind":"login","started_at":"2026-04-21T00:00:00Z","outcome":"maybe"}"#);
+    lines.push('\n');
+    let file = dir.path().join("attempts.jsonl");
+    std::fs::write(&file, &lines).unwrap();
+
+    let out = improbe(&config, None, &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 1501"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown variant `maybe`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let sla = improbe(
+        &config,
+        None,
+        &[
+            "sla",
+            "--target",
+            "thirty-433",
+            "--month",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
+    assert_eq!(
+        records[0]["failure_minutes"], 0,
+        "a failed import left minutes behind"
+    );
+}
+
+#[test]
+fn check_config_names_path_and_line_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    let broken = TARGETS.replace(
+        "timezone = \"Europe/Berlin\"",
+        "timezone = \"Europe/Berlín\"",
+    );
+    std::fs::write(&config, &broken).unwrap();
+    let out = improbe(&config, None, &["check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = broken.lines().position(|l| l.contains("Berlín")).unwrap() + 1;
+    let expected =
+        format!("line {line}: targets[4].sla.timezone: `Europe/Berlín` is not an IANA time zone");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    let missing = improbe(&dir.path().join("nope.toml"), None, &["check-config"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("cannot read config file"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let usage = improbe(&config, None, &["sla", "--month", "x"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn the_example_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["config/improbe.example.toml", "config/sample.toml"] {
+        let out = improbe(&root.join(name), None, &["check-config"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("OK"), "{name}");
+    }
+}
