@@ -9,16 +9,15 @@ CREATE TABLE attempts (
     prober TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('login', 'send_direct', 'send_group')),
     started_at_ms INTEGER NOT NULL,
-    minute INTEGER NOT NULL,
     latency_ms INTEGER,
     outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'fail', 'inconclusive')),
     http_status INTEGER,
     error_code TEXT,
     error TEXT,
     reason TEXT,
-    UNIQUE (target, prober, kind, started_at_ms)
+    -- Leads with target and time, so it also serves evidence queries by period.
+    UNIQUE (target, started_at_ms, prober, kind)
 );
-CREATE INDEX attempts_by_minute ON attempts (target, minute);
 
 -- Per prober and minute: how many attempts ended each way. Kept when raw
 -- attempts are pruned.

@@ -18,7 +18,7 @@ use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExclusionWindow, MonthStatement, ObservedMinutes};
 use crate::verdict::{OutcomeCounts, Verdict};
 
-/// Attempts written in one statement. 11 columns × 1,000 rows stays well under
+/// Attempts written in one statement. 10 columns × 1,000 rows stays well under
 /// both backends' bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
 const ATTEMPT_BATCH: usize = 1_000;
 

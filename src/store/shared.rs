@@ -10,7 +10,7 @@
 /// `SAVE_SERVICE_MONTH`.
 macro_rules! shared_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
-        use std::collections::{BTreeMap, BTreeSet, HashMap};
+        use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
@@ -40,18 +40,56 @@ macro_rules! shared_store {
                 Ok(tx)
             }
 
-            /// Inserts new attempts; returns those that were not stored before.
-            async fn insert_attempts(tx: &mut Tx, batch: &[Attempt]) -> anyhow::Result<Vec<(String, String, Minute, Outcome)>> {
+            /// The attempts of `batch` not stored yet (nor repeated earlier in the
+            /// batch). Runs under the writers' lock, so nothing can be inserted
+            /// between this check and the insert that follows it.
+            async fn unseen<'b>(tx: &mut Tx, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
+                let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+                for a in batch {
+                    let ms = a.started_at_ms();
+                    let span = spans.entry(a.target.as_str()).or_insert((ms, ms));
+                    *span = (span.0.min(ms), span.1.max(ms));
+                }
+                let mut stored: HashMap<&str, HashSet<(String, String, i64)>> = HashMap::new();
+                for (target, (first, last)) in spans {
+                    let rows = sqlx::query(
+                        "SELECT prober, kind, started_at_ms FROM attempts \
+                         WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms <= $3",
+                    )
+                    .bind(target)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    let keys = rows
+                        .iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                        .collect::<Result<HashSet<_>, sqlx::Error>>()?;
+                    stored.insert(target, keys);
+                }
+                let mut seen = HashSet::with_capacity(batch.len());
+                Ok(batch
+                    .iter()
+                    .filter(|a| {
+                        let key = (a.target.as_str(), a.prober.as_str(), a.kind, a.started_at_ms());
+                        let known = stored.get(key.0).is_some_and(|keys| {
+                            !keys.is_empty() && keys.contains(&(a.prober.clone(), a.kind.as_str().to_owned(), key.3))
+                        });
+                        !known && seen.insert(key)
+                    })
+                    .collect())
+            }
+
+            async fn insert_attempts(tx: &mut Tx, attempts: &[&Attempt]) -> anyhow::Result<()> {
                 let mut insert = QueryBuilder::<$db>::new(
-                    "INSERT INTO attempts (target, prober, kind, started_at_ms, minute, latency_ms, outcome, \
+                    "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
                      http_status, error_code, error, reason) ",
                 );
-                insert.push_values(batch, |mut row, a| {
+                insert.push_values(attempts, |mut row, a| {
                     row.push_bind(a.target.clone())
                         .push_bind(a.prober.clone())
                         .push_bind(a.kind.as_str())
                         .push_bind(a.started_at_ms())
-                        .push_bind(a.minute().0)
                         .push_bind(a.latency_ms)
                         .push_bind(a.outcome.as_str())
                         .push_bind(a.http_status)
@@ -59,22 +97,8 @@ macro_rules! shared_store {
                         .push_bind(a.error.clone())
                         .push_bind(a.reason.clone());
                 });
-                insert.push(
-                    " ON CONFLICT (target, prober, kind, started_at_ms) DO NOTHING \
-                     RETURNING target, prober, minute, outcome",
-                );
-                let rows = insert.build().fetch_all(&mut **tx).await?;
-                rows.iter()
-                    .map(|row| {
-                        let outcome: String = row.try_get(3)?;
-                        Ok((
-                            row.try_get(0)?,
-                            row.try_get(1)?,
-                            Minute(row.try_get(2)?),
-                            outcome.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
-                        ))
-                    })
-                    .collect()
+                insert.build().execute(&mut **tx).await?;
+                Ok(())
             }
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
@@ -225,14 +249,18 @@ macro_rules! shared_store {
                 exclusions: &mut HashMap<String, ExcludedMinutes>,
                 summary: &mut IngestSummary,
             ) -> anyhow::Result<()> {
-                let inserted = Self::insert_attempts(tx, batch).await?;
+                let new = Self::unseen(tx, batch).await?;
                 summary.attempts += batch.len() as u64;
-                summary.inserted += inserted.len() as u64;
+                summary.inserted += new.len() as u64;
+                if new.is_empty() {
+                    return Ok(());
+                }
+                Self::insert_attempts(tx, &new).await?;
 
                 let mut buckets: BTreeMap<(String, Minute, String), OutcomeCounts> = BTreeMap::new();
-                for (target, prober, minute, outcome) in inserted {
-                    let counts = buckets.entry((target, minute, prober)).or_default();
-                    match outcome {
+                for a in new {
+                    let counts = buckets.entry((a.target.clone(), a.minute(), a.prober.clone())).or_default();
+                    match a.outcome {
                         Outcome::Ok => counts.ok += 1,
                         Outcome::Fail => counts.fail += 1,
                         Outcome::Inconclusive => counts.inconclusive += 1,

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SLA benchmark: `improbe sla` over a year of minute verdicts for 100 targets
+# (52.6 million minutes) in SQLite. Goal (issue 2): under 1 s.
+# The verdicts are generated in SQL (running a year of probes through the
+# import would take far longer than the thing measured); the hourly roll-up is
+# derived from them exactly as the store maintains it.
+# usage: bench/sla.sh [TARGETS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+targets="${1:-100}"
+out=bench/out; mkdir -p "$out"
+db="$out/sla-$targets.db"
+cargo build --release --quiet
+# Zones alternate so that some months start on the hour in UTC and some not
+# (Kathmandu is UTC+05:45), which exercises the partial-hour edges.
+zones=("Asia/Shanghai" "Europe/Berlin" "Asia/Kathmandu" "America/New_York")
+{
+  printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$db"
+  for t in $(seq 0 $((targets - 1))); do
+    printf '[[targets]]\nname = "bench-%s"\nprovider = "simulator"\n[targets.sla]\nservice_start = "2025-11-26"\ntimezone = "%s"\nmonthly_fee = "1200.00"\n' \
+      "$t" "${zones[$((t % 4))]}"
+  done
+} > "$out/sla.toml"
+if [ ! -f "$db" ]; then
+  echo "generating a year of minute verdicts for $targets targets (once; takes a while)..."
+  target/release/improbe --config "$out/sla.toml" migrate >/dev/null
+  first=$(( $(date -d 2025-11-25T00:00:00Z +%s) / 60 ))
+  last=$(( $(date -d 2026-11-27T00:00:00Z +%s) / 60 ))
+  {
+    echo "PRAGMA synchronous = OFF; BEGIN;"
+    for t in $(seq 0 $((targets - 1))); do
+      cat <<SQL
+WITH RECURSIVE m(x) AS (SELECT $first UNION ALL SELECT x + 1 FROM m WHERE x < $last)
+INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers)
+SELECT 'bench-$t', x,
+       CASE WHEN (x + $t) % 997 = 0 THEN 'failure' WHEN (x + $t) % 1009 = 0 THEN 'no_data' ELSE 'available' END,
+       CASE WHEN (x + $t) % 997 = 0 OR (x + $t) % 1009 = 0 THEN 0 ELSE 12 END,
+       CASE WHEN (x + $t) % 997 = 0 THEN 12 ELSE 0 END,
+       CASE WHEN (x + $t) % 1009 = 0 THEN 12 ELSE 0 END, 1
+FROM m;
+SQL
+    done
+    cat <<SQL
+INSERT INTO verdict_hours (target, hour, available_minutes, failure_minutes)
+SELECT target, minute / 60, SUM(verdict = 'available'), SUM(verdict = 'failure') FROM verdicts GROUP BY target, minute / 60;
+COMMIT;
+SQL
+  } | sqlite3 "$db"
+fi
+echo "rows: $(sqlite3 "$db" 'SELECT COUNT(*) FROM verdicts') minute verdicts, $(sqlite3 "$db" 'SELECT COUNT(*) FROM verdict_hours') hour roll-ups"
+target/release/improbe --config "$out/sla.toml" sla --format json > "$out/sla.json"
+echo "statements: $(grep -c '"month"' "$out/sla.json")"
+for run in 1 2 3 4 5; do
+  /usr/bin/time -f "run $run: %e s wall, %U s user, %S s system, peak RSS %M KiB" \
+    target/release/improbe --config "$out/sla.toml" sla --format json > /dev/null
+done
