@@ -419,24 +419,25 @@ macro_rules! shared_store {
                     observed.available += row.try_get::<i64, _>(0)?;
                     observed.failure += row.try_get::<i64, _>(1)?;
                 }
-                let edges = sqlx::query(
-                    "SELECT verdict, CAST(COUNT(*) AS BIGINT) FROM verdicts WHERE target = $1 \
-                     AND ((minute >= $2 AND minute < $3) OR (minute >= $4 AND minute < $5)) GROUP BY verdict",
-                )
-                .bind(target)
-                .bind(head.start.0)
-                .bind(head.end.0)
-                .bind(tail.start.0)
-                .bind(tail.end.0)
-                .fetch_all(&self.pool)
-                .await?;
-                for row in edges {
-                    let word: String = row.try_get(0)?;
-                    let count: i64 = row.try_get(1)?;
-                    match word.parse::<Verdict>().map_err(anyhow::Error::msg)? {
-                        Verdict::Available => observed.available += count,
-                        Verdict::Failure => observed.failure += count,
-                        Verdict::NoData | Verdict::Excluded => {}
+                // One range per query: an OR of two ranges defeats the index.
+                for edge in [head, tail].into_iter().filter(|e| !e.is_empty()) {
+                    let rows = sqlx::query(
+                        "SELECT verdict, CAST(COUNT(*) AS BIGINT) FROM verdicts \
+                         WHERE target = $1 AND minute >= $2 AND minute < $3 GROUP BY verdict",
+                    )
+                    .bind(target)
+                    .bind(edge.start.0)
+                    .bind(edge.end.0)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for row in rows {
+                        let word: String = row.try_get(0)?;
+                        let count: i64 = row.try_get(1)?;
+                        match word.parse::<Verdict>().map_err(anyhow::Error::msg)? {
+                            Verdict::Available => observed.available += count,
+                            Verdict::Failure => observed.failure += count,
+                            Verdict::NoData | Verdict::Excluded => {}
+                        }
                     }
                 }
                 Ok(observed)
