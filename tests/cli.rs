@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use chrono::{DateTime, Duration, Utc};
 use common::{TestDb, at, backends};
 use serde_json::Value;
+use sqlx::Connection;
 
 fn improbe(config: &Path, db: Option<&TestDb>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_improbe"));
@@ -180,6 +181,21 @@ async fn sla_json_matches_hand_computed_months() {
         // business days 1-5 (no holidays configured), opening on the 8th.
         assert_eq!(berlin["claim_opens"], "2026-05-08T00:00:00+02:00");
         assert_eq!(berlin["claim_deadline"], "2026-06-08T23:59:59+02:00");
+
+        // The daemon's dashboards read the same figures from `service_months`.
+        let sql = "SELECT CAST(failure_minutes AS BIGINT), CAST(credit_amount AS TEXT), CAST(credit_percent AS BIGINT) \
+                   FROM service_months WHERE target = 'thirty-433' AND month = 1";
+        let row: (i64, String, i64) = match db.backend {
+            "sqlite" => {
+                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+            }
+            _ => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+            }
+        };
+        assert_eq!(row, (433, "10.00".to_owned(), 10), "{}", db.backend);
 
         // --month and --date select one month; the table renders the same figures.
         let one = improbe(
