@@ -73,6 +73,18 @@ pub enum Provider {
     Simulator,
 }
 
+/// How sends are scheduled (logins always keep their interval).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendMode {
+    /// One send per operation every interval.
+    #[default]
+    Fixed,
+    /// Once a minute holds a successful send, further sends of that operation
+    /// wait for the next minute; failures keep being retried every interval.
+    MinuteProof,
+}
+
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
@@ -80,10 +92,24 @@ pub struct Target {
     pub interval: Duration,
     pub timeout: Duration,
     pub operations: Vec<Kind>,
+    pub mode: SendMode,
+    /// The provider's daily message quota for REST sends, if any.
+    pub max_sends_per_day: Option<u32>,
     pub tencent: Option<TencentSettings>,
     pub matrix: Option<MatrixSettings>,
+    pub simulator: Option<SimulatorSettings>,
     pub sla: SlaTerms,
 }
+
+/// `[targets.simulator]`: where the built-in simulator listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSettings {
+    pub endpoint: String,
+}
+
+/// Where `improbe simulate` listens, and where simulator targets look by default.
+pub const DEFAULT_SIMULATOR_ENDPOINT: &str = "http://127.0.0.1:9480";
 
 /// `[targets.tencent]`: Tencent Cloud IM's server-side REST API.
 #[derive(Debug, Clone, Deserialize)]
@@ -459,6 +485,15 @@ impl Validator<'_> {
         let provider_span = Some(raw.provider.span());
         let tencent = raw.tencent.map(Spanned::into_inner);
         let matrix = raw.matrix.map(Spanned::into_inner);
+        let simulator = raw.simulator.map(Spanned::into_inner);
+        if simulator.is_some() && provider != Provider::Simulator {
+            self.problem(path("simulator"), provider_span.clone(), "[targets.simulator] is only for provider = \"simulator\"");
+        }
+        if let Some(max) = &raw.max_sends_per_day
+            && *max.get_ref() == 0
+        {
+            self.problem(path("max_sends_per_day"), Some(max.span()), "must be at least 1; leave it out for no limit");
+        }
         match provider {
             Provider::Tencent if tencent.is_none() => {
                 self.problem(
@@ -496,8 +531,11 @@ impl Validator<'_> {
             interval,
             timeout,
             operations,
+            mode: raw.mode.unwrap_or_default(),
+            max_sends_per_day: raw.max_sends_per_day.map(Spanned::into_inner),
             tencent,
             matrix,
+            simulator,
             sla,
         })
     }
@@ -637,8 +675,11 @@ struct RawTarget {
     interval: Option<Spanned<DurationText>>,
     timeout: Option<Spanned<DurationText>>,
     operations: Option<Spanned<Vec<Kind>>>,
+    mode: Option<SendMode>,
+    max_sends_per_day: Option<Spanned<u32>>,
     tencent: Option<Spanned<TencentSettings>>,
     matrix: Option<Spanned<MatrixSettings>>,
+    simulator: Option<Spanned<SimulatorSettings>>,
     sla: Spanned<RawSla>,
 }
 

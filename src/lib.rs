@@ -11,3 +11,6 @@ pub mod report;
 pub mod sla;
 pub mod store;
 pub mod verdict;
+pub mod clock;
+pub mod probe;
+pub mod simulator;

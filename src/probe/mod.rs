@@ -1,0 +1,80 @@
+//! Probes: one module per provider. A probe performs one attempt and reports
+//! its outcome; the scheduler owns timing, deadlines and recording.
+
+pub mod tencent;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::attempt::{Kind, Outcome};
+use crate::clock::Clock;
+use crate::config::{DEFAULT_SIMULATOR_ENDPOINT, Provider, Target};
+
+/// What one attempt found. A failed attempt is data, not an `Err`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub outcome: Outcome,
+    pub http_status: Option<i32>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    /// Why an attempt is inconclusive.
+    pub reason: Option<String>,
+}
+
+impl ProbeOutcome {
+    pub fn ok(http_status: Option<i32>) -> Self {
+        Self { outcome: Outcome::Ok, http_status, error_code: None, error: None, reason: None }
+    }
+
+    pub fn fail(http_status: Option<i32>, error_code: Option<String>, error: impl Into<String>) -> Self {
+        Self { outcome: Outcome::Fail, http_status, error_code, error: Some(error.into()), reason: None }
+    }
+
+    pub fn inconclusive(
+        reason: &str,
+        http_status: Option<i32>,
+        error_code: Option<String>,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            outcome: Outcome::Inconclusive,
+            http_status,
+            error_code,
+            error: Some(error.into()),
+            reason: Some(reason.to_owned()),
+        }
+    }
+
+    /// The attempt's deadline passed: a failure in the minute it started.
+    pub fn timed_out(after: std::time::Duration) -> Self {
+        Self::fail(None, None, format!("timeout after {}", crate::config::humanize(after)))
+    }
+}
+
+/// One provider's way of logging in and sending.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    async fn attempt(&self, kind: Kind) -> ProbeOutcome;
+}
+
+/// The probe for a configured target.
+pub fn for_target(target: &Target, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Probe>> {
+    match target.provider {
+        Provider::Tencent => {
+            let settings = target.tencent.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("target `{}` needs a [targets.tencent] section", target.name)
+            })?;
+            Ok(Arc::new(tencent::TencentProbe::new(settings, clock)?))
+        }
+        Provider::Simulator => {
+            let endpoint = target.simulator.as_ref().map_or(DEFAULT_SIMULATOR_ENDPOINT, |s| s.endpoint.as_str());
+            let settings = crate::simulator::target_settings(endpoint);
+            Ok(Arc::new(tencent::TencentProbe::new(&settings, clock)?))
+        }
+        Provider::Matrix => anyhow::bail!(
+            "target `{}`: the matrix provider cannot probe yet; remove the target or use tencent/simulator",
+            target.name
+        ),
+    }
+}

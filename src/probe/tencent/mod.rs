@@ -1,0 +1,304 @@
+//! Tencent Cloud IM over its server-side REST API.
+//!
+//! `POST https://<endpoint>/v4/<service>/<command>?sdkappid=..&identifier=<admin>
+//! &usersig=..&random=<u32>&contenttype=json`. Most errors arrive with HTTP
+//! 200, so the `ActionStatus` / `ErrorCode` / `ErrorInfo` envelope is always read.
+
+pub mod codes;
+pub mod usersig;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::codes::{Fault, classify};
+use super::{Probe, ProbeOutcome};
+use crate::attempt::Kind;
+use crate::clock::Clock;
+use crate::config::TencentSettings;
+
+/// How long a minted administrator UserSig is valid.
+pub const USERSIG_LIFETIME_SECS: i64 = 86_400;
+/// A cached UserSig is replaced once less than this much of its life is left.
+const USERSIG_RENEW_BEFORE_SECS: i64 = 3_600;
+/// Probe messages expire quickly: they exist to be accepted, not read.
+const MESSAGE_LIFETIME_SECS: i64 = 60;
+/// reqwest's own cap; the scheduler's per-attempt deadline is normally shorter.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// REST commands, as `service/command`.
+pub mod command {
+    pub const ACCOUNT_CHECK: &str = "im_open_login_svc/account_check";
+    pub const ACCOUNT_IMPORT: &str = "im_open_login_svc/account_import";
+    pub const SEND_MSG: &str = "openim/sendmsg";
+    pub const SEND_GROUP_MSG: &str = "group_open_http_svc/send_group_msg";
+    pub const CREATE_GROUP: &str = "group_open_http_svc/create_group";
+    pub const GET_GROUP_INFO: &str = "group_open_http_svc/get_group_info";
+    pub const ADD_GROUP_MEMBER: &str = "group_open_http_svc/add_group_member";
+}
+
+/// The REST client: signs, sends and reads envelopes.
+pub struct TencentClient {
+    endpoint: String,
+    sdk_app_id: u64,
+    admin: String,
+    key: String,
+    /// Reused connections for sends; logins build a fresh one each time.
+    pooled: reqwest::Client,
+    cached_sig: Mutex<Option<(String, i64)>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A REST answer: HTTP status and the JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Envelope {
+    action_status: Option<String>,
+    error_code: Option<i64>,
+    error_info: Option<String>,
+}
+
+impl TencentClient {
+    pub fn new(settings: &TencentSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let key = settings
+            .secret_key
+            .reveal()
+            .map_err(|e| anyhow::anyhow!("secret_key for {}: {e}", settings.endpoint))?;
+        Ok(Self {
+            endpoint: settings.endpoint.trim_end_matches('/').to_owned(),
+            sdk_app_id: settings.sdk_app_id,
+            admin: settings.admin.clone(),
+            key,
+            pooled: http_client(true)?,
+            cached_sig: Mutex::new(None),
+            clock,
+        })
+    }
+
+    /// The administrator's UserSig, minted again well before it expires.
+    fn admin_sig(&self, fresh: bool) -> String {
+        let now = self.clock.now().timestamp();
+        let mut cached = self.cached_sig.lock().expect("usersig cache poisoned");
+        match cached.as_ref() {
+            Some((sig, minted)) if !fresh && now < minted + USERSIG_LIFETIME_SECS - USERSIG_RENEW_BEFORE_SECS => sig.clone(),
+            _ => {
+                let sig = usersig::mint(&self.key, &self.admin, self.sdk_app_id, now, USERSIG_LIFETIME_SECS);
+                *cached = Some((sig.clone(), now));
+                sig
+            }
+        }
+    }
+
+    /// Calls one REST command. `Err` is a transport failure (no HTTP answer).
+    /// Errors never include the URL, which carries the UserSig.
+    pub async fn call(&self, command: &str, body: &Value, fresh_connection: bool) -> Result<Reply, String> {
+        let client = if fresh_connection { http_client(false).map_err(|e| e.to_string())? } else { self.pooled.clone() };
+        let url = format!("{}/v4/{command}", self.endpoint);
+        let response = client
+            .post(url)
+            .query(&[
+                ("sdkappid", self.sdk_app_id.to_string()),
+                ("identifier", self.admin.clone()),
+                ("usersig", self.admin_sig(fresh_connection)),
+                ("random", fastrand::u32(..).to_string()),
+                ("contenttype", "json".to_owned()),
+            ])
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e.without_url()))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| describe(&e.without_url()))?;
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            let text = String::from_utf8_lossy(&bytes);
+            json!({ "improbe_unparsed": text.chars().take(200).collect::<String>() })
+        });
+        Ok(Reply { status, body })
+    }
+}
+
+fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder().timeout(HTTP_TIMEOUT).user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
+    let builder = if pool { builder } else { builder.pool_max_idle_per_host(0) };
+    Ok(builder.build()?)
+}
+
+/// A transport error with its cause chain, e.g. "error sending request: connection refused".
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Classifies a REST reply per SLA.md and [`codes`].
+pub fn classify_reply(reply: &Reply) -> ProbeOutcome {
+    let status = Some(i32::from(reply.status));
+    if reply.status >= 500 {
+        return ProbeOutcome::fail(status, None, format!("HTTP {}", reply.status));
+    }
+    if reply.status == 429 {
+        return ProbeOutcome::inconclusive("throttled", status, None, "HTTP 429");
+    }
+    if reply.status >= 400 {
+        return ProbeOutcome::inconclusive("request_rejected", status, None, format!("HTTP {}", reply.status));
+    }
+    let Ok(envelope) = Envelope::deserialize(&reply.body) else {
+        return ProbeOutcome::fail(status, None, "response is not a Tencent IM envelope");
+    };
+    let code = envelope.error_code.unwrap_or(-1);
+    let info = envelope.error_info.unwrap_or_default();
+    if envelope.action_status.as_deref() == Some("OK") && code == 0 {
+        return ProbeOutcome::ok(status);
+    }
+    if envelope.action_status.is_none() {
+        return ProbeOutcome::fail(status, None, "response has no ActionStatus");
+    }
+    let message = if info.is_empty() { format!("ErrorCode {code}") } else { info };
+    match classify(code) {
+        Fault::Provider => ProbeOutcome::fail(status, Some(code.to_string()), message),
+        Fault::Ours(reason) => ProbeOutcome::inconclusive(reason.as_str(), status, Some(code.to_string()), message),
+    }
+}
+
+/// Login, one-to-one and group sends against one Tencent Cloud IM app.
+pub struct TencentProbe {
+    client: TencentClient,
+    sender: String,
+    recipient: String,
+    group: String,
+}
+
+impl TencentProbe {
+    pub fn new(settings: &TencentSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: TencentClient::new(settings, clock)?,
+            sender: settings.sender.clone(),
+            recipient: settings.recipient.clone(),
+            group: settings.group.clone(),
+        })
+    }
+
+    fn text(&self, kind: Kind) -> Value {
+        let id = format!("{:016x}", fastrand::u64(..));
+        let at = self.client.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": format!("improbe {kind} probe {id} sent {at}") } }])
+    }
+
+    /// The authentication path: a fresh UserSig over a fresh connection, and
+    /// a check that the probe accounts exist.
+    async fn login(&self) -> ProbeOutcome {
+        let body = json!({ "CheckItem": [{ "UserID": self.sender }, { "UserID": self.recipient }] });
+        let reply = match self.client.call(command::ACCOUNT_CHECK, &body, true).await {
+            Ok(reply) => reply,
+            Err(e) => return ProbeOutcome::fail(None, None, e),
+        };
+        let outcome = classify_reply(&reply);
+        if outcome.outcome != crate::attempt::Outcome::Ok {
+            return outcome;
+        }
+        let missing: Vec<&str> = reply.body["ResultItem"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| item["AccountStatus"] != "Imported")
+            .filter_map(|item| item["UserID"].as_str())
+            .collect();
+        if missing.is_empty() {
+            outcome
+        } else {
+            let message = format!("probe accounts not imported: {}; run `improbe tencent setup`", missing.join(", "));
+            ProbeOutcome::inconclusive("credentials", outcome.http_status, None, message)
+        }
+    }
+
+    async fn send_direct(&self) -> ProbeOutcome {
+        let body = json!({
+            "SyncOtherMachine": 2,
+            "From_Account": self.sender,
+            "To_Account": self.recipient,
+            "MsgLifeTime": MESSAGE_LIFETIME_SECS,
+            "MsgRandom": fastrand::u32(..),
+            "MsgBody": self.text(Kind::SendDirect),
+        });
+        match self.client.call(command::SEND_MSG, &body, false).await {
+            Ok(reply) => classify_reply(&reply),
+            Err(e) => ProbeOutcome::fail(None, None, e),
+        }
+    }
+
+    async fn send_group(&self) -> ProbeOutcome {
+        let body = json!({
+            "GroupId": self.group,
+            "From_Account": self.sender,
+            "Random": fastrand::u32(..),
+            "MsgBody": self.text(Kind::SendGroup),
+        });
+        let reply = match self.client.call(command::SEND_GROUP_MSG, &body, false).await {
+            Ok(reply) => reply,
+            Err(e) => return ProbeOutcome::fail(None, None, e),
+        };
+        let outcome = classify_reply(&reply);
+        match reply.body.get("MsgDropReason").and_then(Value::as_str) {
+            // Accepted but dropped (e.g. MsgFreqCtrl): not a success. Tencent
+            // drops for our own send rate, so it is throttling, not an outage.
+            Some(reason) if outcome.outcome == crate::attempt::Outcome::Ok => {
+                ProbeOutcome::inconclusive("throttled", outcome.http_status, None, format!("message dropped: {reason}"))
+            }
+            _ => outcome,
+        }
+    }
+
+    pub fn client(&self) -> &TencentClient {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl Probe for TencentProbe {
+    async fn attempt(&self, kind: Kind) -> ProbeOutcome {
+        match kind {
+            Kind::Login => self.login().await,
+            Kind::SendDirect => self.send_direct().await,
+            Kind::SendGroup => self.send_group().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attempt::Outcome;
+
+    fn reply(status: u16, body: Value) -> Reply {
+        Reply { status, body }
+    }
+
+    #[test]
+    fn envelopes_are_read_whatever_the_http_status() {
+        let ok = classify_reply(&reply(200, json!({"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""})));
+        assert_eq!(ok.outcome, Outcome::Ok);
+        let server = classify_reply(&reply(200, json!({"ActionStatus": "FAIL", "ErrorCode": 70500, "ErrorInfo": "internal"})));
+        assert_eq!((server.outcome, server.error_code.as_deref()), (Outcome::Fail, Some("70500")));
+        let ours = classify_reply(&reply(200, json!({"ActionStatus": "FAIL", "ErrorCode": 70001, "ErrorInfo": "expired"})));
+        assert_eq!((ours.outcome, ours.reason.as_deref()), (Outcome::Inconclusive, Some("credentials")));
+        let unknown = classify_reply(&reply(200, json!({"ActionStatus": "FAIL", "ErrorCode": 12345})));
+        assert_eq!((unknown.outcome, unknown.error.as_deref()), (Outcome::Fail, Some("ErrorCode 12345")));
+        assert_eq!(classify_reply(&reply(502, json!({}))).outcome, Outcome::Fail);
+        assert_eq!(classify_reply(&reply(429, json!({}))).reason.as_deref(), Some("throttled"));
+        assert_eq!(classify_reply(&reply(200, json!({"improbe_unparsed": "<html>"}))).outcome, Outcome::Fail);
+    }
+}
