@@ -34,6 +34,15 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: probe every target, record every attempt, keep the monthly figures current.
+    Run,
+    /// Zero-configuration tour against the built-in simulator with scripted outages.
+    Demo(DemoArgs),
+    /// Run the IM simulator alone (Tencent-compatible REST surface plus a control API).
+    Simulate(SimulateArgs),
+    /// Tencent Cloud IM helpers.
+    #[command(subcommand)]
+    Tencent(TencentCommand),
     /// Validate the configuration file; lists every problem with its TOML path.
     CheckConfig,
     /// Apply database migrations and exit.
@@ -70,4 +79,31 @@ pub enum SlaFormat {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many scripted minutes to watch.
+    #[arg(long, default_value_t = 3)]
+    pub minutes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9480")]
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TencentCommand {
+    /// Create the probe accounts and probe group through the REST API (idempotent).
+    Setup(TencentSetupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TencentSetupArgs {
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
 }

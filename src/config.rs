@@ -487,12 +487,20 @@ impl Validator<'_> {
         let matrix = raw.matrix.map(Spanned::into_inner);
         let simulator = raw.simulator.map(Spanned::into_inner);
         if simulator.is_some() && provider != Provider::Simulator {
-            self.problem(path("simulator"), provider_span.clone(), "[targets.simulator] is only for provider = \"simulator\"");
+            self.problem(
+                path("simulator"),
+                provider_span.clone(),
+                "[targets.simulator] is only for provider = \"simulator\"",
+            );
         }
         if let Some(max) = &raw.max_sends_per_day
             && *max.get_ref() == 0
         {
-            self.problem(path("max_sends_per_day"), Some(max.span()), "must be at least 1; leave it out for no limit");
+            self.problem(
+                path("max_sends_per_day"),
+                Some(max.span()),
+                "must be at least 1; leave it out for no limit",
+            );
         }
         match provider {
             Provider::Tencent if tencent.is_none() => {

@@ -35,6 +35,8 @@ pub const SIMULATOR_SECRET_KEY: &str = "improbe-simulator-key-not-a-secret";
 pub const SIMULATOR_SENDER: &str = "improbe_a";
 pub const SIMULATOR_RECIPIENT: &str = "improbe_b";
 pub const SIMULATOR_GROUP: &str = "improbe-group";
+/// How long a `hang` behaviour holds a request before giving up on it.
+const HANG_FOR: Duration = Duration::from_secs(600);
 /// How long the simulator waits for a request line before serving normally.
 const PEEK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -83,11 +85,18 @@ impl Behaviour {
     }
 
     pub fn error(code: i64) -> Self {
-        Self { error_code: Some(code), error_info: Some(format!("simulated error {code}")), ..Self::default() }
+        Self {
+            error_code: Some(code),
+            error_info: Some(format!("simulated error {code}")),
+            ..Self::default()
+        }
     }
 
     pub fn http(status: u16) -> Self {
-        Self { http_status: Some(status), ..Self::default() }
+        Self {
+            http_status: Some(status),
+            ..Self::default()
+        }
     }
 }
 
@@ -117,6 +126,8 @@ impl Phase {
 /// What the simulator answered, per operation (`GET /control/stats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationStats {
+    /// Requests received (answered or not yet).
+    pub received: u64,
     /// Requests answered with success.
     pub ok: u64,
     /// Requests answered with an error (envelope or HTTP status).
@@ -176,18 +187,28 @@ impl Simulator {
         Self::start_with_clock(addr, Arc::new(SystemClock)).await
     }
 
-    pub async fn start_with_clock(addr: SocketAddr, clock: Arc<dyn Clock>) -> anyhow::Result<Simulator> {
+    pub async fn start_with_clock(
+        addr: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Simulator> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("simulator cannot listen on {addr}: {e}"))?;
         let addr = listener.local_addr()?;
         let mut world = World::default();
-        world.accounts.extend([SIMULATOR_ADMIN.to_owned(), SIMULATOR_SENDER.to_owned(), SIMULATOR_RECIPIENT.to_owned()]);
+        world.accounts.extend([
+            SIMULATOR_ADMIN.to_owned(),
+            SIMULATOR_SENDER.to_owned(),
+            SIMULATOR_RECIPIENT.to_owned(),
+        ]);
         world.groups.insert(
             SIMULATOR_GROUP.to_owned(),
             [SIMULATOR_SENDER.to_owned(), SIMULATOR_RECIPIENT.to_owned()].into(),
         );
-        let shared = Arc::new(Shared { world: Mutex::new(world), clock });
+        let shared = Arc::new(Shared {
+            world: Mutex::new(world),
+            clock,
+        });
         let router = Router::new()
             .route("/v4/{service}/{command}", post(rest))
             .route("/control/behaviour/{operation}", put(set_behaviour))
@@ -209,19 +230,33 @@ impl Simulator {
 
     /// Sets how an operation is answered outside scheduled minutes.
     pub fn set_behaviour(&self, kind: Kind, behaviour: Behaviour) {
-        self.shared.world.lock().expect("poisoned").behaviours.insert(kind, behaviour);
+        self.shared
+            .world
+            .lock()
+            .expect("poisoned")
+            .behaviours
+            .insert(kind, behaviour);
     }
 
     /// Adds phases keyed by their UTC minute.
     pub fn schedule(&self, phases: impl IntoIterator<Item = Phase>) {
         let mut world = self.shared.world.lock().expect("poisoned");
         for phase in phases {
-            world.schedule.insert(Minute::containing(&phase.minute), phase);
+            world
+                .schedule
+                .insert(Minute::containing(&phase.minute), phase);
         }
     }
 
     pub fn stats(&self, kind: Kind) -> OperationStats {
-        self.shared.world.lock().expect("poisoned").stats.get(&kind).cloned().unwrap_or_default()
+        self.shared
+            .world
+            .lock()
+            .expect("poisoned")
+            .stats
+            .get(&kind)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The `[targets.tencent]` section that points a target at this simulator.
@@ -237,14 +272,23 @@ impl Simulator {
 /// can be applied to the connection before hyper reads the request.
 async fn accept_loop(listener: TcpListener, router: Router, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let router = router.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
             if let Some(kind) = peek_operation(&stream).await
                 && shared.behaviour(kind).reset
             {
-                shared.world.lock().expect("poisoned").stats.entry(kind).or_default().reset += 1;
+                shared
+                    .world
+                    .lock()
+                    .expect("poisoned")
+                    .stats
+                    .entry(kind)
+                    .or_default()
+                    .reset += 1;
                 // Zero linger turns the close into a TCP RST.
                 let _ = stream.set_zero_linger();
                 return;
@@ -309,8 +353,13 @@ struct RestQuery {
 
 /// Checks what Tencent checks before looking at the body.
 fn verify_request(q: &RestQuery, now: i64) -> Result<(), (i64, &'static str)> {
-    let (Some(app), Some(identifier), Some(sig), Some(random)) = (&q.sdkappid, &q.identifier, &q.usersig, &q.random) else {
-        return Err((60004, "sdkappid, identifier, usersig and random are required"));
+    let (Some(app), Some(identifier), Some(sig), Some(random)) =
+        (&q.sdkappid, &q.identifier, &q.usersig, &q.random)
+    else {
+        return Err((
+            60004,
+            "sdkappid, identifier, usersig and random are required",
+        ));
     };
     if q.contenttype.as_deref() != Some("json") {
         return Err((60004, "contenttype must be json"));
@@ -328,7 +377,13 @@ fn verify_request(q: &RestQuery, now: i64) -> Result<(), (i64, &'static str)> {
     if &document.identifier != identifier {
         return Err((70013, "identifier in UserSig does not match the request"));
     }
-    let expected = usersig::signature(SIMULATOR_SECRET_KEY, &document.identifier, document.sdk_app_id, document.time, document.expire);
+    let expected = usersig::signature(
+        SIMULATOR_SECRET_KEY,
+        &document.identifier,
+        document.sdk_app_id,
+        document.time,
+        document.expire,
+    );
     if document.sig != expected {
         return Err((70009, "UserSig verification failed"));
     }
@@ -350,12 +405,22 @@ async fn rest(
     let command_path = format!("{service}/{cmd}");
     let kind = operation(&command_path);
     if let Some(kind) = kind {
+        shared
+            .world
+            .lock()
+            .expect("poisoned")
+            .stats
+            .entry(kind)
+            .or_default()
+            .received += 1;
         let behaviour = shared.behaviour(kind);
         if let Some(ms) = behaviour.latency_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         if behaviour.hang {
-            std::future::pending::<()>().await;
+            // Long past any client's deadline, but not forever: a hung request
+            // must not keep its task alive after the client gave up.
+            tokio::time::sleep(HANG_FOR).await;
         }
         if let Some(status) = behaviour.http_status {
             shared.count(kind, false);
@@ -364,24 +429,43 @@ async fn rest(
         }
         if let Some(code) = behaviour.error_code {
             shared.count(kind, false);
-            return envelope_error(code, behaviour.error_info.as_deref().unwrap_or("simulated error"));
+            return envelope_error(
+                code,
+                behaviour.error_info.as_deref().unwrap_or("simulated error"),
+            );
         }
-        let response = answer(&shared, &command_path, &query, &body, behaviour.drop_reason.as_deref());
+        let response = answer(
+            &shared,
+            &command_path,
+            &query,
+            &body,
+            behaviour.drop_reason.as_deref(),
+        );
         let ok = response.as_ref().is_ok();
         shared.count(kind, ok);
         return response.unwrap_or_else(|(code, info)| envelope_error(code, &info));
     }
-    answer(&shared, &command_path, &query, &body, None).unwrap_or_else(|(code, info)| envelope_error(code, &info))
+    answer(&shared, &command_path, &query, &body, None)
+        .unwrap_or_else(|(code, info)| envelope_error(code, &info))
 }
 
-fn answer(shared: &Shared, command_path: &str, query: &RestQuery, body: &[u8], drop_reason: Option<&str>) -> Result<Response, (i64, String)> {
+fn answer(
+    shared: &Shared,
+    command_path: &str,
+    query: &RestQuery,
+    body: &[u8],
+    drop_reason: Option<&str>,
+) -> Result<Response, (i64, String)> {
     verify_request(query, shared.clock.now().timestamp()).map_err(|(c, i)| (c, i.to_owned()))?;
-    let body: Value = serde_json::from_slice(body).map_err(|e| (90001, format!("JSON parse error: {e}")))?;
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| (90001, format!("JSON parse error: {e}")))?;
     let mut world = shared.world.lock().expect("poisoned");
     let text = |v: &Value, field: &str| v[field].as_str().map(str::to_owned);
     match command_path {
         command::ACCOUNT_CHECK => {
-            let items = body["CheckItem"].as_array().ok_or((90001, "CheckItem missing".to_owned()))?;
+            let items = body["CheckItem"]
+                .as_array()
+                .ok_or((90001, "CheckItem missing".to_owned()))?;
             let results: Vec<Value> = items
                 .iter()
                 .map(|item| {
@@ -398,7 +482,8 @@ fn answer(shared: &Shared, command_path: &str, query: &RestQuery, body: &[u8], d
             Ok(envelope_ok(json!({})))
         }
         command::SEND_MSG => {
-            let from = text(&body, "From_Account").ok_or((90008, "From_Account missing".to_owned()))?;
+            let from =
+                text(&body, "From_Account").ok_or((90008, "From_Account missing".to_owned()))?;
             let to = text(&body, "To_Account").ok_or((90003, "To_Account missing".to_owned()))?;
             if !world.accounts.contains(&from) {
                 return Err((90008, format!("From_Account {from} not imported")));
@@ -406,30 +491,48 @@ fn answer(shared: &Shared, command_path: &str, query: &RestQuery, body: &[u8], d
             if !world.accounts.contains(&to) {
                 return Err((90012, format!("To_Account {to} not imported")));
             }
-            body["MsgRandom"].as_u64().ok_or((90005, "MsgRandom missing".to_owned()))?;
-            body["MsgBody"].as_array().filter(|b| !b.is_empty()).ok_or((90002, "MsgBody missing".to_owned()))?;
+            body["MsgRandom"]
+                .as_u64()
+                .ok_or((90005, "MsgRandom missing".to_owned()))?;
+            body["MsgBody"]
+                .as_array()
+                .filter(|b| !b.is_empty())
+                .ok_or((90002, "MsgBody missing".to_owned()))?;
             let now = shared.clock.now().timestamp();
-            Ok(envelope_ok(json!({ "MsgTime": now, "MsgKey": format!("{now}_{}", fastrand::u32(..)) })))
+            Ok(envelope_ok(
+                json!({ "MsgTime": now, "MsgKey": format!("{now}_{}", fastrand::u32(..)) }),
+            ))
         }
         command::SEND_GROUP_MSG => {
             let group = text(&body, "GroupId").ok_or((10015, "GroupId missing".to_owned()))?;
             let from = text(&body, "From_Account").unwrap_or_default();
-            let members = world.groups.get(&group).ok_or((10010, format!("group {group} does not exist")))?;
+            let members = world
+                .groups
+                .get(&group)
+                .ok_or((10010, format!("group {group} does not exist")))?;
             if !members.contains(&from) {
                 return Err((10007, format!("{from} is not a member of {group}")));
             }
-            body["Random"].as_u64().ok_or((90005, "Random missing".to_owned()))?;
-            let mut reply = json!({ "MsgTime": shared.clock.now().timestamp(), "MsgSeq": fastrand::u32(1..) });
+            body["Random"]
+                .as_u64()
+                .ok_or((90005, "Random missing".to_owned()))?;
+            let mut reply =
+                json!({ "MsgTime": shared.clock.now().timestamp(), "MsgSeq": fastrand::u32(1..) });
             if let Some(reason) = drop_reason {
                 reply["MsgDropReason"] = json!(reason);
             }
             Ok(envelope_ok(reply))
         }
         command::CREATE_GROUP => {
-            let owner = text(&body, "Owner_Account").ok_or((10004, "Owner_Account missing".to_owned()))?;
+            let owner =
+                text(&body, "Owner_Account").ok_or((10004, "Owner_Account missing".to_owned()))?;
             let id = match text(&body, "GroupId") {
-                Some(id) if id.starts_with("@TGS#") => return Err((10004, "custom GroupId may not start with @TGS#".into())),
-                Some(id) if world.groups.contains_key(&id) => return Err((10021, format!("GroupId {id} already used"))),
+                Some(id) if id.starts_with("@TGS#") => {
+                    return Err((10004, "custom GroupId may not start with @TGS#".into()));
+                }
+                Some(id) if world.groups.contains_key(&id) => {
+                    return Err((10021, format!("GroupId {id} already used")));
+                }
                 Some(id) => id,
                 None => {
                     world.next_group += 1;
@@ -440,7 +543,9 @@ fn answer(shared: &Shared, command_path: &str, query: &RestQuery, body: &[u8], d
             Ok(envelope_ok(json!({ "GroupId": id })))
         }
         command::GET_GROUP_INFO => {
-            let ids = body["GroupIdList"].as_array().ok_or((10004, "GroupIdList missing".to_owned()))?;
+            let ids = body["GroupIdList"]
+                .as_array()
+                .ok_or((10004, "GroupIdList missing".to_owned()))?;
             let infos: Vec<Value> = ids
                 .iter()
                 .filter_map(Value::as_str)
@@ -459,7 +564,10 @@ fn answer(shared: &Shared, command_path: &str, query: &RestQuery, body: &[u8], d
                 .flatten()
                 .filter_map(|m| m["Member_Account"].as_str().map(str::to_owned))
                 .collect();
-            let members = world.groups.get_mut(&group).ok_or((10010, format!("group {group} does not exist")))?;
+            let members = world
+                .groups
+                .get_mut(&group)
+                .ok_or((10010, format!("group {group} does not exist")))?;
             let results: Vec<Value> = accounts
                 .into_iter()
                 .map(|a| {
@@ -473,7 +581,11 @@ fn answer(shared: &Shared, command_path: &str, query: &RestQuery, body: &[u8], d
     }
 }
 
-async fn set_behaviour(State(shared): State<Arc<Shared>>, Path(operation): Path<String>, Json(behaviour): Json<Behaviour>) -> Response {
+async fn set_behaviour(
+    State(shared): State<Arc<Shared>>,
+    Path(operation): Path<String>,
+    Json(behaviour): Json<Behaviour>,
+) -> Response {
     let kinds: Vec<Kind> = match operation.as_str() {
         "all" => Kind::ALL.to_vec(),
         other => match other.parse() {
@@ -488,10 +600,15 @@ async fn set_behaviour(State(shared): State<Arc<Shared>>, Path(operation): Path<
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn set_schedule(State(shared): State<Arc<Shared>>, Json(phases): Json<Vec<Phase>>) -> Response {
+async fn set_schedule(
+    State(shared): State<Arc<Shared>>,
+    Json(phases): Json<Vec<Phase>>,
+) -> Response {
     let mut world = shared.world.lock().expect("poisoned");
     for phase in phases {
-        world.schedule.insert(Minute::containing(&phase.minute), phase);
+        world
+            .schedule
+            .insert(Minute::containing(&phase.minute), phase);
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -505,6 +622,7 @@ async fn reset_all(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     let world = shared.world.lock().expect("poisoned");
-    let by_name: HashMap<&str, &OperationStats> = world.stats.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let by_name: HashMap<&str, &OperationStats> =
+        world.stats.iter().map(|(k, v)| (k.as_str(), v)).collect();
     Json(json!(by_name)).into_response()
 }

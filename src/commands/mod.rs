@@ -1,16 +1,20 @@
 //! One module per subcommand, plus the start-up steps they share.
 
 pub mod check_config;
+pub mod demo;
 pub mod import;
 pub mod migrate;
+pub mod run;
+pub mod simulate;
 pub mod sla;
+pub mod tencent;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TencentCommand};
 use crate::config::Config;
 use crate::store::{self, Store};
 
@@ -23,6 +27,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(&cli.config).await,
         Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Sla(args) => sla::run(&cli.config, &args).await,
+        Command::Run => run::run(&cli.config).await,
+        Command::Demo(args) => demo::run(args.minutes).await,
+        Command::Simulate(args) => simulate::run(args.listen).await,
+        Command::Tencent(TencentCommand::Setup(args)) => {
+            tencent::setup(&cli.config, args.target.as_deref()).await
+        }
     }
 }
 

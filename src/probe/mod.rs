@@ -24,11 +24,27 @@ pub struct ProbeOutcome {
 
 impl ProbeOutcome {
     pub fn ok(http_status: Option<i32>) -> Self {
-        Self { outcome: Outcome::Ok, http_status, error_code: None, error: None, reason: None }
+        Self {
+            outcome: Outcome::Ok,
+            http_status,
+            error_code: None,
+            error: None,
+            reason: None,
+        }
     }
 
-    pub fn fail(http_status: Option<i32>, error_code: Option<String>, error: impl Into<String>) -> Self {
-        Self { outcome: Outcome::Fail, http_status, error_code, error: Some(error.into()), reason: None }
+    pub fn fail(
+        http_status: Option<i32>,
+        error_code: Option<String>,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            outcome: Outcome::Fail,
+            http_status,
+            error_code,
+            error: Some(error.into()),
+            reason: None,
+        }
     }
 
     pub fn inconclusive(
@@ -48,7 +64,11 @@ impl ProbeOutcome {
 
     /// The attempt's deadline passed: a failure in the minute it started.
     pub fn timed_out(after: std::time::Duration) -> Self {
-        Self::fail(None, None, format!("timeout after {}", crate::config::humanize(after)))
+        Self::fail(
+            None,
+            None,
+            format!("timeout after {}", crate::config::humanize(after)),
+        )
     }
 }
 
@@ -68,7 +88,10 @@ pub fn for_target(target: &Target, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<
             Ok(Arc::new(tencent::TencentProbe::new(settings, clock)?))
         }
         Provider::Simulator => {
-            let endpoint = target.simulator.as_ref().map_or(DEFAULT_SIMULATOR_ENDPOINT, |s| s.endpoint.as_str());
+            let endpoint = target
+                .simulator
+                .as_ref()
+                .map_or(DEFAULT_SIMULATOR_ENDPOINT, |s| s.endpoint.as_str());
             let settings = crate::simulator::target_settings(endpoint);
             Ok(Arc::new(tencent::TencentProbe::new(&settings, clock)?))
         }

@@ -54,24 +54,24 @@ pub const CODES: &[(i64, Fault)] = &[
     (90995, Provider), // message service: internal server error, retry
     (91000, Provider), // message service: internal service error, retry
     // --- Our credentials or account configuration. ---
-    (60004, Ours(Credentials)),     // REST: request parameters invalid (signature check)
-    (60005, Ours(Credentials)),     // REST: UserID invalid
-    (60006, Ours(Credentials)),     // REST: SDKAppID unavailable or deactivated
-    (60010, Ours(Credentials)),     // REST: the request must come from the app administrator
-    (60012, Ours(Credentials)),     // REST: SDKAppID missing or request not from an administrator
-    (60016, Ours(Credentials)),     // REST: SDKAppID disabled
-    (60017, Ours(Credentials)),     // REST: request forbidden for this app
-    (60020, Ours(Credentials)),     // REST: the app's plan has expired (billing)
-    (70001, Ours(Credentials)),     // UserSig expired
-    (70002, Ours(Credentials)),     // UserSig empty
-    (70003, Ours(Credentials)),     // UserSig invalid: cannot be decoded
-    (70005, Ours(Credentials)),     // UserSig invalid: cannot be decoded
-    (70009, Ours(Credentials)),     // UserSig verification failed: wrong key
-    (70013, Ours(Credentials)),     // UserSig identifier does not match the requester
-    (70014, Ours(Credentials)),     // UserSig SDKAppID does not match the request
-    (70016, Ours(Credentials)),     // key not found for this SDKAppID
-    (70020, Ours(Credentials)),     // SDKAppID not found
-    (70052, Ours(Credentials)),     // UserSig invalidated (account kicked or disabled)
+    (60004, Ours(Credentials)), // REST: request parameters invalid (signature check)
+    (60005, Ours(Credentials)), // REST: UserID invalid
+    (60006, Ours(Credentials)), // REST: SDKAppID unavailable or deactivated
+    (60010, Ours(Credentials)), // REST: the request must come from the app administrator
+    (60012, Ours(Credentials)), // REST: SDKAppID missing or request not from an administrator
+    (60016, Ours(Credentials)), // REST: SDKAppID disabled
+    (60017, Ours(Credentials)), // REST: request forbidden for this app
+    (60020, Ours(Credentials)), // REST: the app's plan has expired (billing)
+    (70001, Ours(Credentials)), // UserSig expired
+    (70002, Ours(Credentials)), // UserSig empty
+    (70003, Ours(Credentials)), // UserSig invalid: cannot be decoded
+    (70005, Ours(Credentials)), // UserSig invalid: cannot be decoded
+    (70009, Ours(Credentials)), // UserSig verification failed: wrong key
+    (70013, Ours(Credentials)), // UserSig identifier does not match the requester
+    (70014, Ours(Credentials)), // UserSig SDKAppID does not match the request
+    (70016, Ours(Credentials)), // key not found for this SDKAppID
+    (70020, Ours(Credentials)), // SDKAppID not found
+    (70052, Ours(Credentials)), // UserSig invalidated (account kicked or disabled)
     // --- Requests the provider rejects as malformed or not permitted. ---
     (10010, Ours(RequestRejected)), // group does not exist or was dissolved
     (10015, Ours(RequestRejected)), // invalid group ID
@@ -97,18 +97,21 @@ pub const CODES: &[(i64, Fault)] = &[
     (90044, Ours(RequestRejected)), // MsgTimeStamp invalid
     (93000, Ours(RequestRejected)), // JSON payload too large
     // --- Throttling of our own traffic. ---
-    (10006, Ours(Throttled)),       // group operations too frequent
-    (10023, Ours(Throttled)),       // group messages too frequent
-    (60007, Ours(Throttled)),       // REST request rate limit reached
-    (60011, Ours(Throttled)),       // REST request frequency limit reached
-    (60018, Ours(Throttled)),       // batch request limit reached
-    (60019, Ours(Throttled)),       // per-interface frequency limit reached
-    (70050, Ours(Throttled)),       // too many failed or repeated account requests
+    (10006, Ours(Throttled)), // group operations too frequent
+    (10023, Ours(Throttled)), // group messages too frequent
+    (60007, Ours(Throttled)), // REST request rate limit reached
+    (60011, Ours(Throttled)), // REST request frequency limit reached
+    (60018, Ours(Throttled)), // batch request limit reached
+    (60019, Ours(Throttled)), // per-interface frequency limit reached
+    (70050, Ours(Throttled)), // too many failed or repeated account requests
 ];
 
 /// Whose fault a non-zero `ErrorCode` is. Unknown codes are the provider's.
 pub fn classify(code: i64) -> Fault {
-    CODES.iter().find(|(c, _)| *c == code).map_or(Provider, |(_, fault)| *fault)
+    CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(Provider, |(_, fault)| *fault)
 }
 
 #[cfg(test)]
@@ -117,11 +120,16 @@ mod tests {
 
     #[test]
     fn every_code_named_in_the_issue_is_classified_as_specified() {
-        let provider = [20004, 20005, 10002, 70169, 70202, 70500, 60008, 90992, 90994, 90995, 91000];
-        let credentials = [70001, 70002, 70003, 70005, 70009, 70013, 70014, 70016, 70020, 70052, 60004, 60005, 60006, 60010, 60012, 60016, 60017, 60020];
+        let provider = [
+            20004, 20005, 10002, 70169, 70202, 70500, 60008, 90992, 90994, 90995, 91000,
+        ];
+        let credentials = [
+            70001, 70002, 70003, 70005, 70009, 70013, 70014, 70016, 70020, 70052, 60004, 60005,
+            60006, 60010, 60012, 60016, 60017, 60020,
+        ];
         let rejected = [
-            90001, 90002, 90003, 90005, 90007, 90008, 90009, 90010, 90012, 90026, 90031, 90044, 93000, 20003, 20006, 20007,
-            20009, 10010, 10015, 10017, 70107, 70402, 70403,
+            90001, 90002, 90003, 90005, 90007, 90008, 90009, 90010, 90012, 90026, 90031, 90044,
+            93000, 20003, 20006, 20007, 20009, 10010, 10015, 10017, 70107, 70402, 70403,
         ];
         let throttled = [60007, 60011, 60018, 60019, 10006, 10023, 70050];
         for code in provider {
@@ -137,7 +145,11 @@ mod tests {
             assert_eq!(classify(code), Ours(Throttled), "{code}");
         }
         let listed = provider.len() + credentials.len() + rejected.len() + throttled.len();
-        assert_eq!(CODES.len(), listed, "the table holds a code the tests do not check");
+        assert_eq!(
+            CODES.len(),
+            listed,
+            "the table holds a code the tests do not check"
+        );
     }
 
     #[test]

@@ -89,9 +89,19 @@ impl TencentClient {
         let now = self.clock.now().timestamp();
         let mut cached = self.cached_sig.lock().expect("usersig cache poisoned");
         match cached.as_ref() {
-            Some((sig, minted)) if !fresh && now < minted + USERSIG_LIFETIME_SECS - USERSIG_RENEW_BEFORE_SECS => sig.clone(),
+            Some((sig, minted))
+                if !fresh && now < minted + USERSIG_LIFETIME_SECS - USERSIG_RENEW_BEFORE_SECS =>
+            {
+                sig.clone()
+            }
             _ => {
-                let sig = usersig::mint(&self.key, &self.admin, self.sdk_app_id, now, USERSIG_LIFETIME_SECS);
+                let sig = usersig::mint(
+                    &self.key,
+                    &self.admin,
+                    self.sdk_app_id,
+                    now,
+                    USERSIG_LIFETIME_SECS,
+                );
                 *cached = Some((sig.clone(), now));
                 sig
             }
@@ -100,8 +110,17 @@ impl TencentClient {
 
     /// Calls one REST command. `Err` is a transport failure (no HTTP answer).
     /// Errors never include the URL, which carries the UserSig.
-    pub async fn call(&self, command: &str, body: &Value, fresh_connection: bool) -> Result<Reply, String> {
-        let client = if fresh_connection { http_client(false).map_err(|e| e.to_string())? } else { self.pooled.clone() };
+    pub async fn call(
+        &self,
+        command: &str,
+        body: &Value,
+        fresh_connection: bool,
+    ) -> Result<Reply, String> {
+        let client = if fresh_connection {
+            http_client(false).map_err(|e| e.to_string())?
+        } else {
+            self.pooled.clone()
+        };
         let url = format!("{}/v4/{command}", self.endpoint);
         let response = client
             .post(url)
@@ -117,7 +136,10 @@ impl TencentClient {
             .await
             .map_err(|e| describe(&e.without_url()))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| describe(&e.without_url()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| describe(&e.without_url()))?;
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             let text = String::from_utf8_lossy(&bytes);
             json!({ "improbe_unparsed": text.chars().take(200).collect::<String>() })
@@ -127,8 +149,14 @@ impl TencentClient {
 }
 
 fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
-    let builder = reqwest::Client::builder().timeout(HTTP_TIMEOUT).user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
-    let builder = if pool { builder } else { builder.pool_max_idle_per_host(0) };
+    let builder = reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
+    let builder = if pool {
+        builder
+    } else {
+        builder.pool_max_idle_per_host(0)
+    };
     Ok(builder.build()?)
 }
 
@@ -154,7 +182,12 @@ pub fn classify_reply(reply: &Reply) -> ProbeOutcome {
         return ProbeOutcome::inconclusive("throttled", status, None, "HTTP 429");
     }
     if reply.status >= 400 {
-        return ProbeOutcome::inconclusive("request_rejected", status, None, format!("HTTP {}", reply.status));
+        return ProbeOutcome::inconclusive(
+            "request_rejected",
+            status,
+            None,
+            format!("HTTP {}", reply.status),
+        );
     }
     let Ok(envelope) = Envelope::deserialize(&reply.body) else {
         return ProbeOutcome::fail(status, None, "response is not a Tencent IM envelope");
@@ -167,10 +200,16 @@ pub fn classify_reply(reply: &Reply) -> ProbeOutcome {
     if envelope.action_status.is_none() {
         return ProbeOutcome::fail(status, None, "response has no ActionStatus");
     }
-    let message = if info.is_empty() { format!("ErrorCode {code}") } else { info };
+    let message = if info.is_empty() {
+        format!("ErrorCode {code}")
+    } else {
+        info
+    };
     match classify(code) {
         Fault::Provider => ProbeOutcome::fail(status, Some(code.to_string()), message),
-        Fault::Ours(reason) => ProbeOutcome::inconclusive(reason.as_str(), status, Some(code.to_string()), message),
+        Fault::Ours(reason) => {
+            ProbeOutcome::inconclusive(reason.as_str(), status, Some(code.to_string()), message)
+        }
     }
 }
 
@@ -194,14 +233,19 @@ impl TencentProbe {
 
     fn text(&self, kind: Kind) -> Value {
         let id = format!("{:016x}", fastrand::u64(..));
-        let at = self.client.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let at = self
+            .client
+            .clock
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": format!("improbe {kind} probe {id} sent {at}") } }])
     }
 
     /// The authentication path: a fresh UserSig over a fresh connection, and
     /// a check that the probe accounts exist.
     async fn login(&self) -> ProbeOutcome {
-        let body = json!({ "CheckItem": [{ "UserID": self.sender }, { "UserID": self.recipient }] });
+        let body =
+            json!({ "CheckItem": [{ "UserID": self.sender }, { "UserID": self.recipient }] });
         let reply = match self.client.call(command::ACCOUNT_CHECK, &body, true).await {
             Ok(reply) => reply,
             Err(e) => return ProbeOutcome::fail(None, None, e),
@@ -220,7 +264,10 @@ impl TencentProbe {
         if missing.is_empty() {
             outcome
         } else {
-            let message = format!("probe accounts not imported: {}; run `improbe tencent setup`", missing.join(", "));
+            let message = format!(
+                "probe accounts not imported: {}; run `improbe tencent setup`",
+                missing.join(", ")
+            );
             ProbeOutcome::inconclusive("credentials", outcome.http_status, None, message)
         }
     }
@@ -247,7 +294,11 @@ impl TencentProbe {
             "Random": fastrand::u32(..),
             "MsgBody": self.text(Kind::SendGroup),
         });
-        let reply = match self.client.call(command::SEND_GROUP_MSG, &body, false).await {
+        let reply = match self
+            .client
+            .call(command::SEND_GROUP_MSG, &body, false)
+            .await
+        {
             Ok(reply) => reply,
             Err(e) => return ProbeOutcome::fail(None, None, e),
         };
@@ -256,7 +307,12 @@ impl TencentProbe {
             // Accepted but dropped (e.g. MsgFreqCtrl): not a success. Tencent
             // drops for our own send rate, so it is throttling, not an outage.
             Some(reason) if outcome.outcome == crate::attempt::Outcome::Ok => {
-                ProbeOutcome::inconclusive("throttled", outcome.http_status, None, format!("message dropped: {reason}"))
+                ProbeOutcome::inconclusive(
+                    "throttled",
+                    outcome.http_status,
+                    None,
+                    format!("message dropped: {reason}"),
+                )
             }
             _ => outcome,
         }
@@ -289,16 +345,46 @@ mod tests {
 
     #[test]
     fn envelopes_are_read_whatever_the_http_status() {
-        let ok = classify_reply(&reply(200, json!({"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""})));
+        let ok = classify_reply(&reply(
+            200,
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}),
+        ));
         assert_eq!(ok.outcome, Outcome::Ok);
-        let server = classify_reply(&reply(200, json!({"ActionStatus": "FAIL", "ErrorCode": 70500, "ErrorInfo": "internal"})));
-        assert_eq!((server.outcome, server.error_code.as_deref()), (Outcome::Fail, Some("70500")));
-        let ours = classify_reply(&reply(200, json!({"ActionStatus": "FAIL", "ErrorCode": 70001, "ErrorInfo": "expired"})));
-        assert_eq!((ours.outcome, ours.reason.as_deref()), (Outcome::Inconclusive, Some("credentials")));
-        let unknown = classify_reply(&reply(200, json!({"ActionStatus": "FAIL", "ErrorCode": 12345})));
-        assert_eq!((unknown.outcome, unknown.error.as_deref()), (Outcome::Fail, Some("ErrorCode 12345")));
-        assert_eq!(classify_reply(&reply(502, json!({}))).outcome, Outcome::Fail);
-        assert_eq!(classify_reply(&reply(429, json!({}))).reason.as_deref(), Some("throttled"));
-        assert_eq!(classify_reply(&reply(200, json!({"improbe_unparsed": "<html>"}))).outcome, Outcome::Fail);
+        let server = classify_reply(&reply(
+            200,
+            json!({"ActionStatus": "FAIL", "ErrorCode": 70500, "ErrorInfo": "internal"}),
+        ));
+        assert_eq!(
+            (server.outcome, server.error_code.as_deref()),
+            (Outcome::Fail, Some("70500"))
+        );
+        let ours = classify_reply(&reply(
+            200,
+            json!({"ActionStatus": "FAIL", "ErrorCode": 70001, "ErrorInfo": "expired"}),
+        ));
+        assert_eq!(
+            (ours.outcome, ours.reason.as_deref()),
+            (Outcome::Inconclusive, Some("credentials"))
+        );
+        let unknown = classify_reply(&reply(
+            200,
+            json!({"ActionStatus": "FAIL", "ErrorCode": 12345}),
+        ));
+        assert_eq!(
+            (unknown.outcome, unknown.error.as_deref()),
+            (Outcome::Fail, Some("ErrorCode 12345"))
+        );
+        assert_eq!(
+            classify_reply(&reply(502, json!({}))).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            classify_reply(&reply(429, json!({}))).reason.as_deref(),
+            Some("throttled")
+        );
+        assert_eq!(
+            classify_reply(&reply(200, json!({"improbe_unparsed": "<html>"}))).outcome,
+            Outcome::Fail
+        );
     }
 }

@@ -30,8 +30,11 @@ pub struct SigDocument {
 
 /// `TLS.sig`: base64 of HMAC-SHA256, keyed by the secret's UTF-8 bytes.
 pub fn signature(key: &str, identifier: &str, sdk_app_id: u64, time: i64, expire: i64) -> String {
-    let content = format!("TLS.identifier:{identifier}\nTLS.sdkappid:{sdk_app_id}\nTLS.time:{time}\nTLS.expire:{expire}\n");
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    let content = format!(
+        "TLS.identifier:{identifier}\nTLS.sdkappid:{sdk_app_id}\nTLS.time:{time}\nTLS.expire:{expire}\n"
+    );
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(content.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -78,7 +81,10 @@ pub fn decode(token: &str) -> Option<SigDocument> {
         .collect();
     let compressed = STANDARD.decode(b64).ok()?;
     let mut json = Vec::new();
-    ZlibDecoder::new(compressed.as_slice()).take(64 * 1024).read_to_end(&mut json).ok()?;
+    ZlibDecoder::new(compressed.as_slice())
+        .take(64 * 1024)
+        .read_to_end(&mut json)
+        .ok()?;
     serde_json::from_slice(&json).ok()
 }
 
@@ -91,8 +97,14 @@ mod tests {
     #[test]
     fn tencent_test_vectors() {
         // From Tencent's own Python and Node libraries with the clock fixed.
-        assert_eq!(signature(KEY, "xiaojun", 1_400_000_000, 1_600_000_000, 15_552_000), "1Z5PngDjGaufeSiPoBuxdHY7EK3JTdAjMP93S4KvV3M=");
-        assert_eq!(signature(KEY, "administrator", 1_400_000_000, 1_600_000_000, 86_400), "los0WU+OsAqKAMeEseEb6GMMPAPQp6knnzQ5XIlQj0U=");
+        assert_eq!(
+            signature(KEY, "xiaojun", 1_400_000_000, 1_600_000_000, 15_552_000),
+            "1Z5PngDjGaufeSiPoBuxdHY7EK3JTdAjMP93S4KvV3M="
+        );
+        assert_eq!(
+            signature(KEY, "administrator", 1_400_000_000, 1_600_000_000, 86_400),
+            "los0WU+OsAqKAMeEseEb6GMMPAPQp6knnzQ5XIlQj0U="
+        );
     }
 
     #[test]
@@ -102,7 +114,10 @@ mod tests {
         let document = decode(&token).unwrap();
         assert_eq!(document.version, "2.0");
         assert_eq!(document.identifier, "xiaojun");
-        assert_eq!((document.sdk_app_id, document.time, document.expire), (1_400_000_000, 1_600_000_000, 15_552_000));
+        assert_eq!(
+            (document.sdk_app_id, document.time, document.expire),
+            (1_400_000_000, 1_600_000_000, 15_552_000)
+        );
         assert_eq!(document.sig, "1Z5PngDjGaufeSiPoBuxdHY7EK3JTdAjMP93S4KvV3M=");
         assert!(decode("not a token").is_none());
     }

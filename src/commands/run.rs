@@ -1,0 +1,34 @@
+//! `improbe run`: the daemon. Stops cleanly on SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::{load_config, open_store};
+use crate::clock::SystemClock;
+use crate::daemon;
+
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let store = open_store(&config).await?;
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!(
+            "stopping: no new attempts; finishing those in flight and writing everything measured"
+        );
+        let _ = stop.send(true);
+    });
+    daemon::run(&config, store, Arc::new(SystemClock), stopped).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

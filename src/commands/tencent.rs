@@ -1,0 +1,109 @@
+//! `improbe tencent setup`: creates the probe accounts and group, idempotently.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::load_config;
+use crate::clock::SystemClock;
+use crate::config::{Provider, TencentSettings};
+use crate::probe::tencent::{TencentClient, classify_reply, command};
+
+pub async fn setup(config_path: &Path, only: Option<&str>) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let targets: Vec<_> = config
+        .targets
+        .iter()
+        .filter(|t| t.provider == Provider::Tencent && only.is_none_or(|name| t.name == name))
+        .collect();
+    if targets.is_empty() {
+        anyhow::bail!(
+            "no provider = \"tencent\" target{} in {}",
+            only.map(|n| format!(" named `{n}`")).unwrap_or_default(),
+            config_path.display()
+        );
+    }
+    for target in targets {
+        let settings = target
+            .tencent
+            .as_ref()
+            .expect("validated: tencent targets have settings");
+        let group = setup_app(settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("target `{}`: {e}", target.name))?;
+        println!(
+            "target {}: accounts {} and {} imported; group {group} holds both",
+            target.name, settings.sender, settings.recipient
+        );
+        if group != settings.group {
+            println!(
+                "  Tencent assigned the group ID {group}: set group = \"{group}\" in [targets.tencent] of `{}`",
+                target.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Imports the probe accounts and makes sure the probe group exists with both
+/// as members. Returns the group's ID (a new one if Tencent assigned it).
+pub async fn setup_app(settings: &TencentSettings) -> anyhow::Result<String> {
+    let client = TencentClient::new(settings, Arc::new(SystemClock))?;
+    for user in [&settings.sender, &settings.recipient] {
+        call(
+            &client,
+            command::ACCOUNT_IMPORT,
+            json!({ "UserID": user, "Nick": "improbe probe" }),
+        )
+        .await?;
+    }
+    let info = call(
+        &client,
+        command::GET_GROUP_INFO,
+        json!({ "GroupIdList": [settings.group] }),
+    )
+    .await?;
+    let exists = info["GroupInfo"][0]["ErrorCode"].as_i64() == Some(0);
+    let group = if exists {
+        settings.group.clone()
+    } else {
+        // IDs starting with @TGS# are Tencent's own: let it assign one.
+        let mut request =
+            json!({ "Owner_Account": settings.sender, "Type": "Public", "Name": "improbe probes" });
+        if !settings.group.starts_with("@TGS#") {
+            request["GroupId"] = json!(settings.group);
+        }
+        let created = call(&client, command::CREATE_GROUP, request).await?;
+        created["GroupId"]
+            .as_str()
+            .unwrap_or(&settings.group)
+            .to_owned()
+    };
+    let members =
+        json!([{ "Member_Account": settings.sender }, { "Member_Account": settings.recipient }]);
+    call(
+        &client,
+        command::ADD_GROUP_MEMBER,
+        json!({ "GroupId": group, "Silence": 1, "MemberList": members }),
+    )
+    .await?;
+    Ok(group)
+}
+
+async fn call(client: &TencentClient, command: &str, body: Value) -> anyhow::Result<Value> {
+    let reply = client
+        .call(command, &body, false)
+        .await
+        .map_err(|e| anyhow::anyhow!("{command}: {e}"))?;
+    let outcome = classify_reply(&reply);
+    if outcome.outcome != crate::attempt::Outcome::Ok {
+        anyhow::bail!(
+            "{command} failed: HTTP {}, ErrorCode {}, {}",
+            reply.status,
+            outcome.error_code.unwrap_or_default(),
+            outcome.error.unwrap_or_default()
+        );
+    }
+    Ok(reply.body)
+}

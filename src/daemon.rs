@@ -1,0 +1,132 @@
+//! `improbe run` wired together: probes, writer, control check and the
+//! monthly figures, with a clean stop that loses no finished attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::accounting::{self, MonthSelection};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::control::ControlCheck;
+use crate::probe;
+use crate::schedule::{self, Scheduler};
+use crate::store::Store;
+use crate::writer::{self, WriterCounters};
+
+/// How often the current Service Month's figures are refreshed in `service_months`.
+pub const MONTHS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A running daemon's shared state, for the HTTP surface and tests.
+pub struct Daemon {
+    pub scheduler: Arc<Scheduler>,
+    pub writer: Arc<WriterCounters>,
+}
+
+/// Probes every target until `stop` turns true; then waits for attempts in
+/// flight, writes everything measured and returns.
+pub async fn run(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    store
+        .sync_config_exclusions(&config.exclusions, &config.prober.id, clock.now())
+        .await?;
+    // Build every probe first: a bad secret stops start-up before anything runs.
+    let mut probes = Vec::new();
+    for target in &config.targets {
+        probes.push((
+            Arc::new(target.clone()),
+            probe::for_target(target, clock.clone())?,
+        ));
+        for note in schedule::plan(target).1 {
+            tracing::warn!("{note}");
+        }
+    }
+    let control = match &config.prober.control_url {
+        Some(url) => Some(Arc::new(ControlCheck::new(url.clone())?)),
+        None => None,
+    };
+
+    let (sink, attempts) = mpsc::channel(writer::CHANNEL_CAPACITY);
+    let daemon = Daemon {
+        scheduler: Scheduler::new(
+            config.prober.id.clone(),
+            clock.clone(),
+            sink,
+            control.clone(),
+        ),
+        writer: Arc::new(WriterCounters::default()),
+    };
+    let writer_task = tokio::spawn(writer::run(store.clone(), attempts, daemon.writer.clone()));
+
+    let mut background = JoinSet::new();
+    if let Some(control) = control {
+        let stop = stop.clone();
+        background.spawn(async move { control.run(stop).await });
+    }
+    background.spawn(refresh_months(
+        config.clone(),
+        store.clone(),
+        clock.clone(),
+        stop.clone(),
+    ));
+
+    let mut probing = JoinSet::new();
+    for (target, probe) in probes {
+        probing.spawn(
+            daemon
+                .scheduler
+                .clone()
+                .run_target(target, probe, stop.clone()),
+        );
+    }
+    tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
+    while probing.join_next().await.is_some() {}
+    // Every probe loop has ended: closing the channel lets the writer finish.
+    drop(daemon.scheduler);
+    writer_task.await?;
+    while background.join_next().await.is_some() {}
+    tracing::info!("stopped; every finished attempt was handed to the database");
+    Ok(())
+}
+
+/// Keeps `service_months` current for every target.
+async fn refresh_months(
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(MONTHS_REFRESH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            _ = ticker.tick() => {}
+        }
+        let now = clock.now();
+        for target in &config.targets {
+            let result = async {
+                let months = accounting::select_months(
+                    target,
+                    MonthSelection::Containing(
+                        now.with_timezone(&target.sla.calendar.timezone)
+                            .date_naive(),
+                    ),
+                    now,
+                )?;
+                let statements =
+                    accounting::statements(store.as_ref(), target, months, now).await?;
+                store.save_service_months(&statements, Utc::now()).await
+            };
+            if let Err(e) = result.await {
+                tracing::debug!(target = %target.name, "service month not refreshed: {e:#}");
+            }
+        }
+    }
+}
