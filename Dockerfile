@@ -21,4 +21,4 @@ WORKDIR /var/lib/improbe
 VOLUME ["/var/lib/improbe"]
 ENV IMPROBE_CONFIG=/etc/improbe/improbe.toml
 ENTRYPOINT ["improbe"]
-CMD ["check-config"]
+CMD ["run"]

@@ -532,6 +532,13 @@ impl Validator<'_> {
         if let Some(m) = &matrix {
             self.warn_plain_secret(path("matrix.password"), &m.password);
         }
+        if provider == Provider::Matrix {
+            self.warnings.push(Problem {
+                path: path("provider"),
+                line: None,
+                message: "matrix targets are not probed yet: `run` skips them; `import` and `sla` handle them".into(),
+            });
+        }
         let sla = self.sla(&path("sla"), raw.sla)?;
         Some(Target {
             name,

@@ -40,10 +40,12 @@ pub async fn run(
     // Build every probe first: a bad secret stops start-up before anything runs.
     let mut probes = Vec::new();
     for target in &config.targets {
-        probes.push((
-            Arc::new(target.clone()),
-            probe::for_target(target, clock.clone())?,
-        ));
+        match probe::for_target(target, clock.clone())? {
+            Some(probe) => probes.push((Arc::new(target.clone()), probe)),
+            None => {
+                tracing::warn!(target = %target.name, "not probed: the {:?} provider has no probe yet", target.provider)
+            }
+        }
         for note in schedule::plan(target).1 {
             tracing::warn!("{note}");
         }
@@ -88,6 +90,7 @@ pub async fn run(
     }
     tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
     while probing.join_next().await.is_some() {}
+    log_summary(&daemon);
     // Every probe loop has ended: closing the channel lets the writer finish.
     drop(daemon.scheduler);
     writer_task.await?;
@@ -129,4 +132,27 @@ async fn refresh_months(
             }
         }
     }
+}
+
+/// What the scheduler did over the whole run, for operators and benchmarks.
+fn log_summary(daemon: &Daemon) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &daemon.scheduler.counters;
+    let bound = |p| {
+        c.lateness
+            .percentile_bound_ms(p)
+            .map_or_else(|| "over 5000".to_owned(), |ms| format!("under {ms}"))
+    };
+    tracing::info!(
+        scheduled = c.scheduled.load(Relaxed),
+        started = c.started.load(Relaxed),
+        finished = c.finished.load(Relaxed),
+        skipped_in_flight = c.skipped_in_flight.load(Relaxed),
+        skipped_minute_proof = c.skipped_minute_proof.load(Relaxed),
+        skipped_budget = c.skipped_budget.load(Relaxed),
+        lateness_p50_ms = %bound(50),
+        lateness_p99_ms = %bound(99),
+        lateness_max_us = c.max_lateness_us.load(Relaxed),
+        "probing summary"
+    );
 }

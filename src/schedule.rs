@@ -157,6 +157,52 @@ pub struct ScheduleCounters {
     pub skipped_budget: AtomicU64,
     /// Worst lateness of a start against its schedule, in microseconds.
     pub max_lateness_us: AtomicU64,
+    /// How late starts were against their schedule.
+    pub lateness: LatenessHistogram,
+}
+
+/// Upper bounds (milliseconds) of the lateness histogram's buckets.
+pub const LATENESS_BUCKETS_MS: [u64; 16] = [
+    1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 75, 100, 200, 500, 1_000, 5_000,
+];
+
+/// Counts of start lateness per bucket; the last slot counts the rest.
+#[derive(Debug, Default)]
+pub struct LatenessHistogram {
+    counts: [AtomicU64; LATENESS_BUCKETS_MS.len() + 1],
+}
+
+impl LatenessHistogram {
+    pub fn record(&self, lateness: Duration) {
+        let ms = lateness.as_millis() as u64;
+        let slot = LATENESS_BUCKETS_MS
+            .iter()
+            .position(|bound| ms < *bound)
+            .unwrap_or(LATENESS_BUCKETS_MS.len());
+        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts per bucket, in the order of [`LATENESS_BUCKETS_MS`] then the overflow.
+    pub fn counts(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The bucket bound below which at least `percent` of starts fell (`None`: beyond the last bound).
+    pub fn percentile_bound_ms(&self, percent: u64) -> Option<u64> {
+        let counts = self.counts();
+        let total: u64 = counts.iter().sum();
+        let mut seen = 0;
+        for (i, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen * 100 >= total * percent {
+                return LATENESS_BUCKETS_MS.get(i).copied();
+            }
+        }
+        None
+    }
 }
 
 /// Everything the probe loops share.

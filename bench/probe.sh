@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Probing benchmark (issue 3), all against local endpoints:
+#  1. CPU time per attempt, improbe beside Prometheus blackbox_exporter (Debian
+#     package prometheus-blackbox-exporter, an http POST module), both posting
+#     to the same local endpoint (improbe's simulator) at the same rate, in one
+#     run; and improbe's peak RSS with 100 targets.
+#  2. Start lateness against the schedule with 1,000 targets at a 5 s interval.
+# usage: bench/probe.sh [SECONDS]   (default 60 per phase)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+out=bench/out; mkdir -p "$out"
+command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }
+cargo build --release --quiet
+bin=target/release/improbe
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+$bin simulate --listen 127.0.0.1:19480 >/dev/null 2>&1 & pids+=($!)
+endpoint=http://127.0.0.1:19480
+sleep 0.5
+
+write_config() { # targets interval db
+  {
+    printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$3"
+    for t in $(seq 1 "$1"); do
+      printf '[[targets]]\nname = "t%s"\nprovider = "simulator"\ninterval = "%s"\ntimeout = "2s"\n[targets.simulator]\nendpoint = "%s"\n[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$t" "$2" "$endpoint"
+    done
+  } > "$out/probe-$1.toml"
+}
+
+echo "== phase 1: 100 targets x 3 operations every 5 s (60 attempts/s), beside blackbox_exporter at 60 probes/s, ${seconds}s"
+cat > "$out/blackbox.yml" <<YML
+modules:
+  http_post:
+    prober: http
+    timeout: 2s
+    http:
+      method: POST
+      headers:
+        Content-Type: application/json
+      body: '{"CheckItem":[{"UserID":"improbe_a"},{"UserID":"improbe_b"}]}'
+      valid_status_codes: [200]
+YML
+prometheus-blackbox-exporter --config.file="$out/blackbox.yml" --web.listen-address=127.0.0.1:19115 >/dev/null 2>&1 & bb=$!; pids+=($bb)
+rm -f "$out"/probe-100.db*
+write_config 100 5s "$out/probe-100.db"
+$bin --config "$out/probe-100.toml" migrate >/dev/null
+sleep 0.5
+$bin --config "$out/probe-100.toml" run 2>"$out/probe-100.log" & ip=$!; pids+=($ip)
+bb0=$(cpu_ticks $bb); ip0=$(cpu_ticks $ip)
+python3 bench/blackbox_driver.py http://127.0.0.1:19115 \
+  "$endpoint/v4/im_open_login_svc/account_check?sdkappid=1400000000&identifier=administrator&usersig=x&random=1&contenttype=json" \
+  300 5 "$seconds" > "$out/blackbox-driver.txt"
+bb1=$(cpu_ticks $bb); ip1=$(cpu_ticks $ip)
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
+kill -TERM $ip; wait $ip || true
+attempts=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts")
+ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'")
+probes=$(sed -E 's/blackbox probes: ([0-9]+) done.*/\1/' "$out/blackbox-driver.txt")
+cat "$out/blackbox-driver.txt"
+echo "improbe attempts: $attempts ($ok ok)"
+python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" <<'PY'
+import sys
+ip0, ip1, bb0, bb1, hz, attempts, probes, rss = map(float, sys.argv[1:])
+ip = (ip1 - ip0) / hz / attempts * 1e6
+bb = (bb1 - bb0) / hz / probes * 1e6
+print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, ratio {ip / bb:.3f} (goal <= 0.2)")
+print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal < 30)")
+PY
+
+echo "== phase 2: 1,000 targets x 3 operations every 5 s (600 attempts/s), ${seconds}s"
+kill $bb 2>/dev/null || true
+rm -f "$out"/probe-1000.db*
+write_config 1000 5s "$out/probe-1000.db"
+$bin --config "$out/probe-1000.toml" migrate >/dev/null
+$bin --log-format json --config "$out/probe-1000.toml" run 2>"$out/probe-1000.log" & ip=$!; pids+=($ip)
+sleep "$seconds"
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
+kill -TERM $ip; wait $ip || true
+grep '"probing summary"' "$out/probe-1000.log" | python3 -c '
+import json, sys
+f = json.loads(sys.stdin.readline())["fields"]
+print("starts:", f["started"], "scheduled:", f["scheduled"], "skipped (in flight):", f["skipped_in_flight"])
+print("start lateness: p50", f["lateness_p50_ms"], "ms, p99", f["lateness_p99_ms"], "ms, max", round(f["lateness_max_us"] / 1000, 1), "ms (goal p99 < 50 ms)")'
+echo "improbe peak RSS with 1,000 targets: $((rss_kb / 1024)) MiB"

@@ -1,0 +1,135 @@
+//! The slow set: tests that need real wall-clock minutes. CI runs them; each
+//! takes about three minutes, and they run side by side.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::Utc;
+use common::{TestDb, backends};
+use improbe::clock::{Clock, SystemClock};
+use improbe::config::Config;
+use improbe::daemon;
+use improbe::minute::{Minute, MinuteRange};
+use improbe::simulator::{Behaviour, Phase, Simulator};
+use improbe::verdict::Verdict;
+use tokio::sync::watch;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let outage = Minute::containing(&now).next();
+    let login_only = outage.next();
+    sim.schedule([
+        Phase {
+            minute: outage.start(),
+            login: Behaviour::http(503),
+            send_direct: Behaviour::error(20005),
+            send_group: Behaviour {
+                hang: true,
+                ..Behaviour::default()
+            },
+        },
+        Phase {
+            minute: login_only.start(),
+            login: Behaviour::healthy(),
+            send_direct: Behaviour::error(90995),
+            send_group: Behaviour::http(500),
+        },
+    ]);
+
+    let dbs: Vec<TestDb> = backends().await;
+    let mut running = Vec::new();
+    let (stop, stopped) = watch::channel(false);
+    for db in &dbs {
+        let text = format!(
+            "[prober]\nid = \"slow-{}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"3s\"\ntimeout = \"2s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n",
+            db.backend,
+            db.url,
+            sim.endpoint()
+        );
+        let config = Config::parse(&text, "slow").unwrap();
+        let store = db.store().await;
+        let stopped = stopped.clone();
+        running.push((
+            db.backend,
+            store.clone(),
+            tokio::spawn(async move {
+                daemon::run(
+                    &config,
+                    store,
+                    Arc::new(SystemClock) as Arc<dyn Clock>,
+                    stopped,
+                )
+                .await
+            }),
+        ));
+    }
+    // Run until one healthy minute after the script has closed.
+    let after = login_only.next();
+    let until = after.next().start() + chrono::Duration::seconds(3);
+    tokio::time::sleep((until - Utc::now()).to_std().unwrap()).await;
+    stop.send(true).unwrap();
+    for (backend, store, task) in running {
+        task.await.unwrap().unwrap();
+        let verdicts = store
+            .minute_verdicts("sim", MinuteRange::new(outage, after.next()))
+            .await
+            .unwrap();
+        let got: Vec<_> = verdicts.iter().map(|v| (v.minute, v.verdict)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (outage, Verdict::Failure),
+                (login_only, Verdict::Available),
+                (after, Verdict::Available)
+            ],
+            "{backend}"
+        );
+        let failing = &verdicts[0];
+        assert_eq!(failing.counts.ok, 0, "{backend}");
+        assert!(
+            failing.counts.fail >= 3 * 19,
+            "{backend}: failures spread over the minute: {failing:?}"
+        );
+        assert_eq!(
+            verdicts[1].counts.ok, 20,
+            "{backend}: logins of the login-only minute"
+        );
+    }
+}
+
+#[test]
+fn slow_the_demo_shows_the_scripted_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_improbe"))
+        .args(["demo", "--minutes", "3"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdict_of = |label: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(&format!("({label})")))
+            .unwrap_or_else(|| panic!("no line for {label}:\n{stdout}"))
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(verdict_of("healthy"), "available");
+    assert_eq!(verdict_of("everything fails"), "failure");
+    assert_eq!(verdict_of("only login works"), "available");
+    assert!(stdout.contains("AVAILABILITY"), "{stdout}");
+    assert!(dir.path().join("improbe-demo.db").exists());
+}
