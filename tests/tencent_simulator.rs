@@ -35,19 +35,22 @@ async fn a_healthy_simulator_accepts_every_operation() {
     }
 }
 
+/// (behaviour, outcome, HTTP status, error code, reason, error text contains)
+type Case = (
+    Behaviour,
+    Outcome,
+    Option<i32>,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+
 #[tokio::test]
 async fn injected_faults_are_classified_per_the_sla() {
     let sim = simulator().await;
     let probe = probe_for(&simulator::target_settings(&sim.endpoint()));
     // (behaviour, outcome, http status, error code, reason, error text contains)
-    let cases: Vec<(
-        Behaviour,
-        Outcome,
-        Option<i32>,
-        Option<&str>,
-        Option<&str>,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             Behaviour::error(70500),
             Outcome::Fail,
