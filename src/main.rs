@@ -4,7 +4,7 @@ use clap::Parser;
 use improbe::cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_env("IMPROBE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -268,8 +268,9 @@ impl Simulator {
     }
 }
 
-/// Serves each connection once (no keep-alive), so that a `reset` behaviour
-/// can be applied to the connection before hyper reads the request.
+/// Serves connections with keep-alive, as Tencent does. A `reset` behaviour
+/// resets a new connection with a TCP RST before hyper reads its first
+/// request; later requests on a kept-alive connection are aborted mid-response.
 async fn accept_loop(listener: TcpListener, router: Router, shared: Arc<Shared>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -295,7 +296,7 @@ async fn accept_loop(listener: TcpListener, router: Router, shared: Arc<Shared>)
             }
             let service = TowerToHyperService::new(router);
             let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(false)
+                .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -414,6 +415,13 @@ async fn rest(
             .or_default()
             .received += 1;
         let behaviour = shared.behaviour(kind);
+        if behaviour.reset {
+            // A request on a kept-alive connection, past the accept loop's
+            // reset: abort the response mid-way, which closes the connection.
+            shared.world.lock().expect("poisoned").stats.entry(kind).or_default().reset += 1;
+            let abort = futures_util::stream::once(async { Err::<axum::body::Bytes, _>(std::io::Error::other("simulated reset")) });
+            return Response::new(axum::body::Body::from_stream(abort));
+        }
         if let Some(ms) = behaviour.latency_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }

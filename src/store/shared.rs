@@ -80,7 +80,9 @@ macro_rules! shared_store {
                     .collect())
             }
 
-            async fn insert_attempts(tx: &mut Tx, attempts: &[&Attempt]) -> anyhow::Result<()> {
+            /// Inserts attempts; returns how many rows were written. With
+            /// `skip_stored`, attempts already stored are skipped, not errors.
+            async fn insert_attempts(tx: &mut Tx, attempts: &[&Attempt], skip_stored: bool) -> anyhow::Result<u64> {
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
                      http_status, error_code, error, reason) ",
@@ -97,8 +99,10 @@ macro_rules! shared_store {
                         .push_bind(a.error.clone())
                         .push_bind(a.reason.clone());
                 });
-                insert.build().execute(&mut **tx).await?;
-                Ok(())
+                if skip_stored {
+                    insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
+                }
+                Ok(insert.build().execute(&mut **tx).await?.rows_affected())
             }
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
@@ -128,74 +132,83 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn load_exclusions(tx: &mut Tx, target: &str) -> anyhow::Result<ExcludedMinutes> {
-                let rows = sqlx::query("SELECT start_ms, end_ms FROM exclusions WHERE target = $1")
-                    .bind(target)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                let windows = rows
-                    .iter()
-                    .map(|r| {
-                        Ok(ExclusionWindow { start: millis_to_instant(r.try_get(0)?)?, end: millis_to_instant(r.try_get(1)?)? })
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                Ok(ExcludedMinutes::new(windows))
+            /// Every target's exclusion windows (a small table), read once per transaction.
+            async fn load_exclusions(tx: &mut Tx) -> anyhow::Result<HashMap<String, ExcludedMinutes>> {
+                let rows = sqlx::query("SELECT target, start_ms, end_ms FROM exclusions").fetch_all(&mut **tx).await?;
+                let mut windows: HashMap<String, Vec<ExclusionWindow>> = HashMap::new();
+                for r in rows {
+                    let window = ExclusionWindow { start: millis_to_instant(r.try_get(1)?)?, end: millis_to_instant(r.try_get(2)?)? };
+                    windows.entry(r.try_get(0)?).or_default().push(window);
+                }
+                Ok(windows.into_iter().map(|(target, w)| (target, ExcludedMinutes::new(w))).collect())
             }
 
-            /// Re-decides the verdict of each given minute from its buckets and
-            /// the target's exclusion windows, and moves the hourly roll-up by
-            /// exactly the change.
-            async fn redecide(tx: &mut Tx, target: &str, minutes: &[Minute], excluded: &ExcludedMinutes) -> anyhow::Result<()> {
+            /// Appends `(target, minute) IN (VALUES ...)` for a chunk of minutes.
+            fn push_minute_list(query: &mut QueryBuilder<$db>, chunk: &[(String, Minute)]) {
+                query.push("(target, minute) IN (VALUES ");
+                let mut list = query.separated(", ");
+                for (target, minute) in chunk {
+                    list.push("(");
+                    list.push_bind_unseparated(target.clone());
+                    list.push_unseparated(", ");
+                    list.push_bind_unseparated(minute.0);
+                    list.push_unseparated(")");
+                }
+                query.push(")");
+            }
+
+            /// Re-decides the verdict of each given target minute from its
+            /// buckets and the target's exclusion windows, and moves the hourly
+            /// roll-up by exactly the change.
+            async fn redecide(
+                tx: &mut Tx,
+                minutes: &[(String, Minute)],
+                exclusions: &HashMap<String, ExcludedMinutes>,
+            ) -> anyhow::Result<()> {
+                let none = ExcludedMinutes::default();
                 for chunk in minutes.chunks(MINUTE_CHUNK) {
                     let mut sums = QueryBuilder::<$db>::new(
-                        "SELECT minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
-                         CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-                         FROM minute_buckets WHERE target = ",
+                        "SELECT target, minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
+                         CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT) FROM minute_buckets WHERE ",
                     );
-                    sums.push_bind(target).push(" AND minute IN (");
-                    let mut list = sums.separated(", ");
-                    for m in chunk {
-                        list.push_bind(m.0);
-                    }
-                    sums.push(") GROUP BY minute");
+                    Self::push_minute_list(&mut sums, chunk);
+                    sums.push(" GROUP BY target, minute");
                     let mut decided = Vec::with_capacity(chunk.len());
                     for row in sums.build().fetch_all(&mut **tx).await? {
-                        let minute = Minute(row.try_get(0)?);
-                        let counts = OutcomeCounts { ok: row.try_get(1)?, fail: row.try_get(2)?, inconclusive: row.try_get(3)? };
-                        let probers: i64 = row.try_get(4)?;
-                        decided.push((minute, verdict::decide(counts, excluded.contains(minute)), counts, probers));
-                    }
-
-                    let mut previous_query = QueryBuilder::<$db>::new("SELECT minute, verdict FROM verdicts WHERE target = ");
-                    previous_query.push_bind(target).push(" AND minute IN (");
-                    let mut list = previous_query.separated(", ");
-                    for m in chunk {
-                        list.push_bind(m.0);
-                    }
-                    previous_query.push(")");
-                    let mut previous = HashMap::with_capacity(chunk.len());
-                    for row in previous_query.build().fetch_all(&mut **tx).await? {
-                        let word: String = row.try_get(1)?;
-                        previous.insert(Minute(row.try_get(0)?), word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
-                    }
-
-                    let mut hours: BTreeMap<i64, HourDelta> = BTreeMap::new();
-                    for (minute, new, _, _) in &decided {
-                        let delta = hours.entry(minute.hour()).or_default();
-                        delta.count(*new, 1);
-                        if let Some(old) = previous.get(minute) {
-                            delta.count(*old, -1);
-                        }
+                        let target: String = row.try_get(0)?;
+                        let minute = Minute(row.try_get(1)?);
+                        let counts = OutcomeCounts { ok: row.try_get(2)?, fail: row.try_get(3)?, inconclusive: row.try_get(4)? };
+                        let probers: i64 = row.try_get(5)?;
+                        let excluded = exclusions.get(&target).unwrap_or(&none).contains(minute);
+                        decided.push((target, minute, verdict::decide(counts, excluded), counts, probers));
                     }
                     if decided.is_empty() {
                         continue;
                     }
 
+                    let mut previous_query = QueryBuilder::<$db>::new("SELECT target, minute, verdict FROM verdicts WHERE ");
+                    Self::push_minute_list(&mut previous_query, chunk);
+                    let mut previous = HashMap::with_capacity(chunk.len());
+                    for row in previous_query.build().fetch_all(&mut **tx).await? {
+                        let word: String = row.try_get(2)?;
+                        let key: (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+                        previous.insert(key, word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
+                    }
+
+                    let mut hours: BTreeMap<(&str, i64), HourDelta> = BTreeMap::new();
+                    for (target, minute, new, _, _) in &decided {
+                        let delta = hours.entry((target.as_str(), minute.hour())).or_default();
+                        delta.count(*new, 1);
+                        if let Some(old) = previous.get(&(target.clone(), minute.0)) {
+                            delta.count(*old, -1);
+                        }
+                    }
+
                     let mut upsert = QueryBuilder::<$db>::new(
                         "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers) ",
                     );
-                    upsert.push_values(&decided, |mut row, (minute, verdict, counts, probers)| {
-                        row.push_bind(target)
+                    upsert.push_values(&decided, |mut row, (target, minute, verdict, counts, probers)| {
+                        row.push_bind(target.as_str())
                             .push_bind(minute.0)
                             .push_bind(verdict.as_str())
                             .push_bind(counts.ok)
@@ -217,8 +230,8 @@ macro_rules! shared_store {
                     let mut rollup = QueryBuilder::<$db>::new(
                         "INSERT INTO verdict_hours (target, hour, available_minutes, failure_minutes) ",
                     );
-                    rollup.push_values(&changed, |mut row, (hour, delta)| {
-                        row.push_bind(target).push_bind(*hour).push_bind(delta.available).push_bind(delta.failure);
+                    rollup.push_values(&changed, |mut row, ((target, hour), delta)| {
+                        row.push_bind(*target).push_bind(*hour).push_bind(delta.available).push_bind(delta.failure);
                     });
                     rollup.push(
                         " ON CONFLICT (target, hour) DO UPDATE SET \
@@ -238,24 +251,46 @@ macro_rules! shared_store {
                     .bind(range.end.0)
                     .fetch_all(&mut **tx)
                     .await?;
-                let minutes = rows.iter().map(|r| r.try_get(0).map(Minute)).collect::<Result<Vec<_>, _>>()?;
-                let excluded = Self::load_exclusions(tx, target).await?;
-                Self::redecide(tx, target, &minutes, &excluded).await
+                let minutes = rows
+                    .iter()
+                    .map(|r| r.try_get(0).map(|m| (target.to_owned(), Minute(m))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let exclusions = Self::load_exclusions(tx).await?;
+                Self::redecide(tx, &minutes, &exclusions).await
+            }
+
+            /// Stores the new attempts of a batch. The daemon's attempts are all
+            /// new, so one plain insert usually does; when some were stored
+            /// before (a re-import), a savepoint undoes it and only the unseen
+            /// ones are inserted.
+            async fn store_new<'b>(tx: &mut Tx, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
+                let all: Vec<&Attempt> = batch.iter().collect();
+                sqlx::query("SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
+                    sqlx::query("RELEASE SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                    return Ok(all);
+                }
+                sqlx::query("ROLLBACK TO SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                sqlx::query("RELEASE SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                let new = Self::unseen(tx, batch).await?;
+                if !new.is_empty() {
+                    Self::insert_attempts(tx, &new, false).await?;
+                }
+                Ok(new)
             }
 
             async fn ingest_batch(
                 tx: &mut Tx,
                 batch: &[Attempt],
-                exclusions: &mut HashMap<String, ExcludedMinutes>,
+                exclusions: &mut Option<HashMap<String, ExcludedMinutes>>,
                 summary: &mut IngestSummary,
             ) -> anyhow::Result<()> {
-                let new = Self::unseen(tx, batch).await?;
+                let new = Self::store_new(tx, batch).await?;
                 summary.attempts += batch.len() as u64;
                 summary.inserted += new.len() as u64;
                 if new.is_empty() {
                     return Ok(());
                 }
-                Self::insert_attempts(tx, &new).await?;
 
                 let mut buckets: BTreeMap<(String, Minute, String), OutcomeCounts> = BTreeMap::new();
                 for a in new {
@@ -268,20 +303,14 @@ macro_rules! shared_store {
                 }
                 Self::add_to_buckets(tx, &buckets).await?;
 
-                let mut touched: BTreeMap<&str, BTreeSet<Minute>> = BTreeMap::new();
-                for (target, minute, _) in buckets.keys() {
-                    touched.entry(target.as_str()).or_default().insert(*minute);
+                let touched: BTreeSet<(String, Minute)> =
+                    buckets.keys().map(|(target, minute, _)| (target.clone(), *minute)).collect();
+                let touched: Vec<_> = touched.into_iter().collect();
+                summary.minutes_touched += touched.len() as u64;
+                if exclusions.is_none() {
+                    *exclusions = Some(Self::load_exclusions(tx).await?);
                 }
-                for (target, minutes) in touched {
-                    if !exclusions.contains_key(target) {
-                        let loaded = Self::load_exclusions(tx, target).await?;
-                        exclusions.insert(target.to_owned(), loaded);
-                    }
-                    let minutes: Vec<Minute> = minutes.into_iter().collect();
-                    summary.minutes_touched += minutes.len() as u64;
-                    Self::redecide(tx, target, &minutes, &exclusions[target]).await?;
-                }
-                Ok(())
+                Self::redecide(tx, &touched, exclusions.as_ref().expect("just loaded")).await
             }
         }
 
@@ -299,7 +328,7 @@ macro_rules! shared_store {
             async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary> {
                 let mut tx = self.begin_write().await?;
                 let mut summary = IngestSummary::default();
-                let mut exclusions = HashMap::new();
+                let mut exclusions = None;
                 let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
                 loop {
                     batch.clear();

@@ -7,7 +7,7 @@
 pub mod codes;
 pub mod usersig;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,8 +46,11 @@ pub struct TencentClient {
     sdk_app_id: u64,
     admin: String,
     key: String,
-    /// Reused connections for sends; logins build a fresh one each time.
+    /// Reused connections for sends.
     pooled: reqwest::Client,
+    /// Keeps no idle connection, so every login opens a new one (DNS, TCP,
+    /// TLS); built once, since building a client parses the root store.
+    unpooled: reqwest::Client,
     cached_sig: Mutex<Option<(String, i64)>>,
     clock: Arc<dyn Clock>,
 }
@@ -69,6 +72,7 @@ struct Envelope {
 
 impl TencentClient {
     pub fn new(settings: &TencentSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let shared = HttpClients::shared()?;
         let key = settings
             .secret_key
             .reveal()
@@ -78,7 +82,8 @@ impl TencentClient {
             sdk_app_id: settings.sdk_app_id,
             admin: settings.admin.clone(),
             key,
-            pooled: http_client(true)?,
+            pooled: shared.pooled,
+            unpooled: shared.unpooled,
             cached_sig: Mutex::new(None),
             clock,
         })
@@ -116,11 +121,7 @@ impl TencentClient {
         body: &Value,
         fresh_connection: bool,
     ) -> Result<Reply, String> {
-        let client = if fresh_connection {
-            http_client(false).map_err(|e| e.to_string())?
-        } else {
-            self.pooled.clone()
-        };
+        let client = if fresh_connection { &self.unpooled } else { &self.pooled };
         let url = format!("{}/v4/{command}", self.endpoint);
         let response = client
             .post(url)
@@ -145,6 +146,25 @@ impl TencentClient {
             json!({ "improbe_unparsed": text.chars().take(200).collect::<String>() })
         });
         Ok(Reply { status, body })
+    }
+}
+
+/// The process's HTTP clients, shared by every target: building one parses the
+/// TLS root store, and one pool serves all targets of an endpoint.
+#[derive(Clone)]
+struct HttpClients {
+    pooled: reqwest::Client,
+    unpooled: reqwest::Client,
+}
+
+impl HttpClients {
+    fn shared() -> anyhow::Result<HttpClients> {
+        static SHARED: OnceLock<HttpClients> = OnceLock::new();
+        if let Some(clients) = SHARED.get() {
+            return Ok(clients.clone());
+        }
+        let built = HttpClients { pooled: http_client(true)?, unpooled: http_client(false)? };
+        Ok(SHARED.get_or_init(|| built).clone())
     }
 }
 

@@ -50,7 +50,8 @@ pub fn mint(key: &str, identifier: &str, sdk_app_id: u64, time: i64, expire: i64
         sig: signature(key, identifier, sdk_app_id, time, expire),
     };
     let json = serde_json::to_vec(&document).expect("document serialises");
-    let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+    // Fast compression: a token is tiny, and one is minted per login.
+    let mut zlib = ZlibEncoder::new(Vec::new(), Compression::fast());
     zlib.write_all(&json).expect("writing to memory");
     let compressed = zlib.finish().expect("writing to memory");
     url_safe(&STANDARD.encode(compressed))
