@@ -418,8 +418,17 @@ async fn rest(
         if behaviour.reset {
             // A request on a kept-alive connection, past the accept loop's
             // reset: abort the response mid-way, which closes the connection.
-            shared.world.lock().expect("poisoned").stats.entry(kind).or_default().reset += 1;
-            let abort = futures_util::stream::once(async { Err::<axum::body::Bytes, _>(std::io::Error::other("simulated reset")) });
+            shared
+                .world
+                .lock()
+                .expect("poisoned")
+                .stats
+                .entry(kind)
+                .or_default()
+                .reset += 1;
+            let abort = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::other("simulated reset"))
+            });
             return Response::new(axum::body::Body::from_stream(abort));
         }
         if let Some(ms) = behaviour.latency_ms {

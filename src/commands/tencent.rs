@@ -10,6 +10,9 @@ use crate::clock::SystemClock;
 use crate::config::{Provider, TencentSettings};
 use crate::probe::tencent::{TencentClient, classify_reply, command};
 
+/// How long one setup request may take.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub async fn setup(config_path: &Path, only: Option<&str>) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let targets: Vec<_> = config
@@ -92,9 +95,14 @@ pub async fn setup_app(settings: &TencentSettings) -> anyhow::Result<String> {
 }
 
 async fn call(client: &TencentClient, command: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = client
-        .call(command, &body, false)
+    let reply = tokio::time::timeout(SETUP_TIMEOUT, client.call(command, &body, false))
         .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{command}: no answer within {}s; check the endpoint and network",
+                SETUP_TIMEOUT.as_secs()
+            )
+        })?
         .map_err(|e| anyhow::anyhow!("{command}: {e}"))?;
     let outcome = classify_reply(&reply);
     if outcome.outcome != crate::attempt::Outcome::Ok {

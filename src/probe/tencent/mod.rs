@@ -8,7 +8,6 @@ pub mod codes;
 pub mod usersig;
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -26,8 +25,6 @@ pub const USERSIG_LIFETIME_SECS: i64 = 86_400;
 const USERSIG_RENEW_BEFORE_SECS: i64 = 3_600;
 /// Probe messages expire quickly: they exist to be accepted, not read.
 const MESSAGE_LIFETIME_SECS: i64 = 60;
-/// reqwest's own cap; the scheduler's per-attempt deadline is normally shorter.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// REST commands, as `service/command`.
 pub mod command {
@@ -45,6 +42,8 @@ pub struct TencentClient {
     endpoint: String,
     sdk_app_id: u64,
     admin: String,
+    /// `admin`, percent-encoded for the query string once.
+    admin_escaped: String,
     key: String,
     /// Reused connections for sends.
     pooled: reqwest::Client,
@@ -81,6 +80,7 @@ impl TencentClient {
             endpoint: settings.endpoint.trim_end_matches('/').to_owned(),
             sdk_app_id: settings.sdk_app_id,
             admin: settings.admin.clone(),
+            admin_escaped: percent_encode(&settings.admin),
             key,
             pooled: shared.pooled,
             unpooled: shared.unpooled,
@@ -121,17 +121,22 @@ impl TencentClient {
         body: &Value,
         fresh_connection: bool,
     ) -> Result<Reply, String> {
-        let client = if fresh_connection { &self.unpooled } else { &self.pooled };
-        let url = format!("{}/v4/{command}", self.endpoint);
+        let client = if fresh_connection {
+            &self.unpooled
+        } else {
+            &self.pooled
+        };
+        // The UserSig alphabet (letters, digits, `*`, `-`, `_`) needs no escaping.
+        let url = format!(
+            "{}/v4/{command}?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
+            self.endpoint,
+            self.sdk_app_id,
+            self.admin_escaped,
+            self.admin_sig(fresh_connection),
+            fastrand::u32(..)
+        );
         let response = client
             .post(url)
-            .query(&[
-                ("sdkappid", self.sdk_app_id.to_string()),
-                ("identifier", self.admin.clone()),
-                ("usersig", self.admin_sig(fresh_connection)),
-                ("random", fastrand::u32(..).to_string()),
-                ("contenttype", "json".to_owned()),
-            ])
             .json(body)
             .send()
             .await
@@ -149,6 +154,18 @@ impl TencentClient {
     }
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The process's HTTP clients, shared by every target: building one parses the
 /// TLS root store, and one pool serves all targets of an endpoint.
 #[derive(Clone)]
@@ -163,15 +180,17 @@ impl HttpClients {
         if let Some(clients) = SHARED.get() {
             return Ok(clients.clone());
         }
-        let built = HttpClients { pooled: http_client(true)?, unpooled: http_client(false)? };
+        let built = HttpClients {
+            pooled: http_client(true)?,
+            unpooled: http_client(false)?,
+        };
         Ok(SHARED.get_or_init(|| built).clone())
     }
 }
 
 fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
-    let builder = reqwest::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
+    let builder =
+        reqwest::Client::builder().user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
     let builder = if pool {
         builder
     } else {
@@ -358,6 +377,12 @@ impl Probe for TencentProbe {
 mod tests {
     use super::*;
     use crate::attempt::Outcome;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(percent_encode("administrator"), "administrator");
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
 
     fn reply(status: u16, body: Value) -> Reply {
         Reply { status, body }
