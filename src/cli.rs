@@ -40,6 +40,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the IM simulator alone (Tencent-compatible REST surface plus a control API).
     Simulate(SimulateArgs),
+    /// Exclusion windows kept in the database (announced maintenance, events, ...).
+    #[command(subcommand)]
+    Exclusions(ExclusionsCommand),
     /// Tencent Cloud IM helpers.
     #[command(subcommand)]
     Tencent(TencentCommand),
@@ -106,4 +109,55 @@ pub struct TencentSetupArgs {
     /// Only this target.
     #[arg(long)]
     pub target: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExclusionsCommand {
+    /// Record a window; its minutes become `excluded`.
+    Add(ExclusionsAddArgs),
+    /// Show the windows, from the config and the command line.
+    List(ExclusionsListArgs),
+    /// Remove a window recorded with `add`.
+    Remove(ExclusionsRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExclusionsAddArgs {
+    #[arg(long)]
+    pub target: String,
+    /// RFC 3339 instant, e.g. 2026-04-02T02:00:00+08:00.
+    #[arg(long)]
+    pub start: String,
+    /// RFC 3339 instant; exclusive.
+    #[arg(long)]
+    pub end: String,
+    /// Why, e.g. "upgrade, notice in console".
+    #[arg(long)]
+    pub reason: String,
+    /// When the provider announced it; without a notice before the start, reports flag it.
+    #[arg(long)]
+    pub announced_at: Option<String>,
+    /// Who records it (default: $USER).
+    #[arg(long)]
+    pub recorded_by: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExclusionsListArgs {
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExclusionsRemoveArgs {
+    /// The id `list` shows.
+    pub id: i64,
 }

@@ -340,3 +340,143 @@ fn the_example_configs_are_valid() {
         assert!(stdout(&out).contains("OK"), "{name}");
     }
 }
+
+#[tokio::test]
+async fn exclusions_recorded_from_the_command_line_move_minutes_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    std::fs::write(&config, TARGETS).unwrap();
+    let mut lines = String::new();
+    failures(&mut lines, "thirty-433", at("2026-04-20T00:00:00Z"), 433);
+    let file = dir.path().join("attempts.jsonl");
+    std::fs::write(&file, &lines).unwrap();
+    let month = |db: &TestDb| {
+        let out = improbe(
+            &config,
+            Some(db),
+            &[
+                "sla",
+                "--target",
+                "thirty-433",
+                "--month",
+                "1",
+                "--format",
+                "json",
+            ],
+        );
+        let records: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        (
+            records[0]["failure_minutes"].as_i64().unwrap(),
+            records[0]["excluded_minutes"].as_i64().unwrap(),
+            records[0]["credit_percent"].as_i64().unwrap(),
+        )
+    };
+
+    for db in backends().await {
+        assert!(
+            improbe(&config, Some(&db), &["import", file.to_str().unwrap()])
+                .status
+                .success()
+        );
+        assert_eq!(month(&db), (433, 0, 10), "{}", db.backend);
+
+        // Two minutes of the outage fall inside an unannounced window.
+        let add = improbe(
+            &config,
+            Some(&db),
+            &[
+                "exclusions",
+                "add",
+                "--target",
+                "thirty-433",
+                "--start",
+                "2026-04-20T08:00:30+08:00",
+                "--end",
+                "2026-04-20T08:02:00+08:00",
+                "--reason",
+                "emergency fix",
+                "--recorded-by",
+                "sre",
+            ],
+        );
+        assert!(add.status.success(), "{}", stderr(&add));
+        assert!(
+            stdout(&add).contains("no notice before its start"),
+            "{}",
+            stdout(&add)
+        );
+        assert_eq!(
+            month(&db),
+            (431, 2, 0),
+            "{}: 431 failure minutes meet the commitment",
+            db.backend
+        );
+
+        let list = improbe(
+            &config,
+            Some(&db),
+            &["exclusions", "list", "--format", "json"],
+        );
+        let list: Vec<Value> = serde_json::from_str(&stdout(&list)).unwrap();
+        let cli: Vec<_> = list.iter().filter(|e| e["source"] == "cli").collect();
+        assert_eq!(cli.len(), 1);
+        assert_eq!(
+            (
+                cli[0]["prior_notice"].as_bool(),
+                cli[0]["recorded_by"].as_str()
+            ),
+            (Some(false), Some("sre"))
+        );
+        let config_window = list.iter().find(|e| e["source"] == "config").unwrap();
+        assert_eq!(config_window["prior_notice"], true);
+
+        let id = cli[0]["id"].as_i64().unwrap().to_string();
+        let refused = improbe(
+            &config,
+            Some(&db),
+            &["exclusions", "remove", &config_window["id"].to_string()],
+        );
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            stderr(&refused).contains("comes from the config file"),
+            "{}",
+            stderr(&refused)
+        );
+        assert!(
+            improbe(&config, Some(&db), &["exclusions", "remove", &id])
+                .status
+                .success()
+        );
+        assert_eq!(
+            month(&db),
+            (433, 0, 10),
+            "{}: removing the window restores the failures",
+            db.backend
+        );
+        let missing = improbe(&config, Some(&db), &["exclusions", "remove", &id]);
+        assert_eq!(missing.status.code(), Some(1));
+
+        let bad = improbe(
+            &config,
+            Some(&db),
+            &[
+                "exclusions",
+                "add",
+                "--target",
+                "thirty-433",
+                "--start",
+                "yesterday",
+                "--end",
+                "2026-04-20T08:02:00Z",
+                "--reason",
+                "x",
+            ],
+        );
+        assert_eq!(bad.status.code(), Some(1));
+        assert!(
+            stderr(&bad).contains("--start `yesterday` is not an RFC 3339 instant"),
+            "{}",
+            stderr(&bad)
+        );
+    }
+}

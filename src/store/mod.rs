@@ -71,6 +71,17 @@ impl ExclusionSource {
     }
 }
 
+/// An exclusion window to record from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExclusion {
+    pub target: String,
+    pub window: ExclusionWindow,
+    pub reason: String,
+    pub announced_at: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
 /// An exclusion window as kept in the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredExclusion {
@@ -116,6 +127,14 @@ pub trait Store: Send + Sync {
         recorded_by: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()>;
+
+    /// Records an exclusion window from the command line and re-decides the
+    /// minutes it covers. Returns its id.
+    async fn add_exclusion(&self, exclusion: &NewExclusion) -> anyhow::Result<i64>;
+
+    /// Removes a command-line exclusion window and re-decides its minutes.
+    /// `Ok(None)`: no such window.
+    async fn remove_exclusion(&self, id: i64) -> anyhow::Result<Option<StoredExclusion>>;
 
     /// Exclusion windows of one target (`None`: all targets), oldest first.
     async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>>;

@@ -21,7 +21,7 @@ macro_rules! shared_store {
         use $crate::minute::{Minute, MinuteRange};
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
-            millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, HourDelta, IngestSummary,
+            millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, HourDelta, IngestSummary, NewExclusion,
             MinuteVerdict, Store, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
@@ -405,6 +405,42 @@ macro_rules! shared_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn add_exclusion(&self, e: &NewExclusion) -> anyhow::Result<i64> {
+                let mut tx = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO exclusions (target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(&e.target)
+                .bind(e.window.start.timestamp_millis())
+                .bind(e.window.end.timestamp_millis())
+                .bind(&e.reason)
+                .bind(e.announced_at.map(|a| a.timestamp_millis()))
+                .bind(ExclusionSource::Cli.as_str())
+                .bind(e.recorded_at.timestamp_millis())
+                .bind(&e.recorded_by)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::redecide_range(&mut tx, &e.target, e.window.minutes()).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn remove_exclusion(&self, id: i64) -> anyhow::Result<Option<StoredExclusion>> {
+                let Some(found) = self.exclusions(None).await?.into_iter().find(|e| e.id == id) else {
+                    return Ok(None);
+                };
+                anyhow::ensure!(
+                    found.source == ExclusionSource::Cli,
+                    "exclusion {id} comes from the config file; remove it from [[exclusions]] there"
+                );
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                Self::redecide_range(&mut tx, &found.target, found.window.minutes()).await?;
+                tx.commit().await?;
+                Ok(Some(found))
             }
 
             async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>> {
