@@ -29,9 +29,9 @@ pub async fn run(config_path: &Path, command: &ExclusionsCommand) -> anyhow::Res
                 exclusion.window.end.to_rfc3339(),
                 exclusion.reason
             );
-            if !exclusion
+            if exclusion
                 .announced_at
-                .is_some_and(|at| at < exclusion.window.start)
+                .is_none_or(|at| at >= exclusion.window.start)
             {
                 println!(
                     "note: no notice before its start; it is applied, but reports flag it: the SLA excludes only maintenance announced in advance"
