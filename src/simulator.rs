@@ -161,10 +161,19 @@ impl Shared {
         }
     }
 
+    fn record(&self, kind: Kind, update: impl FnOnce(&mut OperationStats)) {
+        update(
+            self.world
+                .lock()
+                .expect("simulator state poisoned")
+                .stats
+                .entry(kind)
+                .or_default(),
+        );
+    }
+
     fn count(&self, kind: Kind, ok: bool) {
-        let mut world = self.world.lock().expect("simulator state poisoned");
-        let stats = world.stats.entry(kind).or_default();
-        if ok { stats.ok += 1 } else { stats.error += 1 }
+        self.record(kind, |s| if ok { s.ok += 1 } else { s.error += 1 });
     }
 }
 
@@ -282,14 +291,7 @@ async fn accept_loop(listener: TcpListener, router: Router, shared: Arc<Shared>)
             if let Some(kind) = peek_operation(&stream).await
                 && shared.behaviour(kind).reset
             {
-                shared
-                    .world
-                    .lock()
-                    .expect("poisoned")
-                    .stats
-                    .entry(kind)
-                    .or_default()
-                    .reset += 1;
+                shared.record(kind, |s| s.reset += 1);
                 // Zero linger turns the close into a TCP RST.
                 let _ = stream.set_zero_linger();
                 return;
@@ -406,26 +408,12 @@ async fn rest(
     let command_path = format!("{service}/{cmd}");
     let kind = operation(&command_path);
     if let Some(kind) = kind {
-        shared
-            .world
-            .lock()
-            .expect("poisoned")
-            .stats
-            .entry(kind)
-            .or_default()
-            .received += 1;
+        shared.record(kind, |s| s.received += 1);
         let behaviour = shared.behaviour(kind);
         if behaviour.reset {
             // A request on a kept-alive connection, past the accept loop's
             // reset: abort the response mid-way, which closes the connection.
-            shared
-                .world
-                .lock()
-                .expect("poisoned")
-                .stats
-                .entry(kind)
-                .or_default()
-                .reset += 1;
+            shared.record(kind, |s| s.reset += 1);
             let abort = futures_util::stream::once(async {
                 Err::<axum::body::Bytes, _>(std::io::Error::other("simulated reset"))
             });
