@@ -16,6 +16,7 @@ pub use exclusions::{ExcludedMinutes, ExclusionWindow};
 pub use months::{ServiceCalendar, ServiceMonth};
 
 use crate::minute::{Minute, MinuteRange};
+use crate::verdict::Verdict;
 
 /// The contract terms of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,22 @@ pub struct SlaTerms {
 pub struct ObservedMinutes {
     pub available: i64,
     pub failure: i64,
+}
+
+impl ObservedMinutes {
+    /// Counts `n` minutes of a verdict (negative `n` takes them away); only
+    /// available and failure minutes are counted, the rest are derived.
+    pub fn add(&mut self, verdict: Verdict, n: i64) {
+        match verdict {
+            Verdict::Available => self.available += n,
+            Verdict::Failure => self.failure += n,
+            Verdict::NoData | Verdict::Excluded => {}
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.available == 0 && self.failure == 0
+    }
 }
 
 /// Every figure of one target's Service Month, as `improbe sla` reports it.

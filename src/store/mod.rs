@@ -192,27 +192,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Per-hour changes to the `verdict_hours` roll-up.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct HourDelta {
-    available: i64,
-    failure: i64,
-}
-
-impl HourDelta {
-    fn count(&mut self, verdict: Verdict, sign: i64) {
-        match verdict {
-            Verdict::Available => self.available += sign,
-            Verdict::Failure => self.failure += sign,
-            Verdict::NoData | Verdict::Excluded => {}
-        }
-    }
-
-    fn is_zero(&self) -> bool {
-        self.available == 0 && self.failure == 0
-    }
-}
-
 /// Splits a range into whole UTC hours (served by the roll-up) and the
 /// partial-hour edges at either end (served minute by minute).
 fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]) {

@@ -21,7 +21,7 @@ macro_rules! shared_store {
         use $crate::minute::{Minute, MinuteRange};
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
-            millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, HourDelta, IngestSummary, NewExclusion,
+            millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
             MinuteVerdict, Store, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
@@ -195,12 +195,13 @@ macro_rules! shared_store {
                         previous.insert(key, word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
                     }
 
-                    let mut hours: BTreeMap<(&str, i64), HourDelta> = BTreeMap::new();
+                    // Per-hour changes to the `verdict_hours` roll-up.
+                    let mut hours: BTreeMap<(&str, i64), ObservedMinutes> = BTreeMap::new();
                     for (target, minute, new, _, _) in &decided {
                         let delta = hours.entry((target.as_str(), minute.hour())).or_default();
-                        delta.count(*new, 1);
+                        delta.add(*new, 1);
                         if let Some(old) = previous.get(&(target.clone(), minute.0)) {
-                            delta.count(*old, -1);
+                            delta.add(*old, -1);
                         }
                     }
 
@@ -498,11 +499,7 @@ macro_rules! shared_store {
                     for row in rows {
                         let word: String = row.try_get(0)?;
                         let count: i64 = row.try_get(1)?;
-                        match word.parse::<Verdict>().map_err(anyhow::Error::msg)? {
-                            Verdict::Available => observed.available += count,
-                            Verdict::Failure => observed.failure += count,
-                            Verdict::NoData | Verdict::Excluded => {}
-                        }
+                        observed.add(word.parse::<Verdict>().map_err(anyhow::Error::msg)?, count);
                     }
                 }
                 Ok(observed)
