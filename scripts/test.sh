@@ -17,6 +17,9 @@ if [ "${CI:-}" = "true" ] && ! pg_up; then
   exit 1
 fi
 
+# The /metrics test parses the exposition with Prometheus's own Python parser.
+python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus-client
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -14,6 +17,7 @@ use crate::config::Config;
 use crate::control::ControlCheck;
 use crate::probe;
 use crate::schedule::{self, Scheduler};
+use crate::server::{self, Surface};
 use crate::store::Store;
 use crate::writer::{self, WriterCounters};
 
@@ -68,6 +72,29 @@ pub async fn run(
     let writer_task = tokio::spawn(writer::run(store.clone(), attempts, daemon.writer.clone()));
 
     let mut background = JoinSet::new();
+    let surface = Arc::new(Surface {
+        config: config.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        schedule: daemon.scheduler.counters.clone(),
+        writer: daemon.writer.clone(),
+        control: control.clone(),
+        probing: AtomicBool::new(false),
+    });
+    if let Some(addr) = config.prober.listen {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {addr} for /metrics, /healthz and /readyz ([prober] listen): {e}"
+            )
+        })?;
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+        let (surface, stop) = (surface.clone(), stop.clone());
+        background.spawn(async move {
+            if let Err(e) = server::serve(listener, surface, stop).await {
+                tracing::error!("HTTP surface stopped: {e}");
+            }
+        });
+    }
     if let Some(control) = control {
         let stop = stop.clone();
         background.spawn(async move { control.run(stop).await });
@@ -88,8 +115,10 @@ pub async fn run(
                 .run_target(target, probe, stop.clone()),
         );
     }
+    surface.probing.store(true, Ordering::Relaxed);
     tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
     while probing.join_next().await.is_some() {}
+    surface.probing.store(false, Ordering::Relaxed);
     log_summary(&daemon);
     // Every probe loop has ended: closing the channel lets the writer finish.
     drop(daemon.scheduler);
@@ -139,9 +168,10 @@ fn log_summary(daemon: &Daemon) {
     use std::sync::atomic::Ordering::Relaxed;
     let c = &daemon.scheduler.counters;
     let bound = |p| {
-        c.lateness
-            .percentile_bound_ms(p)
-            .map_or_else(|| "over 5000".to_owned(), |ms| format!("under {ms}"))
+        c.lateness.percentile_bound_ms(p).map_or_else(
+            || "unknown or over 5000".to_owned(),
+            |ms| format!("under {ms}"),
+        )
     };
     tracing::info!(
         scheduled = c.scheduled.load(Relaxed),

@@ -18,6 +18,7 @@ use crate::attempt::{Attempt, Kind, Outcome, to_millis};
 use crate::clock::Clock;
 use crate::config::{SendMode, Target, humanize};
 use crate::control::ControlCheck;
+use crate::metrics::AttemptMetrics;
 use crate::minute::Minute;
 use crate::probe::{Probe, ProbeOutcome};
 
@@ -159,6 +160,8 @@ pub struct ScheduleCounters {
     pub max_lateness_us: AtomicU64,
     /// How late starts were against their schedule.
     pub lateness: LatenessHistogram,
+    /// Attempts by target, kind and outcome.
+    pub attempts: AttemptMetrics,
 }
 
 /// Upper bounds (milliseconds) of the lateness histogram's buckets.
@@ -170,6 +173,7 @@ pub const LATENESS_BUCKETS_MS: [u64; 16] = [
 #[derive(Debug, Default)]
 pub struct LatenessHistogram {
     counts: [AtomicU64; LATENESS_BUCKETS_MS.len() + 1],
+    sum_us: AtomicU64,
 }
 
 impl LatenessHistogram {
@@ -180,6 +184,13 @@ impl LatenessHistogram {
             .position(|bound| ms < *bound)
             .unwrap_or(LATENESS_BUCKETS_MS.len());
         self.counts[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(lateness.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Total lateness of all starts, in seconds.
+    pub fn sum_seconds(&self) -> f64 {
+        self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
     }
 
     /// Counts per bucket, in the order of [`LATENESS_BUCKETS_MS`] then the overflow.
@@ -190,10 +201,14 @@ impl LatenessHistogram {
             .collect()
     }
 
-    /// The bucket bound below which at least `percent` of starts fell (`None`: beyond the last bound).
+    /// The bucket bound below which at least `percent` of starts fell
+    /// (`None`: beyond the last bound, or nothing recorded).
     pub fn percentile_bound_ms(&self, percent: u64) -> Option<u64> {
         let counts = self.counts();
         let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
         let mut seen = 0;
         for (i, count) in counts.iter().enumerate() {
             seen += count;
@@ -319,10 +334,11 @@ impl Operation {
                 // Far behind (a suspended host): resume the grid from now.
                 next = now + this.plan.interval;
             }
-            let lateness = now.duration_since(scheduled).as_micros() as u64;
+            let lateness = now.duration_since(scheduled);
             counters
                 .max_lateness_us
-                .fetch_max(lateness, Ordering::Relaxed);
+                .fetch_max(lateness.as_micros() as u64, Ordering::Relaxed);
+            counters.lateness.record(lateness);
             counters.scheduled.fetch_add(1, Ordering::Relaxed);
             while in_flight.try_join_next().is_some() {}
 
@@ -400,10 +416,35 @@ impl Operation {
             scheduler.log_inconclusive(&attempt);
         }
         scheduler.counters.finished.fetch_add(1, Ordering::Relaxed);
+        scheduler.counters.attempts.record(&attempt);
         // The writer drains this channel into memory at once; it only fills
         // if the writer task itself has died, and then waiting is right.
         if scheduler.sink.send(attempt).await.is_err() {
             tracing::error!("attempt writer is gone; attempt dropped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_percentiles_come_from_the_buckets() {
+        let h = LatenessHistogram::default();
+        assert_eq!(
+            h.percentile_bound_ms(99),
+            None,
+            "nothing recorded, nothing claimed"
+        );
+        for _ in 0..98 {
+            h.record(Duration::from_micros(400));
+        }
+        h.record(Duration::from_millis(12));
+        h.record(Duration::from_millis(60));
+        assert_eq!(h.percentile_bound_ms(50), Some(1));
+        assert_eq!(h.percentile_bound_ms(99), Some(15));
+        assert_eq!(h.percentile_bound_ms(100), Some(75));
+        assert!((h.sum_seconds() - (98.0 * 0.0004 + 0.012 + 0.060)).abs() < 1e-9);
     }
 }

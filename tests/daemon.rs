@@ -81,3 +81,162 @@ async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
         "an answered attempt was not recorded"
     );
 }
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_health_and_readiness_follow_the_probes() {
+    use std::sync::Arc;
+
+    use improbe::clock::{Clock, SystemClock};
+    use improbe::config::Config;
+    use tokio::sync::watch;
+
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let db = TestDb::sqlite();
+    let port = free_port();
+    let text = format!(
+        "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n",
+        db.url,
+        sim.endpoint()
+    );
+    let config = Config::parse(&text, "metrics").unwrap();
+    let store = db.store().await;
+    let (stop, stopped) = watch::channel(false);
+    let daemon = tokio::spawn(async move {
+        improbe::daemon::run(
+            &config,
+            store,
+            Arc::new(SystemClock) as Arc<dyn Clock>,
+            stopped,
+        )
+        .await
+    });
+    let base = format!("http://127.0.0.1:{port}");
+
+    // Ready once probes run and the database answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+        != 200
+    {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        get(&format!("{base}/healthz")).await,
+        (200, "ok\n".to_owned())
+    );
+    // Wait for a successful attempt of every operation.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, text) = get(&format!("{base}/metrics")).await;
+        if Kind::ALL
+            .iter()
+            .all(|k| text.contains(&format!("kind=\"{k}\",outcome=\"ok\"")))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no successes:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Credentials rejected: inconclusive attempts, counted, and not ready.
+    sim.set_behaviour(Kind::Login, Behaviour::error(70001));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reasons = loop {
+        let (status, body) = get(&format!("{base}/readyz")).await;
+        if status == 503 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "credentials failures never made the prober unready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        reasons.contains("target sim: credentials rejected"),
+        "{reasons}"
+    );
+
+    let (status, exposition) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200);
+    let mut parser = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/metrics_parse.py"
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    parser
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let parsed = parser.wait_with_output().unwrap();
+    assert!(
+        parsed.status.success(),
+        "invalid exposition: {}\n{exposition}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let samples = String::from_utf8(parsed.stdout).unwrap();
+    let value = |prefix: &str| -> f64 {
+        samples
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no sample {prefix} in\n{samples}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("counter improbe_attempts_total{kind=send_direct,outcome=ok,target=sim}") >= 1.0);
+    assert!(
+        value("counter improbe_inconclusive_attempts_total{reason=credentials,target=sim}") >= 1.0
+    );
+    assert!(
+        value("histogram improbe_attempt_duration_seconds_count{kind=login,target=sim}") >= 2.0
+    );
+    assert_eq!(
+        value("counter improbe_schedule_skipped_total{reason=in_flight}"),
+        0.0
+    );
+    assert!(
+        value("histogram improbe_schedule_lateness_seconds_count{}") >= 3.0,
+        "{samples}"
+    );
+    assert_eq!(value("gauge improbe_buffered_attempts{}").fract(), 0.0);
+    assert!(
+        samples.contains("gauge improbe_service_month_availability_ratio{target=sim}"),
+        "{samples}"
+    );
+    assert!(
+        samples.contains("gauge improbe_minute_verdict{target=sim,"),
+        "{samples}"
+    );
+
+    stop.send(true).unwrap();
+    daemon.await.unwrap().unwrap();
+}

@@ -160,6 +160,9 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()>;
 
+    /// Answers when the database is reachable.
+    async fn ping(&self) -> anyhow::Result<()>;
+
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> anyhow::Result<i64>;
 }

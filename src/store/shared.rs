@@ -559,6 +559,11 @@ macro_rules! shared_store {
                 Ok(())
             }
 
+            async fn ping(&self) -> anyhow::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn attempt_count(&self) -> anyhow::Result<i64> {
                 Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.pool).await?)
             }

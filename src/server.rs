@@ -1,0 +1,238 @@
+//! The small HTTP surface: `/metrics` (Prometheus text format), `/healthz`
+//! (the process is alive) and `/readyz` (database reachable, probes running,
+//! credentials accepted).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::accounting::{self, MonthSelection};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::control::ControlCheck;
+use crate::metrics::{Exposition, Histogram};
+use crate::minute::{Minute, MinuteRange};
+use crate::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
+use crate::store::Store;
+use crate::writer::WriterCounters;
+
+/// Credentials rejected this recently make the prober not ready.
+pub const CREDENTIALS_WINDOW: Duration = Duration::from_secs(120);
+/// A database that does not answer within this is reported unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the endpoints report on.
+pub struct Surface {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub schedule: Arc<ScheduleCounters>,
+    pub writer: Arc<WriterCounters>,
+    pub control: Option<Arc<ControlCheck>>,
+    /// Set once every probe loop is running.
+    pub probing: AtomicBool,
+}
+
+pub fn router(surface: Arc<Surface>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(surface)
+}
+
+/// Serves until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    surface: Arc<Surface>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(surface))
+        .with_graceful_shutdown(async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}
+
+async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
+    let mut problems = Vec::new();
+    match tokio::time::timeout(PING_TIMEOUT, surface.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!("database unreachable: {e:#}")),
+        Err(_) => problems.push("database did not answer within 3s".to_owned()),
+    }
+    if !surface.probing.load(Ordering::Relaxed) {
+        problems.push("probes not running".to_owned());
+    }
+    for target in surface
+        .schedule
+        .attempts
+        .credentials_failing(CREDENTIALS_WINDOW)
+    {
+        problems.push(format!(
+            "target {target}: credentials rejected within the last {}s",
+            CREDENTIALS_WINDOW.as_secs()
+        ));
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n").into_response()
+    }
+}
+
+async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
+    let mut out = Exposition::default();
+    surface.schedule.attempts.render(&mut out);
+    let s = &surface.schedule;
+    out.family(
+        "improbe_schedule_skipped_total",
+        "counter",
+        "Scheduled starts that did not happen, by reason.",
+    );
+    for (reason, counter) in [
+        ("in_flight", &s.skipped_in_flight),
+        ("minute_proof", &s.skipped_minute_proof),
+        ("send_quota", &s.skipped_budget),
+    ] {
+        out.sample(
+            "improbe_schedule_skipped_total",
+            &[("reason", reason)],
+            counter.load(Ordering::Relaxed) as f64,
+        );
+    }
+    out.family(
+        "improbe_schedule_lateness_seconds",
+        "histogram",
+        "How late attempts started against their schedule.",
+    );
+    let bounds: Vec<f64> = LATENESS_BUCKETS_MS
+        .iter()
+        .map(|ms| *ms as f64 / 1000.0)
+        .collect();
+    let lateness = Histogram::from_counts(s.lateness.counts(), s.lateness.sum_seconds());
+    out.histogram("improbe_schedule_lateness_seconds", &[], &bounds, &lateness);
+    out.family(
+        "improbe_buffered_attempts",
+        "gauge",
+        "Attempts measured but not yet written to the database.",
+    );
+    out.sample(
+        "improbe_buffered_attempts",
+        &[],
+        surface.writer.buffered.load(Ordering::Relaxed) as f64,
+    );
+    out.family(
+        "improbe_database_write_errors_total",
+        "counter",
+        "Failed database writes; their attempts stay buffered.",
+    );
+    out.sample(
+        "improbe_database_write_errors_total",
+        &[],
+        surface.writer.write_errors.load(Ordering::Relaxed) as f64,
+    );
+    if let Some(control) = &surface.control {
+        out.family(
+            "improbe_control_check_up",
+            "gauge",
+            "1 while our own network answers the control check.",
+        );
+        out.sample(
+            "improbe_control_check_up",
+            &[],
+            f64::from(u8::from(control.is_healthy())),
+        );
+    }
+    // Figures from the database: best effort, a scrape never fails on them.
+    let now = surface.clock.now();
+    let last_minute = Minute::containing(&now).0 - 1;
+    out.family(
+        "improbe_minute_verdict",
+        "gauge",
+        "The verdict of the last closed minute (1 for the verdict it has).",
+    );
+    let mut months = Vec::new();
+    for target in &surface.config.targets {
+        let range = MinuteRange::new(Minute(last_minute), Minute(last_minute + 1));
+        let verdict = surface
+            .store
+            .minute_verdicts(&target.name, range)
+            .await
+            .ok()
+            .and_then(|v| v.first().map(|v| v.verdict));
+        let word = verdict.map_or("no_data", |v| v.as_str());
+        out.sample(
+            "improbe_minute_verdict",
+            &[("target", &target.name), ("verdict", word)],
+            1.0,
+        );
+        let local = now
+            .with_timezone(&target.sla.calendar.timezone)
+            .date_naive();
+        if let Ok(current) =
+            accounting::select_months(target, MonthSelection::Containing(local), now)
+            && let Ok(statements) =
+                accounting::statements(surface.store.as_ref(), target, current, now).await
+        {
+            months.extend(statements);
+        }
+    }
+    out.family(
+        "improbe_service_month_availability_ratio",
+        "gauge",
+        "Availability of the current Service Month so far (failure minutes over all its minutes).",
+    );
+    for m in &months {
+        let ratio = 1.0 - m.failure_minutes as f64 / m.total_minutes.max(1) as f64;
+        out.sample(
+            "improbe_service_month_availability_ratio",
+            &[("target", &m.target)],
+            ratio,
+        );
+    }
+    out.family(
+        "improbe_service_month_failure_minutes",
+        "gauge",
+        "Apparent Failure minutes in the current Service Month.",
+    );
+    for m in &months {
+        out.sample(
+            "improbe_service_month_failure_minutes",
+            &[("target", &m.target)],
+            m.failure_minutes as f64,
+        );
+    }
+    out.family(
+        "improbe_service_month_credit_percent",
+        "gauge",
+        "Credit tier the current Service Month has reached.",
+    );
+    for m in &months {
+        out.sample(
+            "improbe_service_month_credit_percent",
+            &[("target", &m.target)],
+            f64::from(m.credit_percent),
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out.finish(),
+    )
+        .into_response()
+}
