@@ -14,9 +14,6 @@ use crate::store::{ExclusionSource, NewExclusion, StoredExclusion};
 pub async fn run(config_path: &Path, command: &ExclusionsCommand) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let store = open_store(&config).await?;
-    store
-        .sync_config_exclusions(&config.exclusions, &config.prober.id, Utc::now())
-        .await?;
     match command {
         ExclusionsCommand::Add(args) => {
             let exclusion = new_exclusion(args, &config, config_path)?;

@@ -6,7 +6,6 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::Utc;
 
 use super::{load_config, open_store};
 use crate::cli::ImportArgs;
@@ -15,9 +14,6 @@ use crate::import::read_attempts;
 pub async fn run(config_path: &Path, args: &ImportArgs) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let store = open_store(&config).await?;
-    store
-        .sync_config_exclusions(&config.exclusions, &config.prober.id, Utc::now())
-        .await?;
 
     let reader: Box<dyn BufRead + Send> = if args.file == "-" {
         Box::new(BufReader::new(io::stdin()))

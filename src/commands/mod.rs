@@ -51,12 +51,17 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Opens the configured database and brings its schema up to date.
+/// Opens the configured database, brings its schema up to date and makes
+/// the config's exclusion windows the database's.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::open(&config.database.url).await?;
     store
         .migrate()
         .await
         .with_context(|| format!("cannot migrate the {} database", store.backend()))?;
+    store
+        .sync_config_exclusions(&config.exclusions, &config.prober.id, chrono::Utc::now())
+        .await
+        .context("cannot record the config's exclusion windows")?;
     Ok(store)
 }

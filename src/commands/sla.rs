@@ -29,9 +29,6 @@ pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
     };
     let now = Utc::now();
     let store = open_store(&config).await?;
-    store
-        .sync_config_exclusions(&config.exclusions, &config.prober.id, now)
-        .await?;
 
     let mut statements = Vec::new();
     for target in targets {
