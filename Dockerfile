@@ -1,6 +1,6 @@
 # improbe: a small image that runs as a non-root user.
 # Build:  docker build -t improbe .
-# Run:    docker run -v $PWD/improbe.toml:/etc/improbe/improbe.toml:ro -v improbe-data:/var/lib/improbe improbe sla
+# Run:    docker run -v $PWD/improbe.toml:/etc/improbe/improbe.toml:ro -v improbe-data:/var/lib/improbe -e TIM_SECRET_KEY improbe
 # The build mirrors CI's: cargo build --release --locked.
 
 FROM rust:1.95-slim-bookworm AS build
@@ -20,5 +20,8 @@ USER improbe
 WORKDIR /var/lib/improbe
 VOLUME ["/var/lib/improbe"]
 ENV IMPROBE_CONFIG=/etc/improbe/improbe.toml
+# Needs [prober] listen in the config (e.g. "0.0.0.0:9464").
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s CMD ["improbe", "healthcheck"]
+EXPOSE 9464
 ENTRYPOINT ["improbe"]
 CMD ["run"]

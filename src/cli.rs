@@ -40,6 +40,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the IM simulator alone (Tencent-compatible REST surface plus a control API).
     Simulate(SimulateArgs),
+    /// Ask a running daemon's /healthz (exit 0 when healthy), for container health checks.
+    Healthcheck(HealthcheckArgs),
     /// Exclusion windows kept in the database (announced maintenance, events, ...).
     #[command(subcommand)]
     Exclusions(ExclusionsCommand),
@@ -160,4 +162,11 @@ pub enum ListFormat {
 pub struct ExclusionsRemoveArgs {
     /// The id `list` shows.
     pub id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Default: http://<[prober] listen>/healthz from the config.
+    #[arg(long)]
+    pub url: Option<String>,
 }

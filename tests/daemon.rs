@@ -142,6 +142,13 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         get(&format!("{base}/healthz")).await,
         (200, "ok\n".to_owned())
     );
+    let healthcheck = |url: String| {
+        Command::new(env!("CARGO_BIN_EXE_improbe"))
+            .args(["healthcheck", "--url", &url])
+            .output()
+            .unwrap()
+    };
+    assert!(healthcheck(format!("{base}/healthz")).status.success());
     // Wait for a successful attempt of every operation.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -239,4 +246,11 @@ async fn metrics_health_and_readiness_follow_the_probes() {
 
     stop.send(true).unwrap();
     daemon.await.unwrap().unwrap();
+    let down = healthcheck(format!("{base}/healthz"));
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "a stopped daemon is not healthy"
+    );
+    assert!(String::from_utf8_lossy(&down.stderr).contains("/healthz"));
 }

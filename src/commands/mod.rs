@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod demo;
 pub mod exclusions;
+pub mod healthcheck;
 pub mod import;
 pub mod migrate;
 pub mod run;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Sla(args) => sla::run(&cli.config, &args).await,
         Command::Run => run::run(&cli.config).await,
+        Command::Healthcheck(args) => healthcheck::run(&cli.config, args.url.as_deref()).await,
         Command::Exclusions(command) => exclusions::run(&cli.config, &command).await,
         Command::Demo(args) => demo::run(args.minutes).await,
         Command::Simulate(args) => simulate::run(args.listen).await,

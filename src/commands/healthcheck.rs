@@ -1,0 +1,41 @@
+//! `improbe healthcheck`: asks a running daemon's `/healthz`, for container
+//! HEALTHCHECKs in images that carry no curl.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::load_config;
+
+/// How long the daemon may take to answer.
+const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn run(config_path: &Path, url: Option<&str>) -> anyhow::Result<()> {
+    let url = match url {
+        Some(url) => url.to_owned(),
+        None => {
+            let config = load_config(config_path)?;
+            let listen = config.prober.listen.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "[prober] listen is not set in {}; set it or pass --url",
+                    config_path.display()
+                )
+            })?;
+            format!("http://{listen}/healthz")
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(HEALTHCHECK_TIMEOUT)
+        .build()?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {}", e.without_url()))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url}: HTTP {}",
+        response.status()
+    );
+    println!("{url}: ok");
+    Ok(())
+}
