@@ -12,6 +12,8 @@ use crate::store::Store;
 pub enum MonthSelection {
     /// Every month from the service start to the one containing `now`.
     ToDate,
+    /// Only the month containing `now` (none before the service starts).
+    Current,
     /// One month by its 1-based index.
     Index(u32),
     /// The month containing a local date.
@@ -30,6 +32,7 @@ pub fn select_months(
             let current = calendar.month_containing(now).map_or(0, |m| m.index);
             Ok((1..=current).filter_map(|k| calendar.month(k)).collect())
         }
+        MonthSelection::Current => Ok(calendar.month_containing(now).into_iter().collect()),
         MonthSelection::Index(k) => calendar.month(k).map(|m| vec![m]).ok_or_else(|| {
             anyhow::anyhow!("--month must be 1 or more (month 1 starts on the service start)")
         }),

@@ -144,14 +144,7 @@ async fn refresh_months(
         let now = clock.now();
         for target in &config.targets {
             let result = async {
-                let months = accounting::select_months(
-                    target,
-                    MonthSelection::Containing(
-                        now.with_timezone(&target.sla.calendar.timezone)
-                            .date_naive(),
-                    ),
-                    now,
-                )?;
+                let months = accounting::select_months(target, MonthSelection::Current, now)?;
                 let statements =
                     accounting::statements(store.as_ref(), target, months, now).await?;
                 store.save_service_months(&statements, Utc::now()).await

@@ -179,11 +179,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
             &[("target", &target.name), ("verdict", word)],
             1.0,
         );
-        let local = now
-            .with_timezone(&target.sla.calendar.timezone)
-            .date_naive();
-        if let Ok(current) =
-            accounting::select_months(target, MonthSelection::Containing(local), now)
+        if let Ok(current) = accounting::select_months(target, MonthSelection::Current, now)
             && let Ok(statements) =
                 accounting::statements(surface.store.as_ref(), target, current, now).await
         {

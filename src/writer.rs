@@ -24,7 +24,6 @@ pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(30);
 /// What the writer has done, for metrics and tests.
 #[derive(Debug, Default)]
 pub struct WriterCounters {
-    pub written: AtomicU64,
     pub buffered: AtomicU64,
     pub write_errors: AtomicU64,
 }
@@ -73,10 +72,7 @@ async fn flush(store: &dyn Store, buffer: &mut Vec<Attempt>, counters: &WriterCo
     }
     let mut source = buffer.iter().cloned().map(Ok);
     match store.ingest(&mut source).await {
-        Ok(summary) => {
-            counters
-                .written
-                .fetch_add(summary.inserted, Ordering::Relaxed);
+        Ok(_) => {
             buffer.clear();
             counters.buffered.store(0, Ordering::Relaxed);
             true

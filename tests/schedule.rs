@@ -66,15 +66,17 @@ fn target(extra: &str) -> Config {
     Config::parse(&text, "test").unwrap()
 }
 
-/// Runs the scheduler for `duration` of paused time; returns every attempt.
-async fn run_for(
+/// Starts the scheduler on the config's first target with a fake provider.
+fn start(
     config: &Config,
     script: Box<Script>,
-    duration: Duration,
-    sink_capacity: usize,
-) -> (Vec<Attempt>, Arc<ScheduleCounters>) {
+    sink: mpsc::Sender<Attempt>,
+) -> (
+    Arc<Scheduler>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(START.parse().unwrap()));
-    let (sink, mut attempts) = mpsc::channel(sink_capacity);
     let scheduler = Scheduler::new("fake".into(), clock.clone(), sink, None);
     let probe = Arc::new(FakeProvider {
         clock,
@@ -82,11 +84,20 @@ async fn run_for(
         calls: AtomicU64::new(0),
     });
     let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(scheduler.clone().run_target(
-        Arc::new(config.targets[0].clone()),
-        probe,
-        stopped,
-    ));
+    let target = Arc::new(config.targets[0].clone());
+    let running = tokio::spawn(scheduler.clone().run_target(target, probe, stopped));
+    (scheduler, stop, running)
+}
+
+/// Runs the scheduler for `duration` of paused time; returns every attempt.
+async fn run_for(
+    config: &Config,
+    script: Box<Script>,
+    duration: Duration,
+    sink_capacity: usize,
+) -> (Vec<Attempt>, Arc<ScheduleCounters>) {
+    let (sink, mut attempts) = mpsc::channel(sink_capacity);
+    let (scheduler, stop, running) = start(config, script, sink);
     let collect = tokio::spawn(async move {
         let mut all = Vec::new();
         while let Some(a) = attempts.recv().await {
@@ -169,20 +180,8 @@ async fn starts_skipped_by_the_in_flight_bound_are_counted() {
     // Nobody drains the sink after the first attempt: finished attempts wait
     // to be handed over, holding their slots, so later starts must be skipped.
     let script = Box::new(|_, _| Behaviour::Answer(Outcome::Ok));
-    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(START.parse().unwrap()));
     let (sink, _attempts) = mpsc::channel(1);
-    let scheduler = Scheduler::new("fake".into(), clock.clone(), sink, None);
-    let probe = Arc::new(FakeProvider {
-        clock,
-        script,
-        calls: AtomicU64::new(0),
-    });
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(scheduler.clone().run_target(
-        Arc::new(config.targets[0].clone()),
-        probe.clone(),
-        stopped,
-    ));
+    let (scheduler, stop, running) = start(&config, script, sink);
     tokio::time::sleep(Duration::from_secs(30)).await;
     let counters = &scheduler.counters;
     assert_eq!(
