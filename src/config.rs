@@ -57,6 +57,17 @@ pub struct ProberSettings {
     pub listen: Option<SocketAddr>,
     /// An endpoint independent of the provider (SLA.md, control check).
     pub control_url: Option<String>,
+    /// Where the spool of not-yet-written attempts lives.
+    pub data_dir: PathBuf,
+}
+
+impl ProberSettings {
+    /// The append-only file attempts go to while the database cannot take
+    /// them; one per prober, so probers may share a data directory.
+    pub fn spool_path(&self) -> PathBuf {
+        self.data_dir
+            .join(format!("improbe-spool-{}.jsonl", self.id))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -386,10 +397,19 @@ impl Validator<'_> {
                 "must be an http:// or https:// URL",
             );
         }
+        let data_dir = match raw.data_dir {
+            Some(dir) if dir.get_ref().trim().is_empty() => {
+                self.problem("prober.data_dir", Some(dir.span()), "must name a directory");
+                return None;
+            }
+            Some(dir) => PathBuf::from(dir.into_inner()),
+            None => PathBuf::from("."),
+        };
         Some(ProberSettings {
             id,
             listen: raw.listen.map(|l| l.0),
             control_url: raw.control_url.map(Spanned::into_inner),
+            data_dir,
         })
     }
 
@@ -673,6 +693,7 @@ struct RawProber {
     id: Option<Spanned<String>>,
     listen: Option<ListenAddr>,
     control_url: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]

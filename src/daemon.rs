@@ -18,6 +18,7 @@ use crate::control::ControlCheck;
 use crate::probe;
 use crate::schedule::{self, Scheduler};
 use crate::server::{self, Surface};
+use crate::spool::Spool;
 use crate::store::Store;
 use crate::writer::{self, WriterCounters};
 
@@ -54,6 +55,8 @@ pub async fn run(
             tracing::warn!("{note}");
         }
     }
+    // Attempts an earlier run could not write are replayed before new ones.
+    let spool = Spool::open(&config.prober.spool_path())?;
     let control = match &config.prober.control_url {
         Some(url) => Some(Arc::new(ControlCheck::new(url.clone())?)),
         None => None,
@@ -69,7 +72,12 @@ pub async fn run(
         ),
         writer: Arc::new(WriterCounters::default()),
     };
-    let writer_task = tokio::spawn(writer::run(store.clone(), attempts, daemon.writer.clone()));
+    let writer_task = tokio::spawn(writer::run(
+        store.clone(),
+        spool,
+        attempts,
+        daemon.writer.clone(),
+    ));
 
     let mut background = JoinSet::new();
     let surface = Arc::new(Surface {
@@ -124,7 +132,7 @@ pub async fn run(
     drop(daemon.scheduler);
     writer_task.await?;
     while background.join_next().await.is_some() {}
-    tracing::info!("stopped; every finished attempt was handed to the database");
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io::BufRead;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attempt::{Attempt, Kind, Outcome, to_millis};
 
@@ -40,23 +40,73 @@ pub struct LineError {
     pub message: String,
 }
 
+/// The same shape written out: the spool uses it, so a spool file can also
+/// be loaded with `improbe import`.
+#[derive(Serialize)]
+struct ExportLine<'a> {
+    target: &'a str,
+    prober: &'a str,
+    kind: Kind,
+    started_at: String,
+    outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// One attempt as a line of the import format, without the newline.
+pub fn to_line(attempt: &Attempt) -> String {
+    let line = ExportLine {
+        target: &attempt.target,
+        prober: &attempt.prober,
+        kind: attempt.kind,
+        started_at: attempt
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        outcome: attempt.outcome,
+        latency_ms: attempt.latency_ms,
+        http_status: attempt.http_status,
+        error_code: attempt.error_code.as_deref(),
+        error: attempt.error.as_deref(),
+        reason: attempt.reason.as_deref(),
+    };
+    serde_json::to_string(&line).expect("an attempt always serialises")
+}
+
 /// Parses one line. `targets` are the configured target names.
 pub fn parse_line(
     line: usize,
     text: &str,
     targets: &HashSet<String>,
 ) -> Result<Attempt, LineError> {
-    let fail = |message: String| LineError { line, message };
-    let raw: ImportLine = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
-    if !targets.contains(&raw.target) {
+    let attempt = parse_record(line, text)?;
+    if !targets.contains(&attempt.target) {
         let mut known: Vec<_> = targets.iter().map(String::as_str).collect();
         known.sort_unstable();
-        return Err(fail(format!(
-            "unknown target `{}`; the config defines: {}",
-            raw.target,
-            known.join(", ")
-        )));
+        return Err(LineError {
+            line,
+            message: format!(
+                "unknown target `{}`; the config defines: {}",
+                attempt.target,
+                known.join(", ")
+            ),
+        });
     }
+    Ok(attempt)
+}
+
+/// Parses one line whatever target it names (the spool keeps attempts of
+/// targets a later config may have dropped).
+pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
+    let fail = |message: String| LineError { line, message };
+    let raw: ImportLine = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
     let started_at = DateTime::parse_from_rfc3339(&raw.started_at)
         .map_err(|e| {
             fail(format!(
@@ -138,6 +188,15 @@ mod tests {
                 .unwrap()
                 .timestamp_millis()
         );
+    }
+
+    #[test]
+    fn written_lines_read_back_as_the_same_attempt() {
+        let line = r#"{"target":"tim-sgp","prober":"sgp-1","kind":"send_direct","started_at":"2026-03-17T00:00:05.123Z","latency_ms":812,"outcome":"inconclusive","http_status":200,"error_code":"70001","error":"sig \"expired\"","reason":"credentials"}"#;
+        let attempt = parse_line(1, line, &targets()).unwrap();
+        let written = to_line(&attempt);
+        assert_eq!(parse_line(1, &written, &targets()).unwrap(), attempt);
+        assert!(!written.contains('\n'));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod server;
 pub mod simulator;
 pub mod sla;
+pub mod spool;
 pub mod store;
 pub mod verdict;
 pub mod writer;

@@ -124,26 +124,42 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         .collect();
     let lateness = Histogram::from_counts(s.lateness.counts(), s.lateness.sum_seconds());
     out.histogram("improbe_schedule_lateness_seconds", &[], &bounds, &lateness);
-    out.family(
-        "improbe_buffered_attempts",
-        "gauge",
-        "Attempts measured but not yet written to the database.",
-    );
-    out.sample(
-        "improbe_buffered_attempts",
-        &[],
-        surface.writer.buffered.load(Ordering::Relaxed) as f64,
-    );
-    out.family(
-        "improbe_database_write_errors_total",
-        "counter",
-        "Failed database writes; their attempts stay buffered.",
-    );
-    out.sample(
-        "improbe_database_write_errors_total",
-        &[],
-        surface.writer.write_errors.load(Ordering::Relaxed) as f64,
-    );
+    let writer = &surface.writer;
+    for (name, kind, help, value) in [
+        (
+            "improbe_buffered_attempts",
+            "gauge",
+            "Attempts measured and held in memory, not yet in the database or the spool.",
+            &writer.buffered,
+        ),
+        (
+            "improbe_spooled_attempts",
+            "gauge",
+            "Attempts in the on-disk spool, waiting for the database.",
+            &writer.spooled,
+        ),
+        (
+            "improbe_database_write_errors_total",
+            "counter",
+            "Failed database writes; their attempts went to the spool.",
+            &writer.write_errors,
+        ),
+        (
+            "improbe_spool_errors_total",
+            "counter",
+            "Failed spool reads or writes.",
+            &writer.spool_errors,
+        ),
+        (
+            "improbe_dropped_attempts_total",
+            "counter",
+            "Attempts given up with the database and the spool both failing.",
+            &writer.dropped,
+        ),
+    ] {
+        out.family(name, kind, help);
+        out.sample(name, &[], value.load(Ordering::Relaxed) as f64);
+    }
     if let Some(control) = &surface.control {
         out.family(
             "improbe_control_check_up",

@@ -1,8 +1,15 @@
 //! The batching writer: drains probe results into memory at once and writes
-//! them in batches, so probes never wait on the database. A failed write
-//! keeps every attempt buffered and is retried; ingest is idempotent, so a
-//! retry after an ambiguous failure cannot count an attempt twice.
+//! them in batches, so probes never wait on the database.
+//!
+//! A batch the database does not take goes to the append-only spool
+//! (`spool.rs`) and is replayed, oldest first, before anything newer is
+//! written; while the spool is not empty newer batches queue behind it. Only
+//! if the spool itself cannot be written do attempts stay in memory, up to
+//! [`MEMORY_LIMIT`]. Ingest is idempotent, so a retry or replay after an
+//! ambiguous failure never counts an attempt twice. A storage fault is only
+//! ever a write error: it never turns into an attempt or a verdict.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,54 +17,110 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::attempt::Attempt;
+use crate::spool::Spool;
 use crate::store::Store;
 
 /// Buffered attempts are written at least this often.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// A buffer this large is written at once.
 pub const FLUSH_BATCH: usize = 500;
+/// Spooled attempts replayed per transaction.
+pub const REPLAY_CHUNK: usize = 1_000;
 /// Capacity of the channel from the probes to the writer.
 pub const CHANNEL_CAPACITY: usize = 4_096;
-/// After shutdown, keep retrying a failing database this long.
-pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(30);
+/// A write that has not finished by then counts as failed (its attempts are
+/// spooled; if it did commit after all, the replay skips them).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// After shutdown, keep trying a failing database this long before leaving
+/// the rest in the spool for the next start.
+pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+/// Attempts kept in memory when neither the database nor the spool takes
+/// them (about 300 bytes each); past this the oldest are dropped, loudly.
+pub const MEMORY_LIMIT: usize = 100_000;
 
 /// What the writer has done, for metrics and tests.
 #[derive(Debug, Default)]
 pub struct WriterCounters {
+    /// Attempts in memory, not yet in the database or the spool.
     pub buffered: AtomicU64,
+    /// Attempts in the spool, not yet replayed.
+    pub spooled: AtomicU64,
     pub write_errors: AtomicU64,
+    pub spool_errors: AtomicU64,
+    /// Attempts given up because memory was full and the spool failing.
+    pub dropped: AtomicU64,
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    spool: Spool,
+    receiver: mpsc::Receiver<Attempt>,
+    /// Attempts received and not yet written anywhere, oldest first.
+    buffer: VecDeque<Attempt>,
+    closed: bool,
+    /// The last spool write failed (errors are logged once per streak).
+    spool_failing: bool,
+    counters: Arc<WriterCounters>,
 }
 
 /// Runs until the channel closes (every probe loop has ended), then writes
-/// what is left.
+/// what is left; what the database still refuses stays in the spool.
 pub async fn run(
     store: Arc<dyn Store>,
-    mut attempts: mpsc::Receiver<Attempt>,
+    spool: Spool,
+    receiver: mpsc::Receiver<Attempt>,
     counters: Arc<WriterCounters>,
 ) {
-    let mut buffer: Vec<Attempt> = Vec::new();
+    counters.spooled.store(spool.pending(), Ordering::Relaxed);
+    let mut writer = Writer {
+        store,
+        spool,
+        receiver,
+        buffer: VecDeque::new(),
+        closed: false,
+        spool_failing: false,
+        counters,
+    };
     let mut ticker = tokio::time::interval(FLUSH_INTERVAL);
-    loop {
+    while !writer.closed {
         tokio::select! {
-            received = attempts.recv() => match received {
+            received = writer.receiver.recv() => match received {
                 Some(attempt) => {
-                    buffer.push(attempt);
-                    counters.buffered.store(buffer.len() as u64, Ordering::Relaxed);
-                    if buffer.len() >= FLUSH_BATCH {
-                        flush(store.as_ref(), &mut buffer, &counters).await;
+                    writer.buffer.push_back(attempt);
+                    if writer.spool.pending() > 0 {
+                        // The database is behind: straight to disk, so a
+                        // crash now loses nothing already measured.
+                        writer.spill();
+                    } else if writer.buffer.len() >= FLUSH_BATCH {
+                        writer.drain().await;
                     }
                 }
-                None => break,
+                None => writer.closed = true,
             },
-            _ = ticker.tick() => { flush(store.as_ref(), &mut buffer, &counters).await; }
+            _ = ticker.tick() => {
+                writer.drain().await;
+                writer.sync_spool();
+            }
         }
+        writer.publish();
     }
     let deadline = tokio::time::Instant::now() + FINAL_FLUSH_DEADLINE;
-    while !flush(store.as_ref(), &mut buffer, &counters).await {
+    loop {
+        writer.drain().await;
+        writer.publish();
+        if writer.buffer.is_empty() && writer.spool.pending() == 0 {
+            crate::spool::remove_if_empty(writer.spool.path());
+            return;
+        }
         if tokio::time::Instant::now() >= deadline {
-            tracing::error!(
-                attempts = buffer.len(),
-                "database still failing at shutdown; these attempts were not written"
+            writer.spill();
+            writer.sync_spool();
+            writer.publish();
+            tracing::warn!(
+                spooled = writer.spool.pending(),
+                in_memory = writer.buffer.len(),
+                spool = %writer.spool.path().display(),
+                "database still failing at shutdown; the spooled attempts are replayed on the next start"
             );
             return;
         }
@@ -65,25 +128,138 @@ pub async fn run(
     }
 }
 
-/// Writes the buffer; on failure keeps it. Returns whether it is empty now.
-async fn flush(store: &dyn Store, buffer: &mut Vec<Attempt>, counters: &WriterCounters) -> bool {
-    if buffer.is_empty() {
-        return true;
-    }
-    let mut source = buffer.iter().cloned().map(Ok);
-    match store.ingest(&mut source).await {
-        Ok(_) => {
-            buffer.clear();
-            counters.buffered.store(0, Ordering::Relaxed);
-            true
-        }
-        Err(error) => {
-            counters.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                buffered = buffer.len(),
-                "database write failed; attempts stay buffered and will be retried: {error:#}"
+impl Writer {
+    /// Replays the spool, then writes the buffer. Whatever the database does
+    /// not take ends up in the spool, behind what is already there.
+    async fn drain(&mut self) {
+        while self.spool.pending() > 0 {
+            let (chunk, mark) = match self.spool.next_chunk(REPLAY_CHUNK) {
+                Ok(next) => next,
+                Err(e) => {
+                    self.counters.spool_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("cannot read the spool: {e}");
+                    self.spill();
+                    return;
+                }
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            if !self.write(&chunk).await {
+                self.spill();
+                return;
+            }
+            if let Err(e) = self.spool.replayed(mark, chunk.len()) {
+                self.counters.spool_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(spool = %self.spool.path().display(), "cannot truncate the replayed spool: {e}");
+            }
+            tracing::info!(
+                replayed = chunk.len(),
+                still_spooled = self.spool.pending(),
+                "replayed spooled attempts into the database"
             );
-            false
+            self.publish();
         }
+        while !self.buffer.is_empty() {
+            let batch: Vec<Attempt> = {
+                let take = self.buffer.len().min(FLUSH_BATCH);
+                self.buffer.range(..take).cloned().collect()
+            };
+            if !self.write(&batch).await {
+                self.spill();
+                return;
+            }
+            self.buffer.drain(..batch.len());
+        }
+    }
+
+    /// One ingest; attempts keep arriving into the buffer meanwhile.
+    async fn write(&mut self, batch: &[Attempt]) -> bool {
+        let store = self.store.clone();
+        let ingest = async move {
+            let mut source = batch.iter().cloned().map(Ok);
+            store.ingest(&mut source).await
+        };
+        let timed = tokio::time::timeout(WRITE_TIMEOUT, ingest);
+        tokio::pin!(timed);
+        let result = loop {
+            tokio::select! {
+                result = &mut timed => break result,
+                received = self.receiver.recv(), if !self.closed => match received {
+                    Some(attempt) => self.buffer.push_back(attempt),
+                    None => self.closed = true,
+                },
+            }
+        };
+        let error = match result {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(_) => format!("no answer within {}s", WRITE_TIMEOUT.as_secs()),
+        };
+        let first = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) == 0;
+        if first || self.spool.pending() == 0 {
+            tracing::error!(
+                attempts = batch.len(),
+                spool = %self.spool.path().display(),
+                "database write failed; attempts go to the spool and are replayed when it is back: {error}"
+            );
+        } else {
+            tracing::debug!("database write failed again: {error}");
+        }
+        false
+    }
+
+    fn sync_spool(&mut self) {
+        if let Err(e) = self.spool.sync() {
+            self.counters.spool_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(spool = %self.spool.path().display(), "cannot fsync the spool: {e}");
+        }
+    }
+
+    /// Moves the buffer to the spool (fsynced on the next tick); if the
+    /// spool fails too, keeps it in memory within [`MEMORY_LIMIT`].
+    fn spill(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let attempts: Vec<Attempt> = self.buffer.iter().cloned().collect();
+        match self.spool.append(&attempts) {
+            Ok(()) => {
+                self.buffer.clear();
+                if std::mem::take(&mut self.spool_failing) {
+                    tracing::info!("the spool takes attempts again");
+                }
+            }
+            Err(e) => {
+                self.counters.spool_errors.fetch_add(1, Ordering::Relaxed);
+                if !std::mem::replace(&mut self.spool_failing, true) {
+                    tracing::error!(
+                        spool = %self.spool.path().display(),
+                        in_memory = self.buffer.len(),
+                        "cannot write the spool either; attempts stay in memory: {e}"
+                    );
+                }
+                let excess = self.buffer.len().saturating_sub(MEMORY_LIMIT);
+                if excess > 0 {
+                    self.buffer.drain(..excess);
+                    self.counters
+                        .dropped
+                        .fetch_add(excess as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        dropped = excess,
+                        "memory buffer full with the database and the spool failing; the oldest attempts were dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.counters
+            .buffered
+            .store(self.buffer.len() as u64, Ordering::Relaxed);
+        self.counters
+            .spooled
+            .store(self.spool.pending(), Ordering::Relaxed);
     }
 }

@@ -26,24 +26,29 @@ macro_rules! shared_store {
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
 
-        type Tx = sqlx::Transaction<'static, $db>;
+        type Tx<'c> = sqlx::Transaction<'c, $db>;
 
         impl $store {
             /// Starts a write transaction that holds the writers' lock, so that
             /// concurrent probers re-decide a minute one after the other and each
             /// sees the others' committed buckets.
-            async fn begin_write(&self) -> anyhow::Result<Tx> {
+            async fn begin_write(&self) -> anyhow::Result<Tx<'static>> {
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
-                if let Some(lock) = Self::LOCK_WRITERS {
-                    sqlx::query(lock).execute(&mut *tx).await?;
-                }
+                Self::lock_writers(&mut tx).await?;
                 Ok(tx)
+            }
+
+            async fn lock_writers(tx: &mut Tx<'_>) -> anyhow::Result<()> {
+                if let Some(lock) = Self::LOCK_WRITERS {
+                    sqlx::query(lock).execute(&mut **tx).await?;
+                }
+                Ok(())
             }
 
             /// The attempts of `batch` not stored yet (nor repeated earlier in the
             /// batch). Runs under the writers' lock, so nothing can be inserted
             /// between this check and the insert that follows it.
-            async fn unseen<'b>(tx: &mut Tx, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
+            async fn unseen<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
                 let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
                 for a in batch {
                     let ms = a.started_at_ms();
@@ -82,7 +87,7 @@ macro_rules! shared_store {
 
             /// Inserts attempts; returns how many rows were written. With
             /// `skip_stored`, attempts already stored are skipped, not errors.
-            async fn insert_attempts(tx: &mut Tx, attempts: &[&Attempt], skip_stored: bool) -> anyhow::Result<u64> {
+            async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[&Attempt], skip_stored: bool) -> anyhow::Result<u64> {
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
                      http_status, error_code, error, reason) ",
@@ -107,7 +112,7 @@ macro_rules! shared_store {
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
             /// that increments, never a read-modify-write).
-            async fn add_to_buckets(tx: &mut Tx, buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>) -> anyhow::Result<()> {
+            async fn add_to_buckets(tx: &mut Tx<'_>, buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>) -> anyhow::Result<()> {
                 if buckets.is_empty() {
                     return Ok(());
                 }
@@ -133,7 +138,7 @@ macro_rules! shared_store {
             }
 
             /// Every target's exclusion windows (a small table), read once per transaction.
-            async fn load_exclusions(tx: &mut Tx) -> anyhow::Result<HashMap<String, ExcludedMinutes>> {
+            async fn load_exclusions(tx: &mut Tx<'_>) -> anyhow::Result<HashMap<String, ExcludedMinutes>> {
                 let rows = sqlx::query("SELECT target, start_ms, end_ms FROM exclusions").fetch_all(&mut **tx).await?;
                 let mut windows: HashMap<String, Vec<ExclusionWindow>> = HashMap::new();
                 for r in rows {
@@ -161,7 +166,7 @@ macro_rules! shared_store {
             /// buckets and the target's exclusion windows, and moves the hourly
             /// roll-up by exactly the change.
             async fn redecide(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 minutes: &[(String, Minute)],
                 exclusions: &HashMap<String, ExcludedMinutes>,
             ) -> anyhow::Result<()> {
@@ -245,7 +250,7 @@ macro_rules! shared_store {
             }
 
             /// Re-decides every stored minute of a target inside `range`.
-            async fn redecide_range(tx: &mut Tx, target: &str, range: MinuteRange) -> anyhow::Result<()> {
+            async fn redecide_range(tx: &mut Tx<'_>, target: &str, range: MinuteRange) -> anyhow::Result<()> {
                 let rows = sqlx::query("SELECT minute FROM verdicts WHERE target = $1 AND minute >= $2 AND minute < $3")
                     .bind(target)
                     .bind(range.start.0)
@@ -264,7 +269,7 @@ macro_rules! shared_store {
             /// new, so one plain insert usually does; when some were stored
             /// before (a re-import), a savepoint undoes it and only the unseen
             /// ones are inserted.
-            async fn store_new<'b>(tx: &mut Tx, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
+            async fn store_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
                 let all: Vec<&Attempt> = batch.iter().collect();
                 sqlx::query("SAVEPOINT improbe_batch").execute(&mut **tx).await?;
                 if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
@@ -281,7 +286,7 @@ macro_rules! shared_store {
             }
 
             async fn ingest_batch(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 batch: &[Attempt],
                 exclusions: &mut Option<HashMap<String, ExcludedMinutes>>,
                 summary: &mut IngestSummary,
@@ -313,21 +318,13 @@ macro_rules! shared_store {
                 }
                 Self::redecide(tx, &touched, exclusions.as_ref().expect("just loaded")).await
             }
-        }
 
-        #[async_trait]
-        impl Store for $store {
-            fn backend(&self) -> &'static str {
-                $backend
-            }
-
-            async fn migrate(&self) -> anyhow::Result<()> {
-                sqlx::migrate!($migrations).run(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary> {
-                let mut tx = self.begin_write().await?;
+            async fn ingest_on(
+                conn: &mut sqlx::pool::PoolConnection<$db>,
+                attempts: &mut AttemptSource<'_>,
+            ) -> anyhow::Result<IngestSummary> {
+                let mut tx = sqlx::Connection::begin_with(&mut **conn, Self::BEGIN_WRITE).await?;
+                Self::lock_writers(&mut tx).await?;
                 let mut summary = IngestSummary::default();
                 let mut exclusions = None;
                 let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
@@ -344,6 +341,29 @@ macro_rules! shared_store {
                 }
                 tx.commit().await?;
                 Ok(summary)
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> anyhow::Result<()> {
+                sqlx::migrate!($migrations).run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary> {
+                let mut conn = self.pool.acquire().await?;
+                let result = Self::ingest_on(&mut conn, attempts).await;
+                if result.is_err() {
+                    // A connection that failed a write may be left unusable
+                    // (SQLite after an I/O error keeps failing): replace it.
+                    conn.close_on_drop();
+                }
+                result
             }
 
             async fn sync_config_exclusions(

@@ -1,0 +1,305 @@
+//! The append-only spool: attempts the database could not take wait here, one
+//! JSON Lines record each (the import format), until they are replayed.
+//!
+//! Records are appended with a plain `write` (they survive the process being
+//! killed, since the kernel holds them) and the file is fsynced once per
+//! writer tick (they survive a machine crash after that). Replay reads the
+//! file oldest first; once every record is in the database the file is
+//! truncated. Ingest is idempotent, so a replay cut short by a crash and
+//! repeated after a restart stores nothing twice.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::attempt::Attempt;
+use crate::import;
+
+/// A spool file that cannot be used as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error(
+        "cannot use the spool file {path}: {source}; check that [prober] data_dir exists and is writable"
+    )]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "spool file {path} line {line} is corrupt ({message}); it holds attempts not yet in the database: \
+         fix or delete that line (`improbe import {path}` loads the others) and start again"
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+pub struct Spool {
+    path: PathBuf,
+    file: File,
+    /// Records in the file not yet replayed.
+    pending: u64,
+    /// Byte offset of the first record not yet replayed.
+    replay_offset: u64,
+    /// Lines before `replay_offset`, for error messages.
+    replayed_lines: usize,
+    dirty: bool,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool and checks every record in it. A last
+    /// line without its newline is a write the process did not finish before
+    /// it died: it is cut off with a warning. Any other bad line is an error.
+    pub fn open(path: &Path) -> Result<Spool, SpoolError> {
+        let io_error = |source| SpoolError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io_error)?;
+        let mut pending = 0;
+        let mut complete_bytes = 0u64;
+        let mut reader = BufReader::new(&mut file);
+        let mut line = String::new();
+        let mut number = 0;
+        loop {
+            line.clear();
+            let read = reader.read_line(&mut line).map_err(io_error)?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            if !line.ends_with('\n') {
+                tracing::warn!(
+                    spool = %path.display(),
+                    line = number,
+                    bytes = read,
+                    "the spool ends in a record cut short by a crash; dropping that partial record"
+                );
+                break;
+            }
+            complete_bytes += read as u64;
+            if line.trim().is_empty() {
+                continue;
+            }
+            import::parse_record(number, line.trim_end()).map_err(|e| SpoolError::Corrupt {
+                path: path.to_owned(),
+                line: number,
+                message: e.message,
+            })?;
+            pending += 1;
+        }
+        drop(reader);
+        if file.metadata().map_err(io_error)?.len() != complete_bytes {
+            file.set_len(complete_bytes).map_err(io_error)?;
+        }
+        if pending > 0 {
+            tracing::warn!(spool = %path.display(), attempts = pending, "the spool holds attempts from an earlier run; replaying them");
+        }
+        Ok(Spool {
+            path: path.to_owned(),
+            file,
+            pending,
+            replay_offset: 0,
+            replayed_lines: 0,
+            dirty: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records waiting to be replayed.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// Appends records; they are in the kernel's hands when this returns.
+    pub fn append(&mut self, attempts: &[Attempt]) -> io::Result<()> {
+        let mut text = String::new();
+        for attempt in attempts {
+            text.push_str(&import::to_line(attempt));
+            text.push('\n');
+        }
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self.file.write_all(text.as_bytes()) {
+            // Never leave half a record behind: the next append would glue onto it.
+            let _ = self.file.set_len(before);
+            return Err(e);
+        }
+        self.pending += attempts.len() as u64;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes appended records durable on disk.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Up to `max` records from the oldest not yet replayed, and where the
+    /// next ones start. Hand that back to [`Spool::replayed`] once they are
+    /// in the database.
+    pub fn next_chunk(&mut self, max: usize) -> Result<(Vec<Attempt>, ReplayMark), SpoolError> {
+        let io_error = |source| SpoolError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut reader = BufReader::new(&self.file);
+        (&self.file)
+            .seek(SeekFrom::Start(self.replay_offset))
+            .map_err(io_error)?;
+        let mut chunk = Vec::new();
+        let mut offset = self.replay_offset;
+        let mut lines = self.replayed_lines;
+        let mut line = String::new();
+        while chunk.len() < max {
+            line.clear();
+            let read = reader.read_line(&mut line).map_err(io_error)?;
+            if read == 0 || !line.ends_with('\n') {
+                break;
+            }
+            offset += read as u64;
+            lines += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let attempt =
+                import::parse_record(lines, line.trim_end()).map_err(|e| SpoolError::Corrupt {
+                    path: self.path.clone(),
+                    line: lines,
+                    message: e.message,
+                })?;
+            chunk.push(attempt);
+        }
+        Ok((chunk, ReplayMark { offset, lines }))
+    }
+
+    /// Notes that a chunk from [`Spool::next_chunk`] is in the database; when
+    /// nothing is left the file is emptied.
+    pub fn replayed(&mut self, mark: ReplayMark, records: usize) -> io::Result<()> {
+        self.replay_offset = mark.offset;
+        self.replayed_lines = mark.lines;
+        self.pending = self.pending.saturating_sub(records as u64);
+        if self.replay_offset >= self.file.metadata()?.len() {
+            self.file.set_len(0)?;
+            self.file.sync_data()?;
+            self.replay_offset = 0;
+            self.replayed_lines = 0;
+            self.pending = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Where a replayed chunk ended.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayMark {
+    offset: u64,
+    lines: usize,
+}
+
+/// Removes the spool file if it is empty (a tidy data directory after a
+/// clean stop).
+pub fn remove_if_empty(path: &Path) {
+    if fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        let _ = fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attempt::{Kind, Outcome};
+    use chrono::{TimeZone, Utc};
+
+    fn attempt(second: u32) -> Attempt {
+        Attempt {
+            target: "t".into(),
+            prober: "p".into(),
+            kind: Kind::Login,
+            started_at: Utc.with_ymd_and_hms(2026, 3, 17, 0, 0, second).unwrap(),
+            latency_ms: Some(5),
+            outcome: Outcome::Fail,
+            http_status: Some(502),
+            error_code: None,
+            error: Some("bad gateway".into()),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn records_replay_in_order_and_the_file_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let mut spool = Spool::open(&path).unwrap();
+        spool.append(&[attempt(1), attempt(2), attempt(3)]).unwrap();
+        spool.sync().unwrap();
+        assert_eq!(spool.pending(), 3);
+
+        let (first, mark) = spool.next_chunk(2).unwrap();
+        assert_eq!(first, vec![attempt(1), attempt(2)]);
+        spool.replayed(mark, first.len()).unwrap();
+        assert_eq!(spool.pending(), 1);
+        spool.append(&[attempt(4)]).unwrap();
+
+        let (rest, mark) = spool.next_chunk(10).unwrap();
+        assert_eq!(rest, vec![attempt(3), attempt(4)]);
+        spool.replayed(mark, rest.len()).unwrap();
+        assert_eq!(spool.pending(), 0);
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_reopened_spool_counts_what_an_earlier_run_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        Spool::open(&path)
+            .unwrap()
+            .append(&[attempt(1), attempt(2)])
+            .unwrap();
+        let mut reopened = Spool::open(&path).unwrap();
+        assert_eq!(reopened.pending(), 2);
+        assert_eq!(reopened.next_chunk(10).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn a_record_cut_short_by_a_crash_is_dropped_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        Spool::open(&path).unwrap().append(&[attempt(1)]).unwrap();
+        let whole = fs::read_to_string(&path).unwrap();
+        fs::write(&path, format!("{whole}{}", &whole[..20])).unwrap();
+
+        let mut spool = Spool::open(&path).unwrap();
+        assert_eq!(spool.pending(), 1);
+        assert_eq!(fs::read_to_string(&path).unwrap(), whole);
+        spool.append(&[attempt(2)]).unwrap();
+        assert_eq!(
+            spool.next_chunk(10).unwrap().0,
+            vec![attempt(1), attempt(2)]
+        );
+    }
+
+    #[test]
+    fn a_corrupt_line_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        Spool::open(&path).unwrap().append(&[attempt(1)]).unwrap();
+        let whole = fs::read_to_string(&path).unwrap();
+        fs::write(&path, format!("{whole}{{\"target\": 5}}\n{whole}")).unwrap();
+        let error = Spool::open(&path).err().unwrap().to_string();
+        assert!(error.contains("line 2 is corrupt"), "{error}");
+        assert!(error.contains("spool.jsonl"), "{error}");
+        // Nothing was cut off: the user decides what to do with the file.
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+}
