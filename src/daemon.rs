@@ -15,6 +15,7 @@ use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::ControlCheck;
+use crate::heartbeat::HeartbeatRecorder;
 use crate::probe;
 use crate::schedule::{self, Scheduler};
 use crate::server::{self, Surface};
@@ -114,6 +115,16 @@ pub async fn run(
         stop.clone(),
     ));
 
+    let heartbeat = tokio::spawn(
+        HeartbeatRecorder::new(
+            config.prober.id.clone(),
+            daemon.scheduler.counters.clone(),
+            store.clone(),
+            clock.clone(),
+        )
+        .run(stop.clone()),
+    );
+
     let mut probing = JoinSet::new();
     for (target, probe) in probes {
         probing.spawn(
@@ -128,6 +139,7 @@ pub async fn run(
     while probing.join_next().await.is_some() {}
     surface.probing.store(false, Ordering::Relaxed);
     log_summary(&daemon);
+    heartbeat.await?.beat().await;
     // Every probe loop has ended: closing the channel lets the writer finish.
     drop(daemon.scheduler);
     writer_task.await?;

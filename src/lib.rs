@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod heartbeat;
 pub mod import;
 pub mod metrics;
 pub mod minute;

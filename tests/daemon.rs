@@ -246,6 +246,22 @@ async fn metrics_health_and_readiness_follow_the_probes() {
 
     stop.send(true).unwrap();
     daemon.await.unwrap().unwrap();
+    // The heartbeat accounts for every attempt the prober stored.
+    let reader = db.store().await;
+    let now = improbe::minute::Minute::containing(&chrono::Utc::now());
+    let beats = reader
+        .heartbeats(improbe::minute::MinuteRange::new(
+            improbe::minute::Minute(now.0 - 5),
+            now.next(),
+        ))
+        .await
+        .unwrap();
+    assert!(beats.iter().all(|b| b.prober == "metrics"), "{beats:?}");
+    assert_eq!(
+        beats.iter().map(|b| b.finished).sum::<i64>(),
+        reader.attempt_count().await.unwrap(),
+        "{beats:?}"
+    );
     let down = healthcheck(format!("{base}/healthz"));
     assert_eq!(
         down.status.code(),

@@ -100,6 +100,23 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
             verdicts[1].counts.ok, 20,
             "{backend}: logins of the login-only minute"
         );
+        // A heartbeat for every minute the prober ran, and together they
+        // account for every attempt it stored.
+        let beats = store
+            .heartbeats(MinuteRange::new(Minute(outage.0 - 5), after.next().next()))
+            .await
+            .unwrap();
+        for minute in [outage, login_only, after] {
+            let beat = beats
+                .iter()
+                .find(|b| b.minute == minute)
+                .unwrap_or_else(|| panic!("{backend}: no heartbeat in {minute:?}: {beats:?}"));
+            assert_eq!(beat.prober, format!("slow-{backend}"));
+            assert!(beat.finished >= 3 * 19, "{backend}: {beat:?}");
+            assert!(beat.scheduled >= beat.started && beat.started + beat.skipped >= beat.finished);
+        }
+        let finished: i64 = beats.iter().map(|b| b.finished).sum();
+        assert_eq!(finished, store.attempt_count().await.unwrap(), "{backend}");
     }
 }
 

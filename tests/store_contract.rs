@@ -337,3 +337,50 @@ async fn concurrent_probers_never_lose_or_double_count() {
         assert_eq!(store.attempt_count().await.unwrap(), 160);
     }
 }
+
+#[tokio::test]
+async fn heartbeats_add_up_per_prober_and_minute() {
+    use improbe::store::Heartbeat;
+    for db in backends().await {
+        let store = db.store().await;
+        let minute = Minute::containing(&at("2026-04-01T10:00:00Z"));
+        let beat = |prober: &str, minute: Minute, finished: i64| Heartbeat {
+            prober: prober.into(),
+            minute,
+            scheduled: finished + 1,
+            started: finished,
+            skipped: 1,
+            finished,
+        };
+        store
+            .record_heartbeats(&[beat("a", minute, 10), beat("b", minute, 7)])
+            .await
+            .unwrap();
+        // The last minute is recorded in parts when the prober stops.
+        store
+            .record_heartbeats(&[beat("a", minute, 2), beat("a", minute.next(), 12)])
+            .await
+            .unwrap();
+        let beats = store
+            .heartbeats(MinuteRange::new(minute, minute.next().next()))
+            .await
+            .unwrap();
+        assert_eq!(
+            beats,
+            vec![
+                Heartbeat {
+                    prober: "a".into(),
+                    minute,
+                    scheduled: 14,
+                    started: 12,
+                    skipped: 2,
+                    finished: 12
+                },
+                beat("b", minute, 7),
+                beat("a", minute.next(), 12),
+            ],
+            "{}",
+            db.backend
+        );
+    }
+}

@@ -45,6 +45,18 @@ pub struct MinuteVerdict {
     pub probers: i64,
 }
 
+/// One prober's minute: it was alive, and what its scheduler did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub prober: String,
+    pub minute: Minute,
+    pub scheduled: i64,
+    pub started: i64,
+    /// Starts skipped: too many in flight, minute already proven, or quota.
+    pub skipped: i64,
+    pub finished: i64,
+}
+
 /// Where an exclusion window came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExclusionSource {
@@ -162,6 +174,13 @@ pub trait Store: Send + Sync {
 
     /// Answers when the database is reachable.
     async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Adds one prober's per-minute scheduler counts (a minute may be
+    /// recorded in parts).
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> anyhow::Result<()>;
+
+    /// Every prober's heartbeats within `range`, by minute then prober.
+    async fn heartbeats(&self, range: MinuteRange) -> anyhow::Result<Vec<Heartbeat>>;
 
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> anyhow::Result<i64>;

@@ -22,7 +22,7 @@ macro_rules! shared_store {
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
             millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
-            MinuteVerdict, Store, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
+            Heartbeat, MinuteVerdict, Store, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
 
@@ -582,6 +582,53 @@ macro_rules! shared_store {
             async fn ping(&self) -> anyhow::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn record_heartbeats(&self, beats: &[Heartbeat]) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for beat in beats {
+                    sqlx::query(
+                        "INSERT INTO prober_heartbeats (prober, minute, scheduled, started, skipped, finished) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (prober, minute) DO UPDATE SET \
+                         scheduled = prober_heartbeats.scheduled + excluded.scheduled, \
+                         started = prober_heartbeats.started + excluded.started, \
+                         skipped = prober_heartbeats.skipped + excluded.skipped, \
+                         finished = prober_heartbeats.finished + excluded.finished",
+                    )
+                    .bind(&beat.prober)
+                    .bind(beat.minute.0)
+                    .bind(beat.scheduled)
+                    .bind(beat.started)
+                    .bind(beat.skipped)
+                    .bind(beat.finished)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn heartbeats(&self, range: MinuteRange) -> anyhow::Result<Vec<Heartbeat>> {
+                let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT prober, minute, scheduled, started, skipped, finished FROM prober_heartbeats \
+                     WHERE minute >= $1 AND minute < $2 ORDER BY minute, prober",
+                )
+                .bind(range.start.0)
+                .bind(range.end.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(prober, minute, scheduled, started, skipped, finished)| Heartbeat {
+                        prober,
+                        minute: Minute(minute),
+                        scheduled,
+                        started,
+                        skipped,
+                        finished,
+                    })
+                    .collect())
             }
 
             async fn attempt_count(&self) -> anyhow::Result<i64> {
