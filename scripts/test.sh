@@ -17,6 +17,18 @@ if [ "${CI:-}" = "true" ] && ! pg_up; then
   exit 1
 fi
 
+# The HTML report is checked in headless Chromium (Debian's package).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing chromium for the report screenshot test..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+
+# The fault tests run a private PostgreSQL server and set `chattr +i`.
+if [ "${CI:-}" = "true" ] && [ "$(id -u)" != 0 ]; then
+  echo "error: the storage fault tests need root (chattr, runuser); CI=true requires them" >&2
+  exit 1
+fi
+
 # The /metrics test parses the exposition with Prometheus's own Python parser.
 python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus-client
 

@@ -20,6 +20,21 @@ pub enum MonthSelection {
     Containing(NaiveDate),
 }
 
+impl MonthSelection {
+    /// `--month K` or `--date D` as given on the command line, else `default`.
+    pub fn from_flags(
+        month: Option<u32>,
+        date: Option<NaiveDate>,
+        default: MonthSelection,
+    ) -> Self {
+        match (month, date) {
+            (Some(k), _) => MonthSelection::Index(k),
+            (None, Some(date)) => MonthSelection::Containing(date),
+            (None, None) => default,
+        }
+    }
+}
+
 /// The months a selection names for one target, oldest first.
 pub fn select_months(
     target: &Target,

@@ -56,6 +56,33 @@ pub enum Command {
     Import(ImportArgs),
     /// Availability, credit and claim window per target and Service Month.
     Sla(SlaArgs),
+    /// The evidence for one target and Service Month: incidents, errors, coverage, exclusions, digest.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The target to report on.
+    #[arg(long)]
+    pub target: String,
+    /// Service Month K (1-based); default: the current one.
+    #[arg(long, value_name = "K", conflicts_with = "date")]
+    pub month: Option<u32>,
+    /// The Service Month containing this local date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+    Json,
 }
 
 #[derive(Debug, Args)]

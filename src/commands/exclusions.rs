@@ -67,13 +67,7 @@ fn new_exclusion(
     config: &crate::config::Config,
     config_path: &Path,
 ) -> anyhow::Result<NewExclusion> {
-    if config.target(&args.target).is_none() {
-        anyhow::bail!(
-            "no target named `{}` in {}",
-            args.target,
-            config_path.display()
-        );
-    }
+    super::find_target(config, config_path, &args.target)?;
     let instant = |flag: &str, text: &str| -> anyhow::Result<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))

@@ -6,6 +6,7 @@ pub mod exclusions;
 pub mod healthcheck;
 pub mod import;
 pub mod migrate;
+pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod sla;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(&cli.config).await,
         Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Sla(args) => sla::run(&cli.config, &args).await,
+        Command::Report(args) => report::run(&cli.config, &args).await,
         Command::Run => run::run(&cli.config).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args.url.as_deref()).await,
         Command::Exclusions(command) => exclusions::run(&cli.config, &command).await,
@@ -51,6 +53,22 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
         tracing::warn!(file = %path.display(), "{warning}");
     }
     Ok(config)
+}
+
+/// The target `name`, or an error listing the ones the config defines.
+pub fn find_target<'c>(
+    config: &'c Config,
+    config_path: &Path,
+    name: &str,
+) -> anyhow::Result<&'c crate::config::Target> {
+    config.target(name).ok_or_else(|| {
+        let known: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        anyhow::anyhow!(
+            "no target named `{name}` in {}; known: {}",
+            config_path.display(),
+            known.join(", ")
+        )
+    })
 }
 
 /// Opens the configured database, brings its schema up to date and makes

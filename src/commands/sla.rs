@@ -4,7 +4,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::{load_config, open_store};
+use super::{find_target, load_config, open_store};
 use crate::accounting::{self, MonthSelection};
 use crate::cli::{SlaArgs, SlaFormat};
 use crate::report;
@@ -12,21 +12,10 @@ use crate::report;
 pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let targets: Vec<_> = match &args.target {
-        Some(name) => vec![config.target(name).ok_or_else(|| {
-            let known: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
-            anyhow::anyhow!(
-                "no target named `{name}` in {}; known: {}",
-                config_path.display(),
-                known.join(", ")
-            )
-        })?],
+        Some(name) => vec![find_target(&config, config_path, name)?],
         None => config.targets.iter().collect(),
     };
-    let selection = match (args.month, args.date) {
-        (Some(k), _) => MonthSelection::Index(k),
-        (None, Some(date)) => MonthSelection::Containing(date),
-        (None, None) => MonthSelection::ToDate,
-    };
+    let selection = MonthSelection::from_flags(args.month, args.date, MonthSelection::ToDate);
     let now = Utc::now();
     let store = open_store(&config).await?;
 

@@ -1,3 +1,6 @@
 //! Renderers: turning statements into tables, JSON and CSV for people and scripts.
 
+pub mod evidence;
+pub mod html;
+pub mod markdown;
 pub mod sla;

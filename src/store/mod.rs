@@ -67,7 +67,7 @@ pub enum ExclusionSource {
 }
 
 impl ExclusionSource {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ExclusionSource::Config => "config",
             ExclusionSource::Cli => "cli",
@@ -181,6 +181,16 @@ pub trait Store: Send + Sync {
 
     /// Every prober's heartbeats within `range`, by minute then prober.
     async fn heartbeats(&self, range: MinuteRange) -> anyhow::Result<Vec<Heartbeat>>;
+
+    /// Hands every stored attempt of `target` that started within `range` to
+    /// `visit`, in a fixed order (start, prober, kind), without holding them
+    /// all in memory. Returns how many there were.
+    async fn visit_attempts(
+        &self,
+        target: &str,
+        range: MinuteRange,
+        visit: &mut (dyn FnMut(Attempt) + Send),
+    ) -> anyhow::Result<u64>;
 
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> anyhow::Result<i64>;

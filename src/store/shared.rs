@@ -631,6 +631,43 @@ macro_rules! shared_store {
                     .collect())
             }
 
+            async fn visit_attempts(
+                &self,
+                target: &str,
+                range: MinuteRange,
+                visit: &mut (dyn FnMut(Attempt) + Send),
+            ) -> anyhow::Result<u64> {
+                use futures_util::TryStreamExt;
+                let mut rows = sqlx::query(
+                    "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason \
+                     FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 \
+                     ORDER BY started_at_ms, prober, kind",
+                )
+                .bind(target)
+                .bind(range.start.0 * 60_000)
+                .bind(range.end.0 * 60_000)
+                .fetch(&self.pool);
+                let mut visited = 0;
+                while let Some(row) = rows.try_next().await? {
+                    let kind: String = row.try_get("kind")?;
+                    let outcome: String = row.try_get("outcome")?;
+                    visit(Attempt {
+                        target: target.to_owned(),
+                        prober: row.try_get("prober")?,
+                        kind: kind.parse()?,
+                        started_at: millis_to_instant(row.try_get("started_at_ms")?)?,
+                        latency_ms: row.try_get("latency_ms")?,
+                        outcome: outcome.parse()?,
+                        http_status: row.try_get::<Option<i32>, _>("http_status")?,
+                        error_code: row.try_get("error_code")?,
+                        error: row.try_get("error")?,
+                        reason: row.try_get("reason")?,
+                    });
+                    visited += 1;
+                }
+                Ok(visited)
+            }
+
             async fn attempt_count(&self) -> anyhow::Result<i64> {
                 Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.pool).await?)
             }

@@ -1,0 +1,541 @@
+//! The evidence for one target and Service Month, gathered once and rendered
+//! as Markdown, HTML or JSON: the figures of `improbe sla`, every incident
+//! with the attempts behind it, coverage with its gaps, the exclusions
+//! applied, a per-day picture and a digest over the attempts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::attempt::{Attempt, Kind, Outcome};
+use crate::config::Target;
+use crate::import;
+use crate::minute::{Minute, MinuteRange};
+use crate::report::sla::SlaRecord;
+use crate::sla::{ExcludedMinutes, MonthStatement};
+use crate::store::{Heartbeat, Store};
+use crate::verdict::Verdict;
+
+/// No-data runs longer than this are listed as coverage gaps.
+pub const GAP_MINUTES: i64 = 5;
+/// Verbatim error samples kept per distinct error.
+pub const SAMPLES_PER_ERROR: usize = 3;
+/// Minutes of context drawn on each side of an incident's minute strip.
+pub const STRIP_CONTEXT_MINUTES: i64 = 5;
+
+#[derive(Debug, Serialize)]
+pub struct Evidence {
+    pub target: String,
+    pub timezone: String,
+    pub generated_at: String,
+    pub improbe_version: &'static str,
+    pub figures: SlaRecord,
+    pub incidents: Vec<Incident>,
+    pub coverage: Coverage,
+    pub exclusions: Vec<AppliedExclusion>,
+    pub days: Vec<Day>,
+    pub digest: AttemptsDigest,
+}
+
+/// A run of consecutive failure minutes (already merged across probers).
+#[derive(Debug, Serialize)]
+pub struct Incident {
+    pub start: String,
+    pub end: String,
+    pub minutes: i64,
+    /// Attempts started inside the incident, by kind, then outcome.
+    pub attempts: BTreeMap<Kind, OutcomeTally>,
+    /// Distinct (HTTP status, error code) pairs of the attempts that did not
+    /// succeed, most frequent first.
+    pub errors: Vec<ErrorGroup>,
+    /// Probers that recorded a failed attempt inside the incident.
+    pub probers: Vec<String>,
+    #[serde(skip)]
+    pub range: MinuteRange,
+    /// The verdict of every minute from a little before to a little after.
+    #[serde(skip)]
+    pub strip: Vec<(Minute, Verdict)>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct OutcomeTally {
+    pub ok: u64,
+    pub fail: u64,
+    pub inconclusive: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorGroup {
+    pub http_status: Option<i32>,
+    pub error_code: Option<String>,
+    pub outcome: Outcome,
+    pub count: u64,
+    pub samples: Vec<ErrorSample>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorSample {
+    pub started_at: String,
+    pub prober: String,
+    pub kind: Kind,
+    pub latency_ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Coverage {
+    /// Minutes of the month up to now (or its end).
+    pub elapsed_minutes: i64,
+    /// Elapsed minutes with a conclusive verdict (available or failure).
+    pub observed_minutes: i64,
+    pub excluded_minutes: i64,
+    pub no_data_minutes: i64,
+    /// Observed share of the elapsed, non-excluded minutes, two decimals.
+    pub coverage_percent: String,
+    pub gaps: Vec<Gap>,
+}
+
+/// A no-data run longer than [`GAP_MINUTES`].
+#[derive(Debug, Serialize)]
+pub struct Gap {
+    pub start: String,
+    pub end: String,
+    pub minutes: i64,
+    /// What the prober heartbeats say about the gap, in words.
+    pub heartbeat: String,
+    pub inconclusive_attempts: i64,
+    pub probers: Vec<ProberActivity>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProberActivity {
+    pub prober: String,
+    /// Minutes of the gap with a heartbeat from this prober.
+    pub minutes_alive: i64,
+    pub started: i64,
+    pub skipped: i64,
+    pub finished: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppliedExclusion {
+    pub id: i64,
+    pub start: String,
+    pub end: String,
+    pub reason: String,
+    pub announced_at: Option<String>,
+    /// The SLA excludes only maintenance announced before it starts.
+    pub prior_notice: bool,
+    pub source: &'static str,
+    pub recorded_at: String,
+    pub recorded_by: String,
+    /// Minutes of this Service Month the window covers.
+    pub minutes_in_month: i64,
+}
+
+/// One local calendar day of the Service Month.
+#[derive(Debug, Serialize)]
+pub struct Day {
+    pub date: NaiveDate,
+    pub total_minutes: i64,
+    pub available_minutes: i64,
+    pub failure_minutes: i64,
+    pub excluded_minutes: i64,
+    /// Elapsed, not excluded, without a conclusive verdict.
+    pub no_data_minutes: i64,
+    /// Minutes not yet elapsed.
+    pub future_minutes: i64,
+}
+
+/// SHA-256 over the attempts the month's figures were computed from.
+#[derive(Debug, Serialize)]
+pub struct AttemptsDigest {
+    pub algorithm: &'static str,
+    pub attempts: u64,
+    pub value: String,
+    pub canonical_form: &'static str,
+}
+
+pub const CANONICAL_FORM: &str = "every attempt of the target that started in [start, end) of the Service Month, \
+     ordered by started_at, then prober and kind (byte order), each written as one line of the `improbe import` \
+     format (fields in the order target, prober, kind, started_at in UTC with milliseconds, outcome, latency_ms, \
+     http_status, error_code, error, reason; absent fields omitted) followed by a newline";
+
+/// Gathers the evidence for one statement (from `accounting::statements`).
+pub async fn gather(
+    store: &dyn Store,
+    target: &Target,
+    statement: &MonthStatement,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Evidence> {
+    let tz = target.sla.calendar.timezone;
+    let month = statement.month.minutes();
+    let elapsed = MinuteRange::new(
+        month.start,
+        month.end.min(Minute::containing(&now)).max(month.start),
+    );
+    let verdicts: HashMap<Minute, (Verdict, i64)> = store
+        .minute_verdicts(&target.name, month)
+        .await?
+        .into_iter()
+        .map(|v| (v.minute, (v.verdict, v.counts.inconclusive)))
+        .collect();
+    let windows = store.exclusions(Some(&target.name)).await?;
+    let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
+    let verdict_of = |minute: Minute| -> Verdict {
+        if excluded.contains(minute) {
+            return Verdict::Excluded;
+        }
+        match verdicts.get(&minute) {
+            Some((v @ (Verdict::Available | Verdict::Failure), _)) => *v,
+            _ => Verdict::NoData,
+        }
+    };
+
+    let mut incidents = Vec::new();
+    let mut gaps = Vec::new();
+    let mut run: Option<(Verdict, Minute)> = None;
+    let mut minute = month.start;
+    // One pass over the elapsed minutes, closing runs of failure and no-data.
+    loop {
+        let current = (minute < elapsed.end).then(|| verdict_of(minute));
+        if let Some((kind, start)) = run
+            && current != Some(kind)
+        {
+            let range = MinuteRange::new(start, minute);
+            match kind {
+                Verdict::Failure => incidents.push(range),
+                Verdict::NoData if range.len() > GAP_MINUTES => gaps.push(range),
+                _ => {}
+            }
+            run = None;
+        }
+        let Some(current) = current else { break };
+        if run.is_none() && matches!(current, Verdict::Failure | Verdict::NoData) {
+            run = Some((current, minute));
+        }
+        minute = minute.next();
+    }
+
+    let mut incidents: Vec<Incident> = incidents
+        .into_iter()
+        .map(|range| Incident {
+            start: local(range.start.start(), tz),
+            end: local(range.end.start(), tz),
+            minutes: range.len(),
+            attempts: BTreeMap::new(),
+            errors: Vec::new(),
+            probers: Vec::new(),
+            range,
+            strip: (range.start.0 - STRIP_CONTEXT_MINUTES..range.end.0 + STRIP_CONTEXT_MINUTES)
+                .map(Minute)
+                .filter(|m| month.contains(*m))
+                .map(|m| {
+                    let v = if m < elapsed.end {
+                        verdict_of(m)
+                    } else {
+                        Verdict::NoData
+                    };
+                    (m, v)
+                })
+                .collect(),
+        })
+        .collect();
+
+    // One streamed pass over the month's attempts: the digest and the
+    // attempts behind each incident.
+    let mut digest = CanonicalDigest::default();
+    let ranges: Vec<MinuteRange> = incidents.iter().map(|i| i.range).collect();
+    let mut behind: Vec<AttemptsBehind> = incidents
+        .iter()
+        .map(|_| AttemptsBehind::default())
+        .collect();
+    let attempts = store
+        .visit_attempts(&target.name, month, &mut |attempt: Attempt| {
+            let minute = attempt.minute();
+            let at = ranges.partition_point(|r| r.end <= minute);
+            if at < ranges.len() && ranges[at].contains(minute) {
+                behind[at].add(&attempt, tz);
+            }
+            digest.add(attempt);
+        })
+        .await?;
+    for (incident, behind) in incidents.iter_mut().zip(behind) {
+        incident.attempts = behind.attempts;
+        incident.errors = behind.errors.into_values().collect();
+        incident.errors.sort_by_key(|e| std::cmp::Reverse(e.count));
+        incident.probers = behind.probers.into_iter().collect();
+    }
+
+    let heartbeats = store.heartbeats(elapsed).await?;
+    let gaps = gaps
+        .into_iter()
+        .map(|range| {
+            let inconclusive = (range.start.0..range.end.0)
+                .filter_map(|m| verdicts.get(&Minute(m)).map(|(_, n)| *n))
+                .sum();
+            describe_gap(range, &heartbeats, inconclusive, tz)
+        })
+        .collect();
+
+    let exclusions = windows
+        .iter()
+        .filter_map(|e| {
+            let minutes_in_month = e.window.minutes().intersect(&month).len();
+            (minutes_in_month > 0).then(|| AppliedExclusion {
+                id: e.id,
+                start: local(e.window.start, tz),
+                end: local(e.window.end, tz),
+                reason: e.reason.clone(),
+                announced_at: e.announced_at.map(|at| local(at, tz)),
+                prior_notice: e.has_prior_notice(),
+                source: e.source.as_str(),
+                recorded_at: local(e.recorded_at, tz),
+                recorded_by: e.recorded_by.clone(),
+                minutes_in_month,
+            })
+        })
+        .collect();
+
+    let days = days(statement, elapsed, tz, &verdict_of);
+    let elapsed_excluded = excluded.count_within(elapsed);
+    let observed = days
+        .iter()
+        .map(|d| d.available_minutes + d.failure_minutes)
+        .sum::<i64>();
+    let basis = elapsed.len() - elapsed_excluded;
+    let coverage = Coverage {
+        elapsed_minutes: elapsed.len(),
+        observed_minutes: observed,
+        excluded_minutes: elapsed_excluded,
+        no_data_minutes: basis - observed,
+        coverage_percent: percent_2dp(observed, basis),
+        gaps,
+    };
+
+    Ok(Evidence {
+        target: target.name.clone(),
+        timezone: tz.name().to_owned(),
+        generated_at: local(now, tz),
+        improbe_version: env!("CARGO_PKG_VERSION"),
+        figures: SlaRecord::from(statement),
+        incidents,
+        coverage,
+        exclusions,
+        days,
+        digest: digest.finish(attempts),
+    })
+}
+
+/// (HTTP status, error code, outcome): what tells errors apart.
+type ErrorKey = (Option<i32>, Option<String>, Outcome);
+
+/// The attempts behind one incident, accumulated as they stream past.
+#[derive(Default)]
+struct AttemptsBehind {
+    attempts: BTreeMap<Kind, OutcomeTally>,
+    errors: BTreeMap<ErrorKey, ErrorGroup>,
+    probers: BTreeSet<String>,
+}
+
+impl AttemptsBehind {
+    fn add(&mut self, attempt: &Attempt, tz: Tz) {
+        let tally = self.attempts.entry(attempt.kind).or_default();
+        match attempt.outcome {
+            Outcome::Ok => tally.ok += 1,
+            Outcome::Fail => tally.fail += 1,
+            Outcome::Inconclusive => tally.inconclusive += 1,
+        }
+        if attempt.outcome == Outcome::Ok {
+            return;
+        }
+        if attempt.outcome == Outcome::Fail {
+            self.probers.insert(attempt.prober.clone());
+        }
+        let key = (
+            attempt.http_status,
+            attempt.error_code.clone(),
+            attempt.outcome,
+        );
+        let group = self.errors.entry(key).or_insert_with(|| ErrorGroup {
+            http_status: attempt.http_status,
+            error_code: attempt.error_code.clone(),
+            outcome: attempt.outcome,
+            count: 0,
+            samples: Vec::new(),
+        });
+        group.count += 1;
+        if group.samples.len() < SAMPLES_PER_ERROR {
+            group.samples.push(ErrorSample {
+                started_at: local(attempt.started_at, tz),
+                prober: attempt.prober.clone(),
+                kind: attempt.kind,
+                latency_ms: attempt.latency_ms,
+                error: attempt.error.clone(),
+            });
+        }
+    }
+}
+
+fn describe_gap(range: MinuteRange, heartbeats: &[Heartbeat], inconclusive: i64, tz: Tz) -> Gap {
+    let mut by_prober: BTreeMap<&str, ProberActivity> = BTreeMap::new();
+    for beat in heartbeats.iter().filter(|b| range.contains(b.minute)) {
+        let activity = by_prober
+            .entry(beat.prober.as_str())
+            .or_insert_with(|| ProberActivity {
+                prober: beat.prober.clone(),
+                minutes_alive: 0,
+                started: 0,
+                skipped: 0,
+                finished: 0,
+            });
+        activity.minutes_alive += 1;
+        activity.started += beat.started;
+        activity.skipped += beat.skipped;
+        activity.finished += beat.finished;
+    }
+    let probers: Vec<ProberActivity> = by_prober.into_values().collect();
+    let alive = heartbeats
+        .iter()
+        .filter(|b| range.contains(b.minute))
+        .map(|b| b.minute)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let finished: i64 = probers.iter().map(|p| p.finished).sum();
+    let heartbeat = if probers.is_empty() {
+        "no prober heartbeat: no prober was running (or these attempts were imported)".to_owned()
+    } else {
+        let mut text = format!(
+            "a prober was up in {alive} of {} minutes; {finished} attempts finished",
+            range.len()
+        );
+        if inconclusive > 0 {
+            text.push_str(&format!(
+                ", {inconclusive} of them inconclusive (our side, not the provider)"
+            ));
+        }
+        text
+    };
+    Gap {
+        start: local(range.start.start(), tz),
+        end: local(range.end.start(), tz),
+        minutes: range.len(),
+        heartbeat,
+        inconclusive_attempts: inconclusive,
+        probers,
+    }
+}
+
+fn days(
+    statement: &MonthStatement,
+    elapsed: MinuteRange,
+    tz: Tz,
+    verdict_of: &dyn Fn(Minute) -> Verdict,
+) -> Vec<Day> {
+    let month = statement.month.minutes();
+    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
+    for m in month.start.0..month.end.0 {
+        let minute = Minute(m);
+        let date = minute.start().with_timezone(&tz).date_naive();
+        let day = days.entry(date).or_insert_with(|| Day {
+            date,
+            total_minutes: 0,
+            available_minutes: 0,
+            failure_minutes: 0,
+            excluded_minutes: 0,
+            no_data_minutes: 0,
+            future_minutes: 0,
+        });
+        day.total_minutes += 1;
+        if !elapsed.contains(minute) {
+            day.future_minutes += 1;
+            continue;
+        }
+        match verdict_of(minute) {
+            Verdict::Available => day.available_minutes += 1,
+            Verdict::Failure => day.failure_minutes += 1,
+            Verdict::Excluded => day.excluded_minutes += 1,
+            Verdict::NoData => day.no_data_minutes += 1,
+        }
+    }
+    days.into_values().collect()
+}
+
+/// Hashes attempts in canonical order. The database orders by start only
+/// as far as collations agree, so attempts sharing a millisecond are sorted
+/// here, by bytes, before they are hashed.
+#[derive(Default)]
+struct CanonicalDigest {
+    hasher: Sha256,
+    same_instant: Vec<Attempt>,
+}
+
+impl CanonicalDigest {
+    fn add(&mut self, attempt: Attempt) {
+        if self
+            .same_instant
+            .first()
+            .is_some_and(|a| a.started_at != attempt.started_at)
+        {
+            self.flush();
+        }
+        self.same_instant.push(attempt);
+    }
+
+    fn flush(&mut self) {
+        self.same_instant.sort_by(|a, b| {
+            (a.prober.as_bytes(), a.kind.as_str()).cmp(&(b.prober.as_bytes(), b.kind.as_str()))
+        });
+        for attempt in self.same_instant.drain(..) {
+            self.hasher.update(import::to_line(&attempt).as_bytes());
+            self.hasher.update(b"\n");
+        }
+    }
+
+    fn finish(mut self, attempts: u64) -> AttemptsDigest {
+        self.flush();
+        let value = self
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        AttemptsDigest {
+            algorithm: "sha256",
+            attempts,
+            value,
+            canonical_form: CANONICAL_FORM,
+        }
+    }
+}
+
+/// An instant in the SLA's zone, to the second.
+fn local(instant: DateTime<Utc>, tz: Tz) -> String {
+    instant
+        .with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// `part / whole` as a percentage with two decimals, rounded down.
+fn percent_2dp(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "100.00".to_owned();
+    }
+    let hundredths = part * 10_000 / whole;
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_round_down() {
+        assert_eq!(percent_2dp(2, 3), "66.66");
+        assert_eq!(percent_2dp(0, 5), "0.00");
+        assert_eq!(percent_2dp(5, 5), "100.00");
+    }
+}

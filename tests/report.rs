@@ -1,0 +1,420 @@
+//! `improbe report` on a month with scripted incidents, a gap and
+//! exclusions, on SQLite and PostgreSQL; the HTML checked in headless
+//! Chromium.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::{DateTime, Duration, Utc};
+use common::{TestDb, at, backends};
+use improbe::minute::Minute;
+use improbe::store::Heartbeat;
+use serde_json::Value;
+
+const CONFIG: &str = r#"
+[prober]
+id = "report-test"
+
+[[targets]]
+name = "tim"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-03-01"
+timezone = "UTC"
+monthly_fee = "500.00"
+currency = "EUR"
+
+[[exclusions]]
+target = "tim"
+start = "2026-03-03T12:00:00Z"
+end = "2026-03-03T12:30:00Z"
+reason = "announced upgrade"
+announced_at = "2026-03-01T09:00:00Z"
+"#;
+
+fn improbe(dir: &Path, db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_improbe"))
+        .arg("--config")
+        .arg(dir.join("improbe.toml"))
+        .args(args)
+        .env("IMPROBE_DATABASE_URL", &db.url)
+        .env_remove("IMPROBE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn line(prober: &str, kind: &str, t: DateTime<Utc>, outcome: &str, extra: &str) -> String {
+    format!(
+        r#"{{"target":"tim","prober":"{prober}","kind":"{kind}","started_at":"{}","outcome":"{outcome}"{extra}}}"#,
+        t.to_rfc3339()
+    ) + "\n"
+}
+
+/// 2026-03-03, 10:00 to 11:00 UTC, probed every 20 s by `p1` (and `p2` in
+/// the first incident):
+/// - 10:20 to 10:23: both probers fail with HTTP 502 / 70500;
+/// - 10:40: login gets HTTP 503, sends time out;
+/// - 10:50 to 11:00: only inconclusive attempts (credentials);
+/// - everything else succeeds.
+fn scripted_attempts() -> String {
+    let mut out = String::new();
+    let start = at("2026-03-03T10:00:00Z");
+    for second in (0..3600).step_by(20) {
+        let t = start + Duration::seconds(second);
+        let minute = second / 60;
+        for kind in ["login", "send_direct", "send_group"] {
+            let row = match minute {
+                20..=22 => {
+                    let fail = r#","http_status":502,"error_code":"70500","error":"Internal error | retry""#;
+                    line("p2", kind, t + Duration::milliseconds(7), "fail", fail)
+                        + &line("p1", kind, t, "fail", fail)
+                }
+                40 if kind == "login" => line(
+                    "p1",
+                    kind,
+                    t,
+                    "fail",
+                    r#","http_status":503,"error":"<html>Service Unavailable</html>""#,
+                ),
+                40 => line("p1", kind, t, "fail", r#","error":"timed out after 10s""#),
+                50..=59 => line(
+                    "p1",
+                    kind,
+                    t,
+                    "inconclusive",
+                    r#","http_status":200,"error_code":"70001","error":"sig expired","reason":"credentials""#,
+                ),
+                _ => line("p1", kind, t, "ok", r#","http_status":200,"latency_ms":80"#),
+            };
+            out.push_str(&row);
+        }
+    }
+    out
+}
+
+async fn prepare(db: &TestDb, dir: &Path, attempts: &str) {
+    std::fs::write(dir.join("improbe.toml"), CONFIG).unwrap();
+    std::fs::write(dir.join("attempts.jsonl"), attempts).unwrap();
+    ok(improbe(
+        dir,
+        db,
+        &["import", dir.join("attempts.jsonl").to_str().unwrap()],
+    ));
+    // Exclusion without notice, recorded from the command line.
+    ok(improbe(
+        dir,
+        db,
+        &[
+            "exclusions",
+            "add",
+            "--target",
+            "tim",
+            "--start",
+            "2026-03-04T08:00:00Z",
+            "--end",
+            "2026-03-04T08:10:00Z",
+            "--reason",
+            "emergency fix",
+        ],
+    ));
+    // The prober was up during the inconclusive stretch.
+    let store = db.store().await;
+    let beats: Vec<Heartbeat> = (50..60)
+        .map(|m| Heartbeat {
+            prober: "p1".into(),
+            minute: Minute::containing(&(at("2026-03-03T10:00:00Z") + Duration::minutes(m))),
+            scheduled: 9,
+            started: 9,
+            skipped: 0,
+            finished: 9,
+        })
+        .collect();
+    store.record_heartbeats(&beats).await.unwrap();
+}
+
+fn report_json(db: &TestDb, dir: &Path) -> Value {
+    serde_json::from_str(&ok(improbe(
+        dir,
+        db,
+        &[
+            "report", "--target", "tim", "--month", "1", "--format", "json",
+        ],
+    )))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_scripted_month_reports_its_incidents_coverage_exclusions_and_digest() {
+    let mut digests = Vec::new();
+    for db in backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(&db, dir.path(), &scripted_attempts()).await;
+        let report = report_json(&db, dir.path());
+        let b = db.backend;
+
+        assert_eq!(report["figures"]["failure_minutes"], 4, "{b}");
+        assert_eq!(report["figures"]["excluded_minutes"], 40, "{b}");
+        let incidents = report["incidents"].as_array().unwrap();
+        assert_eq!(incidents.len(), 2, "{b}: {incidents:#?}");
+
+        let first = &incidents[0];
+        assert_eq!(first["start"], "2026-03-03T10:20:00+00:00");
+        assert_eq!(first["end"], "2026-03-03T10:23:00+00:00");
+        assert_eq!(first["minutes"], 3);
+        assert_eq!(first["probers"], serde_json::json!(["p1", "p2"]));
+        // 3 minutes x 3 starts x 2 probers per operation.
+        for kind in ["login", "send_direct", "send_group"] {
+            assert_eq!(
+                first["attempts"][kind],
+                serde_json::json!({"ok": 0, "fail": 18, "inconclusive": 0}),
+                "{b} {kind}"
+            );
+        }
+        let errors = first["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0]["http_status"], 502);
+        assert_eq!(errors[0]["error_code"], "70500");
+        assert_eq!(errors[0]["count"], 54);
+        assert_eq!(errors[0]["samples"].as_array().unwrap().len(), 3);
+        assert_eq!(errors[0]["samples"][0]["error"], "Internal error | retry");
+        assert_eq!(
+            errors[0]["samples"][0]["started_at"],
+            "2026-03-03T10:20:00+00:00"
+        );
+
+        let second = &incidents[1];
+        assert_eq!(second["start"], "2026-03-03T10:40:00+00:00");
+        assert_eq!(second["minutes"], 1);
+        let errors = second["errors"].as_array().unwrap();
+        let by_status = |status: Value| {
+            errors
+                .iter()
+                .find(|e| e["http_status"] == status)
+                .unwrap_or_else(|| panic!("{b}: no {status} in {errors:#?}"))
+        };
+        assert_eq!(by_status(Value::from(503))["count"], 3);
+        assert_eq!(by_status(Value::Null)["count"], 6);
+        assert_eq!(
+            by_status(Value::from(503))["samples"][0]["error"],
+            "<html>Service Unavailable</html>"
+        );
+
+        let coverage = &report["coverage"];
+        let gaps = coverage["gaps"].as_array().unwrap();
+        let inconclusive_gap = gaps
+            .iter()
+            .find(|g| g["start"] == "2026-03-03T10:50:00+00:00")
+            .unwrap_or_else(|| panic!("{b}: no gap at 10:50 in {gaps:#?}"));
+        // It runs on to the exclusion at 12:00: nothing was measured after 11:00.
+        assert_eq!(inconclusive_gap["end"], "2026-03-03T12:00:00+00:00");
+        assert_eq!(inconclusive_gap["minutes"], 70);
+        assert_eq!(inconclusive_gap["inconclusive_attempts"], 90);
+        assert_eq!(inconclusive_gap["probers"][0]["minutes_alive"], 10);
+        assert_eq!(inconclusive_gap["probers"][0]["finished"], 90);
+        assert_eq!(
+            inconclusive_gap["heartbeat"],
+            "a prober was up in 10 of 70 minutes; 90 attempts finished, 90 of them inconclusive (our side, not the provider)"
+        );
+        // Before 10:00 nobody probed: a gap with no heartbeat at all.
+        assert!(
+            gaps[0]["heartbeat"]
+                .as_str()
+                .unwrap()
+                .starts_with("no prober heartbeat"),
+            "{gaps:#?}"
+        );
+        assert_eq!(coverage["observed_minutes"], 50);
+
+        let exclusions = report["exclusions"].as_array().unwrap();
+        assert_eq!(exclusions.len(), 2);
+        assert_eq!(exclusions[0]["prior_notice"], true);
+        assert_eq!(exclusions[0]["minutes_in_month"], 30);
+        assert_eq!(exclusions[1]["prior_notice"], false);
+        assert_eq!(exclusions[1]["reason"], "emergency fix");
+        assert_eq!(exclusions[1]["source"], "cli");
+
+        let day = report["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == "2026-03-03")
+            .unwrap();
+        assert_eq!(day["failure_minutes"], 4);
+        assert_eq!(day["available_minutes"], 46);
+        assert_eq!(day["excluded_minutes"], 30);
+
+        let digest = &report["digest"];
+        assert_eq!(digest["attempts"], 180 * 3 + 9 * 3);
+        digests.push(digest["value"].as_str().unwrap().to_owned());
+
+        let markdown = ok(improbe(
+            dir.path(),
+            &db,
+            &["report", "--target", "tim", "--month", "1"],
+        ));
+        assert!(markdown.contains("## Incidents (2)"), "{markdown}");
+        assert!(markdown.contains("**no prior notice**"), "{markdown}");
+        assert!(
+            markdown.contains("Internal error \\| retry"),
+            "table cells stay intact: {markdown}"
+        );
+    }
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "the digest depends on the backend: {digests:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_digest_shows_whether_the_evidence_changed() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let attempts = scripted_attempts();
+    prepare(&db, dir.path(), &attempts).await;
+    let original = report_json(&db, dir.path())["digest"]["value"].clone();
+
+    // The same attempts imported in another order give the same digest.
+    let shuffled = TestDb::sqlite();
+    let other = tempfile::tempdir().unwrap();
+    let mut lines: Vec<&str> = attempts.lines().collect();
+    lines.reverse();
+    let mut reversed = lines.join("\n");
+    reversed.push('\n');
+    prepare(&shuffled, other.path(), &reversed).await;
+    assert_eq!(
+        report_json(&shuffled, other.path())["digest"]["value"],
+        original
+    );
+
+    // One altered error message changes it.
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let changed = sqlx::query("UPDATE attempts SET error = 'edited' WHERE id = (SELECT MIN(id) FROM attempts WHERE outcome = 'fail')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    assert_ne!(report_json(&db, dir.path())["digest"]["value"], original);
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join(name))
+                    .find(|p| p.exists())
+            })
+        })
+}
+
+#[tokio::test]
+async fn the_html_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "Chromium is required under CI=true (apt-get install chromium)"
+        );
+        eprintln!("skipping: no chromium on PATH");
+        return;
+    };
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), &scripted_attempts()).await;
+    let html = dir.path().join("report.html");
+    ok(improbe(
+        dir.path(),
+        &db,
+        &[
+            "report",
+            "--target",
+            "tim",
+            "--month",
+            "1",
+            "--format",
+            "html",
+            "--output",
+            html.to_str().unwrap(),
+        ],
+    ));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains("<script") && !page.contains("src=\"http"),
+        "the report must be self-contained"
+    );
+    assert!(page.contains("&lt;html&gt;Service Unavailable&lt;/html&gt;"));
+
+    let shot = dir.path().join("shot.png");
+    let mut summary = String::new();
+    let out = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--window-size=1200,1400",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && shot.exists(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The calendar is drawn: the day with 4 failure minutes, the fully
+    // healthy-looking days without data, and the figures' text.
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    let channels = frame.color_type.samples();
+    let count = |hex: &str| {
+        let rgb: Vec<u8> = (1..7)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        pixels[..frame.buffer_size()]
+            .chunks(channels)
+            .filter(|px| px[..3] == rgb[..])
+            .count()
+    };
+    for (name, color, at_least) in [
+        (
+            "failure day",
+            improbe::report::html::COLOR_FAILURE_FEW,
+            2_000,
+        ),
+        ("no-data days", improbe::report::html::COLOR_NO_DATA, 20_000),
+        (
+            "available minutes",
+            improbe::report::html::COLOR_AVAILABLE,
+            100,
+        ),
+    ] {
+        let n = count(color);
+        let _ = writeln!(summary, "{name} {color}: {n} px");
+        assert!(n >= at_least, "{name} not drawn:\n{summary}");
+    }
+    let white = count("#ffffff");
+    assert!(
+        white < frame.width as usize * frame.height as usize * 9 / 10,
+        "the page is (almost) blank:\n{summary}"
+    );
+}
