@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::control::ControlCheck;
 use crate::heartbeat::HeartbeatRecorder;
 use crate::probe;
+use crate::retention;
 use crate::schedule::{self, Scheduler};
 use crate::server::{self, Surface};
 use crate::spool::Spool;
@@ -108,6 +109,12 @@ pub async fn run(
         let stop = stop.clone();
         background.spawn(async move { control.run(stop).await });
     }
+    background.spawn(retention::run(
+        config.clone(),
+        store.clone(),
+        clock.clone(),
+        stop.clone(),
+    ));
     background.spawn(refresh_months(
         config.clone(),
         store.clone(),

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod minute;
 pub mod probe;
 pub mod report;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod simulator;

@@ -384,3 +384,37 @@ async fn heartbeats_add_up_per_prober_and_minute() {
         );
     }
 }
+
+#[tokio::test]
+async fn pruning_removes_raw_attempts_but_keeps_every_verdict() {
+    for db in backends().await {
+        let store = db.store().await;
+        let attempts = [
+            attempt("t", "p", Login, "2026-01-10T10:00:05Z", Fail),
+            attempt("t", "p", SendDirect, "2026-01-10T10:00:25Z", Fail),
+            attempt("t", "p", Login, "2026-01-10T10:01:05Z", Success),
+            attempt("t", "p", Login, "2026-03-10T10:00:05Z", Success),
+            attempt("other", "p", Login, "2026-01-10T10:00:05Z", Fail),
+        ];
+        ingest(store.as_ref(), &attempts).await;
+        let month = range("2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z");
+        let before = verdicts(store.as_ref(), "t", month).await;
+        let observed = store.observed_minutes("t", month).await.unwrap();
+
+        let pruned = store
+            .prune_attempts("t", at("2026-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(pruned, 3, "{}", db.backend);
+        assert_eq!(store.attempt_count().await.unwrap(), 2, "{}", db.backend);
+        assert_eq!(verdicts(store.as_ref(), "t", month).await, before);
+        assert_eq!(store.observed_minutes("t", month).await.unwrap(), observed);
+        assert_eq!(
+            store
+                .prune_attempts("t", at("2026-02-01T00:00:00Z"))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}

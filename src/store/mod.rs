@@ -192,6 +192,10 @@ pub trait Store: Send + Sync {
         visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> anyhow::Result<u64>;
 
+    /// Deletes the raw attempts of `target` that started before `before`;
+    /// buckets and verdicts stay. Returns how many were deleted.
+    async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> anyhow::Result<u64>;
+
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> anyhow::Result<i64>;
 }

@@ -668,6 +668,26 @@ macro_rules! shared_store {
                 Ok(visited)
             }
 
+            async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> anyhow::Result<u64> {
+                let mut pruned = 0;
+                // In slices, so no single transaction holds the writers up for long.
+                loop {
+                    let deleted = sqlx::query(
+                        "DELETE FROM attempts WHERE id IN \
+                         (SELECT id FROM attempts WHERE target = $1 AND started_at_ms < $2 LIMIT 10000)",
+                    )
+                    .bind(target)
+                    .bind(before.timestamp_millis())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                    pruned += deleted;
+                    if deleted == 0 {
+                        return Ok(pruned);
+                    }
+                }
+            }
+
             async fn attempt_count(&self) -> anyhow::Result<i64> {
                 Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.pool).await?)
             }
