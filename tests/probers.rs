@@ -1,0 +1,197 @@
+//! Three `improbe run` processes with different prober ids writing the same
+//! targets into one PostgreSQL database: every minute's verdict is the one
+//! SLA.md prescribes over all probers' attempts, and no attempt is lost or
+//! counted twice.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+use improbe::attempt::Kind;
+use improbe::simulator::{Behaviour, Simulator};
+
+fn answered(sim: &Simulator) -> u64 {
+    Kind::ALL
+        .iter()
+        .map(|k| {
+            let s = sim.stats(*k);
+            s.ok + s.error
+        })
+        .sum()
+}
+
+fn target(name: &str, endpoint: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"{name}\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
+         [targets.simulator]\nendpoint = \"{endpoint}\"\n\
+         [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
+    )
+}
+
+fn spawn(dir: &Path, id: &str, db_url: &str, extra_prober: &str, targets: &str) -> Child {
+    let config = dir.join(format!("{id}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[prober]\nid = \"{id}\"\ndata_dir = \"{}\"\n{extra_prober}\n[database]\nurl = \"{db_url}\"\n{targets}",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_improbe"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env_remove("IMPROBE_DATABASE_URL")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    db.store().await;
+    let healthy = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let failing = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let behind_broken_network = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    for sim in [&failing, &behind_broken_network] {
+        for kind in Kind::ALL {
+            sim.set_behaviour(kind, Behaviour::http(503));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // `a` sees t1 healthy; `b` sees t1 and t2 failing; `c` sees them failing
+    // too, but its own network fails the control check, so its failures are
+    // inconclusive and must never decide a minute.
+    let mut probers = vec![
+        spawn(
+            dir.path(),
+            "a",
+            &db.url,
+            "",
+            &target("t1", &healthy.endpoint()),
+        ),
+        spawn(
+            dir.path(),
+            "b",
+            &db.url,
+            "",
+            &(target("t1", &failing.endpoint()) + &target("t2", &failing.endpoint())),
+        ),
+        spawn(
+            dir.path(),
+            "c",
+            &db.url,
+            "control_url = \"http://127.0.0.1:9/\"",
+            &(target("t1", &behind_broken_network.endpoint())
+                + &target("t2", &behind_broken_network.endpoint())),
+        ),
+    ];
+
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let per_prober: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT prober FROM attempts ORDER BY prober")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        if per_prober.len() == 3 && answered(&healthy) >= 15 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "probers never all wrote");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for prober in &probers {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &prober.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    for prober in &mut probers {
+        assert!(prober.wait().unwrap().success());
+    }
+
+    // Nothing lost, nothing counted twice.
+    let attempts: Vec<(String, String, i64, String, Option<String>)> =
+        sqlx::query_as("SELECT target, prober, started_at_ms, outcome, reason FROM attempts")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let made = answered(&healthy) + answered(&failing) + answered(&behind_broken_network);
+    assert_eq!(attempts.len() as u64, made);
+    for (_, prober, _, outcome, reason) in &attempts {
+        if prober == "c" {
+            assert_eq!(
+                (outcome.as_str(), reason.as_deref()),
+                ("inconclusive", Some("local_network"))
+            );
+        }
+    }
+
+    // The verdicts SLA.md prescribes, computed here from the raw attempts.
+    #[derive(Default, Debug, PartialEq)]
+    struct Expected {
+        ok: i64,
+        fail: i64,
+        inconclusive: i64,
+        probers: BTreeSet<String>,
+    }
+    let mut expected: BTreeMap<(String, i64), Expected> = BTreeMap::new();
+    for (target, prober, started_at_ms, outcome, _) in attempts {
+        let minute = started_at_ms.div_euclid(60_000) * 60;
+        let e = expected.entry((target, minute)).or_default();
+        match outcome.as_str() {
+            "ok" => e.ok += 1,
+            "fail" => e.fail += 1,
+            _ => e.inconclusive += 1,
+        }
+        e.probers.insert(prober);
+    }
+    let stored: Vec<(String, i64, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT target, minute_unix, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers \
+         FROM minute_verdicts ORDER BY target, minute_unix",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), expected.len(), "{stored:?}");
+    let mut seen = BTreeSet::new();
+    for (target, minute, verdict, ok, fail, inconclusive, probers) in stored {
+        let e = &expected[&(target.clone(), minute)];
+        let sla_verdict = if e.ok > 0 {
+            "available"
+        } else if e.fail > 0 {
+            "failure"
+        } else {
+            "no_data"
+        };
+        assert_eq!(verdict, sla_verdict, "{target} at {minute}: {e:?}");
+        assert_eq!(
+            (ok, fail, inconclusive, probers),
+            (e.ok, e.fail, e.inconclusive, e.probers.len() as i64),
+            "{target} at {minute}"
+        );
+        seen.insert((target, verdict, e.probers.len()));
+    }
+    // t1 was available while `b` failed it (SLA.md: one ok is enough), and
+    // t2, which only `b` and `c` probe, was a failure despite `c`.
+    assert!(seen.contains(&("t1".into(), "available".into(), 3)), "{seen:?}");
+    assert!(seen.contains(&("t2".into(), "failure".into(), 2)), "{seen:?}");
+}
