@@ -48,8 +48,14 @@ pub fn select_months(
             Ok((1..=current).filter_map(|k| calendar.month(k)).collect())
         }
         MonthSelection::Current => Ok(calendar.month_containing(now).into_iter().collect()),
+        MonthSelection::Index(0) => {
+            anyhow::bail!("--month must be 1 or more (month 1 starts on the service start)")
+        }
         MonthSelection::Index(k) => calendar.month(k).map(|m| vec![m]).ok_or_else(|| {
-            anyhow::anyhow!("--month must be 1 or more (month 1 starts on the service start)")
+            anyhow::anyhow!(
+                "Service Month {k} of target `{}` lies beyond the dates improbe can represent; pick a smaller --month",
+                target.name
+            )
         }),
         MonthSelection::Containing(date) => calendar
             .month_containing_date(date)

@@ -192,6 +192,12 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
     }
     // t1 was available while `b` failed it (SLA.md: one ok is enough), and
     // t2, which only `b` and `c` probe, was a failure despite `c`.
-    assert!(seen.contains(&("t1".into(), "available".into(), 3)), "{seen:?}");
-    assert!(seen.contains(&("t2".into(), "failure".into(), 2)), "{seen:?}");
+    assert!(
+        seen.contains(&("t1".into(), "available".into(), 3)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("t2".into(), "failure".into(), 2)),
+        "{seen:?}"
+    );
 }
