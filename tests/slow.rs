@@ -112,8 +112,10 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
                 .find(|b| b.minute == minute)
                 .unwrap_or_else(|| panic!("{backend}: no heartbeat in {minute:?}: {beats:?}"));
             assert_eq!(beat.prober, format!("slow-{backend}"));
+            // Attempts are counted in the minute they finish, so a hang that
+            // crosses a minute boundary moves one to the next minute.
             assert!(beat.finished >= 3 * 19, "{backend}: {beat:?}");
-            assert!(beat.scheduled >= beat.started && beat.started + beat.skipped >= beat.finished);
+            assert!(beat.scheduled >= 3 * 19, "{backend}: {beat:?}");
         }
         let finished: i64 = beats.iter().map(|b| b.finished).sum();
         assert_eq!(finished, store.attempt_count().await.unwrap(), "{backend}");
