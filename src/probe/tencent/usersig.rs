@@ -1,12 +1,12 @@
 //! Tencent Cloud IM UserSig v2: minted in-process, never sent anywhere but the API.
 
-use std::io::{Read, Write};
+use std::cell::RefCell;
+use std::io::Read;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
 use flate2::read::ZlibDecoder;
-use flate2::write::ZlibEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -50,11 +50,26 @@ pub fn mint(key: &str, identifier: &str, sdk_app_id: u64, time: i64, expire: i64
         sig: signature(key, identifier, sdk_app_id, time, expire),
     };
     let json = serde_json::to_vec(&document).expect("document serialises");
-    // Fast compression: a token is tiny, and one is minted per login.
-    let mut zlib = ZlibEncoder::new(Vec::new(), Compression::fast());
-    zlib.write_all(&json).expect("writing to memory");
-    let compressed = zlib.finish().expect("writing to memory");
-    url_safe(&STANDARD.encode(compressed))
+    url_safe(&STANDARD.encode(zlib(&json)))
+}
+
+/// zlib-compresses a small buffer. One is minted per login, and a deflate
+/// compressor allocates and zeroes a few hundred kilobytes of tables when it
+/// is created: each thread keeps one and resets it instead.
+fn zlib(data: &[u8]) -> Vec<u8> {
+    thread_local! {
+        static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), true));
+    }
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        compressor.reset();
+        // Deflate never grows data by more than a few bytes per 16 KiB block.
+        let mut out = Vec::with_capacity(data.len() + 64);
+        let status = compressor
+            .compress_vec(data, &mut out, FlushCompress::Finish)
+            .expect("compressing into a large enough buffer");
+        assert_eq!(status, Status::StreamEnd, "the whole document fits the buffer");
+        out
+    })
 }
 
 /// Tencent's URL-safe alphabet: `+` → `*`, `/` → `-`, `=` → `_`.
