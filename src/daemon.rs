@@ -132,6 +132,11 @@ pub async fn run(
         .run(stop.clone()),
     );
 
+    let operations = probes
+        .iter()
+        .map(|(target, _)| schedule::plan(target).0.len())
+        .sum();
+    daemon.scheduler.expect_operations(operations);
     let mut probing = JoinSet::new();
     for (target, probe) in probes {
         probing.spawn(

@@ -4,7 +4,7 @@
 //! the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,21 @@ use crate::probe::{Probe, ProbeOutcome};
 /// At most this many attempts of one operation run at once: a hung attempt
 /// never delays the next start, but a hanging provider cannot pile up tasks.
 pub const MAX_IN_FLIGHT_PER_OPERATION: usize = 2;
+/// Starts are spread over the interval on a grid of slots shared by every
+/// loop, sized so that about this many starts share a slot: they start in
+/// one wake-up of the runtime and their replies tend to arrive together,
+/// which costs far less CPU than waking once per attempt (a third, measured
+/// with 100 targets), while bursts stay small enough not to delay starts or
+/// skew latencies.
+pub const STARTS_PER_SLOT: usize = 32;
+/// Slots are never shorter than this.
+pub const MIN_START_SLOT: Duration = Duration::from_millis(10);
+
+/// The slot length for loops at `interval` when `operations` loops run.
+pub fn start_slot(interval: Duration, operations: usize) -> Duration {
+    let slots = (operations / STARTS_PER_SLOT).max(1) as u32;
+    (interval / slots).clamp(MIN_START_SLOT.min(interval), interval)
+}
 /// Seconds in the day a send quota is counted over.
 const SECONDS_PER_DAY: u64 = 86_400;
 /// The same inconclusive reason is logged at most once per this period per target.
@@ -228,6 +243,10 @@ pub struct Scheduler {
     pub control: Option<Arc<ControlCheck>>,
     pub counters: Arc<ScheduleCounters>,
     inconclusive_logged: Mutex<HashMap<(String, String), Instant>>,
+    /// Origin of the start grid.
+    epoch: Instant,
+    /// How many operation loops will run, for the slot size.
+    operations: AtomicUsize,
 }
 
 impl Scheduler {
@@ -244,7 +263,15 @@ impl Scheduler {
             control,
             counters: Arc::new(ScheduleCounters::default()),
             inconclusive_logged: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            operations: AtomicUsize::new(0),
         })
+    }
+
+    /// Announces how many operation loops will run in all (the sum of
+    /// [`plan`]'s operations over the targets), so starts can be grouped.
+    pub fn expect_operations(&self, operations: usize) {
+        self.operations.store(operations, Ordering::Relaxed);
     }
 
     /// Probes one target until `stop` turns true, then waits for the
@@ -312,11 +339,19 @@ impl Operation {
         let counters = self.scheduler.counters.clone();
         let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_OPERATION));
         let mut in_flight = JoinSet::new();
-        // Spread the operations of many targets over the interval.
-        let jitter = Duration::from_millis(fastrand::u64(
-            0..self.plan.interval.as_millis().max(1) as u64,
-        ));
-        let mut next = Instant::now() + jitter;
+        // Spread the operations of many targets over the interval, on the
+        // shared grid of start slots.
+        let slot = start_slot(
+            self.plan.interval,
+            self.scheduler.operations.load(Ordering::Relaxed),
+        );
+        let slots = (self.plan.interval.as_nanos() / slot.as_nanos()).max(1) as u32;
+        let offset = slot * fastrand::u32(0..slots);
+        let epoch = self.scheduler.epoch;
+        let mut next = epoch + offset;
+        while next < Instant::now() {
+            next += self.plan.interval;
+        }
         let this = Arc::new(self);
         loop {
             if *stop.borrow() {
@@ -428,6 +463,22 @@ impl Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_group_about_32_starts() {
+        let five = Duration::from_secs(5);
+        // 100 targets x 3 operations: 9 slots of 555 ms.
+        assert_eq!(start_slot(five, 300), Duration::from_nanos(555_555_555));
+        // 1,000 targets: 93 slots of 53 ms.
+        assert_eq!(start_slot(five, 3_000).as_millis(), 53);
+        // A few loops share one slot; huge numbers stop at the floor.
+        assert_eq!(start_slot(five, 3), five);
+        assert_eq!(start_slot(five, 1_000_000), MIN_START_SLOT);
+        assert_eq!(
+            start_slot(Duration::from_millis(5), 1_000_000),
+            Duration::from_millis(5)
+        );
+    }
 
     #[test]
     fn lateness_percentiles_come_from_the_buckets() {
