@@ -1,4 +1,4 @@
-//! Per-target, per-operation probe loops: interval, jitter, in-flight bound,
+//! Per-target, per-operation probe loops: interval, jittered start slots, in-flight bound,
 //! per-attempt deadline, send quotas. The scheduler owns timing; probes only
 //! report outcomes, and attempts leave through a channel, never waiting on
 //! the database.
