@@ -97,12 +97,6 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_health_and_readiness_follow_the_probes() {
-    use std::sync::Arc;
-
-    use improbe::clock::{Clock, SystemClock};
-    use improbe::config::Config;
-    use tokio::sync::watch;
-
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -113,18 +107,7 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         db.url,
         sim.endpoint()
     );
-    let config = Config::parse(&text, "metrics").unwrap();
-    let store = db.store().await;
-    let (stop, stopped) = watch::channel(false);
-    let daemon = tokio::spawn(async move {
-        improbe::daemon::run(
-            &config,
-            store,
-            Arc::new(SystemClock) as Arc<dyn Clock>,
-            stopped,
-        )
-        .await
-    });
+    let daemon = common::InProcessDaemon::start(&text).await;
     let base = format!("http://127.0.0.1:{port}");
 
     // Ready once probes run and the database answers.
@@ -244,8 +227,7 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         "{samples}"
     );
 
-    stop.send(true).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
     // The heartbeat accounts for every attempt the prober stored.
     let reader = db.store().await;
     let now = improbe::minute::Minute::containing(&chrono::Utc::now());

@@ -8,21 +8,19 @@
 
 mod common;
 
+use common::{InProcessDaemon, answered};
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use improbe::attempt::Kind;
-use improbe::clock::{Clock, SystemClock};
-use improbe::config::Config;
 use improbe::minute::{Minute, MinuteRange};
 use improbe::simulator::Simulator;
 use improbe::store::{self, Store};
 use improbe::verdict::Verdict;
-use tokio::sync::watch;
 
 const TARGETS: usize = 20;
 
@@ -39,17 +37,6 @@ fn config_text(id: &str, db_url: &str, endpoint: &str, data_dir: &Path, targets:
         ));
     }
     text
-}
-
-/// Requests the simulator answered, over every operation.
-fn answered(sim: &Simulator) -> u64 {
-    Kind::ALL
-        .iter()
-        .map(|k| {
-            let s = sim.stats(*k);
-            s.ok + s.error
-        })
-        .sum()
 }
 
 fn spool_lines(path: &Path) -> usize {
@@ -132,35 +119,6 @@ impl Immutable {
 impl Drop for Immutable {
     fn drop(&mut self) {
         chattr("-i", &self.0);
-    }
-}
-
-struct InProcessDaemon {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl InProcessDaemon {
-    async fn start(text: &str) -> InProcessDaemon {
-        let config = Config::parse(text, "faults").unwrap();
-        let store = store::open(&config.database.url).await.unwrap();
-        store.migrate().await.unwrap();
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            improbe::daemon::run(
-                &config,
-                store,
-                Arc::new(SystemClock) as Arc<dyn Clock>,
-                stopped,
-            )
-            .await
-        });
-        InProcessDaemon { stop, task }
-    }
-
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap().unwrap();
     }
 }
 

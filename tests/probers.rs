@@ -10,19 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TestDb;
+use common::{TestDb, answered};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
-
-fn answered(sim: &Simulator) -> u64 {
-    Kind::ALL
-        .iter()
-        .map(|k| {
-            let s = sim.stats(*k);
-            s.ok + s.error
-        })
-        .sum()
-}
 
 fn target(name: &str, endpoint: &str) -> String {
     format!(

@@ -164,6 +164,102 @@ pub const CANONICAL_FORM: &str = "every attempt of the target that started in [s
      format (fields in the order target, prober, kind, started_at in UTC with milliseconds, outcome, latency_ms, \
      http_status, error_code, error, reason; absent fields omitted) followed by a newline";
 
+// The sentences both renderers print, written once.
+impl Evidence {
+    /// What the report covers and where it came from.
+    pub fn period(&self) -> String {
+        let f = &self.figures;
+        format!(
+            "Service Month {} to {} ({}), from {} to {} (end exclusive){}. Generated {} by improbe {}.",
+            f.first_day,
+            f.last_day,
+            self.timezone,
+            f.start,
+            f.end,
+            if f.complete { "" } else { ", still running" },
+            self.generated_at,
+            self.improbe_version
+        )
+    }
+
+    /// The figures of `improbe sla`, as label and value.
+    pub fn figure_rows(&self) -> Vec<(&'static str, String)> {
+        let f = &self.figures;
+        vec![
+            ("Total minutes", f.total_minutes.to_string()),
+            ("Apparent Failure minutes", f.failure_minutes.to_string()),
+            ("Excluded minutes", f.excluded_minutes.to_string()),
+            ("No-data minutes", f.no_data_minutes.to_string()),
+            ("Availability", format!("{}%", f.availability_percent)),
+            (
+                "Meets the 99% commitment",
+                if f.meets_commitment { "yes" } else { "no" }.to_owned(),
+            ),
+            (
+                "Credit",
+                format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
+            ),
+            ("Claim opens", f.claim_opens.clone()),
+            ("Claim deadline", f.claim_deadline.clone()),
+        ]
+    }
+
+    pub fn digest_line(&self) -> String {
+        let d = &self.digest;
+        format!(
+            "{}:{} over {} attempts: {}.",
+            d.algorithm, d.value, d.attempts, d.canonical_form
+        )
+    }
+}
+
+impl Incident {
+    pub fn title(&self, number: usize) -> String {
+        format!(
+            "{number}. {} to {} ({} minute{})",
+            self.start,
+            self.end,
+            self.minutes,
+            if self.minutes == 1 { "" } else { "s" }
+        )
+    }
+
+    pub fn seen_by(&self) -> String {
+        if self.probers.is_empty() {
+            "-".to_owned()
+        } else {
+            self.probers.join(", ")
+        }
+    }
+}
+
+impl Coverage {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} elapsed minutes outside exclusions had a conclusive verdict ({}%); {} had no data, {} were excluded.",
+            self.observed_minutes,
+            self.elapsed_minutes - self.excluded_minutes,
+            self.coverage_percent,
+            self.no_data_minutes,
+            self.excluded_minutes
+        )
+    }
+}
+
+impl AppliedExclusion {
+    /// The notice, and whether it must be flagged as "no prior notice".
+    pub fn notice(&self) -> (String, bool) {
+        match (&self.announced_at, self.prior_notice) {
+            (Some(at), true) => (at.clone(), false),
+            (Some(at), false) => (format!("(announced {at})"), true),
+            (None, _) => (String::new(), true),
+        }
+    }
+}
+
+pub const NO_PRIOR_NOTICE: &str = "no prior notice";
+pub const NO_INCIDENT: &str = "No Apparent Failure minute in this Service Month.";
+
 /// Gathers the evidence for one statement (from `accounting::statements`).
 pub async fn gather(
     store: &dyn Store,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::Datelike;
 
-use super::evidence::{Day, Evidence, GAP_MINUTES, Incident};
+use super::evidence::{Day, Evidence, GAP_MINUTES, Incident, NO_INCIDENT, NO_PRIOR_NOTICE};
 use crate::verdict::Verdict;
 
 pub const COLOR_AVAILABLE: &str = "#2e7d32";
@@ -35,42 +35,18 @@ pub fn render(e: &Evidence) -> String {
         esc(&title),
         esc(&title)
     );
-    let _ = writeln!(
-        w,
-        "<p>Service Month {} to {} ({}), {} to {} (end exclusive){}. Generated {} by improbe {}.</p>",
-        f.first_day,
-        f.last_day,
-        esc(&e.timezone),
-        f.start,
-        f.end,
-        if f.complete { "" } else { ", still running" },
-        esc(&e.generated_at),
-        e.improbe_version
-    );
+    let _ = writeln!(w, "<p>{}</p>", esc(&e.period()));
 
     let verdict_class = if f.meets_commitment { "ok" } else { "bad" };
-    let _ = writeln!(
+    let _ = write!(
         w,
-        "<section class=\"figures\"><div class=\"big {verdict_class}\">{}%</div><table>\
-         <tr><th>Total minutes</th><td>{}</td></tr>\
-         <tr><th>Apparent Failure minutes</th><td>{}</td></tr>\
-         <tr><th>Excluded minutes</th><td>{}</td></tr>\
-         <tr><th>No-data minutes</th><td>{}</td></tr>\
-         <tr><th>Meets the 99% commitment</th><td>{}</td></tr>\
-         <tr><th>Credit</th><td>{}% = {} {}</td></tr>\
-         <tr><th>Claim window</th><td>{} to {}</td></tr></table></section>",
-        f.availability_percent,
-        f.total_minutes,
-        f.failure_minutes,
-        f.excluded_minutes,
-        f.no_data_minutes,
-        if f.meets_commitment { "yes" } else { "no" },
-        f.credit_percent,
-        f.credit_amount,
-        esc(&f.currency),
-        f.claim_opens,
-        f.claim_deadline
+        "<section class=\"figures\"><div class=\"big {verdict_class}\">{}%</div><table>",
+        f.availability_percent
     );
+    for (name, value) in e.figure_rows() {
+        let _ = write!(w, "<tr><th>{name}</th><td>{}</td></tr>", esc(&value));
+    }
+    let _ = writeln!(w, "</table></section>");
 
     let _ = writeln!(w, "<h2>Calendar</h2>");
     calendar(w, &e.days);
@@ -78,25 +54,14 @@ pub fn render(e: &Evidence) -> String {
 
     let _ = writeln!(w, "<h2>Incidents ({})</h2>", e.incidents.len());
     if e.incidents.is_empty() {
-        let _ = writeln!(
-            w,
-            "<p>No Apparent Failure minute in this Service Month.</p>"
-        );
+        let _ = writeln!(w, "<p>{NO_INCIDENT}</p>");
     }
     for (n, incident) in e.incidents.iter().enumerate() {
         incident_section(w, n + 1, incident);
     }
 
     let c = &e.coverage;
-    let _ = writeln!(
-        w,
-        "<h2>Coverage</h2>\n<p>{} of {} elapsed minutes outside exclusions had a conclusive verdict ({}%); {} had no data, {} were excluded.</p>",
-        c.observed_minutes,
-        c.elapsed_minutes - c.excluded_minutes,
-        c.coverage_percent,
-        c.no_data_minutes,
-        c.excluded_minutes
-    );
+    let _ = writeln!(w, "<h2>Coverage</h2>\n<p>{}</p>", esc(&c.summary()));
     if c.gaps.is_empty() {
         let _ = writeln!(w, "<p>No gap longer than {GAP_MINUTES} minutes.</p>");
     } else {
@@ -126,15 +91,14 @@ pub fn render(e: &Evidence) -> String {
             "<table><tr><th>Id</th><th>Start</th><th>End</th><th>Minutes in month</th><th>Reason</th><th>Notice</th><th>Recorded</th></tr>"
         );
         for x in &e.exclusions {
-            let notice = match (&x.announced_at, x.prior_notice) {
-                (Some(at), true) => esc(at),
-                (Some(at), false) => {
+            let notice = match x.notice() {
+                (text, false) => esc(&text),
+                (text, true) => {
                     format!(
-                        "<strong class=\"bad\">no prior notice</strong> (announced {})",
-                        esc(at)
+                        "<strong class=\"bad\">{NO_PRIOR_NOTICE}</strong> {}",
+                        esc(&text)
                     )
                 }
-                (None, _) => "<strong class=\"bad\">no prior notice</strong>".to_owned(),
             };
             let _ = writeln!(
                 w,
@@ -154,11 +118,8 @@ pub fn render(e: &Evidence) -> String {
 
     let _ = writeln!(
         w,
-        "<h2>Digest</h2>\n<p><code>{}:{}</code> over {} attempts: {}.</p>\n</body>\n</html>",
-        e.digest.algorithm,
-        e.digest.value,
-        e.digest.attempts,
-        esc(e.digest.canonical_form)
+        "<h2>Digest</h2>\n<p><code>{}</code></p>\n</body>\n</html>",
+        esc(&e.digest_line())
     );
     out
 }
@@ -272,11 +233,8 @@ fn legend(w: &mut String) {
 fn incident_section(w: &mut String, n: usize, incident: &Incident) {
     let _ = writeln!(
         w,
-        "<section class=\"incident\"><h3>{n}. {} to {} ({} minute{})</h3>",
-        incident.start,
-        incident.end,
-        incident.minutes,
-        if incident.minutes == 1 { "" } else { "s" }
+        "<section class=\"incident\"><h3>{}</h3>",
+        esc(&incident.title(n))
     );
     let width = incident.strip.len() as u32 * STRIP_MINUTE_W + 2;
     let _ = write!(
@@ -295,15 +253,7 @@ fn incident_section(w: &mut String, n: usize, incident: &Incident) {
         );
     }
     let _ = writeln!(w, "</svg>");
-    let _ = writeln!(
-        w,
-        "<p>Seen by: {}</p>",
-        if incident.probers.is_empty() {
-            "-".to_owned()
-        } else {
-            esc(&incident.probers.join(", "))
-        }
-    );
+    let _ = writeln!(w, "<p>Seen by: {}</p>", esc(&incident.seen_by()));
     let _ = writeln!(
         w,
         "<table><tr><th>Operation</th><th>ok</th><th>fail</th><th>inconclusive</th></tr>"

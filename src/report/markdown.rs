@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::evidence::{Evidence, GAP_MINUTES};
+use super::evidence::{Evidence, GAP_MINUTES, NO_INCIDENT, NO_PRIOR_NOTICE};
 
 pub fn render(e: &Evidence) -> String {
     let f = &e.figures;
@@ -14,65 +14,21 @@ pub fn render(e: &Evidence) -> String {
         "# Availability evidence: `{}`, Service Month {}\n",
         e.target, f.month
     );
-    let _ = writeln!(
-        w,
-        "Service Month {} to {} ({}), from {} to {} (end exclusive){}. Generated {} by improbe {}.\n",
-        f.first_day,
-        f.last_day,
-        e.timezone,
-        f.start,
-        f.end,
-        if f.complete { "" } else { ", still running" },
-        e.generated_at,
-        e.improbe_version
-    );
+    let _ = writeln!(w, "{}\n", e.period());
 
     let _ = writeln!(w, "## Figures\n");
     let _ = writeln!(w, "| | |\n|---|---|");
-    let rows = [
-        ("Total minutes", f.total_minutes.to_string()),
-        ("Apparent Failure minutes", f.failure_minutes.to_string()),
-        ("Excluded minutes", f.excluded_minutes.to_string()),
-        ("No-data minutes", f.no_data_minutes.to_string()),
-        ("Availability", format!("{}%", f.availability_percent)),
-        (
-            "Meets the 99% commitment",
-            if f.meets_commitment { "yes" } else { "no" }.to_owned(),
-        ),
-        (
-            "Credit",
-            format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
-        ),
-        ("Claim opens", f.claim_opens.clone()),
-        ("Claim deadline", f.claim_deadline.clone()),
-    ];
-    for (name, value) in rows {
+    for (name, value) in e.figure_rows() {
         let _ = writeln!(w, "| {name} | {value} |");
     }
 
     let _ = writeln!(w, "\n## Incidents ({})\n", e.incidents.len());
     if e.incidents.is_empty() {
-        let _ = writeln!(w, "No Apparent Failure minute in this Service Month.");
+        let _ = writeln!(w, "{NO_INCIDENT}");
     }
     for (n, incident) in e.incidents.iter().enumerate() {
-        let _ = writeln!(
-            w,
-            "### {}. {} to {} ({} minute{})\n",
-            n + 1,
-            incident.start,
-            incident.end,
-            incident.minutes,
-            if incident.minutes == 1 { "" } else { "s" }
-        );
-        let _ = writeln!(
-            w,
-            "Seen by: {}\n",
-            if incident.probers.is_empty() {
-                "-".to_owned()
-            } else {
-                incident.probers.join(", ")
-            }
-        );
+        let _ = writeln!(w, "### {}\n", incident.title(n + 1));
+        let _ = writeln!(w, "Seen by: {}\n", cell(&incident.seen_by()));
         let _ = writeln!(
             w,
             "| operation | ok | fail | inconclusive |\n|---|---:|---:|---:|"
@@ -117,15 +73,7 @@ pub fn render(e: &Evidence) -> String {
 
     let c = &e.coverage;
     let _ = writeln!(w, "## Coverage\n");
-    let _ = writeln!(
-        w,
-        "{} of {} elapsed minutes outside exclusions had a conclusive verdict ({}%); {} had no data, {} were excluded.\n",
-        c.observed_minutes,
-        c.elapsed_minutes - c.excluded_minutes,
-        c.coverage_percent,
-        c.no_data_minutes,
-        c.excluded_minutes
-    );
+    let _ = writeln!(w, "{}\n", c.summary());
     if c.gaps.is_empty() {
         let _ = writeln!(w, "No gap longer than {GAP_MINUTES} minutes.");
     } else {
@@ -154,10 +102,9 @@ pub fn render(e: &Evidence) -> String {
             "| id | start | end | minutes in month | reason | notice | recorded |\n|---:|---|---|---:|---|---|---|"
         );
         for x in &e.exclusions {
-            let notice = match (&x.announced_at, x.prior_notice) {
-                (Some(at), true) => at.clone(),
-                (Some(at), false) => format!("**no prior notice** (announced {at})"),
-                (None, _) => "**no prior notice**".to_owned(),
+            let notice = match x.notice() {
+                (text, false) => text,
+                (text, true) => format!("**{NO_PRIOR_NOTICE}** {text}"),
             };
             let _ = writeln!(
                 w,
@@ -189,11 +136,7 @@ pub fn render(e: &Evidence) -> String {
     }
 
     let _ = writeln!(w, "\n## Digest\n");
-    let _ = writeln!(
-        w,
-        "`{}:{}` over {} attempts: {}.",
-        e.digest.algorithm, e.digest.value, e.digest.attempts, e.digest.canonical_form
-    );
+    let _ = writeln!(w, "{}", e.digest_line());
     out
 }
 

@@ -141,3 +141,46 @@ pub async fn ingest(store: &dyn Store, attempts: &[Attempt]) -> improbe::store::
     let mut source = attempts.iter().cloned().map(Ok);
     store.ingest(&mut source).await.unwrap()
 }
+
+/// Requests a simulator answered, over every operation.
+pub fn answered(sim: &improbe::simulator::Simulator) -> u64 {
+    Kind::ALL
+        .iter()
+        .map(|k| {
+            let s = sim.stats(*k);
+            s.ok + s.error
+        })
+        .sum()
+}
+
+/// `improbe run` inside the test process, on a config given as text.
+pub struct InProcessDaemon {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessDaemon {
+    pub async fn start(text: &str) -> InProcessDaemon {
+        use improbe::clock::{Clock, SystemClock};
+        let config = improbe::config::Config::parse(text, "test").unwrap();
+        let store = store::open(&config.database.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            improbe::daemon::run(
+                &config,
+                store,
+                Arc::new(SystemClock) as Arc<dyn Clock>,
+                stopped,
+            )
+            .await
+        });
+        InProcessDaemon { stop, task }
+    }
+
+    /// Stops it as SIGTERM would and waits until everything is written.
+    pub async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
