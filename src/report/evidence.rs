@@ -258,6 +258,166 @@ impl AppliedExclusion {
 }
 
 pub const NO_PRIOR_NOTICE: &str = "no prior notice";
+
+/// A table of the report, decided here once; the renderers only know their
+/// syntax (and escape every cell).
+pub struct Table {
+    pub header: Vec<&'static str>,
+    /// Right-aligned columns.
+    pub numeric: Vec<usize>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+pub enum Cell {
+    Text(String),
+    /// Shown emphasised: something a reader must not miss.
+    Flagged(String),
+    /// Several lines in one cell.
+    Lines(Vec<String>),
+}
+
+fn text(value: impl ToString) -> Cell {
+    Cell::Text(value.to_string())
+}
+
+fn or_dash<T: ToString>(value: Option<T>) -> Cell {
+    value.map_or_else(|| text("-"), text)
+}
+
+impl Incident {
+    pub fn attempts_table(&self) -> Table {
+        Table {
+            header: vec!["operation", "ok", "fail", "inconclusive"],
+            numeric: vec![1, 2, 3],
+            rows: self
+                .attempts
+                .iter()
+                .map(|(kind, t)| vec![text(kind), text(t.ok), text(t.fail), text(t.inconclusive)])
+                .collect(),
+        }
+    }
+
+    pub fn errors_table(&self) -> Table {
+        Table {
+            header: vec![
+                "HTTP status",
+                "error code",
+                "outcome",
+                "count",
+                "samples (verbatim)",
+            ],
+            numeric: vec![3],
+            rows: self
+                .errors
+                .iter()
+                .map(|group| {
+                    let samples = group
+                        .samples
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} {} {}: {}",
+                                s.started_at,
+                                s.prober,
+                                s.kind,
+                                s.error.as_deref().unwrap_or("-")
+                            )
+                        })
+                        .collect();
+                    vec![
+                        or_dash(group.http_status),
+                        or_dash(group.error_code.as_deref()),
+                        text(group.outcome),
+                        text(group.count),
+                        Cell::Lines(samples),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Coverage {
+    pub fn gaps_table(&self) -> Table {
+        Table {
+            header: vec!["gap start", "end", "minutes", "prober heartbeat"],
+            numeric: vec![2],
+            rows: self
+                .gaps
+                .iter()
+                .map(|g| {
+                    vec![
+                        text(&g.start),
+                        text(&g.end),
+                        text(g.minutes),
+                        text(&g.heartbeat),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Evidence {
+    pub fn exclusions_table(&self) -> Table {
+        Table {
+            header: vec![
+                "id",
+                "start",
+                "end",
+                "minutes in month",
+                "reason",
+                "notice",
+                "recorded",
+            ],
+            numeric: vec![0, 3],
+            rows: self
+                .exclusions
+                .iter()
+                .map(|x| {
+                    let notice = match x.notice() {
+                        (text, false) => Cell::Text(text),
+                        (text, true) => {
+                            Cell::Flagged(format!("{NO_PRIOR_NOTICE} {text}").trim_end().to_owned())
+                        }
+                    };
+                    vec![
+                        text(x.id),
+                        text(&x.start),
+                        text(&x.end),
+                        text(x.minutes_in_month),
+                        text(&x.reason),
+                        notice,
+                        text(format!(
+                            "{} by {} ({})",
+                            x.recorded_at, x.recorded_by, x.source
+                        )),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    pub fn days_table(&self) -> Table {
+        Table {
+            header: vec!["date", "failure", "no data", "excluded", "available"],
+            numeric: vec![1, 2, 3, 4],
+            rows: self
+                .days
+                .iter()
+                .map(|d| {
+                    vec![
+                        text(d.date),
+                        text(d.failure_minutes),
+                        text(d.no_data_minutes),
+                        text(d.excluded_minutes),
+                        text(d.available_minutes),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
 pub const NO_INCIDENT: &str = "No Apparent Failure minute in this Service Month.";
 
 /// Gathers the evidence for one statement (from `accounting::statements`).

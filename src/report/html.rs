@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::Datelike;
 
-use super::evidence::{Day, Evidence, GAP_MINUTES, Incident, NO_INCIDENT, NO_PRIOR_NOTICE};
+use super::evidence::{Cell, Day, Evidence, GAP_MINUTES, Incident, NO_INCIDENT, Table};
 use crate::verdict::Verdict;
 
 pub const COLOR_AVAILABLE: &str = "#2e7d32";
@@ -65,55 +65,14 @@ pub fn render(e: &Evidence) -> String {
     if c.gaps.is_empty() {
         let _ = writeln!(w, "<p>No gap longer than {GAP_MINUTES} minutes.</p>");
     } else {
-        let _ = writeln!(
-            w,
-            "<table><tr><th>Gap start</th><th>End</th><th>Minutes</th><th>Prober heartbeat</th></tr>"
-        );
-        for gap in &c.gaps {
-            let _ = writeln!(
-                w,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                gap.start,
-                gap.end,
-                gap.minutes,
-                esc(&gap.heartbeat)
-            );
-        }
-        let _ = writeln!(w, "</table>");
+        table(w, &c.gaps_table());
     }
 
     let _ = writeln!(w, "<h2>Exclusions</h2>");
     if e.exclusions.is_empty() {
         let _ = writeln!(w, "<p>None applied.</p>");
     } else {
-        let _ = writeln!(
-            w,
-            "<table><tr><th>Id</th><th>Start</th><th>End</th><th>Minutes in month</th><th>Reason</th><th>Notice</th><th>Recorded</th></tr>"
-        );
-        for x in &e.exclusions {
-            let notice = match x.notice() {
-                (text, false) => esc(&text),
-                (text, true) => {
-                    format!(
-                        "<strong class=\"bad\">{NO_PRIOR_NOTICE}</strong> {}",
-                        esc(&text)
-                    )
-                }
-            };
-            let _ = writeln!(
-                w,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{notice}</td><td>{} by {} ({})</td></tr>",
-                x.id,
-                x.start,
-                x.end,
-                x.minutes_in_month,
-                esc(&x.reason),
-                x.recorded_at,
-                esc(&x.recorded_by),
-                x.source
-            );
-        }
-        let _ = writeln!(w, "</table>");
+        table(w, &e.exclusions_table());
     }
 
     let _ = writeln!(
@@ -254,52 +213,41 @@ fn incident_section(w: &mut String, n: usize, incident: &Incident) {
     }
     let _ = writeln!(w, "</svg>");
     let _ = writeln!(w, "<p>Seen by: {}</p>", esc(&incident.seen_by()));
-    let _ = writeln!(
-        w,
-        "<table><tr><th>Operation</th><th>ok</th><th>fail</th><th>inconclusive</th></tr>"
-    );
-    for (kind, t) in &incident.attempts {
-        let _ = writeln!(
-            w,
-            "<tr><td>{kind}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            t.ok, t.fail, t.inconclusive
-        );
-    }
-    let _ = writeln!(w, "</table>");
+    table(w, &incident.attempts_table());
     if !incident.errors.is_empty() {
-        let _ = writeln!(
-            w,
-            "<table><tr><th>HTTP status</th><th>Error code</th><th>Outcome</th><th>Count</th><th>Samples (verbatim)</th></tr>"
-        );
-        for group in &incident.errors {
-            let samples: Vec<String> = group
-                .samples
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{} {} {}: <code>{}</code>",
-                        s.started_at,
-                        esc(&s.prober),
-                        s.kind,
-                        esc(s.error.as_deref().unwrap_or("-"))
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                w,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                group
-                    .http_status
-                    .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                esc(group.error_code.as_deref().unwrap_or("-")),
-                group.outcome,
-                group.count,
-                samples.join("<br>")
-            );
-        }
-        let _ = writeln!(w, "</table>");
+        table(w, &incident.errors_table());
     }
     let _ = writeln!(w, "</section>");
+}
+
+fn table(w: &mut String, t: &Table) {
+    let _ = write!(w, "<table><tr>");
+    for name in &t.header {
+        let _ = write!(w, "<th>{name}</th>");
+    }
+    let _ = writeln!(w, "</tr>");
+    for row in &t.rows {
+        let _ = write!(w, "<tr>");
+        for (column, cell) in row.iter().enumerate() {
+            let class = if t.numeric.contains(&column) {
+                " class=\"n\""
+            } else {
+                ""
+            };
+            let content = match cell {
+                Cell::Text(text) => esc(text),
+                Cell::Flagged(text) => format!("<strong class=\"bad\">{}</strong>", esc(text)),
+                Cell::Lines(lines) => lines
+                    .iter()
+                    .map(|l| format!("<code>{}</code>", esc(l)))
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
+            };
+            let _ = write!(w, "<td{class}>{content}</td>");
+        }
+        let _ = writeln!(w, "</tr>");
+    }
+    let _ = writeln!(w, "</table>");
 }
 
 /// Escapes text for HTML: provider error messages are not ours to trust.

@@ -3,145 +3,92 @@
 
 use std::fmt::Write as _;
 
-use super::evidence::{Evidence, GAP_MINUTES, NO_INCIDENT, NO_PRIOR_NOTICE};
+use super::evidence::{Cell, Evidence, GAP_MINUTES, NO_INCIDENT, Table};
 
 pub fn render(e: &Evidence) -> String {
-    let f = &e.figures;
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(
         w,
         "# Availability evidence: `{}`, Service Month {}\n",
-        e.target, f.month
+        e.target, e.figures.month
     );
     let _ = writeln!(w, "{}\n", e.period());
 
     let _ = writeln!(w, "## Figures\n");
     let _ = writeln!(w, "| | |\n|---|---|");
     for (name, value) in e.figure_rows() {
-        let _ = writeln!(w, "| {name} | {value} |");
+        let _ = writeln!(w, "| {name} | {} |", escape(&value));
     }
 
     let _ = writeln!(w, "\n## Incidents ({})\n", e.incidents.len());
     if e.incidents.is_empty() {
-        let _ = writeln!(w, "{NO_INCIDENT}");
+        let _ = writeln!(w, "{NO_INCIDENT}\n");
     }
     for (n, incident) in e.incidents.iter().enumerate() {
         let _ = writeln!(w, "### {}\n", incident.title(n + 1));
-        let _ = writeln!(w, "Seen by: {}\n", cell(&incident.seen_by()));
-        let _ = writeln!(
-            w,
-            "| operation | ok | fail | inconclusive |\n|---|---:|---:|---:|"
-        );
-        for (kind, t) in &incident.attempts {
-            let _ = writeln!(w, "| {kind} | {} | {} | {} |", t.ok, t.fail, t.inconclusive);
-        }
+        let _ = writeln!(w, "Seen by: {}\n", escape(&incident.seen_by()));
+        table(w, &incident.attempts_table());
         if !incident.errors.is_empty() {
-            let _ = writeln!(
-                w,
-                "\n| HTTP status | error code | outcome | count | samples |\n|---|---|---|---:|---|"
-            );
-            for group in &incident.errors {
-                let samples: Vec<String> = group
-                    .samples
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{} {} {}: {}",
-                            s.started_at,
-                            s.prober,
-                            s.kind,
-                            cell(s.error.as_deref().unwrap_or("-"))
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(
-                    w,
-                    "| {} | {} | {} | {} | {} |",
-                    group
-                        .http_status
-                        .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                    cell(group.error_code.as_deref().unwrap_or("-")),
-                    group.outcome,
-                    group.count,
-                    samples.join("<br>")
-                );
-            }
+            table(w, &incident.errors_table());
         }
-        let _ = writeln!(w);
     }
 
     let c = &e.coverage;
-    let _ = writeln!(w, "## Coverage\n");
-    let _ = writeln!(w, "{}\n", c.summary());
+    let _ = writeln!(w, "## Coverage\n\n{}\n", c.summary());
     if c.gaps.is_empty() {
-        let _ = writeln!(w, "No gap longer than {GAP_MINUTES} minutes.");
+        let _ = writeln!(w, "No gap longer than {GAP_MINUTES} minutes.\n");
     } else {
-        let _ = writeln!(
-            w,
-            "Gaps longer than {GAP_MINUTES} minutes:\n\n| start | end | minutes | prober heartbeat |\n|---|---|---:|---|"
-        );
-        for gap in &c.gaps {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {} |",
-                gap.start,
-                gap.end,
-                gap.minutes,
-                cell(&gap.heartbeat)
-            );
-        }
+        let _ = writeln!(w, "Gaps longer than {GAP_MINUTES} minutes:\n");
+        table(w, &c.gaps_table());
     }
 
-    let _ = writeln!(w, "\n## Exclusions\n");
+    let _ = writeln!(w, "## Exclusions\n");
     if e.exclusions.is_empty() {
-        let _ = writeln!(w, "None applied.");
+        let _ = writeln!(w, "None applied.\n");
     } else {
-        let _ = writeln!(
-            w,
-            "| id | start | end | minutes in month | reason | notice | recorded |\n|---:|---|---|---:|---|---|---|"
-        );
-        for x in &e.exclusions {
-            let notice = match x.notice() {
-                (text, false) => text,
-                (text, true) => format!("**{NO_PRIOR_NOTICE}** {text}"),
-            };
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {} | {} | {} | {} by {} ({}) |",
-                x.id,
-                x.start,
-                x.end,
-                x.minutes_in_month,
-                cell(&x.reason),
-                notice,
-                x.recorded_at,
-                cell(&x.recorded_by),
-                x.source
-            );
-        }
+        table(w, &e.exclusions_table());
     }
 
-    let _ = writeln!(w, "\n## Days\n");
-    let _ = writeln!(
-        w,
-        "| date | failure | no data | excluded | available |\n|---|---:|---:|---:|---:|"
-    );
-    for d in &e.days {
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} |",
-            d.date, d.failure_minutes, d.no_data_minutes, d.excluded_minutes, d.available_minutes
-        );
-    }
+    let _ = writeln!(w, "## Days\n");
+    table(w, &e.days_table());
 
-    let _ = writeln!(w, "\n## Digest\n");
-    let _ = writeln!(w, "{}", e.digest_line());
+    let _ = writeln!(w, "## Digest\n\n{}", escape(&e.digest_line()));
     out
 }
 
-/// Text safe inside a Markdown table cell.
-fn cell(text: &str) -> String {
+fn table(w: &mut String, t: &Table) {
+    let _ = writeln!(w, "| {} |", t.header.join(" | "));
+    let rule: Vec<&str> = (0..t.header.len())
+        .map(|c| {
+            if t.numeric.contains(&c) {
+                "---:"
+            } else {
+                "---"
+            }
+        })
+        .collect();
+    let _ = writeln!(w, "|{}|", rule.join("|"));
+    for row in &t.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|cell| match cell {
+                Cell::Text(text) => escape(text),
+                Cell::Flagged(text) => format!("**{}**", escape(text)),
+                Cell::Lines(lines) => lines
+                    .iter()
+                    .map(|l| escape(l))
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
+            })
+            .collect();
+        let _ = writeln!(w, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(w);
+}
+
+/// Text safe inside a Markdown table cell: no column breaks, no markup.
+fn escape(text: &str) -> String {
     text.replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
