@@ -228,6 +228,34 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     );
 
     daemon.stop().await;
+    // The daemon keeps the current Service Month in `service_months`.
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let (month, total, claim_deadline): (i64, i64, String) = sqlx::query_as(
+        "SELECT month, total_minutes, claim_deadline FROM service_months WHERE target = 'sim'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the daemon wrote the current Service Month");
+    let now = chrono::Utc::now();
+    let target = &improbe::config::Config::parse(&text, "metrics")
+        .unwrap()
+        .targets[0];
+    let current = improbe::accounting::select_months(
+        target,
+        improbe::accounting::MonthSelection::Current,
+        now,
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(month, i64::from(current.index));
+    assert_eq!(total, current.total_minutes());
+    assert!(
+        claim_deadline.contains(&format!(
+            "{}",
+            current.last_day + chrono::Duration::days(60)
+        )),
+        "{claim_deadline}"
+    );
     // The heartbeat accounts for every attempt the prober stored.
     let reader = db.store().await;
     let now = improbe::minute::Minute::containing(&chrono::Utc::now());
