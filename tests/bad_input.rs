@@ -95,6 +95,12 @@ fn usage_errors_exit_2() {
             "invalid value 'pdf'",
         ),
         case(&["exclusions", "remove", "x"], 2, "invalid value 'x'"),
+        case(&["demo", "--minutes", "abc"], 2, "invalid value 'abc'"),
+        case(
+            &["simulate", "--listen", "nonsense"],
+            2,
+            "invalid value 'nonsense'",
+        ),
     ] {
         check(&c);
     }
@@ -233,6 +239,21 @@ fn out_of_range_dates_and_unknown_names() {
             "cannot write the report to /nonexistent/dir/r.html",
         ),
         case(&["healthcheck"], 1, "[prober] listen is not set"),
+        case(
+            &["healthcheck", "--url", "nonsense"],
+            1,
+            "--url `nonsense` is not an http:// URL",
+        ),
+        case(
+            &["healthcheck", "--url", "http://127.0.0.1:9/healthz"],
+            1,
+            "did not answer (error sending request",
+        ),
+        case(
+            &["demo", "--minutes", "0"],
+            1,
+            "--minutes must be between 1 and 60",
+        ),
         case(&["tencent", "setup"], 1, "tencent"),
     ] {
         check(&c);

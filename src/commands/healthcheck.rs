@@ -23,14 +23,19 @@ pub async fn run(config_path: &Path, url: Option<&str>) -> anyhow::Result<()> {
             format!("http://{listen}/healthz")
         }
     };
+    anyhow::ensure!(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "--url `{url}` is not an http:// URL such as http://127.0.0.1:9464/healthz"
+    );
     let client = reqwest::Client::builder()
         .timeout(HEALTHCHECK_TIMEOUT)
         .build()?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{url}: {}", e.without_url()))?;
+    let response = client.get(&url).send().await.map_err(|e| {
+        anyhow::anyhow!(
+            "{url} did not answer ({}); is `improbe run` running with [prober] listen set?",
+            crate::probe::describe(&e.without_url())
+        )
+    })?;
     anyhow::ensure!(
         response.status().is_success(),
         "{url}: HTTP {}",

@@ -72,6 +72,20 @@ impl ProbeOutcome {
     }
 }
 
+/// A transport error with its cause chain, e.g. "error sending request:
+/// client error (Connect): tcp connect error: Connection refused". Strip the
+/// URL first (`without_url`) where it may carry a signature.
+pub fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// One provider's way of logging in and sending.
 #[async_trait]
 pub trait Probe: Send + Sync {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use self::codes::{Fault, classify};
-use super::{Probe, ProbeOutcome};
+use super::{Probe, ProbeOutcome, describe};
 use crate::attempt::Kind;
 use crate::clock::Clock;
 use crate::config::TencentSettings;
@@ -197,18 +197,6 @@ fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
         builder.pool_max_idle_per_host(0)
     };
     Ok(builder.build()?)
-}
-
-/// A transport error with its cause chain, e.g. "error sending request: connection refused".
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Classifies a REST reply per SLA.md and [`codes`].
