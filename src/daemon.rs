@@ -21,8 +21,11 @@ use crate::retention;
 use crate::schedule::{self, Scheduler};
 use crate::server::{self, Surface};
 use crate::spool::Spool;
-use crate::store::Store;
+use crate::store::{self, Store};
 use crate::writer::{self, WriterCounters};
+
+/// How often a database that was down at start is tried again.
+pub const PREPARE_RETRY: Duration = Duration::from_secs(2);
 
 /// How often the current Service Month's figures are refreshed in `service_months`.
 pub const MONTHS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
@@ -41,9 +44,28 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    store
-        .sync_config_exclusions(&config.exclusions, &config.prober.id, clock.now())
-        .await?;
+    // The database may be down at start: probe anyway, spool, and prepare
+    // it (migrations, the config's exclusions) as soon as it answers.
+    let (database_ready, ready) = watch::channel(false);
+    let mut background = JoinSet::new();
+    match store::prepare(store.as_ref(), config, clock.now()).await {
+        Ok(()) => {
+            let _ = database_ready.send(true);
+        }
+        Err(e) if store::is_unreachable(&e) => {
+            tracing::error!(
+                "the database does not answer ({e:#}); probing anyway: attempts go to the spool until it does"
+            );
+            background.spawn(prepare_when_reachable(
+                config.clone(),
+                store.clone(),
+                clock.clone(),
+                database_ready,
+                stop.clone(),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
     // Build every probe first: a bad secret stops start-up before anything runs.
     let mut probes = Vec::new();
     for target in &config.targets {
@@ -78,10 +100,10 @@ pub async fn run(
         store.clone(),
         spool,
         attempts,
+        ready,
         daemon.writer.clone(),
     ));
 
-    let mut background = JoinSet::new();
     let surface = Arc::new(Surface {
         config: config.clone(),
         store: store.clone(),
@@ -158,6 +180,30 @@ pub async fn run(
     while background.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Retries [`store::prepare`] until it succeeds, then lets the writer in.
+async fn prepare_when_reachable(
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ready: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            _ = tokio::time::sleep(PREPARE_RETRY) => {}
+        }
+        match store::prepare(store.as_ref(), &config, clock.now()).await {
+            Ok(()) => {
+                tracing::info!("the database answers; replaying the spool");
+                let _ = ready.send(true);
+                return;
+            }
+            Err(e) => tracing::debug!("database still not ready: {e:#}"),
+        }
+    }
 }
 
 /// Keeps `service_months` current for every target.

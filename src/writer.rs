@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::attempt::Attempt;
 use crate::spool::Spool;
@@ -55,6 +55,8 @@ struct Writer {
     store: Arc<dyn Store>,
     spool: Spool,
     receiver: mpsc::Receiver<Attempt>,
+    /// False until the database is migrated (it may be down at start).
+    ready: watch::Receiver<bool>,
     /// Attempts received and not yet written anywhere, oldest first.
     buffer: VecDeque<Attempt>,
     closed: bool,
@@ -69,6 +71,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     spool: Spool,
     receiver: mpsc::Receiver<Attempt>,
+    ready: watch::Receiver<bool>,
     counters: Arc<WriterCounters>,
 ) {
     counters.spooled.store(spool.pending(), Ordering::Relaxed);
@@ -76,6 +79,7 @@ pub async fn run(
         store,
         spool,
         receiver,
+        ready,
         buffer: VecDeque::new(),
         closed: false,
         spool_failing: false,
@@ -112,7 +116,7 @@ pub async fn run(
             crate::spool::remove_if_empty(writer.spool.path());
             return;
         }
-        if tokio::time::Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= deadline || !*writer.ready.borrow() {
             writer.spill();
             writer.sync_spool();
             writer.publish();
@@ -132,6 +136,10 @@ impl Writer {
     /// Replays the spool, then writes the buffer. Whatever the database does
     /// not take ends up in the spool, behind what is already there.
     async fn drain(&mut self) {
+        if !*self.ready.borrow() {
+            self.spill();
+            return;
+        }
         while self.spool.pending() > 0 {
             let (chunk, mark) = match self.spool.next_chunk(REPLAY_CHUNK) {
                 Ok(next) => next,

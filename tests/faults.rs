@@ -419,3 +419,66 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     );
     assert_counted_once_and_no_failure(reader.as_ref(), targets, stored_count).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_down_when_the_daemon_starts_is_waited_for() {
+    let pg = tokio::task::spawn_blocking(|| {
+        let pg = PrivatePostgres::start();
+        pg.ctl("stop");
+        pg
+    })
+    .await
+    .unwrap();
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("improbe-spool-late.jsonl");
+    let config = dir.path().join("improbe.toml");
+    let targets = 5;
+    std::fs::write(
+        &config,
+        config_text("late", &pg.url(), &sim.endpoint(), dir.path(), targets),
+    )
+    .unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_improbe"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "attempts in the spool",
+        Duration::from_secs(30),
+        async || spool_lines(&spool) >= 3 * targets * 3,
+    )
+    .await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon gave up on a database that is only down"
+    );
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.ctl("start");
+        pg
+    })
+    .await
+    .unwrap();
+    wait_for("the spool replayed", Duration::from_secs(60), async || {
+        spool_lines(&spool) == 0
+    })
+    .await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(daemon.wait().unwrap().success());
+
+    // The daemon migrated the database itself once it answered.
+    let reader = store::open(&pg.url()).await.unwrap();
+    assert_counted_once_and_no_failure(reader.as_ref(), targets, answered(&sim)).await;
+}

@@ -15,8 +15,6 @@ pub mod tencent;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use crate::cli::{Cli, Command, TencentCommand};
 use crate::config::Config;
 use crate::store::{self, Store};
@@ -75,13 +73,6 @@ pub fn find_target<'c>(
 /// the config's exclusion windows the database's.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::open(&config.database.url).await?;
-    store
-        .migrate()
-        .await
-        .with_context(|| format!("cannot migrate the {} database", store.backend()))?;
-    store
-        .sync_config_exclusions(&config.exclusions, &config.prober.id, chrono::Utc::now())
-        .await
-        .context("cannot record the config's exclusion windows")?;
+    store::prepare(store.as_ref(), config, chrono::Utc::now()).await?;
     Ok(store)
 }

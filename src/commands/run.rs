@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{load_config, open_store};
+use super::load_config;
 use crate::clock::SystemClock;
 use crate::daemon;
+use crate::store;
 
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let store = open_store(&config).await?;
+    // The daemon migrates itself, and waits for a database that is down.
+    let store = store::open_or_wait(&config.database.url).await?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

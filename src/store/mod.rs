@@ -214,6 +214,48 @@ pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// What a database needs before attempts go in: the schema, and the config's
+/// exclusion windows.
+pub async fn prepare(
+    store: &dyn Store,
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the {} database", store.backend()))?;
+    store
+        .sync_config_exclusions(&config.exclusions, &config.prober.id, now)
+        .await
+        .context("cannot record the config's exclusion windows")
+}
+
+/// Like [`open`], except that a PostgreSQL server that cannot be reached
+/// yet gives a store that connects on first use, so the daemon can start
+/// probing (and spooling) during a database outage. A server that answers
+/// and refuses (wrong password, unknown database) is still an error.
+pub async fn open_or_wait(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    match open(url).await {
+        Err(e) if is_unreachable(&e) && !url.starts_with("sqlite:") => {
+            Ok(Arc::new(PostgresStore::connect_lazy(url)?))
+        }
+        other => other,
+    }
+}
+
+/// Whether an error means the database did not answer at all (refused,
+/// timed out, connection lost), as opposed to answering with a refusal.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
+        )
+    })
+}
+
 /// A database URL with any password replaced, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -39,18 +39,28 @@ impl PostgresStore {
          claim_opens = excluded.claim_opens, claim_deadline = excluded.claim_deadline, complete = excluded.complete, \
          updated_at = excluded.updated_at";
 
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
+    fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect(url)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right",
-                    redact_url(url)
-                )
-            })?;
+    }
+
+    /// A store that connects on first use: for a daemon that starts while
+    /// the database is down.
+    pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
+        let pool = Self::pool_options()
+            .connect_lazy(url)
+            .with_context(|| format!("invalid PostgreSQL URL `{}`", redact_url(url)))?;
+        Ok(Self { pool })
+    }
+
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = Self::pool_options().connect(url).await.with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right",
+                redact_url(url)
+            )
+        })?;
         Ok(Self { pool })
     }
 }
