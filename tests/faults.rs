@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{InProcessDaemon, answered};
+use common::{InProcessDaemon, answered, spawn_run, terminate};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -332,15 +332,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
         config_text("killed", &url, &sim.endpoint(), dir.path(), targets),
     )
     .unwrap();
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_improbe"))
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_run(&config);
 
     let mut first = spawn();
     let reader = store::open(&url).await.unwrap();
@@ -369,19 +361,12 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     let answered_before_kill = answered(&sim);
 
     // The restart replays the spool before anything new.
-    let mut second = spawn();
+    let second = spawn();
     wait_for("the spool replayed", Duration::from_secs(30), async || {
         spool_lines(&spool) == 0
     })
     .await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &second.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(second.wait().unwrap().success());
+    terminate(second);
 
     let stored: HashSet<(String, String, i64)> =
         sqlx::query_as("SELECT target, kind, started_at_ms FROM attempts")
@@ -441,13 +426,7 @@ async fn postgres_down_when_the_daemon_starts_is_waited_for() {
         config_text("late", &pg.url(), &sim.endpoint(), dir.path(), targets),
     )
     .unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_improbe"))
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = spawn_run(&config);
     wait_for(
         "attempts in the spool",
         Duration::from_secs(30),
@@ -469,14 +448,7 @@ async fn postgres_down_when_the_daemon_starts_is_waited_for() {
         spool_lines(&spool) == 0
     })
     .await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &daemon.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(daemon.wait().unwrap().success());
+    terminate(daemon);
 
     // The daemon migrated the database itself once it answered.
     let reader = store::open(&pg.url()).await.unwrap();

@@ -7,10 +7,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{TestDb, answered};
+use common::{TestDb, answered, spawn_run, terminate};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
@@ -32,14 +32,7 @@ fn spawn(dir: &Path, id: &str, db_url: &str, extra_prober: &str, targets: &str) 
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_improbe"))
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env_remove("IMPROBE_DATABASE_URL")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    spawn_run(&config)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,7 +59,7 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
     // `a` sees t1 healthy; `b` sees t1 and t2 failing; `c` sees them failing
     // too, but its own network fails the control check, so its failures are
     // inconclusive and must never decide a minute.
-    let mut probers = vec![
+    let probers = vec![
         spawn(
             dir.path(),
             "a",
@@ -105,17 +98,8 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
         assert!(Instant::now() < deadline, "probers never all wrote");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for prober in &probers {
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &prober.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    for prober in &mut probers {
-        assert!(prober.wait().unwrap().success());
+    for prober in probers {
+        terminate(prober);
     }
 
     // Nothing lost, nothing counted twice.

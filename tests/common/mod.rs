@@ -184,3 +184,26 @@ impl InProcessDaemon {
         self.task.await.unwrap().unwrap();
     }
 }
+
+/// `improbe run` as a child process with this config (stderr discarded).
+pub fn spawn_run(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_improbe"))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env_remove("IMPROBE_DATABASE_URL")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGTERM and checks that the daemon stopped cleanly.
+pub fn terminate(mut daemon: std::process::Child) {
+    let signal = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "improbe run exited with {status}");
+}
