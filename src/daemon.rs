@@ -68,14 +68,19 @@ pub async fn run(
     }
     // Build every probe first: a bad secret stops start-up before anything runs.
     let mut probes = Vec::new();
+    let mut operations = 0;
     for target in &config.targets {
+        let (plans, notes) = schedule::plan(target);
         match probe::for_target(target, clock.clone())? {
-            Some(probe) => probes.push((Arc::new(target.clone()), probe)),
+            Some(probe) => {
+                operations += plans.len();
+                probes.push((Arc::new(target.clone()), probe));
+            }
             None => {
                 tracing::warn!(target = %target.name, "not probed: the {:?} provider has no probe yet", target.provider)
             }
         }
-        for note in schedule::plan(target).1 {
+        for note in notes {
             tracing::warn!("{note}");
         }
     }
@@ -154,10 +159,6 @@ pub async fn run(
         .run(stop.clone()),
     );
 
-    let operations = probes
-        .iter()
-        .map(|(target, _)| schedule::plan(target).0.len())
-        .sum();
     daemon.scheduler.expect_operations(operations);
     let mut probing = JoinSet::new();
     for (target, probe) in probes {

@@ -42,6 +42,8 @@ pub struct Spool {
     replay_offset: u64,
     /// Lines before `replay_offset`, for error messages.
     replayed_lines: usize,
+    /// Bytes in the file: only this writer changes it.
+    len: u64,
     dirty: bool,
 }
 
@@ -105,6 +107,7 @@ impl Spool {
             pending,
             replay_offset: 0,
             replayed_lines: 0,
+            len: complete_bytes,
             dirty: false,
         })
     }
@@ -125,12 +128,12 @@ impl Spool {
             text.push_str(&import::to_line(attempt));
             text.push('\n');
         }
-        let before = self.file.metadata()?.len();
         if let Err(e) = self.file.write_all(text.as_bytes()) {
             // Never leave half a record behind: the next append would glue onto it.
-            let _ = self.file.set_len(before);
+            let _ = self.file.set_len(self.len);
             return Err(e);
         }
+        self.len += text.len() as u64;
         self.pending += attempts.len() as u64;
         self.dirty = true;
         Ok(())
@@ -189,8 +192,9 @@ impl Spool {
         self.replay_offset = mark.offset;
         self.replayed_lines = mark.lines;
         self.pending = self.pending.saturating_sub(records as u64);
-        if self.replay_offset >= self.file.metadata()?.len() {
+        if self.replay_offset >= self.len {
             self.file.set_len(0)?;
+            self.len = 0;
             self.file.sync_data()?;
             self.replay_offset = 0;
             self.replayed_lines = 0;

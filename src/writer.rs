@@ -230,8 +230,7 @@ impl Writer {
         if self.buffer.is_empty() {
             return;
         }
-        let attempts: Vec<Attempt> = self.buffer.iter().cloned().collect();
-        match self.spool.append(&attempts) {
+        match self.spool.append(self.buffer.make_contiguous()) {
             Ok(()) => {
                 self.buffer.clear();
                 if std::mem::take(&mut self.spool_failing) {

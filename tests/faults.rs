@@ -235,6 +235,16 @@ impl PrivatePostgres {
         );
     }
 
+    /// [`PrivatePostgres::ctl`] off the async runtime's threads.
+    async fn ctl_async(self, action: &'static str) -> PrivatePostgres {
+        tokio::task::spawn_blocking(move || {
+            self.ctl(action);
+            self
+        })
+        .await
+        .unwrap()
+    }
+
     fn ctl(&self, action: &str) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
@@ -288,24 +298,14 @@ async fn postgres_stopped_under_load_loses_and_invents_nothing() {
     )
     .await;
 
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.ctl("stop");
-        pg
-    })
-    .await
-    .unwrap();
+    let pg = pg.ctl_async("stop").await;
     wait_for(
         "attempts in the spool",
         Duration::from_secs(60),
         async || spool_lines(&spool) >= 5 * TARGETS * 3,
     )
     .await;
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.ctl("start");
-        pg
-    })
-    .await
-    .unwrap();
+    let pg = pg.ctl_async("start").await;
     wait_for("the spool replayed", Duration::from_secs(90), async || {
         spool_lines(&spool) == 0
     })
@@ -438,12 +438,7 @@ async fn postgres_down_when_the_daemon_starts_is_waited_for() {
         "the daemon gave up on a database that is only down"
     );
 
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.ctl("start");
-        pg
-    })
-    .await
-    .unwrap();
+    let pg = pg.ctl_async("start").await;
     wait_for("the spool replayed", Duration::from_secs(60), async || {
         spool_lines(&spool) == 0
     })
