@@ -51,6 +51,47 @@ impl Outcome {
     }
 }
 
+/// Why an attempt is `inconclusive`: the closed set every provider shares,
+/// stored as its text in `attempts.reason`. Each names a cause on our side,
+/// which the SLA excludes (SLA.md, "How improbe measures it").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InconclusiveReason {
+    /// Our signature, key, password or account configuration was rejected.
+    Credentials,
+    /// The provider rejected the request as malformed or not permitted for
+    /// our accounts (setup, permissions, content rules).
+    RequestRejected,
+    /// We sent more than our plan or the API allows.
+    Throttled,
+    /// Our own network was down (the control check failed).
+    LocalNetwork,
+}
+
+impl InconclusiveReason {
+    pub const ALL: [InconclusiveReason; 4] = [
+        InconclusiveReason::Credentials,
+        InconclusiveReason::RequestRejected,
+        InconclusiveReason::Throttled,
+        InconclusiveReason::LocalNetwork,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InconclusiveReason::Credentials => "credentials",
+            InconclusiveReason::RequestRejected => "request_rejected",
+            InconclusiveReason::Throttled => "throttled",
+            InconclusiveReason::LocalNetwork => "local_network",
+        }
+    }
+}
+
+impl fmt::Display for InconclusiveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Error for a word that is not one of an enum's spellings.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown {what} `{got}`, expected one of: {expected}")]

@@ -45,7 +45,9 @@ pub enum Command {
     /// Exclusion windows kept in the database (announced maintenance, events, ...).
     #[command(subcommand)]
     Exclusions(ExclusionsCommand),
-    /// Tencent Cloud IM helpers.
+    /// Prepare what probing needs on the provider (accounts, group), idempotently; prints the IDs for the config.
+    Setup(TencentSetupArgs),
+    /// Tencent Cloud IM helpers (`improbe tencent setup` is `improbe setup`).
     #[command(subcommand)]
     Tencent(TencentCommand),
     /// Validate the configuration file; lists every problem with its TOML path.

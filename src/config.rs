@@ -481,6 +481,26 @@ impl Validator<'_> {
             );
             self.problem(path("timeout"), timeout_span, message);
         }
+        let provider = *raw.provider.get_ref();
+        if provider == Provider::Tencent
+            && !timeout.is_zero()
+            && timeout < crate::probe::tencent::ANSWERS_WITHIN
+        {
+            let message = format!(
+                "{} is shorter than the {} Tencent's REST API may take to answer: slow successes would be recorded as failures; use at least {}",
+                humanize(timeout),
+                humanize(crate::probe::tencent::ANSWERS_WITHIN),
+                humanize(crate::probe::tencent::ANSWERS_WITHIN),
+            );
+            self.warnings.push(Problem {
+                path: path("timeout"),
+                line: raw
+                    .timeout
+                    .as_ref()
+                    .map(|t| self.lines.line_of(t.span().start)),
+                message,
+            });
+        }
         let operations = match raw.operations {
             Some(ops) => {
                 let unique: BTreeSet<Kind> = ops.get_ref().iter().copied().collect();
@@ -501,7 +521,6 @@ impl Validator<'_> {
             }
             None => Kind::ALL.to_vec(),
         };
-        let provider = *raw.provider.get_ref();
         let provider_span = Some(raw.provider.span());
         let tencent = raw.tencent.map(Spanned::into_inner);
         let matrix = raw.matrix.map(Spanned::into_inner);
@@ -978,6 +997,37 @@ monthly_fee = "10"
         assert!(
             both.iter().any(|p| p.contains("either env or file")),
             "{both:?}"
+        );
+    }
+
+    #[test]
+    fn a_tencent_timeout_under_its_answer_time_warns_with_its_line() {
+        let tencent = |timeout: &str| {
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                &format!("provider = \"tencent\"\ntimeout = \"{timeout}\""),
+            ) + "[targets.tencent]\nendpoint = \"https://x\"\nsdk_app_id = 1\nadmin = \"a\"\nsecret_key = { env = \"K\" }\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n"
+        };
+        let short = Config::parse(&tencent("2500ms"), "t").unwrap();
+        let warnings: Vec<String> = short.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("line 5: targets[0].timeout: 2500ms is shorter than the 3s"),
+            "{warnings:?}"
+        );
+        let enough = Config::parse(&tencent("3s"), "t").unwrap();
+        assert!(enough.warnings.is_empty(), "{:?}", enough.warnings);
+        let simulator = Config::parse(
+            &MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\ntimeout = \"1s\"",
+            ),
+            "t",
+        )
+        .unwrap();
+        assert!(
+            simulator.warnings.is_empty(),
+            "only Tencent's own answer time matters"
         );
     }
 

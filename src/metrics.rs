@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
-use crate::attempt::{Attempt, Outcome};
+use crate::attempt::{Attempt, InconclusiveReason, Outcome};
 
 /// Upper bounds (seconds) of the attempt-latency histogram.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 10] =
@@ -44,6 +44,7 @@ struct Inner {
     attempts: BTreeMap<(String, String, String), u64>,
     latency: BTreeMap<(String, String), Histogram>,
     inconclusive: BTreeMap<(String, String), u64>,
+    unclassified: BTreeMap<(String, String), u64>,
     last_credentials_failure: BTreeMap<String, Instant>,
 }
 
@@ -73,7 +74,7 @@ impl AttemptMetrics {
             .observe(&LATENCY_BUCKETS_SECONDS, seconds);
         if attempt.outcome == Outcome::Inconclusive {
             let reason = attempt.reason.clone().unwrap_or_default();
-            if reason == "credentials" {
+            if reason == InconclusiveReason::Credentials.as_str() {
                 inner
                     .last_credentials_failure
                     .insert(attempt.target.clone(), Instant::now());
@@ -83,6 +84,16 @@ impl AttemptMetrics {
                 .entry((attempt.target.clone(), reason))
                 .or_default() += 1;
         }
+    }
+
+    /// A failed attempt's error code is missing from its provider's
+    /// classification table: it counts, and someone must check it.
+    pub fn record_unclassified_code(&self, target: &str, code: &str) {
+        let mut inner = self.inner.lock().expect("metrics poisoned");
+        *inner
+            .unclassified
+            .entry((target.to_owned(), code.to_owned()))
+            .or_default() += 1;
     }
 
     /// Targets whose credentials were rejected within `window`.
@@ -133,6 +144,18 @@ impl AttemptMetrics {
             out.sample(
                 "improbe_inconclusive_attempts_total",
                 &[("target", target), ("reason", reason)],
+                *n as f64,
+            );
+        }
+        out.family(
+            "improbe_unclassified_error_codes_total",
+            "counter",
+            "Failed attempts whose provider error code is not in the classification table; check them before claiming.",
+        );
+        for ((target, code), n) in &inner.unclassified {
+            out.sample(
+                "improbe_unclassified_error_codes_total",
+                &[("target", target), ("code", code)],
                 *n as f64,
             );
         }

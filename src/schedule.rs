@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::attempt::{Attempt, Kind, Outcome, to_millis};
+use crate::attempt::{Attempt, InconclusiveReason, Kind, Outcome, to_millis};
 use crate::clock::Clock;
 use crate::config::{SendMode, Target, humanize};
 use crate::control::ControlCheck;
@@ -428,7 +428,7 @@ impl Operation {
             && !control.network_ok().await
         {
             result.outcome = Outcome::Inconclusive;
-            result.reason = Some("local_network".into());
+            result.reason = Some(InconclusiveReason::LocalNetwork);
         }
         if result.outcome == Outcome::Ok {
             self.last_success_minute
@@ -444,7 +444,7 @@ impl Operation {
             http_status: result.http_status,
             error_code: result.error_code,
             error: result.error,
-            reason: result.reason,
+            reason: result.reason.map(|r| r.as_str().to_owned()),
         };
         tracing::debug!(target = %attempt.target, kind = %attempt.kind, prober = %attempt.prober, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "attempt");
         if attempt.outcome == Outcome::Inconclusive {
@@ -452,6 +452,15 @@ impl Operation {
         }
         scheduler.counters.finished.fetch_add(1, Ordering::Relaxed);
         scheduler.counters.attempts.record(&attempt);
+        if attempt.outcome == Outcome::Fail
+            && let Some(code) = &attempt.error_code
+            && crate::probe::is_unclassified_code(self.target.provider, code)
+        {
+            scheduler
+                .counters
+                .attempts
+                .record_unclassified_code(&attempt.target, code);
+        }
         // The writer drains this channel into memory at once; it only fills
         // if the writer task itself has died, and then waiting is right.
         if scheduler.sink.send(attempt).await.is_err() {

@@ -74,9 +74,14 @@ pub struct Behaviour {
     /// Reset the connection before answering.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
-    /// Group sends: accept but report this `MsgDropReason`.
+    /// Group sends: accept but report this `MsgDropReason` (`""` is how
+    /// Tencent may send the field on an ordinary success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_reason: Option<String>,
+    /// Logins: answer the envelope OK but fail every `account_check` item
+    /// with this `ResultCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_error_code: Option<i64>,
 }
 
 impl Behaviour {
@@ -439,18 +444,12 @@ async fn rest(
                 behaviour.error_info.as_deref().unwrap_or("simulated error"),
             );
         }
-        let response = answer(
-            &shared,
-            &command_path,
-            &query,
-            &body,
-            behaviour.drop_reason.as_deref(),
-        );
+        let response = answer(&shared, &command_path, &query, &body, &behaviour);
         let ok = response.as_ref().is_ok();
         shared.count(kind, ok);
         return response.unwrap_or_else(|(code, info)| envelope_error(code, &info));
     }
-    answer(&shared, &command_path, &query, &body, None)
+    answer(&shared, &command_path, &query, &body, &Behaviour::healthy())
         .unwrap_or_else(|(code, info)| envelope_error(code, &info))
 }
 
@@ -459,7 +458,7 @@ fn answer(
     command_path: &str,
     query: &RestQuery,
     body: &[u8],
-    drop_reason: Option<&str>,
+    behaviour: &Behaviour,
 ) -> Result<Response, (i64, String)> {
     verify_request(query, shared.clock.now().timestamp()).map_err(|(c, i)| (c, i.to_owned()))?;
     let body: Value =
@@ -475,6 +474,9 @@ fn answer(
                 .iter()
                 .map(|item| {
                     let user = item["UserID"].as_str().unwrap_or_default();
+                    if let Some(code) = behaviour.item_error_code {
+                        return json!({ "UserID": user, "ResultCode": code, "ResultInfo": format!("simulated item error {code}") });
+                    }
                     let status = if world.accounts.contains(user) { "Imported" } else { "NotImported" };
                     json!({ "UserID": user, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status })
                 })
@@ -523,7 +525,7 @@ fn answer(
                 .ok_or((90005, "Random missing".to_owned()))?;
             let mut reply =
                 json!({ "MsgTime": shared.clock.now().timestamp(), "MsgSeq": fastrand::u32(1..) });
-            if let Some(reason) = drop_reason {
+            if let Some(reason) = &behaviour.drop_reason {
                 reply["MsgDropReason"] = json!(reason);
             }
             Ok(envelope_ok(reply))
@@ -573,6 +575,10 @@ fn answer(
                 .groups
                 .get_mut(&group)
                 .ok_or((10010, format!("group {group} does not exist")))?;
+            // Tencent answers 10013 when every account asked for is already in.
+            if !accounts.is_empty() && accounts.iter().all(|a| members.contains(a)) {
+                return Err((10013, "the accounts are already group members".to_owned()));
+            }
             let results: Vec<Value> = accounts
                 .into_iter()
                 .map(|a| {

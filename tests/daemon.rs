@@ -165,6 +165,18 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         "{reasons}"
     );
 
+    // A code missing from the classification table counts, and is made loud.
+    sim.set_behaviour(Kind::SendGroup, Behaviour::error(77777));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, text) = get(&format!("{base}/metrics")).await;
+        if text.contains(r#"improbe_unclassified_error_codes_total{target="sim",code="77777"}"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no unclassified code:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let (status, exposition) = get(&format!("{base}/metrics")).await;
     assert_eq!(status, 200);
     let mut parser = Command::new("python3")
@@ -208,6 +220,11 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     );
     assert!(
         value("histogram improbe_attempt_duration_seconds_count{kind=login,target=sim}") >= 2.0
+    );
+    assert!(value("counter improbe_unclassified_error_codes_total{code=77777,target=sim}") >= 1.0);
+    assert!(
+        value("counter improbe_attempts_total{kind=send_group,outcome=fail,target=sim}") >= 1.0,
+        "an unknown code still counts against the provider"
     );
     assert_eq!(
         value("counter improbe_schedule_skipped_total{reason=in_flight}"),

@@ -65,7 +65,8 @@ fn line(prober: &str, kind: &str, t: DateTime<Utc>, outcome: &str, extra: &str) 
 /// 2026-03-03, 10:00 to 11:00 UTC, probed every 20 s by `p1` (and `p2` in
 /// the first incident):
 /// - 10:20 to 10:23: both probers fail with HTTP 502 / 70500;
-/// - 10:40: login gets HTTP 503, sends time out;
+/// - 10:40: login gets HTTP 503, one-to-one sends time out, group sends get
+///   an error code missing from the classification table;
 /// - 10:50 to 11:00: only inconclusive attempts (credentials);
 /// - everything else succeeds.
 fn scripted_attempts() -> String {
@@ -87,6 +88,13 @@ fn scripted_attempts() -> String {
                     t,
                     "fail",
                     r#","http_status":503,"error":"<html>Service Unavailable</html>""#,
+                ),
+                40 if kind == "send_group" => line(
+                    "p1",
+                    kind,
+                    t,
+                    "fail",
+                    r#","http_status":200,"error_code":"77777","error":"mystery""#,
                 ),
                 40 => line("p1", kind, t, "fail", r#","error":"timed out after 10s""#),
                 50..=59 => line(
@@ -205,7 +213,14 @@ async fn a_scripted_month_reports_its_incidents_coverage_exclusions_and_digest()
                 .unwrap_or_else(|| panic!("{b}: no {status} in {errors:#?}"))
         };
         assert_eq!(by_status(Value::from(503))["count"], 3);
-        assert_eq!(by_status(Value::Null)["count"], 6);
+        assert_eq!(by_status(Value::Null)["count"], 3);
+        assert_eq!(by_status(Value::from(200))["error_code"], "77777");
+        assert_eq!(by_status(Value::from(200))["unclassified_code"], true);
+        assert_eq!(by_status(Value::from(503))["unclassified_code"], false);
+        assert_eq!(
+            first["errors"][0]["unclassified_code"], false,
+            "70500 is listed"
+        );
         assert_eq!(
             by_status(Value::from(503))["samples"][0]["error"],
             "<html>Service Unavailable</html>"
@@ -266,6 +281,11 @@ async fn a_scripted_month_reports_its_incidents_coverage_exclusions_and_digest()
         ));
         assert!(markdown.contains("## Incidents (2)"), "{markdown}");
         assert!(markdown.contains("**no prior notice**"), "{markdown}");
+        assert!(
+            markdown
+                .contains("**77777 (not in the classification table — check before claiming)**"),
+            "{markdown}"
+        );
         assert!(
             markdown.contains("Internal error \\| retry"),
             "table cells stay intact: {markdown}"

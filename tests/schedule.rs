@@ -46,7 +46,7 @@ impl Probe for FakeProvider {
                 ProbeOutcome::fail(Some(200), Some("70500".into()), "internal error")
             }
             Behaviour::Answer(Outcome::Inconclusive) => ProbeOutcome::inconclusive(
-                "credentials",
+                improbe::attempt::InconclusiveReason::Credentials,
                 Some(200),
                 Some("70001".into()),
                 "expired",

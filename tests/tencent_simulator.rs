@@ -5,11 +5,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use improbe::attempt::InconclusiveReason::{self, Credentials, RequestRejected, Throttled};
 use improbe::attempt::{Kind, Outcome};
 use improbe::clock::SystemClock;
 use improbe::commands::tencent::setup_app;
 use improbe::config::{Secret, TencentSettings};
 use improbe::probe::Probe;
+use improbe::probe::tencent::codes::{self, Fault};
 use improbe::probe::tencent::{TencentProbe, usersig};
 use improbe::simulator::{self, Behaviour, Simulator};
 
@@ -41,7 +43,7 @@ type Case = (
     Outcome,
     Option<i32>,
     Option<&'static str>,
-    Option<&'static str>,
+    Option<InconclusiveReason>,
     &'static str,
 );
 
@@ -72,7 +74,7 @@ async fn injected_faults_are_classified_per_the_sla() {
             Outcome::Inconclusive,
             Some(200),
             Some("70001"),
-            Some("credentials"),
+            Some(Credentials),
             "",
         ),
         (
@@ -80,7 +82,7 @@ async fn injected_faults_are_classified_per_the_sla() {
             Outcome::Inconclusive,
             Some(200),
             Some("90001"),
-            Some("request_rejected"),
+            Some(RequestRejected),
             "",
         ),
         (
@@ -88,7 +90,7 @@ async fn injected_faults_are_classified_per_the_sla() {
             Outcome::Inconclusive,
             Some(200),
             Some("60007"),
-            Some("throttled"),
+            Some(Throttled),
             "",
         ),
         (
@@ -135,7 +137,7 @@ async fn injected_faults_are_classified_per_the_sla() {
             assert_eq!(result.outcome, *outcome, "{context}");
             assert_eq!(result.http_status, *status, "{context}");
             assert_eq!(result.error_code.as_deref(), *code, "{context}");
-            assert_eq!(result.reason.as_deref(), *reason, "{context}");
+            assert_eq!(result.reason, *reason, "{context}");
             assert!(
                 result.error.as_deref().unwrap_or_default().contains(text),
                 "{context}"
@@ -155,7 +157,7 @@ async fn injected_faults_are_classified_per_the_sla() {
 }
 
 #[tokio::test]
-async fn hangs_and_latency_are_the_schedulers_to_cut() {
+async fn latency_is_waited_for_and_a_hang_never_answers() {
     let sim = simulator().await;
     let probe = probe_for(&simulator::target_settings(&sim.endpoint()));
     sim.set_behaviour(
@@ -193,10 +195,115 @@ async fn dropped_group_messages_are_not_successes() {
     );
     let result = probe.attempt(Kind::SendGroup).await;
     assert_eq!(
-        (result.outcome, result.reason.as_deref()),
-        (Outcome::Inconclusive, Some("throttled"))
+        (result.outcome, result.reason),
+        (Outcome::Inconclusive, Some(Throttled))
     );
     assert!(result.error.unwrap().contains("MsgFreqCtrl"));
+}
+
+#[tokio::test]
+async fn an_empty_drop_reason_is_an_ordinary_success() {
+    let sim = simulator().await;
+    let probe = probe_for(&simulator::target_settings(&sim.endpoint()));
+    sim.set_behaviour(
+        Kind::SendGroup,
+        Behaviour {
+            drop_reason: Some(String::new()),
+            ..Behaviour::default()
+        },
+    );
+    let result = probe.attempt(Kind::SendGroup).await;
+    assert_eq!(result.outcome, Outcome::Ok, "{result:?}");
+}
+
+/// Every row of the classification table, answered by the simulator and read
+/// by the real adapter for each operation: the table and the response
+/// handling together decide, not the lookup alone.
+#[tokio::test]
+async fn every_code_in_the_table_is_classified_through_the_adapter() {
+    let sim = simulator().await;
+    let probe = probe_for(&simulator::target_settings(&sim.endpoint()));
+    let ranged = codes::RANGES
+        .iter()
+        .flat_map(|(range, fault)| [(*range.start(), *fault), (*range.end(), *fault)]);
+    let rows: Vec<(i64, Fault)> = codes::CODES.iter().copied().chain(ranged).collect();
+    assert!(rows.len() >= 96, "the table shrank: {}", rows.len());
+    for kind in Kind::ALL {
+        for &(code, fault) in &rows {
+            sim.set_behaviour(kind, Behaviour::error(code));
+            let result = probe.attempt(kind).await;
+            let context = format!("{kind} ErrorCode {code}: {result:?}");
+            let expected = match fault {
+                Fault::Provider => (Outcome::Fail, None),
+                Fault::Ours(reason) => (Outcome::Inconclusive, Some(reason)),
+            };
+            assert_eq!((result.outcome, result.reason), expected, "{context}");
+            assert_eq!(result.error_code, Some(code.to_string()), "{context}");
+            assert_eq!(result.http_status, Some(200), "{context}");
+        }
+        sim.set_behaviour(kind, Behaviour::healthy());
+    }
+}
+
+#[tokio::test]
+async fn the_issues_misclassified_answers_are_now_ours() {
+    let sim = simulator().await;
+    let probe = probe_for(&simulator::target_settings(&sim.endpoint()));
+    let cases: [(Kind, i64, InconclusiveReason); 10] = [
+        (Kind::SendGroup, 10007, RequestRejected),
+        (Kind::SendGroup, 10008, Credentials),
+        (Kind::SendGroup, 80001, RequestRejected),
+        (Kind::SendGroup, 10026, RequestRejected),
+        (Kind::SendDirect, 20002, Credentials),
+        (Kind::SendDirect, 20012, RequestRejected),
+        (Kind::SendDirect, 125_000, RequestRejected),
+        (Kind::Login, 60021, Credentials),
+        (Kind::Login, 70051, Credentials),
+        (Kind::Login, 70050, Credentials),
+    ];
+    for (kind, code, reason) in cases {
+        sim.set_behaviour(kind, Behaviour::error(code));
+        let result = probe.attempt(kind).await;
+        assert_eq!(
+            (result.outcome, result.reason),
+            (Outcome::Inconclusive, Some(reason)),
+            "{kind} {code}: {result:?}"
+        );
+    }
+    sim.set_behaviour(Kind::SendDirect, Behaviour::error(60013));
+    assert_eq!(probe.attempt(Kind::SendDirect).await.outcome, Outcome::Fail);
+}
+
+#[tokio::test]
+async fn account_check_items_are_classified_by_their_own_code() {
+    let sim = simulator().await;
+    let probe = probe_for(&simulator::target_settings(&sim.endpoint()));
+    let item_error = |code| Behaviour {
+        item_error_code: Some(code),
+        ..Behaviour::default()
+    };
+    // An internal error on the item is the provider's, not our credentials.
+    sim.set_behaviour(Kind::Login, item_error(70500));
+    let internal = probe.attempt(Kind::Login).await;
+    assert_eq!(
+        (internal.outcome, internal.error_code.as_deref()),
+        (Outcome::Fail, Some("70500")),
+        "{internal:?}"
+    );
+    assert!(
+        internal
+            .error
+            .unwrap()
+            .contains("simulated item error 70500")
+    );
+    sim.set_behaviour(Kind::Login, item_error(70107));
+    let unknown_user = probe.attempt(Kind::Login).await;
+    assert_eq!(
+        (unknown_user.outcome, unknown_user.reason),
+        (Outcome::Inconclusive, Some(RequestRejected))
+    );
+    sim.set_behaviour(Kind::Login, item_error(88_888));
+    assert_eq!(probe.attempt(Kind::Login).await.outcome, Outcome::Fail);
 }
 
 #[tokio::test]
@@ -214,8 +321,8 @@ async fn the_simulator_checks_signatures_and_accounts_like_tencent() {
     stranger.sender = "nobody".into();
     let login = probe_for(&stranger).attempt(Kind::Login).await;
     assert_eq!(
-        (login.outcome, login.reason.as_deref()),
-        (Outcome::Inconclusive, Some("credentials"))
+        (login.outcome, login.reason),
+        (Outcome::Inconclusive, Some(Credentials))
     );
     assert!(login.error.unwrap().contains("nobody"));
     let send = probe_for(&stranger).attempt(Kind::SendDirect).await;

@@ -34,7 +34,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Exclusions(command) => exclusions::run(&cli.config, &command).await,
         Command::Demo(args) => demo::run(args.minutes).await,
         Command::Simulate(args) => simulate::run(args.listen).await,
-        Command::Tencent(TencentCommand::Setup(args)) => {
+        Command::Setup(args) | Command::Tencent(TencentCommand::Setup(args)) => {
             tencent::setup(&cli.config, args.target.as_deref()).await
         }
     }

@@ -1,4 +1,4 @@
-//! `improbe tencent setup`: creates the probe accounts and group, idempotently.
+//! `improbe setup` (alias `improbe tencent setup`): creates the probe accounts and group, idempotently.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +10,8 @@ use crate::clock::SystemClock;
 use crate::config::{Provider, TencentSettings};
 use crate::probe::tencent::{TencentClient, classify_reply, command};
 
+/// `add_group_member`: every account asked for is already a member.
+const ALREADY_A_MEMBER: i64 = 10013;
 /// How long one setup request may take.
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -85,16 +87,28 @@ pub async fn setup_app(settings: &TencentSettings) -> anyhow::Result<String> {
     };
     let members =
         json!([{ "Member_Account": settings.sender }, { "Member_Account": settings.recipient }]);
-    call(
+    call_accepting(
         &client,
         command::ADD_GROUP_MEMBER,
         json!({ "GroupId": group, "Silence": 1, "MemberList": members }),
+        &[ALREADY_A_MEMBER],
     )
     .await?;
     Ok(group)
 }
 
 async fn call(client: &TencentClient, command: &str, body: Value) -> anyhow::Result<Value> {
+    call_accepting(client, command, body, &[]).await
+}
+
+/// Calls a setup command; an error code in `done` means what was asked for is
+/// already so, which for an idempotent setup is success.
+async fn call_accepting(
+    client: &TencentClient,
+    command: &str,
+    body: Value,
+    done: &[i64],
+) -> anyhow::Result<Value> {
     let reply = tokio::time::timeout(SETUP_TIMEOUT, client.call(command, &body, false))
         .await
         .map_err(|_| {
@@ -105,6 +119,13 @@ async fn call(client: &TencentClient, command: &str, body: Value) -> anyhow::Res
         })?
         .map_err(|e| anyhow::anyhow!("{command}: {e}"))?;
     let outcome = classify_reply(&reply);
+    let code = outcome
+        .error_code
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok());
+    if code.is_some_and(|c| done.contains(&c)) {
+        return Ok(reply.body);
+    }
     if outcome.outcome != crate::attempt::Outcome::Ok {
         anyhow::bail!(
             "{command} failed: HTTP {}, ErrorCode {}, {}",

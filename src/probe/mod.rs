@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::attempt::{Kind, Outcome};
+use crate::attempt::{InconclusiveReason, Kind, Outcome};
 use crate::clock::Clock;
 use crate::config::{DEFAULT_SIMULATOR_ENDPOINT, Provider, Target};
 
@@ -19,7 +19,7 @@ pub struct ProbeOutcome {
     pub error_code: Option<String>,
     pub error: Option<String>,
     /// Why an attempt is inconclusive.
-    pub reason: Option<String>,
+    pub reason: Option<InconclusiveReason>,
 }
 
 impl ProbeOutcome {
@@ -48,7 +48,7 @@ impl ProbeOutcome {
     }
 
     pub fn inconclusive(
-        reason: &str,
+        reason: InconclusiveReason,
         http_status: Option<i32>,
         error_code: Option<String>,
         error: impl Into<String>,
@@ -58,7 +58,7 @@ impl ProbeOutcome {
             http_status,
             error_code,
             error: Some(error.into()),
-            reason: Some(reason.to_owned()),
+            reason: Some(reason),
         }
     }
 
@@ -84,6 +84,16 @@ pub fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether a failed attempt's provider error code is missing from that
+/// provider's classification table: it counts against the provider (an
+/// outage must not be hidden), but a claim should not rest on it unchecked.
+pub fn is_unclassified_code(provider: Provider, error_code: &str) -> bool {
+    match provider {
+        Provider::Tencent | Provider::Simulator => tencent::is_unclassified(error_code),
+        Provider::Matrix => false,
+    }
 }
 
 /// One provider's way of logging in and sending.

@@ -72,6 +72,9 @@ pub struct ErrorGroup {
     pub http_status: Option<i32>,
     pub error_code: Option<String>,
     pub outcome: Outcome,
+    /// A failure whose code is not in the provider's classification table:
+    /// it counts, but should be checked before claiming.
+    pub unclassified_code: bool,
     pub count: u64,
     pub samples: Vec<ErrorSample>,
 }
@@ -324,9 +327,15 @@ impl Incident {
                             )
                         })
                         .collect();
+                    let code = match group.error_code.as_deref() {
+                        Some(code) if group.unclassified_code => {
+                            Cell::Flagged(format!("{code} ({UNCLASSIFIED_CODE_NOTE})"))
+                        }
+                        other => or_dash(other),
+                    };
                     vec![
                         or_dash(group.http_status),
-                        or_dash(group.error_code.as_deref()),
+                        code,
                         text(group.outcome),
                         text(group.count),
                         Cell::Lines(samples),
@@ -418,6 +427,8 @@ impl Evidence {
         }
     }
 }
+/// Beside an error code the provider's classification table does not hold.
+pub const UNCLASSIFIED_CODE_NOTE: &str = "not in the classification table — check before claiming";
 pub const NO_INCIDENT: &str = "No Apparent Failure minute in this Service Month.";
 
 /// Gathers the evidence for one statement (from `accounting::statements`).
@@ -522,6 +533,13 @@ pub async fn gather(
     for (incident, behind) in incidents.iter_mut().zip(behind) {
         incident.attempts = behind.attempts;
         incident.errors = behind.errors.into_values().collect();
+        for group in &mut incident.errors {
+            group.unclassified_code = group.outcome == Outcome::Fail
+                && group
+                    .error_code
+                    .as_deref()
+                    .is_some_and(|code| crate::probe::is_unclassified_code(target.provider, code));
+        }
         incident.errors.sort_by_key(|e| std::cmp::Reverse(e.count));
         incident.probers = behind.probers.into_iter().collect();
     }
@@ -620,6 +638,7 @@ impl AttemptsBehind {
             http_status: attempt.http_status,
             error_code: attempt.error_code.clone(),
             outcome: attempt.outcome,
+            unclassified_code: false,
             count: 0,
             samples: Vec::new(),
         });
