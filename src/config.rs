@@ -68,6 +68,12 @@ impl ProberSettings {
         self.data_dir
             .join(format!("improbe-spool-{}.jsonl", self.id))
     }
+
+    /// Heartbeats a stop could not write wait here for the next start.
+    pub fn heartbeat_backlog_path(&self) -> PathBuf {
+        self.data_dir
+            .join(format!("improbe-heartbeats-{}.jsonl", self.id))
+    }
 }
 
 #[derive(Debug, Clone)]

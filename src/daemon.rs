@@ -36,36 +36,20 @@ pub struct Daemon {
     pub writer: Arc<WriterCounters>,
 }
 
-/// Probes every target until `stop` turns true; then waits for attempts in
-/// flight, writes everything measured and returns.
+/// Probes every target until `stop` turns true; then waits briefly for
+/// attempts in flight, writes or spools everything measured and returns.
+///
+/// Probing starts at once, whatever the state of the database: migrating,
+/// syncing the config's exclusions and replaying an earlier run's spool wait
+/// for it in the background, and new attempts queue in the spool behind the
+/// old ones. A database that answers and refuses (wrong password, unknown
+/// database) stops the daemon with that error.
 pub async fn run(
     config: &Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // The database may be down at start: probe anyway, spool, and prepare
-    // it (migrations, the config's exclusions) as soon as it answers.
-    let (database_ready, ready) = watch::channel(false);
-    let mut background = JoinSet::new();
-    match store::prepare(store.as_ref(), config, clock.now()).await {
-        Ok(()) => {
-            let _ = database_ready.send(true);
-        }
-        Err(e) if store::is_unreachable(&e) => {
-            tracing::error!(
-                "the database does not answer ({e:#}); probing anyway: attempts go to the spool until it does"
-            );
-            background.spawn(prepare_when_reachable(
-                config.clone(),
-                store.clone(),
-                clock.clone(),
-                database_ready,
-                stop.clone(),
-            ));
-        }
-        Err(e) => return Err(e),
-    }
     // Build every probe first: a bad secret stops start-up before anything runs.
     let mut probes = Vec::new();
     let mut operations = 0;
@@ -91,6 +75,32 @@ pub async fn run(
         None => None,
     };
 
+    // Every part of the daemon stops on `halt`: the caller's stop, or a
+    // database that refuses us.
+    let (halt_sender, halt) = watch::channel(false);
+    let halt_sender = Arc::new(halt_sender);
+    let mut background = JoinSet::new();
+    {
+        let (halt_sender, mut stop) = (halt_sender.clone(), stop.clone());
+        background.spawn(async move {
+            while !*stop.borrow_and_update() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+            let _ = halt_sender.send(true);
+        });
+    }
+    let (database_ready, ready) = watch::channel(false);
+    let ready_at_stop = ready.clone();
+    let preparing = tokio::spawn(prepare_until_ready(
+        config.clone(),
+        store.clone(),
+        clock.clone(),
+        database_ready,
+        halt.clone(),
+    ));
+    let stop = halt;
     let (sink, attempts) = mpsc::channel(writer::CHANNEL_CAPACITY);
     let daemon = Daemon {
         scheduler: Scheduler::new(
@@ -106,6 +116,7 @@ pub async fn run(
         spool,
         attempts,
         ready,
+        stop.clone(),
         daemon.writer.clone(),
     ));
 
@@ -155,6 +166,7 @@ pub async fn run(
             daemon.scheduler.counters.clone(),
             store.clone(),
             clock.clone(),
+            config.prober.heartbeat_backlog_path(),
         )
         .run(stop.clone()),
     );
@@ -171,38 +183,77 @@ pub async fn run(
     }
     surface.probing.store(true, Ordering::Relaxed);
     tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
-    while probing.join_next().await.is_some() {}
+    let mut preparing = preparing;
+    let mut prepared = false;
+    let mut refused = None;
+    loop {
+        tokio::select! {
+            joined = probing.join_next() => if joined.is_none() { break },
+            result = &mut preparing, if !prepared => {
+                prepared = true;
+                if let Ok(Err(e)) = result {
+                    tracing::error!("stopping: {e:#}");
+                    refused = Some(e);
+                    let _ = halt_sender.send(true);
+                }
+            }
+        }
+    }
     surface.probing.store(false, Ordering::Relaxed);
     log_summary(&daemon);
-    heartbeat.await?.beat().await;
     // Every probe loop has ended: closing the channel lets the writer finish.
     drop(daemon.scheduler);
-    writer_task.await?;
-    while background.join_next().await.is_some() {}
+    let database_away =
+        !*ready_at_stop.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
+    let final_beat = heartbeat
+        .await?
+        .finish(writer::STOP_WRITE_DEADLINE, database_away);
+    let (_, written) = tokio::join!(final_beat, writer_task);
+    written?;
+    // Whatever else still waits on the database is not worth a late exit.
+    preparing.abort();
+    background.shutdown().await;
+    if let Some(e) = refused {
+        return Err(e);
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Retries [`store::prepare`] until it succeeds, then lets the writer in.
-async fn prepare_when_reachable(
+/// Prepares the database ([`store::prepare`]), retrying every
+/// [`PREPARE_RETRY`] while it does not answer, then lets the writer in.
+/// A database that answers and refuses is an error.
+async fn prepare_until_ready(
     config: Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ready: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
-) {
+) -> anyhow::Result<()> {
+    let mut reported = false;
     loop {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            _ = tokio::time::sleep(PREPARE_RETRY) => {}
-        }
         match store::prepare(store.as_ref(), &config, clock.now()).await {
             Ok(()) => {
-                tracing::info!("the database answers; replaying the spool");
+                if reported {
+                    tracing::info!("the database answers; replaying the spool");
+                }
                 let _ = ready.send(true);
-                return;
+                return Ok(());
             }
-            Err(e) => tracing::debug!("database still not ready: {e:#}"),
+            Err(e) if store::is_unreachable(&e) => {
+                if !std::mem::replace(&mut reported, true) {
+                    tracing::error!(
+                        "the database does not answer ({e:#}); probing anyway: attempts go to the spool until it does"
+                    );
+                } else {
+                    tracing::debug!("database still not ready: {e:#}");
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return Ok(()) },
+            _ = tokio::time::sleep(PREPARE_RETRY) => {}
         }
     }
 }

@@ -25,6 +25,12 @@ use crate::probe::{Probe, ProbeOutcome};
 /// At most this many attempts of one operation run at once: a hung attempt
 /// never delays the next start, but a hanging provider cannot pile up tasks.
 pub const MAX_IN_FLIGHT_PER_OPERATION: usize = 2;
+/// After the stop signal, attempts in flight get this long to finish; any
+/// still running then is abandoned unrecorded (it has no outcome yet), so a
+/// stop stays within a container platform's 10 s kill timeout even with a
+/// provider that hangs. Together with the writer's `STOP_WRITE_DEADLINE`
+/// this bounds a stop.
+pub const STOP_GRACE_FOR_ATTEMPTS: Duration = Duration::from_secs(5);
 /// Starts are spread over the interval on a grid of slots shared by every
 /// loop, sized so that about this many starts share a slot: they start in
 /// one wake-up of the runtime and their replies tend to arrive together,
@@ -171,6 +177,8 @@ pub struct ScheduleCounters {
     pub skipped_minute_proof: AtomicU64,
     /// Sends skipped because the daily quota was used up for now.
     pub skipped_budget: AtomicU64,
+    /// Attempts still running [`STOP_GRACE_FOR_ATTEMPTS`] after a stop, abandoned.
+    pub abandoned_at_stop: AtomicU64,
     /// Worst lateness of a start against its schedule, in microseconds.
     pub max_lateness_us: AtomicU64,
     /// How late starts were against their schedule.
@@ -349,7 +357,10 @@ impl Operation {
         let offset = slot * fastrand::u32(0..slots);
         let epoch = self.scheduler.epoch;
         let mut next = epoch + offset;
-        while next < Instant::now() {
+        // A start on the grid that passed less than an interval ago (the
+        // first slot, since the epoch was taken a moment before) is due now,
+        // not an interval later: probing starts in the daemon's first second.
+        while next + self.plan.interval <= Instant::now() {
             next += self.plan.interval;
         }
         let this = Arc::new(self);
@@ -408,7 +419,28 @@ impl Operation {
                 drop(permit);
             });
         }
-        while in_flight.join_next().await.is_some() {}
+        let grace = tokio::time::sleep(STOP_GRACE_FOR_ATTEMPTS);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                joined = in_flight.join_next() => if joined.is_none() { break },
+                _ = &mut grace => {
+                    let abandoned = in_flight.len();
+                    in_flight.abort_all();
+                    counters
+                        .abandoned_at_stop
+                        .fetch_add(abandoned as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        target = %this.target.name,
+                        kind = %this.plan.kind,
+                        abandoned,
+                        "stopping: attempts still unanswered after {} are abandoned unrecorded",
+                        humanize(STOP_GRACE_FOR_ATTEMPTS)
+                    );
+                    break;
+                }
+            }
+        }
     }
 
     async fn attempt_once(&self) {

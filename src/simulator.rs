@@ -3,7 +3,7 @@
 //! so the real adapter is what runs against it, plus a small control API that
 //! injects failures, latency, hangs and connection resets, now or by minute.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -148,6 +148,8 @@ struct World {
     accounts: HashSet<String>,
     groups: HashMap<String, HashSet<String>>,
     stats: HashMap<Kind, OperationStats>,
+    /// Probe requests received per wall-clock second (Unix time).
+    received_by_second: BTreeMap<i64, u64>,
     next_group: u64,
 }
 
@@ -175,6 +177,13 @@ impl Shared {
                 .entry(kind)
                 .or_default(),
         );
+    }
+
+    fn receive(&self, kind: Kind) {
+        let second = self.clock.now().timestamp();
+        let mut world = self.world.lock().expect("simulator state poisoned");
+        world.stats.entry(kind).or_default().received += 1;
+        *world.received_by_second.entry(second).or_default() += 1;
     }
 
     fn count(&self, kind: Kind, ok: bool) {
@@ -271,6 +280,17 @@ impl Simulator {
             .get(&kind)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Probe requests received in each wall-clock second (Unix time), to
+    /// show when probing happened, not just how much.
+    pub fn received_by_second(&self) -> BTreeMap<i64, u64> {
+        self.shared
+            .world
+            .lock()
+            .expect("poisoned")
+            .received_by_second
+            .clone()
     }
 
     /// The `[targets.tencent]` section that points a target at this simulator.
@@ -413,7 +433,7 @@ async fn rest(
     let command_path = format!("{service}/{cmd}");
     let kind = operation(&command_path);
     if let Some(kind) = kind {
-        shared.record(kind, |s| s.received += 1);
+        shared.receive(kind);
         let behaviour = shared.behaviour(kind);
         if behaviour.reset {
             // A request on a kept-alive connection, past the accept loop's

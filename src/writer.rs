@@ -11,10 +11,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::attempt::Attempt;
 use crate::spool::Spool;
@@ -31,9 +32,12 @@ pub const CHANNEL_CAPACITY: usize = 4_096;
 /// A write that has not finished by then counts as failed (its attempts are
 /// spooled; if it did commit after all, the replay skips them).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
-/// After shutdown, keep trying a failing database this long before leaving
-/// the rest in the spool for the next start.
-pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+/// After the stop signal, no database write runs past this: what is not
+/// written by then goes to the spool (fsynced) for the next start, so a stop
+/// takes well under the 10 s after which `docker stop` kills, whatever the
+/// database does (refusing, or hanging on a half-open connection). With the
+/// database already failing at the stop, nothing is tried at all.
+pub const STOP_WRITE_DEADLINE: Duration = Duration::from_secs(6);
 /// Attempts kept in memory when neither the database nor the spool takes
 /// them (about 300 bytes each); past this the oldest are dropped, loudly.
 pub const MEMORY_LIMIT: usize = 100_000;
@@ -49,6 +53,8 @@ pub struct WriterCounters {
     pub spool_errors: AtomicU64,
     /// Attempts given up because memory was full and the spool failing.
     pub dropped: AtomicU64,
+    /// The last database write failed (cleared by the next that succeeds).
+    pub database_failing: AtomicBool,
 }
 
 struct Writer {
@@ -62,16 +68,24 @@ struct Writer {
     closed: bool,
     /// The last spool write failed (errors are logged once per streak).
     spool_failing: bool,
+    /// The last database write failed: at a stop, nothing more is tried.
+    database_failing: bool,
+    /// Turns true when the daemon stops.
+    stop: watch::Receiver<bool>,
+    /// Set by the stop: no database write runs past it.
+    write_deadline: Option<Instant>,
     counters: Arc<WriterCounters>,
 }
 
 /// Runs until the channel closes (every probe loop has ended), then writes
-/// what is left; what the database still refuses stays in the spool.
+/// what is left; what the database does not take by [`STOP_WRITE_DEADLINE`]
+/// stays in the spool.
 pub async fn run(
     store: Arc<dyn Store>,
     spool: Spool,
     receiver: mpsc::Receiver<Attempt>,
     ready: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     counters: Arc<WriterCounters>,
 ) {
     counters.spooled.store(spool.pending(), Ordering::Relaxed);
@@ -83,8 +97,12 @@ pub async fn run(
         buffer: VecDeque::new(),
         closed: false,
         spool_failing: false,
+        database_failing: false,
+        stop,
+        write_deadline: None,
         counters,
     };
+    writer.note_stop();
     let mut ticker = tokio::time::interval(FLUSH_INTERVAL);
     while !writer.closed {
         tokio::select! {
@@ -105,42 +123,43 @@ pub async fn run(
                 writer.drain().await;
                 writer.sync_spool();
             }
+            _ = writer.stop.changed(), if writer.write_deadline.is_none() => writer.note_stop(),
         }
         writer.publish();
     }
-    let deadline = tokio::time::Instant::now() + FINAL_FLUSH_DEADLINE;
-    loop {
+    let database_away = writer.database_failing || !*writer.ready.borrow();
+    if !database_away {
         writer.drain().await;
         writer.publish();
         if writer.buffer.is_empty() && writer.spool.pending() == 0 {
             crate::spool::remove_if_empty(writer.spool.path());
             return;
         }
-        if tokio::time::Instant::now() >= deadline || !*writer.ready.borrow() {
-            writer.spill();
-            writer.sync_spool();
-            writer.publish();
-            tracing::warn!(
-                spooled = writer.spool.pending(),
-                in_memory = writer.buffer.len(),
-                spool = %writer.spool.path().display(),
-                "database still failing at shutdown; the spooled attempts are replayed on the next start"
-            );
-            return;
-        }
-        tokio::time::sleep(FLUSH_INTERVAL).await;
     }
+    writer.spill();
+    writer.sync_spool();
+    writer.publish();
+    tracing::warn!(
+        spooled = writer.spool.pending(),
+        in_memory = writer.buffer.len(),
+        spool = %writer.spool.path().display(),
+        "the database is not taking writes at shutdown; everything measured is in the spool and is replayed on the next start"
+    );
 }
 
 impl Writer {
     /// Replays the spool, then writes the buffer. Whatever the database does
     /// not take ends up in the spool, behind what is already there.
     async fn drain(&mut self) {
-        if !*self.ready.borrow() {
+        if !*self.ready.borrow() || self.out_of_time() || self.stopping_with_database_away() {
             self.spill();
             return;
         }
         while self.spool.pending() > 0 {
+            if self.out_of_time() {
+                self.spill();
+                return;
+            }
             let (chunk, mark) = match self.spool.next_chunk(REPLAY_CHUNK) {
                 Ok(next) => next,
                 Err(e) => {
@@ -169,6 +188,10 @@ impl Writer {
             self.publish();
         }
         while !self.buffer.is_empty() {
+            if self.out_of_time() {
+                self.spill();
+                return;
+            }
             let batch: Vec<Attempt> = {
                 let take = self.buffer.len().min(FLUSH_BATCH);
                 self.buffer.range(..take).cloned().collect()
@@ -181,29 +204,56 @@ impl Writer {
         }
     }
 
-    /// One ingest; attempts keep arriving into the buffer meanwhile.
+    /// One ingest; attempts keep arriving into the buffer meanwhile. It is
+    /// given up after [`WRITE_TIMEOUT`], or at the stop's deadline.
     async fn write(&mut self, batch: &[Attempt]) -> bool {
         let store = self.store.clone();
         let ingest = async move {
             let mut source = batch.iter().cloned().map(Ok);
             store.ingest(&mut source).await
         };
-        let timed = tokio::time::timeout(WRITE_TIMEOUT, ingest);
-        tokio::pin!(timed);
+        tokio::pin!(ingest);
+        let give_up_at = Instant::now() + WRITE_TIMEOUT;
+        let limit = |deadline: Option<Instant>| deadline.map_or(give_up_at, |d| d.min(give_up_at));
+        let timer = tokio::time::sleep_until(limit(self.write_deadline));
+        tokio::pin!(timer);
         let result = loop {
             tokio::select! {
-                result = &mut timed => break result,
+                result = &mut ingest => break Some(result),
+                _ = &mut timer => break None,
                 received = self.receiver.recv(), if !self.closed => match received {
-                    Some(attempt) => self.buffer.push_back(attempt),
+                    Some(attempt) => {
+                        self.buffer.push_back(attempt);
+                        // Replaying the spool: newer attempts belong behind
+                        // it on disk at once, not in memory for as long as
+                        // the database takes to fail.
+                        if self.spool.pending() > 0 {
+                            self.spill();
+                        }
+                    }
                     None => self.closed = true,
                 },
+                _ = self.stop.changed(), if self.write_deadline.is_none() => {
+                    self.note_stop();
+                    if self.database_failing {
+                        // Retrying a database that already failed: a stop
+                        // does not wait for the retry.
+                        break None;
+                    }
+                    timer.as_mut().reset(limit(self.write_deadline));
+                }
             }
         };
         let error = match result {
-            Ok(Ok(_)) => return true,
-            Ok(Err(e)) => format!("{e:#}"),
-            Err(_) => format!("no answer within {}s", WRITE_TIMEOUT.as_secs()),
+            Some(Ok(_)) => {
+                self.set_database_failing(false);
+                return true;
+            }
+            Some(Err(e)) => format!("{e:#}"),
+            None if self.write_deadline.is_some() => "given up: the daemon is stopping".to_owned(),
+            None => format!("no answer within {}s", WRITE_TIMEOUT.as_secs()),
         };
+        self.set_database_failing(true);
         let first = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) == 0;
         if first || self.spool.pending() == 0 {
             tracing::error!(
@@ -215,6 +265,32 @@ impl Writer {
             tracing::debug!("database write failed again: {error}");
         }
         false
+    }
+
+    /// Starts the stop's write deadline once the daemon is stopping (or its
+    /// stop signal is gone).
+    fn note_stop(&mut self) {
+        let stopping = self.stop.has_changed().is_err() || *self.stop.borrow();
+        if stopping && self.write_deadline.is_none() {
+            self.write_deadline = Some(Instant::now() + STOP_WRITE_DEADLINE);
+        }
+    }
+
+    fn set_database_failing(&mut self, failing: bool) {
+        self.database_failing = failing;
+        self.counters
+            .database_failing
+            .store(failing, Ordering::Relaxed);
+    }
+
+    /// Stopping, and the database failed its last write: not worth a retry.
+    fn stopping_with_database_away(&self) -> bool {
+        self.write_deadline.is_some() && self.database_failing
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.write_deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     fn sync_spool(&mut self) {

@@ -449,3 +449,190 @@ async fn postgres_down_when_the_daemon_starts_is_waited_for() {
     let reader = store::open(&pg.url()).await.unwrap();
     assert_counted_once_and_no_failure(reader.as_ref(), targets, answered(&sim)).await;
 }
+
+/// Accepts TCP connections on a port and never answers: a database host that
+/// hangs (a half-open connection, a frozen server). Dropping it closes the
+/// listener and every connection it holds.
+struct HangingServer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HangingServer {
+    async fn bind(port: u16) -> HangingServer {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        HangingServer { task }
+    }
+}
+
+impl Drop for HangingServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How the database is away during the outage.
+#[derive(Clone, Copy, Debug)]
+enum Outage {
+    /// Stopped: connections are refused.
+    Refused,
+    /// A listener on its port accepts and never answers.
+    Hanging,
+}
+
+/// The stop time a container platform allows before it kills (`docker stop`).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
+/// SIGTERM and the time until the process exited cleanly.
+async fn timed_terminate(mut daemon: std::process::Child) -> Duration {
+    let signalled = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let signal = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(signal.success());
+        daemon.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "improbe run exited with {status}");
+    signalled.elapsed()
+}
+
+/// Under load, the database goes away; the daemon is stopped (within the
+/// platform's limit) and started again while it is still away, with a spool
+/// left behind. It must probe in every second of the outage, and once the
+/// database is back hold every attempt exactly once, no failure minute, and
+/// a heartbeat for every minute it ran.
+async fn restart_during_an_outage(outage: Outage) {
+    let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
+        .await
+        .unwrap();
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("restart-{outage:?}").to_lowercase();
+    let spool = dir.path().join(format!("improbe-spool-{id}.jsonl"));
+    let config = dir.path().join("improbe.toml");
+    let targets = 10;
+    std::fs::write(
+        &config,
+        config_text(&id, &pg.url(), &sim.endpoint(), dir.path(), targets),
+    )
+    .unwrap();
+    let started = Utc::now();
+    let first = spawn_run(&config);
+    let reader = store::open(&pg.url()).await.unwrap();
+    wait_for(
+        "first attempts written",
+        Duration::from_secs(20),
+        async || reader.attempt_count().await.unwrap_or(0) >= targets as i64,
+    )
+    .await;
+
+    let pg = pg.ctl_async("stop").await;
+    let hanging = match outage {
+        Outage::Refused => None,
+        Outage::Hanging => Some(HangingServer::bind(pg.port).await),
+    };
+    wait_for(
+        "attempts in the spool",
+        Duration::from_secs(60),
+        async || spool_lines(&spool) >= 2 * targets * 3,
+    )
+    .await;
+    let stop_took = timed_terminate(first).await;
+    eprintln!("{outage:?}: SIGTERM during the outage took {stop_took:?}");
+    assert!(
+        stop_took < STOP_LIMIT,
+        "{outage:?}: SIGTERM during the outage took {stop_took:?}"
+    );
+    let left_behind = spool_lines(&spool);
+    assert!(left_behind > 0, "the stopped run left no spool");
+
+    // Started again while the database is still away, with a spool to replay.
+    let restarted = Utc::now();
+    let second = spawn_run(&config);
+    wait_for(
+        "new attempts spooled behind the old ones",
+        Duration::from_secs(60),
+        async || spool_lines(&spool) >= left_behind + 12 * targets * 3,
+    )
+    .await;
+    let outage_over = Utc::now();
+    drop(hanging);
+    let pg = pg.ctl_async("start").await;
+    wait_for("the spool replayed", Duration::from_secs(90), async || {
+        spool_lines(&spool) == 0
+    })
+    .await;
+    let stop_took = timed_terminate(second).await;
+    assert!(stop_took < STOP_LIMIT, "a healthy stop took {stop_took:?}");
+    let ended = Utc::now();
+
+    // Probing never paused: a request in every second of the restarted run's
+    // outage (its first second is the process starting).
+    let by_second = sim.received_by_second();
+    let silent: Vec<i64> = (restarted.timestamp() + 1..outage_over.timestamp())
+        .filter(|s| by_second.get(s).copied().unwrap_or(0) == 0)
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "{outage:?}: seconds of the outage without a single attempt: {silent:?} (restarted at {}, outage over at {}; requests per second: {:?})",
+        restarted.timestamp(),
+        outage_over.timestamp(),
+        by_second
+            .range(restarted.timestamp() - 2..outage_over.timestamp() + 1)
+            .collect::<Vec<_>>()
+    );
+
+    let reader = store::open(&pg.url()).await.unwrap();
+    assert_counted_once_and_no_failure(reader.as_ref(), targets, answered(&sim)).await;
+
+    // Every minute either run was up has this prober's heartbeat, including
+    // the outage's, written once the database was back.
+    let minutes = MinuteRange::new(
+        Minute::containing(&started),
+        Minute::containing(&ended).next(),
+    );
+    let beating: HashSet<i64> = reader
+        .heartbeats(minutes)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.prober == id)
+        .map(|b| b.minute.0)
+        .collect();
+    let missing: Vec<i64> = (minutes.start.0..minutes.end.0)
+        .filter(|m| !beating.contains(m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{outage:?}: minutes without a heartbeat: {missing:?}"
+    );
+    assert!(
+        !dir.path()
+            .join(format!("improbe-heartbeats-{id}.jsonl"))
+            .exists(),
+        "the heartbeat backlog is removed once written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_while_postgres_refuses_keeps_probing_and_stops_in_time() {
+    restart_during_an_outage(Outage::Refused).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_while_postgres_hangs_keeps_probing_and_stops_in_time() {
+    restart_during_an_outage(Outage::Hanging).await;
+}

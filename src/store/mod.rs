@@ -232,28 +232,34 @@ pub async fn prepare(
         .context("cannot record the config's exclusion windows")
 }
 
-/// Like [`open`], except that a PostgreSQL server that cannot be reached
-/// yet gives a store that connects on first use, so the daemon can start
-/// probing (and spooling) during a database outage. A server that answers
-/// and refuses (wrong password, unknown database) is still an error.
+/// Like [`open`], except that PostgreSQL is not contacted: the store
+/// connects on first use, so the daemon starts probing (and spooling) at
+/// once, whether or not the database answers. The daemon's first
+/// [`prepare`] tells a server that is down (retried) from one that answers
+/// and refuses (wrong password, unknown database: an error).
 pub async fn open_or_wait(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    match open(url).await {
-        Err(e) if is_unreachable(&e) && !url.starts_with("sqlite:") => {
-            Ok(Arc::new(PostgresStore::connect_lazy(url)?))
-        }
-        other => other,
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::connect_lazy(url)?));
     }
+    open(url).await
 }
 
 /// Whether an error means the database did not answer at all (refused,
-/// timed out, connection lost), as opposed to answering with a refusal.
+/// timed out, connection lost, or a server shutting down or still starting
+/// up), as opposed to answering with a refusal.
 pub fn is_unreachable(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
-            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
-        )
-    })
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
+            // SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin
+            // or crash shutdown, cannot connect now): the server is going away
+            // or not back yet, which is an outage, not a configuration error.
+            Some(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        })
 }
 
 /// A database URL with any password replaced, for logs and errors.
