@@ -4,8 +4,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Target;
+use crate::minute::MinuteRange;
 use crate::sla::{ExcludedMinutes, MonthStatement, ServiceMonth};
-use crate::store::Store;
+use crate::store::{Store, StoredExclusion};
+use crate::verdict::MinuteBook;
 
 /// Which Service Months to account for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,4 +96,19 @@ pub async fn statements(
         ));
     }
     Ok(statements)
+}
+
+/// Every minute of `range` for one target, as the report, `/metrics` and the
+/// demo read them (the stored counts and the target's exclusion windows),
+/// with the windows themselves.
+pub async fn minute_book(
+    store: &dyn Store,
+    target: &str,
+    range: MinuteRange,
+) -> anyhow::Result<(MinuteBook, Vec<StoredExclusion>)> {
+    let stored = store.minute_verdicts(target, range).await?;
+    let windows = store.exclusions(Some(target)).await?;
+    let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
+    let book = MinuteBook::new(stored.into_iter().map(|v| (v.minute, v.counts)), excluded);
+    Ok((book, windows))
 }

@@ -19,6 +19,10 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use crate::attempt::Kind;
+use crate::probe::matrix::MatrixSettings;
+use crate::probe::simulator::SimulatorSettings;
+use crate::probe::tencent::TencentSettings;
+use crate::probe::{Provider, ProviderSettings};
 use crate::sla::{BusinessCalendar, ExclusionWindow, ServiceCalendar, SlaTerms};
 
 /// Where the configuration is read from when neither `--config` nor `IMPROBE_CONFIG` says otherwise.
@@ -35,6 +39,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Per-attempt deadline when `timeout` is not set, shortened to the interval
 /// when that is shorter (a timeout may not exceed the interval).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer intervals leave most minutes unobserved (and would overflow the
+/// scheduler's clock arithmetic if unbounded).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// An attempt must end well inside the minute it is counted in.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -82,14 +89,6 @@ pub struct DatabaseSettings {
     pub attempts_retention_days: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    Tencent,
-    Matrix,
-    Simulator,
-}
-
 /// How sends are scheduled (logins always keep their interval).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,51 +104,15 @@ pub enum SendMode {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    pub provider: Provider,
+    /// The provider and its settings (`provider` and `[targets.<provider>]`).
+    pub provider: ProviderSettings,
     pub interval: Duration,
     pub timeout: Duration,
     pub operations: Vec<Kind>,
     pub mode: SendMode,
     /// The provider's daily message quota for REST sends, if any.
     pub max_sends_per_day: Option<u32>,
-    pub tencent: Option<TencentSettings>,
-    pub matrix: Option<MatrixSettings>,
-    pub simulator: Option<SimulatorSettings>,
     pub sla: SlaTerms,
-}
-
-/// `[targets.simulator]`: where the built-in simulator listens.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimulatorSettings {
-    pub endpoint: String,
-}
-
-/// Where `improbe simulate` listens, and where simulator targets look by default.
-pub const DEFAULT_SIMULATOR_ENDPOINT: &str = "http://127.0.0.1:9480";
-
-/// `[targets.tencent]`: Tencent Cloud IM's server-side REST API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TencentSettings {
-    pub endpoint: String,
-    pub sdk_app_id: u64,
-    pub admin: String,
-    pub secret_key: Secret,
-    pub sender: String,
-    pub recipient: String,
-    pub group: String,
-}
-
-/// `[targets.matrix]`: a Matrix homeserver's client-server API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatrixSettings {
-    pub homeserver: String,
-    pub user: String,
-    pub password: Secret,
-    pub direct_room: String,
-    pub group_room: String,
 }
 
 /// An exclusion window declared in the config file.
@@ -470,8 +433,12 @@ impl Validator<'_> {
             .as_ref()
             .map(Spanned::span)
             .or_else(|| interval_span.clone());
-        if interval.is_zero() {
-            self.problem(path("interval"), interval_span, "must be longer than zero");
+        if interval.is_zero() || interval > MAX_INTERVAL {
+            self.problem(
+                path("interval"),
+                interval_span,
+                "must be longer than zero and at most 1h: the SLA is decided minute by minute",
+            );
         }
         if timeout.is_zero() || timeout >= MAX_TIMEOUT {
             self.problem(
@@ -527,17 +494,7 @@ impl Validator<'_> {
             }
             None => Kind::ALL.to_vec(),
         };
-        let provider_span = Some(raw.provider.span());
-        let tencent = raw.tencent.map(Spanned::into_inner);
-        let matrix = raw.matrix.map(Spanned::into_inner);
-        let simulator = raw.simulator.map(Spanned::into_inner);
-        if simulator.is_some() && provider != Provider::Simulator {
-            self.problem(
-                path("simulator"),
-                provider_span.clone(),
-                "[targets.simulator] is only for provider = \"simulator\"",
-            );
-        }
+        let provider_span = raw.provider.span();
         if let Some(max) = &raw.max_sends_per_day
             && *max.get_ref() == 0
         {
@@ -547,36 +504,68 @@ impl Validator<'_> {
                 "must be at least 1; leave it out for no limit",
             );
         }
-        match provider {
-            Provider::Tencent if tencent.is_none() => {
+        let sections = [
+            (Provider::Tencent, raw.tencent.as_ref().map(Spanned::span)),
+            (Provider::Matrix, raw.matrix.as_ref().map(Spanned::span)),
+            (
+                Provider::Simulator,
+                raw.simulator.as_ref().map(Spanned::span),
+            ),
+        ];
+        for (kind, span) in sections {
+            if let Some(span) = span
+                && kind != provider
+            {
+                let name = kind.as_str();
                 self.problem(
-                    path("tencent"),
-                    provider_span.clone(),
-                    "provider = \"tencent\" needs a [targets.tencent] section",
+                    path(name),
+                    Some(span),
+                    format!("[targets.{name}] is only for provider = \"{name}\""),
                 );
             }
-            Provider::Matrix if matrix.is_none() => {
-                self.problem(
-                    path("matrix"),
-                    provider_span.clone(),
-                    "provider = \"matrix\" needs a [targets.matrix] section",
-                );
+        }
+        let settings = match provider {
+            Provider::Tencent => raw
+                .tencent
+                .map(|s| (s.span(), ProviderSettings::Tencent(s.into_inner()))),
+            Provider::Matrix => raw
+                .matrix
+                .map(|s| (s.span(), ProviderSettings::Matrix(s.into_inner()))),
+            Provider::Simulator => Some(raw.simulator.map_or_else(
+                || {
+                    (
+                        provider_span.clone(),
+                        ProviderSettings::Simulator(SimulatorSettings::default()),
+                    )
+                },
+                |s| (s.span(), ProviderSettings::Simulator(s.into_inner())),
+            )),
+        };
+        let settings = match settings {
+            Some((span, settings)) => {
+                let section = provider.as_str();
+                for (field, message) in settings.check() {
+                    self.problem(
+                        path(&format!("{section}.{field}")),
+                        Some(span.clone()),
+                        message,
+                    );
+                }
+                for (field, secret) in settings.secrets() {
+                    self.warn_plain_secret(path(&format!("{section}.{field}")), secret);
+                }
+                Some(settings)
             }
-            _ => {}
-        }
-        if matrix.is_some() && provider != Provider::Matrix {
-            self.problem(
-                path("matrix"),
-                provider_span,
-                "[targets.matrix] is only for provider = \"matrix\"",
-            );
-        }
-        if let Some(t) = &tencent {
-            self.warn_plain_secret(path("tencent.secret_key"), &t.secret_key);
-        }
-        if let Some(m) = &matrix {
-            self.warn_plain_secret(path("matrix.password"), &m.password);
-        }
+            None => {
+                let name = provider.as_str();
+                self.problem(
+                    path(name),
+                    Some(provider_span),
+                    format!("provider = \"{name}\" needs a [targets.{name}] section"),
+                );
+                None
+            }
+        };
         if provider == Provider::Matrix {
             self.warnings.push(Problem {
                 path: path("provider"),
@@ -587,15 +576,12 @@ impl Validator<'_> {
         let sla = self.sla(&path("sla"), raw.sla)?;
         Some(Target {
             name,
-            provider,
+            provider: settings?,
             interval,
             timeout,
             operations,
             mode: raw.mode.unwrap_or_default(),
             max_sends_per_day: raw.max_sends_per_day.map(Spanned::into_inner),
-            tencent,
-            matrix,
-            simulator,
             sla,
         })
     }
@@ -964,6 +950,29 @@ monthly_fee = "10"
                 "targets[0]: missing field `provider`",
             ),
             (String::new(), "targets: no [[targets]] configured"),
+            (
+                MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\""),
+                "line 4: targets[0].tencent: provider = \"tencent\" needs a [targets.tencent] section",
+            ),
+            (
+                format!(
+                    "{MINIMAL}[targets.matrix]\nhomeserver = \"https://m\"\nuser = \"@a:m\"\npassword = {{ env = \"P\" }}\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n"
+                ),
+                "line 9: targets[0].matrix: [targets.matrix] is only for provider = \"matrix\"",
+            ),
+            (
+                MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\"")
+                    + &format!(
+                        "[targets.tencent]\nendpoint = \"adminapisgp.im.qcloud.com\"\nsdk_app_id = 1\nadmin = \"{}\"\nsecret_key = {{ env = \"K\" }}\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n",
+                        "a".repeat(70_000)
+                    ),
+                "line 9: targets[0].tencent.admin: must be a Tencent UserID of 1 to 32 bytes",
+            ),
+            (
+                MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\"")
+                    + "[targets.tencent]\nendpoint = \"adminapisgp.im.qcloud.com\"\nsdk_app_id = 1\nadmin = \"a\"\nsecret_key = { env = \"K\" }\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n",
+                "line 9: targets[0].tencent.endpoint: must be an http:// or https:// URL",
+            ),
         ];
         for (text, expected) in cases {
             let found = problems(&text);
@@ -983,10 +992,10 @@ monthly_fee = "10"
                 )
         };
         let env = Config::parse(&tencent("{ env = \"TIM_KEY\" }"), "t").unwrap();
-        assert_eq!(
-            env.targets[0].tencent.as_ref().unwrap().secret_key,
-            Secret::Env("TIM_KEY".into())
-        );
+        let ProviderSettings::Tencent(settings) = &env.targets[0].provider else {
+            panic!("a tencent target: {:?}", env.targets[0].provider);
+        };
+        assert_eq!(settings.secret_key, Secret::Env("TIM_KEY".into()));
         assert!(env.warnings.is_empty());
         let plain = Config::parse(&tencent("\"hunter2\""), "t").unwrap();
         assert_eq!(plain.warnings.len(), 1);
@@ -996,7 +1005,7 @@ monthly_fee = "10"
                 .contains("targets[0].tencent.secret_key")
         );
         assert!(
-            !format!("{:?}", plain.targets[0].tencent).contains("hunter2"),
+            !format!("{:?}", plain.targets[0].provider).contains("hunter2"),
             "Debug leaks the secret"
         );
         let both = problems(&tencent("{ env = \"A\", file = \"/b\" }"));

@@ -16,7 +16,6 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::ControlCheck;
 use crate::heartbeat::HeartbeatRecorder;
-use crate::probe;
 use crate::retention;
 use crate::schedule::{self, Scheduler};
 use crate::server::{self, Surface};
@@ -55,13 +54,13 @@ pub async fn run(
     let mut operations = 0;
     for target in &config.targets {
         let (plans, notes) = schedule::plan(target);
-        match probe::for_target(target, clock.clone())? {
+        match target.provider.probe(clock.clone())? {
             Some(probe) => {
                 operations += plans.len();
                 probes.push((Arc::new(target.clone()), probe));
             }
             None => {
-                tracing::warn!(target = %target.name, "not probed: the {:?} provider has no probe yet", target.provider)
+                tracing::warn!(target = %target.name, "not probed: the {} provider has no probe yet", target.provider.kind().as_str())
             }
         }
         for note in notes {

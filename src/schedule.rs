@@ -486,7 +486,7 @@ impl Operation {
         scheduler.counters.attempts.record(&attempt);
         if attempt.outcome == Outcome::Fail
             && let Some(code) = &attempt.error_code
-            && crate::probe::is_unclassified_code(self.target.provider, code)
+            && self.target.provider.is_unclassified_code(code)
         {
             scheduler
                 .counters

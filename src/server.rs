@@ -183,18 +183,18 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     let mut months = Vec::new();
     for target in &surface.config.targets {
         let range = MinuteRange::new(Minute(last_minute), Minute(last_minute + 1));
-        let verdict = surface
-            .store
-            .minute_verdicts(&target.name, range)
-            .await
-            .ok()
-            .and_then(|v| v.first().map(|v| v.verdict));
-        let word = verdict.map_or("no_data", |v| v.as_str());
-        out.sample(
-            "improbe_minute_verdict",
-            &[("target", &target.name), ("verdict", word)],
-            1.0,
-        );
+        if let Ok((book, _)) =
+            accounting::minute_book(surface.store.as_ref(), &target.name, range).await
+        {
+            out.sample(
+                "improbe_minute_verdict",
+                &[
+                    ("target", &target.name),
+                    ("verdict", book.verdict(range.start).as_str()),
+                ],
+                1.0,
+            );
+        }
         if let Ok(current) = accounting::select_months(target, MonthSelection::Current, now)
             && let Ok(statements) =
                 accounting::statements(surface.store.as_ref(), target, current, now).await

@@ -22,8 +22,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::attempt::Kind;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Secret, TencentSettings};
+use crate::config::Secret;
 use crate::minute::Minute;
+use crate::probe::tencent::TencentSettings;
 use crate::probe::tencent::{command, usersig};
 
 /// The simulator's app: these are the credentials a simulator target uses.

@@ -121,6 +121,7 @@ fn a_bad_config_is_named_by_every_command() {
         &["import", "attempts.jsonl"],
         &["exclusions", "list"],
         &["tencent", "setup"],
+        &["setup"],
         &["healthcheck"],
     ] {
         check(&Case {
@@ -180,6 +181,12 @@ fn out_of_range_dates_and_unknown_names() {
             "before target `t` started",
         ),
         case(&["sla", "--month", "0"], 1, "--month must be 1 or more"),
+        // Its claim deadline lies past the last representable date: once a panic.
+        case(
+            &["sla", "--month", "3121404"],
+            1,
+            "Service Month 3121404 of target `t` lies beyond the dates improbe can represent",
+        ),
         case(
             &["report", "--target", "t", "--month", "4000000000"],
             1,
@@ -258,7 +265,16 @@ fn out_of_range_dates_and_unknown_names() {
             1,
             "--minutes must be between 1 and 60",
         ),
-        case(&["tencent", "setup"], 1, "tencent"),
+        case(
+            &["tencent", "setup"],
+            1,
+            "no target in improbe.toml has a provider to set up",
+        ),
+        case(
+            &["setup", "--target", "t"],
+            1,
+            "target `t`: the simulator provider has nothing to set up",
+        ),
     ] {
         check(&c);
     }

@@ -102,8 +102,15 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         .unwrap();
     let db = TestDb::sqlite();
     let port = free_port();
+    // A second target that nobody probes (matrix is not probed yet), inside
+    // an exclusion window: its minutes have no row, and must read as
+    // excluded, as the report reads them, not as no_data.
+    let window_start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let window_end = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let text = format!(
-        "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n",
+        "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
+         [[targets]]\nname = \"quiet\"\nprovider = \"matrix\"\n[targets.matrix]\nhomeserver = \"https://m.example\"\nuser = \"@p:m.example\"\npassword = {{ env = \"UNUSED\" }}\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
+         [[exclusions]]\ntarget = \"quiet\"\nstart = \"{window_start}\"\nend = \"{window_end}\"\nreason = \"announced maintenance\"\nannounced_at = \"2026-01-01T00:00:00Z\"\n",
         db.url,
         sim.endpoint()
     );
@@ -242,6 +249,11 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     assert!(
         samples.contains("gauge improbe_minute_verdict{target=sim,"),
         "{samples}"
+    );
+    assert_eq!(
+        value("gauge improbe_minute_verdict{target=quiet,verdict=excluded}"),
+        1.0,
+        "an unprobed minute inside an exclusion window is excluded"
     );
 
     daemon.stop().await;

@@ -8,10 +8,11 @@ use std::time::Duration;
 use improbe::attempt::InconclusiveReason::{self, Credentials, RequestRejected, Throttled};
 use improbe::attempt::{Kind, Outcome};
 use improbe::clock::SystemClock;
-use improbe::commands::tencent::setup_app;
-use improbe::config::{Secret, TencentSettings};
+use improbe::config::Secret;
 use improbe::probe::Probe;
+use improbe::probe::tencent::TencentSettings;
 use improbe::probe::tencent::codes::{self, Fault};
+use improbe::probe::tencent::setup::setup_app;
 use improbe::probe::tencent::{TencentProbe, usersig};
 use improbe::simulator::{self, Behaviour, Simulator};
 

@@ -117,23 +117,21 @@ pub async fn run(minutes: u32) -> anyhow::Result<()> {
         let closes = minute.next().start();
         let wait = (closes - clock.now()).to_std().unwrap_or_default() + SETTLE;
         tokio::time::sleep(wait).await;
-        let verdicts = store
-            .minute_verdicts("demo", MinuteRange::new(*minute, minute.next()))
-            .await?;
-        match verdicts.first() {
-            Some(v) => println!(
-                "{}  {:<10} ok={:<3} fail={:<3} inconclusive={:<3} ({label})",
-                minute.start().format("%H:%M UTC"),
-                v.verdict.as_str(),
-                v.counts.ok,
-                v.counts.fail,
-                v.counts.inconclusive
-            ),
-            None => println!(
-                "{}  no_data    (nothing was recorded)",
-                minute.start().format("%H:%M UTC")
-            ),
-        }
+        let (book, _) = accounting::minute_book(
+            store.as_ref(),
+            "demo",
+            MinuteRange::new(*minute, minute.next()),
+        )
+        .await?;
+        let counts = book.counts(*minute);
+        println!(
+            "{}  {:<10} ok={:<3} fail={:<3} inconclusive={:<3} ({label})",
+            minute.start().format("%H:%M UTC"),
+            book.verdict(*minute).as_str(),
+            counts.ok,
+            counts.fail,
+            counts.inconclusive
+        );
     }
     let _ = stop.send(true);
     probing.await??;

@@ -8,9 +8,9 @@ pub mod import;
 pub mod migrate;
 pub mod report;
 pub mod run;
+pub mod setup;
 pub mod simulate;
 pub mod sla;
-pub mod tencent;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args.minutes).await,
         Command::Simulate(args) => simulate::run(args.listen).await,
         Command::Setup(args) | Command::Tencent(TencentCommand::Setup(args)) => {
-            tencent::setup(&cli.config, args.target.as_deref()).await
+            setup::run(&cli.config, args.target.as_deref()).await
         }
     }
 }

@@ -1,15 +1,110 @@
-//! Probes: one module per provider. A probe performs one attempt and reports
+//! Probes: one folder per provider. A probe performs one attempt and reports
 //! its outcome; the scheduler owns timing, deadlines and recording.
+//!
+//! Adding a provider touches only its own folder (settings and their
+//! checks, the probe, its error-code table, its setup), a variant in
+//! [`Provider`] and [`ProviderSettings`] with the arms of the matches below,
+//! and its `[targets.<name>]` section field in the config's raw target.
 
+pub mod matrix;
+pub mod simulator;
 pub mod tencent;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use crate::attempt::{InconclusiveReason, Kind, Outcome};
 use crate::clock::Clock;
-use crate::config::{DEFAULT_SIMULATOR_ENDPOINT, Provider, Target};
+use crate::config::Secret;
+
+/// Which provider a target uses: `provider = "..."` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Tencent,
+    Matrix,
+    Simulator,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Tencent => "tencent",
+            Provider::Matrix => "matrix",
+            Provider::Simulator => "simulator",
+        }
+    }
+}
+
+/// A target's provider with its settings, so a target cannot hold the
+/// settings of another provider or lack its own.
+#[derive(Debug, Clone)]
+pub enum ProviderSettings {
+    Tencent(tencent::TencentSettings),
+    Matrix(matrix::MatrixSettings),
+    Simulator(simulator::SimulatorSettings),
+}
+
+impl ProviderSettings {
+    pub fn kind(&self) -> Provider {
+        match self {
+            ProviderSettings::Tencent(_) => Provider::Tencent,
+            ProviderSettings::Matrix(_) => Provider::Matrix,
+            ProviderSettings::Simulator(_) => Provider::Simulator,
+        }
+    }
+
+    /// What is wrong with the settings, as (field in the provider's section, message).
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ProviderSettings::Tencent(s) => s.check(),
+            ProviderSettings::Matrix(s) => s.check(),
+            ProviderSettings::Simulator(s) => s.check(),
+        }
+    }
+
+    /// The secrets the settings hold, by field, so plain-text ones can be warned about.
+    pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        match self {
+            ProviderSettings::Tencent(s) => vec![("secret_key", &s.secret_key)],
+            ProviderSettings::Matrix(s) => vec![("password", &s.password)],
+            ProviderSettings::Simulator(_) => Vec::new(),
+        }
+    }
+
+    /// The probe, or `None` for a provider improbe cannot probe yet.
+    pub fn probe(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Option<Arc<dyn Probe>>> {
+        Ok(match self {
+            ProviderSettings::Tencent(s) => Some(Arc::new(tencent::TencentProbe::new(s, clock)?)),
+            ProviderSettings::Simulator(s) => Some(s.probe(clock)?),
+            // `check-config` warns about this; imported attempts still count.
+            ProviderSettings::Matrix(_) => None,
+        })
+    }
+
+    /// Prepares the provider for probing (`improbe setup`), idempotently,
+    /// and says what was done; `None` for a provider with nothing to set up.
+    pub async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
+        match self {
+            ProviderSettings::Tencent(s) => Some(tencent::setup::setup(s).await),
+            ProviderSettings::Matrix(_) | ProviderSettings::Simulator(_) => None,
+        }
+    }
+
+    /// Whether a failed attempt's provider error code is missing from the
+    /// provider's classification table: it counts against the provider (an
+    /// outage must not be hidden), but a claim should not rest on it unchecked.
+    pub fn is_unclassified_code(&self, error_code: &str) -> bool {
+        match self {
+            ProviderSettings::Tencent(_) | ProviderSettings::Simulator(_) => {
+                tencent::is_unclassified(error_code)
+            }
+            ProviderSettings::Matrix(_) => false,
+        }
+    }
+}
 
 /// What one attempt found. A failed attempt is data, not an `Err`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,45 +181,8 @@ pub fn describe(error: &reqwest::Error) -> String {
     text
 }
 
-/// Whether a failed attempt's provider error code is missing from that
-/// provider's classification table: it counts against the provider (an
-/// outage must not be hidden), but a claim should not rest on it unchecked.
-pub fn is_unclassified_code(provider: Provider, error_code: &str) -> bool {
-    match provider {
-        Provider::Tencent | Provider::Simulator => tencent::is_unclassified(error_code),
-        Provider::Matrix => false,
-    }
-}
-
 /// One provider's way of logging in and sending.
 #[async_trait]
 pub trait Probe: Send + Sync {
     async fn attempt(&self, kind: Kind) -> ProbeOutcome;
-}
-
-/// The probe for a configured target; `None` for providers improbe cannot probe yet.
-pub fn for_target(
-    target: &Target,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Option<Arc<dyn Probe>>> {
-    match target.provider {
-        Provider::Tencent => {
-            let settings = target.tencent.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("target `{}` needs a [targets.tencent] section", target.name)
-            })?;
-            Ok(Some(Arc::new(tencent::TencentProbe::new(settings, clock)?)))
-        }
-        Provider::Simulator => {
-            let endpoint = target
-                .simulator
-                .as_ref()
-                .map_or(DEFAULT_SIMULATOR_ENDPOINT, |s| s.endpoint.as_str());
-            let settings = crate::simulator::target_settings(endpoint);
-            Ok(Some(Arc::new(tencent::TencentProbe::new(
-                &settings, clock,
-            )?)))
-        }
-        // Validation warns about this; its imported attempts still count.
-        Provider::Matrix => Ok(None),
-    }
 }

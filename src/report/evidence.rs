@@ -3,19 +3,20 @@
 //! with the attempts behind it, coverage with its gaps, the exclusions
 //! applied, a per-day picture and a digest over the attempts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::accounting;
 use crate::attempt::{Attempt, Kind, Outcome};
 use crate::config::Target;
 use crate::import;
 use crate::minute::{Minute, MinuteRange};
 use crate::report::sla::SlaRecord;
-use crate::sla::{ExcludedMinutes, MonthStatement};
+use crate::sla::MonthStatement;
 use crate::store::{Heartbeat, Store};
 use crate::verdict::Verdict;
 
@@ -444,23 +445,8 @@ pub async fn gather(
         month.start,
         month.end.min(Minute::containing(&now)).max(month.start),
     );
-    let verdicts: HashMap<Minute, (Verdict, i64)> = store
-        .minute_verdicts(&target.name, month)
-        .await?
-        .into_iter()
-        .map(|v| (v.minute, (v.verdict, v.counts.inconclusive)))
-        .collect();
-    let windows = store.exclusions(Some(&target.name)).await?;
-    let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
-    let verdict_of = |minute: Minute| -> Verdict {
-        if excluded.contains(minute) {
-            return Verdict::Excluded;
-        }
-        match verdicts.get(&minute) {
-            Some((v @ (Verdict::Available | Verdict::Failure), _)) => *v,
-            _ => Verdict::NoData,
-        }
-    };
+    let (book, windows) = accounting::minute_book(store, &target.name, month).await?;
+    let verdict_of = |minute: Minute| book.verdict(minute);
 
     let mut incidents = Vec::new();
     let mut gaps = Vec::new();
@@ -538,7 +524,7 @@ pub async fn gather(
                 && group
                     .error_code
                     .as_deref()
-                    .is_some_and(|code| crate::probe::is_unclassified_code(target.provider, code));
+                    .is_some_and(|code| target.provider.is_unclassified_code(code));
         }
         incident.errors.sort_by_key(|e| std::cmp::Reverse(e.count));
         incident.probers = behind.probers.into_iter().collect();
@@ -549,7 +535,7 @@ pub async fn gather(
         .into_iter()
         .map(|range| {
             let inconclusive = (range.start.0..range.end.0)
-                .filter_map(|m| verdicts.get(&Minute(m)).map(|(_, n)| *n))
+                .map(|m| book.counts(Minute(m)).inconclusive)
                 .sum();
             describe_gap(range, &heartbeats, inconclusive, tz)
         })
@@ -575,7 +561,7 @@ pub async fn gather(
         .collect();
 
     let days = days(statement, elapsed, tz, &verdict_of);
-    let elapsed_excluded = excluded.count_within(elapsed);
+    let elapsed_excluded = book.excluded().count_within(elapsed);
     let observed = days
         .iter()
         .map(|d| d.available_minutes + d.failure_minutes)

@@ -51,6 +51,9 @@ pub enum ClaimStatus {
 }
 
 impl ClaimWindow {
+    /// The window for a Service Month ending on `last_day`, which
+    /// `ServiceCalendar::month` keeps months away from the calendar's end
+    /// for (the `expect`s below cannot fire for any month it returns).
     pub fn for_month(last_day: NaiveDate, timezone: Tz, calendar: &BusinessCalendar) -> Self {
         let following_month = last_day
             .with_day(1)

@@ -189,4 +189,144 @@ mod tests {
         assert_eq!(s.coverage_basis_points, Some(10_000));
         assert!(!s.complete);
     }
+
+    mod properties {
+        use chrono::{Datelike, Days, NaiveDate};
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Zones with DST in either hemisphere, half-hour DST, a skipped day
+        /// (Apia, 2011-12-30), midnight DST changes, and none.
+        const ZONES: [&str; 9] = [
+            "Asia/Shanghai",
+            "UTC",
+            "America/New_York",
+            "Europe/London",
+            "Australia/Lord_Howe",
+            "Pacific/Apia",
+            "America/Santiago",
+            "Asia/Kathmandu",
+            "America/Havana",
+        ];
+
+        fn terms(start: NaiveDate, zone: &str) -> SlaTerms {
+            SlaTerms {
+                calendar: ServiceCalendar::new(start, zone.parse().unwrap()),
+                business_days: BusinessCalendar::default(),
+                monthly_fee: "1200.00".parse().unwrap(),
+                currency: "USD".into(),
+            }
+        }
+
+        /// Any purchase date chrono can represent.
+        fn any_date() -> impl Strategy<Value = NaiveDate> {
+            let min = NaiveDate::MIN.num_days_from_ce();
+            let max = NaiveDate::MAX.num_days_from_ce();
+            (min..=max).prop_map(|d| NaiveDate::from_num_days_from_ce_opt(d).unwrap())
+        }
+
+        /// Any date, or one within a few years of either end of the range,
+        /// where the months run out.
+        fn edge_or_any_date() -> impl Strategy<Value = NaiveDate> {
+            let near_min =
+                (0u64..2_000).prop_map(|d| NaiveDate::MIN.checked_add_days(Days::new(d)).unwrap());
+            let near_max =
+                (0u64..2_000).prop_map(|d| NaiveDate::MAX.checked_sub_days(Days::new(d)).unwrap());
+            prop_oneof![any_date(), near_min, near_max]
+        }
+
+        /// A purchase date of the last 50 years and the next 200.
+        fn plausible_date() -> impl Strategy<Value = NaiveDate> {
+            let start = NaiveDate::from_ymd_opt(1976, 1, 1).unwrap();
+            (0u64..250 * 366).prop_map(move |d| start.checked_add_days(Days::new(d)).unwrap())
+        }
+
+        fn check_month(terms: &SlaTerms, index: u32) -> Result<(), TestCaseError> {
+            let calendar = &terms.calendar;
+            let Some(month) = calendar.month(index) else {
+                return Ok(());
+            };
+            prop_assert!(month.start < month.end);
+            prop_assert_eq!(month.index, index);
+            prop_assert_eq!(
+                month.total_minutes(),
+                (month.end - month.start).num_minutes(),
+                "total minutes are the elapsed minutes"
+            );
+            prop_assert!(month.first_day <= month.last_day);
+            if let Some(next) = calendar.month(index + 1) {
+                prop_assert_eq!(next.start, month.end, "months tile time");
+                prop_assert_eq!(next.first_day, month.last_day.succ_opt().unwrap());
+            }
+            if index > 1 {
+                let previous = calendar.month(index - 1).unwrap();
+                prop_assert_eq!(previous.end, month.start, "months tile time");
+            }
+            let start_utc = month.start.with_timezone(&Utc);
+            let last_minute = month.end.with_timezone(&Utc) - chrono::Duration::minutes(1);
+            prop_assert_eq!(
+                calendar.month_containing(start_utc).map(|m| m.index),
+                Some(index)
+            );
+            prop_assert_eq!(
+                calendar.month_containing(last_minute).map(|m| m.index),
+                Some(index)
+            );
+            let statement = MonthStatement::compute(
+                "t",
+                terms,
+                month.clone(),
+                ObservedMinutes::default(),
+                &ExcludedMinutes::default(),
+                start_utc,
+            );
+            prop_assert!(
+                statement.claim.opens >= month.end,
+                "opens after the month ends"
+            );
+            prop_assert!(statement.claim.deadline > statement.claim.opens);
+            prop_assert_eq!(statement.total_minutes, month.total_minutes());
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn months_tile_and_their_figures_hold_for_plausible_contracts(
+                start in plausible_date(),
+                zone in 0..ZONES.len(),
+                index in 1u32..400,
+            ) {
+                check_month(&terms(start, ZONES[zone]), index)?;
+            }
+
+            /// Nothing panics anywhere in the representable range: a month
+            /// too far out is `None`, which commands report as an error.
+            #[test]
+            fn no_purchase_date_or_month_index_panics(
+                start in edge_or_any_date(),
+                zone in 0..ZONES.len(),
+                index in prop_oneof![1u32..100, any::<u32>()],
+            ) {
+                check_month(&terms(start, ZONES[zone]), index)?;
+            }
+        }
+
+        #[test]
+        fn the_last_months_of_the_calendar_are_refused_not_panicked_on() {
+            // Once `improbe sla --month 3121400` on a 2026-03-17 purchase.
+            let terms = terms(
+                NaiveDate::from_ymd_opt(2026, 3, 17).unwrap(),
+                "Asia/Shanghai",
+            );
+            assert!(terms.calendar.month(3_121_400).is_none());
+            let last = (3_121_000..3_121_400)
+                .rev()
+                .find(|k| terms.calendar.month(*k).is_some())
+                .expect("a representable month near the end");
+            check_month(&terms, last).unwrap();
+        }
+    }
 }

@@ -5,6 +5,10 @@ use chrono_tz::Tz;
 
 use crate::minute::{Minute, MinuteRange};
 
+/// Calendar months a Service Month must end before the last representable
+/// date: its claim window closes up to 60 days after it ends.
+const CALENDAR_HEADROOM_MONTHS: u32 = 3;
+
 /// One Service Month of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceMonth {
@@ -52,10 +56,15 @@ impl ServiceCalendar {
         }
     }
 
-    /// Service Month `index` (1-based), or `None` for 0 or a date past chrono's range.
+    /// Service Month `index` (1-based), or `None` for 0 or a month too close
+    /// to the edge of the calendar's range to have all its figures: its
+    /// claim window (up to 60 days after its end) and the instants around it
+    /// must be representable too.
     pub fn month(&self, index: u32) -> Option<ServiceMonth> {
         let first_day = self.first_day_of(index)?;
         let next_first_day = self.first_day_of(index.checked_add(1)?)?;
+        next_first_day.checked_add_months(Months::new(CALENDAR_HEADROOM_MONTHS))?;
+        first_day.checked_sub_days(Days::new(1))?;
         Some(ServiceMonth {
             index,
             first_day,
@@ -75,11 +84,10 @@ impl ServiceCalendar {
         let index = u32::try_from(months_apart + 1).ok()?;
         // Month `index` starts in the date's calendar month; the date may still
         // fall before that start, i.e. in the previous Service Month.
-        let candidate = self.month(index)?;
-        if date < candidate.first_day {
+        if date < self.first_day_of(index)? {
             self.month(index - 1)
         } else {
-            Some(candidate)
+            self.month(index)
         }
     }
 

@@ -5,7 +5,11 @@
 //! 200, so the `ActionStatus` / `ErrorCode` / `ErrorInfo` envelope is always read.
 
 pub mod codes;
+pub mod settings;
+pub mod setup;
 pub mod usersig;
+
+pub use settings::TencentSettings;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,7 +23,6 @@ use super::{Probe, ProbeOutcome, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
 use crate::attempt::{Kind, Outcome};
 use crate::clock::Clock;
-use crate::config::TencentSettings;
 
 /// How long a minted administrator UserSig is valid.
 pub const USERSIG_LIFETIME_SECS: i64 = 86_400;

@@ -51,22 +51,31 @@ pub fn mint(key: &str, identifier: &str, sdk_app_id: u64, time: i64, expire: i64
     url_safe(&STANDARD.encode(zlib(&json)))
 }
 
-/// Wraps a small buffer in a zlib stream (RFC 1950) holding one stored
-/// deflate block (RFC 1951, 3.2.4): a valid stream for any inflater, Tencent's
-/// included. Compressing the ~200-byte document would save a few dozen bytes
-/// of URL, but setting up a deflate compressor (clearing its hash tables)
-/// was the largest single CPU cost of a login.
+/// Wraps a buffer in a zlib stream (RFC 1950) of stored deflate blocks
+/// (RFC 1951, 3.2.4; at most 65,535 bytes each, so one for a UserSig
+/// document): a valid stream for any inflater, Tencent's included.
+/// Compressing the ~200-byte document would save a few dozen bytes of URL,
+/// but setting up a deflate compressor (clearing its hash tables) was the
+/// largest single CPU cost of a login.
 fn zlib(data: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(data.len()).expect("a UserSig document is far below 64 KiB");
-    let mut out = Vec::with_capacity(data.len() + 11);
+    const MAX_STORED_BLOCK: usize = u16::MAX as usize;
+    let blocks = data.len().div_ceil(MAX_STORED_BLOCK).max(1);
+    let mut out = Vec::with_capacity(data.len() + 6 + 5 * blocks);
     // CMF 0x78: deflate with a 32 KiB window; FLG 0x01: no dictionary, and
     // 0x7801 is a multiple of 31 as the header check requires.
     out.extend_from_slice(&[0x78, 0x01]);
-    // BFINAL = 1, BTYPE = 00 (stored), then LEN and its one's complement.
-    out.push(0x01);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&(!len).to_le_bytes());
-    out.extend_from_slice(data);
+    let mut chunks = data.chunks(MAX_STORED_BLOCK).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        // BFINAL on the last block, BTYPE = 00 (stored), then LEN and NLEN.
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
     out.extend_from_slice(&adler32(data).to_be_bytes());
     out
 }
@@ -94,9 +103,9 @@ fn url_safe(b64: &str) -> String {
         .collect()
 }
 
-/// Unpacks a UserSig into its document without checking the signature.
-pub fn decode(token: &str) -> Option<SigDocument> {
-    let b64: String = token
+/// Standard base64 back from Tencent's URL-safe alphabet.
+fn from_url_safe(token: &str) -> String {
+    token
         .chars()
         .map(|c| match c {
             '*' => '+',
@@ -104,8 +113,12 @@ pub fn decode(token: &str) -> Option<SigDocument> {
             '_' => '=',
             c => c,
         })
-        .collect();
-    let compressed = STANDARD.decode(b64).ok()?;
+        .collect()
+}
+
+/// Unpacks a UserSig into its document without checking the signature.
+pub fn decode(token: &str) -> Option<SigDocument> {
+    let compressed = STANDARD.decode(from_url_safe(token)).ok()?;
     let mut json = Vec::new();
     ZlibDecoder::new(compressed.as_slice())
         .take(64 * 1024)
@@ -149,12 +162,27 @@ mod tests {
     }
 
     #[test]
+    fn an_identifier_over_64_kib_mints_without_panicking() {
+        let admin = "a".repeat(70_000);
+        let token = mint(KEY, &admin, 1_400_000_000, 1_600_000_000, 86_400);
+        let mut json = Vec::new();
+        ZlibDecoder::new(&STANDARD.decode(from_url_safe(&token)).unwrap()[..])
+            .read_to_end(&mut json)
+            .unwrap();
+        let document: SigDocument = serde_json::from_slice(&json).unwrap();
+        assert_eq!(document.identifier, admin);
+    }
+
+    #[test]
     fn the_stored_zlib_stream_inflates_and_checks() {
         for data in [
             &b""[..],
             b"a",
             &[0xffu8; 5_000][..],
             br#"{"TLS.ver":"2.0"}"#,
+            // Past one stored block's 65,535 bytes: once a panic.
+            &[b'x'; 65_535][..],
+            &[b'y'; 200_001][..],
         ] {
             let mut inflated = Vec::new();
             ZlibDecoder::new(&zlib(data)[..])

@@ -1,54 +1,33 @@
-//! `improbe setup` (alias `improbe tencent setup`): creates the probe accounts and group, idempotently.
+//! `improbe setup` for Tencent: imports the probe accounts and creates the
+//! probe group with both as members, idempotently.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::load_config;
+use super::settings::TencentSettings;
+use super::{TencentClient, classify_reply, command};
 use crate::clock::SystemClock;
-use crate::config::{Provider, TencentSettings};
-use crate::probe::tencent::{TencentClient, classify_reply, command};
 
 /// `add_group_member`: every account asked for is already a member.
 const ALREADY_A_MEMBER: i64 = 10013;
 /// How long one setup request may take.
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-pub async fn setup(config_path: &Path, only: Option<&str>) -> anyhow::Result<()> {
-    let config = load_config(config_path)?;
-    let targets: Vec<_> = config
-        .targets
-        .iter()
-        .filter(|t| t.provider == Provider::Tencent && only.is_none_or(|name| t.name == name))
-        .collect();
-    if targets.is_empty() {
-        anyhow::bail!(
-            "no provider = \"tencent\" target{} in {}",
-            only.map(|n| format!(" named `{n}`")).unwrap_or_default(),
-            config_path.display()
-        );
+/// Prepares one target's app and says what was done, and what to put in
+/// the config.
+pub async fn setup(settings: &TencentSettings) -> anyhow::Result<Vec<String>> {
+    let group = setup_app(settings).await?;
+    let mut report = vec![format!(
+        "accounts {} and {} imported; group {group} holds both",
+        settings.sender, settings.recipient
+    )];
+    if group != settings.group {
+        report.push(format!(
+            "Tencent assigned the group ID {group}: set group = \"{group}\" in [targets.tencent]"
+        ));
     }
-    for target in targets {
-        let settings = target
-            .tencent
-            .as_ref()
-            .expect("validated: tencent targets have settings");
-        let group = setup_app(settings)
-            .await
-            .map_err(|e| anyhow::anyhow!("target `{}`: {e}", target.name))?;
-        println!(
-            "target {}: accounts {} and {} imported; group {group} holds both",
-            target.name, settings.sender, settings.recipient
-        );
-        if group != settings.group {
-            println!(
-                "  Tencent assigned the group ID {group}: set group = \"{group}\" in [targets.tencent] of `{}`",
-                target.name
-            );
-        }
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// Imports the probe accounts and makes sure the probe group exists with both
