@@ -376,7 +376,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
             .into_iter()
             .collect();
     for line in &spooled {
-        let attempt = improbe::import::parse_record(1, line).unwrap();
+        let attempt = improbe::attempt::jsonl::parse_record(1, line).unwrap();
         assert!(
             stored.contains(&(
                 attempt.target.clone(),

@@ -4,9 +4,9 @@
 
 use std::io::Write as _;
 
+use improbe::attempt::jsonl;
 use improbe::config::{Config, ConfigError};
-use improbe::import;
-use improbe::spool::{Spool, SpoolError};
+use improbe::daemon::spool::{Spool, SpoolError};
 use proptest::prelude::*;
 
 const VALID_CONFIG: &str = r#"[prober]
@@ -94,7 +94,7 @@ proptest! {
         text in prop_oneof![".{0,200}", mutated(VALID_LINE)],
         line in 1usize..1_000_000,
     ) {
-        if let Err(e) = import::parse_record(line, &text) {
+        if let Err(e) = jsonl::parse_record(line, &text) {
             prop_assert_eq!(e.line, line);
             let shown = e.to_string();
             prop_assert!(shown.starts_with(&format!("line {line}: ")), "{}", shown);

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use improbe::attempt::{Attempt, Kind, Outcome};
 use improbe::clock::{Clock, TokioClock};
 use improbe::config::Config;
+use improbe::daemon::schedule::{self, ScheduleCounters, Scheduler};
 use improbe::minute::Minute;
 use improbe::probe::{Probe, ProbeOutcome};
-use improbe::schedule::{self, ScheduleCounters, Scheduler};
 use improbe::verdict::{self, OutcomeCounts, Verdict};
 use tokio::sync::{mpsc, watch};
 
@@ -77,15 +77,16 @@ fn start(
     tokio::task::JoinHandle<()>,
 ) {
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(START.parse().unwrap()));
-    let scheduler = Scheduler::new("fake".into(), clock.clone(), sink, None);
+    let target = Arc::new(config.targets[0].clone());
+    let (plans, _) = improbe::daemon::schedule::plan(&target);
+    let scheduler = Scheduler::new("fake".into(), clock.clone(), sink, None, plans.len());
     let probe = Arc::new(FakeProvider {
         clock,
         script,
         calls: AtomicU64::new(0),
     });
     let (stop, stopped) = watch::channel(false);
-    let target = Arc::new(config.targets[0].clone());
-    let running = tokio::spawn(scheduler.clone().run_target(target, probe, stopped));
+    let running = tokio::spawn(scheduler.clone().run_target(target, plans, probe, stopped));
     (scheduler, stop, running)
 }
 

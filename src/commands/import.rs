@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{load_config, open_store};
+use crate::attempt::jsonl::read_attempts;
 use crate::cli::ImportArgs;
-use crate::import::read_attempts;
 
 pub async fn run(config_path: &Path, args: &ImportArgs) -> anyhow::Result<()> {
     let config = load_config(config_path)?;

@@ -11,9 +11,9 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::accounting;
+use crate::attempt::jsonl;
 use crate::attempt::{Attempt, Kind, Outcome};
 use crate::config::Target;
-use crate::import;
 use crate::minute::{Minute, MinuteRange};
 use crate::report::sla::SlaRecord;
 use crate::sla::MonthStatement;
@@ -751,7 +751,7 @@ impl CanonicalDigest {
             (a.prober.as_bytes(), a.kind.as_str()).cmp(&(b.prober.as_bytes(), b.kind.as_str()))
         });
         for attempt in self.same_instant.drain(..) {
-            self.hasher.update(import::to_line(&attempt).as_bytes());
+            self.hasher.update(jsonl::to_line(&attempt).as_bytes());
             self.hasher.update(b"\n");
         }
     }

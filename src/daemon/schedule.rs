@@ -4,7 +4,7 @@
 //! the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use crate::attempt::{Attempt, InconclusiveReason, Kind, Outcome, to_millis};
 use crate::clock::Clock;
 use crate::config::{SendMode, Target, humanize};
-use crate::control::ControlCheck;
-use crate::metrics::AttemptMetrics;
+use crate::daemon::control::ControlCheck;
+use crate::daemon::metrics::AttemptMetrics;
 use crate::minute::Minute;
 use crate::probe::{Probe, ProbeOutcome};
 
@@ -253,8 +253,9 @@ pub struct Scheduler {
     inconclusive_logged: Mutex<HashMap<(String, String), Instant>>,
     /// Origin of the start grid.
     epoch: Instant,
-    /// How many operation loops will run, for the slot size.
-    operations: AtomicUsize,
+    /// How many operation loops run in all (the sum of [`plan`]'s
+    /// operations over the targets), for the slot size.
+    operations: usize,
 }
 
 impl Scheduler {
@@ -263,6 +264,7 @@ impl Scheduler {
         clock: Arc<dyn Clock>,
         sink: mpsc::Sender<Attempt>,
         control: Option<Arc<ControlCheck>>,
+        operations: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
             prober,
@@ -272,14 +274,8 @@ impl Scheduler {
             counters: Arc::new(ScheduleCounters::default()),
             inconclusive_logged: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
-            operations: AtomicUsize::new(0),
+            operations,
         })
-    }
-
-    /// Announces how many operation loops will run in all (the sum of
-    /// [`plan`]'s operations over the targets), so starts can be grouped.
-    pub fn expect_operations(&self, operations: usize) {
-        self.operations.store(operations, Ordering::Relaxed);
     }
 
     /// Probes one target until `stop` turns true, then waits for the
@@ -287,10 +283,10 @@ impl Scheduler {
     pub async fn run_target(
         self: Arc<Self>,
         target: Arc<Target>,
+        plans: Vec<OperationPlan>,
         probe: Arc<dyn Probe>,
         stop: watch::Receiver<bool>,
     ) {
-        let (plans, _) = plan(&target);
         let budget = target
             .max_sends_per_day
             .map(|max| Arc::new(SendBudget::new(max, target.sla.calendar.timezone)));
@@ -349,10 +345,7 @@ impl Operation {
         let mut in_flight = JoinSet::new();
         // Spread the operations of many targets over the interval, on the
         // shared grid of start slots.
-        let slot = start_slot(
-            self.plan.interval,
-            self.scheduler.operations.load(Ordering::Relaxed),
-        );
+        let slot = start_slot(self.plan.interval, self.scheduler.operations);
         let slots = (self.plan.interval.as_nanos() / slot.as_nanos()).max(1) as u32;
         let offset = slot * fastrand::u32(0..slots);
         let epoch = self.scheduler.epoch;

@@ -17,12 +17,12 @@ use tokio::sync::watch;
 use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::control::ControlCheck;
-use crate::metrics::{Exposition, Histogram};
+use crate::daemon::control::ControlCheck;
+use crate::daemon::metrics::{Exposition, Histogram};
+use crate::daemon::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
+use crate::daemon::writer::WriterCounters;
 use crate::minute::{Minute, MinuteRange};
-use crate::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
 use crate::store::Store;
-use crate::writer::WriterCounters;
 
 /// Credentials rejected this recently make the prober not ready.
 pub const CREDENTIALS_WINDOW: Duration = Duration::from_secs(120);

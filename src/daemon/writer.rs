@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::attempt::Attempt;
-use crate::spool::Spool;
+use crate::daemon::spool::Spool;
 use crate::store::Store;
 
 /// Buffered attempts are written at least this often.
@@ -132,7 +132,7 @@ pub async fn run(
         writer.drain().await;
         writer.publish();
         if writer.buffer.is_empty() && writer.spool.pending() == 0 {
-            crate::spool::remove_if_empty(writer.spool.path());
+            crate::daemon::spool::remove_if_empty(writer.spool.path());
             return;
         }
     }

@@ -1,6 +1,15 @@
 //! `improbe run` wired together: probes, writer, control check and the
 //! monthly figures, with a clean stop that loses no finished attempt.
 
+pub mod control;
+pub mod heartbeat;
+pub mod metrics;
+pub mod retention;
+pub mod schedule;
+pub mod server;
+pub mod spool;
+pub mod writer;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,17 +20,16 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use self::control::ControlCheck;
+use self::heartbeat::HeartbeatRecorder;
+use self::schedule::Scheduler;
+use self::server::Surface;
+use self::spool::Spool;
+use self::writer::WriterCounters;
 use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::control::ControlCheck;
-use crate::heartbeat::HeartbeatRecorder;
-use crate::retention;
-use crate::schedule::{self, Scheduler};
-use crate::server::{self, Surface};
-use crate::spool::Spool;
 use crate::store::{self, Store};
-use crate::writer::{self, WriterCounters};
 
 /// How often a database that was down at start is tried again.
 pub const PREPARE_RETRY: Duration = Duration::from_secs(2);
@@ -57,7 +65,7 @@ pub async fn run(
         match target.provider.probe(clock.clone())? {
             Some(probe) => {
                 operations += plans.len();
-                probes.push((Arc::new(target.clone()), probe));
+                probes.push((Arc::new(target.clone()), plans, probe));
             }
             None => {
                 tracing::warn!(target = %target.name, "not probed: the {} provider has no probe yet", target.provider.kind().as_str())
@@ -107,6 +115,7 @@ pub async fn run(
             clock.clone(),
             sink,
             control.clone(),
+            operations,
         ),
         writer: Arc::new(WriterCounters::default()),
     };
@@ -170,14 +179,13 @@ pub async fn run(
         .run(stop.clone()),
     );
 
-    daemon.scheduler.expect_operations(operations);
     let mut probing = JoinSet::new();
-    for (target, probe) in probes {
+    for (target, plans, probe) in probes {
         probing.spawn(
             daemon
                 .scheduler
                 .clone()
-                .run_target(target, probe, stop.clone()),
+                .run_target(target, plans, probe, stop.clone()),
         );
     }
     surface.probing.store(true, Ordering::Relaxed);

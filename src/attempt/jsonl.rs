@@ -1,4 +1,6 @@
-//! The JSON Lines import format (CONTRACT.md): one attempt per line.
+//! The attempt as one JSON Lines record (CONTRACT.md): what `improbe import`
+//! reads, what the spool writes and replays, and what the evidence digest
+//! hashes in its canonical form.
 
 use std::collections::HashSet;
 use std::io::BufRead;

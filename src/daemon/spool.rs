@@ -13,7 +13,7 @@ use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::attempt::Attempt;
-use crate::import;
+use crate::attempt::jsonl;
 
 /// A spool file that cannot be used as it is.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ impl Spool {
             if line.trim().is_empty() {
                 continue;
             }
-            import::parse_record(number, line.trim_end()).map_err(|e| SpoolError::Corrupt {
+            jsonl::parse_record(number, line.trim_end()).map_err(|e| SpoolError::Corrupt {
                 path: path.to_owned(),
                 line: number,
                 message: e.message,
@@ -125,7 +125,7 @@ impl Spool {
     pub fn append(&mut self, attempts: &[Attempt]) -> io::Result<()> {
         let mut text = String::new();
         for attempt in attempts {
-            text.push_str(&import::to_line(attempt));
+            text.push_str(&jsonl::to_line(attempt));
             text.push('\n');
         }
         if let Err(e) = self.file.write_all(text.as_bytes()) {
@@ -176,7 +176,7 @@ impl Spool {
                 continue;
             }
             let attempt =
-                import::parse_record(lines, line.trim_end()).map_err(|e| SpoolError::Corrupt {
+                jsonl::parse_record(lines, line.trim_end()).map_err(|e| SpoolError::Corrupt {
                     path: self.path.clone(),
                     line: lines,
                     message: e.message,

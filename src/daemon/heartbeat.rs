@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::daemon::schedule::ScheduleCounters;
 use crate::minute::Minute;
-use crate::schedule::ScheduleCounters;
 use crate::store::{Heartbeat, Store};
 
 /// Heartbeats kept while the database is down: a week of minutes (about
