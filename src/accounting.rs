@@ -1,5 +1,9 @@
 //! Service Month statements from stored verdicts: the one place that feeds the
 //! pure SLA engine from the database, for `improbe sla`, reports and the daemon.
+//!
+//! `service_months` is written by what changes minutes (the daemon, `import`,
+//! `exclusions add|remove`) through [`refresh_service_months`]; the commands
+//! that only read (`sla`, `report`) compute and print, and write nothing.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -111,4 +115,34 @@ pub async fn minute_book(
     let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
     let book = MinuteBook::new(stored.into_iter().map(|v| (v.minute, v.counts)), excluded);
     Ok((book, windows))
+}
+
+/// Computes the statements of the given months and stores them in
+/// `service_months`, for dashboards.
+pub async fn refresh_service_months(
+    store: &dyn Store,
+    target: &Target,
+    months: Vec<ServiceMonth>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<MonthStatement>> {
+    let statements = statements(store, target, months, now).await?;
+    store.save_service_months(&statements, now).await?;
+    Ok(statements)
+}
+
+/// The Service Months of a target that the instants `from ..= to` fall in
+/// (none before the service starts), oldest first.
+pub fn months_touched(
+    target: &Target,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<ServiceMonth> {
+    let calendar = &target.sla.calendar;
+    let Some(last) = calendar.month_containing(to) else {
+        return Vec::new();
+    };
+    let first = calendar.month_containing(from).map_or(1, |m| m.index);
+    (first..=last.index)
+        .filter_map(|k| calendar.month(k))
+        .collect()
 }

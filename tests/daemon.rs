@@ -259,8 +259,13 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     daemon.stop().await;
     // The daemon keeps the current Service Month in `service_months`.
     let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let months_kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM service_months WHERE target = 'sim'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let (month, total, claim_deadline): (i64, i64, String) = sqlx::query_as(
-        "SELECT month, total_minutes, claim_deadline FROM service_months WHERE target = 'sim'",
+        "SELECT month, total_minutes, claim_deadline FROM service_months WHERE target = 'sim' ORDER BY month DESC LIMIT 1",
     )
     .fetch_one(&pool)
     .await
@@ -277,6 +282,10 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     .unwrap()
     .remove(0);
     assert_eq!(month, i64::from(current.index));
+    assert_eq!(
+        months_kept, month,
+        "every Service Month to date is written once the database is ready"
+    );
     assert_eq!(total, current.total_minutes());
     assert!(
         claim_deadline.contains(&format!(

@@ -140,8 +140,8 @@ pub async fn run(minutes: u32) -> anyhow::Result<()> {
     let target = &config.targets[0];
     let now = clock.now();
     let months = accounting::select_months(target, MonthSelection::ToDate, now)?;
-    let statements = accounting::statements(store.as_ref(), target, months, now).await?;
-    store.save_service_months(&statements, now).await?;
+    let statements =
+        accounting::refresh_service_months(store.as_ref(), target, months, now).await?;
     println!("\n{}", report::sla::table(&statements, now));
     println!("The month is almost all no-data: the demo watched only {minutes} minute(s) of it.");
     println!("Query the minutes yourself: sqlite3 {DEMO_DATABASE} 'SELECT * FROM minute_verdicts'");

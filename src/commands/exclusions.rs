@@ -18,6 +18,7 @@ pub async fn run(config_path: &Path, command: &ExclusionsCommand) -> anyhow::Res
         ExclusionsCommand::Add(args) => {
             let exclusion = new_exclusion(args, &config, config_path)?;
             let id = store.add_exclusion(&exclusion).await?;
+            refresh_months(store.as_ref(), &config, &exclusion.target, exclusion.window).await?;
             let minutes = exclusion.window.minutes().len();
             println!(
                 "exclusion {id} added: {} {} .. {} ({minutes} minutes), {}",
@@ -46,19 +47,38 @@ pub async fn run(config_path: &Path, command: &ExclusionsCommand) -> anyhow::Res
             }
         }
         ExclusionsCommand::Remove(args) => match store.remove_exclusion(args.id).await? {
-            Some(removed) => println!(
-                "exclusion {} removed: {} {} .. {}",
-                removed.id,
-                removed.target,
-                removed.window.start.to_rfc3339(),
-                removed.window.end.to_rfc3339()
-            ),
+            Some(removed) => {
+                refresh_months(store.as_ref(), &config, &removed.target, removed.window).await?;
+                println!(
+                    "exclusion {} removed: {} {} .. {}",
+                    removed.id,
+                    removed.target,
+                    removed.window.start.to_rfc3339(),
+                    removed.window.end.to_rfc3339()
+                )
+            }
             None => anyhow::bail!(
                 "no exclusion with id {}; `improbe exclusions list` shows them",
                 args.id
             ),
         },
     }
+    Ok(())
+}
+
+/// Keeps `service_months` current for the months a window touches.
+async fn refresh_months(
+    store: &dyn crate::store::Store,
+    config: &crate::config::Config,
+    target: &str,
+    window: ExclusionWindow,
+) -> anyhow::Result<()> {
+    // A window of a target since removed from the config changes no figure shown.
+    let Some(target) = config.targets.iter().find(|t| t.name == target) else {
+        return Ok(());
+    };
+    let months = crate::accounting::months_touched(target, window.start, window.end);
+    crate::accounting::refresh_service_months(store, target, months, Utc::now()).await?;
     Ok(())
 }
 

@@ -1,13 +1,15 @@
 //! `improbe import FILE|-`: all-or-nothing load of JSON Lines attempts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 
 use super::{load_config, open_store};
+use crate::accounting;
 use crate::attempt::jsonl::read_attempts;
 use crate::cli::ImportArgs;
 
@@ -22,11 +24,29 @@ pub async fn run(config_path: &Path, args: &ImportArgs) -> anyhow::Result<()> {
         Box::new(BufReader::with_capacity(1 << 20, file))
     };
     let targets: HashSet<String> = config.targets.iter().map(|t| t.name.clone()).collect();
-    let mut attempts = read_attempts(reader, &targets);
+    // The span of instants per target, for the Service Months to refresh.
+    let mut spans: HashMap<String, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    let mut attempts = read_attempts(reader, &targets).inspect(|attempt| {
+        if let Ok(a) = attempt {
+            let span = spans
+                .entry(a.target.clone())
+                .or_insert((a.started_at, a.started_at));
+            span.0 = span.0.min(a.started_at);
+            span.1 = span.1.max(a.started_at);
+        }
+    });
     let summary = store
         .ingest(&mut attempts)
         .await
         .with_context(|| format!("{}: nothing was imported", display_name(&args.file)))?;
+    drop(attempts);
+    let now = Utc::now();
+    for target in &config.targets {
+        if let Some((from, to)) = spans.get(&target.name) {
+            let months = accounting::months_touched(target, *from, *to);
+            accounting::refresh_service_months(store.as_ref(), target, months, now).await?;
+        }
+    }
     println!(
         "{}: {} attempts read, {} new, {} already stored; {} minutes re-decided",
         display_name(&args.file),

@@ -25,7 +25,6 @@ pub async fn run(config_path: &Path, args: &ReportArgs) -> anyhow::Result<()> {
     }
     let store = open_store(&config).await?;
     let statements = accounting::statements(store.as_ref(), target, months, now).await?;
-    store.save_service_months(&statements, now).await?;
     let evidence = evidence::gather(store.as_ref(), target, &statements[0], now).await?;
     let text = match args.format {
         ReportFormat::Markdown => markdown::render(&evidence),

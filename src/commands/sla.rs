@@ -24,7 +24,6 @@ pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
         let months = accounting::select_months(target, selection, now)?;
         statements.extend(accounting::statements(store.as_ref(), target, months, now).await?);
     }
-    store.save_service_months(&statements, now).await?;
 
     let output = match args.format {
         SlaFormat::Table => report::sla::table(&statements, now),

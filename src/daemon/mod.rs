@@ -13,7 +13,6 @@ pub mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
@@ -29,6 +28,7 @@ use self::writer::WriterCounters;
 use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::sla::MonthStatement;
 use crate::store::{self, Store};
 
 /// How often a database that was down at start is tried again.
@@ -136,6 +136,7 @@ pub async fn run(
         writer: daemon.writer.clone(),
         control: control.clone(),
         probing: AtomicBool::new(false),
+        months: CurrentMonths::default(),
     });
     if let Some(addr) = config.prober.listen {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -165,6 +166,8 @@ pub async fn run(
         config.clone(),
         store.clone(),
         clock.clone(),
+        surface.months.clone(),
+        ready_at_stop.clone(),
         stop.clone(),
     ));
 
@@ -265,30 +268,57 @@ async fn prepare_until_ready(
     }
 }
 
-/// Keeps `service_months` current for every target.
+/// The current Service Month's statement of every target, as last written
+/// to `service_months`: what `/metrics` shows, without recomputing per scrape.
+pub type CurrentMonths = Arc<std::sync::RwLock<Vec<MonthStatement>>>;
+
+/// Keeps `service_months` current for every target: every month to date once
+/// the database is ready (past months change when an earlier run's spool is
+/// replayed or the config's exclusions change), then the current month every
+/// [`MONTHS_REFRESH_INTERVAL`].
 async fn refresh_months(
     config: Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    current: CurrentMonths,
+    mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // The first refresh waits for the database to be prepared.
+    while !*ready.borrow_and_update() {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            changed = ready.changed() => if changed.is_err() { return },
+        }
+    }
     let mut ticker = tokio::time::interval(MONTHS_REFRESH_INTERVAL);
+    let mut selection = MonthSelection::ToDate;
     loop {
         tokio::select! {
             _ = stop.changed() => if *stop.borrow() { return },
             _ = ticker.tick() => {}
         }
         let now = clock.now();
+        let mut latest = Vec::new();
+        let mut all_written = true;
         for target in &config.targets {
             let result = async {
-                let months = accounting::select_months(target, MonthSelection::Current, now)?;
-                let statements =
-                    accounting::statements(store.as_ref(), target, months, now).await?;
-                store.save_service_months(&statements, Utc::now()).await
+                let months = accounting::select_months(target, selection, now)?;
+                accounting::refresh_service_months(store.as_ref(), target, months, now).await
             };
-            if let Err(e) = result.await {
-                tracing::debug!(target = %target.name, "service month not refreshed: {e:#}");
+            match result.await {
+                Ok(statements) => latest.extend(statements.into_iter().last()),
+                Err(e) => {
+                    all_written = false;
+                    tracing::debug!(target = %target.name, "service month not refreshed: {e:#}");
+                }
             }
+        }
+        if all_written {
+            selection = MonthSelection::Current;
+        }
+        if !latest.is_empty() {
+            *current.write().expect("months lock poisoned") = latest;
         }
     }
 }

@@ -356,6 +356,9 @@ impl Operation {
         while next + self.plan.interval <= Instant::now() {
             next += self.plan.interval;
         }
+        // That first start is due as soon as the loop runs, not late: its
+        // lateness is measured from when it became due.
+        let mut first_due = Some(next.max(Instant::now()));
         let this = Arc::new(self);
         loop {
             if *stop.borrow() {
@@ -366,7 +369,7 @@ impl Operation {
                 _ = stop.changed() => continue,
                 _ = tokio::time::sleep_until(next) => {}
             }
-            let scheduled = next;
+            let scheduled = first_due.take().unwrap_or(next);
             next += this.plan.interval;
             let now = Instant::now();
             if next <= now {

@@ -14,7 +14,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::accounting::{self, MonthSelection};
+use crate::accounting;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::control::ControlCheck;
@@ -39,6 +39,8 @@ pub struct Surface {
     pub control: Option<Arc<ControlCheck>>,
     /// Set once every probe loop is running.
     pub probing: AtomicBool,
+    /// The current Service Months, as the daemon last wrote them.
+    pub months: super::CurrentMonths,
 }
 
 pub fn router(surface: Arc<Surface>) -> Router {
@@ -180,7 +182,6 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         "gauge",
         "The verdict of the last closed minute (1 for the verdict it has).",
     );
-    let mut months = Vec::new();
     for target in &surface.config.targets {
         let range = MinuteRange::new(Minute(last_minute), Minute(last_minute + 1));
         if let Ok((book, _)) =
@@ -195,13 +196,9 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
                 1.0,
             );
         }
-        if let Ok(current) = accounting::select_months(target, MonthSelection::Current, now)
-            && let Ok(statements) =
-                accounting::statements(surface.store.as_ref(), target, current, now).await
-        {
-            months.extend(statements);
-        }
     }
+    // As the daemon last wrote them to `service_months` (every minute).
+    let months = surface.months.read().expect("months lock poisoned").clone();
     out.family(
         "improbe_service_month_availability_ratio",
         "gauge",

@@ -1,0 +1,206 @@
+//! TOML configuration, parsed into typed settings that cannot be invalid.
+//!
+//! `improbe check-config` and every command's start-up call [`Config::parse`],
+//! so the validation a user can run ahead of time is exactly what runs later.
+//! Every problem names its TOML path and line.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use toml::Spanned;
+
+mod raw;
+mod secret;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use raw::parse_duration;
+pub use secret::Secret;
+
+use crate::attempt::Kind;
+use crate::probe::matrix::MatrixSettings;
+use crate::probe::simulator::SimulatorSettings;
+use crate::probe::tencent::TencentSettings;
+use crate::probe::{Provider, ProviderSettings};
+use crate::sla::{BusinessCalendar, ExclusionWindow, ServiceCalendar, SlaTerms};
+
+/// Where the configuration is read from when neither `--config` nor `IMPROBE_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "improbe.toml";
+/// The embedded database used when `[database] url` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://improbe.db";
+/// Raw attempts are kept this long unless configured otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+/// The shortest retention that still keeps every attempt until its month's
+/// claim deadline (a 31-day month plus 60 days) and 30 days beyond it.
+pub const MIN_RETENTION_DAYS: u32 = 31 + 60 + 30 + 1;
+/// Time between attempts of one operation when `interval` is not set.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// Per-attempt deadline when `timeout` is not set, shortened to the interval
+/// when that is shorter (a timeout may not exceed the interval).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer intervals leave most minutes unobserved (and would overflow the
+/// scheduler's clock arithmetic if unbounded).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// An attempt must end well inside the minute it is counted in.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub prober: ProberSettings,
+    pub database: DatabaseSettings,
+    pub targets: Vec<Target>,
+    pub exclusions: Vec<ConfiguredExclusion>,
+    /// Problems that do not stop improbe but that a user should fix.
+    pub warnings: Vec<Problem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProberSettings {
+    /// Unique per instance; recorded with every attempt.
+    pub id: String,
+    /// Address for `/metrics`, `/healthz` and `/readyz`.
+    pub listen: Option<SocketAddr>,
+    /// An endpoint independent of the provider (SLA.md, control check).
+    pub control_url: Option<String>,
+    /// Where the spool of not-yet-written attempts lives.
+    pub data_dir: PathBuf,
+}
+
+impl ProberSettings {
+    /// The append-only file attempts go to while the database cannot take
+    /// them; one per prober, so probers may share a data directory.
+    pub fn spool_path(&self) -> PathBuf {
+        self.data_dir
+            .join(format!("improbe-spool-{}.jsonl", self.id))
+    }
+
+    /// Heartbeats a stop could not write wait here for the next start.
+    pub fn heartbeat_backlog_path(&self) -> PathBuf {
+        self.data_dir
+            .join(format!("improbe-heartbeats-{}.jsonl", self.id))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub attempts_retention_days: u32,
+}
+
+/// How sends are scheduled (logins always keep their interval).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendMode {
+    /// One send per operation every interval.
+    #[default]
+    Fixed,
+    /// Once a minute holds a successful send, further sends of that operation
+    /// wait for the next minute; failures keep being retried every interval.
+    MinuteProof,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    /// The provider and its settings (`provider` and `[targets.<provider>]`).
+    pub provider: ProviderSettings,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub operations: Vec<Kind>,
+    pub mode: SendMode,
+    /// The provider's daily message quota for REST sends, if any.
+    pub max_sends_per_day: Option<u32>,
+    pub sla: SlaTerms,
+}
+
+/// An exclusion window declared in the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredExclusion {
+    pub target: String,
+    pub window: ExclusionWindow,
+    pub reason: String,
+    pub announced_at: Option<DateTime<Utc>>,
+}
+
+/// One thing wrong with a config file, located by TOML path and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a config file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; pass --config FILE or set IMPROBE_CONFIG")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", format_problems(origin, problems))]
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
+}
+
+fn format_problems(origin: &str, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{origin}: {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Validates config text; `origin` names it in errors (usually the file path).
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        validate::parse(text, origin)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// Formats a duration the way the config spells it.
+pub fn humanize(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}

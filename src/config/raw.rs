@@ -1,0 +1,141 @@
+//! The TOML file's shapes as serde reads them, before validation, and the
+//! small value types read from strings (durations, dates, zones, money).
+
+use super::*;
+
+// --- The raw file shape: what serde reads before validation. ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) prober: Option<RawProber>,
+    pub(super) database: Option<RawDatabase>,
+    #[serde(default)]
+    pub(super) targets: Vec<RawTarget>,
+    #[serde(default)]
+    pub(super) exclusions: Vec<RawExclusion>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProber {
+    pub(super) id: Option<Spanned<String>>,
+    pub(super) listen: Option<ListenAddr>,
+    pub(super) control_url: Option<Spanned<String>>,
+    pub(super) data_dir: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) attempts_retention_days: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    pub(super) name: Spanned<String>,
+    pub(super) provider: Spanned<Provider>,
+    pub(super) interval: Option<Spanned<DurationText>>,
+    pub(super) timeout: Option<Spanned<DurationText>>,
+    pub(super) operations: Option<Spanned<Vec<Kind>>>,
+    pub(super) mode: Option<SendMode>,
+    pub(super) max_sends_per_day: Option<Spanned<u32>>,
+    pub(super) tencent: Option<Spanned<TencentSettings>>,
+    pub(super) matrix: Option<Spanned<MatrixSettings>>,
+    pub(super) simulator: Option<Spanned<SimulatorSettings>>,
+    pub(super) sla: Spanned<RawSla>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSla {
+    pub(super) service_start: DateText,
+    pub(super) timezone: TimeZoneName,
+    pub(super) monthly_fee: Money,
+    #[serde(default = "default_currency")]
+    pub(super) currency: String,
+    #[serde(default)]
+    pub(super) holidays: Vec<DateText>,
+    #[serde(default)]
+    pub(super) workdays: Vec<DateText>,
+}
+
+fn default_currency() -> String {
+    "USD".to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExclusion {
+    pub(super) target: Spanned<String>,
+    pub(super) start: Spanned<InstantText>,
+    pub(super) end: Spanned<InstantText>,
+    pub(super) reason: Spanned<String>,
+    pub(super) announced_at: Option<InstantText>,
+}
+
+/// Implements `Deserialize` for a newtype read from a string by `parse`.
+macro_rules! from_text {
+    ($name:ident($inner:ty), $expected:literal, $parse:expr) => {
+        pub(super) struct $name(pub(super) $inner);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let parse: fn(&str) -> Option<$inner> = $parse;
+                parse(&text)
+                    .map($name)
+                    .ok_or_else(|| de::Error::custom(format!("`{text}` is not {}", $expected)))
+            }
+        }
+    };
+}
+
+from_text!(
+    DurationText(Duration),
+    "a duration such as \"500ms\", \"5s\", \"2m\" or \"1h\"",
+    parse_duration
+);
+from_text!(DateText(NaiveDate), "a date as YYYY-MM-DD", |s| {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+});
+from_text!(
+    TimeZoneName(Tz),
+    "an IANA time zone such as \"Asia/Shanghai\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    Money(Decimal),
+    "a decimal amount such as \"1200.00\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    ListenAddr(SocketAddr),
+    "an address such as \"127.0.0.1:9464\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    InstantText(DateTime<Utc>),
+    "an RFC 3339 instant with an offset, such as \"2026-04-02T02:00:00+08:00\"",
+    |s| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+);
+
+/// Parses `"500ms"`, `"5s"`, `"2m"`, `"1h"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        _ => None,
+    }
+}

@@ -1,0 +1,196 @@
+//! The config parser against good and bad files.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[[targets]]
+name = "t"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-03-17"
+timezone = "Asia/Shanghai"
+monthly_fee = "10"
+"#;
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse(text, "test.toml") {
+        Ok(_) => Vec::new(),
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        Err(other) => vec![other.to_string()],
+    }
+}
+
+#[test]
+fn defaults_fill_what_is_left_out() {
+    let config = Config::parse(MINIMAL, "test.toml").unwrap();
+    let target = &config.targets[0];
+    assert_eq!(target.interval, DEFAULT_INTERVAL);
+    // The default timeout never exceeds the interval.
+    assert_eq!(target.timeout, DEFAULT_INTERVAL.min(DEFAULT_TIMEOUT));
+    assert_eq!(target.operations, Kind::ALL.to_vec());
+    assert_eq!(target.sla.currency, "USD");
+    assert_eq!(config.database.url, DEFAULT_DATABASE_URL);
+    assert_eq!(
+        config.database.attempts_retention_days,
+        DEFAULT_RETENTION_DAYS
+    );
+    assert!(!config.prober.id.is_empty());
+}
+
+#[test]
+fn each_problem_names_its_path_and_line() {
+    let cases = [
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\ncolour = \"red\"",
+            ),
+            "line 5: targets[0].colour: unknown field `colour`",
+        ),
+        (
+            MINIMAL.replace("\"10\"", "\"ten\""),
+            "line 8: targets[0].sla.monthly_fee: `ten` is not a decimal amount",
+        ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\ntimeout = \"60s\"\ninterval = \"90s\"",
+            ),
+            "line 5: targets[0].timeout: must be above zero and below 60s",
+        ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\ninterval = \"5 seconds\"",
+            ),
+            "line 5: targets[0].interval: `5 seconds` is not a duration",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"icq\""),
+            "line 4: targets[0].provider: unknown variant `icq`",
+        ),
+        (
+            format!("[database]\nattempts_retention_days = 90\n{MINIMAL}"),
+            "line 2: database.attempts_retention_days: 90 days is too short",
+        ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\noperations = [\"login\", \"login\"]",
+            ),
+            "line 5: targets[0].operations: lists an operation twice",
+        ),
+        (format!("{MINIMAL}\n[targets.sla]\n"), "duplicate key"),
+        (
+            "[[targets]]\nname = \"t\"".to_owned(),
+            "targets[0]: missing field `provider`",
+        ),
+        (String::new(), "targets: no [[targets]] configured"),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\""),
+            "line 4: targets[0].tencent: provider = \"tencent\" needs a [targets.tencent] section",
+        ),
+        (
+            format!(
+                "{MINIMAL}[targets.matrix]\nhomeserver = \"https://m\"\nuser = \"@a:m\"\npassword = {{ env = \"P\" }}\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n"
+            ),
+            "line 9: targets[0].matrix: [targets.matrix] is only for provider = \"matrix\"",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\"")
+                + &format!(
+                    "[targets.tencent]\nendpoint = \"adminapisgp.im.qcloud.com\"\nsdk_app_id = 1\nadmin = \"{}\"\nsecret_key = {{ env = \"K\" }}\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n",
+                    "a".repeat(70_000)
+                ),
+            "line 9: targets[0].tencent.admin: must be a Tencent UserID of 1 to 32 bytes",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\"")
+                + "[targets.tencent]\nendpoint = \"adminapisgp.im.qcloud.com\"\nsdk_app_id = 1\nadmin = \"a\"\nsecret_key = { env = \"K\" }\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n",
+            "line 9: targets[0].tencent.endpoint: must be an http:// or https:// URL",
+        ),
+    ];
+    for (text, expected) in cases {
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "expected `{expected}` in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_come_from_env_or_file_and_plain_ones_warn() {
+    let tencent = |secret: &str| {
+        MINIMAL.replace("provider = \"simulator\"", "provider = \"tencent\"")
+            + &format!(
+                "[targets.tencent]\nendpoint = \"https://x\"\nsdk_app_id = 1\nadmin = \"a\"\nsecret_key = {secret}\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n"
+            )
+    };
+    let env = Config::parse(&tencent("{ env = \"TIM_KEY\" }"), "t").unwrap();
+    let ProviderSettings::Tencent(settings) = &env.targets[0].provider else {
+        panic!("a tencent target: {:?}", env.targets[0].provider);
+    };
+    assert_eq!(settings.secret_key, Secret::Env("TIM_KEY".into()));
+    assert!(env.warnings.is_empty());
+    let plain = Config::parse(&tencent("\"hunter2\""), "t").unwrap();
+    assert_eq!(plain.warnings.len(), 1);
+    assert!(
+        plain.warnings[0]
+            .to_string()
+            .contains("targets[0].tencent.secret_key")
+    );
+    assert!(
+        !format!("{:?}", plain.targets[0].provider).contains("hunter2"),
+        "Debug leaks the secret"
+    );
+    let both = problems(&tencent("{ env = \"A\", file = \"/b\" }"));
+    assert!(
+        both.iter().any(|p| p.contains("either env or file")),
+        "{both:?}"
+    );
+}
+
+#[test]
+fn a_tencent_timeout_under_its_answer_time_warns_with_its_line() {
+    let tencent = |timeout: &str| {
+        MINIMAL.replace(
+            "provider = \"simulator\"",
+            &format!("provider = \"tencent\"\ntimeout = \"{timeout}\""),
+        ) + "[targets.tencent]\nendpoint = \"https://x\"\nsdk_app_id = 1\nadmin = \"a\"\nsecret_key = { env = \"K\" }\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n"
+    };
+    let short = Config::parse(&tencent("2500ms"), "t").unwrap();
+    let warnings: Vec<String> = short.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("line 5: targets[0].timeout: 2500ms is shorter than the 3s"),
+        "{warnings:?}"
+    );
+    let enough = Config::parse(&tencent("3s"), "t").unwrap();
+    assert!(enough.warnings.is_empty(), "{:?}", enough.warnings);
+    let simulator = Config::parse(
+        &MINIMAL.replace(
+            "provider = \"simulator\"",
+            "provider = \"simulator\"\ntimeout = \"1s\"",
+        ),
+        "t",
+    )
+    .unwrap();
+    assert!(
+        simulator.warnings.is_empty(),
+        "only Tencent's own answer time matters"
+    );
+}
+
+#[test]
+fn durations_parse_in_their_units() {
+    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+    assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+    assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+    for bad in ["", "s", "5", "5 s", "-5s", "5d"] {
+        assert_eq!(parse_duration(bad), None, "{bad}");
+    }
+}

@@ -1,0 +1,460 @@
+//! Raw TOML shapes to typed settings: every problem with its TOML path and line.
+
+use super::raw::*;
+use super::*;
+
+/// Validates config text; `origin` names it in errors (usually the file path).
+pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let lines = LineIndex::new(text);
+    let invalid = |problems| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        problems,
+    };
+    let raw = parse_raw(text, &lines).map_err(|p| invalid(vec![p]))?;
+    let mut validator = Validator {
+        lines: &lines,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = validator.config(raw);
+    if validator.problems.is_empty() {
+        let mut config = config.expect("a config with no problems is complete");
+        config.warnings = validator.warnings;
+        Ok(config)
+    } else {
+        Err(invalid(validator.problems))
+    }
+}
+
+fn parse_raw(text: &str, lines: &LineIndex) -> Result<RawConfig, Problem> {
+    let toml_problem = |path: String, error: toml::de::Error| Problem {
+        path,
+        line: error.span().map(|s| lines.line_of(s.start)),
+        message: error.message().trim().to_owned(),
+    };
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| toml_problem(String::new(), e))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        // `Spanned` wraps values in a private field that means nothing to a user.
+        let path = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
+        toml_problem(
+            if path == "." { String::new() } else { path },
+            e.into_inner(),
+        )
+    })
+}
+
+/// Maps byte offsets to 1-based line numbers.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
+struct Validator<'a> {
+    lines: &'a LineIndex,
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(
+        &mut self,
+        path: impl Into<String>,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            path: path.into(),
+            line: span.map(|s| self.lines.line_of(s.start)),
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        let prober = self.prober(raw.prober.unwrap_or_default());
+        let database = self.database(raw.database.unwrap_or_default());
+        if raw.targets.is_empty() {
+            self.problem(
+                "targets",
+                None,
+                "no [[targets]] configured; add at least one target to probe",
+            );
+        }
+        let mut seen = HashSet::new();
+        let targets: Vec<Option<Target>> = raw
+            .targets
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if !seen.insert(t.name.get_ref().clone()) {
+                    let message = format!(
+                        "duplicate target name `{}`; names must be unique",
+                        t.name.get_ref()
+                    );
+                    self.problem(format!("targets[{i}].name"), Some(t.name.span()), message);
+                }
+                self.target(i, t)
+            })
+            .collect();
+        let exclusions: Vec<Option<ConfiguredExclusion>> = raw
+            .exclusions
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| self.exclusion(i, e, &seen))
+            .collect();
+        Some(Config {
+            prober: prober?,
+            database: database?,
+            targets: targets.into_iter().collect::<Option<_>>()?,
+            exclusions: exclusions.into_iter().collect::<Option<_>>()?,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn prober(&mut self, raw: RawProber) -> Option<ProberSettings> {
+        let id = match raw.id {
+            Some(id) => {
+                if !is_identifier(id.get_ref()) {
+                    self.problem(
+                        "prober.id",
+                        Some(id.span()),
+                        "must be letters, digits, `-`, `_` or `.`",
+                    );
+                }
+                id.into_inner()
+            }
+            None => default_prober_id(),
+        };
+        if let Some(url) = &raw.control_url
+            && !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://"))
+        {
+            self.problem(
+                "prober.control_url",
+                Some(url.span()),
+                "must be an http:// or https:// URL",
+            );
+        }
+        let data_dir = match raw.data_dir {
+            Some(dir) if dir.get_ref().trim().is_empty() => {
+                self.problem("prober.data_dir", Some(dir.span()), "must name a directory");
+                return None;
+            }
+            Some(dir) => PathBuf::from(dir.into_inner()),
+            None => PathBuf::from("."),
+        };
+        Some(ProberSettings {
+            id,
+            listen: raw.listen.map(|l| l.0),
+            control_url: raw.control_url.map(Spanned::into_inner),
+            data_dir,
+        })
+    }
+
+    fn database(&mut self, raw: RawDatabase) -> Option<DatabaseSettings> {
+        let url = raw
+            .url
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let attempts_retention_days = match raw.attempts_retention_days {
+            Some(days) if *days.get_ref() < MIN_RETENTION_DAYS => {
+                let message = format!(
+                    "{} days is too short: attempts must outlive their month's claim deadline by 30 days; use at least {MIN_RETENTION_DAYS}",
+                    days.get_ref()
+                );
+                self.problem(
+                    "database.attempts_retention_days",
+                    Some(days.span()),
+                    message,
+                );
+                return None;
+            }
+            Some(days) => days.into_inner(),
+            None => DEFAULT_RETENTION_DAYS,
+        };
+        Some(DatabaseSettings {
+            url,
+            attempts_retention_days,
+        })
+    }
+
+    fn target(&mut self, i: usize, raw: RawTarget) -> Option<Target> {
+        let path = |field: &str| format!("targets[{i}].{field}");
+        let name = raw.name.get_ref().clone();
+        if !is_identifier(&name) {
+            self.problem(
+                path("name"),
+                Some(raw.name.span()),
+                "must be non-empty letters, digits, `-`, `_` or `.`",
+            );
+        }
+        let interval = raw
+            .interval
+            .as_ref()
+            .map_or(DEFAULT_INTERVAL, |d| d.get_ref().0);
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .map_or(DEFAULT_TIMEOUT.min(interval), |d| d.get_ref().0);
+        let interval_span = raw.interval.as_ref().map(Spanned::span);
+        let timeout_span = raw
+            .timeout
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| interval_span.clone());
+        if interval.is_zero() || interval > MAX_INTERVAL {
+            self.problem(
+                path("interval"),
+                interval_span,
+                "must be longer than zero and at most 1h: the SLA is decided minute by minute",
+            );
+        }
+        if timeout.is_zero() || timeout >= MAX_TIMEOUT {
+            self.problem(
+                path("timeout"),
+                timeout_span.clone(),
+                "must be above zero and below 60s: an attempt belongs to the minute it started in",
+            );
+        } else if timeout > interval {
+            let message = format!(
+                "{} is longer than interval {}; make timeout <= interval",
+                humanize(timeout),
+                humanize(interval)
+            );
+            self.problem(path("timeout"), timeout_span, message);
+        }
+        let provider = *raw.provider.get_ref();
+        if provider == Provider::Tencent
+            && !timeout.is_zero()
+            && timeout < crate::probe::tencent::ANSWERS_WITHIN
+        {
+            let message = format!(
+                "{} is shorter than the {} Tencent's REST API may take to answer: slow successes would be recorded as failures; use at least {}",
+                humanize(timeout),
+                humanize(crate::probe::tencent::ANSWERS_WITHIN),
+                humanize(crate::probe::tencent::ANSWERS_WITHIN),
+            );
+            self.warnings.push(Problem {
+                path: path("timeout"),
+                line: raw
+                    .timeout
+                    .as_ref()
+                    .map(|t| self.lines.line_of(t.span().start)),
+                message,
+            });
+        }
+        let operations = match raw.operations {
+            Some(ops) => {
+                let unique: BTreeSet<Kind> = ops.get_ref().iter().copied().collect();
+                if ops.get_ref().is_empty() {
+                    self.problem(
+                        path("operations"),
+                        Some(ops.span()),
+                        "must list at least one of login, send_direct, send_group",
+                    );
+                } else if unique.len() != ops.get_ref().len() {
+                    self.problem(
+                        path("operations"),
+                        Some(ops.span()),
+                        "lists an operation twice",
+                    );
+                }
+                ops.into_inner()
+            }
+            None => Kind::ALL.to_vec(),
+        };
+        let provider_span = raw.provider.span();
+        if let Some(max) = &raw.max_sends_per_day
+            && *max.get_ref() == 0
+        {
+            self.problem(
+                path("max_sends_per_day"),
+                Some(max.span()),
+                "must be at least 1; leave it out for no limit",
+            );
+        }
+        let sections = [
+            (Provider::Tencent, raw.tencent.as_ref().map(Spanned::span)),
+            (Provider::Matrix, raw.matrix.as_ref().map(Spanned::span)),
+            (
+                Provider::Simulator,
+                raw.simulator.as_ref().map(Spanned::span),
+            ),
+        ];
+        for (kind, span) in sections {
+            if let Some(span) = span
+                && kind != provider
+            {
+                let name = kind.as_str();
+                self.problem(
+                    path(name),
+                    Some(span),
+                    format!("[targets.{name}] is only for provider = \"{name}\""),
+                );
+            }
+        }
+        let settings = match provider {
+            Provider::Tencent => raw
+                .tencent
+                .map(|s| (s.span(), ProviderSettings::Tencent(s.into_inner()))),
+            Provider::Matrix => raw
+                .matrix
+                .map(|s| (s.span(), ProviderSettings::Matrix(s.into_inner()))),
+            Provider::Simulator => Some(raw.simulator.map_or_else(
+                || {
+                    (
+                        provider_span.clone(),
+                        ProviderSettings::Simulator(SimulatorSettings::default()),
+                    )
+                },
+                |s| (s.span(), ProviderSettings::Simulator(s.into_inner())),
+            )),
+        };
+        let settings = match settings {
+            Some((span, settings)) => {
+                let section = provider.as_str();
+                for (field, message) in settings.check() {
+                    self.problem(
+                        path(&format!("{section}.{field}")),
+                        Some(span.clone()),
+                        message,
+                    );
+                }
+                for (field, secret) in settings.secrets() {
+                    self.warn_plain_secret(path(&format!("{section}.{field}")), secret);
+                }
+                Some(settings)
+            }
+            None => {
+                let name = provider.as_str();
+                self.problem(
+                    path(name),
+                    Some(provider_span),
+                    format!("provider = \"{name}\" needs a [targets.{name}] section"),
+                );
+                None
+            }
+        };
+        if provider == Provider::Matrix {
+            self.warnings.push(Problem {
+                path: path("provider"),
+                line: None,
+                message: "matrix targets are not probed yet: `run` skips them; `import` and `sla` handle them".into(),
+            });
+        }
+        let sla = self.sla(&path("sla"), raw.sla)?;
+        Some(Target {
+            name,
+            provider: settings?,
+            interval,
+            timeout,
+            operations,
+            mode: raw.mode.unwrap_or_default(),
+            max_sends_per_day: raw.max_sends_per_day.map(Spanned::into_inner),
+            sla,
+        })
+    }
+
+    fn warn_plain_secret(&mut self, path: String, secret: &Secret) {
+        if matches!(secret, Secret::Plain(_)) {
+            self.warnings.push(Problem {
+                path,
+                line: None,
+                message: "plain-text secret in the config file; use { env = \"NAME\" } or { file = \"PATH\" }".into(),
+            });
+        }
+    }
+
+    fn sla(&mut self, path: &str, raw: Spanned<RawSla>) -> Option<SlaTerms> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        if raw.monthly_fee.0.is_sign_negative() {
+            self.problem(
+                format!("{path}.monthly_fee"),
+                Some(span.clone()),
+                "must not be negative",
+            );
+        }
+        if raw.currency.trim().is_empty() {
+            self.problem(
+                format!("{path}.currency"),
+                Some(span.clone()),
+                "must not be empty",
+            );
+        }
+        let holidays: BTreeSet<NaiveDate> = raw.holidays.iter().map(|d| d.0).collect();
+        let workdays: BTreeSet<NaiveDate> = raw.workdays.iter().map(|d| d.0).collect();
+        if let Some(both) = holidays.intersection(&workdays).next() {
+            self.problem(
+                format!("{path}.workdays"),
+                Some(span),
+                format!("{both} is listed both as a holiday and as a workday"),
+            );
+        }
+        Some(SlaTerms {
+            calendar: ServiceCalendar::new(raw.service_start.0, raw.timezone.0),
+            business_days: BusinessCalendar { holidays, workdays },
+            monthly_fee: raw.monthly_fee.0,
+            currency: raw.currency,
+        })
+    }
+
+    fn exclusion(
+        &mut self,
+        i: usize,
+        raw: RawExclusion,
+        targets: &HashSet<String>,
+    ) -> Option<ConfiguredExclusion> {
+        let path = |field: &str| format!("exclusions[{i}].{field}");
+        if !targets.contains(raw.target.get_ref()) {
+            let message = format!("no target named `{}` in [[targets]]", raw.target.get_ref());
+            self.problem(path("target"), Some(raw.target.span()), message);
+        }
+        let (start, end) = (raw.start.get_ref().0, raw.end.get_ref().0);
+        if end <= start {
+            self.problem(path("end"), Some(raw.end.span()), "must be after start");
+        }
+        if raw.reason.get_ref().trim().is_empty() {
+            self.problem(
+                path("reason"),
+                Some(raw.reason.span()),
+                "must say why the window is excluded",
+            );
+        }
+        Some(ConfiguredExclusion {
+            target: raw.target.into_inner(),
+            window: ExclusionWindow { start, end },
+            reason: raw.reason.into_inner(),
+            announced_at: raw.announced_at.map(|a| a.0),
+        })
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn default_prober_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| is_identifier(h))
+        .unwrap_or_else(|| "improbe".to_owned())
+}
