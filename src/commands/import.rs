@@ -28,11 +28,15 @@ pub async fn run(config_path: &Path, args: &ImportArgs) -> anyhow::Result<()> {
     let mut spans: HashMap<String, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
     let mut attempts = read_attempts(reader, &targets).inspect(|attempt| {
         if let Ok(a) = attempt {
-            let span = spans
-                .entry(a.target.clone())
-                .or_insert((a.started_at, a.started_at));
-            span.0 = span.0.min(a.started_at);
-            span.1 = span.1.max(a.started_at);
+            match spans.get_mut(&a.target) {
+                Some((from, to)) => {
+                    *from = (*from).min(a.started_at);
+                    *to = (*to).max(a.started_at);
+                }
+                None => {
+                    spans.insert(a.target.clone(), (a.started_at, a.started_at));
+                }
+            }
         }
     });
     let summary = store

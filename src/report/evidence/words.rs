@@ -1,0 +1,265 @@
+//! The sentences and tables of a report, decided once here; the Markdown
+//! and HTML renderers only know their syntax (and escape every cell).
+
+use super::*;
+
+// The sentences both renderers print, written once.
+impl Evidence {
+    /// What the report covers and where it came from.
+    pub fn period(&self) -> String {
+        let f = &self.figures;
+        format!(
+            "Service Month {} to {} ({}), from {} to {} (end exclusive){}. Generated {} by improbe {}.",
+            f.first_day,
+            f.last_day,
+            self.timezone,
+            f.start,
+            f.end,
+            if f.complete { "" } else { ", still running" },
+            self.generated_at,
+            self.improbe_version
+        )
+    }
+
+    /// The figures of `improbe sla`, as label and value.
+    pub fn figure_rows(&self) -> Vec<(&'static str, String)> {
+        let f = &self.figures;
+        vec![
+            ("Total minutes", f.total_minutes.to_string()),
+            ("Apparent Failure minutes", f.failure_minutes.to_string()),
+            ("Excluded minutes", f.excluded_minutes.to_string()),
+            ("No-data minutes", f.no_data_minutes.to_string()),
+            ("Availability", format!("{}%", f.availability_percent)),
+            (
+                "Meets the 99% commitment",
+                if f.meets_commitment { "yes" } else { "no" }.to_owned(),
+            ),
+            (
+                "Credit",
+                format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
+            ),
+            ("Claim opens", f.claim_opens.clone()),
+            ("Claim deadline", f.claim_deadline.clone()),
+        ]
+    }
+
+    pub fn digest_line(&self) -> String {
+        let d = &self.digest;
+        format!(
+            "{}:{} over {} attempts: {}.",
+            d.algorithm, d.value, d.attempts, d.canonical_form
+        )
+    }
+}
+
+impl Incident {
+    pub fn title(&self, number: usize) -> String {
+        format!(
+            "{number}. {} to {} ({} minute{})",
+            self.start,
+            self.end,
+            self.minutes,
+            if self.minutes == 1 { "" } else { "s" }
+        )
+    }
+
+    pub fn seen_by(&self) -> String {
+        if self.probers.is_empty() {
+            "-".to_owned()
+        } else {
+            self.probers.join(", ")
+        }
+    }
+}
+
+impl Coverage {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} elapsed minutes outside exclusions had a conclusive verdict ({}%); {} had no data, {} were excluded.",
+            self.observed_minutes,
+            self.elapsed_minutes - self.excluded_minutes,
+            self.coverage_percent,
+            self.no_data_minutes,
+            self.excluded_minutes
+        )
+    }
+}
+
+impl AppliedExclusion {
+    /// The notice, and whether it must be flagged as "no prior notice".
+    pub fn notice(&self) -> (String, bool) {
+        match (&self.announced_at, self.prior_notice) {
+            (Some(at), true) => (at.clone(), false),
+            (Some(at), false) => (format!("(announced {at})"), true),
+            (None, _) => (String::new(), true),
+        }
+    }
+}
+
+pub const NO_PRIOR_NOTICE: &str = "no prior notice";
+
+/// A table of the report, decided here once; the renderers only know their
+/// syntax (and escape every cell).
+pub struct Table {
+    pub header: Vec<&'static str>,
+    /// Right-aligned columns.
+    pub numeric: Vec<usize>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+pub enum Cell {
+    Text(String),
+    /// Shown emphasised: something a reader must not miss.
+    Flagged(String),
+    /// Several lines in one cell.
+    Lines(Vec<String>),
+}
+
+fn text(value: impl ToString) -> Cell {
+    Cell::Text(value.to_string())
+}
+
+fn or_dash<T: ToString>(value: Option<T>) -> Cell {
+    value.map_or_else(|| text("-"), text)
+}
+
+impl Incident {
+    pub fn attempts_table(&self) -> Table {
+        Table {
+            header: vec!["operation", "ok", "fail", "inconclusive"],
+            numeric: vec![1, 2, 3],
+            rows: self
+                .attempts
+                .iter()
+                .map(|(kind, t)| vec![text(kind), text(t.ok), text(t.fail), text(t.inconclusive)])
+                .collect(),
+        }
+    }
+
+    pub fn errors_table(&self) -> Table {
+        Table {
+            header: vec![
+                "HTTP status",
+                "error code",
+                "outcome",
+                "count",
+                "samples (verbatim)",
+            ],
+            numeric: vec![3],
+            rows: self
+                .errors
+                .iter()
+                .map(|group| {
+                    let samples = group
+                        .samples
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} {} {}: {}",
+                                s.started_at,
+                                s.prober,
+                                s.kind,
+                                s.error.as_deref().unwrap_or("-")
+                            )
+                        })
+                        .collect();
+                    let code = match group.error_code.as_deref() {
+                        Some(code) if group.unclassified_code => {
+                            Cell::Flagged(format!("{code} ({UNCLASSIFIED_CODE_NOTE})"))
+                        }
+                        other => or_dash(other),
+                    };
+                    vec![
+                        or_dash(group.http_status),
+                        code,
+                        text(group.outcome),
+                        text(group.count),
+                        Cell::Lines(samples),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Coverage {
+    pub fn gaps_table(&self) -> Table {
+        Table {
+            header: vec!["gap start", "end", "minutes", "prober heartbeat"],
+            numeric: vec![2],
+            rows: self
+                .gaps
+                .iter()
+                .map(|g| {
+                    vec![
+                        text(&g.start),
+                        text(&g.end),
+                        text(g.minutes),
+                        text(&g.heartbeat),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Evidence {
+    pub fn exclusions_table(&self) -> Table {
+        Table {
+            header: vec![
+                "id",
+                "start",
+                "end",
+                "minutes in month",
+                "reason",
+                "notice",
+                "recorded",
+            ],
+            numeric: vec![0, 3],
+            rows: self
+                .exclusions
+                .iter()
+                .map(|x| {
+                    let notice = match x.notice() {
+                        (text, false) => Cell::Text(text),
+                        (text, true) => {
+                            Cell::Flagged(format!("{NO_PRIOR_NOTICE} {text}").trim_end().to_owned())
+                        }
+                    };
+                    vec![
+                        text(x.id),
+                        text(&x.start),
+                        text(&x.end),
+                        text(x.minutes_in_month),
+                        text(&x.reason),
+                        notice,
+                        text(format!(
+                            "{} by {} ({})",
+                            x.recorded_at, x.recorded_by, x.source
+                        )),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    pub fn days_table(&self) -> Table {
+        Table {
+            header: vec!["date", "failure", "no data", "excluded", "available"],
+            numeric: vec![1, 2, 3, 4],
+            rows: self
+                .days
+                .iter()
+                .map(|d| {
+                    vec![
+                        text(d.date),
+                        text(d.failure_minutes),
+                        text(d.no_data_minutes),
+                        text(d.excluded_minutes),
+                        text(d.available_minutes),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
