@@ -99,7 +99,7 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for prober in probers {
-        terminate(prober);
+        let _ = terminate(prober);
     }
 
     // Nothing lost, nothing counted twice.

@@ -197,8 +197,10 @@ pub fn spawn_run(config: &std::path::Path) -> std::process::Child {
         .unwrap()
 }
 
-/// Sends SIGTERM and checks that the daemon stopped cleanly.
-pub fn terminate(mut daemon: std::process::Child) {
+/// Sends SIGTERM, checks that the daemon stopped cleanly and says how long
+/// it took from the signal.
+pub fn terminate(mut daemon: std::process::Child) -> std::time::Duration {
+    let signalled = std::time::Instant::now();
     let signal = std::process::Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status()
@@ -206,4 +208,5 @@ pub fn terminate(mut daemon: std::process::Child) {
     assert!(signal.success());
     let status = daemon.wait().unwrap();
     assert!(status.success(), "improbe run exited with {status}");
+    signalled.elapsed()
 }
