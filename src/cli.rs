@@ -50,8 +50,8 @@ pub enum Command {
     /// Tencent Cloud IM helpers (`improbe tencent setup` is `improbe setup`).
     #[command(subcommand)]
     Tencent(TencentCommand),
-    /// Validate the configuration file; lists every problem with its TOML path.
-    CheckConfig,
+    /// Validate the configuration file and what `run` needs (secrets, data_dir, database); lists every problem with its TOML path.
+    CheckConfig(CheckConfigArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Load attempts from JSON Lines (a file, or - for standard input).
@@ -120,6 +120,13 @@ pub struct DemoArgs {
     /// How many scripted minutes to watch.
     #[arg(long, default_value_t = 3)]
     pub minutes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Do not connect to the database (still checks the file, secrets and data_dir).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -313,12 +313,48 @@ fn a_corrupt_spool_line_stops_the_daemon_with_its_line_number() {
 
 #[test]
 fn a_missing_data_dir_is_named() {
+    for args in [&["run"][..], &["check-config", "--offline"]] {
+        check(&Case {
+            config: GOOD.replace(
+                "id = \"bad-input\"",
+                "id = \"bad-input\"\ndata_dir = \"/nonexistent/spool\"",
+            ),
+            ..case(
+                args,
+                1,
+                "prober.data_dir: cannot use the spool file /nonexistent/spool",
+            )
+        });
+    }
+}
+
+#[test]
+fn check_config_runs_the_daemons_preflight() {
+    let tencent = GOOD.replace(
+        "provider = \"simulator\"",
+        "provider = \"tencent\"\ninterval = \"5s\"\ntimeout = \"4s\"",
+    ) + "[targets.tencent]\nendpoint = \"https://adminapisgp.im.qcloud.com\"\nsdk_app_id = 1400000000\nadmin = \"administrator\"\nsecret_key = { env = \"IMPROBE_TEST_UNSET_KEY\" }\nsender = \"a\"\nrecipient = \"b\"\ngroup = \"g\"\n";
+    for args in [
+        &["check-config", "--offline"][..],
+        &["check-config"],
+        &["run"],
+    ] {
+        check(&Case {
+            config: tencent.clone(),
+            ..case(
+                args,
+                1,
+                "targets[0].tencent.secret_key: environment variable IMPROBE_TEST_UNSET_KEY is not set",
+            )
+        });
+    }
     check(&Case {
-        config: GOOD.replace(
-            "id = \"bad-input\"",
-            "id = \"bad-input\"\ndata_dir = \"/nonexistent/spool\"",
-        ),
-        ..case(&["run"], 1, "data_dir")
+        config: GOOD.replace("sqlite://improbe.db", "mysql://root@localhost/improbe"),
+        ..case(
+            &["check-config", "--offline"],
+            1,
+            "database.url: unsupported database URL",
+        )
     });
 }
 

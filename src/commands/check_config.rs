@@ -1,13 +1,26 @@
-//! `improbe check-config`: exactly the validation every other command runs at start-up.
+//! `improbe check-config`: exactly the validation every other command runs
+//! at start-up, the daemon's preflight (secrets, data_dir, database URL), and
+//! unless `--offline` a connection to the database.
 
 use std::path::Path;
 
-use crate::config::Config;
+use anyhow::Context;
 
-pub fn run(path: &Path) -> anyhow::Result<()> {
-    let config = Config::load(path)?;
+use crate::config::Config;
+use crate::daemon::preflight;
+use crate::store;
+
+pub async fn run(path: &Path, offline: bool) -> anyhow::Result<()> {
+    let mut config = Config::load(path)?;
     for warning in &config.warnings {
         eprintln!("warning: {}: {warning}", path.display());
+    }
+    if let Ok(url) = std::env::var(super::DATABASE_URL_ENV) {
+        config.database.url = url;
+    }
+    preflight::check(&config).with_context(|| format!("{}: not ready to run", path.display()))?;
+    if !offline {
+        store::open(&config.database.url).await?;
     }
     println!(
         "{}: OK ({} target{}, {} exclusion window{}, prober `{}`)",

@@ -24,7 +24,7 @@ pub const DATABASE_URL_ENV: &str = "IMPROBE_DATABASE_URL";
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::CheckConfig => check_config::run(&cli.config),
+        Command::CheckConfig(args) => check_config::run(&cli.config, args.offline).await,
         Command::Migrate => migrate::run(&cli.config).await,
         Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Sla(args) => sla::run(&cli.config, &args).await,

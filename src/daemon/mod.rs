@@ -4,6 +4,7 @@
 pub mod control;
 pub mod heartbeat;
 pub mod metrics;
+pub mod preflight;
 pub mod retention;
 pub mod schedule;
 pub mod server;
@@ -57,7 +58,9 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // Build every probe first: a bad secret stops start-up before anything runs.
+    // The checks `check-config` runs too; then every probe is built before
+    // anything runs.
+    preflight::check(config)?;
     let mut probes = Vec::new();
     let mut operations = 0;
     for target in &config.targets {
