@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const GOOD: &str = r#"
 [prober]
@@ -42,11 +42,8 @@ fn case(args: &'static [&'static str], code: i32, says: &'static str) -> Case {
 
 fn run(dir: &Path, c: &Case) -> Output {
     std::fs::write(dir.join("improbe.toml"), &c.config).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_improbe"));
-    cmd.current_dir(dir)
-        .args(c.args)
-        .env_remove("IMPROBE_CONFIG")
-        .env_remove("IMPROBE_DATABASE_URL");
+    let mut cmd = common::improbe_command();
+    cmd.current_dir(dir).args(c.args);
     for (k, v) in &c.env {
         cmd.env(k, v);
     }

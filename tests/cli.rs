@@ -5,7 +5,7 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{TestDb, at, backends};
@@ -13,15 +13,11 @@ use serde_json::Value;
 use sqlx::Connection;
 
 fn improbe(config: &Path, db: Option<&TestDb>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_improbe"));
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("IMPROBE_CONFIG");
-    match db {
-        Some(db) => cmd.env("IMPROBE_DATABASE_URL", &db.url),
-        None => cmd.env_remove("IMPROBE_DATABASE_URL"),
-    };
+    let mut cmd = common::improbe_command();
+    cmd.arg("--config").arg(config).args(args);
+    if let Some(db) = db {
+        cmd.env("IMPROBE_DATABASE_URL", &db.url);
+    }
     cmd.output().unwrap()
 }
 
@@ -336,14 +332,12 @@ fn the_example_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cwd = tempfile::tempdir().unwrap();
     let check = |name: &str| {
-        Command::new(env!("CARGO_BIN_EXE_improbe"))
+        common::improbe_command()
             .arg("--config")
             .arg(root.join(name))
             .args(["check-config", "--offline"])
             .current_dir(cwd.path())
             .env("TIM_SECRET_KEY", "a key")
-            .env_remove("IMPROBE_CONFIG")
-            .env_remove("IMPROBE_DATABASE_URL")
             .output()
             .unwrap()
     };

@@ -35,7 +35,7 @@ async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
         ),
     )
     .unwrap();
-    let daemon = Command::new(env!("CARGO_BIN_EXE_improbe"))
+    let daemon = common::improbe_command()
         .arg("--config")
         .arg(&config)
         .arg("run")
@@ -109,7 +109,7 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     let window_end = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let text = format!(
         "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
-         [[targets]]\nname = \"quiet\"\nprovider = \"matrix\"\n[targets.matrix]\nhomeserver = \"https://m.example\"\nuser = \"@p:m.example\"\npassword = {{ env = \"UNUSED\" }}\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
+         [[targets]]\nname = \"quiet\"\nprovider = \"matrix\"\n[targets.matrix]\nhomeserver = \"https://m.example\"\nuser = \"@p:m.example\"\npassword = \"unused\"\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
          [[exclusions]]\ntarget = \"quiet\"\nstart = \"{window_start}\"\nend = \"{window_end}\"\nreason = \"announced maintenance\"\nannounced_at = \"2026-01-01T00:00:00Z\"\n",
         db.url,
         sim.endpoint()
@@ -133,7 +133,7 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         (200, "ok\n".to_owned())
     );
     let healthcheck = |url: String| {
-        Command::new(env!("CARGO_BIN_EXE_improbe"))
+        common::improbe_command()
             .args(["healthcheck", "--url", &url])
             .output()
             .unwrap()

@@ -36,12 +36,11 @@ announced_at = "2026-03-01T09:00:00Z"
 "#;
 
 fn improbe(dir: &Path, db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_improbe"))
+    common::improbe_command()
         .arg("--config")
         .arg(dir.join("improbe.toml"))
         .args(args)
         .env("IMPROBE_DATABASE_URL", &db.url)
-        .env_remove("IMPROBE_CONFIG")
         .output()
         .unwrap()
 }

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -125,7 +124,7 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
 #[test]
 fn slow_the_demo_shows_the_scripted_minutes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_improbe"))
+    let out = common::improbe_command()
         .args(["demo", "--minutes", "3"])
         .current_dir(dir.path())
         .output()

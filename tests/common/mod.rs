@@ -185,13 +185,23 @@ impl InProcessDaemon {
     }
 }
 
+/// The `improbe` binary, with the environment a test does not choose
+/// (`IMPROBE_CONFIG`, `IMPROBE_DATABASE_URL`) removed: every test that runs
+/// the binary starts here.
+pub fn improbe_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_improbe"));
+    command
+        .env_remove("IMPROBE_CONFIG")
+        .env_remove("IMPROBE_DATABASE_URL");
+    command
+}
+
 /// `improbe run` as a child process with this config (stderr discarded).
 pub fn spawn_run(config: &std::path::Path) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_improbe"))
+    improbe_command()
         .arg("--config")
         .arg(config)
         .arg("run")
-        .env_remove("IMPROBE_DATABASE_URL")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
