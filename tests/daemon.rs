@@ -87,35 +87,26 @@ async fn get(url: &str) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_health_and_readiness_follow_the_probes() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let db = TestDb::sqlite();
-    let port = free_port();
     // A second target that nobody probes (matrix is not probed yet), inside
     // an exclusion window: its minutes have no row, and must read as
     // excluded, as the report reads them, not as no_data.
     let window_start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let window_end = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let text = format!(
-        "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
+        "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
          [[targets]]\nname = \"quiet\"\nprovider = \"matrix\"\n[targets.matrix]\nhomeserver = \"https://m.example\"\nuser = \"@p:m.example\"\npassword = \"unused\"\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
          [[exclusions]]\ntarget = \"quiet\"\nstart = \"{window_start}\"\nend = \"{window_end}\"\nreason = \"announced maintenance\"\nannounced_at = \"2026-01-01T00:00:00Z\"\n",
         db.url,
         sim.endpoint()
     );
     let daemon = common::InProcessDaemon::start(&text).await;
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://{}", daemon.addr.expect("listening"));
 
     // Ready once probes run and the database answers.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -22,13 +22,14 @@ use tokio::task::JoinSet;
 
 use self::control::ControlCheck;
 use self::heartbeat::HeartbeatRecorder;
-use self::schedule::Scheduler;
+use self::schedule::{OperationPlan, Scheduler};
 use self::server::Surface;
 use self::spool::Spool;
 use self::writer::WriterCounters;
 use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Target};
+use crate::probe::Probe;
 use crate::sla::MonthStatement;
 use crate::store::{self, Store};
 
@@ -46,191 +47,253 @@ pub struct Daemon {
 
 /// Probes every target until `stop` turns true; then waits briefly for
 /// attempts in flight, writes or spools everything measured and returns.
-///
-/// Probing starts at once, whatever the state of the database: migrating,
-/// syncing the config's exclusions and replaying an earlier run's spool wait
-/// for it in the background, and new attempts queue in the spool behind the
-/// old ones. A database that answers and refuses (wrong password, unknown
-/// database) stops the daemon with that error.
+/// [`Application::build`] then [`Application::run`].
 pub async fn run(
     config: &Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // The checks `check-config` runs too; then every probe is built before
-    // anything runs.
-    preflight::check(config)?;
-    let mut probes = Vec::new();
-    let mut operations = 0;
-    for target in &config.targets {
-        let (plans, notes) = schedule::plan(target);
-        match target.provider.probe(clock.clone())? {
-            Some(probe) => {
-                operations += plans.len();
-                probes.push((Arc::new(target.clone()), plans, probe));
-            }
-            None => {
-                tracing::warn!(target = %target.name, "not probed: the {} provider has no probe yet", target.provider.kind().as_str())
-            }
-        }
-        for note in notes {
-            tracing::warn!("{note}");
-        }
-    }
-    // Attempts an earlier run could not write are replayed before new ones.
-    let spool = Spool::open(&config.prober.spool_path())?;
-    let control = match &config.prober.control_url {
-        Some(url) => Some(Arc::new(ControlCheck::new(url.clone())?)),
-        None => None,
-    };
+    Application::build(config, store, clock)
+        .await?
+        .run(stop)
+        .await
+}
 
-    // Every part of the daemon stops on `halt`: the caller's stop, or a
-    // database that refuses us.
-    let (halt_sender, halt) = watch::channel(false);
-    let halt_sender = Arc::new(halt_sender);
-    let mut background = JoinSet::new();
-    {
-        let (halt_sender, mut stop) = (halt_sender.clone(), stop.clone());
-        background.spawn(async move {
-            while !*stop.borrow_and_update() {
-                if stop.changed().await.is_err() {
-                    break;
+/// The loops of one target, ready to run.
+type TargetProbe = (Arc<Target>, Vec<OperationPlan>, Arc<dyn Probe>);
+
+/// `improbe run`, built: everything that can fail on the config or the
+/// machine is done (the preflight `check-config` runs too, every probe, the
+/// spool, the control check, the listen address), and nothing runs yet.
+pub struct Application {
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    probes: Vec<TargetProbe>,
+    operations: usize,
+    spool: Spool,
+    control: Option<Arc<ControlCheck>>,
+    listener: Option<TcpListener>,
+}
+
+impl Application {
+    pub async fn build(
+        config: &Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        preflight::check(config)?;
+        let mut probes = Vec::new();
+        let mut operations = 0;
+        for target in &config.targets {
+            let (plans, notes) = schedule::plan(target);
+            match target.provider.probe(clock.clone())? {
+                Some(probe) => {
+                    operations += plans.len();
+                    probes.push((Arc::new(target.clone()), plans, probe));
+                }
+                None => {
+                    tracing::warn!(target = %target.name, "not probed: the {} provider has no probe yet", target.provider.kind().as_str())
                 }
             }
-            let _ = halt_sender.send(true);
-        });
-    }
-    let (database_ready, ready) = watch::channel(false);
-    let ready_at_stop = ready.clone();
-    let preparing = tokio::spawn(prepare_until_ready(
-        config.clone(),
-        store.clone(),
-        clock.clone(),
-        database_ready,
-        halt.clone(),
-    ));
-    let stop = halt;
-    let (sink, attempts) = mpsc::channel(writer::CHANNEL_CAPACITY);
-    let daemon = Daemon {
-        scheduler: Scheduler::new(
-            config.prober.id.clone(),
-            clock.clone(),
-            sink,
-            control.clone(),
-            operations,
-        ),
-        writer: Arc::new(WriterCounters::default()),
-    };
-    let writer_task = tokio::spawn(writer::run(
-        store.clone(),
-        spool,
-        attempts,
-        ready,
-        stop.clone(),
-        daemon.writer.clone(),
-    ));
-
-    let surface = Arc::new(Surface {
-        config: config.clone(),
-        store: store.clone(),
-        clock: clock.clone(),
-        schedule: daemon.scheduler.counters.clone(),
-        writer: daemon.writer.clone(),
-        control: control.clone(),
-        probing: AtomicBool::new(false),
-        months: CurrentMonths::default(),
-    });
-    if let Some(addr) = config.prober.listen {
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {addr} for /metrics, /healthz and /readyz ([prober] listen): {e}"
-            )
-        })?;
-        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-        let (surface, stop) = (surface.clone(), stop.clone());
-        background.spawn(async move {
-            if let Err(e) = server::serve(listener, surface, stop).await {
-                tracing::error!("HTTP surface stopped: {e}");
+            for note in notes {
+                tracing::warn!("{note}");
             }
-        });
+        }
+        // Attempts an earlier run could not write are replayed before new ones.
+        let spool = Spool::open(&config.prober.spool_path())?;
+        let control = match &config.prober.control_url {
+            Some(url) => Some(Arc::new(ControlCheck::new(url.clone())?)),
+            None => None,
+        };
+        let listener = match config.prober.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {addr} for /metrics, /healthz and /readyz ([prober] listen): {e}"
+                )
+            })?),
+            None => None,
+        };
+        Ok(Application {
+            config: config.clone(),
+            store,
+            clock,
+            probes,
+            operations,
+            spool,
+            control,
+            listener,
+        })
     }
-    if let Some(control) = control {
-        let stop = stop.clone();
-        background.spawn(async move { control.run(stop).await });
-    }
-    background.spawn(retention::run(
-        config.clone(),
-        store.clone(),
-        clock.clone(),
-        stop.clone(),
-    ));
-    background.spawn(refresh_months(
-        config.clone(),
-        store.clone(),
-        clock.clone(),
-        surface.months.clone(),
-        ready_at_stop.clone(),
-        stop.clone(),
-    ));
 
-    let heartbeat = tokio::spawn(
-        HeartbeatRecorder::new(
-            config.prober.id.clone(),
-            daemon.scheduler.counters.clone(),
+    /// Where `/metrics`, `/healthz` and `/readyz` are served: the port the
+    /// system chose when `[prober] listen` asks for port 0.
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Probing starts at once, whatever the state of the database:
+    /// migrating, syncing the config's exclusions and replaying an earlier
+    /// run's spool wait for it in the background, and new attempts queue in
+    /// the spool behind the old ones. A database that answers and refuses
+    /// (wrong password, unknown database) stops the daemon with that error.
+    pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let Application {
+            config,
+            store,
+            clock,
+            probes,
+            operations,
+            spool,
+            control,
+            listener,
+        } = self;
+        let config = &config;
+        // Every part of the daemon stops on `halt`: the caller's stop, or a
+        // database that refuses us.
+        let (halt_sender, halt) = watch::channel(false);
+        let halt_sender = Arc::new(halt_sender);
+        let mut background = JoinSet::new();
+        {
+            let (halt_sender, mut stop) = (halt_sender.clone(), stop.clone());
+            background.spawn(async move {
+                while !*stop.borrow_and_update() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                let _ = halt_sender.send(true);
+            });
+        }
+        let (database_ready, ready) = watch::channel(false);
+        let ready_at_stop = ready.clone();
+        let preparing = tokio::spawn(prepare_until_ready(
+            config.clone(),
             store.clone(),
             clock.clone(),
-            config.prober.heartbeat_backlog_path(),
-        )
-        .run(stop.clone()),
-    );
+            database_ready,
+            halt.clone(),
+        ));
+        let stop = halt;
+        let (sink, attempts) = mpsc::channel(writer::CHANNEL_CAPACITY);
+        let daemon = Daemon {
+            scheduler: Scheduler::new(
+                config.prober.id.clone(),
+                clock.clone(),
+                sink,
+                control.clone(),
+                operations,
+            ),
+            writer: Arc::new(WriterCounters::default()),
+        };
+        let writer_task = tokio::spawn(writer::run(
+            store.clone(),
+            spool,
+            attempts,
+            ready,
+            stop.clone(),
+            daemon.writer.clone(),
+        ));
 
-    let mut probing = JoinSet::new();
-    for (target, plans, probe) in probes {
-        probing.spawn(
-            daemon
-                .scheduler
-                .clone()
-                .run_target(target, plans, probe, stop.clone()),
+        let surface = Arc::new(Surface {
+            config: config.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            schedule: daemon.scheduler.counters.clone(),
+            writer: daemon.writer.clone(),
+            control: control.clone(),
+            probing: AtomicBool::new(false),
+            months: CurrentMonths::default(),
+        });
+        if let Some(listener) = listener {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+            }
+            let (surface, stop) = (surface.clone(), stop.clone());
+            background.spawn(async move {
+                if let Err(e) = server::serve(listener, surface, stop).await {
+                    tracing::error!("HTTP surface stopped: {e}");
+                }
+            });
+        }
+        if let Some(control) = control {
+            let stop = stop.clone();
+            background.spawn(async move { control.run(stop).await });
+        }
+        background.spawn(retention::run(
+            config.clone(),
+            store.clone(),
+            clock.clone(),
+            stop.clone(),
+        ));
+        background.spawn(refresh_months(
+            config.clone(),
+            store.clone(),
+            clock.clone(),
+            surface.months.clone(),
+            ready_at_stop.clone(),
+            stop.clone(),
+        ));
+
+        let heartbeat = tokio::spawn(
+            HeartbeatRecorder::new(
+                config.prober.id.clone(),
+                daemon.scheduler.counters.clone(),
+                store.clone(),
+                clock.clone(),
+                config.prober.heartbeat_backlog_path(),
+            )
+            .run(stop.clone()),
         );
-    }
-    surface.probing.store(true, Ordering::Relaxed);
-    tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
-    let mut preparing = preparing;
-    let mut prepared = false;
-    let mut refused = None;
-    loop {
-        tokio::select! {
-            joined = probing.join_next() => if joined.is_none() { break },
-            result = &mut preparing, if !prepared => {
-                prepared = true;
-                if let Ok(Err(e)) = result {
-                    tracing::error!("stopping: {e:#}");
-                    refused = Some(e);
-                    let _ = halt_sender.send(true);
+
+        let mut probing = JoinSet::new();
+        for (target, plans, probe) in probes {
+            probing.spawn(
+                daemon
+                    .scheduler
+                    .clone()
+                    .run_target(target, plans, probe, stop.clone()),
+            );
+        }
+        surface.probing.store(true, Ordering::Relaxed);
+        tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
+        let mut preparing = preparing;
+        let mut prepared = false;
+        let mut refused = None;
+        loop {
+            tokio::select! {
+                joined = probing.join_next() => if joined.is_none() { break },
+                result = &mut preparing, if !prepared => {
+                    prepared = true;
+                    if let Ok(Err(e)) = result {
+                        tracing::error!("stopping: {e:#}");
+                        refused = Some(e);
+                        let _ = halt_sender.send(true);
+                    }
                 }
             }
         }
+        surface.probing.store(false, Ordering::Relaxed);
+        log_summary(&daemon);
+        // Every probe loop has ended: closing the channel lets the writer finish.
+        drop(daemon.scheduler);
+        let database_away =
+            !*ready_at_stop.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
+        let final_beat = heartbeat
+            .await?
+            .finish(writer::STOP_WRITE_DEADLINE, database_away);
+        let (_, written) = tokio::join!(final_beat, writer_task);
+        written?;
+        // Whatever else still waits on the database is not worth a late exit.
+        preparing.abort();
+        background.shutdown().await;
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        tracing::info!("stopped");
+        Ok(())
     }
-    surface.probing.store(false, Ordering::Relaxed);
-    log_summary(&daemon);
-    // Every probe loop has ended: closing the channel lets the writer finish.
-    drop(daemon.scheduler);
-    let database_away =
-        !*ready_at_stop.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
-    let final_beat = heartbeat
-        .await?
-        .finish(writer::STOP_WRITE_DEADLINE, database_away);
-    let (_, written) = tokio::join!(final_beat, writer_task);
-    written?;
-    // Whatever else still waits on the database is not worth a late exit.
-    preparing.abort();
-    background.shutdown().await;
-    if let Some(e) = refused {
-        return Err(e);
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Prepares the database ([`store::prepare`]), retrying every

@@ -157,6 +157,9 @@ pub fn answered(sim: &improbe::simulator::Simulator) -> u64 {
 pub struct InProcessDaemon {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Where the HTTP surface listens, when the config has `[prober] listen`
+    /// (port 0 there lets the system choose).
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 impl InProcessDaemon {
@@ -165,17 +168,17 @@ impl InProcessDaemon {
         let config = improbe::config::Config::parse(text, "test").unwrap();
         let store = store::open(&config.database.url).await.unwrap();
         store.migrate().await.unwrap();
+        let application = improbe::daemon::Application::build(
+            &config,
+            store,
+            Arc::new(SystemClock) as Arc<dyn Clock>,
+        )
+        .await
+        .unwrap();
+        let addr = application.listen_addr();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
-            improbe::daemon::run(
-                &config,
-                store,
-                Arc::new(SystemClock) as Arc<dyn Clock>,
-                stopped,
-            )
-            .await
-        });
-        InProcessDaemon { stop, task }
+        let task = tokio::spawn(application.run(stopped));
+        InProcessDaemon { stop, task, addr }
     }
 
     /// Stops it as SIGTERM would and waits until everything is written.
