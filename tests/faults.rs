@@ -272,14 +272,21 @@ impl Drop for PrivatePostgres {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_stopped_under_load_loses_and_invents_nothing() {
+/// A private PostgreSQL server and a healthy simulator: what the PostgreSQL
+/// fault tests start from.
+async fn postgres_and_simulator() -> (PrivatePostgres, Simulator) {
     let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
         .await
         .unwrap();
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    (pg, sim)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_under_load_loses_and_invents_nothing() {
+    let (pg, sim) = postgres_and_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("improbe-spool-pgdown.jsonl");
     let daemon = InProcessDaemon::start(&config_text(
@@ -503,12 +510,7 @@ async fn timed_terminate(daemon: std::process::Child) -> Duration {
 /// database is back hold every attempt exactly once, no failure minute, and
 /// a heartbeat for every minute it ran.
 async fn restart_during_an_outage(outage: Outage) {
-    let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
-        .await
-        .unwrap();
-    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (pg, sim) = postgres_and_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let id = format!("restart-{outage:?}").to_lowercase();
     let spool = dir.path().join(format!("improbe-spool-{id}.jsonl"));
