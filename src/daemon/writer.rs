@@ -68,8 +68,6 @@ struct Writer {
     closed: bool,
     /// The last spool write failed (errors are logged once per streak).
     spool_failing: bool,
-    /// The last database write failed: at a stop, nothing more is tried.
-    database_failing: bool,
     /// Turns true when the daemon stops.
     stop: watch::Receiver<bool>,
     /// Set by the stop: no database write runs past it.
@@ -97,7 +95,6 @@ pub async fn run(
         buffer: VecDeque::new(),
         closed: false,
         spool_failing: false,
-        database_failing: false,
         stop,
         write_deadline: None,
         counters,
@@ -127,7 +124,7 @@ pub async fn run(
         }
         writer.publish();
     }
-    let database_away = writer.database_failing || !*writer.ready.borrow();
+    let database_away = writer.database_failing() || !*writer.ready.borrow();
     if !database_away {
         writer.drain().await;
         writer.publish();
@@ -235,7 +232,7 @@ impl Writer {
                 },
                 _ = self.stop.changed(), if self.write_deadline.is_none() => {
                     self.note_stop();
-                    if self.database_failing {
+                    if self.database_failing() {
                         // Retrying a database that already failed: a stop
                         // does not wait for the retry.
                         break None;
@@ -276,8 +273,12 @@ impl Writer {
         }
     }
 
-    fn set_database_failing(&mut self, failing: bool) {
-        self.database_failing = failing;
+    /// The last database write failed: at a stop, nothing more is tried.
+    fn database_failing(&self) -> bool {
+        self.counters.database_failing.load(Ordering::Relaxed)
+    }
+
+    fn set_database_failing(&self, failing: bool) {
         self.counters
             .database_failing
             .store(failing, Ordering::Relaxed);
@@ -285,7 +286,7 @@ impl Writer {
 
     /// Stopping, and the database failed its last write: not worth a retry.
     fn stopping_with_database_away(&self) -> bool {
-        self.write_deadline.is_some() && self.database_failing
+        self.write_deadline.is_some() && self.database_failing()
     }
 
     fn out_of_time(&self) -> bool {
