@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TestDb;
+use common::{ConfigBuilder, TestDb};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
@@ -28,11 +28,9 @@ async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
     let config = dir.path().join("improbe.toml");
     std::fs::write(
         &config,
-        format!(
-            "[prober]\nid = \"sigterm\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"2s\"\ntimeout = \"2s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n",
-            db.url,
-            sim.endpoint()
-        ),
+        ConfigBuilder::new("sigterm", &db.url)
+            .simulator_target("sim", &sim.endpoint(), "2s", "2s")
+            .build(),
     )
     .unwrap();
     let daemon = common::improbe_command()
@@ -98,13 +96,14 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     // excluded, as the report reads them, not as no_data.
     let window_start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let window_end = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let text = format!(
-        "[prober]\nid = \"metrics\"\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
-         [[targets]]\nname = \"quiet\"\nprovider = \"matrix\"\n[targets.matrix]\nhomeserver = \"https://m.example\"\nuser = \"@p:m.example\"\npassword = \"unused\"\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
-         [[exclusions]]\ntarget = \"quiet\"\nstart = \"{window_start}\"\nend = \"{window_end}\"\nreason = \"announced maintenance\"\nannounced_at = \"2026-01-01T00:00:00Z\"\n",
-        db.url,
-        sim.endpoint()
-    );
+    let text = ConfigBuilder::new("metrics", &db.url)
+        .prober("listen = \"127.0.0.1:0\"")
+        .simulator_target("sim", &sim.endpoint(), "1s", "1s")
+        .raw(&format!(
+            "[[targets]]\nname = \"quiet\"\nprovider = \"matrix\"\n[targets.matrix]\nhomeserver = \"https://m.example\"\nuser = \"@p:m.example\"\npassword = \"unused\"\ndirect_room = \"!d\"\ngroup_room = \"!g\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
+             [[exclusions]]\ntarget = \"quiet\"\nstart = \"{window_start}\"\nend = \"{window_end}\"\nreason = \"announced maintenance\"\nannounced_at = \"2026-01-01T00:00:00Z\"\n"
+        ))
+        .build();
     let daemon = common::InProcessDaemon::start(&text).await;
     let base = format!("http://{}", daemon.addr.expect("listening"));
 

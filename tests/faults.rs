@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{InProcessDaemon, answered, spawn_run, terminate};
+use common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -25,18 +25,10 @@ use improbe::verdict::Verdict;
 const TARGETS: usize = 20;
 
 fn config_text(id: &str, db_url: &str, endpoint: &str, data_dir: &Path, targets: usize) -> String {
-    let mut text = format!(
-        "[prober]\nid = \"{id}\"\ndata_dir = \"{}\"\n[database]\nurl = \"{db_url}\"\n",
-        data_dir.display()
-    );
-    for n in 0..targets {
-        text.push_str(&format!(
-            "[[targets]]\nname = \"sim{n}\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
-             [targets.simulator]\nendpoint = \"{endpoint}\"\n\
-             [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
-        ));
-    }
-    text
+    ConfigBuilder::new(id, db_url)
+        .data_dir(data_dir)
+        .simulator_targets(targets, endpoint)
+        .build()
 }
 
 fn spool_lines(path: &Path) -> usize {

@@ -10,29 +10,15 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{TestDb, answered, spawn_run, terminate};
+use common::{ConfigBuilder, TestDb, answered, spawn_run, terminate};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
-fn target(name: &str, endpoint: &str) -> String {
-    format!(
-        "[[targets]]\nname = \"{name}\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
-         [targets.simulator]\nendpoint = \"{endpoint}\"\n\
-         [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
-    )
-}
-
-fn spawn(dir: &Path, id: &str, db_url: &str, extra_prober: &str, targets: &str) -> Child {
-    let config = dir.join(format!("{id}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[prober]\nid = \"{id}\"\ndata_dir = \"{}\"\n{extra_prober}\n[database]\nurl = \"{db_url}\"\n{targets}",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    spawn_run(&config)
+/// Starts prober `id` with `config`, its data kept in `dir`.
+fn spawn(dir: &Path, id: &str, config: ConfigBuilder) -> Child {
+    let path = dir.join(format!("{id}.toml"));
+    std::fs::write(&path, config.data_dir(dir).build()).unwrap();
+    spawn_run(&path)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,24 +49,27 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
         spawn(
             dir.path(),
             "a",
-            &db.url,
-            "",
-            &target("t1", &healthy.endpoint()),
+            ConfigBuilder::new("a", &db.url).simulator_target(
+                "t1",
+                &healthy.endpoint(),
+                "1s",
+                "1s",
+            ),
         ),
         spawn(
             dir.path(),
             "b",
-            &db.url,
-            "",
-            &(target("t1", &failing.endpoint()) + &target("t2", &failing.endpoint())),
+            ConfigBuilder::new("b", &db.url)
+                .simulator_target("t1", &failing.endpoint(), "1s", "1s")
+                .simulator_target("t2", &failing.endpoint(), "1s", "1s"),
         ),
         spawn(
             dir.path(),
             "c",
-            &db.url,
-            "control_url = \"http://127.0.0.1:9/\"",
-            &(target("t1", &behind_broken_network.endpoint())
-                + &target("t2", &behind_broken_network.endpoint())),
+            ConfigBuilder::new("c", &db.url)
+                .prober("control_url = \"http://127.0.0.1:9/\"")
+                .simulator_target("t1", &behind_broken_network.endpoint(), "1s", "1s")
+                .simulator_target("t2", &behind_broken_network.endpoint(), "1s", "1s"),
         ),
     ];
 

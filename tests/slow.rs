@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Utc;
-use common::{TestDb, backends};
+use common::{ConfigBuilder, TestDb, backends};
 use improbe::clock::{Clock, SystemClock};
 use improbe::config::Config;
 use improbe::daemon;
@@ -45,12 +45,9 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
     let mut running = Vec::new();
     let (stop, stopped) = watch::channel(false);
     for db in &dbs {
-        let text = format!(
-            "[prober]\nid = \"slow-{}\"\n[database]\nurl = \"{}\"\n[[targets]]\nname = \"sim\"\nprovider = \"simulator\"\ninterval = \"3s\"\ntimeout = \"2s\"\n[targets.simulator]\nendpoint = \"{}\"\n[targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n",
-            db.backend,
-            db.url,
-            sim.endpoint()
-        );
+        let text = ConfigBuilder::new(&format!("slow-{}", db.backend), &db.url)
+            .simulator_target("sim", &sim.endpoint(), "3s", "2s")
+            .build();
         let config = Config::parse(&text, "slow").unwrap();
         let store = db.store().await;
         let stopped = stopped.clone();

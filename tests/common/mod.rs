@@ -223,3 +223,74 @@ pub fn terminate(mut daemon: std::process::Child) -> std::time::Duration {
     assert!(status.success(), "improbe run exited with {status}");
     signalled.elapsed()
 }
+
+/// Writes the TOML of a daemon test: one prober, one database and targets
+/// probing a simulator, every one with the same SLA terms. Each test says
+/// only what differs.
+pub struct ConfigBuilder {
+    prober: Vec<String>,
+    database_url: String,
+    targets: Vec<String>,
+    extra: String,
+}
+
+impl ConfigBuilder {
+    pub fn new(prober_id: &str, database_url: &str) -> ConfigBuilder {
+        ConfigBuilder {
+            prober: vec![format!("id = \"{prober_id}\"")],
+            database_url: database_url.to_owned(),
+            targets: Vec::new(),
+            extra: String::new(),
+        }
+    }
+
+    /// A line of `[prober]`, such as `listen = "127.0.0.1:0"`.
+    pub fn prober(mut self, line: &str) -> ConfigBuilder {
+        self.prober.push(line.to_owned());
+        self
+    }
+
+    pub fn data_dir(self, dir: &std::path::Path) -> ConfigBuilder {
+        let line = format!("data_dir = \"{}\"", dir.display());
+        self.prober(&line)
+    }
+
+    /// A target probing the simulator at `endpoint`.
+    pub fn simulator_target(
+        mut self,
+        name: &str,
+        endpoint: &str,
+        interval: &str,
+        timeout: &str,
+    ) -> ConfigBuilder {
+        self.targets.push(format!(
+            "[[targets]]\nname = \"{name}\"\nprovider = \"simulator\"\ninterval = \"{interval}\"\ntimeout = \"{timeout}\"\n\
+             [targets.simulator]\nendpoint = \"{endpoint}\"\n\
+             [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
+        ));
+        self
+    }
+
+    /// `count` targets named `sim0`, `sim1`, ... probing every second.
+    pub fn simulator_targets(self, count: usize, endpoint: &str) -> ConfigBuilder {
+        (0..count).fold(self, |b, n| {
+            b.simulator_target(&format!("sim{n}"), endpoint, "1s", "1s")
+        })
+    }
+
+    /// TOML appended as it is (other providers' targets, exclusions).
+    pub fn raw(mut self, toml: &str) -> ConfigBuilder {
+        self.extra.push_str(toml);
+        self
+    }
+
+    pub fn build(&self) -> String {
+        format!(
+            "[prober]\n{}\n[database]\nurl = \"{}\"\n{}{}",
+            self.prober.join("\n"),
+            self.database_url,
+            self.targets.concat(),
+            self.extra
+        )
+    }
+}
