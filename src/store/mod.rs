@@ -1,5 +1,6 @@
 //! Storage: one [`Store`] trait, SQLite and PostgreSQL behind it. All SQL lives here.
 
+pub mod changes;
 mod postgres;
 mod shared;
 mod sqlite;

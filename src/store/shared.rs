@@ -200,15 +200,10 @@ macro_rules! shared_store {
                         previous.insert(key, word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
                     }
 
-                    // Per-hour changes to the `verdict_hours` roll-up.
-                    let mut hours: BTreeMap<(&str, i64), ObservedMinutes> = BTreeMap::new();
-                    for (target, minute, new, _, _) in &decided {
-                        let delta = hours.entry((target.as_str(), minute.hour())).or_default();
-                        delta.add(*new, 1);
-                        if let Some(old) = previous.get(&(target.clone(), minute.0)) {
-                            delta.add(*old, -1);
-                        }
-                    }
+                    let changed = $crate::store::changes::hourly_deltas(
+                        decided.iter().map(|(target, minute, new, _, _)| (target.as_str(), *minute, *new)),
+                        &previous,
+                    );
 
                     let mut upsert = QueryBuilder::<$db>::new(
                         "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers) ",
@@ -229,7 +224,6 @@ macro_rules! shared_store {
                     );
                     upsert.build().execute(&mut **tx).await?;
 
-                    let changed: Vec<_> = hours.into_iter().filter(|(_, d)| !d.is_zero()).collect();
                     if changed.is_empty() {
                         continue;
                     }
@@ -378,33 +372,18 @@ macro_rules! shared_store {
                 )
                 .fetch_all(&mut *tx)
                 .await?;
-                let key = |e: &ConfiguredExclusion| {
-                    (
-                        e.target.clone(),
-                        e.window.start.timestamp_millis(),
-                        e.window.end.timestamp_millis(),
-                        e.reason.clone(),
-                        e.announced_at.map(|a| a.timestamp_millis()),
-                    )
-                };
-                let wanted_keys: BTreeSet<_> = wanted.iter().map(key).collect();
-                let mut stored_keys = BTreeSet::new();
-                let mut changed: Vec<(String, ExclusionWindow)> = Vec::new();
+                let mut stored = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let id: i64 = row.try_get(0)?;
-                    let stored = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
-                    if wanted_keys.contains(&stored) && stored_keys.insert(stored.clone()) {
-                        continue;
-                    }
-                    sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                    let window = ExclusionWindow { start: millis_to_instant(stored.1)?, end: millis_to_instant(stored.2)? };
-                    changed.push((stored.0, window));
+                    let key = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+                    stored.push((row.try_get::<i64, _>(0)?, key));
                 }
-                for exclusion in wanted {
-                    if stored_keys.contains(&key(exclusion)) {
-                        continue;
-                    }
-                    stored_keys.insert(key(exclusion));
+                let (delete, insert) = $crate::store::changes::config_window_changes(stored, wanted);
+                let mut changed: Vec<(String, ExclusionWindow)> = Vec::new();
+                for (id, (target, start_ms, end_ms, _, _)) in delete {
+                    sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    changed.push((target, ExclusionWindow { start: millis_to_instant(start_ms)?, end: millis_to_instant(end_ms)? }));
+                }
+                for exclusion in insert {
                     sqlx::query(
                         "INSERT INTO exclusions (target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
