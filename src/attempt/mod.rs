@@ -71,13 +71,6 @@ pub enum InconclusiveReason {
 }
 
 impl InconclusiveReason {
-    pub const ALL: [InconclusiveReason; 4] = [
-        InconclusiveReason::Credentials,
-        InconclusiveReason::RequestRejected,
-        InconclusiveReason::Throttled,
-        InconclusiveReason::LocalNetwork,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             InconclusiveReason::Credentials => "credentials",

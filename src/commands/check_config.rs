@@ -15,9 +15,7 @@ pub async fn run(path: &Path, offline: bool) -> anyhow::Result<()> {
     for warning in &config.warnings {
         eprintln!("warning: {}: {warning}", path.display());
     }
-    if let Ok(url) = std::env::var(super::DATABASE_URL_ENV) {
-        config.database.url = url;
-    }
+    super::apply_env_overrides(&mut config);
     preflight::check(&config).with_context(|| format!("{}: not ready to run", path.display()))?;
     if !offline {
         store::open(&config.database.url).await?;

@@ -44,13 +44,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 /// logging its warnings.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     let mut config = Config::load(path)?;
-    if let Ok(url) = std::env::var(DATABASE_URL_ENV) {
-        config.database.url = url;
-    }
+    apply_env_overrides(&mut config);
     for warning in &config.warnings {
         tracing::warn!(file = %path.display(), "{warning}");
     }
     Ok(config)
+}
+
+/// `IMPROBE_DATABASE_URL` over the config's `[database] url`.
+pub fn apply_env_overrides(config: &mut Config) {
+    if let Ok(url) = std::env::var(DATABASE_URL_ENV) {
+        config.database.url = url;
+    }
 }
 
 /// The target `name`, or an error listing the ones the config defines.

@@ -68,6 +68,8 @@ pub struct HeartbeatRecorder {
     minute: Minute,
     backlog: Vec<Heartbeat>,
     backlog_path: PathBuf,
+    /// The backlog file holds heartbeats not yet in the database.
+    backlog_on_disk: bool,
     /// When the stop signal was seen.
     stopped_at: Option<Instant>,
 }
@@ -92,6 +94,7 @@ impl HeartbeatRecorder {
             store,
             clock,
             minute,
+            backlog_on_disk: backlog_path.exists(),
             backlog,
             backlog_path,
             stopped_at: None,
@@ -133,7 +136,9 @@ impl HeartbeatRecorder {
             let _ = tokio::time::timeout_at(deadline, self.flush()).await;
         }
         if self.backlog.is_empty() {
-            let _ = std::fs::remove_file(&self.backlog_path);
+            if self.backlog_on_disk {
+                let _ = std::fs::remove_file(&self.backlog_path);
+            }
             return;
         }
         match write_backlog(&self.backlog_path, &self.backlog) {
@@ -174,7 +179,9 @@ impl HeartbeatRecorder {
         match self.store.record_heartbeats(&self.backlog).await {
             Ok(()) => {
                 self.backlog.clear();
-                let _ = std::fs::remove_file(&self.backlog_path);
+                if std::mem::take(&mut self.backlog_on_disk) {
+                    let _ = std::fs::remove_file(&self.backlog_path);
+                }
             }
             Err(e) => tracing::debug!(
                 pending = self.backlog.len(),

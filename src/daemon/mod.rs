@@ -167,8 +167,9 @@ impl Application {
             });
         }
         let (database_ready, ready) = watch::channel(false);
-        let ready_at_stop = ready.clone();
-        let preparing = tokio::spawn(prepare_until_ready(
+        // The database's readiness, for the months refresh and the stop.
+        let database_ready_now = ready.clone();
+        let mut preparing = tokio::spawn(prepare_until_ready(
             config.clone(),
             store.clone(),
             clock.clone(),
@@ -232,7 +233,7 @@ impl Application {
             store.clone(),
             clock.clone(),
             surface.months.clone(),
-            ready_at_stop.clone(),
+            database_ready_now.clone(),
             stop.clone(),
         ));
 
@@ -258,7 +259,6 @@ impl Application {
         }
         surface.probing.store(true, Ordering::Relaxed);
         tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
-        let mut preparing = preparing;
         let mut prepared = false;
         let mut refused = None;
         loop {
@@ -279,7 +279,7 @@ impl Application {
         // Every probe loop has ended: closing the channel lets the writer finish.
         drop(daemon.scheduler);
         let database_away =
-            !*ready_at_stop.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
+            !*database_ready_now.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
         let final_beat = heartbeat
             .await?
             .finish(writer::STOP_WRITE_DEADLINE, database_away);
