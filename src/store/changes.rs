@@ -1,14 +1,47 @@
 //! The decisions the store makes around its SQL, as plain functions: how a
-//! batch of re-decided minutes moves the hourly roll-up, and which config
-//! exclusion windows to delete and insert. The SQL in `shared.rs` only
+//! batch of attempts adds to the per-prober minute buckets, how a batch of
+//! re-decided minutes moves the hourly roll-up, and which config exclusion
+//! windows to delete and insert. The SQL in `shared.rs` only
 //! carries them out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::attempt::{Attempt, Outcome};
 use crate::config::ConfiguredExclusion;
 use crate::minute::Minute;
 use crate::sla::ObservedMinutes;
-use crate::verdict::Verdict;
+use crate::verdict::{OutcomeCounts, Verdict};
+
+/// A `minute_buckets` row's key: target, minute, prober.
+pub type BucketKey = (String, Minute, String);
+
+/// What a batch of new attempts adds to each (target, minute, prober) bucket.
+pub fn bucket_counts<'a>(
+    attempts: impl IntoIterator<Item = &'a Attempt>,
+) -> BTreeMap<BucketKey, OutcomeCounts> {
+    let mut buckets: BTreeMap<BucketKey, OutcomeCounts> = BTreeMap::new();
+    for a in attempts {
+        let counts = buckets
+            .entry((a.target.clone(), a.minute(), a.prober.clone()))
+            .or_default();
+        match a.outcome {
+            Outcome::Ok => counts.ok += 1,
+            Outcome::Fail => counts.fail += 1,
+            Outcome::Inconclusive => counts.inconclusive += 1,
+        }
+    }
+    buckets
+}
+
+/// The target minutes the buckets touch, each once, in order: those whose
+/// verdicts must be re-decided.
+pub fn touched_minutes(buckets: &BTreeMap<BucketKey, OutcomeCounts>) -> Vec<(String, Minute)> {
+    let touched: BTreeSet<(String, Minute)> = buckets
+        .keys()
+        .map(|(target, minute, _)| (target.clone(), *minute))
+        .collect();
+    touched.into_iter().collect()
+}
 
 /// How each hour's counts in the `verdict_hours` roll-up move when minutes
 /// get the `decided` verdicts, given the verdicts they had (`previous`, by
@@ -69,7 +102,69 @@ pub fn config_window_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attempt::Kind;
     use crate::sla::ExclusionWindow;
+    use chrono::{TimeZone, Utc};
+
+    fn attempt(prober: &str, minute: u32, second: u32, outcome: Outcome) -> Attempt {
+        Attempt {
+            target: "t".into(),
+            prober: prober.into(),
+            kind: Kind::Login,
+            started_at: Utc
+                .with_ymd_and_hms(2026, 3, 17, 0, minute, second)
+                .unwrap(),
+            latency_ms: None,
+            outcome,
+            http_status: None,
+            error_code: None,
+            error: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn attempts_count_in_their_own_minute_and_probers_bucket() {
+        let attempts = [
+            attempt("a", 0, 0, Outcome::Ok),
+            attempt("a", 0, 59, Outcome::Fail),
+            attempt("b", 0, 30, Outcome::Inconclusive),
+            attempt("a", 1, 0, Outcome::Ok),
+        ];
+        let buckets = bucket_counts(&attempts);
+        let first = attempts[0].minute();
+        let next = Minute(first.0 + 1);
+        let key = |prober: &str, minute| ("t".to_owned(), minute, prober.to_owned());
+        assert_eq!(buckets.len(), 3);
+        assert_eq!(
+            buckets[&key("a", first)],
+            OutcomeCounts {
+                ok: 1,
+                fail: 1,
+                inconclusive: 0
+            }
+        );
+        assert_eq!(
+            buckets[&key("b", first)],
+            OutcomeCounts {
+                ok: 0,
+                fail: 0,
+                inconclusive: 1
+            }
+        );
+        assert_eq!(
+            buckets[&key("a", next)],
+            OutcomeCounts {
+                ok: 1,
+                fail: 0,
+                inconclusive: 0
+            }
+        );
+        assert_eq!(
+            touched_minutes(&buckets),
+            vec![("t".to_owned(), first), ("t".to_owned(), next)]
+        );
+    }
 
     #[test]
     fn only_hours_whose_counts_move_are_touched() {

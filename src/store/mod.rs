@@ -125,12 +125,12 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
 
     /// Applies pending migrations; safe to run from several probers at once.
-    async fn migrate(&self) -> anyhow::Result<()>;
+    async fn migrate(&self) -> StoreResult<()>;
 
     /// Writes attempts and re-decides the verdicts of every minute they touch,
     /// all in one transaction: either every attempt is stored or none is.
     /// Attempts already stored (same target, prober, kind and start) are skipped.
-    async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary>;
+    async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary>;
 
     /// Makes the config's exclusion windows the database's `config` windows,
     /// re-deciding the minutes of any window that was added or removed.
@@ -139,49 +139,49 @@ pub trait Store: Send + Sync {
         exclusions: &[ConfiguredExclusion],
         recorded_by: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()>;
+    ) -> StoreResult<()>;
 
     /// Records an exclusion window from the command line and re-decides the
     /// minutes it covers. Returns its id.
-    async fn add_exclusion(&self, exclusion: &NewExclusion) -> anyhow::Result<i64>;
+    async fn add_exclusion(&self, exclusion: &NewExclusion) -> StoreResult<i64>;
 
     /// Removes a command-line exclusion window and re-decides its minutes.
     /// `Ok(None)`: no such window.
-    async fn remove_exclusion(&self, id: i64) -> anyhow::Result<Option<StoredExclusion>>;
+    async fn remove_exclusion(&self, id: i64) -> StoreResult<Option<StoredExclusion>>;
 
     /// Exclusion windows of one target (`None`: all targets), oldest first.
-    async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>>;
+    async fn exclusions(&self, target: Option<&str>) -> StoreResult<Vec<StoredExclusion>>;
 
     /// Available and failure minutes of one target within `range`.
     async fn observed_minutes(
         &self,
         target: &str,
         range: MinuteRange,
-    ) -> anyhow::Result<ObservedMinutes>;
+    ) -> StoreResult<ObservedMinutes>;
 
     /// The stored verdicts of one target within `range`, by minute.
     async fn minute_verdicts(
         &self,
         target: &str,
         range: MinuteRange,
-    ) -> anyhow::Result<Vec<MinuteVerdict>>;
+    ) -> StoreResult<Vec<MinuteVerdict>>;
 
     /// Upserts the `service_months` rows for these statements.
     async fn save_service_months(
         &self,
         statements: &[MonthStatement],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()>;
+    ) -> StoreResult<()>;
 
     /// Answers when the database is reachable.
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn ping(&self) -> StoreResult<()>;
 
     /// Adds one prober's per-minute scheduler counts (a minute may be
     /// recorded in parts).
-    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> anyhow::Result<()>;
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()>;
 
     /// Every prober's heartbeats within `range`, by minute then prober.
-    async fn heartbeats(&self, range: MinuteRange) -> anyhow::Result<Vec<Heartbeat>>;
+    async fn heartbeats(&self, range: MinuteRange) -> StoreResult<Vec<Heartbeat>>;
 
     /// Hands every stored attempt of `target` that started within `range` to
     /// `visit`, in a fixed order (start, prober, kind), without holding them
@@ -191,14 +191,14 @@ pub trait Store: Send + Sync {
         target: &str,
         range: MinuteRange,
         visit: &mut (dyn FnMut(Attempt) + Send),
-    ) -> anyhow::Result<u64>;
+    ) -> StoreResult<u64>;
 
     /// Deletes the raw attempts of `target` that started before `before`;
     /// buckets and verdicts stay. Returns how many were deleted.
-    async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> anyhow::Result<u64>;
+    async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64>;
 
     /// How many attempts are stored (all targets).
-    async fn attempt_count(&self) -> anyhow::Result<i64>;
+    async fn attempt_count(&self) -> StoreResult<i64>;
 }
 
 /// Opens the database a URL names: `sqlite://FILE` or `postgres://...`.
@@ -233,6 +233,14 @@ pub async fn prepare(
         .context("cannot record the config's exclusion windows")
 }
 
+/// Whether an error from [`prepare`] or any store call means the database did
+/// not answer (retry) rather than answered with a refusal (give up).
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<StoreError>()
+        .is_some_and(StoreError::is_unreachable)
+}
+
 /// Like [`open`], except that PostgreSQL is not contacted: the store
 /// connects on first use, so the daemon starts probing (and spooling) at
 /// once, whether or not the database answers. The daemon's first
@@ -245,22 +253,59 @@ pub async fn open_or_wait(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     open(url).await
 }
 
-/// Whether an error means the database did not answer at all (refused,
-/// timed out, connection lost, or a server shutting down or still starting
-/// up), as opposed to answering with a refusal.
-pub fn is_unreachable(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
+/// What went wrong with the database, decided once where the driver's error
+/// is first seen: callers choose between waiting (unreachable) and giving up
+/// (refused) by matching, not by digging through error chains.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database did not answer at all: refused or lost connection, timed
+    /// out, or a server shutting down or still starting up. An outage: retry.
+    #[error("the database does not answer: {0}")]
+    Unreachable(#[source] sqlx::Error),
+    /// The database answered with an error: wrong password, unknown database,
+    /// missing privilege, a failed statement. Retrying will not help.
+    #[error("the database refused: {0}")]
+    Refused(#[source] sqlx::Error),
+    /// Anything else: data that does not decode, a failed attempt source.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StoreError::Unreachable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let unreachable = match &error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
             // SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin
             // or crash shutdown, cannot connect now): the server is going away
             // or not back yet, which is an outage, not a configuration error.
-            Some(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+            sqlx::Error::Database(e) => e.code().is_some_and(|code| {
                 code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
             }),
             _ => false,
-        })
+        };
+        if unreachable {
+            StoreError::Unreachable(error)
+        } else {
+            StoreError::Refused(error)
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::Execute(e) => e.into(),
+            other => StoreError::Other(other.into()),
+        }
+    }
 }
 
 /// A database URL with any password replaced, for logs and errors.
@@ -333,5 +378,28 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite://improbe.db"), "sqlite://improbe.db");
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_does_not_answer_is_told_from_one_that_refuses() {
+        let lost = StoreError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(lost.is_unreachable());
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unreachable());
+        let refused = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(refused, StoreError::Refused(_)));
+        // Context added by callers does not hide the kind.
+        let wrapped = anyhow::Error::from(StoreError::from(sqlx::Error::PoolTimedOut))
+            .context("cannot migrate");
+        assert!(is_unreachable(&wrapped));
+        assert!(!is_unreachable(
+            &anyhow::Error::from(refused).context("cannot migrate")
+        ));
     }
 }

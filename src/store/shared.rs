@@ -10,19 +10,19 @@
 /// `SAVE_SERVICE_MONTH`.
 macro_rules! shared_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
-        use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+        use std::collections::{BTreeMap, HashMap, HashSet};
 
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use sqlx::{QueryBuilder, Row};
 
-        use $crate::attempt::{Attempt, Outcome};
+        use $crate::attempt::Attempt;
         use $crate::config::ConfiguredExclusion;
         use $crate::minute::{Minute, MinuteRange};
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
             millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
-            Heartbeat, MinuteVerdict, Store, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
+            Heartbeat, MinuteVerdict, Store, StoreResult, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
 
@@ -32,13 +32,13 @@ macro_rules! shared_store {
             /// Starts a write transaction that holds the writers' lock, so that
             /// concurrent probers re-decide a minute one after the other and each
             /// sees the others' committed buckets.
-            async fn begin_write(&self) -> anyhow::Result<Tx<'static>> {
+            async fn begin_write(&self) -> StoreResult<Tx<'static>> {
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
                 Self::lock_writers(&mut tx).await?;
                 Ok(tx)
             }
 
-            async fn lock_writers(tx: &mut Tx<'_>) -> anyhow::Result<()> {
+            async fn lock_writers(tx: &mut Tx<'_>) -> StoreResult<()> {
                 if let Some(lock) = Self::LOCK_WRITERS {
                     sqlx::query(lock).execute(&mut **tx).await?;
                 }
@@ -48,7 +48,7 @@ macro_rules! shared_store {
             /// The attempts of `batch` not stored yet (nor repeated earlier in the
             /// batch). Runs under the writers' lock, so nothing can be inserted
             /// between this check and the insert that follows it.
-            async fn unseen<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
+            async fn unseen<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
                 let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
                 for a in batch {
                     let ms = a.started_at_ms();
@@ -87,7 +87,7 @@ macro_rules! shared_store {
 
             /// Inserts attempts; returns how many rows were written. With
             /// `skip_stored`, attempts already stored are skipped, not errors.
-            async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[&Attempt], skip_stored: bool) -> anyhow::Result<u64> {
+            async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[&Attempt], skip_stored: bool) -> StoreResult<u64> {
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
                      http_status, error_code, error, reason) ",
@@ -112,7 +112,7 @@ macro_rules! shared_store {
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
             /// that increments, never a read-modify-write).
-            async fn add_to_buckets(tx: &mut Tx<'_>, buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>) -> anyhow::Result<()> {
+            async fn add_to_buckets(tx: &mut Tx<'_>, buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>) -> StoreResult<()> {
                 if buckets.is_empty() {
                     return Ok(());
                 }
@@ -138,7 +138,7 @@ macro_rules! shared_store {
             }
 
             /// Every target's exclusion windows (a small table), read once per transaction.
-            async fn load_exclusions(tx: &mut Tx<'_>) -> anyhow::Result<HashMap<String, ExcludedMinutes>> {
+            async fn load_exclusions(tx: &mut Tx<'_>) -> StoreResult<HashMap<String, ExcludedMinutes>> {
                 let rows = sqlx::query("SELECT target, start_ms, end_ms FROM exclusions").fetch_all(&mut **tx).await?;
                 let mut windows: HashMap<String, Vec<ExclusionWindow>> = HashMap::new();
                 for r in rows {
@@ -169,7 +169,7 @@ macro_rules! shared_store {
                 tx: &mut Tx<'_>,
                 minutes: &[(String, Minute)],
                 exclusions: &HashMap<String, ExcludedMinutes>,
-            ) -> anyhow::Result<()> {
+            ) -> StoreResult<()> {
                 let none = ExcludedMinutes::default();
                 for chunk in minutes.chunks(MINUTE_CHUNK) {
                     let mut sums = QueryBuilder::<$db>::new(
@@ -244,7 +244,7 @@ macro_rules! shared_store {
             }
 
             /// Re-decides every stored minute of a target inside `range`.
-            async fn redecide_range(tx: &mut Tx<'_>, target: &str, range: MinuteRange) -> anyhow::Result<()> {
+            async fn redecide_range(tx: &mut Tx<'_>, target: &str, range: MinuteRange) -> StoreResult<()> {
                 let rows = sqlx::query("SELECT minute FROM verdicts WHERE target = $1 AND minute >= $2 AND minute < $3")
                     .bind(target)
                     .bind(range.start.0)
@@ -263,7 +263,7 @@ macro_rules! shared_store {
             /// new, so one plain insert usually does; when some were stored
             /// before (a re-import), a savepoint undoes it and only the unseen
             /// ones are inserted.
-            async fn store_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> anyhow::Result<Vec<&'b Attempt>> {
+            async fn store_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
                 let all: Vec<&Attempt> = batch.iter().collect();
                 sqlx::query("SAVEPOINT improbe_batch").execute(&mut **tx).await?;
                 if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
@@ -284,7 +284,7 @@ macro_rules! shared_store {
                 batch: &[Attempt],
                 exclusions: &mut Option<HashMap<String, ExcludedMinutes>>,
                 summary: &mut IngestSummary,
-            ) -> anyhow::Result<()> {
+            ) -> StoreResult<()> {
                 let new = Self::store_new(tx, batch).await?;
                 summary.attempts += batch.len() as u64;
                 summary.inserted += new.len() as u64;
@@ -292,20 +292,10 @@ macro_rules! shared_store {
                     return Ok(());
                 }
 
-                let mut buckets: BTreeMap<(String, Minute, String), OutcomeCounts> = BTreeMap::new();
-                for a in new {
-                    let counts = buckets.entry((a.target.clone(), a.minute(), a.prober.clone())).or_default();
-                    match a.outcome {
-                        Outcome::Ok => counts.ok += 1,
-                        Outcome::Fail => counts.fail += 1,
-                        Outcome::Inconclusive => counts.inconclusive += 1,
-                    }
-                }
+                let buckets = $crate::store::changes::bucket_counts(new);
                 Self::add_to_buckets(tx, &buckets).await?;
 
-                let touched: BTreeSet<(String, Minute)> =
-                    buckets.keys().map(|(target, minute, _)| (target.clone(), *minute)).collect();
-                let touched: Vec<_> = touched.into_iter().collect();
+                let touched = $crate::store::changes::touched_minutes(&buckets);
                 summary.minutes_touched += touched.len() as u64;
                 if exclusions.is_none() {
                     *exclusions = Some(Self::load_exclusions(tx).await?);
@@ -316,7 +306,7 @@ macro_rules! shared_store {
             async fn ingest_on(
                 conn: &mut sqlx::pool::PoolConnection<$db>,
                 attempts: &mut AttemptSource<'_>,
-            ) -> anyhow::Result<IngestSummary> {
+            ) -> StoreResult<IngestSummary> {
                 let mut tx = sqlx::Connection::begin_with(&mut **conn, Self::BEGIN_WRITE).await?;
                 Self::lock_writers(&mut tx).await?;
                 let mut summary = IngestSummary::default();
@@ -344,12 +334,12 @@ macro_rules! shared_store {
                 $backend
             }
 
-            async fn migrate(&self) -> anyhow::Result<()> {
+            async fn migrate(&self) -> StoreResult<()> {
                 sqlx::migrate!($migrations).run(&self.pool).await?;
                 Ok(())
             }
 
-            async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> anyhow::Result<IngestSummary> {
+            async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary> {
                 let mut conn = self.pool.acquire().await?;
                 let result = Self::ingest_on(&mut conn, attempts).await;
                 if result.is_err() {
@@ -365,7 +355,7 @@ macro_rules! shared_store {
                 wanted: &[ConfiguredExclusion],
                 recorded_by: &str,
                 now: DateTime<Utc>,
-            ) -> anyhow::Result<()> {
+            ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 let rows = sqlx::query(
                     "SELECT id, target, start_ms, end_ms, reason, announced_at_ms FROM exclusions WHERE source = 'config'",
@@ -407,7 +397,7 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn add_exclusion(&self, e: &NewExclusion) -> anyhow::Result<i64> {
+            async fn add_exclusion(&self, e: &NewExclusion) -> StoreResult<i64> {
                 let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO exclusions (target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by) \
@@ -428,14 +418,16 @@ macro_rules! shared_store {
                 Ok(id)
             }
 
-            async fn remove_exclusion(&self, id: i64) -> anyhow::Result<Option<StoredExclusion>> {
+            async fn remove_exclusion(&self, id: i64) -> StoreResult<Option<StoredExclusion>> {
                 let Some(found) = self.exclusions(None).await?.into_iter().find(|e| e.id == id) else {
                     return Ok(None);
                 };
-                anyhow::ensure!(
-                    found.source == ExclusionSource::Cli,
-                    "exclusion {id} comes from the config file; remove it from [[exclusions]] there"
-                );
+                if found.source != ExclusionSource::Cli {
+                    return Err(anyhow::anyhow!(
+                        "exclusion {id} comes from the config file; remove it from [[exclusions]] there"
+                    )
+                    .into());
+                }
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 Self::redecide_range(&mut tx, &found.target, found.window.minutes()).await?;
@@ -443,7 +435,7 @@ macro_rules! shared_store {
                 Ok(Some(found))
             }
 
-            async fn exclusions(&self, target: Option<&str>) -> anyhow::Result<Vec<StoredExclusion>> {
+            async fn exclusions(&self, target: Option<&str>) -> StoreResult<Vec<StoredExclusion>> {
                 let rows = sqlx::query(
                     "SELECT id, target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by \
                      FROM exclusions WHERE $1 IS NULL OR target = $1 ORDER BY start_ms, id",
@@ -468,7 +460,7 @@ macro_rules! shared_store {
                     .collect()
             }
 
-            async fn observed_minutes(&self, target: &str, range: MinuteRange) -> anyhow::Result<ObservedMinutes> {
+            async fn observed_minutes(&self, target: &str, range: MinuteRange) -> StoreResult<ObservedMinutes> {
                 let (hours, [head, tail]) = split_by_hours(range);
                 let mut observed = ObservedMinutes::default();
                 if !hours.is_empty() {
@@ -504,7 +496,7 @@ macro_rules! shared_store {
                 Ok(observed)
             }
 
-            async fn minute_verdicts(&self, target: &str, range: MinuteRange) -> anyhow::Result<Vec<MinuteVerdict>> {
+            async fn minute_verdicts(&self, target: &str, range: MinuteRange) -> StoreResult<Vec<MinuteVerdict>> {
                 let rows = sqlx::query(
                     "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers FROM verdicts \
                      WHERE target = $1 AND minute >= $2 AND minute < $3 ORDER BY minute",
@@ -527,7 +519,7 @@ macro_rules! shared_store {
                     .collect()
             }
 
-            async fn save_service_months(&self, statements: &[MonthStatement], now: DateTime<Utc>) -> anyhow::Result<()> {
+            async fn save_service_months(&self, statements: &[MonthStatement], now: DateTime<Utc>) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 for s in statements {
                     sqlx::query(Self::SAVE_SERVICE_MONTH)
@@ -558,12 +550,12 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn ping(&self) -> anyhow::Result<()> {
+            async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn record_heartbeats(&self, beats: &[Heartbeat]) -> anyhow::Result<()> {
+            async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 for beat in beats {
                     sqlx::query(
@@ -588,7 +580,7 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn heartbeats(&self, range: MinuteRange) -> anyhow::Result<Vec<Heartbeat>> {
+            async fn heartbeats(&self, range: MinuteRange) -> StoreResult<Vec<Heartbeat>> {
                 let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
                     "SELECT prober, minute, scheduled, started, skipped, finished FROM prober_heartbeats \
                      WHERE minute >= $1 AND minute < $2 ORDER BY minute, prober",
@@ -615,7 +607,7 @@ macro_rules! shared_store {
                 target: &str,
                 range: MinuteRange,
                 visit: &mut (dyn FnMut(Attempt) + Send),
-            ) -> anyhow::Result<u64> {
+            ) -> StoreResult<u64> {
                 use futures_util::TryStreamExt;
                 let mut rows = sqlx::query(
                     "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason \
@@ -633,10 +625,10 @@ macro_rules! shared_store {
                     visit(Attempt {
                         target: target.to_owned(),
                         prober: row.try_get("prober")?,
-                        kind: kind.parse()?,
+                        kind: kind.parse().map_err(anyhow::Error::from)?,
                         started_at: millis_to_instant(row.try_get("started_at_ms")?)?,
                         latency_ms: row.try_get("latency_ms")?,
-                        outcome: outcome.parse()?,
+                        outcome: outcome.parse().map_err(anyhow::Error::from)?,
                         http_status: row.try_get::<Option<i32>, _>("http_status")?,
                         error_code: row.try_get("error_code")?,
                         error: row.try_get("error")?,
@@ -647,7 +639,7 @@ macro_rules! shared_store {
                 Ok(visited)
             }
 
-            async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> anyhow::Result<u64> {
+            async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
                 let mut pruned = 0;
                 // In slices, so no single transaction holds the writers up for long.
                 loop {
@@ -667,7 +659,7 @@ macro_rules! shared_store {
                 }
             }
 
-            async fn attempt_count(&self) -> anyhow::Result<i64> {
+            async fn attempt_count(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.pool).await?)
             }
         }
