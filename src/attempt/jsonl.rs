@@ -8,7 +8,7 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::attempt::{Attempt, Kind, Outcome, to_millis};
+use crate::attempt::{Attempt, Delivery, Kind, Outcome, to_millis};
 
 /// The prober recorded for lines that do not name one.
 pub const DEFAULT_IMPORT_PROBER: &str = "import";
@@ -32,6 +32,10 @@ struct ImportLine {
     error: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    delivery: Option<Delivery>,
+    #[serde(default)]
+    delivered_ms: Option<i64>,
 }
 
 /// A line that cannot be imported, with its 1-based number.
@@ -61,6 +65,12 @@ struct ExportLine<'a> {
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    // Absent when delivery was not checked, so lines of attempts without it
+    // (and the digest over them) are what they were before delivery existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<Delivery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_ms: Option<i64>,
 }
 
 /// One attempt as a line of the import format, without the newline.
@@ -78,6 +88,8 @@ pub fn to_line(attempt: &Attempt) -> String {
         error_code: attempt.error_code.as_deref(),
         error: attempt.error.as_deref(),
         reason: attempt.reason.as_deref(),
+        delivery: attempt.delivery,
+        delivered_ms: attempt.delivered_ms,
     };
     serde_json::to_string(&line).expect("an attempt always serialises")
 }
@@ -123,6 +135,17 @@ pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
     if raw.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
         return Err(fail("http_status must be between 100 and 599".into()));
     }
+    if raw.delivered_ms.is_some_and(|d| d < 0) {
+        return Err(fail("delivered_ms must not be negative".into()));
+    }
+    if raw.delivered_ms.is_some() && raw.delivery != Some(Delivery::Confirmed) {
+        return Err(fail(
+            "delivered_ms is only for delivery = \"confirmed\"".into(),
+        ));
+    }
+    if raw.delivery.is_some() && raw.kind == Kind::Login {
+        return Err(fail("delivery is only for sends, not login".into()));
+    }
     let prober = raw
         .prober
         .unwrap_or_else(|| DEFAULT_IMPORT_PROBER.to_owned());
@@ -140,6 +163,8 @@ pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
         error_code: raw.error_code,
         error: raw.error,
         reason: raw.reason,
+        delivery: raw.delivery,
+        delivered_ms: raw.delivered_ms,
     })
 }
 

@@ -87,6 +87,39 @@ impl fmt::Display for InconclusiveReason {
     }
 }
 
+/// Whether the recipient account saw a send (README "Delivery confirmation").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// The recipient saw it; `delivered_ms` says when.
+    Confirmed,
+    /// The recipient did not see it within the attempt's timeout.
+    Missing,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Confirmed => "confirmed",
+            Delivery::Missing => "missing",
+        }
+    }
+}
+
+impl FromStr for Delivery {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Delivery::Confirmed, Delivery::Missing]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| UnknownWord {
+                what: "delivery",
+                got: s.to_owned(),
+                expected: "confirmed, missing",
+            })
+    }
+}
+
 /// Error for a word that is not one of an enum's spellings.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown {what} `{got}`, expected one of: {expected}")]
@@ -154,6 +187,10 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Why an attempt is inconclusive (e.g. `credentials`, `local_network`).
     pub reason: Option<String>,
+    /// For sends whose delivery was checked: whether the recipient saw it.
+    pub delivery: Option<Delivery>,
+    /// From the send's start to the recipient seeing it.
+    pub delivered_ms: Option<i64>,
 }
 
 impl Attempt {

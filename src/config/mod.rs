@@ -51,6 +51,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longer intervals leave most minutes unobserved (and would overflow the
 /// scheduler's clock arithmetic if unbounded).
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// A login probed less than daily says little about the day's logins.
+pub const MAX_LOGIN_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// An attempt must end well inside the minute it is counted in.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -110,15 +112,31 @@ pub enum SendMode {
     MinuteProof,
 }
 
+/// Whether a send must be seen by the recipient to count as `ok`, for
+/// providers that can confirm delivery (README "Delivery confirmation").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// A send's outcome is the provider's answer; delivery is evidence beside it.
+    #[default]
+    Record,
+    /// A send is `ok` only when the recipient saw it within the timeout.
+    Require,
+}
+
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
     /// The provider and its settings (`provider` and `[targets.<provider>]`).
     pub provider: ProviderSettings,
     pub interval: Duration,
+    /// The login operation's own interval, where the provider rate-limits
+    /// logins more tightly than sends (Matrix's `rc_login`); else `interval`.
+    pub login_interval: Option<Duration>,
     pub timeout: Duration,
     pub operations: Vec<Kind>,
     pub mode: SendMode,
+    pub delivery: DeliveryMode,
     /// The provider's daily message quota for REST sends, if any.
     pub max_sends_per_day: Option<u32>,
     pub sla: SlaTerms,

@@ -223,6 +223,19 @@ impl Validator<'_> {
                 "must be longer than zero and at most 1h: the SLA is decided minute by minute",
             );
         }
+        let login_interval = raw.login_interval.as_ref().map(|d| d.get_ref().0);
+        if let Some(login_interval) = login_interval
+            && (login_interval < interval || login_interval > MAX_LOGIN_INTERVAL)
+        {
+            self.problem(
+                path("login_interval"),
+                raw.login_interval.as_ref().map(Spanned::span),
+                format!(
+                    "must be at least interval ({}) and at most 1d",
+                    humanize(interval)
+                ),
+            );
+        }
         if timeout.is_zero() || timeout >= MAX_TIMEOUT {
             self.problem(
                 path("timeout"),
@@ -343,27 +356,35 @@ impl Validator<'_> {
                 let name = provider.as_str();
                 self.problem(
                     path(name),
-                    Some(provider_span),
+                    Some(provider_span.clone()),
                     format!("provider = \"{name}\" needs a [targets.{name}] section"),
                 );
                 None
             }
         };
-        if provider == Provider::Matrix {
-            self.warnings.push(Problem {
-                path: path("provider"),
-                line: None,
-                message: "matrix targets are not probed yet: `run` skips them; `import` and `sla` handle them".into(),
-            });
+        let delivery = raw.delivery.unwrap_or_default();
+        if delivery == DeliveryMode::Require
+            && settings.as_ref().is_some_and(|s| !s.confirms_delivery())
+        {
+            self.problem(
+                path("delivery"),
+                Some(provider_span.clone()),
+                format!(
+                    "\"require\" needs a provider that confirms delivery with a recipient account; provider = \"{}\" here does not",
+                    provider.as_str()
+                ),
+            );
         }
         let sla = self.sla(&path("sla"), raw.sla)?;
         Some(Target {
             name,
             provider: settings?,
             interval,
+            login_interval,
             timeout,
             operations,
             mode: raw.mode.unwrap_or_default(),
+            delivery,
             max_sends_per_day: raw.max_sends_per_day.map(Spanned::into_inner),
             sla,
         })

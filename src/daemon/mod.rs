@@ -29,7 +29,7 @@ use self::writer::WriterCounters;
 use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::{Config, Target};
-use crate::probe::Probe;
+use crate::probe::{Probe, ProbeContext};
 use crate::sla::MonthStatement;
 use crate::store::{self, Store};
 
@@ -88,15 +88,19 @@ impl Application {
         let mut operations = 0;
         for target in &config.targets {
             let (plans, notes) = schedule::plan(target);
-            match target.provider.probe(clock.clone())? {
-                Some(probe) => {
-                    operations += plans.len();
-                    probes.push((Arc::new(target.clone()), plans, probe));
-                }
-                None => {
-                    tracing::warn!(target = %target.name, "not probed: the {} provider has no probe yet", target.provider.kind().as_str())
-                }
-            }
+            let context = ProbeContext {
+                clock: clock.clone(),
+                target: target.name.clone(),
+                prober: config.prober.id.clone(),
+                timeout: target.timeout,
+                delivery: target.delivery,
+            };
+            let probe = target
+                .provider
+                .probe(&context)
+                .map_err(|e| anyhow::anyhow!("target `{}`: {e:#}", target.name))?;
+            operations += plans.len();
+            probes.push((Arc::new(target.clone()), plans, probe));
             for note in notes {
                 tracing::warn!("{note}");
             }
@@ -226,6 +230,7 @@ impl Application {
             config.clone(),
             store.clone(),
             clock.clone(),
+            database_ready_now.clone(),
             stop.clone(),
         ));
         background.spawn(refresh_months(

@@ -59,13 +59,19 @@ pub async fn prune(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> an
     Ok(pruned)
 }
 
-/// The daemon's pruning loop: at start, then every [`PRUNE_INTERVAL`].
+/// The daemon's pruning loop: once the database is prepared, then every
+/// [`PRUNE_INTERVAL`].
 pub async fn run(
     config: Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
+    tokio::select! {
+        _ = stop.wait_for(|stopped| *stopped) => return,
+        _ = ready.wait_for(|ready| *ready) => {}
+    }
     let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         tokio::select! {

@@ -112,7 +112,7 @@ pub fn plan(target: &Target) -> (Vec<OperationPlan>, Vec<String>) {
                 interval: if is_send {
                     send_interval
                 } else {
-                    target.interval
+                    target.login_interval.unwrap_or(target.interval)
                 },
                 minute_proof: is_send && target.mode == SendMode::MinuteProof,
             }
@@ -450,7 +450,7 @@ impl Operation {
                 Ok(result) => result,
                 Err(_) => ProbeOutcome::timed_out(self.target.timeout),
             };
-        let latency = started.elapsed();
+        let latency = result.answered_after.unwrap_or_else(|| started.elapsed());
         if result.outcome == Outcome::Fail
             && let Some(control) = &scheduler.control
             && !control.network_ok().await
@@ -473,6 +473,11 @@ impl Operation {
             error_code: result.error_code,
             error: result.error,
             reason: result.reason.map(|r| r.as_str().to_owned()),
+            delivery: result.delivery.map(|(delivery, _)| delivery),
+            delivered_ms: result
+                .delivery
+                .and_then(|(_, after)| after)
+                .map(|after| after.as_millis() as i64),
         };
         tracing::debug!(target = %attempt.target, kind = %attempt.kind, prober = %attempt.prober, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "attempt");
         if attempt.outcome == Outcome::Inconclusive {

@@ -237,6 +237,8 @@ mod tests {
             error_code: None,
             error: Some("bad gateway".into()),
             reason: None,
+            delivery: None,
+            delivered_ms: None,
         }
     }
 

@@ -11,13 +11,14 @@ pub mod simulator;
 pub mod tencent;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::attempt::{InconclusiveReason, Kind, Outcome};
+use crate::attempt::{Delivery, InconclusiveReason, Kind, Outcome};
 use crate::clock::Clock;
-use crate::config::Secret;
+use crate::config::{DeliveryMode, Secret};
 
 /// Which provider a target uses: `provider = "..."` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -69,19 +70,35 @@ impl ProviderSettings {
     pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
         match self {
             ProviderSettings::Tencent(s) => vec![("secret_key", &s.secret_key)],
-            ProviderSettings::Matrix(s) => vec![("password", &s.password)],
+            ProviderSettings::Matrix(s) => {
+                let mut secrets = vec![("password", &s.password)];
+                if let Some(rx) = &s.recipient_password {
+                    secrets.push(("recipient_password", rx));
+                }
+                secrets
+            }
             ProviderSettings::Simulator(_) => Vec::new(),
         }
     }
 
-    /// The probe, or `None` for a provider improbe cannot probe yet.
-    pub fn probe(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Option<Arc<dyn Probe>>> {
+    /// The probe that logs in and sends for a target.
+    pub fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
         Ok(match self {
-            ProviderSettings::Tencent(s) => Some(Arc::new(tencent::TencentProbe::new(s, clock)?)),
-            ProviderSettings::Simulator(s) => Some(s.probe(clock)?),
-            // `check-config` warns about this; imported attempts still count.
-            ProviderSettings::Matrix(_) => None,
+            ProviderSettings::Tencent(s) => {
+                Arc::new(tencent::TencentProbe::new(s, context.clock.clone())?)
+            }
+            ProviderSettings::Simulator(s) => s.probe(context.clock.clone())?,
+            ProviderSettings::Matrix(s) => Arc::new(matrix::MatrixProbe::new(s, context)?),
         })
+    }
+
+    /// Whether the provider confirms delivery through a recipient account,
+    /// as `delivery = "require"` needs.
+    pub fn confirms_delivery(&self) -> bool {
+        match self {
+            ProviderSettings::Matrix(s) => s.recipient.is_some(),
+            ProviderSettings::Tencent(_) | ProviderSettings::Simulator(_) => false,
+        }
     }
 
     /// Prepares the provider for probing (`improbe setup`), idempotently,
@@ -89,7 +106,8 @@ impl ProviderSettings {
     pub async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
         match self {
             ProviderSettings::Tencent(s) => Some(tencent::setup::setup(s).await),
-            ProviderSettings::Matrix(_) | ProviderSettings::Simulator(_) => None,
+            ProviderSettings::Matrix(s) => Some(matrix::setup::setup(s).await),
+            ProviderSettings::Simulator(_) => None,
         }
     }
 
@@ -101,7 +119,7 @@ impl ProviderSettings {
             ProviderSettings::Tencent(_) | ProviderSettings::Simulator(_) => {
                 tencent::is_unclassified(error_code)
             }
-            ProviderSettings::Matrix(_) => false,
+            ProviderSettings::Matrix(_) => matrix::codes::is_unclassified(error_code),
         }
     }
 }
@@ -115,6 +133,12 @@ pub struct ProbeOutcome {
     pub error: Option<String>,
     /// Why an attempt is inconclusive.
     pub reason: Option<InconclusiveReason>,
+    /// For a send whose delivery was checked: whether the recipient saw it,
+    /// and after how long from the send's start.
+    pub delivery: Option<(Delivery, Option<Duration>)>,
+    /// When the provider answered, if the probe went on waiting after that
+    /// (for delivery): the attempt's latency is the answer's, not the wait's.
+    pub answered_after: Option<Duration>,
 }
 
 impl ProbeOutcome {
@@ -125,6 +149,8 @@ impl ProbeOutcome {
             error_code: None,
             error: None,
             reason: None,
+            delivery: None,
+            answered_after: None,
         }
     }
 
@@ -139,6 +165,8 @@ impl ProbeOutcome {
             error_code,
             error: Some(error.into()),
             reason: None,
+            delivery: None,
+            answered_after: None,
         }
     }
 
@@ -154,6 +182,8 @@ impl ProbeOutcome {
             error_code,
             error: Some(error.into()),
             reason: Some(reason),
+            delivery: None,
+            answered_after: None,
         }
     }
 
@@ -179,6 +209,51 @@ pub fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The process's HTTP clients, shared by every target: building one parses the
+/// TLS root store, and one pool serves all targets of an endpoint.
+#[derive(Clone)]
+pub(crate) struct HttpClients {
+    pub pooled: reqwest::Client,
+    /// Keeps no idle connection, so every call opens a new one (DNS, TCP, TLS).
+    pub unpooled: reqwest::Client,
+}
+
+impl HttpClients {
+    pub fn shared() -> anyhow::Result<HttpClients> {
+        static SHARED: std::sync::OnceLock<HttpClients> = std::sync::OnceLock::new();
+        if let Some(clients) = SHARED.get() {
+            return Ok(clients.clone());
+        }
+        let built = HttpClients {
+            pooled: http_client(true)?,
+            unpooled: http_client(false)?,
+        };
+        Ok(SHARED.get_or_init(|| built).clone())
+    }
+}
+
+fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
+    let builder =
+        reqwest::Client::builder().user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
+    let builder = if pool {
+        builder
+    } else {
+        builder.pool_max_idle_per_host(0)
+    };
+    Ok(builder.build()?)
+}
+
+/// What a provider's probe is built with, besides its own settings.
+#[derive(Clone)]
+pub struct ProbeContext {
+    pub clock: Arc<dyn Clock>,
+    pub target: String,
+    pub prober: String,
+    /// The attempt's deadline (`timeout`), for probes that wait for delivery.
+    pub timeout: Duration,
+    pub delivery: DeliveryMode,
 }
 
 /// One provider's way of logging in and sending.

@@ -120,6 +120,8 @@ mod tests {
             error_code: None,
             error: None,
             reason: None,
+            delivery: None,
+            delivered_ms: None,
         }
     }
 

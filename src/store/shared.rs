@@ -16,7 +16,7 @@ macro_rules! shared_store {
         use chrono::{DateTime, Utc};
         use sqlx::{QueryBuilder, Row};
 
-        use $crate::attempt::Attempt;
+        use $crate::attempt::{Attempt, Delivery};
         use $crate::config::ConfiguredExclusion;
         use $crate::minute::{Minute, MinuteRange};
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
@@ -90,7 +90,7 @@ macro_rules! shared_store {
             async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[&Attempt], skip_stored: bool) -> StoreResult<u64> {
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
-                     http_status, error_code, error, reason) ",
+                     http_status, error_code, error, reason, delivery, delivered_ms) ",
                 );
                 insert.push_values(attempts, |mut row, a| {
                     row.push_bind(a.target.clone())
@@ -102,7 +102,9 @@ macro_rules! shared_store {
                         .push_bind(a.http_status)
                         .push_bind(a.error_code.clone())
                         .push_bind(a.error.clone())
-                        .push_bind(a.reason.clone());
+                        .push_bind(a.reason.clone())
+                        .push_bind(a.delivery.map(Delivery::as_str))
+                        .push_bind(a.delivered_ms);
                 });
                 if skip_stored {
                     insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
@@ -610,7 +612,8 @@ macro_rules! shared_store {
             ) -> StoreResult<u64> {
                 use futures_util::TryStreamExt;
                 let mut rows = sqlx::query(
-                    "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason \
+                    "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason, \
+                     delivery, delivered_ms \
                      FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 \
                      ORDER BY started_at_ms, prober, kind",
                 )
@@ -633,6 +636,12 @@ macro_rules! shared_store {
                         error_code: row.try_get("error_code")?,
                         error: row.try_get("error")?,
                         reason: row.try_get("reason")?,
+                        delivery: row
+                            .try_get::<Option<String>, _>("delivery")?
+                            .map(|d| d.parse::<Delivery>())
+                            .transpose()
+                            .map_err(anyhow::Error::from)?,
+                        delivered_ms: row.try_get("delivered_ms")?,
                     });
                     visited += 1;
                 }

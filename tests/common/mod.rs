@@ -134,6 +134,8 @@ pub fn attempt(
         error_code: None,
         error: None,
         reason: None,
+        delivery: None,
+        delivered_ms: None,
     }
 }
 

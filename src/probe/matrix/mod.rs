@@ -1,34 +1,313 @@
-//! Matrix homeservers over the client-server API. Not probed yet: targets
-//! are accepted (their imported attempts count) and `check-config` says so.
+//! Matrix homeservers over the client-server API (v3): a password login
+//! checked with `whoami`, and messages into a direct and a group room,
+//! with delivery confirmed by a second account's `/sync` (README "Matrix").
 
-use serde::Deserialize;
+pub mod client;
+pub mod codes;
+pub mod delivery;
+pub mod settings;
+pub mod setup;
 
-use crate::config::Secret;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// `[targets.matrix]`: a Matrix homeserver's client-server API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatrixSettings {
-    pub homeserver: String,
-    pub user: String,
-    pub password: Secret,
-    pub direct_room: String,
-    pub group_room: String,
+use async_trait::async_trait;
+use serde_json::json;
+use tokio::time::Instant;
+
+pub use settings::MatrixSettings;
+
+use self::client::{CallError, MatrixClient};
+use self::codes::Call;
+use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
+use super::{Probe, ProbeContext, ProbeOutcome};
+use crate::attempt::{Delivery, InconclusiveReason, Kind};
+use crate::config::DeliveryMode;
+
+/// How long before the attempt's deadline the wait for delivery gives up,
+/// so the attempt ends on its own rather than by the scheduler's timeout.
+const DELIVERY_MARGIN: Duration = Duration::from_millis(50);
+
+pub struct MatrixProbe {
+    api: MatrixClient,
+    /// Keeps no idle connection, so every login opens a new one.
+    login_api: MatrixClient,
+    user: String,
+    password: String,
+    direct_room: String,
+    group_room: String,
+    /// The login operation's device: its token is logged out after each
+    /// check, which deletes the device, so none pile up.
+    login_device: String,
+    /// The long-lived sending session's device and token.
+    send_device: String,
+    send_token: tokio::sync::Mutex<Option<String>>,
+    /// Tokens whose logout failed, logged out at the next login.
+    stale_tokens: Mutex<Vec<String>>,
+    /// Per operation, the instant before which the homeserver asked us not
+    /// to come back (`Retry-After`).
+    held_until: Mutex<HashMap<Kind, Instant>>,
+    recipient: Option<(std::sync::Arc<Recipient>, tokio::task::AbortHandle)>,
+    delivery_mode: DeliveryMode,
+    timeout: Duration,
+    prefix: String,
+    sequence: AtomicU64,
 }
 
-impl MatrixSettings {
-    /// What is wrong with the section, as (field, message).
-    pub fn check(&self) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
-        if !(self.homeserver.starts_with("https://") || self.homeserver.starts_with("http://")) {
-            problems.push(("homeserver", "must be an http:// or https:// URL".into()));
+impl Drop for MatrixProbe {
+    fn drop(&mut self) {
+        if let Some((_, watch)) = &self.recipient {
+            watch.abort();
         }
-        if !self.user.starts_with('@') || !self.user.contains(':') {
-            problems.push((
-                "user",
-                "must be a Matrix user ID like @improbe:example.org".into(),
-            ));
+    }
+}
+
+/// A device ID for one role of one prober on one target: fixed, so a
+/// restart reuses the device instead of adding one.
+fn device_id(context: &ProbeContext, role: &str) -> String {
+    format!("improbe-{}-{}-{role}", context.target, context.prober)
+}
+
+impl MatrixProbe {
+    pub fn new(settings: &MatrixSettings, context: &ProbeContext) -> anyhow::Result<Self> {
+        let clients = crate::probe::HttpClients::shared()?;
+        let base = settings.api_base();
+        let [direct_room, group_room] = settings.rooms()?;
+        let password = settings
+            .password
+            .reveal()
+            .map_err(|e| anyhow::anyhow!("password for {}: {e}", settings.user))?;
+        let recipient = match (&settings.recipient, &settings.recipient_password) {
+            (Some(user), Some(secret)) => {
+                let password = secret
+                    .reveal()
+                    .map_err(|e| anyhow::anyhow!("recipient_password for {user}: {e}"))?;
+                Some(Recipient::start(RecipientLogin {
+                    client: MatrixClient::new(clients.pooled.clone(), base.clone()),
+                    user: user.clone(),
+                    password,
+                    device_id: device_id(context, "recipient"),
+                    rooms: [direct_room.clone(), group_room.clone()],
+                }))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            api: MatrixClient::new(clients.pooled.clone(), base.clone()),
+            login_api: MatrixClient::new(clients.unpooled.clone(), base),
+            user: settings.user.clone(),
+            password,
+            direct_room,
+            group_room,
+            login_device: device_id(context, "login"),
+            send_device: device_id(context, "send"),
+            send_token: tokio::sync::Mutex::new(None),
+            stale_tokens: Mutex::new(Vec::new()),
+            held_until: Mutex::new(HashMap::new()),
+            recipient,
+            delivery_mode: context.delivery,
+            timeout: context.timeout,
+            prefix: format!("{}-{}", context.target, context.prober),
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    /// A fresh password login checked with `whoami`; the token is then
+    /// logged out, so a day of probing leaves no live tokens behind.
+    async fn login(&self) -> ProbeOutcome {
+        let stale: Vec<String> = std::mem::take(&mut *self.stale_tokens.lock().expect("lock"));
+        for token in stale {
+            self.log_out(token).await;
         }
-        problems
+        let started = Instant::now();
+        let token = match self
+            .login_api
+            .login(&self.user, &self.password, &self.login_device)
+            .await
+        {
+            Ok(token) => token,
+            Err(e) => return self.failed(Kind::Login, Call::Login, "login", &e),
+        };
+        let outcome = match self.login_api.whoami(&token).await {
+            Ok(user) if user == self.user => ProbeOutcome::ok(Some(200)),
+            Ok(other) => ProbeOutcome::fail(
+                Some(200),
+                None,
+                format!(
+                    "whoami: the new token belongs to {other}, not {}",
+                    self.user
+                ),
+            ),
+            Err(e) => self.failed(Kind::Login, Call::Login, "whoami", &e),
+        };
+        let answered = started.elapsed();
+        self.log_out(token).await;
+        ProbeOutcome {
+            answered_after: Some(answered),
+            ..outcome
+        }
+    }
+
+    async fn log_out(&self, token: String) {
+        if let Err(e) = self.api.logout(&token).await
+            && e.errcode() != Some("M_UNKNOWN_TOKEN")
+        {
+            tracing::debug!(user = %self.user, "logout failed, retried at the next login: {e}");
+            self.stale_tokens.lock().expect("lock").push(token);
+        }
+    }
+
+    /// The sending session's token, signing in if there is none.
+    async fn session(&self, renew: bool) -> Result<String, CallError> {
+        let mut token = self.send_token.lock().await;
+        if renew {
+            *token = None;
+        }
+        if let Some(token) = token.as_ref() {
+            return Ok(token.clone());
+        }
+        let new = self
+            .api
+            .login(&self.user, &self.password, &self.send_device)
+            .await?;
+        Ok(token.insert(new).clone())
+    }
+
+    async fn send(&self, kind: Kind) -> ProbeOutcome {
+        let started = Instant::now();
+        let room = match kind {
+            Kind::SendGroup => &self.group_room,
+            _ => &self.direct_room,
+        };
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let sent_at = chrono::Utc::now();
+        let probe_id = format!(
+            "{}-{}-{sequence}",
+            self.prefix,
+            sent_at.timestamp_nanos_opt().unwrap_or_default()
+        );
+        let content = json!({
+            "msgtype": "m.notice",
+            "body": format!("improbe probe {probe_id}, sent {}", sent_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            PROBE_ID_KEY: probe_id,
+        });
+        let watch = self
+            .recipient
+            .as_ref()
+            .map(|(r, _)| r)
+            .filter(|r| r.state() != WatchState::Refused);
+        let seen = watch.map(|r| r.expect(&probe_id));
+
+        let mut renewed = false;
+        let answer = loop {
+            let token = match self.session(false).await {
+                Ok(token) => token,
+                Err(e) => break Err(("login for sending", Call::Login, e)),
+            };
+            match self
+                .api
+                .send_message(&token, room, &probe_id, &content)
+                .await
+            {
+                Err(e) if e.errcode() == Some("M_UNKNOWN_TOKEN") && !renewed => {
+                    renewed = true;
+                    if let Err(e) = self.session(true).await {
+                        break Err(("login for sending", Call::Login, e));
+                    }
+                }
+                Err(e) => break Err(("send", Call::Send, e)),
+                Ok(_event_id) => break Ok(()),
+            }
+        };
+        let answered = started.elapsed();
+        if let Err((doing, call, e)) = answer {
+            if let Some(r) = watch {
+                r.forget(&probe_id);
+            }
+            return self.failed(kind, call, doing, &e);
+        }
+        let mut outcome = ProbeOutcome::ok(Some(200));
+        outcome.answered_after = Some(answered);
+        let Some(seen) = seen else {
+            if self.delivery_mode == DeliveryMode::Require {
+                return ProbeOutcome::inconclusive(
+                    InconclusiveReason::Credentials,
+                    Some(200),
+                    None,
+                    "delivery cannot be confirmed: the recipient account cannot sign in",
+                );
+            }
+            return outcome;
+        };
+        let wait = self
+            .timeout
+            .saturating_sub(started.elapsed() + DELIVERY_MARGIN);
+        match tokio::time::timeout(wait, seen).await {
+            Ok(Ok(seen_at)) => {
+                outcome.delivery = Some((Delivery::Confirmed, Some(seen_at - started)));
+            }
+            _ => {
+                if let Some(r) = watch {
+                    r.forget(&probe_id);
+                }
+                outcome.delivery = Some((Delivery::Missing, None));
+                if self.delivery_mode == DeliveryMode::Require {
+                    outcome.outcome = crate::attempt::Outcome::Fail;
+                    outcome.error = Some(format!(
+                        "accepted, but the recipient did not see it within {}",
+                        crate::config::humanize(self.timeout)
+                    ));
+                }
+            }
+        }
+        outcome
+    }
+
+    /// The outcome of an error answer; a rate limit holds the operation
+    /// back for as long as the homeserver asked.
+    fn failed(&self, kind: Kind, call: Call, doing: &str, error: &CallError) -> ProbeOutcome {
+        if let Some(wait) = error.retry_after() {
+            self.held_until
+                .lock()
+                .expect("lock")
+                .insert(kind, Instant::now() + wait);
+        }
+        error.outcome(call, doing)
+    }
+
+    /// An attempt the homeserver asked us not to make yet: inconclusive,
+    /// without a call.
+    fn held_back(&self, kind: Kind) -> Option<ProbeOutcome> {
+        let mut held = self.held_until.lock().expect("lock");
+        let until = *held.get(&kind)?;
+        let now = Instant::now();
+        if now >= until {
+            held.remove(&kind);
+            return None;
+        }
+        Some(ProbeOutcome::inconclusive(
+            InconclusiveReason::Throttled,
+            None,
+            Some("M_LIMIT_EXCEEDED".into()),
+            format!(
+                "held back: the homeserver asked to retry in {} ms",
+                (until - now).as_millis()
+            ),
+        ))
+    }
+}
+
+#[async_trait]
+impl Probe for MatrixProbe {
+    async fn attempt(&self, kind: Kind) -> ProbeOutcome {
+        if let Some(held) = self.held_back(kind) {
+            return held;
+        }
+        match kind {
+            Kind::Login => self.login().await,
+            Kind::SendDirect | Kind::SendGroup => self.send(kind).await,
+        }
     }
 }

@@ -12,7 +12,7 @@ pub mod usersig;
 pub use settings::TencentSettings;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -79,7 +79,7 @@ struct Envelope {
 
 impl TencentClient {
     pub fn new(settings: &TencentSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let shared = HttpClients::shared()?;
+        let shared = crate::probe::HttpClients::shared()?;
         let key = settings
             .secret_key
             .reveal()
@@ -172,39 +172,6 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// The process's HTTP clients, shared by every target: building one parses the
-/// TLS root store, and one pool serves all targets of an endpoint.
-#[derive(Clone)]
-struct HttpClients {
-    pooled: reqwest::Client,
-    unpooled: reqwest::Client,
-}
-
-impl HttpClients {
-    fn shared() -> anyhow::Result<HttpClients> {
-        static SHARED: OnceLock<HttpClients> = OnceLock::new();
-        if let Some(clients) = SHARED.get() {
-            return Ok(clients.clone());
-        }
-        let built = HttpClients {
-            pooled: http_client(true)?,
-            unpooled: http_client(false)?,
-        };
-        Ok(SHARED.get_or_init(|| built).clone())
-    }
-}
-
-fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
-    let builder =
-        reqwest::Client::builder().user_agent(concat!("improbe/", env!("CARGO_PKG_VERSION")));
-    let builder = if pool {
-        builder
-    } else {
-        builder.pool_max_idle_per_host(0)
-    };
-    Ok(builder.build()?)
 }
 
 /// Classifies a REST reply per SLA.md and [`codes`].

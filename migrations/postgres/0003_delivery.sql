@@ -1,0 +1,20 @@
+-- Delivery confirmation (README "Delivery confirmation"): whether the
+-- recipient account saw a send, and how long after the send started.
+ALTER TABLE attempts ADD COLUMN delivery TEXT;
+ALTER TABLE attempts ADD COLUMN delivered_ms BIGINT;
+
+DROP VIEW attempt_log;
+CREATE VIEW attempt_log AS
+SELECT target,
+       prober,
+       kind,
+       to_timestamp(started_at_ms / 1000.0) AS started_at,
+       latency_ms,
+       outcome,
+       http_status,
+       error_code,
+       error,
+       reason,
+       delivery,
+       delivered_ms
+FROM attempts;

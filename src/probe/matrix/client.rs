@@ -1,0 +1,264 @@
+//! The few client-server API calls improbe makes, over reqwest. Every call
+//! answers with the JSON object or a [`CallError`] that says what happened
+//! on the wire; [`super::codes`] decides what that means for the SLA.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::codes::{self, Call, Class};
+use crate::probe::{ProbeOutcome, describe};
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// No HTTP answer: refused, reset, timed out, TLS failed.
+    Transport(String),
+    /// An answer that is not a Matrix one (a proxy's HTML page, bad JSON).
+    NotMatrix { status: u16, detail: String },
+    /// A Matrix error answer.
+    Matrix {
+        status: u16,
+        errcode: Option<String>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl CallError {
+    pub fn errcode(&self) -> Option<&str> {
+        match self {
+            CallError::Matrix { errcode, .. } => errcode.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Matrix { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, if there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CallError::Matrix { status, .. } | CallError::NotMatrix { status, .. } => Some(*status),
+            CallError::Transport(_) => None,
+        }
+    }
+
+    /// What the answer means for the SLA during `call`.
+    pub fn class(&self, call: Call) -> Class {
+        match self {
+            CallError::Transport(_) | CallError::NotMatrix { .. } => Class::Fail,
+            CallError::Matrix {
+                status, errcode, ..
+            } => codes::classify(call, *status, errcode.as_deref()),
+        }
+    }
+
+    /// The attempt's outcome for this error, during `call`.
+    pub fn outcome(&self, call: Call, doing: &str) -> ProbeOutcome {
+        let text = format!("{doing}: {self}");
+        let status = self.status().map(i32::from);
+        let errcode = self.errcode().map(str::to_owned);
+        match self.class(call) {
+            Class::Fail => ProbeOutcome::fail(status, errcode, text),
+            Class::Inconclusive(reason) => {
+                ProbeOutcome::inconclusive(reason, status, errcode, text)
+            }
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Transport(text) => f.write_str(text),
+            CallError::NotMatrix { status, detail } => {
+                write!(f, "HTTP {status}, not a Matrix answer: {detail}")
+            }
+            CallError::Matrix {
+                status,
+                errcode,
+                error,
+                ..
+            } => write!(
+                f,
+                "HTTP {status} {}: {error}",
+                errcode.as_deref().unwrap_or("(no errcode)")
+            ),
+        }
+    }
+}
+
+/// A client-server API endpoint with one HTTP client.
+#[derive(Clone)]
+pub struct MatrixClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// The most of a non-Matrix body kept as evidence.
+const BODY_EXCERPT: usize = 200;
+
+impl MatrixClient {
+    pub fn new(http: reqwest::Client, base: String) -> Self {
+        Self { http, base }
+    }
+
+    /// One call. `path` is below `/_matrix/client/v3` and already escaped.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
+        let status = response.status().as_u16();
+        let retry_header = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
+        let parsed: Option<Value> = serde_json::from_slice(&bytes).ok().filter(Value::is_object);
+        let Some(value) = parsed else {
+            let text = String::from_utf8_lossy(&bytes);
+            let excerpt: String = text.chars().take(BODY_EXCERPT).collect();
+            return Err(CallError::NotMatrix {
+                status,
+                detail: if excerpt.trim().is_empty() {
+                    "empty body".to_owned()
+                } else {
+                    excerpt
+                },
+            });
+        };
+        if (200..300).contains(&status) {
+            return Ok(value);
+        }
+        let errcode = value["errcode"].as_str().map(str::to_owned);
+        if errcode.is_none() && status < 400 {
+            return Err(CallError::NotMatrix {
+                status,
+                detail: "unexpected status".to_owned(),
+            });
+        }
+        Err(CallError::Matrix {
+            status,
+            errcode,
+            error: value["error"].as_str().unwrap_or("").to_owned(),
+            retry_after: codes::retry_after(
+                value["retry_after_ms"].as_u64(),
+                retry_header.as_deref(),
+            ),
+        })
+    }
+
+    /// `m.login.password` for `user` on a fixed device: the access token.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        device_id: &str,
+    ) -> Result<String, CallError> {
+        let body = json!({
+            "type": "m.login.password",
+            "identifier": { "type": "m.id.user", "user": super::settings::localpart(user) },
+            "password": password,
+            "device_id": device_id,
+            "initial_device_display_name": "improbe",
+        });
+        let answer = self
+            .call(Method::POST, "/login", None, Some(&body), None)
+            .await?;
+        answer["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::NotMatrix {
+                status: 200,
+                detail: "login answer without access_token".to_owned(),
+            })
+    }
+
+    /// The user the token belongs to.
+    pub async fn whoami(&self, token: &str) -> Result<String, CallError> {
+        let answer = self
+            .call(Method::GET, "/account/whoami", Some(token), None, None)
+            .await?;
+        answer["user_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::NotMatrix {
+                status: 200,
+                detail: "whoami answer without user_id".to_owned(),
+            })
+    }
+
+    /// Ends the token's session and deletes its device.
+    pub async fn logout(&self, token: &str) -> Result<(), CallError> {
+        self.call(Method::POST, "/logout", Some(token), Some(&json!({})), None)
+            .await
+            .map(drop)
+    }
+
+    /// Sends `content` as an `m.room.message` under transaction `txn_id`.
+    pub async fn send_message(
+        &self,
+        token: &str,
+        room: &str,
+        txn_id: &str,
+        content: &Value,
+    ) -> Result<String, CallError> {
+        let path = format!(
+            "/rooms/{}/send/m.room.message/{}",
+            escape(room),
+            escape(txn_id)
+        );
+        let answer = self
+            .call(Method::PUT, &path, Some(token), Some(content), None)
+            .await?;
+        answer["event_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::NotMatrix {
+                status: 200,
+                detail: "send answer without event_id".to_owned(),
+            })
+    }
+}
+
+/// Percent-encodes a path segment (room IDs contain `!` and `:`).
+pub fn escape(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len() * 3);
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,108 @@
+//! `[targets.matrix]` and its checks.
+
+use serde::Deserialize;
+
+use crate::config::Secret;
+
+/// `[targets.matrix]`: a Matrix homeserver's client-server API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixSettings {
+    /// The homeserver's base URL, e.g. `https://matrix.example.org`.
+    pub homeserver: String,
+    /// The probing account, e.g. `@improbe:example.org`.
+    pub user: String,
+    pub password: Secret,
+    /// A second account that confirms delivery by watching both rooms.
+    #[serde(default)]
+    pub recipient: Option<String>,
+    #[serde(default)]
+    pub recipient_password: Option<Secret>,
+    /// Room IDs printed by `improbe setup` (which runs without them).
+    #[serde(default)]
+    pub direct_room: Option<String>,
+    #[serde(default)]
+    pub group_room: Option<String>,
+}
+
+impl MatrixSettings {
+    /// What is wrong with the section, as (field, message).
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if !(self.homeserver.starts_with("https://") || self.homeserver.starts_with("http://")) {
+            problems.push(("homeserver", "must be an http:// or https:// URL".into()));
+        }
+        if !is_user_id(&self.user) {
+            problems.push((
+                "user",
+                "must be a Matrix user ID like @improbe:example.org".into(),
+            ));
+        }
+        match (&self.recipient, &self.recipient_password) {
+            (Some(recipient), _) if !is_user_id(recipient) => problems.push((
+                "recipient",
+                "must be a Matrix user ID like @improbe-rx:example.org".into(),
+            )),
+            (Some(recipient), _) if *recipient == self.user => problems.push((
+                "recipient",
+                "must be a second account: a sender does not confirm its own delivery".into(),
+            )),
+            (Some(_), None) => problems.push((
+                "recipient_password",
+                "is needed with recipient: the recipient signs in to confirm delivery".into(),
+            )),
+            (None, Some(_)) => {
+                problems.push(("recipient", "is needed with recipient_password".into()))
+            }
+            _ => {}
+        }
+        for (field, room) in [
+            ("direct_room", &self.direct_room),
+            ("group_room", &self.group_room),
+        ] {
+            if let Some(room) = room
+                && !room.starts_with('!')
+            {
+                problems.push((
+                    field,
+                    "must be a room ID starting with `!` (`improbe setup` prints them)".into(),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The two probe rooms, or what to do to get them.
+    pub fn rooms(&self) -> anyhow::Result<[String; 2]> {
+        match (&self.direct_room, &self.group_room) {
+            (Some(direct), Some(group)) => Ok([direct.clone(), group.clone()]),
+            _ => anyhow::bail!(
+                "[targets.matrix] needs direct_room and group_room; `improbe setup` creates them and prints their IDs"
+            ),
+        }
+    }
+
+    /// The homeserver's client-server API base.
+    pub fn api_base(&self) -> String {
+        format!(
+            "{}/_matrix/client/v3",
+            self.homeserver.trim_end_matches('/')
+        )
+    }
+}
+
+fn is_user_id(text: &str) -> bool {
+    text.starts_with('@')
+        && text
+            .split_once(':')
+            .is_some_and(|(local, server)| local.len() > 1 && !server.is_empty())
+}
+
+/// The localpart of a user ID (`@improbe:example.org` → `improbe`), which
+/// password login takes as its identifier.
+pub fn localpart(user_id: &str) -> &str {
+    user_id
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once(':'))
+        .map_or(user_id, |(local, _)| local)
+}
