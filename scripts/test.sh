@@ -29,6 +29,22 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# The Matrix tests run a real Synapse homeserver, from PyPI into a cached
+# virtualenv (pinned: a new release is taken on purpose, not by surprise).
+SYNAPSE_VERSION=1.163.2
+export IMPROBE_SYNAPSE_VENV="${IMPROBE_SYNAPSE_VENV:-$HOME/.cache/improbe-synapse-venv}"
+if ! "$IMPROBE_SYNAPSE_VENV/bin/python" -c "import synapse, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
+  echo "installing matrix-synapse $SYNAPSE_VERSION into $IMPROBE_SYNAPSE_VENV..."
+  if ! python3 -m venv "$IMPROBE_SYNAPSE_VENV" 2>/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$IMPROBE_SYNAPSE_VENV"
+  fi
+  "$IMPROBE_SYNAPSE_VENV/bin/pip" install --quiet "matrix-synapse==$SYNAPSE_VERSION" || {
+    echo "error: cannot install matrix-synapse; the Matrix tests need it" >&2
+    [ "${CI:-}" = "true" ] && exit 1
+  }
+fi
+
 # The /metrics test parses the exposition with Prometheus's own Python parser.
 python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus-client
 

@@ -437,3 +437,97 @@ async fn the_html_report_renders_in_headless_chromium() {
         "the page is (almost) blank:\n{summary}"
     );
 }
+
+/// Sends with delivery checked: every 20 s on 2026-03-05 from 10:00 for an
+/// hour, delivered after 100 + (second / 20) ms; at 10:30 the group sends are
+/// accepted but never delivered, and at 10:45 a failure minute whose sends
+/// were still delivered late.
+fn delivery_attempts() -> String {
+    let mut out = String::new();
+    let start = at("2026-03-05T10:00:00Z");
+    for second in (0..3600).step_by(20) {
+        let t = start + Duration::seconds(second);
+        let minute = second / 60;
+        for kind in ["send_direct", "send_group"] {
+            let delivered = format!(
+                r#","latency_ms":50,"delivery":"confirmed","delivered_ms":{}"#,
+                100 + second / 20
+            );
+            let row = match minute {
+                30 if kind == "send_group" => line(
+                    "p1",
+                    kind,
+                    t,
+                    "ok",
+                    r#","latency_ms":50,"delivery":"missing""#,
+                ),
+                45 => line(
+                    "p1",
+                    kind,
+                    t,
+                    "fail",
+                    r#","latency_ms":50,"delivery":"confirmed","delivered_ms":5000,"error":"slow""#,
+                ),
+                _ => line("p1", kind, t, "ok", &delivered),
+            };
+            out.push_str(&row);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn delivery_is_reported_per_day_per_incident_and_sends_never_delivered_are_listed() {
+    for db in backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(&db, dir.path(), &delivery_attempts()).await;
+        let report = report_json(&db, dir.path());
+        let day = report["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == "2026-03-05")
+            .unwrap();
+        // 180 slots × 2 sends: 3 group sends missing, 6 sends at 10:45 late.
+        assert_eq!(day["delivery"]["confirmed"], 357, "{}", db.backend);
+        assert_eq!(day["delivery"]["missing"], 3);
+        assert_eq!(day["delivery"]["max_ms"], 5000);
+        let p50 = day["delivery"]["p50_ms"].as_i64().unwrap();
+        assert!((180..=195).contains(&p50), "p50 {p50}");
+        let incident = report["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["start"].as_str().unwrap().starts_with("2026-03-05T10:45"))
+            .unwrap();
+        assert_eq!(incident["delivery"]["confirmed"], 6);
+        assert_eq!(incident["delivery"]["p50_ms"], 5000);
+        assert_eq!(report["undelivered_total"], 3);
+        let listed = report["undelivered"].as_array().unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(listed.iter().all(|s| {
+            s["kind"] == "send_group"
+                && s["started_at"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("2026-03-05T10:30")
+        }));
+
+        let markdown = ok(improbe(
+            dir.path(),
+            &db,
+            &["report", "--target", "tim", "--month", "1"],
+        ));
+        assert!(
+            markdown.contains("## Accepted but not delivered (3)"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "Delivery to the recipient: 6 confirmed (p50 5000 ms, p95 5000 ms, max 5000 ms)"
+            ),
+            "{markdown}"
+        );
+        assert!(markdown.contains("357 confirmed (p50"), "{markdown}");
+    }
+}

@@ -251,15 +251,16 @@ impl Validator<'_> {
             self.problem(path("timeout"), timeout_span, message);
         }
         let provider = *raw.provider.get_ref();
-        if provider == Provider::Tencent
+        if let Some(within) = provider.answers_within()
             && !timeout.is_zero()
-            && timeout < crate::probe::tencent::ANSWERS_WITHIN
+            && timeout < within
         {
             let message = format!(
-                "{} is shorter than the {} Tencent's REST API may take to answer: slow successes would be recorded as failures; use at least {}",
+                "{} is shorter than the {} the {} provider may take to answer: slow successes would be recorded as failures; use at least {}",
                 humanize(timeout),
-                humanize(crate::probe::tencent::ANSWERS_WITHIN),
-                humanize(crate::probe::tencent::ANSWERS_WITHIN),
+                humanize(within),
+                provider.as_str(),
+                humanize(within),
             );
             self.warnings.push(Problem {
                 path: path("timeout"),

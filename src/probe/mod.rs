@@ -30,6 +30,17 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// How long a healthy provider may take to answer: a shorter `timeout`
+    /// gets a warning, since it would record slow successes as failures.
+    pub fn answers_within(self) -> Option<Duration> {
+        match self {
+            Provider::Tencent => Some(tencent::ANSWERS_WITHIN),
+            Provider::Matrix => Some(matrix::ANSWERS_WITHIN),
+            // The built-in simulator answers at once unless told otherwise.
+            Provider::Simulator => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Tencent => "tencent",

@@ -68,6 +68,15 @@ pub fn render(e: &Evidence) -> String {
         table(w, &c.gaps_table());
     }
 
+    if e.days.iter().any(|d| d.delivery.is_some()) {
+        let _ = writeln!(w, "<h2>Delivery</h2>");
+        table(w, &e.delivery_table());
+        if e.undelivered_total > 0 {
+            let _ = writeln!(w, "<h3>{}</h3>", esc(&e.undelivered_heading()));
+            table(w, &e.undelivered_table());
+        }
+    }
+
     let _ = writeln!(w, "<h2>Exclusions</h2>");
     if e.exclusions.is_empty() {
         let _ = writeln!(w, "<p>None applied.</p>");
@@ -214,6 +223,13 @@ fn incident_section(w: &mut String, n: usize, incident: &Incident) {
     let _ = writeln!(w, "</svg>");
     let _ = writeln!(w, "<p>Seen by: {}</p>", esc(&incident.seen_by()));
     table(w, &incident.attempts_table());
+    if let Some(delivery) = &incident.delivery {
+        let _ = writeln!(
+            w,
+            "<p>Delivery to the recipient: {}</p>",
+            esc(&delivery.line())
+        );
+    }
     if !incident.errors.is_empty() {
         table(w, &incident.errors_table());
     }

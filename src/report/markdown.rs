@@ -29,6 +29,9 @@ pub fn render(e: &Evidence) -> String {
         let _ = writeln!(w, "### {}\n", incident.title(n + 1));
         let _ = writeln!(w, "Seen by: {}\n", escape(&incident.seen_by()));
         table(w, &incident.attempts_table());
+        if let Some(delivery) = &incident.delivery {
+            let _ = writeln!(w, "Delivery to the recipient: {}\n", delivery.line());
+        }
         if !incident.errors.is_empty() {
             table(w, &incident.errors_table());
         }
@@ -52,6 +55,11 @@ pub fn render(e: &Evidence) -> String {
 
     let _ = writeln!(w, "## Days\n");
     table(w, &e.days_table());
+
+    if e.undelivered_total > 0 {
+        let _ = writeln!(w, "## {}\n", e.undelivered_heading());
+        table(w, &e.undelivered_table());
+    }
 
     let _ = writeln!(w, "## Digest\n\n{}", escape(&e.digest_line()));
     out

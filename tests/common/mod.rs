@@ -2,6 +2,8 @@
 //! database per test) and attempt builders.
 #![allow(dead_code)]
 
+pub mod synapse;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -166,17 +168,20 @@ pub struct InProcessDaemon {
 
 impl InProcessDaemon {
     pub async fn start(text: &str) -> InProcessDaemon {
-        use improbe::clock::{Clock, SystemClock};
+        Self::start_with_clock(text, Arc::new(improbe::clock::SystemClock)).await
+    }
+
+    /// The same on a clock the test moves (see [`ScriptedClock`]).
+    pub async fn start_with_clock(
+        text: &str,
+        clock: Arc<dyn improbe::clock::Clock>,
+    ) -> InProcessDaemon {
         let config = improbe::config::Config::parse(text, "test").unwrap();
         let store = store::open(&config.database.url).await.unwrap();
         store.migrate().await.unwrap();
-        let application = improbe::daemon::Application::build(
-            &config,
-            store,
-            Arc::new(SystemClock) as Arc<dyn Clock>,
-        )
-        .await
-        .unwrap();
+        let application = improbe::daemon::Application::build(&config, store, clock)
+            .await
+            .unwrap();
         let addr = application.listen_addr();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(application.run(stopped));
@@ -294,5 +299,41 @@ impl ConfigBuilder {
             self.targets.concat(),
             self.extra
         )
+    }
+}
+
+/// A wall clock that a test moves from minute to minute: after
+/// [`ScriptedClock::enter_minute`] it reads that minute's start plus the real
+/// time since (held inside the minute), so a few real seconds against a real
+/// server make one whole scripted minute.
+pub struct ScriptedClock {
+    start: DateTime<Utc>,
+    phase: std::sync::Mutex<(DateTime<Utc>, std::time::Instant)>,
+}
+
+impl ScriptedClock {
+    pub fn starting_at(start: DateTime<Utc>) -> Arc<ScriptedClock> {
+        Arc::new(ScriptedClock {
+            start,
+            phase: std::sync::Mutex::new((start, std::time::Instant::now())),
+        })
+    }
+
+    /// Moves to minute `n` after the start.
+    pub fn enter_minute(&self, n: i64) {
+        *self.phase.lock().unwrap() = (
+            self.start + chrono::Duration::minutes(n),
+            std::time::Instant::now(),
+        );
+    }
+}
+
+impl improbe::clock::Clock for ScriptedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let (minute, since) = *self.phase.lock().unwrap();
+        let elapsed = since
+            .elapsed()
+            .min(std::time::Duration::from_millis(59_999));
+        minute + chrono::Duration::from_std(elapsed).unwrap()
     }
 }

@@ -26,6 +26,11 @@ use super::{Probe, ProbeContext, ProbeOutcome};
 use crate::attempt::{Delivery, InconclusiveReason, Kind};
 use crate::config::DeliveryMode;
 
+/// Synapse holds a rate-limited request for half a second before it answers
+/// 429, and a login hashes the password: a healthy homeserver's answers can
+/// take this long, so a shorter `timeout` gets a warning.
+pub const ANSWERS_WITHIN: Duration = Duration::from_secs(1);
+
 /// How long before the attempt's deadline the wait for delivery gives up,
 /// so the attempt ends on its own rather than by the scheduler's timeout.
 const DELIVERY_MARGIN: Duration = Duration::from_millis(50);

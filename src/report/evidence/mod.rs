@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::accounting;
 use crate::attempt::jsonl;
-use crate::attempt::{Attempt, Kind, Outcome};
+use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::config::Target;
 use crate::minute::{Minute, MinuteRange};
 use crate::report::sla::SlaRecord;
@@ -44,7 +44,63 @@ pub struct Evidence {
     pub coverage: Coverage,
     pub exclusions: Vec<AppliedExclusion>,
     pub days: Vec<Day>,
+    /// Sends the provider accepted that the recipient never saw, oldest
+    /// first, at most [`UNDELIVERED_LISTED`] of them.
+    pub undelivered: Vec<ErrorSample>,
+    pub undelivered_total: u64,
     pub digest: AttemptsDigest,
+}
+
+/// How many accepted-but-undelivered sends the report lists one by one.
+pub const UNDELIVERED_LISTED: usize = 100;
+
+/// Delivery confirmation over some sends (README "Delivery confirmation").
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DeliverySummary {
+    pub confirmed: u64,
+    pub missing: u64,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    pub max_ms: Option<i64>,
+}
+
+/// Collects delivery times as attempts stream past.
+#[derive(Debug, Default)]
+struct DeliveryTally {
+    delivered_ms: Vec<i64>,
+    missing: u64,
+}
+
+impl DeliveryTally {
+    fn add(&mut self, attempt: &Attempt) {
+        match attempt.delivery {
+            Some(Delivery::Confirmed) => self
+                .delivered_ms
+                .push(attempt.delivered_ms.unwrap_or_default()),
+            Some(Delivery::Missing) => self.missing += 1,
+            None => {}
+        }
+    }
+
+    /// `None` when no send's delivery was checked.
+    fn finish(mut self) -> Option<DeliverySummary> {
+        if self.delivered_ms.is_empty() && self.missing == 0 {
+            return None;
+        }
+        self.delivered_ms.sort_unstable();
+        let rank = |p: usize| {
+            let n = self.delivered_ms.len();
+            // Nearest rank: the smallest value with at least p% at or below it.
+            (n > 0).then(|| self.delivered_ms[(n * p).div_ceil(100).max(1) - 1])
+        };
+        Some(DeliverySummary {
+            confirmed: self.delivered_ms.len() as u64,
+            missing: self.missing,
+            p50_ms: rank(50),
+            p95_ms: rank(95),
+            max_ms: self.delivered_ms.last().copied(),
+        })
+    }
 }
 
 /// A run of consecutive failure minutes (already merged across probers).
@@ -60,6 +116,8 @@ pub struct Incident {
     pub errors: Vec<ErrorGroup>,
     /// Probers that recorded a failed attempt inside the incident.
     pub probers: Vec<String>,
+    /// Delivery of the sends started inside the incident, where checked.
+    pub delivery: Option<DeliverySummary>,
     #[serde(skip)]
     pub range: MinuteRange,
     /// The verdict of every minute from a little before to a little after.
@@ -158,6 +216,8 @@ pub struct Day {
     pub no_data_minutes: i64,
     /// Minutes not yet elapsed.
     pub future_minutes: i64,
+    /// Delivery of the day's sends, where checked.
+    pub delivery: Option<DeliverySummary>,
 }
 
 /// SHA-256 over the attempts the month's figures were computed from.
@@ -172,7 +232,7 @@ pub struct AttemptsDigest {
 pub const CANONICAL_FORM: &str = "every attempt of the target that started in [start, end) of the Service Month, \
      ordered by started_at, then prober and kind (byte order), each written as one line of the `improbe import` \
      format (fields in the order target, prober, kind, started_at in UTC with milliseconds, outcome, latency_ms, \
-     http_status, error_code, error, reason; absent fields omitted) followed by a newline";
+     http_status, error_code, error, reason, delivery, delivered_ms; absent fields omitted) followed by a newline";
 
 /// Beside an error code the provider's classification table does not hold.
 pub const UNCLASSIFIED_CODE_NOTE: &str = "not in the classification table — check before claiming";
@@ -228,6 +288,7 @@ pub async fn gather(
             attempts: BTreeMap::new(),
             errors: Vec::new(),
             probers: Vec::new(),
+            delivery: None,
             range,
             strip: (range.start.0 - STRIP_CONTEXT_MINUTES..range.end.0 + STRIP_CONTEXT_MINUTES)
                 .map(Minute)
@@ -252,12 +313,25 @@ pub async fn gather(
         .iter()
         .map(|_| AttemptsBehind::default())
         .collect();
+    let mut delivery_by_day: BTreeMap<NaiveDate, DeliveryTally> = BTreeMap::new();
+    let mut undelivered = Vec::new();
+    let mut undelivered_total = 0;
     let attempts = store
         .visit_attempts(&target.name, month, &mut |attempt: Attempt| {
             let minute = attempt.minute();
             let at = ranges.partition_point(|r| r.end <= minute);
             if at < ranges.len() && ranges[at].contains(minute) {
                 behind[at].add(&attempt, tz);
+            }
+            if attempt.delivery.is_some() {
+                let date = attempt.started_at.with_timezone(&tz).date_naive();
+                delivery_by_day.entry(date).or_default().add(&attempt);
+            }
+            if attempt.delivery == Some(Delivery::Missing) && attempt.outcome == Outcome::Ok {
+                undelivered_total += 1;
+                if undelivered.len() < UNDELIVERED_LISTED {
+                    undelivered.push(ErrorSample::of(&attempt, tz));
+                }
             }
             digest.add(attempt);
         })
@@ -274,6 +348,7 @@ pub async fn gather(
         }
         incident.errors.sort_by_key(|e| std::cmp::Reverse(e.count));
         incident.probers = behind.probers.into_iter().collect();
+        incident.delivery = behind.delivery.finish();
     }
 
     let heartbeats = store.heartbeats(elapsed).await?;
@@ -306,7 +381,12 @@ pub async fn gather(
         })
         .collect();
 
-    let days = days(statement, elapsed, tz, &verdict_of);
+    let mut days = days(statement, elapsed, tz, &verdict_of);
+    for day in &mut days {
+        day.delivery = delivery_by_day
+            .remove(&day.date)
+            .and_then(DeliveryTally::finish);
+    }
     let elapsed_excluded = book.excluded().count_within(elapsed);
     let observed = days
         .iter()
@@ -332,6 +412,8 @@ pub async fn gather(
         coverage,
         exclusions,
         days,
+        undelivered,
+        undelivered_total,
         digest: digest.finish(attempts),
     })
 }
@@ -345,10 +427,12 @@ struct AttemptsBehind {
     attempts: BTreeMap<Kind, OutcomeTally>,
     errors: BTreeMap<ErrorKey, ErrorGroup>,
     probers: BTreeSet<String>,
+    delivery: DeliveryTally,
 }
 
 impl AttemptsBehind {
     fn add(&mut self, attempt: &Attempt, tz: Tz) {
+        self.delivery.add(attempt);
         let tally = self.attempts.entry(attempt.kind).or_default();
         match attempt.outcome {
             Outcome::Ok => tally.ok += 1,
@@ -376,13 +460,19 @@ impl AttemptsBehind {
         });
         group.count += 1;
         if group.samples.len() < SAMPLES_PER_ERROR {
-            group.samples.push(ErrorSample {
-                started_at: local(attempt.started_at, tz),
-                prober: attempt.prober.clone(),
-                kind: attempt.kind,
-                latency_ms: attempt.latency_ms,
-                error: attempt.error.clone(),
-            });
+            group.samples.push(ErrorSample::of(attempt, tz));
+        }
+    }
+}
+
+impl ErrorSample {
+    fn of(attempt: &Attempt, tz: Tz) -> ErrorSample {
+        ErrorSample {
+            started_at: local(attempt.started_at, tz),
+            prober: attempt.prober.clone(),
+            kind: attempt.kind,
+            latency_ms: attempt.latency_ms,
+            error: attempt.error.clone(),
         }
     }
 }
@@ -455,6 +545,7 @@ fn days(
             excluded_minutes: 0,
             no_data_minutes: 0,
             future_minutes: 0,
+            delivery: None,
         });
         day.total_minutes += 1;
         if !elapsed.contains(minute) {

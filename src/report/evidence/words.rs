@@ -115,6 +115,28 @@ pub enum Cell {
     Lines(Vec<String>),
 }
 
+impl DeliverySummary {
+    /// "412 confirmed (p50 80 ms, p95 140 ms, max 900 ms), 2 missing".
+    pub fn line(&self) -> String {
+        let mut line = format!("{} confirmed", self.confirmed);
+        if let (Some(p50), Some(p95), Some(max)) = (self.p50_ms, self.p95_ms, self.max_ms) {
+            line.push_str(&format!(" (p50 {p50} ms, p95 {p95} ms, max {max} ms)"));
+        }
+        if self.missing > 0 {
+            line.push_str(&format!(", {} missing", self.missing));
+        }
+        line
+    }
+}
+
+fn delivery_cell(delivery: Option<&DeliverySummary>) -> Cell {
+    match delivery {
+        None => text("-"),
+        Some(d) if d.missing > 0 => Cell::Flagged(d.line()),
+        Some(d) => Cell::Text(d.line()),
+    }
+}
+
 fn text(value: impl ToString) -> Cell {
     Cell::Text(value.to_string())
 }
@@ -244,22 +266,78 @@ impl Evidence {
     }
 
     pub fn days_table(&self) -> Table {
+        // The delivery column only where some send's delivery was checked.
+        let with_delivery = self.days.iter().any(|d| d.delivery.is_some());
+        let mut header = vec!["date", "failure", "no data", "excluded", "available"];
+        if with_delivery {
+            header.push("delivery");
+        }
         Table {
-            header: vec!["date", "failure", "no data", "excluded", "available"],
+            header,
             numeric: vec![1, 2, 3, 4],
             rows: self
                 .days
                 .iter()
                 .map(|d| {
-                    vec![
+                    let mut row = vec![
                         text(d.date),
                         text(d.failure_minutes),
                         text(d.no_data_minutes),
                         text(d.excluded_minutes),
                         text(d.available_minutes),
+                    ];
+                    if with_delivery {
+                        row.push(delivery_cell(d.delivery.as_ref()));
+                    }
+                    row
+                })
+                .collect(),
+        }
+    }
+
+    /// Delivery to the recipient, day by day, for the days that checked it.
+    pub fn delivery_table(&self) -> Table {
+        Table {
+            header: vec!["date", "delivery"],
+            numeric: vec![],
+            rows: self
+                .days
+                .iter()
+                .filter(|d| d.delivery.is_some())
+                .map(|d| vec![text(d.date), delivery_cell(d.delivery.as_ref())])
+                .collect(),
+        }
+    }
+
+    /// Sends the provider accepted and the recipient never saw.
+    pub fn undelivered_table(&self) -> Table {
+        Table {
+            header: vec!["started", "prober", "operation", "answered in ms"],
+            numeric: vec![3],
+            rows: self
+                .undelivered
+                .iter()
+                .map(|s| {
+                    vec![
+                        text(&s.started_at),
+                        text(&s.prober),
+                        text(s.kind),
+                        or_dash(s.latency_ms),
                     ]
                 })
                 .collect(),
+        }
+    }
+
+    pub fn undelivered_heading(&self) -> String {
+        let listed = self.undelivered.len() as u64;
+        if listed < self.undelivered_total {
+            format!(
+                "Accepted but not delivered ({}; the first {listed} listed)",
+                self.undelivered_total
+            )
+        } else {
+            format!("Accepted but not delivered ({listed})")
         }
     }
 }

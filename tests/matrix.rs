@@ -1,0 +1,419 @@
+//! The Matrix adapter against a real Synapse (tests/common/synapse.rs):
+//! scripted minutes through the daemon into both databases, credentials
+//! and rate limits that must never become failure minutes, delivery
+//! confirmed by the recipient, and `improbe setup` twice.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::synapse::{RateLimits, Synapse};
+use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
+use improbe::attempt::{Attempt, Delivery, Kind, Outcome};
+use improbe::minute::{Minute, MinuteRange};
+use improbe::probe::ProviderSettings;
+use improbe::store::Store;
+use improbe::verdict::Verdict;
+use reqwest::Method;
+
+const PASSWORD: &str = "probe-password";
+const RX_PASSWORD: &str = "recipient-password";
+
+/// A `[[targets]]` entry for the homeserver; `rooms` from `improbe setup`.
+fn matrix_target(
+    name: &str,
+    url: &str,
+    password: &str,
+    rooms: Option<&[String; 2]>,
+    extra: &str,
+) -> String {
+    let rooms = rooms
+        .map(|[direct, group]| format!("direct_room = \"{direct}\"\ngroup_room = \"{group}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[targets]]\nname = \"{name}\"\nprovider = \"matrix\"\n{extra}\n\
+         [targets.matrix]\nhomeserver = \"{url}\"\nuser = \"@probe:localhost\"\npassword = \"{password}\"\n\
+         recipient = \"@rx:localhost\"\nrecipient_password = \"{RX_PASSWORD}\"\n{rooms}\
+         [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
+    )
+}
+
+/// A homeserver with the two probe accounts and the rooms `setup` made.
+async fn homeserver(limits: RateLimits) -> Option<(Synapse, [String; 2])> {
+    let synapse = Synapse::start(limits).await?;
+    synapse.register("probe", PASSWORD).await;
+    synapse.register("rx", RX_PASSWORD).await;
+    let rooms = setup_rooms(&synapse).await;
+    Some((synapse, rooms))
+}
+
+async fn setup_rooms(synapse: &Synapse) -> [String; 2] {
+    let text = ConfigBuilder::new("p1", "sqlite://unused.db")
+        .raw(&matrix_target("mx", &synapse.url(), PASSWORD, None, ""))
+        .build();
+    let config = improbe::config::Config::parse(&text, "test").unwrap();
+    let ProviderSettings::Matrix(settings) = &config.targets[0].provider else {
+        unreachable!("a matrix target")
+    };
+    let report = improbe::probe::matrix::setup::setup(settings)
+        .await
+        .unwrap();
+    rooms_in(&report[0])
+}
+
+/// The two room IDs in setup's first line.
+fn rooms_in(line: &str) -> [String; 2] {
+    let ids: Vec<String> = line
+        .split('"')
+        .filter(|part| part.starts_with('!'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 2, "two room IDs in {line:?}");
+    [ids[0].clone(), ids[1].clone()]
+}
+
+async fn attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
+    let mut all = Vec::new();
+    store
+        .visit_attempts(
+            target,
+            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
+            &mut |a| all.push(a),
+        )
+        .await
+        .unwrap();
+    all
+}
+
+async fn verdicts(store: &dyn Store, target: &str, from: Minute, count: i64) -> Vec<Verdict> {
+    let stored = store
+        .minute_verdicts(target, MinuteRange::new(from, Minute(from.0 + count)))
+        .await
+        .unwrap();
+    (0..count)
+        .map(|n| {
+            stored
+                .iter()
+                .find(|v| v.minute.0 == from.0 + n)
+                .map_or(Verdict::NoData, |v| v.verdict)
+        })
+        .collect()
+}
+
+/// Healthy, frozen (SIGSTOP), healthy again, stopped (refused), restarted:
+/// one scripted minute each, decided through the daemon and the database.
+async fn scripted_minutes(db: TestDb) {
+    let Some((mut synapse, rooms)) = homeserver(RateLimits::Relaxed).await else {
+        return;
+    };
+    let start = at("2026-03-17T00:00:00Z");
+    let clock = ScriptedClock::starting_at(start);
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigBuilder::new("p1", &db.url)
+        .data_dir(dir.path())
+        .raw(&matrix_target(
+            "mx",
+            &synapse.url(),
+            PASSWORD,
+            Some(&rooms),
+            "interval = \"1s\"\ntimeout = \"1s\"",
+        ))
+        .build();
+    let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
+    let second = Duration::from_secs(1);
+
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(1);
+    synapse.freeze();
+    tokio::time::sleep(4 * second).await;
+    // Still frozen: every attempt of minute 1 times out before the thaw.
+    clock.enter_minute(2);
+    tokio::time::sleep(second + second / 2).await;
+    synapse.thaw();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(3);
+    synapse.stop();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(4);
+    synapse.launch().await;
+    tokio::time::sleep(4 * second).await;
+    daemon.stop().await;
+
+    let store = db.store().await;
+    let first = Minute::containing(&start);
+    use Verdict::{Available, Failure};
+    assert_eq!(
+        verdicts(store.as_ref(), "mx", first, 5).await,
+        [Available, Failure, Available, Failure, Available],
+        "on {}",
+        db.backend
+    );
+    let all = attempts(store.as_ref(), "mx").await;
+    let minute = |a: &Attempt| a.minute().0 - first.0;
+    let frozen: Vec<_> = all.iter().filter(|a| minute(a) == 1).collect();
+    assert!(!frozen.is_empty());
+    assert!(
+        frozen.iter().all(|a| a.outcome == Outcome::Fail
+            && a.error.as_deref().is_some_and(|e| e.contains("timeout"))),
+        "{frozen:?}"
+    );
+    let refused: Vec<_> = all.iter().filter(|a| minute(a) == 3).collect();
+    assert!(
+        refused.iter().all(|a| a.outcome == Outcome::Fail),
+        "{refused:?}"
+    );
+    // Healthy sends were seen by the recipient, within the timeout.
+    let healthy_sends: Vec<_> = all
+        .iter()
+        .filter(|a| minute(a) == 0 && a.kind != Kind::Login && a.outcome == Outcome::Ok)
+        .collect();
+    assert!(healthy_sends.len() >= 4, "{healthy_sends:?}");
+    for send in healthy_sends {
+        assert_eq!(send.delivery, Some(Delivery::Confirmed), "{send:?}");
+        assert!(
+            send.delivered_ms.is_some_and(|ms| (0..1000).contains(&ms)),
+            "{send:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_minutes_against_synapse_on_sqlite() {
+    scripted_minutes(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_minutes_against_synapse_on_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        scripted_minutes(db).await;
+    }
+}
+
+/// Runs the daemon on the system clock for `seconds` and returns the store.
+async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
+    let daemon = InProcessDaemon::start(text).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    daemon.stop().await;
+    db.store().await
+}
+
+async fn no_failure_minute(store: &dyn Store, target: &str) {
+    let stored = store
+        .minute_verdicts(
+            target,
+            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
+        )
+        .await
+        .unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        stored.iter().all(|v| v.verdict != Verdict::Failure),
+        "{stored:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_inconclusive_never_a_failure() {
+    let Some((synapse, rooms)) = homeserver(RateLimits::Relaxed).await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigBuilder::new("p1", &db.url)
+        .data_dir(dir.path())
+        .raw(&matrix_target(
+            "mx",
+            &synapse.url(),
+            "not-the-password",
+            Some(&rooms),
+            "interval = \"1s\"\ntimeout = \"1s\"",
+        ))
+        .build();
+    let store = probe_for(&text, &db, 4).await;
+    no_failure_minute(store.as_ref(), "mx").await;
+    let all = attempts(store.as_ref(), "mx").await;
+    assert!(all.len() >= 6);
+    for a in &all {
+        assert_eq!(a.outcome, Outcome::Inconclusive, "{a:?}");
+        assert_eq!(a.reason.as_deref(), Some("credentials"), "{a:?}");
+        assert_eq!(a.error_code.as_deref(), Some("M_FORBIDDEN"), "{a:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
+    let Some((synapse, rooms)) = homeserver(RateLimits::Default).await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigBuilder::new("p1", &db.url)
+        .data_dir(dir.path())
+        .raw(&matrix_target(
+            "mx",
+            &synapse.url(),
+            PASSWORD,
+            Some(&rooms),
+            "interval = \"1s\"\ntimeout = \"1s\"",
+        ))
+        .build();
+    let store = probe_for(&text, &db, 8).await;
+    no_failure_minute(store.as_ref(), "mx").await;
+    let all = attempts(store.as_ref(), "mx").await;
+    let throttled: Vec<_> = all
+        .iter()
+        .filter(|a| a.reason.as_deref() == Some("throttled"))
+        .collect();
+    assert!(throttled.iter().any(|a| a.kind == Kind::Login), "{all:?}");
+    assert!(throttled.iter().any(|a| a.kind != Kind::Login), "{all:?}");
+    assert!(all.iter().all(|a| a.outcome != Outcome::Fail), "{all:?}");
+    // Retry-After is honoured: later logins are held back, not sent.
+    assert!(
+        throttled.iter().any(|a| a.kind == Kind::Login
+            && a.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("held back"))),
+        "{throttled:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
+    let Some((synapse, rooms)) = homeserver(RateLimits::Relaxed).await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let timing = "interval = \"1s\"\ntimeout = \"1s\"\noperations = [\"login\", \"send_group\"]";
+    let text = ConfigBuilder::new("p1", &db.url)
+        .data_dir(dir.path())
+        .raw(&matrix_target(
+            "rec",
+            &synapse.url(),
+            PASSWORD,
+            Some(&rooms),
+            timing,
+        ))
+        .raw(&matrix_target(
+            "req",
+            &synapse.url(),
+            PASSWORD,
+            Some(&rooms),
+            &format!("{timing}\ndelivery = \"require\""),
+        ))
+        .build();
+    let daemon = InProcessDaemon::start(&text).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The recipient leaves the group room: sends are still accepted but
+    // nobody sees them.
+    let rx = synapse.login("rx", RX_PASSWORD).await;
+    let left_at = chrono::Utc::now();
+    synapse
+        .call(
+            Method::POST,
+            &format!("/rooms/{}/leave", urlencode(&rooms[1])),
+            Some(&rx),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    daemon.stop().await;
+
+    let store = db.store().await;
+    for target in ["rec", "req"] {
+        let sends: Vec<_> = attempts(store.as_ref(), target)
+            .await
+            .into_iter()
+            .filter(|a| a.kind == Kind::SendGroup)
+            .collect();
+        let before: Vec<_> = sends.iter().filter(|a| a.started_at < left_at).collect();
+        let after: Vec<_> = sends
+            .iter()
+            .filter(|a| a.started_at > left_at + chrono::Duration::milliseconds(500))
+            .collect();
+        assert!(before.len() >= 2 && after.len() >= 2, "{sends:?}");
+        assert!(
+            before
+                .iter()
+                .all(|a| a.delivery == Some(Delivery::Confirmed) && a.outcome == Outcome::Ok),
+            "{before:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .all(|a| a.delivery == Some(Delivery::Missing) && a.delivered_ms.is_none()),
+            "{after:?}"
+        );
+        let expected = if target == "rec" {
+            Outcome::Ok
+        } else {
+            Outcome::Fail
+        };
+        assert!(
+            after.iter().all(|a| a.outcome == expected),
+            "{target}: {after:?}"
+        );
+        // The attempt's latency is the homeserver's answer, not the wait.
+        assert!(
+            after
+                .iter()
+                .all(|a| a.latency_ms.is_some_and(|ms| ms < 900)),
+            "{after:?}"
+        );
+    }
+
+    // A few seconds of logins every second left no devices behind: each
+    // login's token was logged out, which deletes its device.
+    let token = synapse.login("probe", PASSWORD).await;
+    let devices = synapse
+        .call(Method::GET, "/devices", Some(&token), None)
+        .await;
+    let mut names: Vec<&str> = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["device_id"].as_str())
+        .filter(|d| d.starts_with("improbe-") && *d != "improbe-setup")
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["improbe-rec-p1-send", "improbe-req-p1-send"]);
+}
+
+fn urlencode(segment: &str) -> String {
+    improbe::probe::matrix::client::escape(segment)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_twice_leaves_the_same_rooms() {
+    let Some((synapse, first)) = homeserver(RateLimits::Relaxed).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    std::fs::write(
+        &config,
+        ConfigBuilder::new("p1", "sqlite://unused.db")
+            .raw(&matrix_target("mx", &synapse.url(), PASSWORD, None, ""))
+            .build(),
+    )
+    .unwrap();
+    let output = common::improbe_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["setup", "--target", "mx"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(rooms_in(stdout.lines().next().unwrap()), first, "{stdout}");
+    assert!(!stdout.contains("created"), "{stdout}");
+    assert!(
+        stdout.contains("@rx:localhost is in both rooms"),
+        "{stdout}"
+    );
+}
