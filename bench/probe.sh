@@ -5,6 +5,9 @@
 #     to the same local endpoint (improbe's simulator) at the same rate, in one
 #     run; and improbe's peak RSS with 100 targets.
 #  2. Start lateness against the schedule with 1,000 targets at a 5 s interval.
+#  3. Matrix: CPU time per attempt and peak RSS of improbe (only its own
+#     process, not Synapse's) with 100 Matrix targets against a local Synapse
+#     from the virtualenv scripts/test.sh installs, delivery confirmed.
 # usage: bench/probe.sh [SECONDS]   (default 60 per phase)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,3 +91,60 @@ f = json.loads(sys.stdin.readline())["fields"]
 print("starts:", f["started"], "scheduled:", f["scheduled"], "skipped (in flight):", f["skipped_in_flight"])
 print("start lateness: p50", f["lateness_p50_ms"], "ms, p99", f["lateness_p99_ms"], "ms, max", round(f["lateness_max_us"] / 1000, 1), "ms (goal p99 < 50 ms)")'
 echo "improbe peak RSS with 1,000 targets: $((rss_kb / 1024)) MiB"
+
+echo "== phase 3: 100 Matrix targets x 3 operations every 10 s (30 attempts/s) against a local Synapse, delivery confirmed, ${seconds}s"
+venv="${IMPROBE_SYNAPSE_VENV:-$HOME/.cache/improbe-synapse-venv}"
+if ! "$venv/bin/python" -c 'import synapse' 2>/dev/null; then
+  echo "skipped: Synapse is not installed in $venv (scripts/test.sh installs it)"
+  exit 0
+fi
+syn="$out/synapse"; rm -rf "$syn"; mkdir -p "$syn"
+relaxed="{per_second: 100000, burst_count: 100000}"
+cat > "$syn/homeserver.yaml" <<YML
+server_name: localhost
+pid_file: $syn/homeserver.pid
+listeners:
+  - {port: 19008, bind_addresses: ['127.0.0.1'], type: http, tls: false, x_forwarded: false, resources: [{names: [client], compress: false}]}
+database: {name: sqlite3, args: {database: $syn/homeserver.db}}
+media_store_path: $syn/media
+signing_key_path: $syn/signing.key
+registration_shared_secret: bench-secret
+report_stats: false
+trusted_key_servers: []
+suppress_key_server_warning: true
+bcrypt_rounds: 4
+rc_message: $relaxed
+rc_login: {address: $relaxed, account: $relaxed, failed_attempts: $relaxed}
+YML
+"$venv/bin/python" -m synapse.app.homeserver -c "$syn/homeserver.yaml" --generate-keys >/dev/null 2>&1
+"$venv/bin/python" -m synapse.app.homeserver -c "$syn/homeserver.yaml" >"$syn/stdout.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:19008/_matrix/client/versions >/dev/null && break; sleep 0.2; done
+for user in probe rx; do
+  "$venv/bin/register_new_matrix_user" -u "$user" -p "bench-$user" --no-admin -k bench-secret http://127.0.0.1:19008 >/dev/null
+done
+matrix_target() { # name [rooms]
+  printf '[[targets]]\nname = "%s"\nprovider = "matrix"\ninterval = "10s"\ntimeout = "5s"\n[targets.matrix]\nhomeserver = "http://127.0.0.1:19008"\nuser = "@probe:localhost"\npassword = "bench-probe"\nrecipient = "@rx:localhost"\nrecipient_password = "bench-rx"\n%s[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$1" "${2:-}"
+}
+{ printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$out/matrix-setup.db"; matrix_target m0; } > "$out/matrix-setup.toml"
+rooms=$($bin --config "$out/matrix-setup.toml" setup 2>/dev/null | head -n1 | sed -E 's/^target m0: //; s/, /\n/')
+rm -f "$out"/matrix-100.db*
+{
+  printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$out/matrix-100.db"
+  for t in $(seq 1 100); do matrix_target "m$t" "$(printf '%b' "$rooms")"$'\n'; done
+} > "$out/matrix-100.toml"
+$bin --config "$out/matrix-100.toml" migrate >/dev/null
+$bin --config "$out/matrix-100.toml" run 2>"$out/matrix-100.log" & ip=$!; pids+=($ip)
+# Let every target's first login, session and recipient sync settle first.
+sleep 15
+ip0=$(cpu_ticks $ip); a0=$(sqlite3 "$out/matrix-100.db" "SELECT COUNT(*) FROM attempts")
+sleep "$seconds"
+ip1=$(cpu_ticks $ip); a1=$(sqlite3 "$out/matrix-100.db" "SELECT COUNT(*) FROM attempts")
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
+kill -TERM $ip; wait $ip || true
+sqlite3 "$out/matrix-100.db" "SELECT outcome, COALESCE(delivery, '-'), COUNT(*) FROM attempts GROUP BY 1, 2" | tr '|' ' ' | sed 's/^/  outcome, delivery, attempts: /'
+python3 - "$ip0" "$ip1" "$hz" "$a0" "$a1" "$rss_kb" <<'PY'
+import sys
+ip0, ip1, hz, a0, a1, rss = map(float, sys.argv[1:])
+print(f"Matrix CPU per attempt (improbe only): {(ip1 - ip0) / hz / (a1 - a0) * 1e6:.0f} us over {a1 - a0:.0f} attempts")
+print(f"improbe peak RSS with 100 Matrix targets: {rss / 1024:.1f} MiB")
+PY

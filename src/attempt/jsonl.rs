@@ -218,6 +218,42 @@ mod tests {
     }
 
     #[test]
+    fn delivery_is_for_sends_and_delivered_ms_only_when_confirmed() {
+        let base = r#"{"target":"tim-sgp","kind":"send_group","started_at":"2026-03-17T00:00:05Z","outcome":"ok""#;
+        let a = parse_line(
+            1,
+            &format!(r#"{base},"delivery":"confirmed","delivered_ms":120}}"#),
+            &targets(),
+        )
+        .unwrap();
+        assert_eq!(a.delivery, Some(Delivery::Confirmed));
+        assert_eq!(a.delivered_ms, Some(120));
+        assert_eq!(parse_line(1, &to_line(&a), &targets()).unwrap(), a);
+        for (extra, expected) in [
+            (
+                r#","delivery":"missing","delivered_ms":5"#,
+                "only for delivery = \"confirmed\"",
+            ),
+            (r#","delivery":"lost""#, "unknown variant `lost`"),
+            (
+                r#","delivery":"confirmed","delivered_ms":-1"#,
+                "must not be negative",
+            ),
+        ] {
+            let error = parse_line(7, &format!("{base}{extra}}}"), &targets()).unwrap_err();
+            assert_eq!(error.line, 7);
+            assert!(error.message.contains(expected), "{error}");
+        }
+        let login = r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","delivery":"missing"}"#;
+        assert!(
+            parse_line(1, login, &targets())
+                .unwrap_err()
+                .message
+                .contains("only for sends")
+        );
+    }
+
+    #[test]
     fn written_lines_read_back_as_the_same_attempt() {
         let line = r#"{"target":"tim-sgp","prober":"sgp-1","kind":"send_direct","started_at":"2026-03-17T00:00:05.123Z","latency_ms":812,"outcome":"inconclusive","http_status":200,"error_code":"70001","error":"sig \"expired\"","reason":"credentials"}"#;
         let attempt = parse_line(1, line, &targets()).unwrap();

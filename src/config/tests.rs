@@ -111,6 +111,25 @@ fn each_problem_names_its_path_and_line() {
                 + "[targets.tencent]\nendpoint = \"adminapisgp.im.qcloud.com\"\nsdk_app_id = 1\nadmin = \"a\"\nsecret_key = { env = \"K\" }\nsender = \"s\"\nrecipient = \"r\"\ngroup = \"g\"\n",
             "line 9: targets[0].tencent.endpoint: must be an http:// or https:// URL",
         ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\ninterval = \"10s\"\nlogin_interval = \"5s\"",
+            ),
+            "line 6: targets[0].login_interval: must be at least interval (10s) and at most 1d",
+        ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\ndelivery = \"require\"",
+            ),
+            "targets[0].delivery: \"require\" needs a provider that confirms delivery",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"matrix\"")
+                + "[targets.matrix]\nhomeserver = \"https://m\"\nuser = \"@a:m\"\npassword = { env = \"P\" }\nrecipient = \"@b:m\"\n",
+            "targets[0].matrix.recipient_password: is needed with recipient",
+        ),
     ];
     for (text, expected) in cases {
         let found = problems(&text);
@@ -119,6 +138,26 @@ fn each_problem_names_its_path_and_line() {
             "expected `{expected}` in {found:?}"
         );
     }
+}
+
+#[test]
+fn a_matrix_target_takes_its_login_interval_and_delivery_mode() {
+    let text = MINIMAL.replace(
+        "provider = \"simulator\"",
+        "provider = \"matrix\"\ninterval = \"10s\"\ntimeout = \"5s\"\nlogin_interval = \"6m\"\ndelivery = \"require\"",
+    ) + "[targets.matrix]\nhomeserver = \"https://m\"\nuser = \"@a:m\"\npassword = { env = \"P\" }\n\
+         recipient = \"@b:m\"\nrecipient_password = { env = \"Q\" }\ndirect_room = \"!d:m\"\ngroup_room = \"!g:m\"\n";
+    let config = Config::parse(&text, "t").unwrap();
+    let target = &config.targets[0];
+    assert_eq!(target.login_interval, Some(Duration::from_secs(360)));
+    assert_eq!(target.delivery, DeliveryMode::Require);
+    // Matrix is probed now: no warning that it is skipped.
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let (plans, _) = crate::daemon::schedule::plan(target);
+    let login = plans.iter().find(|p| p.kind == Kind::Login).unwrap();
+    let send = plans.iter().find(|p| p.kind == Kind::SendGroup).unwrap();
+    assert_eq!(login.interval, Duration::from_secs(360));
+    assert_eq!(send.interval, Duration::from_secs(10));
 }
 
 #[test]
