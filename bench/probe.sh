@@ -9,11 +9,14 @@
 #     process, not Synapse's) with 100 Matrix targets against a local Synapse
 #     from the virtualenv scripts/test.sh installs, delivery confirmed.
 # usage: bench/probe.sh [SECONDS]   (default 60 per phase)
+#        PHASES="1 2" bench/probe.sh 60   (only those phases; default all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+phases=" ${PHASES:-1 2 3} "
+want() { [[ "$phases" == *" $1 "* ]]; }
 out=bench/out; mkdir -p "$out"
-command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }
+if want 1; then command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }; fi
 cargo build --release --quiet
 bin=target/release/improbe
 pids=()
@@ -36,6 +39,7 @@ write_config() { # targets interval db
   } > "$out/probe-$1.toml"
 }
 
+if want 1; then
 echo "== phase 1: 100 targets x 3 operations every 5 s (60 attempts/s), beside blackbox_exporter at 60 probes/s, ${seconds}s"
 cat > "$out/blackbox.yml" <<YML
 modules:
@@ -76,8 +80,11 @@ print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, rat
 print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal < 30)")
 PY
 
+fi
+
+if want 2; then
 echo "== phase 2: 1,000 targets x 3 operations every 5 s (600 attempts/s), ${seconds}s"
-kill $bb 2>/dev/null || true
+kill "${bb:-}" 2>/dev/null || true
 rm -f "$out"/probe-1000.db*
 write_config 1000 5s "$out/probe-1000.db"
 $bin --config "$out/probe-1000.toml" migrate >/dev/null
@@ -91,13 +98,20 @@ f = json.loads(sys.stdin.readline())["fields"]
 print("starts:", f["started"], "scheduled:", f["scheduled"], "skipped (in flight):", f["skipped_in_flight"])
 print("start lateness: p50", f["lateness_p50_ms"], "ms, p99", f["lateness_p99_ms"], "ms, max", round(f["lateness_max_us"] / 1000, 1), "ms (goal p99 < 50 ms)")'
 echo "improbe peak RSS with 1,000 targets: $((rss_kb / 1024)) MiB"
+fi
 
-echo "== phase 3: 100 Matrix targets x 3 operations every 10 s (30 attempts/s) against a local Synapse, delivery confirmed, ${seconds}s"
+want 3 || exit 0
+echo "== phase 3: 100 Matrix targets x 3 operations every 30 s (10 attempts/s) against a local Synapse, delivery confirmed, ${seconds}s"
 venv="${IMPROBE_SYNAPSE_VENV:-$HOME/.cache/improbe-synapse-venv}"
 if ! "$venv/bin/python" -c 'import synapse' 2>/dev/null; then
   echo "skipped: Synapse is not installed in $venv (scripts/test.sh installs it)"
   exit 0
 fi
+# Synapse on PostgreSQL, as production homeservers run (its SQLite backend
+# serialises every write and cannot carry 100 probing targets).
+"$venv/bin/python" -c 'import psycopg2' 2>/dev/null || "$venv/bin/pip" install --quiet psycopg2-binary
+psql -q -h 127.0.0.1 -U postgres -c 'DROP DATABASE IF EXISTS improbe_bench_synapse' \
+  -c "CREATE DATABASE improbe_bench_synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
 syn="$out/synapse"; rm -rf "$syn"; mkdir -p "$syn"
 relaxed="{per_second: 100000, burst_count: 100000}"
 cat > "$syn/homeserver.yaml" <<YML
@@ -105,7 +119,7 @@ server_name: localhost
 pid_file: $syn/homeserver.pid
 listeners:
   - {port: 19008, bind_addresses: ['127.0.0.1'], type: http, tls: false, x_forwarded: false, resources: [{names: [client], compress: false}]}
-database: {name: sqlite3, args: {database: $syn/homeserver.db}}
+database: {name: psycopg2, args: {user: postgres, host: 127.0.0.1, database: improbe_bench_synapse, cp_min: 5, cp_max: 10}}
 media_store_path: $syn/media
 signing_key_path: $syn/signing.key
 registration_shared_secret: bench-secret
@@ -119,23 +133,36 @@ YML
 "$venv/bin/python" -m synapse.app.homeserver -c "$syn/homeserver.yaml" --generate-keys >/dev/null 2>&1
 "$venv/bin/python" -m synapse.app.homeserver -c "$syn/homeserver.yaml" >"$syn/stdout.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:19008/_matrix/client/versions >/dev/null && break; sleep 0.2; done
-for user in probe rx; do
-  "$venv/bin/register_new_matrix_user" -u "$user" -p "bench-$user" --no-admin -k bench-secret http://127.0.0.1:19008 >/dev/null
-done
-matrix_target() { # name [rooms]
-  printf '[[targets]]\nname = "%s"\nprovider = "matrix"\ninterval = "10s"\ntimeout = "5s"\n[targets.matrix]\nhomeserver = "http://127.0.0.1:19008"\nuser = "@probe:localhost"\npassword = "bench-probe"\nrecipient = "@rx:localhost"\nrecipient_password = "bench-rx"\n%s[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$1" "${2:-}"
+# 100 targets, each with its own probe and recipient account and its own
+# two rooms (as separate customers would be): a recipient's /sync wakes for
+# its own target's messages only.
+"$venv/bin/python" - <<'PY'
+import hashlib, hmac, json, urllib.request
+url = "http://127.0.0.1:19008/_synapse/admin/v1/register"
+for n in range(1, 101):
+    for user in (f"probe{n}", f"rx{n}"):
+        nonce = json.load(urllib.request.urlopen(url))["nonce"]
+        mac = hmac.new(b"bench-secret", f"{nonce}\0{user}\0bench-{user}\0notadmin".encode(), hashlib.sha1).hexdigest()
+        body = json.dumps({"nonce": nonce, "username": user, "password": f"bench-{user}", "admin": False, "mac": mac}).encode()
+        urllib.request.urlopen(urllib.request.Request(url, body, {"Content-Type": "application/json"}))
+PY
+matrix_config() { # database [rooms-file]
+  printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$1"
+  for t in $(seq 1 100); do
+    printf '[[targets]]\nname = "m%s"\nprovider = "matrix"\ninterval = "30s"\ntimeout = "10s"\n[targets.matrix]\nhomeserver = "http://127.0.0.1:19008"\nuser = "@probe%s:localhost"\npassword = { env = "BENCH_PROBE_%s" }\nrecipient = "@rx%s:localhost"\nrecipient_password = { env = "BENCH_RX_%s" }\n' "$t" "$t" "$t" "$t" "$t"
+    [ -n "${2:-}" ] && grep "^target m$t: " "$2" | sed -E 's/^target m[0-9]+: //; s/, /\n/'
+    printf '[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n'
+  done
 }
-{ printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$out/matrix-setup.db"; matrix_target m0; } > "$out/matrix-setup.toml"
-rooms=$($bin --config "$out/matrix-setup.toml" setup 2>/dev/null | head -n1 | sed -E 's/^target m0: //; s/, /\n/')
+for t in $(seq 1 100); do export "BENCH_PROBE_$t=bench-probe$t" "BENCH_RX_$t=bench-rx$t"; done
 rm -f "$out"/matrix-100.db*
-{
-  printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$out/matrix-100.db"
-  for t in $(seq 1 100); do matrix_target "m$t" "$(printf '%b' "$rooms")"$'\n'; done
-} > "$out/matrix-100.toml"
+matrix_config "$out/matrix-100.db" > "$out/matrix-setup.toml"
+$bin --config "$out/matrix-setup.toml" setup > "$out/matrix-rooms.txt"
+matrix_config "$out/matrix-100.db" "$out/matrix-rooms.txt" > "$out/matrix-100.toml"
 $bin --config "$out/matrix-100.toml" migrate >/dev/null
 $bin --config "$out/matrix-100.toml" run 2>"$out/matrix-100.log" & ip=$!; pids+=($ip)
 # Let every target's first login, session and recipient sync settle first.
-sleep 15
+sleep 35
 ip0=$(cpu_ticks $ip); a0=$(sqlite3 "$out/matrix-100.db" "SELECT COUNT(*) FROM attempts")
 sleep "$seconds"
 ip1=$(cpu_ticks $ip); a1=$(sqlite3 "$out/matrix-100.db" "SELECT COUNT(*) FROM attempts")

@@ -23,6 +23,12 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id 
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 
+# The alert rules are unit-tested with promtool (Debian's prometheus package).
+if ! command -v promtool >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing prometheus (promtool) for the alert rule tests..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 # The fault tests run a private PostgreSQL server and set `chattr +i`.
 if [ "${CI:-}" = "true" ] && [ "$(id -u)" != 0 ]; then
   echo "error: the storage fault tests need root (chattr, runuser); CI=true requires them" >&2

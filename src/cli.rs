@@ -56,6 +56,8 @@ pub enum Command {
     Migrate,
     /// Load attempts from JSON Lines (a file, or - for standard input).
     Import(ImportArgs),
+    /// The text of a credit claim for one target and Service Month, for the provider's ticket.
+    Claim(ClaimArgs),
     /// Availability, credit and claim window per target and Service Month.
     Sla(SlaArgs),
     /// The evidence for one target and Service Month: incidents, errors, coverage, exclusions, digest.
@@ -78,6 +80,27 @@ pub struct ReportArgs {
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// The target whose provider owes the credit.
+    #[arg(long)]
+    pub target: String,
+    /// Service Month K (1-based); default: the latest complete one.
+    #[arg(long, value_name = "K", conflicts_with = "date")]
+    pub month: Option<u32>,
+    /// The Service Month containing this local date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = ClaimFormat::Markdown)]
+    pub format: ClaimFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ClaimFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -339,15 +339,95 @@ fn chromium() -> Option<PathBuf> {
         })
 }
 
-#[tokio::test]
-async fn the_html_report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
+/// Chromium on PATH; under `CI=true` its absence fails the test.
+fn require_chromium() -> Option<PathBuf> {
+    let browser = chromium();
+    if browser.is_none() {
         assert_ne!(
             std::env::var("CI").as_deref(),
             Ok("true"),
             "Chromium is required under CI=true (apt-get install chromium)"
         );
         eprintln!("skipping: no chromium on PATH");
+    }
+    browser
+}
+
+/// A PNG screenshot's pixels.
+struct Shot {
+    pixels: Vec<u8>,
+    channels: usize,
+    width: u32,
+    height: u32,
+}
+
+impl Shot {
+    /// Renders `url` in headless Chromium into `file`.
+    fn take(browser: &Path, url: &str, file: &Path, size: &str) -> Shot {
+        let out = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--window-size={size}"))
+            .arg(format!("--screenshot={}", file.display()))
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && file.exists(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(file).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        pixels.truncate(frame.buffer_size());
+        Shot {
+            pixels,
+            channels: frame.color_type.samples(),
+            width: frame.width,
+            height: frame.height,
+        }
+    }
+
+    /// Pixels of exactly this `#rrggbb` colour.
+    fn count(&self, hex: &str) -> usize {
+        let rgb: Vec<u8> = (1..7)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        self.pixels
+            .chunks(self.channels)
+            .filter(|px| px[..3] == rgb[..])
+            .count()
+    }
+
+    /// Checks each (name, colour, at least) is drawn and that at most
+    /// `white_percent` of the page is white.
+    fn assert_drawn(&self, expected: &[(&str, &str, usize)], white_percent: usize) {
+        let mut summary = String::new();
+        for (name, color, at_least) in expected {
+            let n = self.count(color);
+            let _ = writeln!(summary, "{name} {color}: {n} px");
+            assert!(n >= *at_least, "{name} not drawn:\n{summary}");
+        }
+        let white = self.count("#ffffff");
+        assert!(
+            white < self.width as usize * self.height as usize * white_percent / 100,
+            "the page is (almost) blank:\n{summary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_html_report_renders_in_headless_chromium() {
+    let Some(browser) = require_chromium() else {
         return;
     };
     let db = TestDb::sqlite();
@@ -376,66 +456,142 @@ async fn the_html_report_renders_in_headless_chromium() {
     );
     assert!(page.contains("&lt;html&gt;Service Unavailable&lt;/html&gt;"));
 
-    let shot = dir.path().join("shot.png");
-    let mut summary = String::new();
-    let out = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            "--window-size=1200,1400",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && shot.exists(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
     // The calendar is drawn: the day with 4 failure minutes, the fully
     // healthy-looking days without data, and the figures' text.
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut pixels).unwrap();
-    let channels = frame.color_type.samples();
-    let count = |hex: &str| {
-        let rgb: Vec<u8> = (1..7)
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
-        pixels[..frame.buffer_size()]
-            .chunks(channels)
-            .filter(|px| px[..3] == rgb[..])
-            .count()
-    };
-    for (name, color, at_least) in [
-        (
-            "failure day",
-            improbe::report::html::COLOR_FAILURE_FEW,
-            2_000,
-        ),
-        ("no-data days", improbe::report::html::COLOR_NO_DATA, 20_000),
-        (
-            "available minutes",
-            improbe::report::html::COLOR_AVAILABLE,
-            100,
-        ),
-    ] {
-        let n = count(color);
-        let _ = writeln!(summary, "{name} {color}: {n} px");
-        assert!(n >= at_least, "{name} not drawn:\n{summary}");
-    }
-    let white = count("#ffffff");
-    assert!(
-        white < frame.width as usize * frame.height as usize * 9 / 10,
-        "the page is (almost) blank:\n{summary}"
+    let shot = Shot::take(
+        &browser,
+        &format!("file://{}", html.display()),
+        &dir.path().join("shot.png"),
+        "1200,1400",
     );
+    shot.assert_drawn(
+        &[
+            (
+                "failure day",
+                improbe::report::html::COLOR_FAILURE_FEW,
+                2_000,
+            ),
+            ("no-data days", improbe::report::html::COLOR_NO_DATA, 20_000),
+            (
+                "available minutes",
+                improbe::report::html::COLOR_AVAILABLE,
+                100,
+            ),
+        ],
+        90,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), &scripted_attempts()).await;
+    let sla: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &["sla", "--month", "1", "--format", "json"],
+    )))
+    .unwrap();
+
+    // The daemon's clock stands at 10:45, in a minute that already holds
+    // successes, so its own (healthy) attempts change no figure, and the
+    // last hour holds both incidents.
+    let sim = improbe::simulator::Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let text = CONFIG
+        .replace(
+            "id = \"report-test\"",
+            &format!(
+                "id = \"report-test\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"",
+                dir.path().display()
+            ),
+        )
+        .replace(
+            "provider = \"simulator\"\n",
+            &format!(
+                "provider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"http://{}\"\n",
+                sim.addr()
+            ),
+        )
+        + &format!("[database]\nurl = \"{}\"\n", db.url);
+    let clock = common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
+    let daemon = common::InProcessDaemon::start_with_clock(&text, clock).await;
+    let base = format!("http://{}", daemon.addr.unwrap());
+    let page = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = page.text().await.unwrap();
+    let availability = sla[0]["availability_percent"].as_str().unwrap();
+    assert!(page.contains(&format!("{availability}%")), "{page}");
+    // March has 44,640 minutes: the budget is 446 of them.
+    assert!(
+        page.contains("4 of 446 tolerated failure minutes used (0%)"),
+        "{page}"
+    );
+    assert!(page.contains("0% = 0.00 EUR"), "{page}");
+    assert!(page.contains("<td>none</td>"), "no open incident: {page}");
+    assert!(page.contains("href=\"/report/tim\""));
+    assert!(
+        page.contains("coverage "),
+        "coverage beside availability: {page}"
+    );
+    assert!(
+        page.contains("low coverage"),
+        "two measured hours of a month: {page}"
+    );
+    assert!(!page.contains("<script") && !page.contains("src=\"http"));
+    let report = reqwest::get(format!("{base}/report/tim")).await.unwrap();
+    assert_eq!(report.status(), 200);
+    assert!(
+        report
+            .text()
+            .await
+            .unwrap()
+            .contains("Availability evidence: tim, Service Month 1")
+    );
+    assert_eq!(
+        reqwest::get(format!("{base}/report/nope"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    if let Some(browser) = require_chromium() {
+        // Kept where the README's screenshot is refreshed from.
+        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+        let shot = Shot::take(&browser, &format!("{base}/"), &file, "900,1300");
+        // The page is mostly white by design; the day, the incidents' minutes
+        // and the good minutes of the last hour must be drawn.
+        shot.assert_drawn(
+            &[
+                (
+                    "failure day",
+                    improbe::report::html::COLOR_FAILURE_FEW,
+                    2_000,
+                ),
+                (
+                    "last hour's failures",
+                    improbe::report::html::COLOR_FAILURE_SOME,
+                    4 * 150,
+                ),
+                (
+                    "last hour's good minutes",
+                    improbe::report::html::COLOR_AVAILABLE,
+                    30 * 150,
+                ),
+            ],
+            97,
+        );
+    }
+    daemon.stop().await;
 }
 
 /// Sends with delivery checked: every 20 s on 2026-03-05 from 10:00 for an
@@ -529,5 +685,113 @@ async fn delivery_is_reported_per_day_per_incident_and_sends_never_delivered_are
             "{markdown}"
         );
         assert!(markdown.contains("357 confirmed (p50"), "{markdown}");
+    }
+}
+
+/// One login a minute through Service Month 1 (March 2026, 44,640 minutes):
+/// failing from 2026-03-10 00:00 UTC for 300 minutes, then one good minute,
+/// then failing for 200 more: 500 failure minutes, a 10% credit.
+fn a_month_with_a_credit() -> String {
+    let start = at("2026-03-01T00:00:00Z");
+    let outage = at("2026-03-10T00:00:00Z");
+    let mut out = String::new();
+    for m in 0..44_640 {
+        let t = start + Duration::minutes(m);
+        let into = (t - outage).num_minutes();
+        let failing = (0..300).contains(&into) || (301..501).contains(&into);
+        out.push_str(&if failing {
+            line(
+                "p1",
+                "login",
+                t,
+                "fail",
+                r#","http_status":502,"error_code":"70500""#,
+            )
+        } else {
+            line("p1", "login", t, "ok", "")
+        });
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_claim_states_the_clauses_figures_incidents_exclusions_and_digest() {
+    for db in backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(&db, dir.path(), &a_month_with_a_credit()).await;
+        let sla: Value = serde_json::from_str(&ok(improbe(
+            dir.path(),
+            &db,
+            &["sla", "--month", "1", "--format", "json"],
+        )))
+        .unwrap();
+        let claim: Value = serde_json::from_str(&ok(improbe(
+            dir.path(),
+            &db,
+            &[
+                "claim", "--target", "tim", "--month", "1", "--format", "json",
+            ],
+        )))
+        .unwrap();
+        let b = db.backend;
+        assert_eq!(claim["failure_minutes"], 500, "{b}");
+        assert_eq!(claim["credit_percent"], 10, "{b}");
+        assert_eq!(claim["credit_amount"], "50.00");
+        for field in [
+            "availability_percent",
+            "claim_opens",
+            "claim_deadline",
+            "total_minutes",
+            "excluded_minutes",
+        ] {
+            assert_eq!(claim[field], sla[0][field], "{b} {field}");
+        }
+        let incidents = claim["incidents"].as_array().unwrap();
+        assert_eq!(incidents.len(), 2);
+        assert_eq!(incidents[0]["start"], "2026-03-10T00:00:00+00:00");
+        assert_eq!(incidents[0]["minutes"], 300);
+        assert_eq!(incidents[1]["start"], "2026-03-10T05:01:00+00:00");
+        assert_eq!(incidents[1]["minutes"], 200);
+        assert_eq!(claim["exclusions"].as_array().unwrap().len(), 2);
+        assert_eq!(claim["cautions"], serde_json::json!([]), "{b}");
+        let digest = report_json(&db, dir.path())["digest"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(claim["digest"].as_str().unwrap().contains(&digest));
+
+        let text = ok(improbe(
+            dir.path(),
+            &db,
+            &["claim", "--target", "tim", "--month", "1"],
+        ));
+        assert!(
+            text.contains("credit of **10% of the month's fee: 50.00 EUR** (clause 5)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 1 | 2026-03-10T00:00:00+00:00 | 2026-03-10T05:00:00+00:00 | 300 |"),
+            "{text}"
+        );
+        assert!(text.contains("| emergency fix |"), "{text}");
+        assert!(text.contains(&digest), "{text}");
+
+        // Without --month: the latest Service Month that has ended, here an
+        // unmeasured one, whose claim says so.
+        let latest: Value = serde_json::from_str(&ok(improbe(
+            dir.path(),
+            &db,
+            &["claim", "--target", "tim", "--format", "json"],
+        )))
+        .unwrap();
+        assert!(latest["month"].as_u64().unwrap() > 1);
+        assert_eq!(latest["credit_percent"], 0);
+        assert!(
+            latest["cautions"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("Low coverage"),
+            "{latest}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the start-up steps they share.
 
 pub mod check_config;
+pub mod claim;
 pub mod demo;
 pub mod exclusions;
 pub mod healthcheck;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Sla(args) => sla::run(&cli.config, &args).await,
         Command::Report(args) => report::run(&cli.config, &args).await,
+        Command::Claim(args) => claim::run(&cli.config, &args).await,
         Command::Run => run::run(&cli.config).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args.url.as_deref()).await,
         Command::Exclusions(command) => exclusions::run(&cli.config, &command).await,

@@ -48,6 +48,8 @@ pub fn router(surface: Arc<Surface>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/", get(status_page))
+        .route("/report/{target}", get(current_report))
         .with_state(surface)
 }
 
@@ -93,6 +95,90 @@ async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n").into_response()
     }
+}
+
+/// The live status page (README "Status page").
+async fn status_page(State(surface): State<Arc<Surface>>) -> Response {
+    let now = surface.clock.now();
+    let mut statuses = Vec::with_capacity(surface.config.targets.len());
+    for target in &surface.config.targets {
+        match target_status(&surface, target, now).await {
+            Ok(Some(status)) => statuses.push(status),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target = %target.name, "status page: {e:#}");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the database does not answer: {e:#}\n"),
+                )
+                    .into_response();
+            }
+        }
+    }
+    let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    html(crate::report::status::render(&statuses, &generated))
+}
+
+async fn target_status(
+    surface: &Surface,
+    target: &crate::config::Target,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<crate::report::status::TargetStatus>> {
+    use crate::report::evidence::{self, Depth};
+    let months = accounting::select_months(target, accounting::MonthSelection::Current, now)?;
+    if months.is_empty() {
+        return Ok(None);
+    }
+    let statements = accounting::statements(surface.store.as_ref(), target, months, now).await?;
+    let statement = &statements[0];
+    let evidence = evidence::gather_to(
+        surface.store.as_ref(),
+        target,
+        statement,
+        now,
+        Depth::MinutesOnly,
+    )
+    .await?;
+    let closed = Minute::containing(&now);
+    let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
+    let (book, _) = accounting::minute_book(surface.store.as_ref(), &target.name, hour).await?;
+    let last_hour = (hour.start.0..hour.end.0)
+        .map(|m| (Minute(m), book.verdict(Minute(m))))
+        .collect();
+    Ok(Some(crate::report::status::TargetStatus {
+        evidence,
+        last_hour,
+        tolerated_minutes: crate::sla::tiers::tolerated_failure_minutes(statement.total_minutes),
+    }))
+}
+
+/// The current Service Month's full evidence report for one target.
+async fn current_report(
+    State(surface): State<Arc<Surface>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let Some(target) = surface.config.targets.iter().find(|t| t.name == name) else {
+        return (StatusCode::NOT_FOUND, "no such target\n").into_response();
+    };
+    let now = surface.clock.now();
+    let result = async {
+        let months = accounting::select_months(target, accounting::MonthSelection::Current, now)?;
+        let statements =
+            accounting::statements(surface.store.as_ref(), target, months, now).await?;
+        let Some(statement) = statements.first() else {
+            anyhow::bail!("no Service Month yet: the service starts later");
+        };
+        crate::report::evidence::gather(surface.store.as_ref(), target, statement, now).await
+    }
+    .await;
+    match result {
+        Ok(evidence) => html(crate::report::html::render(&evidence)),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}\n")).into_response(),
+    }
+}
+
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
@@ -223,6 +309,32 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
             &[("target", &m.target)],
             m.failure_minutes as f64,
         );
+    }
+    out.family(
+        "improbe_service_month_tolerated_failure_minutes",
+        "gauge",
+        "Failure minutes the current Service Month can hold and still meet the 99% commitment (the error budget).",
+    );
+    for m in &months {
+        out.sample(
+            "improbe_service_month_tolerated_failure_minutes",
+            &[("target", &m.target)],
+            crate::sla::tiers::tolerated_failure_minutes(m.total_minutes) as f64,
+        );
+    }
+    out.family(
+        "improbe_service_month_coverage_ratio",
+        "gauge",
+        "Share of the current Service Month's elapsed, not excluded minutes that hold a conclusive verdict.",
+    );
+    for m in &months {
+        if let Some(points) = m.coverage_basis_points {
+            out.sample(
+                "improbe_service_month_coverage_ratio",
+                &[("target", &m.target)],
+                points as f64 / 10_000.0,
+            );
+        }
     }
     out.family(
         "improbe_service_month_credit_percent",

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use chrono::Datelike;
 
 use super::evidence::{Cell, Day, Evidence, GAP_MINUTES, Incident, NO_INCIDENT, Table};
+use crate::minute::Minute;
 use crate::verdict::Verdict;
 
 pub const COLOR_AVAILABLE: &str = "#2e7d32";
@@ -37,11 +38,17 @@ pub fn render(e: &Evidence) -> String {
     );
     let _ = writeln!(w, "<p>{}</p>", esc(&e.period()));
 
-    let verdict_class = if f.meets_commitment { "ok" } else { "bad" };
+    let verdict_class = match (e.coverage.is_low(), f.meets_commitment) {
+        (true, _) => "low",
+        (false, true) => "ok",
+        (false, false) => "bad",
+    };
     let _ = write!(
         w,
-        "<section class=\"figures\"><div class=\"big {verdict_class}\">{}%</div><table>",
-        f.availability_percent
+        "<section class=\"figures\"><div><div class=\"big {verdict_class}\">{}%</div><div class=\"cov{}\">{}</div></div><table>",
+        f.availability_percent,
+        if e.coverage.is_low() { " lowcov" } else { "" },
+        esc(&e.coverage.beside_availability())
     );
     for (name, value) in e.figure_rows() {
         let _ = write!(w, "<tr><th>{name}</th><td>{}</td></tr>", esc(&value));
@@ -121,7 +128,7 @@ fn verdict_color(verdict: Verdict) -> &'static str {
     }
 }
 
-fn calendar(w: &mut String, days: &[Day]) {
+pub(super) fn calendar(w: &mut String, days: &[Day]) {
     let Some(first) = days.first() else { return };
     let offset = first.date.weekday().num_days_from_monday();
     let weeks = (offset + days.len() as u32).div_ceil(7);
@@ -179,7 +186,7 @@ fn calendar(w: &mut String, days: &[Day]) {
     let _ = writeln!(w, "</svg>");
 }
 
-fn legend(w: &mut String) {
+pub(super) fn legend(w: &mut String) {
     let _ = write!(w, "<p class=\"legend\">");
     for (color, label) in [
         (COLOR_AVAILABLE, "no failure"),
@@ -204,23 +211,7 @@ fn incident_section(w: &mut String, n: usize, incident: &Incident) {
         "<section class=\"incident\"><h3>{}</h3>",
         esc(&incident.title(n))
     );
-    let width = incident.strip.len() as u32 * STRIP_MINUTE_W + 2;
-    let _ = write!(
-        w,
-        "<svg class=\"strip\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"26\" viewBox=\"0 0 {width} 26\" role=\"img\" aria-label=\"minute verdicts around the incident\">"
-    );
-    for (i, (minute, verdict)) in incident.strip.iter().enumerate() {
-        let _ = write!(
-            w,
-            "<rect x=\"{}\" y=\"1\" width=\"{}\" height=\"24\" fill=\"{}\"><title>{} UTC: {}</title></rect>",
-            1 + i as u32 * STRIP_MINUTE_W,
-            STRIP_MINUTE_W - 1,
-            verdict_color(*verdict),
-            minute,
-            verdict.as_str()
-        );
-    }
-    let _ = writeln!(w, "</svg>");
+    minute_strip(w, &incident.strip, "minute verdicts around the incident");
     let _ = writeln!(w, "<p>Seen by: {}</p>", esc(&incident.seen_by()));
     table(w, &incident.attempts_table());
     if let Some(delivery) = &incident.delivery {
@@ -234,6 +225,28 @@ fn incident_section(w: &mut String, n: usize, incident: &Incident) {
         table(w, &incident.errors_table());
     }
     let _ = writeln!(w, "</section>");
+}
+
+/// One bar per minute, coloured by its verdict.
+pub(super) fn minute_strip(w: &mut String, strip: &[(Minute, Verdict)], label: &str) {
+    let width = strip.len() as u32 * STRIP_MINUTE_W + 2;
+    let _ = write!(
+        w,
+        "<svg class=\"strip\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"26\" viewBox=\"0 0 {width} 26\" role=\"img\" aria-label=\"{}\">",
+        esc(label)
+    );
+    for (i, (minute, verdict)) in strip.iter().enumerate() {
+        let _ = write!(
+            w,
+            "<rect x=\"{}\" y=\"1\" width=\"{}\" height=\"24\" fill=\"{}\"><title>{} UTC: {}</title></rect>",
+            1 + i as u32 * STRIP_MINUTE_W,
+            STRIP_MINUTE_W - 1,
+            verdict_color(*verdict),
+            minute,
+            verdict.as_str()
+        );
+    }
+    let _ = writeln!(w, "</svg>");
 }
 
 fn table(w: &mut String, t: &Table) {
@@ -267,7 +280,7 @@ fn table(w: &mut String, t: &Table) {
 }
 
 /// Escapes text for HTML: provider error messages are not ours to trust.
-fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -282,11 +295,11 @@ fn esc(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1100px}\
+pub(super) const STYLE: &str = "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1100px}\
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}h3{font-size:15px}\
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px;vertical-align:top}\
 td.n{text-align:right}.figures{display:flex;gap:24px;align-items:center}.big{font-size:40px;font-weight:bold}\
-.ok{color:#2e7d32}.bad{color:#b00020}.wd{font-size:12px;fill:#555}.dn{font-size:13px;font-weight:bold}.dd{font-size:11px}\
+.ok{color:#2e7d32}.bad{color:#b00020}.low{color:#757575}.cov{font-size:13px;max-width:260px}.lowcov{color:#b00020;font-weight:bold}.wd{font-size:12px;fill:#555}.dn{font-size:13px;font-weight:bold}.dd{font-size:11px}\
 .legend{font-size:12px}code{font-size:12px;word-break:break-all}";
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ fn table(w: &mut String, t: &Table) {
 }
 
 /// Text safe inside a Markdown table cell: no column breaks, no markup.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -7,6 +7,12 @@ pub fn meets_commitment(failure_minutes: i64, total_minutes: i64) -> bool {
     failure_minutes * 100 <= total_minutes
 }
 
+/// The most failure minutes a month of `total_minutes` can have and still
+/// meet the commitment (a 30-day month tolerates 432): the error budget.
+pub fn tolerated_failure_minutes(total_minutes: i64) -> i64 {
+    total_minutes.max(0) / 100
+}
+
 /// The credit tier, as a percentage of the month's fee.
 ///
 /// `Av >= p%` is `(total - failure) * 100 >= p * total`, which for the tier
@@ -49,6 +55,17 @@ pub fn format_money(amount: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_budget_is_the_last_minute_that_still_meets_the_commitment() {
+        for total in [43_200, 44_640, 40_320, 41_760, 1, 0, 99, 100, 101] {
+            let budget = tolerated_failure_minutes(total);
+            assert!(meets_commitment(budget, total), "{total}");
+            assert!(!meets_commitment(budget + 1, total), "{total}");
+        }
+        assert_eq!(tolerated_failure_minutes(43_200), 432);
+        assert_eq!(tolerated_failure_minutes(44_640), 446);
+    }
 
     #[test]
     fn tier_boundaries_are_exact() {

@@ -234,9 +234,25 @@ pub const CANONICAL_FORM: &str = "every attempt of the target that started in [s
      format (fields in the order target, prober, kind, started_at in UTC with milliseconds, outcome, latency_ms, \
      http_status, error_code, error, reason, delivery, delivered_ms; absent fields omitted) followed by a newline";
 
+/// Under this share of elapsed, not excluded minutes measured, an
+/// availability figure is marked as resting on too little data to file or
+/// reject a claim with (README "Coverage").
+pub const LOW_COVERAGE_PERCENT: f64 = 90.0;
+
 /// Beside an error code the provider's classification table does not hold.
 pub const UNCLASSIFIED_CODE_NOTE: &str = "not in the classification table — check before claiming";
 pub const NO_INCIDENT: &str = "No Apparent Failure minute in this Service Month.";
+
+/// How much evidence to gather.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything a report or claim shows, from one pass over the month's
+    /// attempts (error groups, delivery, the digest).
+    WithAttempts,
+    /// Only what minute verdicts tell (figures, incidents' times, coverage,
+    /// days): what the live status page shows on every refresh.
+    MinutesOnly,
+}
 
 /// Gathers the evidence for one statement (from `accounting::statements`).
 pub async fn gather(
@@ -244,6 +260,16 @@ pub async fn gather(
     target: &Target,
     statement: &MonthStatement,
     now: DateTime<Utc>,
+) -> anyhow::Result<Evidence> {
+    gather_to(store, target, statement, now, Depth::WithAttempts).await
+}
+
+pub async fn gather_to(
+    store: &dyn Store,
+    target: &Target,
+    statement: &MonthStatement,
+    now: DateTime<Utc>,
+    depth: Depth,
 ) -> anyhow::Result<Evidence> {
     let tz = target.sla.calendar.timezone;
     let month = statement.month.minutes();
@@ -316,26 +342,30 @@ pub async fn gather(
     let mut delivery_by_day: BTreeMap<NaiveDate, DeliveryTally> = BTreeMap::new();
     let mut undelivered = Vec::new();
     let mut undelivered_total = 0;
-    let attempts = store
-        .visit_attempts(&target.name, month, &mut |attempt: Attempt| {
-            let minute = attempt.minute();
-            let at = ranges.partition_point(|r| r.end <= minute);
-            if at < ranges.len() && ranges[at].contains(minute) {
-                behind[at].add(&attempt, tz);
-            }
-            if attempt.delivery.is_some() {
-                let date = attempt.started_at.with_timezone(&tz).date_naive();
-                delivery_by_day.entry(date).or_default().add(&attempt);
-            }
-            if attempt.delivery == Some(Delivery::Missing) && attempt.outcome == Outcome::Ok {
-                undelivered_total += 1;
-                if undelivered.len() < UNDELIVERED_LISTED {
-                    undelivered.push(ErrorSample::of(&attempt, tz));
+    let attempts = if depth == Depth::MinutesOnly {
+        0
+    } else {
+        store
+            .visit_attempts(&target.name, month, &mut |attempt: Attempt| {
+                let minute = attempt.minute();
+                let at = ranges.partition_point(|r| r.end <= minute);
+                if at < ranges.len() && ranges[at].contains(minute) {
+                    behind[at].add(&attempt, tz);
                 }
-            }
-            digest.add(attempt);
-        })
-        .await?;
+                if attempt.delivery.is_some() {
+                    let date = attempt.started_at.with_timezone(&tz).date_naive();
+                    delivery_by_day.entry(date).or_default().add(&attempt);
+                }
+                if attempt.delivery == Some(Delivery::Missing) && attempt.outcome == Outcome::Ok {
+                    undelivered_total += 1;
+                    if undelivered.len() < UNDELIVERED_LISTED {
+                        undelivered.push(ErrorSample::of(&attempt, tz));
+                    }
+                }
+                digest.add(attempt);
+            })
+            .await?
+    };
     for (incident, behind) in incidents.iter_mut().zip(behind) {
         incident.attempts = behind.attempts;
         incident.errors = behind.errors.into_values().collect();

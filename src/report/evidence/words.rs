@@ -30,6 +30,7 @@ impl Evidence {
             ("Excluded minutes", f.excluded_minutes.to_string()),
             ("No-data minutes", f.no_data_minutes.to_string()),
             ("Availability", format!("{}%", f.availability_percent)),
+            ("Coverage", self.coverage.beside_availability()),
             (
                 "Meets the 99% commitment",
                 if f.meets_commitment { "yes" } else { "no" }.to_owned(),
@@ -73,6 +74,30 @@ impl Incident {
 }
 
 impl Coverage {
+    pub fn is_low(&self) -> bool {
+        self.coverage_percent
+            .parse::<f64>()
+            .is_ok_and(|p| p < LOW_COVERAGE_PERCENT)
+            && self.elapsed_minutes > self.excluded_minutes
+    }
+
+    /// What stands beside the availability figure: how much of it was measured.
+    pub fn beside_availability(&self) -> String {
+        let measured = format!(
+            "coverage {}% ({} of {} elapsed, not excluded minutes measured)",
+            self.coverage_percent,
+            self.observed_minutes,
+            self.elapsed_minutes - self.excluded_minutes
+        );
+        if self.is_low() {
+            format!(
+                "{measured}: low coverage, this availability rests on too little data to file or reject a claim with"
+            )
+        } else {
+            measured
+        }
+    }
+
     pub fn summary(&self) -> String {
         format!(
             "{} of {} elapsed minutes outside exclusions had a conclusive verdict ({}%); {} had no data, {} were excluded.",

@@ -1,0 +1,248 @@
+//! The text of a credit claim for the provider's ticket (`improbe claim`):
+//! the clauses it relies on, the Service Month's figures, each incident, the
+//! exclusions applied and the evidence's digest, all from the same evidence
+//! as `improbe report`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::evidence::{Evidence, UNCLASSIFIED_CODE_NOTE};
+use super::markdown::escape;
+
+#[derive(Debug, Serialize)]
+pub struct Claim {
+    pub target: String,
+    pub provider: String,
+    pub month: u32,
+    pub first_day: String,
+    pub last_day: String,
+    pub timezone: String,
+    pub start: String,
+    pub end: String,
+    pub total_minutes: i64,
+    pub failure_minutes: i64,
+    pub excluded_minutes: i64,
+    pub availability_percent: String,
+    pub credit_percent: u32,
+    pub credit_amount: String,
+    pub currency: String,
+    pub claim_opens: String,
+    pub claim_deadline: String,
+    pub complete: bool,
+    pub coverage_percent: String,
+    pub incidents: Vec<ClaimIncident>,
+    pub exclusions: Vec<ClaimExclusion>,
+    pub digest: String,
+    /// Where the claim is weak: an incident resting on codes not in the
+    /// classification table, low coverage, a month still running.
+    pub cautions: Vec<String>,
+    /// The claim as Markdown, ready for the ticket.
+    pub text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimIncident {
+    pub start: String,
+    pub end: String,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimExclusion {
+    pub start: String,
+    pub end: String,
+    pub minutes_in_month: i64,
+    pub reason: String,
+    pub prior_notice: bool,
+}
+
+impl Claim {
+    pub fn from_evidence(evidence: &Evidence, provider: &str) -> Claim {
+        let f = &evidence.figures;
+        let mut cautions = Vec::new();
+        if !f.complete {
+            cautions.push(format!(
+                "The Service Month has not ended: these figures are provisional until {}.",
+                f.end
+            ));
+        }
+        if evidence.coverage.is_low() {
+            cautions.push(format!(
+                "Low coverage: only {}% of the elapsed, not excluded minutes were measured; minutes nobody measured count as available, so the real availability may be lower.",
+                evidence.coverage.coverage_percent
+            ));
+        }
+        if evidence
+            .incidents
+            .iter()
+            .any(|i| i.errors.iter().any(|e| e.unclassified_code))
+        {
+            cautions.push(format!(
+                "Some incident minutes rest on error codes {UNCLASSIFIED_CODE_NOTE}."
+            ));
+        }
+        let mut claim = Claim {
+            target: evidence.target.clone(),
+            provider: provider.to_owned(),
+            month: f.month,
+            first_day: f.first_day.clone(),
+            last_day: f.last_day.clone(),
+            timezone: evidence.timezone.clone(),
+            start: f.start.clone(),
+            end: f.end.clone(),
+            total_minutes: f.total_minutes,
+            failure_minutes: f.failure_minutes,
+            excluded_minutes: f.excluded_minutes,
+            availability_percent: f.availability_percent.clone(),
+            credit_percent: f.credit_percent,
+            credit_amount: f.credit_amount.clone(),
+            currency: f.currency.clone(),
+            claim_opens: f.claim_opens.clone(),
+            claim_deadline: f.claim_deadline.clone(),
+            complete: f.complete,
+            coverage_percent: evidence.coverage.coverage_percent.clone(),
+            incidents: evidence
+                .incidents
+                .iter()
+                .map(|i| ClaimIncident {
+                    start: i.start.clone(),
+                    end: i.end.clone(),
+                    minutes: i.minutes,
+                })
+                .collect(),
+            exclusions: evidence
+                .exclusions
+                .iter()
+                .map(|x| ClaimExclusion {
+                    start: x.start.clone(),
+                    end: x.end.clone(),
+                    minutes_in_month: x.minutes_in_month,
+                    reason: x.reason.clone(),
+                    prior_notice: x.prior_notice,
+                })
+                .collect(),
+            digest: evidence.digest_line(),
+            cautions,
+            text: String::new(),
+        };
+        claim.text = claim.markdown();
+        claim
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = String::new();
+        let w = &mut out;
+        let _ = writeln!(
+            w,
+            "# Service credit claim: {}, Service Month {} ({} to {})\n",
+            escape(&self.target),
+            self.month,
+            self.first_day,
+            self.last_day
+        );
+        if self.credit_percent == 0 {
+            let _ = writeln!(
+                w,
+                "No credit is owed for this Service Month: availability was {}%, which meets the commitment of at least 99% (clause 4). Nothing to claim.\n",
+                self.availability_percent
+            );
+        } else {
+            let _ = writeln!(
+                w,
+                "Under the Service Level Agreement, availability must be at least 99% in each Service Month (clause 4), where availability is 1 − Apparent Failure minutes / total minutes of the Service Month (clause 3), and a minute is an Apparent Failure when every login and message sending attempt in it failed (clause 1). For Service Month {} availability was **{}%**, which entitles us to a credit of **{}% of the month's fee: {} {}** (clause 5). We file this claim within the claim window (clause 6): from {} to {}.\n",
+                self.month,
+                self.availability_percent,
+                self.credit_percent,
+                self.credit_amount,
+                self.currency,
+                self.claim_opens,
+                self.claim_deadline
+            );
+        }
+        for caution in &self.cautions {
+            let _ = writeln!(w, "> **Caution:** {}\n", escape(caution));
+        }
+        let _ = writeln!(w, "## Figures\n\n| | |\n|---|---|");
+        let rows = [
+            (
+                "Service Month",
+                format!(
+                    "{} to {} ({}): {} to {} (end exclusive)",
+                    self.first_day, self.last_day, self.timezone, self.start, self.end
+                ),
+            ),
+            ("Total minutes", self.total_minutes.to_string()),
+            ("Apparent Failure minutes", self.failure_minutes.to_string()),
+            (
+                "Excluded minutes (clause 7)",
+                self.excluded_minutes.to_string(),
+            ),
+            ("Availability", format!("{}%", self.availability_percent)),
+            (
+                "Credit (clause 5)",
+                format!(
+                    "{}% = {} {}",
+                    self.credit_percent, self.credit_amount, self.currency
+                ),
+            ),
+            (
+                "Claim window (clause 6)",
+                format!("{} to {}", self.claim_opens, self.claim_deadline),
+            ),
+            (
+                "Measured coverage",
+                format!(
+                    "{}% of elapsed, not excluded minutes",
+                    self.coverage_percent
+                ),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(w, "| {name} | {} |", escape(&value));
+        }
+        let _ = writeln!(w, "\n## Incidents ({})\n", self.incidents.len());
+        if self.incidents.is_empty() {
+            let _ = writeln!(w, "No Apparent Failure minute.\n");
+        } else {
+            let _ = writeln!(
+                w,
+                "| # | start | end (exclusive) | minutes |\n|---|---|---|---:|"
+            );
+            for (n, i) in self.incidents.iter().enumerate() {
+                let _ = writeln!(w, "| {} | {} | {} | {} |", n + 1, i.start, i.end, i.minutes);
+            }
+            let _ = writeln!(w);
+        }
+        let _ = writeln!(w, "## Exclusions applied ({})\n", self.exclusions.len());
+        if self.exclusions.is_empty() {
+            let _ = writeln!(w, "None.\n");
+        } else {
+            let _ = writeln!(
+                w,
+                "| start | end | minutes in month | reason | announced in advance |\n|---|---|---:|---|---|"
+            );
+            for x in &self.exclusions {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} |",
+                    x.start,
+                    x.end,
+                    x.minutes_in_month,
+                    escape(&x.reason),
+                    if x.prior_notice { "yes" } else { "no" }
+                );
+            }
+            let _ = writeln!(w);
+        }
+        let _ = writeln!(
+            w,
+            "## Evidence\n\nEvery login and send attempt was recorded by improbe, an independent prober ({} provider). The full evidence report (`improbe report --target {} --month {}`) lists the attempts behind each incident verbatim; its attempts hash to:\n\n{}",
+            escape(&self.provider),
+            escape(&self.target),
+            self.month,
+            escape(&self.digest)
+        );
+        out
+    }
+}
