@@ -64,17 +64,25 @@ pub enum Command {
     Report(ReportArgs),
 }
 
+/// One target's Service Month, by index or by a date inside it.
 #[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// The target to report on.
+pub struct TargetMonth {
+    /// The target, by its `name` in the config.
     #[arg(long)]
     pub target: String,
-    /// Service Month K (1-based); default: the current one.
+    /// Service Month K (1-based); default: the current one (report), the latest ended one (claim).
     #[arg(long, value_name = "K", conflicts_with = "date")]
     pub month: Option<u32>,
     /// The Service Month containing this local date.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Default month: the current one.
+    #[command(flatten)]
+    pub which: TargetMonth,
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
     /// Write here instead of standard output.
@@ -84,15 +92,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct ClaimArgs {
-    /// The target whose provider owes the credit.
-    #[arg(long)]
-    pub target: String,
-    /// Service Month K (1-based); default: the latest complete one.
-    #[arg(long, value_name = "K", conflicts_with = "date")]
-    pub month: Option<u32>,
-    /// The Service Month containing this local date.
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: Option<NaiveDate>,
+    /// Default month: the latest one that has ended.
+    #[command(flatten)]
+    pub which: TargetMonth,
     #[arg(long, value_enum, default_value_t = ClaimFormat::Markdown)]
     pub format: ClaimFormat,
 }

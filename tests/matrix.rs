@@ -19,6 +19,19 @@ use reqwest::Method;
 
 const PASSWORD: &str = "probe-password";
 const RX_PASSWORD: &str = "recipient-password";
+/// Attempts every second, each with a second to answer.
+const EVERY_SECOND: &str = "interval = \"1s\"\ntimeout = \"1s\"";
+
+/// A daemon config probing `targets` into `db`, spooling into `dir`.
+fn probing(db: &TestDb, dir: &tempfile::TempDir, targets: &[String]) -> String {
+    targets
+        .iter()
+        .fold(
+            ConfigBuilder::new("p1", &db.url).data_dir(dir.path()),
+            |b, t| b.raw(t),
+        )
+        .build()
+}
 
 /// A `[[targets]]` entry for the homeserver; `rooms` from `improbe setup`.
 fn matrix_target(
@@ -110,16 +123,17 @@ async fn scripted_minutes(db: TestDb) {
     let start = at("2026-03-17T00:00:00Z");
     let clock = ScriptedClock::starting_at(start);
     let dir = tempfile::tempdir().unwrap();
-    let text = ConfigBuilder::new("p1", &db.url)
-        .data_dir(dir.path())
-        .raw(&matrix_target(
+    let text = probing(
+        &db,
+        &dir,
+        &[matrix_target(
             "mx",
             &synapse.url(),
             PASSWORD,
             Some(&rooms),
-            "interval = \"1s\"\ntimeout = \"1s\"",
-        ))
-        .build();
+            EVERY_SECOND,
+        )],
+    );
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
     let second = Duration::from_secs(1);
 
@@ -220,16 +234,17 @@ async fn a_wrong_password_is_inconclusive_never_a_failure() {
     };
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
-    let text = ConfigBuilder::new("p1", &db.url)
-        .data_dir(dir.path())
-        .raw(&matrix_target(
+    let text = probing(
+        &db,
+        &dir,
+        &[matrix_target(
             "mx",
             &synapse.url(),
             "not-the-password",
             Some(&rooms),
-            "interval = \"1s\"\ntimeout = \"1s\"",
-        ))
-        .build();
+            EVERY_SECOND,
+        )],
+    );
     let store = probe_for(&text, &db, 4).await;
     no_failure_minute(store.as_ref(), "mx").await;
     let all = attempts(store.as_ref(), "mx").await;
@@ -248,16 +263,17 @@ async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
     };
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
-    let text = ConfigBuilder::new("p1", &db.url)
-        .data_dir(dir.path())
-        .raw(&matrix_target(
+    let text = probing(
+        &db,
+        &dir,
+        &[matrix_target(
             "mx",
             &synapse.url(),
             PASSWORD,
             Some(&rooms),
-            "interval = \"1s\"\ntimeout = \"1s\"",
-        ))
-        .build();
+            EVERY_SECOND,
+        )],
+    );
     let store = probe_for(&text, &db, 8).await;
     no_failure_minute(store.as_ref(), "mx").await;
     let all = attempts(store.as_ref(), "mx").await;
@@ -285,24 +301,22 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
     };
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
-    let timing = "interval = \"1s\"\ntimeout = \"1s\"\noperations = [\"login\", \"send_group\"]";
-    let text = ConfigBuilder::new("p1", &db.url)
-        .data_dir(dir.path())
-        .raw(&matrix_target(
-            "rec",
-            &synapse.url(),
-            PASSWORD,
-            Some(&rooms),
-            timing,
-        ))
-        .raw(&matrix_target(
-            "req",
-            &synapse.url(),
-            PASSWORD,
-            Some(&rooms),
-            &format!("{timing}\ndelivery = \"require\""),
-        ))
-        .build();
+    let timing = format!("{EVERY_SECOND}\noperations = [\"login\", \"send_group\"]");
+    let url = synapse.url();
+    let text = probing(
+        &db,
+        &dir,
+        &[
+            matrix_target("rec", &url, PASSWORD, Some(&rooms), &timing),
+            matrix_target(
+                "req",
+                &url,
+                PASSWORD,
+                Some(&rooms),
+                &format!("{timing}\ndelivery = \"require\""),
+            ),
+        ],
+    );
     let daemon = InProcessDaemon::start(&text).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // The sending session of `rec` is logged out behind its back: its next

@@ -12,10 +12,11 @@ use crate::report::evidence;
 
 pub async fn run(config_path: &Path, args: &ClaimArgs) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let target = find_target(&config, config_path, &args.target)?;
+    let target = find_target(&config, config_path, &args.which.target)?;
     let now = Utc::now();
-    let chosen = args.month.is_some() || args.date.is_some();
-    let selection = MonthSelection::from_flags(args.month, args.date, MonthSelection::ToDate);
+    let chosen = args.which.month.is_some() || args.which.date.is_some();
+    let selection =
+        MonthSelection::from_flags(args.which.month, args.which.date, MonthSelection::ToDate);
     let mut months = accounting::select_months(target, selection, now)?;
     if !chosen {
         // By default the latest month that has ended: only those can be claimed.

@@ -12,9 +12,10 @@ use crate::report::{evidence, html, markdown};
 
 pub async fn run(config_path: &Path, args: &ReportArgs) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let target = find_target(&config, config_path, &args.target)?;
+    let target = find_target(&config, config_path, &args.which.target)?;
     let now = Utc::now();
-    let selection = MonthSelection::from_flags(args.month, args.date, MonthSelection::Current);
+    let selection =
+        MonthSelection::from_flags(args.which.month, args.which.date, MonthSelection::Current);
     let months = accounting::select_months(target, selection, now)?;
     if months.is_empty() {
         anyhow::bail!(

@@ -9,27 +9,15 @@ use serde::Serialize;
 
 use super::evidence::{Evidence, UNCLASSIFIED_CODE_NOTE};
 use super::markdown::escape;
+use super::sla::SlaRecord;
 
 #[derive(Debug, Serialize)]
 pub struct Claim {
-    pub target: String,
     pub provider: String,
-    pub month: u32,
-    pub first_day: String,
-    pub last_day: String,
     pub timezone: String,
-    pub start: String,
-    pub end: String,
-    pub total_minutes: i64,
-    pub failure_minutes: i64,
-    pub excluded_minutes: i64,
-    pub availability_percent: String,
-    pub credit_percent: u32,
-    pub credit_amount: String,
-    pub currency: String,
-    pub claim_opens: String,
-    pub claim_deadline: String,
-    pub complete: bool,
+    /// The figures of `improbe sla`, at the top level of the JSON.
+    #[serde(flatten)]
+    pub figures: SlaRecord,
     pub coverage_percent: String,
     pub incidents: Vec<ClaimIncident>,
     pub exclusions: Vec<ClaimExclusion>,
@@ -83,24 +71,9 @@ impl Claim {
             ));
         }
         let mut claim = Claim {
-            target: evidence.target.clone(),
             provider: provider.to_owned(),
-            month: f.month,
-            first_day: f.first_day.clone(),
-            last_day: f.last_day.clone(),
             timezone: evidence.timezone.clone(),
-            start: f.start.clone(),
-            end: f.end.clone(),
-            total_minutes: f.total_minutes,
-            failure_minutes: f.failure_minutes,
-            excluded_minutes: f.excluded_minutes,
-            availability_percent: f.availability_percent.clone(),
-            credit_percent: f.credit_percent,
-            credit_amount: f.credit_amount.clone(),
-            currency: f.currency.clone(),
-            claim_opens: f.claim_opens.clone(),
-            claim_deadline: f.claim_deadline.clone(),
-            complete: f.complete,
+            figures: f.clone(),
             coverage_percent: evidence.coverage.coverage_percent.clone(),
             incidents: evidence
                 .incidents
@@ -131,33 +104,34 @@ impl Claim {
     }
 
     fn markdown(&self) -> String {
+        let f = &self.figures;
         let mut out = String::new();
         let w = &mut out;
         let _ = writeln!(
             w,
             "# Service credit claim: {}, Service Month {} ({} to {})\n",
-            escape(&self.target),
-            self.month,
-            self.first_day,
-            self.last_day
+            escape(&f.target),
+            f.month,
+            f.first_day,
+            f.last_day
         );
-        if self.credit_percent == 0 {
+        if f.credit_percent == 0 {
             let _ = writeln!(
                 w,
                 "No credit is owed for this Service Month: availability was {}%, which meets the commitment of at least 99% (clause 4). Nothing to claim.\n",
-                self.availability_percent
+                f.availability_percent
             );
         } else {
             let _ = writeln!(
                 w,
                 "Under the Service Level Agreement, availability must be at least 99% in each Service Month (clause 4), where availability is 1 − Apparent Failure minutes / total minutes of the Service Month (clause 3), and a minute is an Apparent Failure when every login and message sending attempt in it failed (clause 1). For Service Month {} availability was **{}%**, which entitles us to a credit of **{}% of the month's fee: {} {}** (clause 5). We file this claim within the claim window (clause 6): from {} to {}.\n",
-                self.month,
-                self.availability_percent,
-                self.credit_percent,
-                self.credit_amount,
-                self.currency,
-                self.claim_opens,
-                self.claim_deadline
+                f.month,
+                f.availability_percent,
+                f.credit_percent,
+                f.credit_amount,
+                f.currency,
+                f.claim_opens,
+                f.claim_deadline
             );
         }
         for caution in &self.cautions {
@@ -169,26 +143,23 @@ impl Claim {
                 "Service Month",
                 format!(
                     "{} to {} ({}): {} to {} (end exclusive)",
-                    self.first_day, self.last_day, self.timezone, self.start, self.end
+                    f.first_day, f.last_day, self.timezone, f.start, f.end
                 ),
             ),
-            ("Total minutes", self.total_minutes.to_string()),
-            ("Apparent Failure minutes", self.failure_minutes.to_string()),
+            ("Total minutes", f.total_minutes.to_string()),
+            ("Apparent Failure minutes", f.failure_minutes.to_string()),
             (
                 "Excluded minutes (clause 7)",
-                self.excluded_minutes.to_string(),
+                f.excluded_minutes.to_string(),
             ),
-            ("Availability", format!("{}%", self.availability_percent)),
+            ("Availability", format!("{}%", f.availability_percent)),
             (
                 "Credit (clause 5)",
-                format!(
-                    "{}% = {} {}",
-                    self.credit_percent, self.credit_amount, self.currency
-                ),
+                format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
             ),
             (
                 "Claim window (clause 6)",
-                format!("{} to {}", self.claim_opens, self.claim_deadline),
+                format!("{} to {}", f.claim_opens, f.claim_deadline),
             ),
             (
                 "Measured coverage",
@@ -239,8 +210,8 @@ impl Claim {
             w,
             "## Evidence\n\nEvery login and send attempt was recorded by improbe, an independent prober ({} provider). The full evidence report (`improbe report --target {} --month {}`) lists the attempts behind each incident verbatim; its attempts hash to:\n\n{}",
             escape(&self.provider),
-            escape(&self.target),
-            self.month,
+            escape(&f.target),
+            f.month,
             escape(&self.digest)
         );
         out

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::sla::{ClaimStatus, MonthStatement, tiers};
 
 /// One element of `improbe sla --format json`, field for field as CONTRACT.md lists them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SlaRecord {
     pub target: String,
     pub month: u32,

@@ -194,13 +194,7 @@ impl MatrixClient {
         let answer = self
             .call(Method::POST, "/login", None, Some(&body), None)
             .await?;
-        answer["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::NotMatrix {
-                status: 200,
-                detail: "login answer without access_token".to_owned(),
-            })
+        text_field(&answer, "access_token", "login")
     }
 
     /// The user the token belongs to.
@@ -208,13 +202,7 @@ impl MatrixClient {
         let answer = self
             .call(Method::GET, "/account/whoami", Some(token), None, None)
             .await?;
-        answer["user_id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::NotMatrix {
-                status: 200,
-                detail: "whoami answer without user_id".to_owned(),
-            })
+        text_field(&answer, "user_id", "whoami")
     }
 
     /// Ends the token's session and deletes its device.
@@ -240,14 +228,20 @@ impl MatrixClient {
         let answer = self
             .call(Method::PUT, &path, Some(token), Some(content), None)
             .await?;
-        answer["event_id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::NotMatrix {
-                status: 200,
-                detail: "send answer without event_id".to_owned(),
-            })
+        text_field(&answer, "event_id", "send")
     }
+}
+
+/// A string field a successful answer must carry; without it the answer is
+/// not a Matrix one.
+fn text_field(answer: &Value, name: &str, call: &str) -> Result<String, CallError> {
+    answer[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CallError::NotMatrix {
+            status: 200,
+            detail: format!("{call} answer without {name}"),
+        })
 }
 
 /// Percent-encodes a path segment (room IDs contain `!` and `:`).
