@@ -212,6 +212,20 @@ async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
     db.store().await
 }
 
+/// One target `mx` probing every second for `seconds` with `password`.
+async fn probe_alone(
+    limits: RateLimits,
+    password: &str,
+    seconds: u64,
+) -> Option<(TestDb, Arc<dyn Store>)> {
+    let (synapse, rooms) = homeserver(limits).await?;
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let target = matrix_target("mx", &synapse.url(), password, Some(&rooms), EVERY_SECOND);
+    let store = probe_for(&probing(&db, &dir, &[target]), &db, seconds).await;
+    Some((db, store))
+}
+
 async fn no_failure_minute(store: &dyn Store, target: &str) {
     let stored = store
         .minute_verdicts(
@@ -229,23 +243,9 @@ async fn no_failure_minute(store: &dyn Store, target: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_inconclusive_never_a_failure() {
-    let Some((synapse, rooms)) = homeserver(RateLimits::Relaxed).await else {
+    let Some((_db, store)) = probe_alone(RateLimits::Relaxed, "not-the-password", 4).await else {
         return;
     };
-    let db = TestDb::sqlite();
-    let dir = tempfile::tempdir().unwrap();
-    let text = probing(
-        &db,
-        &dir,
-        &[matrix_target(
-            "mx",
-            &synapse.url(),
-            "not-the-password",
-            Some(&rooms),
-            EVERY_SECOND,
-        )],
-    );
-    let store = probe_for(&text, &db, 4).await;
     no_failure_minute(store.as_ref(), "mx").await;
     let all = attempts(store.as_ref(), "mx").await;
     assert!(all.len() >= 6);
@@ -258,23 +258,9 @@ async fn a_wrong_password_is_inconclusive_never_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
-    let Some((synapse, rooms)) = homeserver(RateLimits::Default).await else {
+    let Some((_db, store)) = probe_alone(RateLimits::Default, PASSWORD, 8).await else {
         return;
     };
-    let db = TestDb::sqlite();
-    let dir = tempfile::tempdir().unwrap();
-    let text = probing(
-        &db,
-        &dir,
-        &[matrix_target(
-            "mx",
-            &synapse.url(),
-            PASSWORD,
-            Some(&rooms),
-            EVERY_SECOND,
-        )],
-    );
-    let store = probe_for(&text, &db, 8).await;
     no_failure_minute(store.as_ref(), "mx").await;
     let all = attempts(store.as_ref(), "mx").await;
     let throttled: Vec<_> = all
