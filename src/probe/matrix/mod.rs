@@ -9,8 +9,8 @@ pub mod settings;
 pub mod setup;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,6 +31,12 @@ use crate::config::DeliveryMode;
 /// take this long, so a shorter `timeout` gets a warning.
 pub const ANSWERS_WITHIN: Duration = Duration::from_secs(1);
 
+/// How long a background logout may take.
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Tokens kept for a later logout while logouts fail; past this the homeserver
+/// expires them itself.
+const MAX_STALE_TOKENS: usize = 100;
+
 /// How long before the attempt's deadline the wait for delivery gives up,
 /// so the attempt ends on its own rather than by the scheduler's timeout.
 const DELIVERY_MARGIN: Duration = Duration::from_millis(50);
@@ -50,7 +56,7 @@ pub struct MatrixProbe {
     send_device: String,
     send_token: tokio::sync::Mutex<Option<String>>,
     /// Tokens whose logout failed, logged out at the next login.
-    stale_tokens: Mutex<Vec<String>>,
+    stale_tokens: Arc<Mutex<Vec<String>>>,
     /// Per operation, the instant before which the homeserver asked us not
     /// to come back (`Retry-After`).
     held_until: Mutex<HashMap<Kind, Instant>>,
@@ -109,7 +115,7 @@ impl MatrixProbe {
             login_device: device_id(context, "login"),
             send_device: device_id(context, "send"),
             send_token: tokio::sync::Mutex::new(None),
-            stale_tokens: Mutex::new(Vec::new()),
+            stale_tokens: Arc::default(),
             held_until: Mutex::new(HashMap::new()),
             recipient,
             delivery_mode: context.delivery,
@@ -122,11 +128,6 @@ impl MatrixProbe {
     /// A fresh password login checked with `whoami`; the token is then
     /// logged out, so a day of probing leaves no live tokens behind.
     async fn login(&self) -> ProbeOutcome {
-        let stale: Vec<String> = std::mem::take(&mut *self.stale_tokens.lock().expect("lock"));
-        for token in stale {
-            self.log_out(token).await;
-        }
-        let started = Instant::now();
         let token = match self
             .login_api
             .login(&self.user, &self.password, &self.login_device)
@@ -147,21 +148,32 @@ impl MatrixProbe {
             ),
             Err(e) => self.failed(Kind::Login, Call::Login, "whoami", &e),
         };
-        let answered = started.elapsed();
-        self.log_out(token).await;
-        ProbeOutcome {
-            answered_after: Some(answered),
-            ..outcome
-        }
+        self.log_out_later(token);
+        outcome
     }
 
-    async fn log_out(&self, token: String) {
-        if let Err(e) = self.api.logout(&token).await
-            && e.errcode() != Some("M_UNKNOWN_TOKEN")
-        {
-            tracing::debug!(user = %self.user, "logout failed, retried at the next login: {e}");
-            self.stale_tokens.lock().expect("lock").push(token);
-        }
+    /// Logs the token out (with any whose logout failed before) off the
+    /// attempt's clock: the login was answered, whatever the logout meets.
+    fn log_out_later(&self, token: String) {
+        let api = self.api.clone();
+        let stale = self.stale_tokens.clone();
+        let user = self.user.clone();
+        tokio::spawn(async move {
+            let earlier = std::mem::take(&mut *stale.lock().expect("lock"));
+            for token in std::iter::once(token).chain(earlier) {
+                let error = match tokio::time::timeout(LOGOUT_TIMEOUT, api.logout(&token)).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) if e.errcode() == Some("M_UNKNOWN_TOKEN") => continue,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("no answer within {}s", LOGOUT_TIMEOUT.as_secs()),
+                };
+                tracing::debug!(%user, "logout failed, retried after the next login: {error}");
+                let mut stale = stale.lock().expect("lock");
+                if stale.len() < MAX_STALE_TOKENS {
+                    stale.push(token);
+                }
+            }
+        });
     }
 
     /// The sending session's token, signing in if there is none.
