@@ -21,18 +21,23 @@ pub async fn run(config_path: &Path, args: &ClaimArgs) -> anyhow::Result<()> {
     if !chosen {
         // By default the latest month that has ended: only those can be claimed.
         months.retain(|m| m.end <= now);
-        months = months.pop().into_iter().collect();
     }
-    if months.is_empty() {
+    let Some(month) = months.pop() else {
         anyhow::bail!(
             "target `{}` has no completed Service Month yet (service_start {}); pick one with --month or --date",
             target.name,
             target.sla.calendar.service_start
         );
-    }
+    };
     let store = open_store(&config).await?;
-    let statements = accounting::statements(store.as_ref(), target, months, now).await?;
-    let evidence = evidence::gather(store.as_ref(), target, &statements[0], now).await?;
+    let evidence = evidence::for_month(
+        store.as_ref(),
+        target,
+        month,
+        now,
+        evidence::Depth::WithAttempts,
+    )
+    .await?;
     let claim = Claim::from_evidence(&evidence, target.provider.kind().as_str());
     match args.format {
         ClaimFormat::Markdown => print!("{}", claim.text),

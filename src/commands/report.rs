@@ -16,17 +16,22 @@ pub async fn run(config_path: &Path, args: &ReportArgs) -> anyhow::Result<()> {
     let now = Utc::now();
     let selection =
         MonthSelection::from_flags(args.which.month, args.which.date, MonthSelection::Current);
-    let months = accounting::select_months(target, selection, now)?;
-    if months.is_empty() {
+    let Some(month) = accounting::select_months(target, selection, now)?.pop() else {
         anyhow::bail!(
             "target `{}` has no Service Month yet: its service_start is {}; pick one with --month or --date",
             target.name,
             target.sla.calendar.service_start
         );
-    }
+    };
     let store = open_store(&config).await?;
-    let statements = accounting::statements(store.as_ref(), target, months, now).await?;
-    let evidence = evidence::gather(store.as_ref(), target, &statements[0], now).await?;
+    let evidence = evidence::for_month(
+        store.as_ref(),
+        target,
+        month,
+        now,
+        evidence::Depth::WithAttempts,
+    )
+    .await?;
     let text = match args.format {
         ReportFormat::Markdown => markdown::render(&evidence),
         ReportFormat::Html => html::render(&evidence),

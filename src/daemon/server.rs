@@ -22,6 +22,8 @@ use crate::daemon::metrics::{Exposition, Histogram};
 use crate::daemon::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
 use crate::daemon::writer::WriterCounters;
 use crate::minute::{Minute, MinuteRange};
+use crate::report::evidence::{self, Depth, Evidence};
+use crate::sla::MonthStatement;
 use crate::store::Store;
 
 /// Credentials rejected this recently make the prober not ready.
@@ -124,21 +126,9 @@ async fn target_status(
     target: &crate::config::Target,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Option<crate::report::status::TargetStatus>> {
-    use crate::report::evidence::{self, Depth};
-    let months = accounting::select_months(target, accounting::MonthSelection::Current, now)?;
-    if months.is_empty() {
+    let Some(evidence) = current_evidence(surface, target, now, Depth::MinutesOnly).await? else {
         return Ok(None);
-    }
-    let statements = accounting::statements(surface.store.as_ref(), target, months, now).await?;
-    let statement = &statements[0];
-    let evidence = evidence::gather_to(
-        surface.store.as_ref(),
-        target,
-        statement,
-        now,
-        Depth::MinutesOnly,
-    )
-    .await?;
+    };
     let closed = Minute::containing(&now);
     let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
     let (book, _) = accounting::minute_book(surface.store.as_ref(), &target.name, hour).await?;
@@ -146,10 +136,29 @@ async fn target_status(
         .map(|m| (Minute(m), book.verdict(Minute(m))))
         .collect();
     Ok(Some(crate::report::status::TargetStatus {
+        tolerated_minutes: crate::sla::tiers::tolerated_failure_minutes(
+            evidence.figures.total_minutes,
+        ),
         evidence,
         last_hour,
-        tolerated_minutes: crate::sla::tiers::tolerated_failure_minutes(statement.total_minutes),
     }))
+}
+
+/// The current Service Month's evidence, or `None` before the service starts.
+async fn current_evidence(
+    surface: &Surface,
+    target: &crate::config::Target,
+    now: chrono::DateTime<chrono::Utc>,
+    depth: Depth,
+) -> anyhow::Result<Option<Evidence>> {
+    let Some(month) =
+        accounting::select_months(target, accounting::MonthSelection::Current, now)?.pop()
+    else {
+        return Ok(None);
+    };
+    evidence::for_month(surface.store.as_ref(), target, month, now, depth)
+        .await
+        .map(Some)
 }
 
 /// The current Service Month's full evidence report for one target.
@@ -161,18 +170,14 @@ async fn current_report(
         return (StatusCode::NOT_FOUND, "no such target\n").into_response();
     };
     let now = surface.clock.now();
-    let result = async {
-        let months = accounting::select_months(target, accounting::MonthSelection::Current, now)?;
-        let statements =
-            accounting::statements(surface.store.as_ref(), target, months, now).await?;
-        let Some(statement) = statements.first() else {
-            anyhow::bail!("no Service Month yet: the service starts later");
-        };
-        crate::report::evidence::gather(surface.store.as_ref(), target, statement, now).await
-    }
-    .await;
+    let result = current_evidence(&surface, target, now, Depth::WithAttempts).await;
     match result {
-        Ok(evidence) => html(crate::report::html::render(&evidence)),
+        Ok(Some(evidence)) => html(crate::report::html::render(&evidence)),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "no Service Month yet: the service starts later\n",
+        )
+            .into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}\n")).into_response(),
     }
 }
@@ -285,68 +290,44 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     }
     // As the daemon last wrote them to `service_months` (every minute).
     let months = surface.months.read().expect("months lock poisoned").clone();
-    out.family(
-        "improbe_service_month_availability_ratio",
-        "gauge",
-        "Availability of the current Service Month so far (failure minutes over all its minutes).",
-    );
-    for m in &months {
-        let ratio = 1.0 - m.failure_minutes as f64 / m.total_minutes.max(1) as f64;
-        out.sample(
+    type Figure = fn(&MonthStatement) -> Option<f64>;
+    let figures: [(&str, &str, Figure); 5] = [
+        (
             "improbe_service_month_availability_ratio",
-            &[("target", &m.target)],
-            ratio,
-        );
-    }
-    out.family(
-        "improbe_service_month_failure_minutes",
-        "gauge",
-        "Apparent Failure minutes in the current Service Month.",
-    );
-    for m in &months {
-        out.sample(
+            "Availability of the current Service Month so far (failure minutes over all its minutes).",
+            |m| Some(1.0 - m.failure_minutes as f64 / m.total_minutes.max(1) as f64),
+        ),
+        (
             "improbe_service_month_failure_minutes",
-            &[("target", &m.target)],
-            m.failure_minutes as f64,
-        );
-    }
-    out.family(
-        "improbe_service_month_tolerated_failure_minutes",
-        "gauge",
-        "Failure minutes the current Service Month can hold and still meet the 99% commitment (the error budget).",
-    );
-    for m in &months {
-        out.sample(
+            "Apparent Failure minutes in the current Service Month.",
+            |m| Some(m.failure_minutes as f64),
+        ),
+        (
             "improbe_service_month_tolerated_failure_minutes",
-            &[("target", &m.target)],
-            crate::sla::tiers::tolerated_failure_minutes(m.total_minutes) as f64,
-        );
-    }
-    out.family(
-        "improbe_service_month_coverage_ratio",
-        "gauge",
-        "Share of the current Service Month's elapsed, not excluded minutes that hold a conclusive verdict.",
-    );
-    for m in &months {
-        if let Some(points) = m.coverage_basis_points {
-            out.sample(
-                "improbe_service_month_coverage_ratio",
-                &[("target", &m.target)],
-                points as f64 / 10_000.0,
-            );
-        }
-    }
-    out.family(
-        "improbe_service_month_credit_percent",
-        "gauge",
-        "Credit tier the current Service Month has reached.",
-    );
-    for m in &months {
-        out.sample(
+            "Failure minutes the current Service Month can hold and still meet the 99% commitment (the error budget).",
+            |m| Some(crate::sla::tiers::tolerated_failure_minutes(m.total_minutes) as f64),
+        ),
+        (
+            "improbe_service_month_coverage_ratio",
+            "Share of the current Service Month's elapsed, not excluded minutes that hold a conclusive verdict.",
+            |m| {
+                m.coverage_basis_points
+                    .map(|points| points as f64 / 10_000.0)
+            },
+        ),
+        (
             "improbe_service_month_credit_percent",
-            &[("target", &m.target)],
-            f64::from(m.credit_percent),
-        );
+            "Credit tier the current Service Month has reached.",
+            |m| Some(f64::from(m.credit_percent)),
+        ),
+    ];
+    for (name, help, figure) in figures {
+        out.family(name, "gauge", help);
+        for m in &months {
+            if let Some(value) = figure(m) {
+                out.sample(name, &[("target", &m.target)], value);
+            }
+        }
     }
     (
         [(

@@ -22,7 +22,7 @@ use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::config::Target;
 use crate::minute::{Minute, MinuteRange};
 use crate::report::sla::SlaRecord;
-use crate::sla::MonthStatement;
+use crate::sla::{MonthStatement, ServiceMonth};
 use crate::store::{Heartbeat, Store};
 use crate::verdict::Verdict;
 
@@ -262,6 +262,19 @@ pub async fn gather(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Evidence> {
     gather_to(store, target, statement, now, Depth::WithAttempts).await
+}
+
+/// The evidence for one Service Month: its statement, then what backs it.
+/// What `report`, `claim`, the status page and `/report/<target>` all show.
+pub async fn for_month(
+    store: &dyn Store,
+    target: &Target,
+    month: ServiceMonth,
+    now: DateTime<Utc>,
+    depth: Depth,
+) -> anyhow::Result<Evidence> {
+    let statements = accounting::statements(store, target, vec![month], now).await?;
+    gather_to(store, target, &statements[0], now, depth).await
 }
 
 pub async fn gather_to(
