@@ -53,6 +53,12 @@ fi
 
 # The /metrics test parses the exposition with Prometheus's own Python parser.
 python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install --quiet prometheus-client
+# The email notification tests send through a real SMTP server (aiosmtpd).
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet "aiosmtpd==1.4.6"
+# ... with a certificate from a CA the tests make with openssl.
+if ! command -v openssl >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -58,10 +58,26 @@ pub enum Command {
     Import(ImportArgs),
     /// The text of a credit claim for one target and Service Month, for the provider's ticket.
     Claim(ClaimArgs),
+    /// Notification channels (`[[notify]]`).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Availability, credit and claim window per target and Service Month.
     Sla(SlaArgs),
     /// The evidence for one target and Service Month: incidents, errors, coverage, exclusions, digest.
     Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send one `test` event through a channel now (not through the outbox); exit 1 if it is refused.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The channel, by its `name` in `[[notify]]`.
+    #[arg(long)]
+    pub channel: String,
 }
 
 /// One target's Service Month, by index or by a date inside it.

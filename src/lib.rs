@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod minute;
+pub mod notify;
 pub mod probe;
 pub mod report;
 pub mod simulator;

@@ -7,6 +7,7 @@ pub mod exclusions;
 pub mod healthcheck;
 pub mod import;
 pub mod migrate;
+pub mod notify;
 pub mod report;
 pub mod run;
 pub mod setup;
@@ -16,7 +17,7 @@ pub mod sla;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cli::{Cli, Command, TencentCommand};
+use crate::cli::{Cli, Command, NotifyCommand, TencentCommand};
 use crate::config::Config;
 use crate::store::{self, Store};
 
@@ -31,6 +32,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sla(args) => sla::run(&cli.config, &args).await,
         Command::Report(args) => report::run(&cli.config, &args).await,
         Command::Claim(args) => claim::run(&cli.config, &args).await,
+        Command::Notify(NotifyCommand::Test(args)) => {
+            notify::test(&cli.config, &args.channel).await
+        }
         Command::Run => run::run(&cli.config).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args.url.as_deref()).await,
         Command::Exclusions(command) => exclusions::run(&cli.config, &command).await,

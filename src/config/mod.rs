@@ -28,6 +28,10 @@ pub use raw::parse_duration;
 pub use secret::Secret;
 
 use crate::attempt::Kind;
+use crate::notify::channels::{
+    ChannelConfig, ChannelKind, ChannelSettings, EmailSettings, SmtpTls,
+};
+use crate::notify::events::EventKind;
 use crate::probe::matrix::MatrixSettings;
 use crate::probe::simulator::SimulatorSettings;
 use crate::probe::tencent::TencentSettings;
@@ -63,6 +67,8 @@ pub struct Config {
     pub database: DatabaseSettings,
     pub targets: Vec<Target>,
     pub exclusions: Vec<ConfiguredExclusion>,
+    /// `[[notify]]`: where events go.
+    pub notify: Vec<ChannelConfig>,
     /// Problems that do not stop improbe but that a user should fix.
     pub warnings: Vec<Problem>,
 }

@@ -14,6 +14,33 @@ pub(super) struct RawConfig {
     pub(super) targets: Vec<RawTarget>,
     #[serde(default)]
     pub(super) exclusions: Vec<RawExclusion>,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
+}
+
+/// One `[[notify]]` entry: the keys of every channel kind, checked against
+/// its `kind` after reading.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub(super) name: Spanned<String>,
+    pub(super) kind: Spanned<ChannelKind>,
+    pub(super) events: Option<Spanned<Vec<EventKind>>>,
+    pub(super) targets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// webhook, slack, pagerduty (there: the Events API, for a proxy).
+    pub(super) url: Option<Spanned<Secret>>,
+    /// webhook: the HMAC-SHA256 key.
+    pub(super) secret: Option<Spanned<Secret>>,
+    /// pagerduty.
+    pub(super) routing_key: Option<Spanned<Secret>>,
+    /// email: `host:port` (the port defaults by `tls`).
+    pub(super) server: Option<Spanned<String>>,
+    pub(super) tls: Option<Spanned<SmtpTls>>,
+    pub(super) ca_file: Option<Spanned<String>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<Secret>>,
+    pub(super) from: Option<Spanned<String>>,
+    pub(super) to: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Default, Deserialize)]

@@ -117,11 +117,28 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, e)| self.exclusion(i, e, &seen))
             .collect();
+        let mut channels = HashSet::new();
+        let notify: Vec<Option<ChannelConfig>> = raw
+            .notify
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if !channels.insert(n.name.get_ref().clone()) {
+                    let message = format!(
+                        "duplicate channel name `{}`; names must be unique",
+                        n.name.get_ref()
+                    );
+                    self.problem(format!("notify[{i}].name"), Some(n.name.span()), message);
+                }
+                self.channel(i, n, &seen)
+            })
+            .collect();
         Some(Config {
             prober: prober?,
             database: database?,
             targets: targets.into_iter().collect::<Option<_>>()?,
             exclusions: exclusions.into_iter().collect::<Option<_>>()?,
+            notify: notify.into_iter().collect::<Option<_>>()?,
             warnings: Vec::new(),
         })
     }
@@ -464,6 +481,244 @@ impl Validator<'_> {
             announced_at: raw.announced_at.map(|a| a.0),
         })
     }
+}
+
+impl Validator<'_> {
+    fn channel(
+        &mut self,
+        i: usize,
+        raw: RawNotify,
+        targets: &HashSet<String>,
+    ) -> Option<ChannelConfig> {
+        let path = |field: &str| format!("notify[{i}].{field}");
+        let name = raw.name.get_ref().clone();
+        if !is_identifier(&name) {
+            self.problem(
+                path("name"),
+                Some(raw.name.span()),
+                "must be letters, digits, `-`, `_` or `.`",
+            );
+        }
+        let kind = *raw.kind.get_ref();
+        // Keys that belong to other kinds are mistakes, not silently ignored.
+        let allowed: &[&str] = match kind {
+            ChannelKind::Webhook => &["url", "secret"],
+            ChannelKind::Slack => &["url"],
+            ChannelKind::Pagerduty => &["routing_key", "url"],
+            ChannelKind::Email => &[
+                "server", "tls", "ca_file", "username", "password", "from", "to",
+            ],
+        };
+        let present = [
+            ("url", raw.url.as_ref().map(Spanned::span)),
+            ("secret", raw.secret.as_ref().map(Spanned::span)),
+            ("routing_key", raw.routing_key.as_ref().map(Spanned::span)),
+            ("server", raw.server.as_ref().map(Spanned::span)),
+            ("tls", raw.tls.as_ref().map(Spanned::span)),
+            ("ca_file", raw.ca_file.as_ref().map(Spanned::span)),
+            ("username", raw.username.as_ref().map(Spanned::span)),
+            ("password", raw.password.as_ref().map(Spanned::span)),
+            ("from", raw.from.as_ref().map(Spanned::span)),
+            ("to", raw.to.as_ref().map(Spanned::span)),
+        ];
+        for (key, span) in present {
+            if let Some(span) = span
+                && !allowed.contains(&key)
+            {
+                let message = format!("`{key}` does not apply to kind = \"{}\"", kind.as_str());
+                self.problem(path(key), Some(span), message);
+            }
+        }
+        let kind_span = raw.kind.span();
+        let required = |validator: &mut Self, key: &str, found: bool| {
+            if !found {
+                let message = format!("kind = \"{}\" needs `{key}`", kind.as_str());
+                validator.problem(path(key), Some(kind_span.clone()), message);
+            }
+            found
+        };
+        let settings = match kind {
+            ChannelKind::Webhook => {
+                required(self, "url", raw.url.is_some()).then(|| ChannelSettings::Webhook {
+                    url: raw.url.clone().expect("checked").into_inner(),
+                    secret: raw.secret.clone().map(Spanned::into_inner),
+                })
+            }
+            ChannelKind::Slack => {
+                required(self, "url", raw.url.is_some()).then(|| ChannelSettings::Slack {
+                    url: raw.url.clone().expect("checked").into_inner(),
+                })
+            }
+            ChannelKind::Pagerduty => {
+                let url = match raw.url.clone().map(Spanned::into_inner) {
+                    None => Some(crate::notify::channels::PAGERDUTY_EVENTS_URL.to_owned()),
+                    Some(Secret::Plain(url)) => Some(url),
+                    Some(_) => {
+                        self.problem(
+                            path("url"),
+                            raw.url.as_ref().map(Spanned::span),
+                            "the Events API URL is not a secret: write it as a string",
+                        );
+                        None
+                    }
+                };
+                let key = required(self, "routing_key", raw.routing_key.is_some());
+                (key && url.is_some()).then(|| ChannelSettings::Pagerduty {
+                    routing_key: raw.routing_key.clone().expect("checked").into_inner(),
+                    url: url.expect("checked"),
+                })
+            }
+            ChannelKind::Email => self.email(i, &raw),
+        };
+        for (key, secret) in [
+            ("url", &raw.url),
+            ("secret", &raw.secret),
+            ("routing_key", &raw.routing_key),
+            ("password", &raw.password),
+        ] {
+            if let Some(secret) = secret
+                && !(key == "url" && kind == ChannelKind::Pagerduty)
+            {
+                self.warn_plain_secret(path(key), secret.get_ref());
+            }
+        }
+        if let Some(list) = &raw.targets {
+            for (j, target) in list.get_ref().iter().enumerate() {
+                if !targets.contains(target.get_ref()) {
+                    let message = format!("no target named `{}` in [[targets]]", target.get_ref());
+                    self.problem(
+                        format!("notify[{i}].targets[{j}]"),
+                        Some(target.span()),
+                        message,
+                    );
+                }
+            }
+        }
+        if let Some(events) = &raw.events
+            && events.get_ref().contains(&EventKind::Test)
+        {
+            self.problem(
+                path("events"),
+                Some(events.span()),
+                "`test` events always pass; list only the others",
+            );
+        }
+        Some(ChannelConfig {
+            name,
+            settings: settings?,
+            events: raw.events.map(Spanned::into_inner),
+            targets: raw.targets.map(|t| {
+                t.into_inner()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect()
+            }),
+        })
+    }
+
+    fn email(&mut self, i: usize, raw: &RawNotify) -> Option<ChannelSettings> {
+        let path = |field: &str| format!("notify[{i}].{field}");
+        let tls = raw
+            .tls
+            .as_ref()
+            .map_or(SmtpTls::default(), |t| *t.get_ref());
+        let mut missing = false;
+        for (key, found) in [
+            ("server", raw.server.is_some()),
+            ("from", raw.from.is_some()),
+            ("to", raw.to.is_some()),
+        ] {
+            if !found {
+                self.problem(
+                    path(key),
+                    Some(raw.kind.span()),
+                    format!("kind = \"email\" needs `{key}`"),
+                );
+                missing = true;
+            }
+        }
+        if missing {
+            return None;
+        }
+        let server = raw.server.as_ref().expect("checked");
+        let (host, port) = match server.get_ref().rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+                match port.parse::<u16>() {
+                    Ok(port) => (host.trim_matches(['[', ']']).to_owned(), port),
+                    Err(_) => {
+                        self.problem(
+                            path("server"),
+                            Some(server.span()),
+                            "must be HOST or HOST:PORT",
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => (
+                server.get_ref().trim_matches(['[', ']']).to_owned(),
+                tls.default_port(),
+            ),
+        };
+        if tls == SmtpTls::None && !is_loopback(&host) {
+            self.problem(
+                path("tls"),
+                raw.tls.as_ref().map(Spanned::span),
+                "\"none\" sends mail and passwords in clear text: allowed only to a loopback address; use \"starttls\" or \"direct\"",
+            );
+        }
+        if raw.username.is_some() != raw.password.is_some() {
+            self.problem(
+                path("password"),
+                Some(raw.kind.span()),
+                "`username` and `password` go together",
+            );
+        }
+        let to = raw.to.as_ref().expect("checked");
+        if to.get_ref().is_empty() {
+            self.problem(
+                path("to"),
+                Some(to.span()),
+                "must name at least one address",
+            );
+        }
+        for (key, address) in std::iter::once(("from", raw.from.as_ref().expect("checked")))
+            .map(|a| (a.0.to_owned(), a.1.get_ref().clone(), a.1.span()))
+            .chain(
+                to.get_ref()
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("to[{j}]"), a.clone(), to.span())),
+            )
+            .map(|(k, a, span)| (k, (a, span)))
+        {
+            if address.0.parse::<lettre::message::Mailbox>().is_err() {
+                self.problem(
+                    path(&key),
+                    Some(address.1),
+                    format!("`{}` is not an email address", address.0),
+                );
+            }
+        }
+        Some(ChannelSettings::Email(EmailSettings {
+            host,
+            port,
+            tls,
+            ca_file: raw.ca_file.as_ref().map(|f| PathBuf::from(f.get_ref())),
+            username: raw.username.as_ref().map(|u| u.get_ref().clone()),
+            password: raw.password.as_ref().map(|p| p.get_ref().clone()),
+            from: raw.from.as_ref().expect("checked").get_ref().clone(),
+            to: to.get_ref().clone(),
+        }))
+    }
+}
+
+/// Whether a host name or address stays on this machine.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_identifier(s: &str) -> bool {

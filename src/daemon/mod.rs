@@ -29,6 +29,7 @@ use self::writer::WriterCounters;
 use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::{Config, Target};
+use crate::notify::{Channel, Decider, Sender};
 use crate::probe::{Probe, ProbeContext};
 use crate::sla::MonthStatement;
 use crate::store::{self, Store};
@@ -75,6 +76,7 @@ pub struct Application {
     spool: Spool,
     control: Option<Arc<ControlCheck>>,
     listener: Option<TcpListener>,
+    notifications: Arc<Sender>,
 }
 
 impl Application {
@@ -119,6 +121,12 @@ impl Application {
             })?),
             None => None,
         };
+        // Channels' secrets are read now: a missing one stops the start.
+        let channels = config
+            .notify
+            .iter()
+            .map(Channel::build)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Application {
             config: config.clone(),
             store,
@@ -128,6 +136,7 @@ impl Application {
             spool,
             control,
             listener,
+            notifications: Arc::new(Sender::new(&config.prober.id, channels)),
         })
     }
 
@@ -152,6 +161,7 @@ impl Application {
             spool,
             control,
             listener,
+            notifications,
         } = self;
         let config = &config;
         // Every part of the daemon stops on `halt`: the caller's stop, or a
@@ -210,6 +220,7 @@ impl Application {
             control: control.clone(),
             probing: AtomicBool::new(false),
             months: CurrentMonths::default(),
+            notifications: notifications.counters.clone(),
         });
         if let Some(listener) = listener {
             if let Ok(addr) = listener.local_addr() {
@@ -241,6 +252,22 @@ impl Application {
             database_ready_now.clone(),
             stop.clone(),
         ));
+
+        if !notifications.is_empty() {
+            let writer = daemon.writer.clone();
+            background.spawn(crate::notify::run(
+                Decider::new(config),
+                notifications.clone(),
+                store.clone(),
+                clock.clone(),
+                database_ready_now.clone(),
+                stop.clone(),
+                move || {
+                    writer.spooled.load(Ordering::Relaxed) == 0
+                        && !writer.database_failing.load(Ordering::Relaxed)
+                },
+            ));
+        }
 
         let heartbeat = tokio::spawn(
             HeartbeatRecorder::new(

@@ -43,6 +43,8 @@ pub struct Surface {
     pub probing: AtomicBool,
     /// The current Service Months, as the daemon last wrote them.
     pub months: super::CurrentMonths,
+    /// Per `[[notify]]` channel: sent, failed, pending.
+    pub notifications: crate::notify::sender::SenderCounters,
 }
 
 pub fn router(surface: Arc<Surface>) -> Router {
@@ -252,6 +254,39 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     ] {
         out.family(name, kind, help);
         out.sample(name, &[], value.load(Ordering::Relaxed) as f64);
+    }
+    if !surface.notifications.is_empty() {
+        type Count = fn(&crate::notify::sender::ChannelCounters) -> &std::sync::atomic::AtomicU64;
+        let families: [(&str, &str, &str, Count); 3] = [
+            (
+                "improbe_notifications_sent_total",
+                "counter",
+                "Notifications a channel accepted.",
+                |c| &c.sent,
+            ),
+            (
+                "improbe_notifications_failed_total",
+                "counter",
+                "Tries a channel refused or did not answer; each is retried.",
+                |c| &c.failed,
+            ),
+            (
+                "improbe_notifications_pending",
+                "gauge",
+                "Notifications in the outbox not yet accepted by their channel.",
+                |c| &c.pending,
+            ),
+        ];
+        for (name, kind, help, count) in families {
+            out.family(name, kind, help);
+            for (channel, counters) in &surface.notifications {
+                out.sample(
+                    name,
+                    &[("channel", channel)],
+                    count(counters).load(Ordering::Relaxed) as f64,
+                );
+            }
+        }
     }
     if let Some(control) = &surface.control {
         out.family(

@@ -115,6 +115,46 @@ impl StoredExclusion {
     }
 }
 
+/// One event for one channel, to be written to the `notifications` outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// Stable per event (README "Notifications"): what makes a decision
+    /// taken by several probers, or again after a restart, one row.
+    pub event_key: String,
+    pub channel: String,
+    pub target: String,
+    pub event: String,
+    /// The event as JSON, as a webhook receives it (never a secret).
+    pub payload: String,
+    pub decided_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A notification leased to one prober for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedNotification {
+    pub id: i64,
+    pub event_key: String,
+    pub payload: String,
+    /// Sending tries so far, this one included.
+    pub tries: i64,
+}
+
+/// A row of the outbox as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotification {
+    pub id: i64,
+    pub event_key: String,
+    pub channel: String,
+    pub target: String,
+    pub event: String,
+    pub payload: String,
+    pub tries: i64,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub sent_by: Option<String>,
+    pub last_error: Option<String>,
+}
+
 /// A source of attempts for [`Store::ingest`]; an `Err` item aborts the whole ingest.
 pub type AttemptSource<'a> = dyn Iterator<Item = anyhow::Result<Attempt>> + Send + 'a;
 
@@ -199,6 +239,47 @@ pub trait Store: Send + Sync {
 
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> StoreResult<i64>;
+
+    /// Writes events to the outbox; an (event, channel) already there is
+    /// left as it is. Returns how many rows were new.
+    async fn enqueue_notifications(&self, rows: &[NewNotification]) -> StoreResult<u64>;
+
+    /// Leases the oldest unsent notification of `channel` to `prober` until
+    /// `lease_until`, if it is due and nobody else holds it. Never skips
+    /// ahead of an older row, so a channel gets its events in order.
+    async fn claim_notification(
+        &self,
+        channel: &str,
+        prober: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<ClaimedNotification>>;
+
+    /// Marks a leased notification sent. `false`: the lease was lost.
+    async fn notification_sent(
+        &self,
+        id: i64,
+        prober: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Gives a leased notification back after a failed try, due again at `next_try`.
+    async fn notification_failed(
+        &self,
+        id: i64,
+        prober: &str,
+        error: &str,
+        next_try: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Gives back every lease `prober` holds (at a stop).
+    async fn release_notifications(&self, prober: &str) -> StoreResult<()>;
+
+    /// Unsent notifications per channel.
+    async fn pending_notifications(&self) -> StoreResult<Vec<(String, i64)>>;
+
+    /// The outbox, oldest first (`None`: every channel).
+    async fn notifications(&self, channel: Option<&str>) -> StoreResult<Vec<StoredNotification>>;
 }
 
 /// Opens the database a URL names: `sqlite://FILE` or `postgres://...`.

@@ -2,6 +2,7 @@
 //! database per test) and attempt builders.
 #![allow(dead_code)]
 
+pub mod receivers;
 pub mod synapse;
 
 use std::sync::Arc;

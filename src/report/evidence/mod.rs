@@ -381,15 +381,7 @@ pub async fn gather_to(
     };
     for (incident, behind) in incidents.iter_mut().zip(behind) {
         incident.attempts = behind.attempts;
-        incident.errors = behind.errors.into_values().collect();
-        for group in &mut incident.errors {
-            group.unclassified_code = group.outcome == Outcome::Fail
-                && group
-                    .error_code
-                    .as_deref()
-                    .is_some_and(|code| target.provider.is_unclassified_code(code));
-        }
-        incident.errors.sort_by_key(|e| std::cmp::Reverse(e.count));
+        incident.errors = error_groups(behind.errors, target);
         incident.probers = behind.probers.into_iter().collect();
         incident.delivery = behind.delivery.finish();
     }
@@ -459,6 +451,59 @@ pub async fn gather_to(
         undelivered_total,
         digest: digest.finish(attempts),
     })
+}
+
+/// The errors of the attempts that started within `range`, grouped as an
+/// incident's are in the report, most frequent first.
+pub async fn errors_within(
+    store: &dyn Store,
+    target: &Target,
+    range: MinuteRange,
+) -> anyhow::Result<Vec<ErrorGroup>> {
+    let tz = target.sla.calendar.timezone;
+    let mut behind = AttemptsBehind::default();
+    store
+        .visit_attempts(&target.name, range, &mut |attempt: Attempt| {
+            behind.add(&attempt, tz)
+        })
+        .await?;
+    Ok(error_groups(behind.errors, target))
+}
+
+/// What the heartbeats and the inconclusive attempts say about minutes
+/// without a conclusive verdict, in words (the report's coverage gaps).
+pub async fn gap_reason(
+    store: &dyn Store,
+    target: &Target,
+    range: MinuteRange,
+) -> anyhow::Result<String> {
+    let (book, _) = accounting::minute_book(store, &target.name, range).await?;
+    let inconclusive = (range.start.0..range.end.0)
+        .map(|m| book.counts(Minute(m)).inconclusive)
+        .sum();
+    let heartbeats = store.heartbeats(range).await?;
+    Ok(describe_gap(
+        range,
+        &heartbeats,
+        inconclusive,
+        target.sla.calendar.timezone,
+    )
+    .heartbeat)
+}
+
+/// Error groups, flagged where the provider's table does not know the code,
+/// most frequent first.
+fn error_groups(errors: BTreeMap<ErrorKey, ErrorGroup>, target: &Target) -> Vec<ErrorGroup> {
+    let mut groups: Vec<ErrorGroup> = errors.into_values().collect();
+    for group in &mut groups {
+        group.unclassified_code = group.outcome == Outcome::Fail
+            && group
+                .error_code
+                .as_deref()
+                .is_some_and(|code| target.provider.is_unclassified_code(code));
+    }
+    groups.sort_by_key(|e| std::cmp::Reverse(e.count));
+    groups
 }
 
 /// (HTTP status, error code, outcome): what tells errors apart.

@@ -1,0 +1,70 @@
+//! improbe speaks up (README "Notifications"): events decided from the
+//! stored verdicts and Service Month figures, written to the `notifications`
+//! outbox before anything is sent, then delivered to each `[[notify]]`
+//! channel once, in order, with retries.
+
+pub mod channels;
+pub mod decide;
+pub mod events;
+pub mod sender;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub use channels::{Channel, ChannelConfig, ChannelKind, ChannelSettings};
+pub use decide::Decider;
+pub use events::{Event, EventKind};
+pub use sender::Sender;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// How often the daemon decides and sends.
+pub const TICK: Duration = Duration::from_secs(2);
+
+/// The daemon's notification loop: once the database is ready, every
+/// [`TICK`] decide new events (only while `measured_written` says every
+/// attempt measured so far is in the database, so a spool being replayed
+/// never looks like missing data) and send what is due. At a stop, the send
+/// in progress finishes and this prober's leases are given back.
+pub async fn run(
+    mut decider: Decider,
+    sender: Arc<Sender>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    measured_written: impl Fn() -> bool + Send,
+) {
+    while !*ready.borrow_and_update() {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            changed = ready.changed() => if changed.is_err() { return },
+        }
+    }
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { break },
+            _ = ticker.tick() => {}
+        }
+        if measured_written()
+            && let Err(e) = decider.decide(store.as_ref(), clock.now()).await
+        {
+            tracing::debug!("notifications not decided yet: {e:#}");
+        }
+        let stopping = stop.clone();
+        if let Err(e) = sender
+            .send_due(store.as_ref(), || clock.now(), || !*stopping.borrow())
+            .await
+        {
+            tracing::debug!("notifications not sent yet: {e:#}");
+        }
+    }
+    if let Err(e) = sender.release(store.as_ref()).await {
+        tracing::debug!("notification leases not given back (they run out by themselves): {e:#}");
+    }
+}
