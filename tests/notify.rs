@@ -79,7 +79,10 @@ async fn scripted_outage(db: TestDb) {
         .raw(&every_channel(&receiver, &ca, smtp.as_ref()))
         .build();
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    let minute = Duration::from_millis(7_000);
+    // Attempts start on whole seconds from the daemon's start; switching
+    // half-way between them keeps an attempt of one minute from being
+    // answered by the next minute's behaviour.
+    let minute = Duration::from_millis(7_500);
 
     tokio::time::sleep(minute).await;
     for kind in Kind::ALL {
@@ -118,6 +121,7 @@ async fn scripted_outage(db: TestDb) {
 
     let backend = db.backend;
     let hook = receiver.received("hook");
+
     let opened = events_named(&hook, "incident_opened");
     let resolved = events_named(&hook, "incident_resolved");
     assert_eq!(opened.len(), 1, "on {backend}: {hook:#?}");
@@ -639,4 +643,131 @@ async fn three_probers_on_one_postgres_decide_and_send_each_event_once() {
     let rows = store.notifications(None).await.unwrap();
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r.sent_at.is_some()));
+}
+
+#[tokio::test]
+async fn coverage_is_announced_when_nothing_is_measured_for_five_minutes_and_when_it_returns() {
+    let db = TestDb::sqlite();
+    let receiver = HttpReceiver::start().await;
+    let config = month_config(
+        &db,
+        "p1",
+        &webhook(&receiver, "hook", "events = [\"coverage\"]"),
+    );
+    let store = db.store().await;
+    let start = at("2026-04-10T10:00:00Z");
+    // Measured, then 7 minutes with nothing, then measured again.
+    let attempts: Vec<_> = (0..10)
+        .chain(17..20)
+        .map(|m| {
+            let started = (start + chrono::Duration::minutes(m)).to_rfc3339();
+            attempt("tim", "x", Kind::Login, &started, Outcome::Ok)
+        })
+        .collect();
+    common::ingest(store.as_ref(), &attempts).await;
+    let mut decider = Decider::new(&config);
+    // Minute by minute, as the daemon decides.
+    let mut kinds = Vec::new();
+    for m in 1..22 {
+        decider
+            .decide(
+                store.as_ref(),
+                start + chrono::Duration::minutes(m) + chrono::Duration::seconds(30),
+            )
+            .await
+            .unwrap();
+        let rows = store.notifications(None).await.unwrap();
+        if rows.len() > kinds.len() {
+            kinds.push((m, rows.last().unwrap().event_key.clone()));
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            (15, "coverage_lost:tim:2026-04-10T10:10:00Z".to_owned()),
+            (18, "coverage_restored:tim:2026-04-10T10:10:00Z".to_owned()),
+        ],
+        "lost once the fifth empty minute settles, back with the first measured one"
+    );
+    let rows = store.notifications(None).await.unwrap();
+    let lost: Value = serde_json::from_str(&rows[0].payload).unwrap();
+    assert_eq!(lost["coverage"]["state"], "lost");
+    assert!(
+        lost["coverage"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no prober heartbeat"),
+        "{lost}"
+    );
+    let back: Value = serde_json::from_str(&rows[1].payload).unwrap();
+    assert_eq!(back["coverage"]["minutes"], 7);
+    assert_eq!(back["minute"], "2026-04-10T10:17:00Z");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_test_sends_one_event_and_says_why_a_channel_refuses_without_its_secret() {
+    let receiver = HttpReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let db = TestDb::sqlite();
+    std::fs::write(
+        &config,
+        format!(
+            "[prober]\nid = \"p1\"\n[database]\nurl = \"{}\"\n\
+             [[targets]]\nname = \"tim\"\nprovider = \"simulator\"\n[targets.simulator]\nendpoint = \"http://127.0.0.1:9\"\n\
+             [targets.sla]\nservice_start = \"2026-04-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n\
+             [[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = {{ env = \"IMPROBE_TEST_HOOK\" }}\n\
+             [[notify]]\nname = \"gone\"\nkind = \"slack\"\nurl = \"http://127.0.0.1:9/slack/{SLACK_TOKEN}\"\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let run = |channel: &str| {
+        common::improbe_command()
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "notify",
+                "test",
+                "--channel",
+                channel,
+            ])
+            .env(
+                "IMPROBE_TEST_HOOK",
+                format!("{}/hook/{HOOK_TOKEN}", receiver.base),
+            )
+            .output()
+            .unwrap()
+    };
+    let sent = run("ops");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let received = receiver.received("hook");
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body["event"], "test");
+    assert_eq!(received[0].body["target"], "tim");
+
+    receiver.fail_with(500);
+    let refused = run("ops");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("answered HTTP 500"), "{stderr}");
+    assert!(!stderr.contains(HOOK_TOKEN), "{stderr}");
+
+    // Nobody listens there: the error says so, without the token in the URL.
+    let unreachable = run("gone");
+    assert_eq!(unreachable.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        stderr.contains("channel `gone` (slack) did not take the test event"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SLACK_TOKEN), "{stderr}");
+
+    let unknown = run("nope");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("configured: ops, gone"));
 }

@@ -233,3 +233,86 @@ fn durations_parse_in_their_units() {
         assert_eq!(parse_duration(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_bad_notify_entry_names_its_path() {
+    let hook = "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = { env = \"HOOK\" }\n";
+    let cases = [
+        (
+            format!("{MINIMAL}{hook}colour = \"red\"\n"),
+            "line 13: notify[0].colour: unknown field `colour`",
+        ),
+        (
+            format!("{MINIMAL}{}", hook.replace("webhook", "carrier-pigeon")),
+            "line 11: notify[0].kind: unknown variant `carrier-pigeon`",
+        ),
+        (
+            format!(
+                "{MINIMAL}{}",
+                hook.replace("url = { env = \"HOOK\" }\n", "")
+            ),
+            "line 11: notify[0].url: kind = \"webhook\" needs `url`",
+        ),
+        (
+            format!("{MINIMAL}{hook}routing_key = {{ env = \"K\" }}\n"),
+            "line 13: notify[0].routing_key: `routing_key` does not apply to kind = \"webhook\"",
+        ),
+        (
+            format!("{MINIMAL}{hook}events = [\"incident_opened\", \"weather\"]\n"),
+            "line 13: notify[0].events[1]: unknown variant `weather`",
+        ),
+        (
+            format!("{MINIMAL}{hook}targets = [\"t\", \"nope\"]\n"),
+            "line 13: notify[0].targets[1]: no target named `nope`",
+        ),
+        (
+            format!("{MINIMAL}{hook}{hook}"),
+            "line 14: notify[1].name: duplicate channel name `ops`",
+        ),
+        (
+            format!(
+                "{MINIMAL}[[notify]]\nname = \"mail\"\nkind = \"email\"\nserver = \"smtp.example.org\"\ntls = \"none\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\n"
+            ),
+            "line 13: notify[0].tls: \"none\" sends mail and passwords in clear text",
+        ),
+        (
+            format!(
+                "{MINIMAL}[[notify]]\nname = \"mail\"\nkind = \"email\"\nserver = \"smtp.example.org:587\"\nfrom = \"a@example.org\"\nto = [\"not an address\"]\n"
+            ),
+            "notify[0].to[0]: `not an address` is not an email address",
+        ),
+        (
+            format!("{MINIMAL}[[notify]]\nname = \"pd\"\nkind = \"pagerduty\"\n"),
+            "line 11: notify[0].routing_key: kind = \"pagerduty\" needs `routing_key`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "expected `{expected}` in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn notify_entries_read_with_their_defaults() {
+    let text = format!(
+        "{MINIMAL}[[notify]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key = {{ env = \"PD_KEY\" }}\nevents = [\"incident_opened\", \"incident_resolved\"]\n\
+         [[notify]]\nname = \"mail\"\nkind = \"email\"\nserver = \"smtp.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\n"
+    );
+    let config = Config::parse(&text, "t").unwrap();
+    let pd = &config.notify[0];
+    use crate::notify::channels::PAGERDUTY_EVENTS_URL;
+    assert!(
+        matches!(&pd.settings, ChannelSettings::Pagerduty { url, .. } if url == PAGERDUTY_EVENTS_URL)
+    );
+    assert!(pd.wants(EventKind::IncidentOpened, "t"));
+    assert!(!pd.wants(EventKind::Budget, "t"));
+    assert!(pd.wants(EventKind::Test, "t"), "a test always passes");
+    let ChannelSettings::Email(mail) = &config.notify[1].settings else {
+        panic!("not email");
+    };
+    assert_eq!((mail.port, mail.tls), (587, SmtpTls::Starttls));
+    assert!(config.notify[1].wants(EventKind::ClaimReminder, "t"));
+}

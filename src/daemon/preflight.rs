@@ -18,6 +18,22 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
             }
         }
     }
+    for (i, channel) in config.notify.iter().enumerate() {
+        for (field, secret) in channel.settings.secrets() {
+            if let Err(e) = secret.reveal() {
+                problems.push(format!("notify[{i}].{field}: {e}"));
+            }
+        }
+        if let crate::notify::ChannelSettings::Email(email) = &channel.settings
+            && let Some(path) = &email.ca_file
+            && let Err(e) = std::fs::read(path)
+        {
+            problems.push(format!(
+                "notify[{i}].ca_file: cannot read {}: {e}",
+                path.display()
+            ));
+        }
+    }
     let url = &config.database.url;
     if !["sqlite:", "postgres://", "postgresql://"]
         .iter()

@@ -83,6 +83,20 @@ impl ChannelSettings {
     }
 }
 
+impl ChannelSettings {
+    /// Every secret of the channel, by its key in `[[notify]]`.
+    pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        match self {
+            ChannelSettings::Webhook { url, secret } => std::iter::once(("url", url))
+                .chain(secret.as_ref().map(|s| ("secret", s)))
+                .collect(),
+            ChannelSettings::Slack { url } => vec![("url", url)],
+            ChannelSettings::Email(e) => e.password.iter().map(|p| ("password", p)).collect(),
+            ChannelSettings::Pagerduty { routing_key, .. } => vec![("routing_key", routing_key)],
+        }
+    }
+}
+
 impl ChannelConfig {
     /// Whether this channel takes `kind` events about `target`.
     pub fn wants(&self, kind: EventKind, target: &str) -> bool {
