@@ -223,17 +223,7 @@ impl MinuteWatch {
         );
         self.next = Some(minute.next());
         let mut triggers = Vec::new();
-        match (verdict == Verdict::Failure, self.failing_since) {
-            (true, None) => {
-                self.failing_since = Some(minute);
-                triggers.push(MinuteTrigger::IncidentOpened { start: minute });
-            }
-            (false, Some(start)) => {
-                self.failing_since = None;
-                triggers.push(MinuteTrigger::IncidentResolved { start, end: minute });
-            }
-            _ => {}
-        }
+        // Coverage first: measuring again comes before what is measured.
         match verdict {
             Verdict::NoData => {
                 let (since, count) = self.no_data_since.get_or_insert((minute, 0));
@@ -259,6 +249,17 @@ impl MinuteWatch {
                     });
                 }
             }
+        }
+        match (verdict == Verdict::Failure, self.failing_since) {
+            (true, None) => {
+                self.failing_since = Some(minute);
+                triggers.push(MinuteTrigger::IncidentOpened { start: minute });
+            }
+            (false, Some(start)) => {
+                self.failing_since = None;
+                triggers.push(MinuteTrigger::IncidentResolved { start, end: minute });
+            }
+            _ => {}
         }
         triggers
     }
