@@ -33,6 +33,7 @@ use crate::notify::channels::{
 };
 use crate::notify::events::EventKind;
 use crate::probe::matrix::MatrixSettings;
+use crate::probe::xmpp::XmppSettings;
 use crate::probe::simulator::SimulatorSettings;
 use crate::probe::tencent::TencentSettings;
 use crate::probe::{Provider, ProviderSettings};
@@ -227,4 +228,13 @@ pub fn humanize(d: Duration) -> String {
     } else {
         format!("{}s", d.as_secs())
     }
+}
+
+/// Whether a host name or address stays on this machine: where a config may
+/// allow a connection without TLS.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -73,6 +73,7 @@ pub(super) struct RawTarget {
     pub(super) max_sends_per_day: Option<Spanned<u32>>,
     pub(super) tencent: Option<Spanned<TencentSettings>>,
     pub(super) matrix: Option<Spanned<MatrixSettings>>,
+    pub(super) xmpp: Option<Spanned<XmppSettings>>,
     pub(super) simulator: Option<Spanned<SimulatorSettings>>,
     pub(super) sla: Spanned<RawSla>,
 }

@@ -321,6 +321,7 @@ impl Validator<'_> {
         let sections = [
             (Provider::Tencent, raw.tencent.as_ref().map(Spanned::span)),
             (Provider::Matrix, raw.matrix.as_ref().map(Spanned::span)),
+            (Provider::Xmpp, raw.xmpp.as_ref().map(Spanned::span)),
             (
                 Provider::Simulator,
                 raw.simulator.as_ref().map(Spanned::span),
@@ -345,6 +346,9 @@ impl Validator<'_> {
             Provider::Matrix => raw
                 .matrix
                 .map(|s| (s.span(), ProviderSettings::Matrix(s.into_inner()))),
+            Provider::Xmpp => raw
+                .xmpp
+                .map(|s| (s.span(), ProviderSettings::Xmpp(s.into_inner()))),
             Provider::Simulator => Some(raw.simulator.map_or_else(
                 || {
                     (
@@ -711,14 +715,6 @@ impl Validator<'_> {
             to: to.get_ref().clone(),
         }))
     }
-}
-
-/// Whether a host name or address stays on this machine.
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -6,9 +6,11 @@
 //! [`Provider`] and [`ProviderSettings`] with the arms of the matches below,
 //! and its `[targets.<name>]` section field in the config's raw target.
 
+pub mod delivery;
 pub mod matrix;
 pub mod simulator;
 pub mod tencent;
+pub mod xmpp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,7 @@ use crate::config::{DeliveryMode, Secret};
 pub enum Provider {
     Tencent,
     Matrix,
+    Xmpp,
     Simulator,
 }
 
@@ -36,6 +39,7 @@ impl Provider {
         match self {
             Provider::Tencent => Some(tencent::ANSWERS_WITHIN),
             Provider::Matrix => Some(matrix::ANSWERS_WITHIN),
+            Provider::Xmpp => Some(xmpp::ANSWERS_WITHIN),
             // The built-in simulator answers at once unless told otherwise.
             Provider::Simulator => None,
         }
@@ -45,6 +49,7 @@ impl Provider {
         match self {
             Provider::Tencent => "tencent",
             Provider::Matrix => "matrix",
+            Provider::Xmpp => "xmpp",
             Provider::Simulator => "simulator",
         }
     }
@@ -56,6 +61,7 @@ impl Provider {
 pub enum ProviderSettings {
     Tencent(tencent::TencentSettings),
     Matrix(matrix::MatrixSettings),
+    Xmpp(xmpp::XmppSettings),
     Simulator(simulator::SimulatorSettings),
 }
 
@@ -64,6 +70,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Tencent(_) => Provider::Tencent,
             ProviderSettings::Matrix(_) => Provider::Matrix,
+            ProviderSettings::Xmpp(_) => Provider::Xmpp,
             ProviderSettings::Simulator(_) => Provider::Simulator,
         }
     }
@@ -73,6 +80,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Tencent(s) => s.check(),
             ProviderSettings::Matrix(s) => s.check(),
+            ProviderSettings::Xmpp(s) => s.check(),
             ProviderSettings::Simulator(s) => s.check(),
         }
     }
@@ -82,6 +90,13 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Tencent(s) => vec![("secret_key", &s.secret_key)],
             ProviderSettings::Matrix(s) => {
+                let mut secrets = vec![("password", &s.password)];
+                if let Some(rx) = &s.recipient_password {
+                    secrets.push(("recipient_password", rx));
+                }
+                secrets
+            }
+            ProviderSettings::Xmpp(s) => {
                 let mut secrets = vec![("password", &s.password)];
                 if let Some(rx) = &s.recipient_password {
                     secrets.push(("recipient_password", rx));
@@ -100,6 +115,7 @@ impl ProviderSettings {
             }
             ProviderSettings::Simulator(s) => s.probe(context.clock.clone())?,
             ProviderSettings::Matrix(s) => Arc::new(matrix::MatrixProbe::new(s, context)?),
+            ProviderSettings::Xmpp(s) => Arc::new(xmpp::XmppProbe::new(s, context)?),
         })
     }
 
@@ -108,6 +124,7 @@ impl ProviderSettings {
     pub fn confirms_delivery(&self) -> bool {
         match self {
             ProviderSettings::Matrix(s) => s.recipient.is_some(),
+            ProviderSettings::Xmpp(s) => s.recipient.is_some(),
             ProviderSettings::Tencent(_) | ProviderSettings::Simulator(_) => false,
         }
     }
@@ -118,6 +135,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Tencent(s) => Some(tencent::setup::setup(s).await),
             ProviderSettings::Matrix(s) => Some(matrix::setup::setup(s).await),
+            ProviderSettings::Xmpp(s) => Some(xmpp::setup::setup(s).await),
             ProviderSettings::Simulator(_) => None,
         }
     }
@@ -131,6 +149,7 @@ impl ProviderSettings {
                 tencent::is_unclassified(error_code)
             }
             ProviderSettings::Matrix(_) => matrix::codes::is_unclassified(error_code),
+            ProviderSettings::Xmpp(_) => xmpp::codes::is_unclassified(error_code),
         }
     }
 }

@@ -2,17 +2,17 @@
 //! on the two probe rooms, and each send's probe id is matched when the
 //! recipient sees it (README "Delivery confirmation").
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::client::{MatrixClient, escape};
 use super::codes::{Call, Class};
+pub use crate::probe::delivery::WatchState;
+use crate::probe::delivery::DeliveryBook;
 
 /// The content key that carries a send's probe id.
 pub const PROBE_ID_KEY: &str = "org.improbe.probe_id";
@@ -25,18 +25,9 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Between sign-in tries while our recipient credentials are refused.
 const RETRY_REFUSED: Duration = Duration::from_secs(60);
 
-/// Where the recipient's watch stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WatchState {
-    Starting,
-    Watching,
-    /// The homeserver refused the recipient's sign-in: our configuration.
-    Refused,
-}
-
 /// The recipient's watch over the probe rooms.
 pub struct Recipient {
-    waiting: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
+    book: DeliveryBook,
     state: Mutex<WatchState>,
 }
 
@@ -52,7 +43,7 @@ impl Recipient {
     /// Starts watching; the task ends when the returned handle is dropped.
     pub fn start(login: RecipientLogin) -> (Arc<Recipient>, tokio::task::AbortHandle) {
         let recipient = Arc::new(Recipient {
-            waiting: Mutex::new(HashMap::new()),
+            book: DeliveryBook::default(),
             state: Mutex::new(WatchState::Starting),
         });
         let task = tokio::spawn(watch(recipient.clone(), login));
@@ -67,19 +58,9 @@ impl Recipient {
         *self.state.lock().expect("state lock") = state;
     }
 
-    /// Registers a probe id before its send, so a recipient that sees the
-    /// message before the send's answer arrives still confirms it.
-    pub fn expect(&self, probe_id: &str) -> oneshot::Receiver<Instant> {
-        let (tx, rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .expect("waiting lock")
-            .insert(probe_id.to_owned(), tx);
-        rx
-    }
-
-    pub fn forget(&self, probe_id: &str) {
-        self.waiting.lock().expect("waiting lock").remove(probe_id);
+    /// The sends waiting for the recipient.
+    pub fn book(&self) -> &DeliveryBook {
+        &self.book
     }
 
     /// Confirms every awaited probe id among a sync answer's timeline events.
@@ -88,16 +69,13 @@ impl Recipient {
         let Some(rooms) = sync["rooms"]["join"].as_object() else {
             return;
         };
-        let mut waiting = self.waiting.lock().expect("waiting lock");
-        if waiting.is_empty() {
+        if !self.book.is_waiting() {
             return;
         }
         for room in rooms.values() {
             for event in room["timeline"]["events"].as_array().into_iter().flatten() {
-                if let Some(id) = event["content"][PROBE_ID_KEY].as_str()
-                    && let Some(waiter) = waiting.remove(id)
-                {
-                    let _ = waiter.send(seen_at);
+                if let Some(id) = event["content"][PROBE_ID_KEY].as_str() {
+                    self.book.confirm(id, seen_at);
                 }
             }
         }

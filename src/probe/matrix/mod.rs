@@ -23,7 +23,8 @@ use self::client::{CallError, MatrixClient};
 use self::codes::Call;
 use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
 use super::{Probe, ProbeContext, ProbeOutcome};
-use crate::attempt::{Delivery, InconclusiveReason, Kind};
+use crate::attempt::{InconclusiveReason, Kind};
+use crate::probe::delivery::{AwaitedDelivery, finish_accepted};
 use crate::config::DeliveryMode;
 
 /// Synapse holds a rate-limited request for half a second before it answers
@@ -36,10 +37,6 @@ const LOGOUT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Tokens kept for a later logout while logouts fail; past this the homeserver
 /// expires them itself.
 const MAX_STALE_TOKENS: usize = 100;
-
-/// How long before the attempt's deadline the wait for delivery gives up,
-/// so the attempt ends on its own rather than by the scheduler's timeout.
-const DELIVERY_MARGIN: Duration = Duration::from_millis(50);
 
 pub struct MatrixProbe {
     api: MatrixClient,
@@ -215,7 +212,7 @@ impl MatrixProbe {
             .as_ref()
             .map(|(r, _)| r)
             .filter(|r| r.state() != WatchState::Refused);
-        let seen = watch.map(|r| r.expect(&probe_id));
+        let seen = watch.map(|r| r.book().expect(&probe_id));
 
         let mut renewed = false;
         let answer = loop {
@@ -241,45 +238,19 @@ impl MatrixProbe {
         let answered = started.elapsed();
         if let Err((doing, call, e)) = answer {
             if let Some(r) = watch {
-                r.forget(&probe_id);
+                r.book().forget(&probe_id);
             }
             return self.failed(kind, call, doing, &e);
         }
         let mut outcome = ProbeOutcome::ok(Some(200));
         outcome.answered_after = Some(answered);
-        let Some(seen) = seen else {
-            if self.delivery_mode == DeliveryMode::Require {
-                return ProbeOutcome::inconclusive(
-                    InconclusiveReason::Credentials,
-                    Some(200),
-                    None,
-                    "delivery cannot be confirmed: the recipient account cannot sign in",
-                );
-            }
-            return outcome;
-        };
-        let wait = self
-            .timeout
-            .saturating_sub(started.elapsed() + DELIVERY_MARGIN);
-        match tokio::time::timeout(wait, seen).await {
-            Ok(Ok(seen_at)) => {
-                outcome.delivery = Some((Delivery::Confirmed, Some(seen_at - started)));
-            }
-            _ => {
-                if let Some(r) = watch {
-                    r.forget(&probe_id);
-                }
-                outcome.delivery = Some((Delivery::Missing, None));
-                if self.delivery_mode == DeliveryMode::Require {
-                    outcome.outcome = crate::attempt::Outcome::Fail;
-                    outcome.error = Some(format!(
-                        "accepted, but the recipient did not see it within {}",
-                        crate::config::humanize(self.timeout)
-                    ));
-                }
-            }
-        }
-        outcome
+        let awaited = self.recipient.as_ref().map(|(r, _)| AwaitedDelivery {
+            book: r.book(),
+            probe_id: &probe_id,
+            seen,
+        });
+        finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout)
+            .await
     }
 
     /// The outcome of an error answer; a rate limit holds the operation

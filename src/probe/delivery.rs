@@ -1,0 +1,115 @@
+//! Delivery confirmation shared by the providers that have a recipient
+//! account (README "Delivery confirmation"): the book of sends waiting to be
+//! seen, and how an accepted send's outcome is finished with what the
+//! recipient saw.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::ProbeOutcome;
+use crate::attempt::{Delivery, InconclusiveReason, Outcome};
+use crate::config::DeliveryMode;
+
+/// How long before the attempt's deadline the wait for delivery gives up,
+/// so the attempt ends on its own rather than by the scheduler's timeout.
+pub const DELIVERY_MARGIN: Duration = Duration::from_millis(50);
+
+/// Where a recipient's watch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchState {
+    Starting,
+    Watching,
+    /// The server refused the recipient's sign-in: our configuration.
+    Refused,
+}
+
+/// Probe ids of sends whose recipient has not seen them yet.
+#[derive(Default)]
+pub struct DeliveryBook {
+    waiting: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
+}
+
+impl DeliveryBook {
+    /// Registers a probe id before its send, so a recipient that sees the
+    /// message before the send's answer arrives still confirms it.
+    pub fn expect(&self, probe_id: &str) -> oneshot::Receiver<Instant> {
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("delivery lock")
+            .insert(probe_id.to_owned(), tx);
+        rx
+    }
+
+    pub fn forget(&self, probe_id: &str) {
+        self.waiting.lock().expect("delivery lock").remove(probe_id);
+    }
+
+    /// The recipient saw `probe_id` at `seen_at`.
+    pub fn confirm(&self, probe_id: &str, seen_at: Instant) {
+        if let Some(waiter) = self.waiting.lock().expect("delivery lock").remove(probe_id) {
+            let _ = waiter.send(seen_at);
+        }
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        !self.waiting.lock().expect("delivery lock").is_empty()
+    }
+}
+
+/// A send the provider accepted, waiting for its recipient.
+pub struct AwaitedDelivery<'a> {
+    pub book: &'a DeliveryBook,
+    pub probe_id: &'a str,
+    /// `None` when the recipient cannot watch (its sign-in is refused).
+    pub seen: Option<oneshot::Receiver<Instant>>,
+}
+
+/// Finishes `outcome`, a send the provider accepted (`ok`, with
+/// `answered_after`): latency stays the provider's answer; delivery is
+/// recorded beside it, and with `delivery = "require"` a send the recipient
+/// did not see within the attempt's `timeout` fails.
+pub async fn finish_accepted(
+    mut outcome: ProbeOutcome,
+    started: Instant,
+    awaited: Option<AwaitedDelivery<'_>>,
+    mode: DeliveryMode,
+    timeout: Duration,
+) -> ProbeOutcome {
+    let Some(awaited) = awaited else {
+        return outcome;
+    };
+    let Some(seen) = awaited.seen else {
+        if mode == DeliveryMode::Require {
+            return ProbeOutcome::inconclusive(
+                InconclusiveReason::Credentials,
+                outcome.http_status,
+                None,
+                "delivery cannot be confirmed: the recipient account cannot sign in",
+            );
+        }
+        return outcome;
+    };
+    let wait = timeout.saturating_sub(started.elapsed() + DELIVERY_MARGIN);
+    match tokio::time::timeout(wait, seen).await {
+        Ok(Ok(seen_at)) => {
+            outcome.delivery = Some((Delivery::Confirmed, Some(seen_at - started)));
+        }
+        _ => {
+            awaited.book.forget(awaited.probe_id);
+            outcome.delivery = Some((Delivery::Missing, None));
+            if mode == DeliveryMode::Require {
+                outcome.outcome = Outcome::Fail;
+                outcome.error = Some(format!(
+                    "accepted, but the recipient did not see it within {}",
+                    crate::config::humanize(timeout)
+                ));
+            }
+        }
+    }
+    outcome
+}

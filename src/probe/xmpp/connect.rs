@@ -1,0 +1,146 @@
+//! The way to the server, as a client takes it: TCP, then STARTTLS (or TLS
+//! from the first byte), with the certificate checked against the public
+//! roots and the target's `ca_file`. tokio-xmpp drives the XML stream, SASL
+//! and binding; this connector is ours so that `ca_file` and `tls = "none"`
+//! apply per target.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, BufStream};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::error::ProtocolError;
+use tokio_xmpp::jid::Jid;
+use tokio_xmpp::parsers::starttls;
+use tokio_xmpp::xmlstream::{
+    PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement,
+    initiate_stream,
+};
+
+use super::settings::{XmppSettings, XmppTls};
+
+/// Any byte stream the XML stream runs over: TCP or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+#[derive(Clone)]
+pub struct Connector {
+    host: String,
+    port: u16,
+    tls: XmppTls,
+    /// The name the certificate must carry: the JID's domain.
+    domain: String,
+    tls_config: Arc<ClientConfig>,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connector({}:{}, {:?})", self.host, self.port, self.tls)
+    }
+}
+
+impl Connector {
+    pub fn new(settings: &XmppSettings) -> anyhow::Result<Connector> {
+        let (host, port) = settings.address().map_err(|e| anyhow::anyhow!("server: {e}"))?;
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &settings.ca_file {
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
+            if certificates.is_empty() {
+                anyhow::bail!("ca_file {} holds no PEM certificate", path.display());
+            }
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
+            }
+        }
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let tls_config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Connector {
+            host,
+            port,
+            tls: settings.tls,
+            domain: settings.domain().to_owned(),
+            tls_config: Arc::new(tls_config),
+        })
+    }
+
+    async fn handshake<S: Io + 'static>(&self, stream: S) -> io::Result<Box<dyn Io>> {
+        let name = ServerName::try_from(self.domain.clone())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = TlsConnector::from(self.tls_config.clone())
+            .connect(name, stream)
+            .await?;
+        Ok(Box::new(tls))
+    }
+
+    fn header(&self) -> StreamHeader<'_> {
+        StreamHeader {
+            to: Some(Cow::Borrowed(self.domain.as_str())),
+            from: None,
+            id: None,
+        }
+    }
+}
+
+impl ServerConnector for Connector {
+    type Stream = BufStream<Box<dyn Io>>;
+
+    async fn connect(
+        &self,
+        _jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error>
+    {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        tcp.set_nodelay(true)?;
+        let io: Box<dyn Io> = match self.tls {
+            XmppTls::None => Box::new(tcp),
+            XmppTls::Direct => self.handshake(tcp).await?,
+            XmppTls::Starttls => {
+                let plain = initiate_stream(BufStream::new(tcp), ns, self.header(), timeouts).await?;
+                let (features, mut stream): (_, XmppStream<BufStream<TcpStream>>) =
+                    plain.recv_features().await?;
+                if !features.can_starttls() {
+                    return Err(ProtocolError::NoTls.into());
+                }
+                stream
+                    .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+                        starttls::Request,
+                    )))
+                    .await?;
+                loop {
+                    match stream.next().await.map(|v| v.and_then(|v| v.into_read_error())) {
+                        Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
+                        Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+                        Some(Err(ReadError::HardError(e))) => return Err(e.into()),
+                        Some(Err(ReadError::ParseError(e))) => {
+                            return Err(io::Error::new(io::ErrorKind::InvalidData, e).into());
+                        }
+                        None | Some(Err(ReadError::StreamFooterReceived)) => {
+                            return Err(tokio_xmpp::Error::Disconnected);
+                        }
+                    }
+                }
+                self.handshake(stream.into_inner().into_inner()).await?
+            }
+        };
+        let stream = initiate_stream(BufStream::new(io), ns, self.header(), timeouts).await?;
+        Ok((stream, sasl::common::ChannelBinding::None))
+    }
+}

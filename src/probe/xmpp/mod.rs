@@ -1,0 +1,286 @@
+//! XMPP (`provider = "xmpp"`): a fresh sign-in for every login check, chat
+//! and group chat messages over a long-lived session, each acknowledged by
+//! the server, with delivery confirmed by a second account (README "XMPP").
+
+pub mod codes;
+pub mod connect;
+pub mod session;
+pub mod settings;
+pub mod setup;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use tokio_xmpp::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::message::{Id, Lang, Message, MessageType};
+
+pub use settings::{XmppSettings, XmppTls};
+
+use self::codes::{CallError, Class};
+use self::connect::Connector;
+use self::session::{BODY_PREFIX, Session, sign_in, sign_out};
+use super::delivery::{AwaitedDelivery, DeliveryBook, WatchState, finish_accepted};
+use super::{Probe, ProbeContext, ProbeOutcome};
+use crate::attempt::{InconclusiveReason, Kind};
+use crate::config::DeliveryMode;
+
+/// A healthy server answers a sign-in or a message well within this.
+pub const ANSWERS_WITHIN: Duration = Duration::from_secs(1);
+
+/// Between sign-in tries of the recipient while the server does not answer,
+/// and while it refuses the recipient's credentials.
+const RECIPIENT_RETRY: Duration = Duration::from_secs(1);
+const RECIPIENT_RETRY_REFUSED: Duration = Duration::from_secs(60);
+
+pub struct XmppProbe {
+    connector: Connector,
+    jid: BareJid,
+    password: String,
+    /// Where chat messages go: the recipient, or our own account.
+    to: BareJid,
+    room: Option<BareJid>,
+    /// `improbe-<target>-<prober>`: resources, nicks and probe ids start so.
+    prefix: String,
+    sender: tokio::sync::Mutex<Option<Arc<Session>>>,
+    recipient: Option<(Arc<RecipientWatch>, tokio::task::AbortHandle)>,
+    sequence: AtomicU64,
+    timeout: Duration,
+    delivery_mode: DeliveryMode,
+}
+
+impl Drop for XmppProbe {
+    fn drop(&mut self) {
+        if let Some((_, task)) = &self.recipient {
+            task.abort();
+        }
+    }
+}
+
+fn bare(text: &str, field: &str) -> anyhow::Result<BareJid> {
+    BareJid::new(text).map_err(|e| anyhow::anyhow!("{field} `{text}`: {e}"))
+}
+
+impl XmppProbe {
+    pub fn new(settings: &XmppSettings, context: &ProbeContext) -> anyhow::Result<XmppProbe> {
+        let connector = Connector::new(settings)?;
+        let jid = bare(&settings.jid, "jid")?;
+        let password = settings.password.reveal()?;
+        let room = settings
+            .group_room
+            .as_deref()
+            .map(|r| bare(r, "group_room"))
+            .transpose()?;
+        let prefix = format!("improbe-{}-{}", context.target, context.prober);
+        let recipient = match (&settings.recipient, &settings.recipient_password) {
+            (Some(rx), Some(rx_password)) => {
+                let watch = Arc::new(RecipientWatch {
+                    book: Arc::new(DeliveryBook::default()),
+                    state: Mutex::new(WatchState::Starting),
+                });
+                let task = tokio::spawn(watch.clone().run(
+                    connector.clone(),
+                    bare(rx, "recipient")?,
+                    rx_password.reveal()?,
+                    format!("{prefix}-rx"),
+                    room.clone(),
+                ));
+                Some((watch, task.abort_handle()))
+            }
+            _ => None,
+        };
+        let to = match &settings.recipient {
+            Some(rx) => bare(rx, "recipient")?,
+            None => jid.clone(),
+        };
+        Ok(XmppProbe {
+            connector,
+            jid,
+            password,
+            to,
+            room,
+            prefix,
+            sender: tokio::sync::Mutex::new(None),
+            recipient,
+            sequence: AtomicU64::new(0),
+            timeout: context.timeout,
+            delivery_mode: context.delivery,
+        })
+    }
+
+    /// A fresh connection each time: TCP, TLS, SASL, bind. `ok` only when
+    /// the bind completes; the stream is then closed off the attempt's clock.
+    async fn login(&self) -> ProbeOutcome {
+        let resource = format!("{}-login", self.prefix);
+        match sign_in(&self.connector, &self.jid, &self.password, &resource).await {
+            Ok((stream, _)) => {
+                tokio::spawn(sign_out(stream));
+                ProbeOutcome::ok(None)
+            }
+            Err(e) => e.outcome("login"),
+        }
+    }
+
+    /// The sending session, opened (and the room joined) when there is none
+    /// or the last one ended.
+    async fn session(&self) -> Result<Arc<Session>, CallError> {
+        let mut current = self.sender.lock().await;
+        if let Some(session) = current.as_ref()
+            && session.ended().is_none()
+        {
+            return Ok(session.clone());
+        }
+        *current = None;
+        let resource = format!("{}-send", self.prefix);
+        let session = Arc::new(
+            Session::open(
+                &self.connector,
+                &self.jid,
+                &self.password,
+                &resource,
+                self.room.as_ref(),
+                None,
+            )
+            .await?,
+        );
+        *current = Some(session.clone());
+        Ok(session)
+    }
+
+    async fn send(&self, kind: Kind) -> ProbeOutcome {
+        let started = Instant::now();
+        let group = kind == Kind::SendGroup;
+        let room = match (&self.room, group) {
+            (None, true) => {
+                return ProbeOutcome::inconclusive(
+                    InconclusiveReason::RequestRejected,
+                    None,
+                    None,
+                    "no group_room in [targets.xmpp]: name one and run `improbe setup`",
+                );
+            }
+            (room, _) => room.clone(),
+        };
+        let session = match self.session().await {
+            Ok(session) => session,
+            Err(e) => return e.outcome("sign-in for sending"),
+        };
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let sent_at = chrono::Utc::now();
+        let probe_id = format!(
+            "{}-{}-{sequence}",
+            self.prefix,
+            sent_at.timestamp_nanos_opt().unwrap_or_default()
+        );
+        let body = format!(
+            "{BODY_PREFIX}{probe_id} sent {}",
+            sent_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        let watch = self
+            .recipient
+            .as_ref()
+            .map(|(w, _)| w)
+            .filter(|w| w.state() != WatchState::Refused);
+        let seen = watch.map(|w| w.book.expect(&probe_id));
+        let (type_, to) = match room {
+            Some(room) if group => (MessageType::Groupchat, Jid::from(room)),
+            _ => (MessageType::Chat, Jid::from(self.to.clone())),
+        };
+        let mut message = Message::new_with_type(type_, Some(to)).with_body(Lang::default(), body);
+        message.id = Some(Id(probe_id.clone()));
+        let answer = if group {
+            // The room reflects the message to its sender once it has taken
+            // it and sent it on to the occupants.
+            session.call(message.into(), &probe_id).await
+        } else {
+            session.send_acknowledged(message, &probe_id).await
+        };
+        let answered = started.elapsed();
+        if let Err(e) = answer {
+            if let Some(w) = watch {
+                w.book.forget(&probe_id);
+            }
+            return e.outcome(if group { "group message" } else { "chat message" });
+        }
+        let mut outcome = ProbeOutcome::ok(None);
+        outcome.answered_after = Some(answered);
+        let awaited = self.recipient.as_ref().map(|(w, _)| AwaitedDelivery {
+            book: &w.book,
+            probe_id: &probe_id,
+            seen,
+        });
+        finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
+    }
+}
+
+#[async_trait]
+impl Probe for XmppProbe {
+    async fn attempt(&self, kind: Kind) -> ProbeOutcome {
+        match kind {
+            Kind::Login => self.login().await,
+            Kind::SendDirect | Kind::SendGroup => self.send(kind).await,
+        }
+    }
+}
+
+/// The recipient account, signed in and in the room, confirming the probe
+/// ids it sees.
+pub struct RecipientWatch {
+    book: Arc<DeliveryBook>,
+    state: Mutex<WatchState>,
+}
+
+impl RecipientWatch {
+    pub fn state(&self) -> WatchState {
+        *self.state.lock().expect("state lock")
+    }
+
+    fn set_state(&self, state: WatchState) {
+        *self.state.lock().expect("state lock") = state;
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        connector: Connector,
+        jid: BareJid,
+        password: String,
+        resource: String,
+        room: Option<BareJid>,
+    ) {
+        loop {
+            let opened = Session::open(
+                &connector,
+                &jid,
+                &password,
+                &resource,
+                room.as_ref(),
+                Some(self.book.clone()),
+            )
+            .await;
+            match opened {
+                Ok(session) => {
+                    self.set_state(WatchState::Watching);
+                    while session.ended().is_none() {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    tokio::time::sleep(RECIPIENT_RETRY).await;
+                }
+                Err(e) => {
+                    let refused = matches!(&e, CallError::Untrusted(_))
+                        || matches!(&e, CallError::Condition { condition, .. }
+                            if codes::class(condition) == Class::Inconclusive(InconclusiveReason::Credentials));
+                    if refused {
+                        tracing::warn!(recipient = %jid, "the recipient cannot sign in, delivery is not confirmed: {e}");
+                        self.set_state(WatchState::Refused);
+                        tokio::time::sleep(RECIPIENT_RETRY_REFUSED).await;
+                    } else {
+                        tracing::debug!(recipient = %jid, "recipient sign-in failed: {e}");
+                        tokio::time::sleep(RECIPIENT_RETRY).await;
+                    }
+                }
+            }
+        }
+    }
+}

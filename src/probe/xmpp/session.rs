@@ -1,0 +1,401 @@
+//! Signing in (TCP, TLS, SASL, resource binding) and a signed-in session
+//! that stays open: one task owns the XML stream, sends what callers hand it
+//! and routes what comes back (IQ answers, message errors, the room's
+//! reflections, the recipient's deliveries) to whoever waits for it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::BufStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::jid::{BareJid, FullJid, Jid};
+use tokio_xmpp::parsers::bind::{BindQuery, BindResponse};
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::message::{Message, MessageType};
+use tokio_xmpp::parsers::muc::{Muc, MucUser, muc::History, user::Status};
+use tokio_xmpp::parsers::ns;
+use tokio_xmpp::parsers::ping::Ping;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::stanza_error::StanzaError;
+use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
+use tokio_xmpp::{Stanza, minidom::Element};
+
+use super::codes::{CallError, condition_name};
+use super::connect::{Connector, Io};
+use crate::probe::delivery::DeliveryBook;
+
+type Stream = XmppStream<BufStream<Box<dyn Io>>>;
+
+/// A message body's opening words; the probe id follows.
+pub const BODY_PREFIX: &str = "improbe probe ";
+
+/// The stream's own idle checks: quiet this long, the server is pinged.
+fn timeouts() -> Timeouts {
+    Timeouts {
+        read_timeout: Duration::from_secs(60),
+        response_timeout: Duration::from_secs(20),
+    }
+}
+
+/// The next element, or why there is none.
+async fn next(stream: &mut Stream) -> Result<XmppStreamElement, CallError> {
+    loop {
+        match stream.next().await.map(|v| v.and_then(|v| v.into_read_error())) {
+            Some(Ok(XmppStreamElement::StreamError(error))) => {
+                return Err(CallError::condition(
+                    condition_name(&error.0.condition),
+                    format!("stream error from the server: {}", error.0),
+                ));
+            }
+            Some(Ok(element)) => return Ok(element),
+            Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Err(ReadError::HardError(e))) => return Err(CallError::io(&e)),
+            Some(Err(ReadError::ParseError(e))) => {
+                return Err(CallError::Transport(format!("unreadable XML from the server: {e}")));
+            }
+            None | Some(Err(ReadError::StreamFooterReceived)) => {
+                return Err(CallError::Transport("the server closed the stream".to_owned()));
+            }
+        }
+    }
+}
+
+async fn send(stream: &mut Stream, stanza: Stanza) -> Result<(), CallError> {
+    stream
+        .send(&XmppStreamElement::Stanza(stanza))
+        .await
+        .map_err(|e| CallError::io(&e))
+}
+
+/// The full path a client takes: TCP (or TLS), STARTTLS and the
+/// certificate check, SASL (SCRAM where offered), then resource binding.
+/// Returns the bound stream.
+pub async fn sign_in(
+    connector: &Connector,
+    jid: &BareJid,
+    password: &str,
+    resource: &str,
+) -> Result<(Stream, FullJid), CallError> {
+    let from_xmpp = |e: tokio_xmpp::Error| CallError::from_xmpp(&e);
+    let io = |e: std::io::Error| CallError::io(&e);
+    let (pending, binding) = connector
+        .connect(&Jid::from(jid.clone()), ns::JABBER_CLIENT, timeouts())
+        .await
+        .map_err(from_xmpp)?;
+    let features_error = |e: tokio_xmpp::xmlstream::RecvFeaturesError| CallError::from_xmpp(&e.into());
+    let (features, stream): (_, Stream) = pending.recv_features().await.map_err(features_error)?;
+    let node = jid.node().map_or("", |n| n.as_str());
+    let credentials = sasl::common::Credentials::default()
+        .with_username(node)
+        .with_password(password)
+        .with_channel_binding(binding);
+    let authenticated = tokio_xmpp::client_login(stream, features.sasl_mechanisms, credentials)
+        .await
+        .map_err(from_xmpp)?;
+    let pending = authenticated
+        .send_header(StreamHeader {
+            to: Some(jid.domain().as_str().into()),
+            from: None,
+            id: None,
+        })
+        .await
+        .map_err(io)?;
+    let (_, mut stream): (_, Stream) = pending.recv_features().await.map_err(features_error)?;
+    let bind = Iq::from_set("bind", BindQuery::new(Some(resource.to_owned())));
+    send(&mut stream, bind.into()).await?;
+    loop {
+        if let XmppStreamElement::Stanza(Stanza::Iq(iq)) = next(&mut stream).await? {
+            match iq {
+                Iq::Result { id, payload: Some(payload), .. } if id == "bind" => {
+                    let bound = BindResponse::try_from(payload)
+                        .map_err(|e| CallError::Transport(format!("unreadable bind answer: {e}")))?;
+                    return Ok((stream, bound.jid));
+                }
+                Iq::Error { id, error, .. } if id == "bind" => {
+                    return Err(stanza_error(&error, "resource binding refused"));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Ends a stream politely; a server that does not answer is not waited for.
+pub async fn sign_out(mut stream: Stream) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), SinkExt::<&Stanza>::close(&mut stream)).await;
+}
+
+fn stanza_error(error: &StanzaError, doing: &str) -> CallError {
+    let text = error.texts.values().next().cloned().unwrap_or_default();
+    CallError::condition(
+        condition_name(&error.defined_condition),
+        if text.is_empty() { doing.to_owned() } else { format!("{doing}: {text}") },
+    )
+}
+
+/// What a caller waits for after sending: the server's answer to an IQ, the
+/// room's reflection of a group message, or an error about either.
+type Reply = oneshot::Sender<Result<(), CallError>>;
+
+#[derive(Default)]
+struct Routes {
+    /// By stanza id.
+    waiting: Mutex<HashMap<String, Reply>>,
+    /// Why the session ended, once it has.
+    ended: Mutex<Option<String>>,
+}
+
+impl Routes {
+    fn answer(&self, id: &str, result: Result<(), CallError>) {
+        if let Some(reply) = self.waiting.lock().expect("routes lock").remove(id) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// A signed-in session kept open for sending, or for watching as the recipient.
+pub struct Session {
+    outbox: mpsc::Sender<Stanza>,
+    routes: Arc<Routes>,
+    pub bound: FullJid,
+    /// Where the session sits in the group room: `room/nick`.
+    pub occupant: Option<FullJid>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Session {
+    /// Signs in, says it is available, and joins `room` when given (rooms
+    /// are joined again with every new session). `deliveries`: the
+    /// recipient's book, whose probe ids this session confirms on sight.
+    pub async fn open(
+        connector: &Connector,
+        jid: &BareJid,
+        password: &str,
+        resource: &str,
+        room: Option<&BareJid>,
+        deliveries: Option<Arc<DeliveryBook>>,
+    ) -> Result<Session, CallError> {
+        let (mut stream, bound) = sign_in(connector, jid, password, resource).await?;
+        send(&mut stream, Presence::available().into()).await?;
+        let occupant = match room {
+            Some(room) => Some(join(&mut stream, room, resource).await?),
+            None => None,
+        };
+        let routes = Arc::new(Routes::default());
+        let (outbox, queue) = mpsc::channel(64);
+        let task = tokio::spawn(run(stream, queue, routes.clone(), occupant.clone(), deliveries));
+        Ok(Session {
+            outbox,
+            routes,
+            bound,
+            occupant,
+            task: task.abort_handle(),
+        })
+    }
+
+    /// Why the session ended, or `None` while it is open.
+    pub fn ended(&self) -> Option<String> {
+        if self.task.is_finished() {
+            return Some(
+                self.routes
+                    .ended
+                    .lock()
+                    .expect("routes lock")
+                    .clone()
+                    .unwrap_or_else(|| "the session ended".to_owned()),
+            );
+        }
+        None
+    }
+
+    /// Sends `stanza` and waits for what answers the id `awaited`: an IQ
+    /// result, or a message reflected by the room; an error stanza or the
+    /// end of the session is an `Err`.
+    pub async fn call(&self, stanza: Stanza, awaited: &str) -> Result<(), CallError> {
+        let (reply, answer) = oneshot::channel();
+        self.routes
+            .waiting
+            .lock()
+            .expect("routes lock")
+            .insert(awaited.to_owned(), reply);
+        let ended = || CallError::Transport(self.ended().unwrap_or_else(|| "the session ended".to_owned()));
+        if self.outbox.send(stanza).await.is_err() {
+            return Err(ended());
+        }
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => Err(ended()),
+        }
+    }
+
+    /// Sends a message, then a ping on the same stream: the server answers
+    /// the ping only after it has taken the message, so the answer is the
+    /// message's acknowledgement (an error about the message comes first).
+    pub async fn send_acknowledged(&self, message: Message, id: &str) -> Result<(), CallError> {
+        let (reply, mut refused) = oneshot::channel();
+        self.routes
+            .waiting
+            .lock()
+            .expect("routes lock")
+            .insert(id.to_owned(), reply);
+        let ping_id = format!("{id}-ack");
+        let server = Jid::from(BareJid::from_parts(None, self.bound.domain()));
+        let ping = Iq::from_get(ping_id.clone(), Ping).with_to(server);
+        let acknowledged = match self.outbox.send(message.into()).await {
+            Ok(()) => self.call(ping.into(), &ping_id).await,
+            Err(_) => Err(CallError::Transport(
+                self.ended().unwrap_or_else(|| "the session ended".to_owned()),
+            )),
+        };
+        self.routes.waiting.lock().expect("routes lock").remove(id);
+        // An error about the message reached us before the ping's answer.
+        if let Ok(Err(error)) = refused.try_recv() {
+            return Err(error);
+        }
+        acknowledged
+    }
+}
+
+/// Joins a room as `nick` and waits for the room's own presence for us
+/// (status 110), or its refusal.
+async fn join(stream: &mut Stream, room: &BareJid, nick: &str) -> Result<FullJid, CallError> {
+    let occupant = room
+        .with_resource_str(nick)
+        .map_err(|e| CallError::Transport(format!("room nick: {e}")))?;
+    let presence = Presence::available()
+        .with_to(occupant.clone())
+        .with_payload(Muc::new().with_history(History::new().with_maxstanzas(0)));
+    send(stream, presence.into()).await?;
+    loop {
+        if let XmppStreamElement::Stanza(Stanza::Presence(p)) = next(stream).await?
+            && p.from.as_ref().is_some_and(|f| f.to_bare() == *room)
+        {
+            if p.type_ == PresenceType::Error {
+                let error = p
+                    .payloads
+                    .iter()
+                    .find(|e| e.name() == "error")
+                    .and_then(|e| StanzaError::try_from(e.clone()).ok());
+                return Err(match error {
+                    Some(error) => stanza_error(&error, "joining the room"),
+                    None => CallError::Transport("the room refused the join".to_owned()),
+                });
+            }
+            let is_self = p
+                .payloads
+                .iter()
+                .filter(|e| e.is("x", ns::MUC_USER))
+                .filter_map(|e| MucUser::try_from(e.clone()).ok())
+                .any(|user| user.status.contains(&Status::SelfPresence));
+            if is_self {
+                return Ok(occupant);
+            }
+        }
+    }
+}
+
+/// The probe id a message body carries, if it is one of ours.
+pub fn probe_id(message: &Message) -> Option<&str> {
+    message
+        .bodies
+        .values()
+        .find_map(|body| body.strip_prefix(BODY_PREFIX))
+        .and_then(|rest| rest.split_whitespace().next())
+}
+
+/// The session's task: sends what callers queue, answers the server's
+/// pings, routes answers, confirms deliveries, until the stream ends.
+async fn run(
+    mut stream: Stream,
+    mut queue: mpsc::Receiver<Stanza>,
+    routes: Arc<Routes>,
+    occupant: Option<FullJid>,
+    deliveries: Option<Arc<DeliveryBook>>,
+) {
+    let ended = loop {
+        tokio::select! {
+            stanza = queue.recv() => {
+                let Some(stanza) = stanza else { break "the session was closed".to_owned() };
+                if let Err(e) = send(&mut stream, stanza).await {
+                    break e.to_string();
+                }
+            }
+            element = next(&mut stream) => {
+                let element = match element {
+                    Ok(element) => element,
+                    Err(e) => break e.to_string(),
+                };
+                let XmppStreamElement::Stanza(stanza) = element else { continue };
+                match stanza {
+                    Stanza::Iq(Iq::Result { id, .. }) => routes.answer(&id, Ok(())),
+                    Stanza::Iq(Iq::Error { id, error, .. }) => {
+                        routes.answer(&id, Err(stanza_error(&error, "the server refused")))
+                    }
+                    Stanza::Iq(Iq::Get { from, id, .. } | Iq::Set { from, id, .. }) => {
+                        // Every request gets an answer, or the server may drop us.
+                        let answer = match from {
+                            Some(from) => Iq::empty_result(from, id),
+                            None => Iq::Result { from: None, to: None, id, payload: None },
+                        };
+                        if let Err(e) = send(&mut stream, answer.into()).await {
+                            break e.to_string();
+                        }
+                    }
+                    Stanza::Message(message) => route_message(&routes, &message, occupant.as_ref(), deliveries.as_deref()),
+                    Stanza::Presence(_) => {}
+                }
+            }
+        }
+    };
+    *routes.ended.lock().expect("routes lock") = Some(ended);
+    // Whoever still waits learns that the session ended.
+    routes.waiting.lock().expect("routes lock").clear();
+    let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::<&Stanza>::close(&mut stream)).await;
+}
+
+fn route_message(
+    routes: &Routes,
+    message: &Message,
+    occupant: Option<&FullJid>,
+    deliveries: Option<&DeliveryBook>,
+) {
+    let id = message.id.as_ref().map(|i| i.0.as_str());
+    if message.type_ == MessageType::Error {
+        let error = message
+            .payloads
+            .iter()
+            .find(|e| e.name() == "error")
+            .and_then(|e| StanzaError::try_from(Element::clone(e)).ok());
+        if let Some(id) = id {
+            routes.answer(
+                id,
+                Err(match error {
+                    Some(error) => stanza_error(&error, "the message was refused"),
+                    None => CallError::Transport("the message was refused".to_owned()),
+                }),
+            );
+        }
+        return;
+    }
+    let seen_at = Instant::now();
+    // Our own group message, reflected by the room to its sender.
+    if message.type_ == MessageType::Groupchat
+        && let (Some(from), Some(occupant), Some(id)) = (&message.from, occupant, id)
+        && *from == Jid::from(occupant.clone())
+    {
+        routes.answer(id, Ok(()));
+    }
+    if let (Some(book), Some(probe_id)) = (deliveries, probe_id(message)) {
+        book.confirm(probe_id, seen_at);
+    }
+}
