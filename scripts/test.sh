@@ -29,6 +29,17 @@ if ! command -v promtool >/dev/null && command -v apt-get >/dev/null && [ "$(id 
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
+# The XMPP tests run a real Prosody server (Debian's package), started by
+# the tests on loopback ports with their own config.
+if ! command -v prosody >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing prosody for the XMPP tests..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prosody >/dev/null
+fi
+if [ "${CI:-}" = "true" ] && ! command -v prosody >/dev/null; then
+  echo "error: prosody is not installed and CI=true requires it (the XMPP tests)" >&2
+  exit 1
+fi
+
 # The fault tests run a private PostgreSQL server and set `chattr +i`.
 if [ "${CI:-}" = "true" ] && [ "$(id -u)" != 0 ]; then
   echo "error: the storage fault tests need root (chattr, runuser); CI=true requires them" >&2

@@ -33,9 +33,9 @@ use crate::notify::channels::{
 };
 use crate::notify::events::EventKind;
 use crate::probe::matrix::MatrixSettings;
-use crate::probe::xmpp::XmppSettings;
 use crate::probe::simulator::SimulatorSettings;
 use crate::probe::tencent::TencentSettings;
+use crate::probe::xmpp::XmppSettings;
 use crate::probe::{Provider, ProviderSettings};
 use crate::sla::{BusinessCalendar, ExclusionWindow, ServiceCalendar, SlaTerms};
 

@@ -89,7 +89,7 @@ pub async fn finish_accepted(
                 InconclusiveReason::Credentials,
                 outcome.http_status,
                 None,
-                "delivery cannot be confirmed: the recipient account cannot sign in",
+                "delivery cannot be confirmed: the recipient account is not signed in",
             );
         }
         return outcome;

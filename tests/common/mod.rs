@@ -2,8 +2,10 @@
 //! database per test) and attempt builders.
 #![allow(dead_code)]
 
+pub mod prosody;
 pub mod receivers;
 pub mod synapse;
+pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

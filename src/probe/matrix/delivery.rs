@@ -11,8 +11,8 @@ use tokio::time::Instant;
 
 use super::client::{MatrixClient, escape};
 use super::codes::{Call, Class};
-pub use crate::probe::delivery::WatchState;
 use crate::probe::delivery::DeliveryBook;
+pub use crate::probe::delivery::WatchState;
 
 /// The content key that carries a send's probe id.
 pub const PROBE_ID_KEY: &str = "org.improbe.probe_id";

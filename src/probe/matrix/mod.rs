@@ -24,8 +24,8 @@ use self::codes::Call;
 use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
 use super::{Probe, ProbeContext, ProbeOutcome};
 use crate::attempt::{InconclusiveReason, Kind};
-use crate::probe::delivery::{AwaitedDelivery, finish_accepted};
 use crate::config::DeliveryMode;
+use crate::probe::delivery::{AwaitedDelivery, finish_accepted};
 
 /// Synapse holds a rate-limited request for half a second before it answers
 /// 429, and a login hashes the password: a healthy homeserver's answers can
@@ -249,8 +249,7 @@ impl MatrixProbe {
             probe_id: &probe_id,
             seen,
         });
-        finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout)
-            .await
+        finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
     }
 
     /// The outcome of an error answer; a rate limit holds the operation

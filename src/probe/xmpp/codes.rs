@@ -114,7 +114,11 @@ impl CallError {
 
     /// An I/O error, told apart: a certificate we refuse is ours to fix.
     pub fn io(error: &io::Error) -> CallError {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        // `io::Error::source` skips the error it wraps: start from that one.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = match error.get_ref() {
+            Some(inner) => Some(inner),
+            None => Some(error),
+        };
         while let Some(e) = source {
             if let Some(tls) = e.downcast_ref::<tokio_rustls::rustls::Error>()
                 && matches!(
@@ -123,7 +127,9 @@ impl CallError {
                         | tokio_rustls::rustls::Error::InvalidCertRevocationList(_)
                 )
             {
-                return CallError::Untrusted(format!("the server's certificate is not trusted: {tls}"));
+                return CallError::Untrusted(format!(
+                    "the server's certificate is not trusted: {tls}"
+                ));
             }
             source = e.source();
         }
@@ -168,7 +174,9 @@ impl CallError {
                 Some("untrusted-certificate".to_owned()),
                 format!("{doing}: {text} (set ca_file if the server uses a private CA)"),
             ),
-            CallError::Transport(text) => ProbeOutcome::fail(None, None, format!("{doing}: {text}")),
+            CallError::Transport(text) => {
+                ProbeOutcome::fail(None, None, format!("{doing}: {text}"))
+            }
         }
     }
 }
@@ -189,7 +197,10 @@ mod tests {
     #[test]
     fn conditions_are_named_as_xmpp_writes_them() {
         use tokio_xmpp::parsers::stanza_error::DefinedCondition;
-        assert_eq!(condition_name(&DefinedCondition::ServiceUnavailable), "service-unavailable");
+        assert_eq!(
+            condition_name(&DefinedCondition::ServiceUnavailable),
+            "service-unavailable"
+        );
         assert_eq!(condition_name(&DefinedCondition::Forbidden), "forbidden");
         assert_eq!(
             condition_name(&tokio_xmpp::parsers::sasl::DefinedCondition::NotAuthorized),

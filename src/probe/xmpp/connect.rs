@@ -49,7 +49,9 @@ impl fmt::Debug for Connector {
 
 impl Connector {
     pub fn new(settings: &XmppSettings) -> anyhow::Result<Connector> {
-        let (host, port) = settings.address().map_err(|e| anyhow::anyhow!("server: {e}"))?;
+        let (host, port) = settings
+            .address()
+            .map_err(|e| anyhow::anyhow!("server: {e}"))?;
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = &settings.ca_file {
@@ -105,15 +107,21 @@ impl ServerConnector for Connector {
         _jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error>
-    {
+    ) -> Result<
+        (
+            PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
         let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
         tcp.set_nodelay(true)?;
         let io: Box<dyn Io> = match self.tls {
             XmppTls::None => Box::new(tcp),
             XmppTls::Direct => self.handshake(tcp).await?,
             XmppTls::Starttls => {
-                let plain = initiate_stream(BufStream::new(tcp), ns, self.header(), timeouts).await?;
+                let plain =
+                    initiate_stream(BufStream::new(tcp), ns, self.header(), timeouts).await?;
                 let (features, mut stream): (_, XmppStream<BufStream<TcpStream>>) =
                     plain.recv_features().await?;
                 if !features.can_starttls() {
@@ -125,7 +133,11 @@ impl ServerConnector for Connector {
                     )))
                     .await?;
                 loop {
-                    match stream.next().await.map(|v| v.and_then(|v| v.into_read_error())) {
+                    match stream
+                        .next()
+                        .await
+                        .map(|v| v.and_then(|v| v.into_read_error()))
+                    {
                         Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
                         Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
                         Some(Err(ReadError::HardError(e))) => return Err(e.into()),

@@ -178,11 +178,13 @@ impl XmppProbe {
             "{BODY_PREFIX}{probe_id} sent {}",
             sent_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         );
+        // Only a recipient that is in can see the message: while it signs
+        // in (at start, after the server comes back) nothing is expected.
         let watch = self
             .recipient
             .as_ref()
             .map(|(w, _)| w)
-            .filter(|w| w.state() != WatchState::Refused);
+            .filter(|w| w.state() == WatchState::Watching);
         let seen = watch.map(|w| w.book.expect(&probe_id));
         let (type_, to) = match room {
             Some(room) if group => (MessageType::Groupchat, Jid::from(room)),
@@ -202,7 +204,11 @@ impl XmppProbe {
             if let Some(w) = watch {
                 w.book.forget(&probe_id);
             }
-            return e.outcome(if group { "group message" } else { "chat message" });
+            return e.outcome(if group {
+                "group message"
+            } else {
+                "chat message"
+            });
         }
         let mut outcome = ProbeOutcome::ok(None);
         outcome.answered_after = Some(answered);
@@ -265,6 +271,7 @@ impl RecipientWatch {
                     while session.ended().is_none() {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
+                    self.set_state(WatchState::Starting);
                     tokio::time::sleep(RECIPIENT_RETRY).await;
                 }
                 Err(e) => {

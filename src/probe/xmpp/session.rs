@@ -44,7 +44,11 @@ fn timeouts() -> Timeouts {
 /// The next element, or why there is none.
 async fn next(stream: &mut Stream) -> Result<XmppStreamElement, CallError> {
     loop {
-        match stream.next().await.map(|v| v.and_then(|v| v.into_read_error())) {
+        match stream
+            .next()
+            .await
+            .map(|v| v.and_then(|v| v.into_read_error()))
+        {
             Some(Ok(XmppStreamElement::StreamError(error))) => {
                 return Err(CallError::condition(
                     condition_name(&error.0.condition),
@@ -55,10 +59,14 @@ async fn next(stream: &mut Stream) -> Result<XmppStreamElement, CallError> {
             Some(Err(ReadError::SoftTimeout)) => {}
             Some(Err(ReadError::HardError(e))) => return Err(CallError::io(&e)),
             Some(Err(ReadError::ParseError(e))) => {
-                return Err(CallError::Transport(format!("unreadable XML from the server: {e}")));
+                return Err(CallError::Transport(format!(
+                    "unreadable XML from the server: {e}"
+                )));
             }
             None | Some(Err(ReadError::StreamFooterReceived)) => {
-                return Err(CallError::Transport("the server closed the stream".to_owned()));
+                return Err(CallError::Transport(
+                    "the server closed the stream".to_owned(),
+                ));
             }
         }
     }
@@ -86,7 +94,8 @@ pub async fn sign_in(
         .connect(&Jid::from(jid.clone()), ns::JABBER_CLIENT, timeouts())
         .await
         .map_err(from_xmpp)?;
-    let features_error = |e: tokio_xmpp::xmlstream::RecvFeaturesError| CallError::from_xmpp(&e.into());
+    let features_error =
+        |e: tokio_xmpp::xmlstream::RecvFeaturesError| CallError::from_xmpp(&e.into());
     let (features, stream): (_, Stream) = pending.recv_features().await.map_err(features_error)?;
     let node = jid.node().map_or("", |n| n.as_str());
     let credentials = sasl::common::Credentials::default()
@@ -110,9 +119,14 @@ pub async fn sign_in(
     loop {
         if let XmppStreamElement::Stanza(Stanza::Iq(iq)) = next(&mut stream).await? {
             match iq {
-                Iq::Result { id, payload: Some(payload), .. } if id == "bind" => {
-                    let bound = BindResponse::try_from(payload)
-                        .map_err(|e| CallError::Transport(format!("unreadable bind answer: {e}")))?;
+                Iq::Result {
+                    id,
+                    payload: Some(payload),
+                    ..
+                } if id == "bind" => {
+                    let bound = BindResponse::try_from(payload).map_err(|e| {
+                        CallError::Transport(format!("unreadable bind answer: {e}"))
+                    })?;
                     return Ok((stream, bound.jid));
                 }
                 Iq::Error { id, error, .. } if id == "bind" => {
@@ -126,14 +140,22 @@ pub async fn sign_in(
 
 /// Ends a stream politely; a server that does not answer is not waited for.
 pub async fn sign_out(mut stream: Stream) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), SinkExt::<&Stanza>::close(&mut stream)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        SinkExt::<&Stanza>::close(&mut stream),
+    )
+    .await;
 }
 
 fn stanza_error(error: &StanzaError, doing: &str) -> CallError {
     let text = error.texts.values().next().cloned().unwrap_or_default();
     CallError::condition(
         condition_name(&error.defined_condition),
-        if text.is_empty() { doing.to_owned() } else { format!("{doing}: {text}") },
+        if text.is_empty() {
+            doing.to_owned()
+        } else {
+            format!("{doing}: {text}")
+        },
     )
 }
 
@@ -193,7 +215,13 @@ impl Session {
         };
         let routes = Arc::new(Routes::default());
         let (outbox, queue) = mpsc::channel(64);
-        let task = tokio::spawn(run(stream, queue, routes.clone(), occupant.clone(), deliveries));
+        let task = tokio::spawn(run(
+            stream,
+            queue,
+            routes.clone(),
+            occupant.clone(),
+            deliveries,
+        ));
         Ok(Session {
             outbox,
             routes,
@@ -228,7 +256,12 @@ impl Session {
             .lock()
             .expect("routes lock")
             .insert(awaited.to_owned(), reply);
-        let ended = || CallError::Transport(self.ended().unwrap_or_else(|| "the session ended".to_owned()));
+        let ended = || {
+            CallError::Transport(
+                self.ended()
+                    .unwrap_or_else(|| "the session ended".to_owned()),
+            )
+        };
         if self.outbox.send(stanza).await.is_err() {
             return Err(ended());
         }
@@ -254,7 +287,8 @@ impl Session {
         let acknowledged = match self.outbox.send(message.into()).await {
             Ok(()) => self.call(ping.into(), &ping_id).await,
             Err(_) => Err(CallError::Transport(
-                self.ended().unwrap_or_else(|| "the session ended".to_owned()),
+                self.ended()
+                    .unwrap_or_else(|| "the session ended".to_owned()),
             )),
         };
         self.routes.waiting.lock().expect("routes lock").remove(id);
@@ -360,7 +394,11 @@ async fn run(
     *routes.ended.lock().expect("routes lock") = Some(ended);
     // Whoever still waits learns that the session ended.
     routes.waiting.lock().expect("routes lock").clear();
-    let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::<&Stanza>::close(&mut stream)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        SinkExt::<&Stanza>::close(&mut stream),
+    )
+    .await;
 }
 
 fn route_message(
@@ -391,7 +429,7 @@ fn route_message(
     // Our own group message, reflected by the room to its sender.
     if message.type_ == MessageType::Groupchat
         && let (Some(from), Some(occupant), Some(id)) = (&message.from, occupant, id)
-        && *from == Jid::from(occupant.clone())
+        && from.try_as_full().is_ok_and(|full| full == occupant)
     {
         routes.answer(id, Ok(()));
     }

@@ -29,7 +29,10 @@ fn field(var: &str, value: &str) -> Element {
 fn configuration() -> Element {
     let form = Element::builder("x", DATA_FORMS)
         .attr(name("type"), "submit")
-        .append(field("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"))
+        .append(field(
+            "FORM_TYPE",
+            "http://jabber.org/protocol/muc#roomconfig",
+        ))
         .append(field("muc#roomconfig_roomname", "improbe probe room"))
         .append(field("muc#roomconfig_persistentroom", "1"))
         .append(field("muc#roomconfig_membersonly", "1"))
@@ -63,13 +66,28 @@ pub async fn setup(settings: &XmppSettings) -> anyhow::Result<Vec<String>> {
     let connector = Connector::new(settings)?;
     let password = settings.password.reveal()?;
     // Joining creates the room, with us as its owner, if it does not exist.
-    let owner = Session::open(&connector, &jid, &password, "improbe-setup", Some(&room), None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{} cannot join {room}: {e}", settings.jid))?;
+    let owner = Session::open(
+        &connector,
+        &jid,
+        &password,
+        "improbe-setup",
+        Some(&room),
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{} cannot join {room}: {e}", settings.jid))?;
     owner
-        .call(set(&room, "improbe-setup-config", configuration()), "improbe-setup-config")
+        .call(
+            set(&room, "improbe-setup-config", configuration()),
+            "improbe-setup-config",
+        )
         .await
-        .map_err(|e| anyhow::anyhow!("cannot configure {room} (is {} its owner?): {e}", settings.jid))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot configure {room} (is {} its owner?): {e}",
+                settings.jid
+            )
+        })?;
     let mut report = vec![format!(
         "room {room}: persistent, members-only, owned by {}",
         settings.jid
@@ -77,14 +95,17 @@ pub async fn setup(settings: &XmppSettings) -> anyhow::Result<Vec<String>> {
     if let (Some(rx), Some(rx_password)) = (&settings.recipient, &settings.recipient_password) {
         let rx = BareJid::new(rx).map_err(|e| anyhow::anyhow!("recipient: {e}"))?;
         owner
-            .call(set(&room, "improbe-setup-member", membership(&rx)), "improbe-setup-member")
+            .call(
+                set(&room, "improbe-setup-member", membership(&rx)),
+                "improbe-setup-member",
+            )
             .await
             .map_err(|e| anyhow::anyhow!("cannot make {rx} a member of {room}: {e}"))?;
         let joined = Session::open(
             &connector,
             &rx,
             &rx_password.reveal()?,
-            "improbe-setup",
+            "improbe-setup-rx",
             Some(&room),
             None,
         )

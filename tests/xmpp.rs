@@ -1,0 +1,326 @@
+//! The XMPP adapter against a real Prosody (tests/common/prosody.rs):
+//! STARTTLS with the test's CA, scripted minutes through the daemon into
+//! both databases, a wrong password and an untrusted certificate that must
+//! never become failure minutes, delivery confirmed by the recipient, and
+//! `improbe setup` twice.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::prosody::{Prosody, ROOM};
+use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
+use improbe::attempt::{Attempt, Delivery, Kind, Outcome};
+use improbe::minute::{Minute, MinuteRange};
+use improbe::probe::ProviderSettings;
+use improbe::store::Store;
+use improbe::verdict::Verdict;
+
+const PASSWORD: &str = "probe-password";
+const RX_PASSWORD: &str = "recipient-password";
+/// Attempts every second, each with a second to answer.
+const EVERY_SECOND: &str = "interval = \"1s\"\ntimeout = \"1s\"";
+
+fn xmpp_target(name: &str, section: &str, extra: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"{name}\"\nprovider = \"xmpp\"\n{extra}\n{section}\
+         [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
+    )
+}
+
+/// A server with the two probe accounts, and the room `setup` made.
+async fn server() -> Option<Prosody> {
+    let prosody = Prosody::start().await?;
+    prosody.register("probe", PASSWORD);
+    prosody.register("rx", RX_PASSWORD);
+    let report = setup(&prosody).await;
+    assert!(report.iter().any(|l| l.contains(ROOM)), "{report:?}");
+    Some(prosody)
+}
+
+async fn setup(prosody: &Prosody) -> Vec<String> {
+    let text = ConfigBuilder::new("p1", "sqlite://unused.db")
+        .raw(&xmpp_target(
+            "xm",
+            &prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD))),
+            "",
+        ))
+        .build();
+    let config = improbe::config::Config::parse(&text, "test").unwrap();
+    let ProviderSettings::Xmpp(settings) = &config.targets[0].provider else {
+        unreachable!("an xmpp target")
+    };
+    improbe::probe::xmpp::setup::setup(settings).await.unwrap()
+}
+
+fn probing(db: &TestDb, dir: &tempfile::TempDir, target: &str) -> String {
+    ConfigBuilder::new("p1", &db.url)
+        .data_dir(dir.path())
+        .raw(target)
+        .build()
+}
+
+async fn attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
+    let mut all = Vec::new();
+    store
+        .visit_attempts(
+            target,
+            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
+            &mut |a| all.push(a),
+        )
+        .await
+        .unwrap();
+    all
+}
+
+async fn verdicts(store: &dyn Store, target: &str, from: Minute, count: i64) -> Vec<Verdict> {
+    let stored = store
+        .minute_verdicts(target, MinuteRange::new(from, Minute(from.0 + count)))
+        .await
+        .unwrap();
+    (0..count)
+        .map(|n| {
+            stored
+                .iter()
+                .find(|v| v.minute.0 == from.0 + n)
+                .map_or(Verdict::NoData, |v| v.verdict)
+        })
+        .collect()
+}
+
+/// Runs the daemon on the system clock for `seconds` and returns the store.
+async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
+    let daemon = InProcessDaemon::start(text).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    daemon.stop().await;
+    db.store().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_probing_signs_in_sends_and_sees_delivery() {
+    let Some(prosody) = server().await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
+    let store = probe_for(
+        &probing(&db, &dir, &xmpp_target("xm", &section, EVERY_SECOND)),
+        &db,
+        5,
+    )
+    .await;
+    let all = attempts(store.as_ref(), "xm").await;
+    assert!(all.len() >= 9, "{all:#?}");
+    for a in &all {
+        assert_eq!(a.outcome, Outcome::Ok, "{a:?}");
+        // Sends are checked once the recipient is in (from the second one).
+        if a.kind == Kind::Login || a.delivery.is_none() {
+            continue;
+        }
+        assert_eq!(a.delivery, Some(Delivery::Confirmed), "{a:?}");
+        assert!(
+            a.delivered_ms.is_some_and(|ms| (0..1000).contains(&ms)),
+            "{a:?}"
+        );
+    }
+    let confirmed = all
+        .iter()
+        .filter(|a| a.delivery == Some(Delivery::Confirmed))
+        .count();
+    assert!(confirmed >= 6, "{all:#?}");
+    assert!(
+        all.iter()
+            .all(|a| a.kind != Kind::Login || a.delivery.is_none())
+    );
+}
+
+/// Healthy, frozen (SIGSTOP), healthy again, stopped (refused), restarted:
+/// one scripted minute each, decided through the daemon and the database.
+async fn scripted_minutes(db: TestDb) {
+    let Some(mut prosody) = server().await else {
+        return;
+    };
+    let start = at("2026-03-17T00:00:00Z");
+    let clock = ScriptedClock::starting_at(start);
+    let dir = tempfile::tempdir().unwrap();
+    let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
+    let text = probing(&db, &dir, &xmpp_target("xm", &section, EVERY_SECOND));
+    let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
+    let second = Duration::from_secs(1);
+
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(1);
+    prosody.freeze();
+    tokio::time::sleep(4 * second).await;
+    // Still frozen: every attempt of minute 1 times out before the thaw.
+    clock.enter_minute(2);
+    tokio::time::sleep(second + second / 2).await;
+    prosody.thaw();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(3);
+    prosody.stop();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(4);
+    prosody.launch().await;
+    tokio::time::sleep(4 * second).await;
+    daemon.stop().await;
+
+    let store = db.store().await;
+    let first = Minute::containing(&start);
+    use Verdict::{Available, Failure};
+    assert_eq!(
+        verdicts(store.as_ref(), "xm", first, 5).await,
+        [Available, Failure, Available, Failure, Available],
+        "on {}",
+        db.backend
+    );
+    let all = attempts(store.as_ref(), "xm").await;
+    let minute = |a: &Attempt| a.minute().0 - first.0;
+    let frozen: Vec<_> = all.iter().filter(|a| minute(a) == 1).collect();
+    assert!(frozen.len() >= 6, "{frozen:?}");
+    assert!(
+        frozen.iter().all(|a| a.outcome == Outcome::Fail
+            && a.error.as_deref().is_some_and(|e| e.contains("timeout"))),
+        "{frozen:?}"
+    );
+    let stopped: Vec<_> = all.iter().filter(|a| minute(a) == 3).collect();
+    assert!(
+        stopped.iter().all(|a| a.outcome == Outcome::Fail),
+        "{stopped:?}"
+    );
+    // Every kind came back after the restart.
+    for kind in Kind::ALL {
+        assert!(
+            all.iter()
+                .any(|a| minute(a) == 4 && a.kind == kind && a.outcome == Outcome::Ok),
+            "{kind:?} after the restart: {all:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_minutes_against_prosody_on_sqlite() {
+    scripted_minutes(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_minutes_against_prosody_on_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        scripted_minutes(db).await;
+    }
+}
+
+/// Probes with `section` (against a running server) for 3 s; every attempt must be inconclusive for
+/// `reason` with `code`, and no minute a failure.
+async fn only_inconclusive(section: &str, reason: &str, code: &str) {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let store = probe_for(
+        &probing(&db, &dir, &xmpp_target("xm", section, EVERY_SECOND)),
+        &db,
+        3,
+    )
+    .await;
+    let all = attempts(store.as_ref(), "xm").await;
+    assert!(all.len() >= 6, "{all:#?}");
+    for a in &all {
+        assert_eq!(a.outcome, Outcome::Inconclusive, "{a:?}");
+        assert_eq!(a.reason.as_deref(), Some(reason), "{a:?}");
+        assert_eq!(a.error_code.as_deref(), Some(code), "{a:?}");
+    }
+    let stored = store
+        .minute_verdicts(
+            "xm",
+            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        stored.iter().all(|v| v.verdict == Verdict::NoData),
+        "{stored:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_inconclusive_never_a_failure() {
+    let Some(prosody) = server().await else {
+        return;
+    };
+    let section = prosody.section("probe", "not-the-password", None);
+    only_inconclusive(&section, "credentials", "not-authorized").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_is_inconclusive_never_a_failure() {
+    let Some(prosody) = server().await else {
+        return;
+    };
+    // Without the test CA as ca_file, the server's certificate is unknown.
+    let section = prosody
+        .section("probe", PASSWORD, None)
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    only_inconclusive(&section, "credentials", "untrusted-certificate").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_twice_leaves_the_same_room() {
+    let Some(prosody) = server().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
+    std::fs::write(
+        &config,
+        ConfigBuilder::new("p1", "sqlite://unused.db")
+            .raw(&xmpp_target("xm", &section, ""))
+            .build(),
+    )
+    .unwrap();
+    let run = || {
+        common::improbe_command()
+            .arg("--config")
+            .arg(&config)
+            .args(["setup", "--target", "xm"])
+            .output()
+            .unwrap()
+    };
+    let (first, second) = (run(), run());
+    for output in [&first, &second] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8(second.stdout).unwrap();
+    assert_eq!(String::from_utf8(first.stdout).unwrap(), stdout);
+    assert!(
+        stdout.contains(&format!("room {ROOM}: persistent, members-only")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rx@localhost: member"), "{stdout}");
+    // The room outlives the server: after a restart the recipient is let in
+    // (members-only) without setup.
+    let mut prosody = prosody;
+    prosody.stop();
+    prosody.launch().await;
+    let db = TestDb::sqlite();
+    let store = probe_for(
+        &probing(&db, &dir, &xmpp_target("xm", &section, EVERY_SECOND)),
+        &db,
+        3,
+    )
+    .await;
+    let all = attempts(store.as_ref(), "xm").await;
+    assert!(
+        all.iter()
+            .any(|a| a.kind == Kind::SendGroup && a.delivery == Some(Delivery::Confirmed)),
+        "{all:#?}"
+    );
+}
