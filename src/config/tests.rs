@@ -130,6 +130,26 @@ fn each_problem_names_its_path_and_line() {
                 + "[targets.matrix]\nhomeserver = \"https://m\"\nuser = \"@a:m\"\npassword = { env = \"P\" }\nrecipient = \"@b:m\"\n",
             "targets[0].matrix.recipient_password: is needed with recipient",
         ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"xmpp\"")
+                + "[targets.xmpp]\njid = \"improbe@example.org\"\npassword = { env = \"P\" }\ntls = \"none\"\n",
+            "targets[0].xmpp.tls: \"none\" sends the password in clear text",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"xmpp\"")
+                + "[targets.xmpp]\njid = \"improbe\"\npassword = { env = \"P\" }\n",
+            "targets[0].xmpp.jid: must be a bare JID like improbe@example.org",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"xmpp\"")
+                + "[targets.xmpp]\njid = \"a@example.org\"\npassword = { env = \"P\" }\nrecipient = \"b@example.org\"\n",
+            "targets[0].xmpp.recipient_password: is needed with recipient",
+        ),
+        (
+            MINIMAL.replace("provider = \"simulator\"", "provider = \"xmpp\"")
+                + "[targets.xmpp]\njid = \"a@example.org\"\npassword = { env = \"P\" }\nserver = \"xmpp.example.org:port\"\n",
+            "targets[0].xmpp.server: must be HOST or HOST:PORT",
+        ),
     ];
     for (text, expected) in cases {
         let found = problems(&text);
