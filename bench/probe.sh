@@ -8,12 +8,14 @@
 #  3. Matrix: CPU time per attempt and peak RSS of improbe (only its own
 #     process, not Synapse's) with 100 Matrix targets against a local Synapse
 #     from the virtualenv scripts/test.sh installs, delivery confirmed.
+#  4. XMPP: the same with 100 XMPP targets against a local Prosody (Debian's
+#     package), STARTTLS with a CA made here, delivery confirmed.
 # usage: bench/probe.sh [SECONDS]   (default 60 per phase)
-#        PHASES="1 2" bench/probe.sh 60   (only those phases; default all three)
+#        PHASES="1 2" bench/probe.sh 60   (only those phases; default all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-phases=" ${PHASES:-1 2 3} "
+phases=" ${PHASES:-1 2 3 4} "
 want() { [[ "$phases" == *" $1 "* ]]; }
 out=bench/out; mkdir -p "$out"
 if want 1; then command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }; fi
@@ -100,12 +102,12 @@ print("start lateness: p50", f["lateness_p50_ms"], "ms, p99", f["lateness_p99_ms
 echo "improbe peak RSS with 1,000 targets: $((rss_kb / 1024)) MiB"
 fi
 
-want 3 || exit 0
+phase3() {
 echo "== phase 3: 100 Matrix targets x 3 operations every 30 s (10 attempts/s) against a local Synapse, delivery confirmed, ${seconds}s"
 venv="${IMPROBE_SYNAPSE_VENV:-$HOME/.cache/improbe-synapse-venv}"
 if ! "$venv/bin/python" -c 'import synapse' 2>/dev/null; then
   echo "skipped: Synapse is not installed in $venv (scripts/test.sh installs it)"
-  exit 0
+  return 0
 fi
 # Synapse on PostgreSQL, as production homeservers run (its SQLite backend
 # serialises every write and cannot carry 100 probing targets).
@@ -175,3 +177,73 @@ ip0, ip1, hz, a0, a1, rss = map(float, sys.argv[1:])
 print(f"Matrix CPU per attempt (improbe only): {(ip1 - ip0) / hz / (a1 - a0) * 1e6:.0f} us over {a1 - a0:.0f} attempts")
 print(f"improbe peak RSS with 100 Matrix targets: {rss / 1024:.1f} MiB")
 PY
+}
+want 3 && phase3
+
+phase4() {
+echo "== phase 4: 100 XMPP targets x 3 operations every 10 s (30 attempts/s) against a local Prosody, STARTTLS, delivery confirmed, ${seconds}s"
+if ! command -v prosody >/dev/null; then
+  echo "skipped: Prosody is not installed (scripts/test.sh installs Debian's package)"
+  return 0
+fi
+pro="$PWD/$out/prosody"; rm -rf "$pro"; mkdir -p "$pro/data" "$pro/certs"
+(
+  cd "$pro"
+  printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > server.ext
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
+    -subj "/CN=improbe bench CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null
+)
+cat > "$pro/prosody.cfg.lua" <<LUA
+run_as_root = true
+pidfile = "$pro/prosody.pid"
+data_path = "$pro/data"
+certificates = "$pro/certs"
+log = { warn = "$pro/prosody.log" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping" }
+modules_disabled = { "s2s" }
+c2s_ports = { 19222 }
+c2s_interfaces = { "127.0.0.1" }
+s2s_ports = { }
+c2s_require_encryption = true
+authentication = "internal_hashed"
+VirtualHost "localhost"
+  ssl = { certificate = "$pro/server.pem"; key = "$pro/server.key" }
+Component "conference.localhost" "muc"
+  restrict_room_creation = false
+LUA
+# 100 targets, each with its own probe and recipient account and its own room.
+for t in $(seq 1 100); do echo "probe$t"; echo "rx$t"; done \
+  | xargs -P 4 -I{} prosodyctl --config "$pro/prosody.cfg.lua" register {} localhost bench-{} >/dev/null 2>&1
+prosody --config "$pro/prosody.cfg.lua" -F >/dev/null 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/19222) 2>/dev/null && break; sleep 0.1; done
+for t in $(seq 1 100); do export "BENCH_XPROBE_$t=bench-probe$t" "BENCH_XRX_$t=bench-rx$t"; done
+{
+  printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$out/xmpp-100.db"
+  for t in $(seq 1 100); do
+    printf '[[targets]]\nname = "x%s"\nprovider = "xmpp"\ninterval = "10s"\ntimeout = "5s"\n[targets.xmpp]\njid = "probe%s@localhost"\npassword = { env = "BENCH_XPROBE_%s" }\nserver = "127.0.0.1:19222"\nca_file = "%s"\nrecipient = "rx%s@localhost"\nrecipient_password = { env = "BENCH_XRX_%s" }\ngroup_room = "room%s@conference.localhost"\n' "$t" "$t" "$t" "$pro/ca.pem" "$t" "$t" "$t"
+    printf '[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n'
+  done
+} > "$out/xmpp-100.toml"
+rm -f "$out"/xmpp-100.db*
+$bin --config "$out/xmpp-100.toml" setup > "$out/xmpp-rooms.txt"
+$bin --config "$out/xmpp-100.toml" migrate >/dev/null
+$bin --config "$out/xmpp-100.toml" run 2>"$out/xmpp-100.log" & ip=$!; pids+=($ip)
+# Let every target's sessions and room joins settle first.
+sleep 15
+ip0=$(cpu_ticks $ip); a0=$(sqlite3 "$out/xmpp-100.db" "SELECT COUNT(*) FROM attempts")
+sleep "$seconds"
+ip1=$(cpu_ticks $ip); a1=$(sqlite3 "$out/xmpp-100.db" "SELECT COUNT(*) FROM attempts")
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
+kill -TERM $ip; wait $ip || true
+sqlite3 "$out/xmpp-100.db" "SELECT outcome, COALESCE(delivery, '-'), COUNT(*) FROM attempts GROUP BY 1, 2" | tr '|' ' ' | sed 's/^/  outcome, delivery, attempts: /'
+python3 - "$ip0" "$ip1" "$hz" "$a0" "$a1" "$rss_kb" <<'PY'
+import sys
+ip0, ip1, hz, a0, a1, rss = map(float, sys.argv[1:])
+print(f"XMPP CPU per attempt (improbe only): {(ip1 - ip0) / hz / (a1 - a0) * 1e6:.0f} us over {a1 - a0:.0f} attempts")
+print(f"improbe peak RSS with 100 XMPP targets: {rss / 1024:.1f} MiB")
+PY
+}
+want 4 && phase4
+exit 0

@@ -90,6 +90,11 @@ impl Connector {
         Ok(Box::new(tls))
     }
 
+    /// Whether the stream runs inside TLS.
+    pub fn encrypted(&self) -> bool {
+        self.tls != XmppTls::None
+    }
+
     fn header(&self) -> StreamHeader<'_> {
         StreamHeader {
             to: Some(Cow::Borrowed(self.domain.as_str())),

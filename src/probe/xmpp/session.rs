@@ -102,7 +102,13 @@ pub async fn sign_in(
         .with_username(node)
         .with_password(password)
         .with_channel_binding(binding);
-    let authenticated = tokio_xmpp::client_login(stream, features.sasl_mechanisms, credentials)
+    // SCRAM where offered; PLAIN only inside TLS; never ANONYMOUS (a login
+    // that names nobody proves nothing about our account).
+    let mut mechanisms = features.sasl_mechanisms;
+    mechanisms.retain(|m| {
+        matches!(m.as_str(), "SCRAM-SHA-256" | "SCRAM-SHA-1") || (m == "PLAIN" && connector.encrypted())
+    });
+    let authenticated = tokio_xmpp::client_login(stream, mechanisms, credentials)
         .await
         .map_err(from_xmpp)?;
     let pending = authenticated
