@@ -86,34 +86,6 @@ fn rooms_in(line: &str) -> [String; 2] {
     [ids[0].clone(), ids[1].clone()]
 }
 
-async fn attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
-    let mut all = Vec::new();
-    store
-        .visit_attempts(
-            target,
-            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
-            &mut |a| all.push(a),
-        )
-        .await
-        .unwrap();
-    all
-}
-
-async fn verdicts(store: &dyn Store, target: &str, from: Minute, count: i64) -> Vec<Verdict> {
-    let stored = store
-        .minute_verdicts(target, MinuteRange::new(from, Minute(from.0 + count)))
-        .await
-        .unwrap();
-    (0..count)
-        .map(|n| {
-            stored
-                .iter()
-                .find(|v| v.minute.0 == from.0 + n)
-                .map_or(Verdict::NoData, |v| v.verdict)
-        })
-        .collect()
-}
-
 /// Healthy, frozen (SIGSTOP), healthy again, stopped (refused), restarted:
 /// one scripted minute each, decided through the daemon and the database.
 async fn scripted_minutes(db: TestDb) {
@@ -135,52 +107,16 @@ async fn scripted_minutes(db: TestDb) {
         )],
     );
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    let second = Duration::from_secs(1);
-
-    tokio::time::sleep(4 * second).await;
-    clock.enter_minute(1);
-    synapse.freeze();
-    tokio::time::sleep(4 * second).await;
-    // Still frozen: every attempt of minute 1 times out before the thaw.
-    clock.enter_minute(2);
-    tokio::time::sleep(second + second / 2).await;
-    synapse.thaw();
-    tokio::time::sleep(4 * second).await;
-    clock.enter_minute(3);
-    synapse.stop();
-    tokio::time::sleep(4 * second).await;
-    clock.enter_minute(4);
-    synapse.launch().await;
-    tokio::time::sleep(4 * second).await;
+    common::script_outages(&clock, &mut synapse).await;
     daemon.stop().await;
 
     let store = db.store().await;
-    let first = Minute::containing(&start);
-    use Verdict::{Available, Failure};
-    assert_eq!(
-        verdicts(store.as_ref(), "mx", first, 5).await,
-        [Available, Failure, Available, Failure, Available],
-        "on {}",
-        db.backend
-    );
-    let all = attempts(store.as_ref(), "mx").await;
-    let minute = |a: &Attempt| a.minute().0 - first.0;
-    let frozen: Vec<_> = all.iter().filter(|a| minute(a) == 1).collect();
-    assert!(!frozen.is_empty());
-    assert!(
-        frozen.iter().all(|a| a.outcome == Outcome::Fail
-            && a.error.as_deref().is_some_and(|e| e.contains("timeout"))),
-        "{frozen:?}"
-    );
-    let refused: Vec<_> = all.iter().filter(|a| minute(a) == 3).collect();
-    assert!(
-        refused.iter().all(|a| a.outcome == Outcome::Fail),
-        "{refused:?}"
-    );
+    let all = common::scripted_outage_verdicts(store.as_ref(), "mx", start, db.backend).await;
     // Healthy sends were seen by the recipient, within the timeout.
     let healthy_sends: Vec<_> = all
         .iter()
-        .filter(|a| minute(a) == 0 && a.kind != Kind::Login && a.outcome == Outcome::Ok)
+        .filter(|(m, a)| *m == 0 && a.kind != Kind::Login && a.outcome == Outcome::Ok)
+        .map(|(_, a)| a)
         .collect();
     assert!(healthy_sends.len() >= 4, "{healthy_sends:?}");
     for send in healthy_sends {
@@ -247,7 +183,7 @@ async fn a_wrong_password_is_inconclusive_never_a_failure() {
         return;
     };
     no_failure_minute(store.as_ref(), "mx").await;
-    let all = attempts(store.as_ref(), "mx").await;
+    let all = common::all_attempts(store.as_ref(), "mx").await;
     assert!(all.len() >= 6);
     for a in &all {
         assert_eq!(a.outcome, Outcome::Inconclusive, "{a:?}");
@@ -262,7 +198,7 @@ async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
         return;
     };
     no_failure_minute(store.as_ref(), "mx").await;
-    let all = attempts(store.as_ref(), "mx").await;
+    let all = common::all_attempts(store.as_ref(), "mx").await;
     let throttled: Vec<_> = all
         .iter()
         .filter(|a| a.reason.as_deref() == Some("throttled"))
@@ -343,7 +279,7 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
 
     let store = db.store().await;
     for target in ["rec", "req"] {
-        let sends: Vec<_> = attempts(store.as_ref(), target)
+        let sends: Vec<_> = common::all_attempts(store.as_ref(), target)
             .await
             .into_iter()
             .filter(|a| a.kind == Kind::SendGroup)

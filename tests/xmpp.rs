@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::prosody::{Prosody, ROOM};
 use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
-use improbe::attempt::{Attempt, Delivery, Kind, Outcome};
+use improbe::attempt::{Delivery, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
 use improbe::store::Store;
@@ -61,34 +61,6 @@ fn probing(db: &TestDb, dir: &tempfile::TempDir, target: &str) -> String {
         .build()
 }
 
-async fn attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
-    let mut all = Vec::new();
-    store
-        .visit_attempts(
-            target,
-            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
-            &mut |a| all.push(a),
-        )
-        .await
-        .unwrap();
-    all
-}
-
-async fn verdicts(store: &dyn Store, target: &str, from: Minute, count: i64) -> Vec<Verdict> {
-    let stored = store
-        .minute_verdicts(target, MinuteRange::new(from, Minute(from.0 + count)))
-        .await
-        .unwrap();
-    (0..count)
-        .map(|n| {
-            stored
-                .iter()
-                .find(|v| v.minute.0 == from.0 + n)
-                .map_or(Verdict::NoData, |v| v.verdict)
-        })
-        .collect()
-}
-
 /// Runs the daemon on the system clock for `seconds` and returns the store.
 async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
     let daemon = InProcessDaemon::start(text).await;
@@ -111,7 +83,7 @@ async fn healthy_probing_signs_in_sends_and_sees_delivery() {
         5,
     )
     .await;
-    let all = attempts(store.as_ref(), "xm").await;
+    let all = common::all_attempts(store.as_ref(), "xm").await;
     assert!(all.len() >= 9, "{all:#?}");
     for a in &all {
         assert_eq!(a.outcome, Outcome::Ok, "{a:?}");
@@ -148,53 +120,16 @@ async fn scripted_minutes(db: TestDb) {
     let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
     let text = probing(&db, &dir, &xmpp_target("xm", &section, EVERY_SECOND));
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    let second = Duration::from_secs(1);
-
-    tokio::time::sleep(4 * second).await;
-    clock.enter_minute(1);
-    prosody.freeze();
-    tokio::time::sleep(4 * second).await;
-    // Still frozen: every attempt of minute 1 times out before the thaw.
-    clock.enter_minute(2);
-    tokio::time::sleep(second + second / 2).await;
-    prosody.thaw();
-    tokio::time::sleep(4 * second).await;
-    clock.enter_minute(3);
-    prosody.stop();
-    tokio::time::sleep(4 * second).await;
-    clock.enter_minute(4);
-    prosody.launch().await;
-    tokio::time::sleep(4 * second).await;
+    common::script_outages(&clock, &mut prosody).await;
     daemon.stop().await;
 
     let store = db.store().await;
-    let first = Minute::containing(&start);
-    use Verdict::{Available, Failure};
-    assert_eq!(
-        verdicts(store.as_ref(), "xm", first, 5).await,
-        [Available, Failure, Available, Failure, Available],
-        "on {}",
-        db.backend
-    );
-    let all = attempts(store.as_ref(), "xm").await;
-    let minute = |a: &Attempt| a.minute().0 - first.0;
-    let frozen: Vec<_> = all.iter().filter(|a| minute(a) == 1).collect();
-    assert!(frozen.len() >= 6, "{frozen:?}");
-    assert!(
-        frozen.iter().all(|a| a.outcome == Outcome::Fail
-            && a.error.as_deref().is_some_and(|e| e.contains("timeout"))),
-        "{frozen:?}"
-    );
-    let stopped: Vec<_> = all.iter().filter(|a| minute(a) == 3).collect();
-    assert!(
-        stopped.iter().all(|a| a.outcome == Outcome::Fail),
-        "{stopped:?}"
-    );
+    let all = common::scripted_outage_verdicts(store.as_ref(), "xm", start, db.backend).await;
     // Every kind came back after the restart.
     for kind in Kind::ALL {
         assert!(
             all.iter()
-                .any(|a| minute(a) == 4 && a.kind == kind && a.outcome == Outcome::Ok),
+                .any(|(m, a)| *m == 4 && a.kind == kind && a.outcome == Outcome::Ok),
             "{kind:?} after the restart: {all:#?}"
         );
     }
@@ -223,7 +158,7 @@ async fn only_inconclusive(section: &str, reason: &str, code: &str) {
         3,
     )
     .await;
-    let all = attempts(store.as_ref(), "xm").await;
+    let all = common::all_attempts(store.as_ref(), "xm").await;
     assert!(all.len() >= 6, "{all:#?}");
     for a in &all {
         assert_eq!(a.outcome, Outcome::Inconclusive, "{a:?}");
@@ -317,7 +252,7 @@ async fn setup_twice_leaves_the_same_room() {
         3,
     )
     .await;
-    let all = attempts(store.as_ref(), "xm").await;
+    let all = common::all_attempts(store.as_ref(), "xm").await;
     assert!(
         all.iter()
             .any(|a| a.kind == Kind::SendGroup && a.delivery == Some(Delivery::Confirmed)),

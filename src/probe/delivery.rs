@@ -18,6 +18,34 @@ use crate::config::DeliveryMode;
 /// so the attempt ends on its own rather than by the scheduler's timeout.
 pub const DELIVERY_MARGIN: Duration = Duration::from_millis(50);
 
+/// What is wrong with a provider's `recipient` and `recipient_password`, as
+/// (field, message): `is_account` tells a well-formed account name, `example`
+/// shows one, `sender` is the probing account (which cannot be its own
+/// recipient).
+pub fn check_recipient(
+    recipient: Option<&str>,
+    password: Option<&crate::config::Secret>,
+    sender: &str,
+    is_account: impl Fn(&str) -> bool,
+    example: &str,
+) -> Option<(&'static str, String)> {
+    match (recipient, password) {
+        (Some(recipient), _) if !is_account(recipient) => {
+            Some(("recipient", format!("must be an account like {example}")))
+        }
+        (Some(recipient), _) if recipient == sender => Some((
+            "recipient",
+            "must be a second account: a sender does not confirm its own delivery".into(),
+        )),
+        (Some(_), None) => Some((
+            "recipient_password",
+            "is needed with recipient: the recipient signs in to confirm delivery".into(),
+        )),
+        (None, Some(_)) => Some(("recipient", "is needed with recipient_password".into())),
+        _ => None,
+    }
+}
+
 /// Where a recipient's watch stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchState {

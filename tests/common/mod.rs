@@ -340,3 +340,121 @@ impl improbe::clock::Clock for ScriptedClock {
         minute + chrono::Duration::from_std(elapsed).unwrap()
     }
 }
+
+/// A real server a test freezes, stops and starts again (Synapse, Prosody).
+pub trait ServerUnderTest {
+    /// SIGSTOP: connections stay open, nothing is answered.
+    fn freeze(&self);
+    fn thaw(&self);
+    /// New connections are refused.
+    fn stop(&mut self);
+    /// Starts again and waits until it answers.
+    fn launch(&mut self) -> impl std::future::Future<Output = ()>;
+}
+
+/// The scripted minutes every open-protocol adapter is tested with, one
+/// minute each on `clock` (a few real seconds): healthy, frozen, healthy
+/// again (thawed 1.5 s in, after every attempt of the frozen minute timed
+/// out), stopped, started again. [`scripted_outage_verdicts`] checks them.
+pub async fn script_outages(clock: &ScriptedClock, server: &mut impl ServerUnderTest) {
+    let second = std::time::Duration::from_secs(1);
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(1);
+    server.freeze();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(2);
+    tokio::time::sleep(second + second / 2).await;
+    server.thaw();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(3);
+    server.stop();
+    tokio::time::sleep(4 * second).await;
+    clock.enter_minute(4);
+    server.launch().await;
+    tokio::time::sleep(4 * second).await;
+}
+
+/// Every stored attempt of `target`.
+pub async fn all_attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
+    use improbe::minute::{Minute, MinuteRange};
+    let mut all = Vec::new();
+    store
+        .visit_attempts(
+            target,
+            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
+            &mut |a| all.push(a),
+        )
+        .await
+        .unwrap();
+    all
+}
+
+/// The verdicts of `count` minutes from `from`, `no_data` where none is stored.
+pub async fn verdicts(
+    store: &dyn Store,
+    target: &str,
+    from: improbe::minute::Minute,
+    count: i64,
+) -> Vec<improbe::verdict::Verdict> {
+    use improbe::minute::MinuteRange;
+    let stored = store
+        .minute_verdicts(
+            target,
+            MinuteRange::new(from, improbe::minute::Minute(from.0 + count)),
+        )
+        .await
+        .unwrap();
+    (0..count)
+        .map(|n| {
+            stored
+                .iter()
+                .find(|v| v.minute.0 == from.0 + n)
+                .map_or(improbe::verdict::Verdict::NoData, |v| v.verdict)
+        })
+        .collect()
+}
+
+/// After [`script_outages`] from `start`: available, failure, available,
+/// failure, available; every attempt of the frozen minute a timeout, every
+/// one of the stopped minute a failure. Returns the attempts, each with its
+/// minute (0 to 4).
+pub async fn scripted_outage_verdicts(
+    store: &dyn Store,
+    target: &str,
+    start: DateTime<Utc>,
+    backend: &str,
+) -> Vec<(i64, Attempt)> {
+    use improbe::verdict::Verdict::{Available, Failure};
+    let first = improbe::minute::Minute::containing(&start);
+    assert_eq!(
+        verdicts(store, target, first, 5).await,
+        [Available, Failure, Available, Failure, Available],
+        "on {backend}"
+    );
+    let all: Vec<(i64, Attempt)> = all_attempts(store, target)
+        .await
+        .into_iter()
+        .map(|a| (a.minute().0 - first.0, a))
+        .collect();
+    let frozen: Vec<_> = all
+        .iter()
+        .filter(|(m, _)| *m == 1)
+        .map(|(_, a)| a)
+        .collect();
+    assert!(frozen.len() >= 3, "{frozen:?}");
+    assert!(
+        frozen.iter().all(|a| a.outcome == Outcome::Fail
+            && a.error.as_deref().is_some_and(|e| e.contains("timeout"))),
+        "{frozen:?}"
+    );
+    let stopped: Vec<_> = all
+        .iter()
+        .filter(|(m, _)| *m == 3)
+        .map(|(_, a)| a)
+        .collect();
+    assert!(
+        stopped.iter().all(|a| a.outcome == Outcome::Fail),
+        "{stopped:?}"
+    );
+    all
+}

@@ -167,3 +167,21 @@ impl Drop for Prosody {
         self.stop();
     }
 }
+
+impl super::ServerUnderTest for Prosody {
+    fn freeze(&self) {
+        Prosody::freeze(self);
+    }
+
+    fn thaw(&self) {
+        Prosody::thaw(self);
+    }
+
+    fn stop(&mut self) {
+        Prosody::stop(self);
+    }
+
+    async fn launch(&mut self) {
+        Prosody::launch(self).await;
+    }
+}

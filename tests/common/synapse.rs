@@ -264,3 +264,21 @@ fn write_config(dir: &Path, port: u16, limits: RateLimits) {
     )
     .unwrap();
 }
+
+impl super::ServerUnderTest for Synapse {
+    fn freeze(&self) {
+        Synapse::freeze(self);
+    }
+
+    fn thaw(&self) {
+        Synapse::thaw(self);
+    }
+
+    fn stop(&mut self) {
+        Synapse::stop(self);
+    }
+
+    async fn launch(&mut self) {
+        Synapse::launch(self).await;
+    }
+}

@@ -130,6 +130,25 @@ impl SendFailure {
     }
 }
 
+/// POSTs `body` as JSON; any 2xx is delivered.
+async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<(), SendFailure> {
+    let response = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(SendFailure::http)?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(SendFailure::status(response).await)
+    }
+}
+
 /// A channel ready to send: its secrets read, its client built.
 pub struct Channel {
     pub config: ChannelConfig,

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{SendFailure, detail_lines};
+use super::{SendFailure, detail_lines, post_json};
 use crate::notify::events::{Event, EventKind};
 
 pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -72,19 +72,8 @@ pub fn body(event: &Event, routing_key: &str) -> serde_json::Value {
 }
 
 impl Pagerduty {
+    /// PagerDuty answers 202 Accepted when it takes an event.
     pub async fn send(&self, event: &Event) -> Result<(), SendFailure> {
-        let response = self
-            .http
-            .post(&self.url)
-            .json(&body(event, &self.routing_key))
-            .send()
-            .await
-            .map_err(SendFailure::http)?;
-        // 202 Accepted is PagerDuty's success.
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(SendFailure::status(response).await)
-        }
+        post_json(&self.http, &self.url, &body(event, &self.routing_key)).await
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{SendFailure, detail_lines};
+use super::{SendFailure, detail_lines, post_json};
 use crate::notify::events::Event;
 
 pub(super) struct Slack {
@@ -30,17 +30,6 @@ fn escape(text: &str) -> String {
 
 impl Slack {
     pub async fn send(&self, event: &Event) -> Result<(), SendFailure> {
-        let response = self
-            .http
-            .post(&self.url)
-            .json(&message(event))
-            .send()
-            .await
-            .map_err(SendFailure::http)?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(SendFailure::status(response).await)
-        }
+        post_json(&self.http, &self.url, &message(event)).await
     }
 }

@@ -38,24 +38,13 @@ impl MatrixSettings {
                 "must be a Matrix user ID like @improbe:example.org".into(),
             ));
         }
-        match (&self.recipient, &self.recipient_password) {
-            (Some(recipient), _) if !is_user_id(recipient) => problems.push((
-                "recipient",
-                "must be a Matrix user ID like @improbe-rx:example.org".into(),
-            )),
-            (Some(recipient), _) if *recipient == self.user => problems.push((
-                "recipient",
-                "must be a second account: a sender does not confirm its own delivery".into(),
-            )),
-            (Some(_), None) => problems.push((
-                "recipient_password",
-                "is needed with recipient: the recipient signs in to confirm delivery".into(),
-            )),
-            (None, Some(_)) => {
-                problems.push(("recipient", "is needed with recipient_password".into()))
-            }
-            _ => {}
-        }
+        problems.extend(crate::probe::delivery::check_recipient(
+            self.recipient.as_deref(),
+            self.recipient_password.as_ref(),
+            &self.user,
+            is_user_id,
+            "@improbe-rx:example.org",
+        ));
         for (field, room) in [
             ("direct_room", &self.direct_room),
             ("group_room", &self.group_room),

@@ -106,7 +106,8 @@ pub async fn sign_in(
     // that names nobody proves nothing about our account).
     let mut mechanisms = features.sasl_mechanisms;
     mechanisms.retain(|m| {
-        matches!(m.as_str(), "SCRAM-SHA-256" | "SCRAM-SHA-1") || (m == "PLAIN" && connector.encrypted())
+        matches!(m.as_str(), "SCRAM-SHA-256" | "SCRAM-SHA-1")
+            || (m == "PLAIN" && connector.encrypted())
     });
     let authenticated = tokio_xmpp::client_login(stream, mechanisms, credentials)
         .await

@@ -52,24 +52,13 @@ impl XmppSettings {
         if bare_jid(&self.jid).is_none() {
             problems.push(("jid", "must be a bare JID like improbe@example.org".into()));
         }
-        match (&self.recipient, &self.recipient_password) {
-            (Some(recipient), _) if bare_jid(recipient).is_none() => problems.push((
-                "recipient",
-                "must be a bare JID like improbe-rx@example.org".into(),
-            )),
-            (Some(recipient), _) if *recipient == self.jid => problems.push((
-                "recipient",
-                "must be a second account: a sender does not confirm its own delivery".into(),
-            )),
-            (Some(_), None) => problems.push((
-                "recipient_password",
-                "is needed with recipient: the recipient signs in to confirm delivery".into(),
-            )),
-            (None, Some(_)) => {
-                problems.push(("recipient", "is needed with recipient_password".into()))
-            }
-            _ => {}
-        }
+        problems.extend(crate::probe::delivery::check_recipient(
+            self.recipient.as_deref(),
+            self.recipient_password.as_ref(),
+            &self.jid,
+            |jid| bare_jid(jid).is_some(),
+            "improbe-rx@example.org",
+        ));
         if let Some(room) = &self.group_room
             && bare_jid(room).is_none()
         {
