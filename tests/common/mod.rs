@@ -356,18 +356,21 @@ pub trait ServerUnderTest {
 /// minute each on `clock` (a few real seconds): healthy, frozen, healthy
 /// again (thawed 1.5 s in, after every attempt of the frozen minute timed
 /// out), stopped, started again. [`scripted_outage_verdicts`] checks them.
+/// A fault begins just before its minute does, so no attempt of that minute
+/// can be answered by a server that is still healthy; the minute before it
+/// has its successes already.
 pub async fn script_outages(clock: &ScriptedClock, server: &mut impl ServerUnderTest) {
     let second = std::time::Duration::from_secs(1);
     tokio::time::sleep(4 * second).await;
-    clock.enter_minute(1);
     server.freeze();
+    clock.enter_minute(1);
     tokio::time::sleep(4 * second).await;
     clock.enter_minute(2);
     tokio::time::sleep(second + second / 2).await;
     server.thaw();
     tokio::time::sleep(4 * second).await;
-    clock.enter_minute(3);
     server.stop();
+    clock.enter_minute(3);
     tokio::time::sleep(4 * second).await;
     clock.enter_minute(4);
     server.launch().await;
