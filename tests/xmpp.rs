@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::ServerUnderTest;
 use common::prosody::{Prosody, ROOM};
 use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
 use improbe::attempt::{Delivery, Kind, Outcome};

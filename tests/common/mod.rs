@@ -343,13 +343,39 @@ impl improbe::clock::Clock for ScriptedClock {
 
 /// A real server a test freezes, stops and starts again (Synapse, Prosody).
 pub trait ServerUnderTest {
-    /// SIGSTOP: connections stay open, nothing is answered.
-    fn freeze(&self);
-    fn thaw(&self);
-    /// New connections are refused.
-    fn stop(&mut self);
-    /// Starts again and waits until it answers.
+    /// The server's process, while it runs.
+    fn process(&mut self) -> &mut Option<std::process::Child>;
+
+    /// Starts (again) and waits until it answers.
     fn launch(&mut self) -> impl std::future::Future<Output = ()>;
+
+    /// SIGSTOP: the process keeps its port, connections stay open, nothing
+    /// is answered.
+    fn freeze(&mut self) {
+        signal(self.process(), "-STOP");
+    }
+
+    fn thaw(&mut self) {
+        signal(self.process(), "-CONT");
+    }
+
+    /// Kills the process: connections are refused until `launch`.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.process().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(process: &Option<std::process::Child>, signal: &str) {
+    if let Some(child) = process {
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
 }
 
 /// The scripted minutes every open-protocol adapter is tested with, one

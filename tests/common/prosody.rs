@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::ServerUnderTest;
 use super::tls::TestCa;
 
 pub const DOMAIN: &str = "localhost";
@@ -118,32 +119,6 @@ Component "conference.{DOMAIN}" "muc"
         panic!("Prosody did not listen on {}", self.port);
     }
 
-    fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let status = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-    }
-
-    pub fn freeze(&self) {
-        self.signal("-STOP");
-    }
-
-    pub fn thaw(&self) {
-        self.signal("-CONT");
-    }
-
-    /// Stops the server: new connections are refused.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
     /// `[targets.xmpp]` for account `user`, STARTTLS with the test's CA.
     pub fn section(&self, user: &str, password: &str, recipient: Option<(&str, &str)>) -> String {
         let mut text = format!(
@@ -168,17 +143,9 @@ impl Drop for Prosody {
     }
 }
 
-impl super::ServerUnderTest for Prosody {
-    fn freeze(&self) {
-        Prosody::freeze(self);
-    }
-
-    fn thaw(&self) {
-        Prosody::thaw(self);
-    }
-
-    fn stop(&mut self) {
-        Prosody::stop(self);
+impl ServerUnderTest for Prosody {
+    fn process(&mut self) -> &mut Option<Child> {
+        &mut self.child
     }
 
     async fn launch(&mut self) {

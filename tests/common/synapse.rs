@@ -4,6 +4,8 @@
 //! secret. Frozen with SIGSTOP, stopped and restarted as a test scripts it.
 
 use std::path::{Path, PathBuf};
+
+use super::ServerUnderTest;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -109,32 +111,6 @@ impl Synapse {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
             + &std::fs::read_to_string(self.dir.path().join("homeserver.log")).unwrap_or_default()
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// SIGSTOP: the process keeps its port and answers nothing.
-    pub fn freeze(&self) {
-        self.signal("-STOP");
-    }
-
-    pub fn thaw(&self) {
-        self.signal("-CONT");
-    }
-
-    /// Kills the process: connections are refused until [`Self::launch`].
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 
     /// Registers a user with the shared secret (Synapse's admin API).
@@ -265,17 +241,9 @@ fn write_config(dir: &Path, port: u16, limits: RateLimits) {
     .unwrap();
 }
 
-impl super::ServerUnderTest for Synapse {
-    fn freeze(&self) {
-        Synapse::freeze(self);
-    }
-
-    fn thaw(&self) {
-        Synapse::thaw(self);
-    }
-
-    fn stop(&mut self) {
-        Synapse::stop(self);
+impl ServerUnderTest for Synapse {
+    fn process(&mut self) -> &mut Option<Child> {
+        &mut self.child
     }
 
     async fn launch(&mut self) {
