@@ -6,6 +6,7 @@
 //! per event and channel (README "Notifications").
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -43,7 +44,8 @@ const SAMPLES_CARRIED: usize = 3;
 /// Decides every target's events and writes them to the outbox.
 pub struct Decider {
     prober: String,
-    targets: Vec<Target>,
+    /// Shared, so a tick walks them without copying every target.
+    targets: Arc<[Target]>,
     channels: Vec<ChannelConfig>,
     /// The longest attempt plus [`SETTLE_MARGIN`].
     settle: chrono::Duration,
@@ -70,7 +72,7 @@ impl Decider {
             .unwrap_or_default();
         Decider {
             prober: config.prober.id.clone(),
-            targets: config.targets.clone(),
+            targets: config.targets.clone().into(),
             channels: config.notify.clone(),
             settle: chrono::Duration::from_std(longest + SETTLE_MARGIN).expect("short"),
             watches: HashMap::new(),
@@ -92,7 +94,8 @@ impl Decider {
         }
         let settled_end = self.settled_end(now);
         let mut written = 0;
-        for target in self.targets.clone() {
+        let targets = self.targets.clone();
+        for target in targets.iter() {
             if !self.channels.iter().any(|c| {
                 EventKind::ALL
                     .iter()
@@ -118,13 +121,13 @@ impl Decider {
             let (watch, mut decided) = self
                 .minute_events(
                     store,
-                    &target,
+                    target,
                     watch,
                     MinuteRange::new(start, settled_end),
                     now,
                 )
                 .await?;
-            decided.extend(self.month_events(store, &target, settled_end, now).await?);
+            decided.extend(self.month_events(store, target, settled_end, now).await?);
             written += self.write(store, &decided, now).await?;
             self.watches.insert(target.name.clone(), watch);
         }

@@ -74,7 +74,12 @@ impl XmppProbe {
             .map(|r| bare(r, "group_room"))
             .transpose()?;
         let prefix = format!("improbe-{}-{}", context.target, context.prober);
-        let recipient = match (&settings.recipient, &settings.recipient_password) {
+        let recipient_jid = settings
+            .recipient
+            .as_deref()
+            .map(|rx| bare(rx, "recipient"))
+            .transpose()?;
+        let recipient = match (&recipient_jid, &settings.recipient_password) {
             (Some(rx), Some(rx_password)) => {
                 let watch = Arc::new(RecipientWatch {
                     book: Arc::new(DeliveryBook::default()),
@@ -82,7 +87,7 @@ impl XmppProbe {
                 });
                 let task = tokio::spawn(watch.clone().run(
                     connector.clone(),
-                    bare(rx, "recipient")?,
+                    rx.clone(),
                     rx_password.reveal()?,
                     format!("{prefix}-rx"),
                     room.clone(),
@@ -91,10 +96,7 @@ impl XmppProbe {
             }
             _ => None,
         };
-        let to = match &settings.recipient {
-            Some(rx) => bare(rx, "recipient")?,
-            None => jid.clone(),
-        };
+        let to = recipient_jid.unwrap_or_else(|| jid.clone());
         Ok(XmppProbe {
             connector,
             jid,

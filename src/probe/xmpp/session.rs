@@ -240,17 +240,13 @@ impl Session {
 
     /// Why the session ended, or `None` while it is open.
     pub fn ended(&self) -> Option<String> {
-        if self.task.is_finished() {
-            return Some(
-                self.routes
-                    .ended
-                    .lock()
-                    .expect("routes lock")
-                    .clone()
-                    .unwrap_or_else(|| "the session ended".to_owned()),
-            );
-        }
-        None
+        // The task records why before it lets waiting callers go.
+        let reason = self.routes.ended.lock().expect("routes lock").clone();
+        reason.or_else(|| {
+            self.task
+                .is_finished()
+                .then(|| "the session ended".to_owned())
+        })
     }
 
     /// Sends `stanza` and waits for what answers the id `awaited`: an IQ
