@@ -58,6 +58,24 @@ pub struct Heartbeat {
     pub finished: i64,
 }
 
+/// How far one prober's stored attempts are complete: every attempt it
+/// started before `complete_until` is in the database (README "Many regions").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProberMark {
+    pub prober: String,
+    pub complete_until: DateTime<Utc>,
+    /// When the prober last said so, on its own clock.
+    pub reported_at: DateTime<Utc>,
+}
+
+/// What decides which minutes are settled: every prober's watermark, and the
+/// earliest minute whose verdict still waits for re-decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettlementFacts {
+    pub marks: Vec<ProberMark>,
+    pub earliest_pending: Option<Minute>,
+}
+
 /// Where an exclusion window came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExclusionSource {
@@ -167,10 +185,32 @@ pub trait Store: Send + Sync {
     /// Applies pending migrations; safe to run from several probers at once.
     async fn migrate(&self) -> StoreResult<()>;
 
-    /// Writes attempts and re-decides the verdicts of every minute they touch,
-    /// all in one transaction: either every attempt is stored or none is.
+    /// Writes attempts, then re-decides the verdicts of every minute they
+    /// touch before returning. The attempts go in one transaction: either
+    /// every attempt is stored or none is.
     /// Attempts already stored (same target, prober, kind and start) are skipped.
     async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary>;
+
+    /// The daemon's write: stores attempts like [`Store::ingest`] and records
+    /// the prober's watermark in the same transaction, but leaves the
+    /// minutes' re-decision to [`Store::settle_pending`], so a write waits for
+    /// no other prober. Empty `attempts`: only the watermark.
+    async fn store_attempts(
+        &self,
+        attempts: &[Attempt],
+        watermark: &ProberMark,
+    ) -> StoreResult<IngestSummary>;
+
+    /// Re-decides the pending minutes of every target no other prober is
+    /// re-deciding at this moment; never waits for one that is. Returns how
+    /// many minutes were re-decided.
+    async fn settle_pending(&self) -> StoreResult<u64>;
+
+    /// Every prober's watermark and the earliest pending minute.
+    async fn settlement_facts(&self) -> StoreResult<SettlementFacts>;
+
+    /// Every target's stored verdict of one minute, in one query.
+    async fn verdicts_at(&self, minute: Minute) -> StoreResult<Vec<(String, Verdict)>>;
 
     /// Makes the config's exclusion windows the database's `config` windows,
     /// re-deciding the minutes of any window that was added or removed.

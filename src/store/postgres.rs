@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
 use super::redact_url;
@@ -11,18 +13,37 @@ use super::shared::shared_store;
 
 /// How long to wait for a connection before reporting the database unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The writer, the re-decision and one more (heartbeats, outbox, months).
+const WRITE_CONNECTIONS: u32 = 3;
+/// The decider and the HTTP surface's copies.
+const READ_CONNECTIONS: u32 = 2;
 
 pub struct PostgresStore {
+    /// Writes: the writer, the re-decision and the outbox.
     pool: Pool<Postgres>,
+    /// Reads: reports, the notification decider, the HTTP surface's copies.
+    readers: Pool<Postgres>,
 }
 
 impl PostgresStore {
     const BEGIN_WRITE: &'static str = "BEGIN";
-    /// One transaction-scoped advisory lock serialises writers across all
-    /// probers: a minute's verdict is re-decided by one writer at a time, after
-    /// the previous writer's buckets are committed, so none is lost or counted
-    /// twice. The key is arbitrary but fixed ("improbe" in ASCII).
-    const LOCK_WRITERS: Option<&'static str> =
+    /// Per-target transaction-scoped advisory locks, from a JSON list of
+    /// target names, taken in one statement in the order of their keys, so
+    /// that two transactions locking overlapping targets cannot deadlock. A
+    /// target's verdicts are re-decided by one prober at a time; probers
+    /// re-deciding different targets never wait for each other (README
+    /// "Many regions"). Two names sharing a hash only share a lock.
+    const LOCK_TARGETS: Option<&'static str> = Some(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended('improbe:' || t, 0) AS k \
+         FROM json_array_elements_text(CAST($1 AS json)) AS t ORDER BY k) AS keys",
+    );
+    /// The targets with pending minutes whose locks are free now; a busy
+    /// one is left to the prober re-deciding it (`try` never waits).
+    const TRY_LOCK_PENDING_TARGETS: &'static str = "SELECT target FROM (SELECT DISTINCT target FROM pending_minutes) AS p \
+         WHERE pg_try_advisory_xact_lock(hashtextextended('improbe:' || target, 0))";
+    /// Changes to the exclusion windows, one at a time. The key is arbitrary
+    /// but fixed ("improbe" in ASCII).
+    const LOCK_EXCLUSIONS: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(29675202278285925)");
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
@@ -39,29 +60,49 @@ impl PostgresStore {
          claim_opens = excluded.claim_opens, claim_deadline = excluded.claim_deadline, complete = excluded.complete, \
          updated_at = excluded.updated_at";
 
-    fn pool_options() -> PgPoolOptions {
+    /// Writes and reads have pools of their own, so a slow report never
+    /// holds the connection a write needs, nor a write a scrape's copy.
+    fn pool_options(connections: u32) -> PgPoolOptions {
         PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(connections)
             .acquire_timeout(CONNECT_TIMEOUT)
+    }
+
+    fn pools(url: &str) -> anyhow::Result<(PgPoolOptions, PgPoolOptions, PgConnectOptions)> {
+        let options = PgConnectOptions::from_str(url)
+            .with_context(|| format!("invalid PostgreSQL URL `{}`", redact_url(url)))?;
+        Ok((
+            Self::pool_options(WRITE_CONNECTIONS),
+            Self::pool_options(READ_CONNECTIONS),
+            options,
+        ))
     }
 
     /// A store that connects on first use: for a daemon that starts while
     /// the database is down.
     pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
-        let pool = Self::pool_options()
-            .connect_lazy(url)
-            .with_context(|| format!("invalid PostgreSQL URL `{}`", redact_url(url)))?;
-        Ok(Self { pool })
+        let (writes, reads, options) = Self::pools(url)?;
+        Ok(Self {
+            pool: writes.connect_lazy_with(options.clone()),
+            readers: reads.connect_lazy_with(options),
+        })
     }
 
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let pool = Self::pool_options().connect(url).await.with_context(|| {
-            format!(
-                "cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right",
-                redact_url(url)
-            )
-        })?;
-        Ok(Self { pool })
+        let (writes, reads, options) = Self::pools(url)?;
+        let pool = writes
+            .connect_with(options.clone())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right",
+                    redact_url(url)
+                )
+            })?;
+        Ok(Self {
+            pool,
+            readers: reads.connect_lazy_with(options),
+        })
     }
 }
 

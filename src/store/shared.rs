@@ -3,14 +3,16 @@
 //! sqlx types its queries by database, so the common logic is written once
 //! here and instantiated for each backend by `shared_store!`. SQL that is
 //! identical in both dialects lives in this file; each backend supplies only
-//! what differs (transaction start, writer lock, typed `service_months` insert).
+//! what differs (transaction start, per-target locks, typed `service_months`
+//! insert).
 
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: Pool<$db>`
-/// field and the dialect constants `BEGIN_WRITE`, `LOCK_WRITERS` and
-/// `SAVE_SERVICE_MONTH`.
+/// field for writes, a `readers: Pool<$db>` field for reads (so neither can
+/// starve the other) and the dialect constants `BEGIN_WRITE`, `LOCK_TARGETS`,
+/// `TRY_LOCK_PENDING_TARGETS`, `LOCK_EXCLUSIONS` and `SAVE_SERVICE_MONTH`.
 macro_rules! shared_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
-        use std::collections::{BTreeMap, HashMap, HashSet};
+        use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
@@ -22,77 +24,52 @@ macro_rules! shared_store {
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
             millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
-            Heartbeat, MinuteVerdict, Store, NewNotification, ClaimedNotification, StoredNotification, StoreResult, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
+            Heartbeat, MinuteVerdict, ProberMark, SettlementFacts, Store, NewNotification, ClaimedNotification, StoredNotification, StoreResult, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
 
         type Tx<'c> = sqlx::Transaction<'c, $db>;
 
         impl $store {
-            /// Starts a write transaction that holds the writers' lock, so that
-            /// concurrent probers re-decide a minute one after the other and each
-            /// sees the others' committed buckets.
+            /// Starts a write transaction. It takes no lock shared by the
+            /// fleet: what must happen one at a time takes the per-target
+            /// locks of [`Self::lock_targets`] (README "Many regions").
             async fn begin_write(&self) -> StoreResult<Tx<'static>> {
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
-                Self::lock_writers(&mut tx).await?;
-                Ok(tx)
+                Ok(self.pool.begin_with(Self::BEGIN_WRITE).await?)
             }
 
-            async fn lock_writers(tx: &mut Tx<'_>) -> StoreResult<()> {
-                if let Some(lock) = Self::LOCK_WRITERS {
+            /// Waits for the locks of `targets`, taken in one statement in
+            /// one fixed order (so two callers cannot deadlock), held until
+            /// the transaction ends. A target's verdicts and roll-up change
+            /// only under its lock, so a re-decision reads what every
+            /// earlier one wrote.
+            async fn lock_targets(tx: &mut Tx<'_>, targets: &BTreeSet<String>) -> StoreResult<()> {
+                if let (Some(lock), false) = (Self::LOCK_TARGETS, targets.is_empty()) {
+                    let list = serde_json::to_string(targets).map_err(anyhow::Error::from)?;
+                    sqlx::query(lock).bind(list).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Serialises changes to the exclusion windows themselves (two
+            /// probers syncing the same config at start). Never taken on the
+            /// attempt write path.
+            async fn lock_exclusions(tx: &mut Tx<'_>) -> StoreResult<()> {
+                if let Some(lock) = Self::LOCK_EXCLUSIONS {
                     sqlx::query(lock).execute(&mut **tx).await?;
                 }
                 Ok(())
             }
 
-            /// The attempts of `batch` not stored yet (nor repeated earlier in the
-            /// batch). Runs under the writers' lock, so nothing can be inserted
-            /// between this check and the insert that follows it.
-            async fn unseen<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
-                let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-                for a in batch {
-                    let ms = a.started_at_ms();
-                    let span = spans.entry(a.target.as_str()).or_insert((ms, ms));
-                    *span = (span.0.min(ms), span.1.max(ms));
-                }
-                let mut stored: HashMap<&str, HashSet<(String, String, i64)>> = HashMap::new();
-                for (target, (first, last)) in spans {
-                    let rows = sqlx::query(
-                        "SELECT prober, kind, started_at_ms FROM attempts \
-                         WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms <= $3",
-                    )
-                    .bind(target)
-                    .bind(first)
-                    .bind(last)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    let keys = rows
-                        .iter()
-                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                        .collect::<Result<HashSet<_>, sqlx::Error>>()?;
-                    stored.insert(target, keys);
-                }
-                let mut seen = HashSet::with_capacity(batch.len());
-                Ok(batch
-                    .iter()
-                    .filter(|a| {
-                        let key = (a.target.as_str(), a.prober.as_str(), a.kind, a.started_at_ms());
-                        let known = stored.get(key.0).is_some_and(|keys| {
-                            !keys.is_empty() && keys.contains(&(a.prober.clone(), a.kind.as_str().to_owned(), key.3))
-                        });
-                        !known && seen.insert(key)
-                    })
-                    .collect())
-            }
-
-            /// Inserts attempts; returns how many rows were written. With
-            /// `skip_stored`, attempts already stored are skipped, not errors.
-            async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[&Attempt], skip_stored: bool) -> StoreResult<u64> {
+            /// Inserts the attempts not stored yet and returns them: one
+            /// statement whatever the batch, `RETURNING` telling which rows
+            /// were new (same target, start, prober and kind: already stored).
+            async fn insert_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
                      http_status, error_code, error, reason, delivery, delivered_ms) ",
                 );
-                insert.push_values(attempts, |mut row, a| {
+                insert.push_values(batch, |mut row, a| {
                     row.push_bind(a.target.clone())
                         .push_bind(a.prober.clone())
                         .push_bind(a.kind.as_str())
@@ -106,14 +83,31 @@ macro_rules! shared_store {
                         .push_bind(a.delivery.map(Delivery::as_str))
                         .push_bind(a.delivered_ms);
                 });
-                if skip_stored {
-                    insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
+                insert.push(
+                    " ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING \
+                     RETURNING target, started_at_ms, prober, kind",
+                );
+                let rows = insert.build().fetch_all(&mut **tx).await?;
+                if rows.len() == batch.len() {
+                    return Ok(batch.iter().collect());
                 }
-                Ok(insert.build().execute(&mut **tx).await?.rows_affected())
+                let mut inserted = HashSet::with_capacity(rows.len());
+                for r in &rows {
+                    let key: (String, i64, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+                    inserted.insert(key);
+                }
+                // A key repeated within the batch was inserted once: the first.
+                Ok(batch
+                    .iter()
+                    .filter(|a| {
+                        inserted.remove(&(a.target.clone(), a.started_at_ms(), a.prober.clone(), a.kind.as_str().to_owned()))
+                    })
+                    .collect())
             }
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
-            /// that increments, never a read-modify-write).
+            /// that increments, never a read-modify-write). Each prober has
+            /// its own rows, so probers never wait on each other here.
             async fn add_to_buckets(tx: &mut Tx<'_>, buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>) -> StoreResult<()> {
                 if buckets.is_empty() {
                     return Ok(());
@@ -136,6 +130,34 @@ macro_rules! shared_store {
                      inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts",
                 );
                 upsert.build().execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            /// Appends minutes whose buckets changed to `pending_minutes`:
+            /// plain inserts, which never wait on another prober's rows.
+            async fn mark_pending(tx: &mut Tx<'_>, minutes: &[(String, Minute)]) -> StoreResult<()> {
+                for chunk in minutes.chunks(MINUTE_CHUNK) {
+                    let mut insert = QueryBuilder::<$db>::new("INSERT INTO pending_minutes (target, minute) ");
+                    insert.push_values(chunk, |mut row, (target, minute)| {
+                        row.push_bind(target.clone()).push_bind(minute.0);
+                    });
+                    insert.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn save_watermark(tx: &mut Tx<'_>, mark: &ProberMark) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO prober_watermarks (prober, complete_until_ms, reported_at_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (prober) DO UPDATE SET reported_at_ms = excluded.reported_at_ms, \
+                     complete_until_ms = CASE WHEN excluded.complete_until_ms > prober_watermarks.complete_until_ms \
+                     THEN excluded.complete_until_ms ELSE prober_watermarks.complete_until_ms END",
+                )
+                .bind(&mark.prober)
+                .bind(mark.complete_until.timestamp_millis())
+                .bind(mark.reported_at.timestamp_millis())
+                .execute(&mut **tx)
+                .await?;
                 Ok(())
             }
 
@@ -166,7 +188,7 @@ macro_rules! shared_store {
 
             /// Re-decides the verdict of each given target minute from its
             /// buckets and the target's exclusion windows, and moves the hourly
-            /// roll-up by exactly the change.
+            /// roll-up by exactly the change. The caller holds the targets' locks.
             async fn redecide(
                 tx: &mut Tx<'_>,
                 minutes: &[(String, Minute)],
@@ -261,58 +283,35 @@ macro_rules! shared_store {
                 Self::redecide(tx, &minutes, &exclusions).await
             }
 
-            /// Stores the new attempts of a batch. The daemon's attempts are all
-            /// new, so one plain insert usually does; when some were stored
-            /// before (a re-import), a savepoint undoes it and only the unseen
-            /// ones are inserted.
-            async fn store_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
-                let all: Vec<&Attempt> = batch.iter().collect();
-                sqlx::query("SAVEPOINT improbe_batch").execute(&mut **tx).await?;
-                if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
-                    sqlx::query("RELEASE SAVEPOINT improbe_batch").execute(&mut **tx).await?;
-                    return Ok(all);
-                }
-                sqlx::query("ROLLBACK TO SAVEPOINT improbe_batch").execute(&mut **tx).await?;
-                sqlx::query("RELEASE SAVEPOINT improbe_batch").execute(&mut **tx).await?;
-                let new = Self::unseen(tx, batch).await?;
-                if !new.is_empty() {
-                    Self::insert_attempts(tx, &new, false).await?;
-                }
-                Ok(new)
-            }
-
-            async fn ingest_batch(
-                tx: &mut Tx<'_>,
-                batch: &[Attempt],
-                exclusions: &mut Option<HashMap<String, ExcludedMinutes>>,
-                summary: &mut IngestSummary,
-            ) -> StoreResult<()> {
-                let new = Self::store_new(tx, batch).await?;
+            /// Stores a batch's new attempts in their buckets and marks their
+            /// minutes pending; returns the minutes touched.
+            async fn store_batch(tx: &mut Tx<'_>, batch: &[Attempt], summary: &mut IngestSummary) -> StoreResult<Vec<(String, Minute)>> {
+                let new = Self::insert_new(tx, batch).await?;
                 summary.attempts += batch.len() as u64;
                 summary.inserted += new.len() as u64;
                 if new.is_empty() {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
-
                 let buckets = $crate::store::changes::bucket_counts(new);
                 Self::add_to_buckets(tx, &buckets).await?;
-
                 let touched = $crate::store::changes::touched_minutes(&buckets);
-                summary.minutes_touched += touched.len() as u64;
-                if exclusions.is_none() {
-                    *exclusions = Some(Self::load_exclusions(tx).await?);
-                }
-                Self::redecide(tx, &touched, exclusions.as_ref().expect("just loaded")).await
+                Self::mark_pending(tx, &touched).await?;
+                Ok(touched)
             }
 
-            async fn ingest_on(
+            /// The write half of an ingest: attempts, buckets and pending
+            /// marks in one transaction, so either all are stored or none.
+            /// Takes no lock: its round trips (begin, one insert per 1,000
+            /// attempts, buckets, pending marks, watermark, commit) do not
+            /// grow with the number of probers or targets.
+            async fn store_on(
                 conn: &mut sqlx::pool::PoolConnection<$db>,
                 attempts: &mut AttemptSource<'_>,
-            ) -> StoreResult<IngestSummary> {
+                watermark: Option<&ProberMark>,
+            ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
                 let mut tx = sqlx::Connection::begin_with(&mut **conn, Self::BEGIN_WRITE).await?;
-                Self::lock_writers(&mut tx).await?;
                 let mut summary = IngestSummary::default();
-                let mut exclusions = None;
+                let mut touched = BTreeSet::new();
                 let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
                 loop {
                     batch.clear();
@@ -323,10 +322,79 @@ macro_rules! shared_store {
                     if batch.is_empty() {
                         break;
                     }
-                    Self::ingest_batch(&mut tx, &batch, &mut exclusions, &mut summary).await?;
+                    touched.extend(Self::store_batch(&mut tx, &batch, &mut summary).await?);
+                }
+                if let Some(mark) = watermark {
+                    Self::save_watermark(&mut tx, mark).await?;
                 }
                 tx.commit().await?;
-                Ok(summary)
+                summary.minutes_touched = touched.len() as u64;
+                let targets = touched.into_iter().map(|(target, _)| target).collect();
+                Ok((summary, targets))
+            }
+
+            /// Re-decides pending minutes: of `targets`, waiting for their
+            /// locks, or (`None`) of every target whose lock is free now,
+            /// leaving the others to the prober that holds them. Deletes
+            /// exactly the pending rows it read, so a mark appended meanwhile
+            /// is re-decided by the next pass. Returns the minutes re-decided.
+            async fn settle_on(&self, targets: Option<&BTreeSet<String>>) -> StoreResult<u64> {
+                let mut tx = self.begin_write().await?;
+                let locked: Vec<String> = match targets {
+                    Some(targets) => {
+                        Self::lock_targets(&mut tx, targets).await?;
+                        targets.iter().cloned().collect()
+                    }
+                    None => sqlx::query_scalar(Self::TRY_LOCK_PENDING_TARGETS).fetch_all(&mut *tx).await?,
+                };
+                let mut seqs = Vec::new();
+                let mut minutes = BTreeSet::new();
+                for chunk in locked.chunks(MINUTE_CHUNK) {
+                    let mut pending = QueryBuilder::<$db>::new("SELECT seq, target, minute FROM pending_minutes WHERE target IN (");
+                    let mut list = pending.separated(", ");
+                    for target in chunk {
+                        list.push_bind(target.clone());
+                    }
+                    pending.push(")");
+                    for row in pending.build().fetch_all(&mut *tx).await? {
+                        seqs.push(row.try_get::<i64, _>(0)?);
+                        minutes.insert((row.try_get::<String, _>(1)?, Minute(row.try_get(2)?)));
+                    }
+                }
+                if seqs.is_empty() {
+                    tx.commit().await?;
+                    return Ok(0);
+                }
+                let minutes: Vec<(String, Minute)> = minutes.into_iter().collect();
+                let exclusions = Self::load_exclusions(&mut tx).await?;
+                Self::redecide(&mut tx, &minutes, &exclusions).await?;
+                for chunk in seqs.chunks(ATTEMPT_BATCH) {
+                    let mut delete = QueryBuilder::<$db>::new("DELETE FROM pending_minutes WHERE seq IN (");
+                    let mut list = delete.separated(", ");
+                    for seq in chunk {
+                        list.push_bind(*seq);
+                    }
+                    delete.push(")");
+                    delete.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(minutes.len() as u64)
+            }
+
+            /// Runs `write` on one connection; a connection that failed a
+            /// write may be left unusable (SQLite after an I/O error keeps
+            /// failing), so it is replaced.
+            async fn store_attempts_from(
+                &self,
+                attempts: &mut AttemptSource<'_>,
+                watermark: Option<&ProberMark>,
+            ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
+                let mut conn = self.pool.acquire().await?;
+                let result = Self::store_on(&mut conn, attempts, watermark).await;
+                if result.is_err() {
+                    conn.close_on_drop();
+                }
+                result
             }
         }
 
@@ -342,14 +410,57 @@ macro_rules! shared_store {
             }
 
             async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary> {
-                let mut conn = self.pool.acquire().await?;
-                let result = Self::ingest_on(&mut conn, attempts).await;
-                if result.is_err() {
-                    // A connection that failed a write may be left unusable
-                    // (SQLite after an I/O error keeps failing): replace it.
-                    conn.close_on_drop();
+                let (summary, targets) = self.store_attempts_from(attempts, None).await?;
+                if !targets.is_empty() {
+                    self.settle_on(Some(&targets)).await?;
                 }
-                result
+                Ok(summary)
+            }
+
+            async fn store_attempts(&self, attempts: &[Attempt], watermark: &ProberMark) -> StoreResult<IngestSummary> {
+                if attempts.is_empty() {
+                    let mut tx = self.begin_write().await?;
+                    Self::save_watermark(&mut tx, watermark).await?;
+                    tx.commit().await?;
+                    return Ok(IngestSummary::default());
+                }
+                let mut source = attempts.iter().cloned().map(Ok);
+                Ok(self.store_attempts_from(&mut source, Some(watermark)).await?.0)
+            }
+
+            async fn settle_pending(&self) -> StoreResult<u64> {
+                self.settle_on(None).await
+            }
+
+            async fn settlement_facts(&self) -> StoreResult<SettlementFacts> {
+                let rows = sqlx::query("SELECT prober, complete_until_ms, reported_at_ms FROM prober_watermarks ORDER BY prober")
+                    .fetch_all(&self.readers)
+                    .await?;
+                let mut marks = Vec::with_capacity(rows.len());
+                for r in rows {
+                    marks.push(ProberMark {
+                        prober: r.try_get(0)?,
+                        complete_until: millis_to_instant(r.try_get(1)?)?,
+                        reported_at: millis_to_instant(r.try_get(2)?)?,
+                    });
+                }
+                let earliest_pending: Option<i64> = sqlx::query_scalar("SELECT MIN(minute) FROM pending_minutes")
+                    .fetch_one(&self.readers)
+                    .await?;
+                Ok(SettlementFacts { marks, earliest_pending: earliest_pending.map(Minute) })
+            }
+
+            async fn verdicts_at(&self, minute: Minute) -> StoreResult<Vec<(String, Verdict)>> {
+                let rows = sqlx::query("SELECT target, verdict FROM verdicts WHERE minute = $1 ORDER BY target")
+                    .bind(minute.0)
+                    .fetch_all(&self.readers)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let word: String = r.try_get(1)?;
+                        Ok((r.try_get(0)?, word.parse().map_err(anyhow::Error::msg)?))
+                    })
+                    .collect()
             }
 
             async fn sync_config_exclusions(
@@ -359,6 +470,7 @@ macro_rules! shared_store {
                 now: DateTime<Utc>,
             ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_exclusions(&mut tx).await?;
                 let rows = sqlx::query(
                     "SELECT id, target, start_ms, end_ms, reason, announced_at_ms FROM exclusions WHERE source = 'config'",
                 )
@@ -370,6 +482,12 @@ macro_rules! shared_store {
                     stored.push((row.try_get::<i64, _>(0)?, key));
                 }
                 let (delete, insert) = $crate::store::changes::config_window_changes(stored, wanted);
+                let targets: BTreeSet<String> = delete
+                    .iter()
+                    .map(|(_, key)| key.0.clone())
+                    .chain(insert.iter().map(|e| e.target.clone()))
+                    .collect();
+                Self::lock_targets(&mut tx, &targets).await?;
                 let mut changed: Vec<(String, ExclusionWindow)> = Vec::new();
                 for (id, (target, start_ms, end_ms, _, _)) in delete {
                     sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -401,6 +519,8 @@ macro_rules! shared_store {
 
             async fn add_exclusion(&self, e: &NewExclusion) -> StoreResult<i64> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_exclusions(&mut tx).await?;
+                Self::lock_targets(&mut tx, &BTreeSet::from([e.target.clone()])).await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO exclusions (target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -431,19 +551,20 @@ macro_rules! shared_store {
                     .into());
                 }
                 let mut tx = self.begin_write().await?;
+                Self::lock_exclusions(&mut tx).await?;
+                Self::lock_targets(&mut tx, &BTreeSet::from([found.target.clone()])).await?;
                 sqlx::query("DELETE FROM exclusions WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 Self::redecide_range(&mut tx, &found.target, found.window.minutes()).await?;
                 tx.commit().await?;
                 Ok(Some(found))
             }
-
             async fn exclusions(&self, target: Option<&str>) -> StoreResult<Vec<StoredExclusion>> {
                 let rows = sqlx::query(
                     "SELECT id, target, start_ms, end_ms, reason, announced_at_ms, source, recorded_at_ms, recorded_by \
                      FROM exclusions WHERE $1 IS NULL OR target = $1 ORDER BY start_ms, id",
                 )
                 .bind(target)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -473,7 +594,7 @@ macro_rules! shared_store {
                     .bind(target)
                     .bind(hours.start)
                     .bind(hours.end)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.readers)
                     .await?;
                     observed.available += row.try_get::<i64, _>(0)?;
                     observed.failure += row.try_get::<i64, _>(1)?;
@@ -487,7 +608,7 @@ macro_rules! shared_store {
                     .bind(target)
                     .bind(edge.start.0)
                     .bind(edge.end.0)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.readers)
                     .await?;
                     for row in rows {
                         let word: String = row.try_get(0)?;
@@ -506,7 +627,7 @@ macro_rules! shared_store {
                 .bind(target)
                 .bind(range.start.0)
                 .bind(range.end.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -553,7 +674,7 @@ macro_rules! shared_store {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1").execute(&self.readers).await?;
                 Ok(())
             }
 
@@ -589,7 +710,7 @@ macro_rules! shared_store {
                 )
                 .bind(range.start.0)
                 .bind(range.end.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?;
                 Ok(rows
                     .into_iter()
@@ -620,7 +741,7 @@ macro_rules! shared_store {
                 .bind(target)
                 .bind(range.start.0 * 60_000)
                 .bind(range.end.0 * 60_000)
-                .fetch(&self.pool);
+                .fetch(&self.readers);
                 let mut visited = 0;
                 while let Some(row) = rows.try_next().await? {
                     let kind: String = row.try_get("kind")?;
@@ -669,7 +790,7 @@ macro_rules! shared_store {
             }
 
             async fn attempt_count(&self) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.pool).await?)
+                Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM attempts").fetch_one(&self.readers).await?)
             }
 
             async fn enqueue_notifications(&self, rows: &[NewNotification]) -> StoreResult<u64> {
@@ -768,7 +889,7 @@ macro_rules! shared_store {
                     "SELECT channel, CAST(COUNT(*) AS BIGINT) FROM notifications WHERE sent_at_ms IS NULL \
                      GROUP BY channel ORDER BY channel",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?)
             }
 
@@ -778,7 +899,7 @@ macro_rules! shared_store {
                      sent_by, last_error FROM notifications WHERE (CAST($1 AS TEXT) IS NULL OR channel = CAST($1 AS TEXT)) ORDER BY id",
                 )
                 .bind(channel)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?;
                 rows.iter()
                     .map(|r| {

@@ -14,14 +14,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
+    /// WAL lets readers run beside the writer; an in-memory database has
+    /// one connection, so there the two pools are one.
+    readers: Pool<Sqlite>,
 }
 
 impl SqliteStore {
     /// `IMMEDIATE` takes the write lock up front, so a transaction that reads
     /// before it writes cannot fail half-way with `SQLITE_BUSY`.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    /// SQLite admits one writer at a time already.
-    const LOCK_WRITERS: Option<&'static str> = None;
+    /// SQLite admits one writer at a time already: no lock of our own.
+    const LOCK_TARGETS: Option<&'static str> = None;
+    const TRY_LOCK_PENDING_TARGETS: &'static str = "SELECT DISTINCT target FROM pending_minutes";
+    const LOCK_EXCLUSIONS: Option<&'static str> = None;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
          meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \
@@ -44,15 +49,22 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // An in-memory database exists once per connection: keep exactly one.
-        let max_connections = if url.contains(":memory:") { 1 } else { 4 };
+        let in_memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .connect_with(options)
+            .max_connections(if in_memory { 1 } else { 3 })
+            .connect_with(options.clone())
             .await
             .with_context(|| {
                 format!("cannot open SQLite database `{url}`; check the path and its permissions")
             })?;
-        Ok(Self { pool })
+        let readers = if in_memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_lazy_with(options)
+        };
+        Ok(Self { pool, readers })
     }
 }
 
