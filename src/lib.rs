@@ -11,6 +11,7 @@ pub mod minute;
 pub mod notify;
 pub mod probe;
 pub mod report;
+pub mod settlement;
 pub mod simulator;
 pub mod sla;
 pub mod store;

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod heartbeat;
+pub mod live;
 pub mod metrics;
 pub mod preflight;
 pub mod retention;
@@ -202,8 +203,19 @@ impl Application {
             ),
             writer: Arc::new(WriterCounters::default()),
         };
+        let longest_timeout = config
+            .targets
+            .iter()
+            .map(|t| t.timeout)
+            .max()
+            .unwrap_or_default();
         let writer_task = tokio::spawn(writer::run(
             store.clone(),
+            writer::WriterIdentity {
+                prober: config.prober.id.clone(),
+                clock: clock.clone(),
+                in_flight_bound: longest_timeout + writer::IN_FLIGHT_MARGIN,
+            },
             spool,
             attempts,
             ready,
@@ -221,6 +233,7 @@ impl Application {
             probing: AtomicBool::new(false),
             months: CurrentMonths::default(),
             notifications: notifications.counters.clone(),
+            live: live::LiveState::default(),
         });
         if let Some(listener) = listener {
             if let Ok(addr) = listener.local_addr() {
@@ -241,6 +254,16 @@ impl Application {
             config.clone(),
             store.clone(),
             clock.clone(),
+            database_ready_now.clone(),
+            stop.clone(),
+        ));
+        background.spawn(settle_pending(
+            store.clone(),
+            database_ready_now.clone(),
+            stop.clone(),
+        ));
+        background.spawn(live::run(
+            surface.clone(),
             database_ready_now.clone(),
             stop.clone(),
         ));
@@ -317,6 +340,11 @@ impl Application {
             .finish(writer::STOP_WRITE_DEADLINE, database_away);
         let (_, written) = tokio::join!(final_beat, writer_task);
         written?;
+        // The last writes' minutes are re-decided now rather than by the
+        // next prober to come along; bounded like every write at a stop.
+        if !database_away && !daemon.writer.database_failing.load(Ordering::Relaxed) {
+            let _ = tokio::time::timeout(writer::STOP_WRITE_DEADLINE, store.settle_pending()).await;
+        }
         // Whatever else still waits on the database is not worth a late exit.
         preparing.abort();
         background.shutdown().await;
@@ -362,6 +390,37 @@ async fn prepare_until_ready(
         tokio::select! {
             _ = stop.changed() => if *stop.borrow() { return Ok(()) },
             _ = tokio::time::sleep(PREPARE_RETRY) => {}
+        }
+    }
+}
+
+/// How often this prober re-decides pending minutes (its own and any other
+/// prober's whose targets are free).
+pub const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Re-decides pending minutes every [`SETTLE_INTERVAL`], off the writer's
+/// path: a write never waits for a re-decision, and a target another
+/// prober is re-deciding is skipped, not waited for (README "Many regions").
+async fn settle_pending(
+    store: Arc<dyn Store>,
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*ready.borrow_and_update() {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            changed = ready.changed() => if changed.is_err() { return },
+        }
+    }
+    let mut ticker = tokio::time::interval(SETTLE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            _ = ticker.tick() => {}
+        }
+        if let Err(e) = store.settle_pending().await {
+            tracing::debug!("pending minutes not re-decided yet: {e:#}");
         }
     }
 }

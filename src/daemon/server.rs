@@ -14,15 +14,12 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::accounting;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::control::ControlCheck;
 use crate::daemon::metrics::{Exposition, Histogram};
 use crate::daemon::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
 use crate::daemon::writer::WriterCounters;
-use crate::minute::{Minute, MinuteRange};
-use crate::report::evidence::{self, Depth, Evidence};
 use crate::sla::MonthStatement;
 use crate::store::Store;
 
@@ -45,6 +42,8 @@ pub struct Surface {
     pub months: super::CurrentMonths,
     /// Per `[[notify]]` channel: sent, failed, pending.
     pub notifications: crate::notify::sender::SenderCounters,
+    /// The copies the endpoints serve, kept by `live::run`.
+    pub live: super::live::LiveState,
 }
 
 pub fn router(surface: Arc<Surface>) -> Router {
@@ -101,66 +100,20 @@ async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
     }
 }
 
-/// The live status page (README "Status page").
+/// The live status page (README "Status page"), from the copy the daemon
+/// keeps (`live.rs`).
 async fn status_page(State(surface): State<Arc<Surface>>) -> Response {
-    let now = surface.clock.now();
-    let mut statuses = Vec::with_capacity(surface.config.targets.len());
-    for target in &surface.config.targets {
-        match target_status(&surface, target, now).await {
-            Ok(Some(status)) => statuses.push(status),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(target = %target.name, "status page: {e:#}");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the database does not answer: {e:#}\n"),
-                )
-                    .into_response();
-            }
+    match super::live::status_page(&surface).await {
+        Ok(page) => html(page),
+        Err(e) => {
+            tracing::warn!("status page: {e:#}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the database does not answer: {e:#}\n"),
+            )
+                .into_response()
         }
     }
-    let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    html(crate::report::status::render(&statuses, &generated))
-}
-
-async fn target_status(
-    surface: &Surface,
-    target: &crate::config::Target,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<Option<crate::report::status::TargetStatus>> {
-    let Some(evidence) = current_evidence(surface, target, now, Depth::MinutesOnly).await? else {
-        return Ok(None);
-    };
-    let closed = Minute::containing(&now);
-    let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
-    let (book, _) = accounting::minute_book(surface.store.as_ref(), &target.name, hour).await?;
-    let last_hour = (hour.start.0..hour.end.0)
-        .map(|m| (Minute(m), book.verdict(Minute(m))))
-        .collect();
-    Ok(Some(crate::report::status::TargetStatus {
-        tolerated_minutes: crate::sla::tiers::tolerated_failure_minutes(
-            evidence.figures.total_minutes,
-        ),
-        evidence,
-        last_hour,
-    }))
-}
-
-/// The current Service Month's evidence, or `None` before the service starts.
-async fn current_evidence(
-    surface: &Surface,
-    target: &crate::config::Target,
-    now: chrono::DateTime<chrono::Utc>,
-    depth: Depth,
-) -> anyhow::Result<Option<Evidence>> {
-    let Some(month) =
-        accounting::select_months(target, accounting::MonthSelection::Current, now)?.pop()
-    else {
-        return Ok(None);
-    };
-    evidence::for_month(surface.store.as_ref(), target, month, now, depth)
-        .await
-        .map(Some)
 }
 
 /// The current Service Month's full evidence report for one target.
@@ -171,10 +124,8 @@ async fn current_report(
     let Some(target) = surface.config.targets.iter().find(|t| t.name == name) else {
         return (StatusCode::NOT_FOUND, "no such target\n").into_response();
     };
-    let now = surface.clock.now();
-    let result = current_evidence(&surface, target, now, Depth::WithAttempts).await;
-    match result {
-        Ok(Some(evidence)) => html(crate::report::html::render(&evidence)),
+    match super::live::report(&surface, target).await {
+        Ok(Some(page)) => html(page),
         Ok(None) => (
             StatusCode::NOT_FOUND,
             "no Service Month yet: the service starts later\n",
@@ -300,29 +251,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
             f64::from(u8::from(control.is_healthy())),
         );
     }
-    // Figures from the database: best effort, a scrape never fails on them.
-    let now = surface.clock.now();
-    let last_minute = Minute::containing(&now).0 - 1;
-    out.family(
-        "improbe_minute_verdict",
-        "gauge",
-        "The verdict of the last closed minute (1 for the verdict it has).",
-    );
-    for target in &surface.config.targets {
-        let range = MinuteRange::new(Minute(last_minute), Minute(last_minute + 1));
-        if let Ok((book, _)) =
-            accounting::minute_book(surface.store.as_ref(), &target.name, range).await
-        {
-            out.sample(
-                "improbe_minute_verdict",
-                &[
-                    ("target", &target.name),
-                    ("verdict", book.verdict(range.start).as_str()),
-                ],
-                1.0,
-            );
-        }
-    }
+    render_settlement(&surface, &mut out);
     // As the daemon last wrote them to `service_months` (every minute).
     let months = surface.months.read().expect("months lock poisoned").clone();
     type Figure = fn(&MonthStatement) -> Option<f64>;
@@ -372,4 +301,92 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         out.finish(),
     )
         .into_response()
+}
+
+/// The last settled minute's verdicts, the write lag and the watermarks, all
+/// from memory: the daemon's loops update them (README "Many regions").
+fn render_settlement(surface: &Surface, out: &mut Exposition) {
+    let writer = &surface.writer;
+    out.family(
+        "improbe_write_lag_seconds",
+        "gauge",
+        "At the last successful write, how long its oldest attempt had waited since it ended.",
+    );
+    out.sample(
+        "improbe_write_lag_seconds",
+        &[],
+        writer.write_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+    );
+    let Some(view) = surface.live.settled() else {
+        return;
+    };
+    if let Some((minute, verdicts)) = &view.last_minute {
+        out.family(
+            "improbe_minute_verdict",
+            "gauge",
+            "The verdict of the last settled minute (1 for the verdict it has).",
+        );
+        for target in &surface.config.targets {
+            let verdict = verdicts
+                .iter()
+                .find(|(name, _)| *name == target.name)
+                .map_or(crate::verdict::Verdict::NoData, |(_, v)| *v);
+            out.sample(
+                "improbe_minute_verdict",
+                &[("target", &target.name), ("verdict", verdict.as_str())],
+                1.0,
+            );
+        }
+        out.family(
+            "improbe_settled_minute_timestamp_seconds",
+            "gauge",
+            "Start of the last settled minute: every live prober has written it.",
+        );
+        out.sample(
+            "improbe_settled_minute_timestamp_seconds",
+            &[],
+            minute.start().timestamp() as f64,
+        );
+    }
+    let now = surface.clock.now();
+    let seconds_behind =
+        |t: chrono::DateTime<chrono::Utc>| (now - t).num_milliseconds() as f64 / 1000.0;
+    let settlement = &view.settlement;
+    out.family(
+        "improbe_settlement_lag_seconds",
+        "gauge",
+        "How far behind now the slowest live prober's watermark is: what announcements wait for.",
+    );
+    out.sample(
+        "improbe_settlement_lag_seconds",
+        &[],
+        seconds_behind(settlement.complete_until),
+    );
+    out.family(
+        "improbe_prober_watermark_lag_seconds",
+        "gauge",
+        "Per prober sharing the database: how far behind now its stored attempts are complete.",
+    );
+    for mark in settlement.live.iter().chain(&settlement.given_up) {
+        out.sample(
+            "improbe_prober_watermark_lag_seconds",
+            &[("prober", &mark.prober)],
+            seconds_behind(mark.complete_until),
+        );
+    }
+    out.family(
+        "improbe_probers",
+        "gauge",
+        "Probers sharing the database: live, or given up after 60 s without a report.",
+    );
+    out.sample(
+        "improbe_probers",
+        &[("state", "live")],
+        settlement.live.len() as f64,
+    );
+    out.sample(
+        "improbe_probers",
+        &[("state", "given_up")],
+        settlement.given_up.len() as f64,
+    );
 }

@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::attempt::Attempt;
+use crate::clock::Clock;
 use crate::daemon::spool::Spool;
-use crate::store::Store;
+use crate::store::{ProberMark, Store};
 
 /// Buffered attempts are written at least this often.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -55,10 +56,30 @@ pub struct WriterCounters {
     pub dropped: AtomicU64,
     /// The last database write failed (cleared by the next that succeeds).
     pub database_failing: AtomicBool,
+    /// At the last successful write, how long its oldest attempt had waited
+    /// since it finished (milliseconds): `improbe_write_lag_seconds`.
+    pub write_lag_ms: AtomicU64,
+    /// Everything measured that started before this instant (Unix ms) is in
+    /// the database: the watermark last written.
+    pub watermark_ms: AtomicU64,
 }
+
+/// Who writes, for the watermark it records with its attempts.
+#[derive(Clone)]
+pub struct WriterIdentity {
+    pub prober: String,
+    pub clock: Arc<dyn Clock>,
+    /// No attempt is still running this long after it started: the longest
+    /// target timeout plus a margin for handing it to the writer.
+    pub in_flight_bound: Duration,
+}
+
+/// An attempt ends within its target's timeout; this covers the hand-over.
+pub const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(1);
 
 struct Writer {
     store: Arc<dyn Store>,
+    identity: WriterIdentity,
     spool: Spool,
     receiver: mpsc::Receiver<Attempt>,
     /// False until the database is migrated (it may be down at start).
@@ -80,6 +101,7 @@ struct Writer {
 /// stays in the spool.
 pub async fn run(
     store: Arc<dyn Store>,
+    identity: WriterIdentity,
     spool: Spool,
     receiver: mpsc::Receiver<Attempt>,
     ready: watch::Receiver<bool>,
@@ -89,6 +111,7 @@ pub async fn run(
     counters.spooled.store(spool.pending(), Ordering::Relaxed);
     let mut writer = Writer {
         store,
+        identity,
         spool,
         receiver,
         ready,
@@ -169,7 +192,7 @@ impl Writer {
             if chunk.is_empty() {
                 break;
             }
-            if !self.write(&chunk).await {
+            if !self.write(&chunk, None).await {
                 self.spill();
                 return;
             }
@@ -184,7 +207,14 @@ impl Writer {
             );
             self.publish();
         }
-        while !self.buffer.is_empty() {
+        // Everything that finished by now is in the buffer: once it is
+        // written, the watermark can say so (README "Many regions").
+        while let Ok(attempt) = self.receiver.try_recv() {
+            self.buffer.push_back(attempt);
+        }
+        let mut mark = Some(self.watermark());
+        let mut before_mark = self.buffer.len();
+        while !self.buffer.is_empty() || mark.is_some() {
             if self.out_of_time() {
                 self.spill();
                 return;
@@ -193,22 +223,43 @@ impl Writer {
                 let take = self.buffer.len().min(FLUSH_BATCH);
                 self.buffer.range(..take).cloned().collect()
             };
-            if !self.write(&batch).await {
+            before_mark = before_mark.saturating_sub(batch.len());
+            let watermark = if before_mark == 0 { mark.take() } else { None };
+            if !self.write(&batch, watermark.as_ref()).await {
                 self.spill();
                 return;
+            }
+            if let Some(written) = watermark {
+                self.counters.watermark_ms.store(
+                    written.complete_until.timestamp_millis().max(0) as u64,
+                    Ordering::Relaxed,
+                );
             }
             self.buffer.drain(..batch.len());
         }
     }
 
+    /// The watermark true now: every attempt that started before it has
+    /// ended, and so has reached the writer.
+    fn watermark(&self) -> ProberMark {
+        let now = self.identity.clock.now();
+        let bound = chrono::Duration::from_std(self.identity.in_flight_bound)
+            .unwrap_or(chrono::Duration::MAX);
+        ProberMark {
+            prober: self.identity.prober.clone(),
+            complete_until: now.checked_sub_signed(bound).unwrap_or(now),
+            reported_at: now,
+        }
+    }
+
     /// One ingest; attempts keep arriving into the buffer meanwhile. It is
     /// given up after [`WRITE_TIMEOUT`], or at the stop's deadline.
-    async fn write(&mut self, batch: &[Attempt]) -> bool {
+    async fn write(&mut self, batch: &[Attempt], watermark: Option<&ProberMark>) -> bool {
+        if batch.is_empty() && watermark.is_none() {
+            return true;
+        }
         let store = self.store.clone();
-        let ingest = async move {
-            let mut source = batch.iter().cloned().map(Ok);
-            store.ingest(&mut source).await
-        };
+        let ingest = async move { store.store_attempts(batch, watermark).await };
         tokio::pin!(ingest);
         let give_up_at = Instant::now() + WRITE_TIMEOUT;
         let limit = |deadline: Option<Instant>| deadline.map_or(give_up_at, |d| d.min(give_up_at));
@@ -244,6 +295,7 @@ impl Writer {
         let error = match result {
             Some(Ok(_)) => {
                 self.set_database_failing(false);
+                self.note_lag(batch);
                 return true;
             }
             Some(Err(e)) => format!("{e:#}"),
@@ -262,6 +314,23 @@ impl Writer {
             tracing::debug!("database write failed again: {error}");
         }
         false
+    }
+
+    /// How long the oldest attempt of a batch just written waited after it
+    /// ended (a replayed spool shows as the outage's length).
+    fn note_lag(&self, batch: &[Attempt]) {
+        let Some(oldest_end) = batch
+            .iter()
+            .map(|a| a.started_at_ms() + a.latency_ms.unwrap_or_default())
+            .min()
+        else {
+            return;
+        };
+        let now = self.identity.clock.now().timestamp_millis();
+        self.counters.write_lag_ms.store(
+            now.saturating_sub(oldest_end).max(0) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     /// Starts the stop's write deadline once the daemon is stopping (or its

@@ -92,7 +92,12 @@ impl Decider {
         if self.channels.is_empty() {
             return Ok(0);
         }
-        let settled_end = self.settled_end(now);
+        // Both bounds: this prober's own attempts have ended, and every live
+        // prober has written the minute (README "Many regions").
+        let facts = store.settlement_facts().await?;
+        let settled_end = self
+            .settled_end(now)
+            .min(crate::settlement::settle(&facts, now).end);
         let mut written = 0;
         let targets = self.targets.clone();
         for target in targets.iter() {

@@ -194,11 +194,11 @@ pub trait Store: Send + Sync {
     /// The daemon's write: stores attempts like [`Store::ingest`] and records
     /// the prober's watermark in the same transaction, but leaves the
     /// minutes' re-decision to [`Store::settle_pending`], so a write waits for
-    /// no other prober. Empty `attempts`: only the watermark.
+    /// no other prober. Empty `attempts`: only the watermark, if any.
     async fn store_attempts(
         &self,
         attempts: &[Attempt],
-        watermark: &ProberMark,
+        watermark: Option<&ProberMark>,
     ) -> StoreResult<IngestSummary>;
 
     /// Re-decides the pending minutes of every target no other prober is
@@ -209,8 +209,8 @@ pub trait Store: Send + Sync {
     /// Every prober's watermark and the earliest pending minute.
     async fn settlement_facts(&self) -> StoreResult<SettlementFacts>;
 
-    /// Every target's stored verdict of one minute, in one query.
-    async fn verdicts_at(&self, minute: Minute) -> StoreResult<Vec<(String, Verdict)>>;
+    /// Every target's stored counts of one minute, in one query.
+    async fn minute_counts_at(&self, minute: Minute) -> StoreResult<Vec<(String, OutcomeCounts)>>;
 
     /// Makes the config's exclusion windows the database's `config` windows,
     /// re-deciding the minutes of any window that was added or removed.

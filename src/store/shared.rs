@@ -146,7 +146,7 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn save_watermark(tx: &mut Tx<'_>, mark: &ProberMark) -> StoreResult<()> {
+            async fn save_watermark<'e, E: sqlx::Executor<'e, Database = $db>>(executor: E, mark: &ProberMark) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO prober_watermarks (prober, complete_until_ms, reported_at_ms) VALUES ($1, $2, $3) \
                      ON CONFLICT (prober) DO UPDATE SET reported_at_ms = excluded.reported_at_ms, \
@@ -156,7 +156,7 @@ macro_rules! shared_store {
                 .bind(&mark.prober)
                 .bind(mark.complete_until.timestamp_millis())
                 .bind(mark.reported_at.timestamp_millis())
-                .execute(&mut **tx)
+                .execute(executor)
                 .await?;
                 Ok(())
             }
@@ -325,7 +325,7 @@ macro_rules! shared_store {
                     touched.extend(Self::store_batch(&mut tx, &batch, &mut summary).await?);
                 }
                 if let Some(mark) = watermark {
-                    Self::save_watermark(&mut tx, mark).await?;
+                    Self::save_watermark(&mut *tx, mark).await?;
                 }
                 tx.commit().await?;
                 summary.minutes_touched = touched.len() as u64;
@@ -417,15 +417,19 @@ macro_rules! shared_store {
                 Ok(summary)
             }
 
-            async fn store_attempts(&self, attempts: &[Attempt], watermark: &ProberMark) -> StoreResult<IngestSummary> {
-                if attempts.is_empty() {
-                    let mut tx = self.begin_write().await?;
-                    Self::save_watermark(&mut tx, watermark).await?;
-                    tx.commit().await?;
-                    return Ok(IngestSummary::default());
+            async fn store_attempts(&self, attempts: &[Attempt], watermark: Option<&ProberMark>) -> StoreResult<IngestSummary> {
+                match (attempts.is_empty(), watermark) {
+                    (true, None) => Ok(IngestSummary::default()),
+                    (true, Some(mark)) => {
+                        // One statement, no transaction: one round trip.
+                        Self::save_watermark(&self.pool, mark).await?;
+                        Ok(IngestSummary::default())
+                    }
+                    (false, _) => {
+                        let mut source = attempts.iter().cloned().map(Ok);
+                        Ok(self.store_attempts_from(&mut source, watermark).await?.0)
+                    }
                 }
-                let mut source = attempts.iter().cloned().map(Ok);
-                Ok(self.store_attempts_from(&mut source, Some(watermark)).await?.0)
             }
 
             async fn settle_pending(&self) -> StoreResult<u64> {
@@ -450,16 +454,15 @@ macro_rules! shared_store {
                 Ok(SettlementFacts { marks, earliest_pending: earliest_pending.map(Minute) })
             }
 
-            async fn verdicts_at(&self, minute: Minute) -> StoreResult<Vec<(String, Verdict)>> {
-                let rows = sqlx::query("SELECT target, verdict FROM verdicts WHERE minute = $1 ORDER BY target")
-                    .bind(minute.0)
-                    .fetch_all(&self.readers)
-                    .await?;
+            async fn minute_counts_at(&self, minute: Minute) -> StoreResult<Vec<(String, OutcomeCounts)>> {
+                let rows = sqlx::query(
+                    "SELECT target, ok_attempts, fail_attempts, inconclusive_attempts FROM verdicts WHERE minute = $1 ORDER BY target",
+                )
+                .bind(minute.0)
+                .fetch_all(&self.readers)
+                .await?;
                 rows.iter()
-                    .map(|r| {
-                        let word: String = r.try_get(1)?;
-                        Ok((r.try_get(0)?, word.parse().map_err(anyhow::Error::msg)?))
-                    })
+                    .map(|r| Ok((r.try_get(0)?, OutcomeCounts { ok: r.try_get(1)?, fail: r.try_get(2)?, inconclusive: r.try_get(3)? })))
                     .collect()
             }
 

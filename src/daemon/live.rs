@@ -1,0 +1,275 @@
+//! What the HTTP surface serves, kept by the daemon's own loop: no request
+//! waits on the database per target (README "Many regions").
+//!
+//! Every [`SETTLEMENT_REFRESH`] the loop reads the watermarks and the last
+//! settled minute's verdicts of every target (two queries whatever the
+//! number of targets); every [`PAGE_REFRESH`] it rebuilds the status page
+//! and the `/report/<target>` pages asked for recently. A scrape reads
+//! memory only; a page asked for the first time is built once, then kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::server::Surface;
+use crate::accounting;
+use crate::config::Target;
+use crate::minute::{Minute, MinuteRange};
+use crate::report::evidence::{self, Depth, Evidence};
+use crate::settlement::{self, Settlement};
+use crate::sla::ExcludedMinutes;
+use crate::verdict::{MinuteBook, Verdict};
+
+/// How often the watermarks and the last settled minute are read.
+pub const SETTLEMENT_REFRESH: Duration = Duration::from_secs(5);
+/// How often the status page and the reports asked for are rebuilt; also
+/// how old a page served may be.
+pub const PAGE_REFRESH: Duration = Duration::from_secs(60);
+/// A report nobody asked for in this long is no longer rebuilt.
+const REPORT_KEPT: Duration = Duration::from_secs(600);
+
+/// The settlement, as last read.
+#[derive(Debug, Clone)]
+pub struct SettledView {
+    pub settlement: Settlement,
+    pub read_at: DateTime<Utc>,
+    /// The last settled minute and every target's verdict in it.
+    pub last_minute: Option<(Minute, Vec<(String, Verdict)>)>,
+}
+
+struct Page {
+    html: String,
+    built: Instant,
+    asked: Instant,
+}
+
+/// The copies the HTTP surface serves.
+#[derive(Default)]
+pub struct LiveState {
+    settled: RwLock<Option<SettledView>>,
+    status_page: Mutex<Option<Page>>,
+    reports: Mutex<HashMap<String, Page>>,
+}
+
+impl LiveState {
+    pub fn settled(&self) -> Option<SettledView> {
+        self.settled.read().expect("live state poisoned").clone()
+    }
+}
+
+/// Keeps the copies current until `stop`.
+pub async fn run(
+    surface: Arc<Surface>,
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*ready.borrow_and_update() {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            changed = ready.changed() => if changed.is_err() { return },
+        }
+    }
+    let mut ticker = tokio::time::interval(SETTLEMENT_REFRESH);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pages_built = Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => if *stop.borrow() { return },
+            _ = ticker.tick() => {}
+        }
+        if let Err(e) = refresh_settled(&surface).await {
+            tracing::debug!("settlement not read: {e:#}");
+        }
+        if pages_built.elapsed() >= PAGE_REFRESH {
+            pages_built = Instant::now();
+            refresh_pages(&surface).await;
+        }
+    }
+}
+
+async fn refresh_settled(surface: &Surface) -> anyhow::Result<()> {
+    let now = surface.clock.now();
+    let facts = surface.store.settlement_facts().await?;
+    let settlement = settlement::settle(&facts, now);
+    let last = Minute(settlement.end.0 - 1);
+    let counts = surface.store.minute_counts_at(last).await?;
+    let windows = surface.store.exclusions(None).await?;
+    let verdicts = surface
+        .config
+        .targets
+        .iter()
+        .map(|target| {
+            let excluded = ExcludedMinutes::new(
+                windows
+                    .iter()
+                    .filter(|e| e.target == target.name)
+                    .map(|e| e.window),
+            );
+            let stored = counts
+                .iter()
+                .filter(|(name, _)| *name == target.name)
+                .map(|(_, c)| (last, *c));
+            let book = MinuteBook::new(stored, excluded);
+            (target.name.clone(), book.verdict(last))
+        })
+        .collect();
+    *surface.live.settled.write().expect("live state poisoned") = Some(SettledView {
+        settlement,
+        read_at: now,
+        last_minute: Some((last, verdicts)),
+    });
+    Ok(())
+}
+
+async fn refresh_pages(surface: &Surface) {
+    let has_page = surface
+        .live
+        .status_page
+        .lock()
+        .expect("live state poisoned")
+        .is_some();
+    if has_page && let Ok(html) = build_status_page(surface).await {
+        keep(&surface.live.status_page, html);
+    }
+    let asked: Vec<String> = {
+        let mut reports = surface.live.reports.lock().expect("live state poisoned");
+        reports.retain(|_, page| page.asked.elapsed() < REPORT_KEPT);
+        reports.keys().cloned().collect()
+    };
+    for name in asked {
+        if let Some(target) = surface.config.targets.iter().find(|t| t.name == name)
+            && let Ok(Some(html)) = build_report(surface, target).await
+        {
+            let mut reports = surface.live.reports.lock().expect("live state poisoned");
+            if let Some(page) = reports.get_mut(&name) {
+                page.html = html;
+                page.built = Instant::now();
+            }
+        }
+    }
+}
+
+fn keep(slot: &Mutex<Option<Page>>, html: String) {
+    let now = Instant::now();
+    let mut slot = slot.lock().expect("live state poisoned");
+    let asked = slot.as_ref().map_or(now, |p| p.asked);
+    *slot = Some(Page {
+        html,
+        built: now,
+        asked,
+    });
+}
+
+/// The status page: the kept copy, or built now if there is none yet.
+pub async fn status_page(surface: &Surface) -> anyhow::Result<String> {
+    if let Some(page) = surface
+        .live
+        .status_page
+        .lock()
+        .expect("live state poisoned")
+        .as_mut()
+        .filter(|p| p.built.elapsed() < 2 * PAGE_REFRESH)
+    {
+        page.asked = Instant::now();
+        return Ok(page.html.clone());
+    }
+    let html = build_status_page(surface).await?;
+    keep(&surface.live.status_page, html.clone());
+    Ok(html)
+}
+
+/// A target's current report: the kept copy, or built now. `None`: the
+/// service starts later.
+pub async fn report(surface: &Surface, target: &Target) -> anyhow::Result<Option<String>> {
+    {
+        let mut reports = surface.live.reports.lock().expect("live state poisoned");
+        if let Some(page) = reports
+            .get_mut(&target.name)
+            .filter(|p| p.built.elapsed() < 2 * PAGE_REFRESH)
+        {
+            page.asked = Instant::now();
+            return Ok(Some(page.html.clone()));
+        }
+    }
+    let Some(html) = build_report(surface, target).await? else {
+        return Ok(None);
+    };
+    let now = Instant::now();
+    surface
+        .live
+        .reports
+        .lock()
+        .expect("live state poisoned")
+        .insert(
+            target.name.clone(),
+            Page {
+                html: html.clone(),
+                built: now,
+                asked: now,
+            },
+        );
+    Ok(Some(html))
+}
+
+async fn build_status_page(surface: &Surface) -> anyhow::Result<String> {
+    let now = surface.clock.now();
+    let mut statuses = Vec::with_capacity(surface.config.targets.len());
+    for target in &surface.config.targets {
+        if let Some(status) = target_status(surface, target, now).await? {
+            statuses.push(status);
+        }
+    }
+    let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(crate::report::status::render(&statuses, &generated))
+}
+
+async fn build_report(surface: &Surface, target: &Target) -> anyhow::Result<Option<String>> {
+    let now = surface.clock.now();
+    Ok(current_evidence(surface, target, now, Depth::WithAttempts)
+        .await?
+        .map(|evidence| crate::report::html::render(&evidence)))
+}
+
+async fn target_status(
+    surface: &Surface,
+    target: &Target,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<crate::report::status::TargetStatus>> {
+    let Some(evidence) = current_evidence(surface, target, now, Depth::MinutesOnly).await? else {
+        return Ok(None);
+    };
+    let closed = Minute::containing(&now);
+    let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
+    let (book, _) = accounting::minute_book(surface.store.as_ref(), &target.name, hour).await?;
+    let last_hour = (hour.start.0..hour.end.0)
+        .map(|m| (Minute(m), book.verdict(Minute(m))))
+        .collect();
+    Ok(Some(crate::report::status::TargetStatus {
+        tolerated_minutes: crate::sla::tiers::tolerated_failure_minutes(
+            evidence.figures.total_minutes,
+        ),
+        evidence,
+        last_hour,
+    }))
+}
+
+/// The current Service Month's evidence, or `None` before the service starts.
+async fn current_evidence(
+    surface: &Surface,
+    target: &Target,
+    now: DateTime<Utc>,
+    depth: Depth,
+) -> anyhow::Result<Option<Evidence>> {
+    let Some(month) =
+        accounting::select_months(target, accounting::MonthSelection::Current, now)?.pop()
+    else {
+        return Ok(None);
+    };
+    evidence::for_month(surface.store.as_ref(), target, month, now, depth)
+        .await
+        .map(Some)
+}
