@@ -460,6 +460,46 @@ fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]
     )
 }
 
+/// A batch of attempts as the JSON array a one-statement write reads, each
+/// with its minute.
+fn attempts_json(batch: &[Attempt]) -> String {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        target: &'a str,
+        prober: &'a str,
+        kind: &'a str,
+        started_at_ms: i64,
+        minute: i64,
+        latency_ms: Option<i64>,
+        outcome: &'a str,
+        http_status: Option<i32>,
+        error_code: Option<&'a str>,
+        error: Option<&'a str>,
+        reason: Option<&'a str>,
+        delivery: Option<&'a str>,
+        delivered_ms: Option<i64>,
+    }
+    let rows: Vec<Row> = batch
+        .iter()
+        .map(|a| Row {
+            target: &a.target,
+            prober: &a.prober,
+            kind: a.kind.as_str(),
+            started_at_ms: a.started_at_ms(),
+            minute: a.minute().0,
+            latency_ms: a.latency_ms,
+            outcome: a.outcome.as_str(),
+            http_status: a.http_status,
+            error_code: a.error_code.as_deref(),
+            error: a.error.as_deref(),
+            reason: a.reason.as_deref(),
+            delivery: a.delivery.map(crate::attempt::Delivery::as_str),
+            delivered_ms: a.delivered_ms,
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("attempts serialise")
+}
+
 fn millis_to_instant(ms: i64) -> anyhow::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| anyhow::anyhow!("stored instant {ms} ms is out of range"))

@@ -45,6 +45,45 @@ impl PostgresStore {
     /// but fixed ("improbe" in ASCII).
     const LOCK_EXCLUSIONS: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(29675202278285925)");
+    /// A whole write in one statement, so one round trip whatever the
+    /// batch: the attempts (a JSON array, so the statement's text never
+    /// changes and stays prepared), what the new ones add to their prober's
+    /// buckets, their minutes marked pending, and the watermark ($2, $3,
+    /// $4; NULL for none). Only the rows `INSERT ... RETURNING` reports as
+    /// new are counted, so a replayed attempt is neither stored nor counted
+    /// twice. Each attempt carries its minute as Rust computed it
+    /// (`Attempt::minute`); the counting by outcome is the same as
+    /// `changes::bucket_counts`, which the SQLite path and the contract
+    /// tests use. Returns how many attempts were new, how many minutes they
+    /// touched and the targets touched (a JSON array).
+    const STORE_AT_ONCE: Option<&'static str> = Some(
+        "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind text, \
+         started_at_ms bigint, minute bigint, latency_ms bigint, outcome text, http_status integer, error_code text, \
+         error text, reason text, delivery text, delivered_ms bigint)), \
+         new AS (INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
+         error, reason, delivery, delivered_ms) SELECT target, prober, kind, started_at_ms, latency_ms, outcome, http_status, \
+         error_code, error, reason, delivery, delivered_ms FROM input \
+         ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING RETURNING target, prober, kind, started_at_ms, outcome), \
+         counted AS (SELECT new.target, keyed.minute, new.prober, \
+         COUNT(*) FILTER (WHERE new.outcome = 'ok') AS ok_attempts, \
+         COUNT(*) FILTER (WHERE new.outcome = 'fail') AS fail_attempts, \
+         COUNT(*) FILTER (WHERE new.outcome = 'inconclusive') AS inconclusive_attempts \
+         FROM new JOIN (SELECT DISTINCT target, prober, kind, started_at_ms, minute FROM input) AS keyed \
+         USING (target, prober, kind, started_at_ms) GROUP BY new.target, keyed.minute, new.prober), \
+         buckets AS (INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts) \
+         SELECT target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts FROM counted \
+         ON CONFLICT (target, minute, prober) DO UPDATE SET \
+         ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
+         fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
+         inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts), \
+         pending AS (INSERT INTO pending_minutes (target, minute) SELECT DISTINCT target, minute FROM counted), \
+         mark AS (INSERT INTO prober_watermarks (prober, complete_until_ms, reported_at_ms) \
+         SELECT CAST($2 AS text), CAST($3 AS bigint), CAST($4 AS bigint) WHERE CAST($2 AS text) IS NOT NULL \
+         ON CONFLICT (prober) DO UPDATE SET reported_at_ms = excluded.reported_at_ms, \
+         complete_until_ms = GREATEST(prober_watermarks.complete_until_ms, excluded.complete_until_ms)) \
+         SELECT (SELECT COUNT(*) FROM new), (SELECT COUNT(*) FROM (SELECT DISTINCT target, minute FROM counted) AS m), \
+         CAST((SELECT COALESCE(json_agg(DISTINCT target), '[]') FROM counted) AS text)",
+    );
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
          meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \

@@ -309,6 +309,17 @@ macro_rules! shared_store {
                 attempts: &mut AttemptSource<'_>,
                 watermark: Option<&ProberMark>,
             ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
+                let mut first = Vec::new();
+                if Self::STORE_AT_ONCE.is_some() {
+                    for attempt in (&mut *attempts).take(ATTEMPT_BATCH + 1) {
+                        first.push(attempt?);
+                    }
+                    if first.len() <= ATTEMPT_BATCH {
+                        return Self::store_at_once(conn, &first, watermark).await;
+                    }
+                }
+                let mut rest = first.into_iter().map(Ok).chain(attempts);
+                let attempts: &mut AttemptSource<'_> = &mut rest;
                 let mut tx = sqlx::Connection::begin_with(&mut **conn, Self::BEGIN_WRITE).await?;
                 let mut summary = IngestSummary::default();
                 let mut touched = BTreeSet::new();
@@ -330,6 +341,33 @@ macro_rules! shared_store {
                 tx.commit().await?;
                 summary.minutes_touched = touched.len() as u64;
                 let targets = touched.into_iter().map(|(target, _)| target).collect();
+                Ok((summary, targets))
+            }
+
+            /// [`Self::store_on`] for a batch that fits one statement, on a
+            /// backend that can (PostgreSQL: one round trip).
+            async fn store_at_once(
+                conn: &mut sqlx::pool::PoolConnection<$db>,
+                batch: &[Attempt],
+                watermark: Option<&ProberMark>,
+            ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
+                let sql = Self::STORE_AT_ONCE.expect("checked by the caller");
+                let row = sqlx::query(sql)
+                    .bind($crate::store::attempts_json(batch))
+                    .bind(watermark.map(|m| m.prober.clone()))
+                    .bind(watermark.map(|m| m.complete_until.timestamp_millis()))
+                    .bind(watermark.map(|m| m.reported_at.timestamp_millis()))
+                    .fetch_one(&mut **conn)
+                    .await?;
+                let inserted: i64 = row.try_get(0)?;
+                let minutes: i64 = row.try_get(1)?;
+                let targets: String = row.try_get(2)?;
+                let targets: BTreeSet<String> = serde_json::from_str(&targets).map_err(anyhow::Error::from)?;
+                let summary = IngestSummary {
+                    attempts: batch.len() as u64,
+                    inserted: inserted as u64,
+                    minutes_touched: minutes as u64,
+                };
                 Ok((summary, targets))
             }
 

@@ -27,6 +27,9 @@ impl SqliteStore {
     const LOCK_TARGETS: Option<&'static str> = None;
     const TRY_LOCK_PENDING_TARGETS: &'static str = "SELECT DISTINCT target FROM pending_minutes";
     const LOCK_EXCLUSIONS: Option<&'static str> = None;
+    /// SQLite has no data-modifying `WITH`; its round trips are function
+    /// calls, so the write runs statement by statement.
+    const STORE_AT_ONCE: Option<&'static str> = None;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
          meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Many regions, one database (README "Many regions"): N probers, each
+probing the same T simulator targets (3 operations every 5 s each), all
+writing one PostgreSQL reached through bench/delay_proxy.py, which adds a
+fixed delay to every packet in each direction.
+
+Reports, per run:
+  - write lag: every second, for every prober, how old its newest stored
+    attempt is (now - its start - its latency), p50 / p99 / max;
+  - write timeouts: "database write failed" lines in the probers' logs;
+  - one /metrics scrape, p50 / p99 / max (a thread scraping the probers
+    in turn, one after the other);
+  - stored attempts against finished ones (each prober's own count at
+    stop), and attempts left in a spool;
+  - the CPU seconds the probers used.
+
+usage: regions.py BINARY PROBERS TARGETS ONE_WAY_MS SECONDS LABEL
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+BINARY, PROBERS, TARGETS, ONE_WAY_MS, SECONDS, LABEL = sys.argv[1:7]
+PROBERS, TARGETS, SECONDS = int(PROBERS), int(TARGETS), int(SECONDS)
+HERE = os.path.dirname(os.path.abspath(__file__))
+DB = "improbe_bench_regions"
+ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qAt"]
+SIM_PORT, PROXY_PORT, HTTP_BASE = 19580, 19581, 19600
+
+
+def psql(sql, db=DB):
+    return subprocess.run(ADMIN + ["-d", db, "-c", sql], check=True, capture_output=True, text=True).stdout
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main():
+    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
+    psql(f"CREATE DATABASE {DB}", "postgres")
+    work = tempfile.mkdtemp(prefix="improbe-regions-")
+    children = []
+    try:
+        sim = subprocess.Popen([BINARY, "simulate", "--listen", f"127.0.0.1:{SIM_PORT}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        children.append(sim)
+        proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"), str(PROXY_PORT),
+                                  "127.0.0.1:5432", ONE_WAY_MS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        children.append(proxy)
+        proxy.stdout.readline()
+        url = f"postgres://postgres@127.0.0.1:{PROXY_PORT}/{DB}"
+        # Migrate once, directly, so the probers start together.
+        first = os.path.join(work, "p0.toml")
+        probers = []
+        for p in range(PROBERS):
+            path = os.path.join(work, f"p{p}.toml")
+            data = os.path.join(work, f"data{p}")
+            os.makedirs(data)
+            with open(path, "w") as f:
+                f.write(f'[prober]\nid = "region{p}"\ndata_dir = "{data}"\nlisten = "127.0.0.1:{HTTP_BASE + p}"\n'
+                        f'[database]\nurl = "{url}"\n')
+                for t in range(TARGETS):
+                    f.write(f'[[targets]]\nname = "t{t}"\nprovider = "simulator"\ninterval = "5s"\ntimeout = "2s"\n'
+                            f'[targets.simulator]\nendpoint = "http://127.0.0.1:{SIM_PORT}"\n'
+                            f'[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n')
+            probers.append(path)
+        subprocess.run([BINARY, "--config", first, "migrate"], check=True, capture_output=True,
+                       env={**os.environ, "IMPROBE_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}"})
+        logs, running = [], []
+        for p, path in enumerate(probers):
+            log = open(os.path.join(work, f"p{p}.log"), "w+")
+            logs.append(log)
+            running.append(subprocess.Popen([BINARY, "--config", path, "run"], stdout=log, stderr=log,
+                                            env={**os.environ, "NO_COLOR": "1"}))
+        started = time.time()
+        scrapes, stop_scraping = [], threading.Event()
+
+        def scrape():
+            n = 0
+            while not stop_scraping.is_set():
+                port = HTTP_BASE + n % PROBERS
+                n += 1
+                t0 = time.monotonic()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
+                        r.read()
+                    if time.time() - started > 10:
+                        scrapes.append(time.monotonic() - t0)
+                except OSError:
+                    pass
+                stop_scraping.wait(0.5)
+
+        scraper = threading.Thread(target=scrape)
+        scraper.start()
+        lags = []
+        while time.time() - started < SECONDS:
+            time.sleep(1)
+            if time.time() - started < 10:
+                continue  # logins and the first writes
+            now_ms = time.time() * 1000
+            rows = psql("SELECT prober, MAX(started_at_ms + COALESCE(latency_ms, 0)) FROM attempts GROUP BY prober")
+            newest = dict(line.split("|") for line in rows.split())
+            for p in range(PROBERS):
+                end = newest.get(f"region{p}")
+                lags.append((now_ms - float(end)) / 1000 if end else float(time.time() - started))
+        stop_scraping.set()
+        scraper.join()
+        cpu = 0.0
+        for child in running:
+            with open(f"/proc/{child.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for child in running:
+            child.send_signal(signal.SIGTERM)
+        for child in running:
+            child.wait(timeout=30)
+        finished, write_errors = 0, 0
+        for log in logs:
+            log.seek(0)
+            text = log.read()
+            write_errors += text.count("database write failed")
+            m = re.findall(r"finished=(\d+)", text)
+            finished += int(m[-1]) if m else 0
+        stored = int(psql("SELECT COUNT(*) FROM attempts").strip())
+        distinct = int(psql("SELECT COUNT(*) FROM (SELECT DISTINCT target, started_at_ms, prober, kind FROM attempts) d").strip())
+        spooled = sum(
+            sum(1 for _ in open(os.path.join(work, f"data{p}", name)))
+            for p in range(PROBERS)
+            for name in os.listdir(os.path.join(work, f"data{p}"))
+            if name.startswith("improbe-spool")
+        )
+        result = {
+            "label": LABEL, "probers": PROBERS, "targets": TARGETS, "round_trip_ms": 2 * int(ONE_WAY_MS),
+            "seconds": SECONDS,
+            "write_lag_s": {"p50": round(percentile(lags, 50), 2), "p99": round(percentile(lags, 99), 2),
+                            "max": round(max(lags), 2)},
+            "scrape_s": {"n": len(scrapes), "p50": round(percentile(scrapes, 50), 3),
+                         "p99": round(percentile(scrapes, 99), 3), "max": round(max(scrapes or [float("nan")]), 3)},
+            "write_errors": write_errors, "finished": finished, "stored": stored, "doubled": stored - distinct,
+            "spooled": spooled, "cpu_s": round(cpu, 1),
+        }
+        print(json.dumps(result))
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    main()
