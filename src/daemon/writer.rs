@@ -292,6 +292,11 @@ impl Writer {
                 }
             }
         };
+        tracing::trace!(
+            attempts = batch.len(),
+            elapsed_ms = (Instant::now() + WRITE_TIMEOUT - give_up_at).as_millis() as u64,
+            "write"
+        );
         let error = match result {
             Some(Ok(_)) => {
                 self.set_database_failing(false);
