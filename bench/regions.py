@@ -37,6 +37,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "improbe_bench_regions"
 ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qAt"]
 SIM_PORT, PROXY_PORT, HTTP_BASE = 19580, 19581, 19600
+# Lag and scrapes are measured from this many seconds after launch: every
+# prober has connected, migrated (or found nothing to migrate) and replayed
+# what it measured meanwhile. The startup is reported on its own.
+WARMUP = 20
 
 
 def psql(sql, db=DB):
@@ -99,7 +103,7 @@ def main():
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
                         r.read()
-                    if time.time() - started > 10:
+                    if time.time() - started > WARMUP:
                         scrapes.append(time.monotonic() - t0)
                 except OSError:
                     pass
@@ -107,6 +111,23 @@ def main():
 
         scraper = threading.Thread(target=scrape)
         scraper.start()
+        ready_at = {}
+
+        def watch_ready():
+            while len(ready_at) < PROBERS and time.time() - started < SECONDS:
+                for p in range(PROBERS):
+                    if p in ready_at:
+                        continue
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_BASE + p}/readyz", timeout=5) as r:
+                            if r.status == 200:
+                                ready_at[p] = time.time() - started
+                    except OSError:
+                        pass
+                time.sleep(0.2)
+
+        readiness = threading.Thread(target=watch_ready)
+        readiness.start()
         lags, newest_ages, last_id = [], [], 0
         while time.time() - started < SECONDS:
             time.sleep(0.5)
@@ -117,14 +138,15 @@ def main():
                 id_, prober, end = line.split("|")
                 last_id = int(id_)
                 newest[prober] = max(newest.get(prober, 0.0), float(end))
-                if time.time() - started >= 10:  # after logins and the first writes
+                if time.time() - started >= WARMUP:
                     lags.append((now_ms - float(end)) / 1000)
-            if time.time() - started >= 10:
+            if time.time() - started >= WARMUP:
                 for p in range(PROBERS):
                     if f"region{p}" in newest:
                         newest_ages.append((now_ms - newest[f"region{p}"]) / 1000)
         stop_scraping.set()
         scraper.join()
+        readiness.join()
         cpu = 0.0
         for child in running:
             with open(f"/proc/{child.pid}/stat") as f:
@@ -158,6 +180,7 @@ def main():
                                     "max": round(max(newest_ages or [float("nan")]), 2)},
             "scrape_s": {"n": len(scrapes), "p50": round(percentile(scrapes, 50), 3),
                          "p99": round(percentile(scrapes, 99), 3), "max": round(max(scrapes or [float("nan")]), 3)},
+            "all_ready_s": round(max(ready_at.values()), 1) if len(ready_at) == PROBERS else None,
             "write_errors": write_errors, "finished": finished, "stored": stored, "doubled": stored - distinct,
             "spooled": spooled, "cpu_s": round(cpu, 1), "logs": work,
         }

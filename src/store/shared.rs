@@ -443,7 +443,24 @@ macro_rules! shared_store {
             }
 
             async fn migrate(&self) -> StoreResult<()> {
-                sqlx::migrate!($migrations).run(&self.pool).await?;
+                let migrator = sqlx::migrate!($migrations);
+                // Running the migrator takes a lock every prober waits for in
+                // turn, even with nothing to do: a fleet restarting together
+                // would queue for it across the distance. One read first says
+                // whether there is anything to do (the table is absent on a
+                // new database: then there is).
+                let applied: Option<Vec<i64>> =
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&self.pool)
+                        .await
+                        .ok();
+                if let Some(applied) = applied {
+                    let applied: HashSet<i64> = applied.into_iter().collect();
+                    if migrator.iter().all(|m| applied.contains(&m.version)) {
+                        return Ok(());
+                    }
+                }
+                migrator.run(&self.pool).await?;
                 Ok(())
             }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod prosody;
+pub mod proxy;
 pub mod receivers;
 pub mod synapse;
 pub mod tls;

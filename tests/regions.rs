@@ -1,0 +1,302 @@
+//! Many regions, one database (README "Many regions"): two probers on one
+//! scripted clock, each writing the same PostgreSQL through its own delay
+//! proxy (100 ms each way), each probing its own simulator. A minute is
+//! announced only once every live prober has written it; a prober that
+//! vanishes holds settlement back for the documented bound, no longer.
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::DelayProxy;
+use common::receivers::HttpReceiver;
+use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, verdicts};
+use improbe::attempt::Kind;
+use improbe::minute::Minute;
+use improbe::settlement::{GIVE_UP_AFTER, settle};
+use improbe::simulator::{Behaviour, Simulator};
+use improbe::store::Store;
+use improbe::verdict::Verdict;
+
+/// One scripted minute, in real time.
+const MINUTE: Duration = Duration::from_secs(6);
+const ONE_WAY_MS: u64 = 100;
+
+struct Region {
+    sim: Simulator,
+    proxy: DelayProxy,
+    daemon: Option<InProcessDaemon>,
+}
+
+/// Starts prober `id` probing target `t` on its own simulator, writing
+/// through its own delay proxy, announcing incidents to `receiver`.
+async fn region(
+    id: &str,
+    db: &TestDb,
+    clock: &std::sync::Arc<ScriptedClock>,
+    receiver: &HttpReceiver,
+    dir: &std::path::Path,
+    listen: bool,
+) -> Region {
+    let sim = Simulator::start_with_clock("127.0.0.1:0".parse().unwrap(), clock.clone())
+        .await
+        .unwrap();
+    let proxy = DelayProxy::start(&db.url, ONE_WAY_MS);
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).unwrap();
+    let mut config = ConfigBuilder::new(id, &proxy.url_for(&db.url))
+        .data_dir(&data)
+        .simulator_target("t", &sim.endpoint(), "1s", "1s")
+        .raw(&format!(
+            "[[notify]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/hook/token\"\n\
+             events = [\"incident_opened\", \"incident_resolved\"]\n",
+            receiver.base
+        ));
+    if listen {
+        config = config.prober("listen = \"127.0.0.1:0\"");
+    }
+    let daemon = InProcessDaemon::start_with_clock(&config.build(), clock.clone()).await;
+    Region {
+        sim,
+        proxy,
+        daemon: Some(daemon),
+    }
+}
+
+fn fail_all(sim: &Simulator) {
+    for kind in Kind::ALL {
+        sim.set_behaviour(kind, Behaviour::http(503));
+    }
+}
+
+fn heal_all(sim: &Simulator) {
+    for kind in Kind::ALL {
+        sim.set_behaviour(kind, Behaviour::healthy());
+    }
+}
+
+async fn outbox_events(store: &dyn Store, event: &str) -> Vec<String> {
+    store
+        .notifications(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.event == event)
+        .map(|n| n.event_key)
+        .collect()
+}
+
+/// Waits until every prober's watermark has passed `instant`.
+async fn wait_for_watermarks(
+    store: &dyn Store,
+    probers: usize,
+    instant: chrono::DateTime<chrono::Utc>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let facts = store.settlement_facts().await.unwrap();
+        if facts.marks.len() == probers && facts.marks.iter().all(|m| m.complete_until >= instant) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "watermarks never passed {instant}: {facts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_success_lands() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.store().await;
+    let start = at("2026-04-10T10:00:00Z");
+    let clock = ScriptedClock::starting_at(start);
+    let receiver = HttpReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // `failing` sees every attempt fail; `far` sees them succeed but is
+    // cut off from the database for the whole of minute 1 and past the time
+    // the failing region alone would have settled it.
+    let mut failing = region("failing", &db, &clock, &receiver, dir.path(), false).await;
+    let mut far = region("far", &db, &clock, &receiver, dir.path(), false).await;
+    fail_all(&failing.sim);
+    tokio::time::sleep(MINUTE).await;
+    far.proxy.freeze();
+    clock.enter_minute(1);
+    tokio::time::sleep(MINUTE).await;
+    clock.enter_minute(2);
+    tokio::time::sleep(MINUTE).await;
+
+    // Minute 1 holds only the failing region's failures so far, and its end
+    // plus every timeout is long past: still nothing may be announced.
+    let first = Minute::containing(&start);
+    assert_eq!(
+        verdicts(store.as_ref(), "t", Minute(first.0 + 1), 1).await,
+        [Verdict::Failure],
+        "the far region's successes are not in yet"
+    );
+    assert!(
+        outbox_events(store.as_ref(), "incident_opened")
+            .await
+            .is_empty()
+    );
+
+    far.proxy.thaw();
+    clock.enter_minute(3);
+    tokio::time::sleep(MINUTE).await;
+    wait_for_watermarks(store.as_ref(), 2, start + chrono::Duration::minutes(3)).await;
+    // Two decider ticks after both regions passed minute 2.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for region in [&mut failing, &mut far] {
+        region.daemon.take().unwrap().stop().await;
+    }
+
+    assert_eq!(
+        verdicts(store.as_ref(), "t", first, 3).await,
+        [Verdict::Available; 3],
+        "one success anywhere makes the minute available (SLA.md)"
+    );
+    assert!(
+        outbox_events(store.as_ref(), "incident_opened")
+            .await
+            .is_empty()
+    );
+    assert!(receiver.received("hook").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_every_region_saw_is_announced_once() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.store().await;
+    let start = at("2026-04-11T10:00:00Z");
+    let clock = ScriptedClock::starting_at(start);
+    let receiver = HttpReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut regions = vec![
+        region("east", &db, &clock, &receiver, dir.path(), false).await,
+        region("west", &db, &clock, &receiver, dir.path(), false).await,
+    ];
+    // Attempts start on whole seconds from each daemon's start: switching
+    // just before the minute keeps minute 0 healthy and minute 1 failed.
+    tokio::time::sleep(MINUTE).await;
+    regions.iter().for_each(|r| fail_all(&r.sim));
+    clock.enter_minute(1);
+    tokio::time::sleep(MINUTE).await;
+    regions.iter().for_each(|r| heal_all(&r.sim));
+    clock.enter_minute(2);
+    tokio::time::sleep(MINUTE).await;
+    clock.enter_minute(3);
+    receiver
+        .wait_for(Duration::from_secs(40), "the resolution", |r| {
+            r.received("hook")
+                .iter()
+                .any(|m| m.body["event"] == "incident_resolved")
+        })
+        .await;
+    // A few more ticks of both deciders: nothing may be sent twice.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for region in &mut regions {
+        region.daemon.take().unwrap().stop().await;
+    }
+
+    let hook = receiver.received("hook");
+    let opened: Vec<_> = hook
+        .iter()
+        .filter(|m| m.body["event"] == "incident_opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "{hook:#?}");
+    assert_eq!(opened[0].body["minute"], "2026-04-11T10:01:00Z");
+    assert_eq!(
+        hook.iter()
+            .filter(|m| m.body["event"] == "incident_resolved")
+            .count(),
+        1
+    );
+    assert_eq!(
+        outbox_events(store.as_ref(), "incident_opened").await.len(),
+        1
+    );
+    let first = Minute::containing(&start);
+    assert_eq!(
+        verdicts(store.as_ref(), "t", first, 3).await,
+        [Verdict::Available, Verdict::Failure, Verdict::Available]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bound() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.store().await;
+    let start = at("2026-04-12T10:00:00Z");
+    let clock = ScriptedClock::starting_at(start);
+    let receiver = HttpReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut stays = region("stays", &db, &clock, &receiver, dir.path(), true).await;
+    let mut vanishes = region("vanishes", &db, &clock, &receiver, dir.path(), false).await;
+    tokio::time::sleep(MINUTE / 2).await;
+    // Mid-minute, `vanishes` stops reaching the database for good.
+    vanishes.proxy.freeze();
+    clock.enter_minute(1);
+    tokio::time::sleep(MINUTE / 2).await;
+    wait_for_watermarks(store.as_ref(), 1, start).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let facts = loop {
+        let facts = store.settlement_facts().await.unwrap();
+        let stays_mark = facts.marks.iter().find(|m| m.prober == "stays").cloned();
+        if stays_mark.is_some_and(|m| m.complete_until >= start + chrono::Duration::minutes(1)) {
+            break facts;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{facts:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let gone = facts
+        .marks
+        .iter()
+        .find(|m| m.prober == "vanishes")
+        .expect("it reported before it vanished")
+        .clone();
+    let first = Minute::containing(&start);
+    assert_eq!(Minute::containing(&gone.complete_until), first, "{gone:?}");
+    let bound = chrono::Duration::from_std(GIVE_UP_AFTER).unwrap();
+    // Up to the bound after its last report, minute 0 waits for it...
+    let waiting = settle(&facts, gone.reported_at + bound);
+    assert_eq!(waiting.end, first);
+    assert_eq!(waiting.slowest.as_deref(), Some("vanishes"));
+    // ...and just after, it is given up and minute 0 is settled.
+    let settled = settle(
+        &facts,
+        gone.reported_at + bound + chrono::Duration::seconds(1),
+    );
+    assert_eq!(settled.end, Minute(first.0 + 1));
+    assert_eq!(settled.given_up.len(), 1);
+
+    // The running prober shows the same on /metrics, on its own clock.
+    clock.enter_minute(2);
+    let base = format!("http://{}", stays.daemon.as_ref().unwrap().addr.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("improbe_probers{state=\"given_up\"} 1")
+            && text.contains("improbe_prober_watermark_lag_seconds{prober=\"vanishes\"}")
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stays.daemon.take().unwrap().stop().await;
+    // The vanished prober's stop spools what it could not write.
+    vanishes.proxy.thaw();
+    vanishes.daemon.take().unwrap().stop().await;
+}
