@@ -186,17 +186,35 @@ async fn a_failure_every_region_saw_is_announced_once() {
     regions.iter().for_each(|r| fail_all(&r.sim));
     clock.enter_minute(1);
     tokio::time::sleep(MINUTE).await;
-    regions.iter().for_each(|r| heal_all(&r.sim));
+    // Healed well into minute 2, so that no attempt of minute 1, however
+    // late its request reaches the simulator, is answered healthy; minute
+    // 2 still holds successes after that.
     clock.enter_minute(2);
-    tokio::time::sleep(MINUTE).await;
+    tokio::time::sleep(MINUTE / 2).await;
+    regions.iter().for_each(|r| heal_all(&r.sim));
+    tokio::time::sleep(MINUTE / 2).await;
     clock.enter_minute(3);
-    receiver
-        .wait_for(Duration::from_secs(40), "the resolution", |r| {
-            r.received("hook")
-                .iter()
-                .any(|m| m.body["event"] == "incident_resolved")
-        })
-        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !receiver
+        .received("hook")
+        .iter()
+        .any(|m| m.body["event"] == "incident_resolved")
+    {
+        if tokio::time::Instant::now() >= deadline {
+            let minute_one: Vec<_> = common::all_attempts(store.as_ref(), "t")
+                .await
+                .into_iter()
+                .filter(|a| a.minute().0 == Minute::containing(&start).0 + 1)
+                .map(|a| (a.prober, a.kind, a.started_at, a.outcome))
+                .collect();
+            panic!(
+                "no resolution: outbox {:#?}, facts {:?}, minute 1: {minute_one:?}",
+                store.notifications(None).await.unwrap(),
+                store.settlement_facts().await.unwrap(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // A few more ticks of both deciders: nothing may be sent twice.
     tokio::time::sleep(Duration::from_secs(5)).await;
     for region in &mut regions {
@@ -240,16 +258,23 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
     let mut stays = region("stays", &db, &clock, &receiver, dir.path(), true).await;
     let mut vanishes = region("vanishes", &db, &clock, &receiver, dir.path(), false).await;
     tokio::time::sleep(MINUTE / 2).await;
+    // Once both have written some of minute 0...
+    wait_for_watermarks(store.as_ref(), 2, start).await;
     // Mid-minute, `vanishes` stops reaching the database for good.
     vanishes.proxy.freeze();
     clock.enter_minute(1);
     tokio::time::sleep(MINUTE / 2).await;
-    wait_for_watermarks(store.as_ref(), 1, start).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let facts = loop {
         let facts = store.settlement_facts().await.unwrap();
+        // ...until `stays` has written past minute 0 and re-decided it.
         let stays_mark = facts.marks.iter().find(|m| m.prober == "stays").cloned();
-        if stays_mark.is_some_and(|m| m.complete_until >= start + chrono::Duration::minutes(1)) {
+        let minute_one = start + chrono::Duration::minutes(1);
+        if stays_mark.is_some_and(|m| m.complete_until >= minute_one)
+            && facts
+                .earliest_pending
+                .is_none_or(|m| m >= Minute::containing(&minute_one))
+        {
             break facts;
         }
         assert!(tokio::time::Instant::now() < deadline, "{facts:?}");

@@ -13,6 +13,12 @@ use super::shared::shared_store;
 
 /// How long to wait for a connection before reporting the database unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A prober cut off in the middle of a transaction (its region lost the
+/// network, its process froze) would otherwise hold its targets' locks until
+/// the server notices the connection is gone, hours later with default TCP
+/// keepalives: the server ends such a session after this, and its locks go
+/// with it. None of our transactions waits this long between statements.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
 /// The writer, the re-decision and one more (heartbeats, outbox, months).
 const WRITE_CONNECTIONS: u32 = 3;
 /// The decider and the HTTP surface's copies.
@@ -109,7 +115,11 @@ impl PostgresStore {
 
     fn pools(url: &str) -> anyhow::Result<(PgPoolOptions, PgPoolOptions, PgConnectOptions)> {
         let options = PgConnectOptions::from_str(url)
-            .with_context(|| format!("invalid PostgreSQL URL `{}`", redact_url(url)))?;
+            .with_context(|| format!("invalid PostgreSQL URL `{}`", redact_url(url)))?
+            .options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", IDLE_IN_TRANSACTION.as_millis()),
+            )]);
         Ok((
             Self::pool_options(WRITE_CONNECTIONS),
             Self::pool_options(READ_CONNECTIONS),
