@@ -1,21 +1,35 @@
 # improbe: a small image that runs as a non-root user.
 # Build:  docker build -t improbe .
 # Run:    docker run -v $PWD/improbe.toml:/etc/improbe/improbe.toml:ro -v improbe-data:/var/lib/improbe -e TIM_SECRET_KEY improbe
-# The build mirrors CI's: cargo build --release --locked.
+#
+# The default build compiles from source, as CI does (cargo build --release
+# --locked). To package a binary built outside instead (a glibc build for
+# Debian bookworm or older, as `cargo build --release` makes on such a
+# machine), put it alone in a directory and build with that directory as the
+# context:  docker build --build-arg BINARY=context -f Dockerfile DIR
+# (README "Container"; tests/container.rs builds the image this way).
+ARG BINARY=source
 
-FROM rust:1.95-slim-bookworm AS build
+FROM rust:1.95-slim-bookworm AS from-source
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
-RUN cargo build --release --locked && strip target/release/improbe
+RUN cargo build --release --locked \
+ && strip target/release/improbe \
+ && cp target/release/improbe /improbe
+
+FROM scratch AS from-context
+COPY improbe /improbe
+
+FROM from-${BINARY} AS binary
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/improbe --create-home improbe
-COPY --from=build /src/target/release/improbe /usr/local/bin/improbe
+COPY --from=binary /improbe /usr/local/bin/improbe
 USER improbe
 WORKDIR /var/lib/improbe
 VOLUME ["/var/lib/improbe"]

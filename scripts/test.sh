@@ -40,6 +40,25 @@ if [ "${CI:-}" = "true" ] && ! command -v prosody >/dev/null; then
   exit 1
 fi
 
+# The container test builds the Dockerfile with Debian's podman (runc as its
+# runtime here) on a base image debootstrapped from Debian's archive, made
+# once and kept (scripts/container-base.sh).
+if ! { command -v podman && command -v runc && command -v debootstrap; } >/dev/null \
+   && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing podman, runc and debootstrap for the container test..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    podman runc debootstrap >/dev/null
+fi
+if command -v podman >/dev/null && [ "$(id -u)" = 0 ]; then
+  scripts/container-base.sh || { [ "${CI:-}" = "true" ] && exit 1; }
+fi
+if [ "${CI:-}" = "true" ] && ! command -v podman >/dev/null; then
+  echo "error: podman is not installed and CI=true requires it (the container test)" >&2
+  exit 1
+fi
+# The deployment files are checked with PyYAML.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+
 # The fault tests run a private PostgreSQL server and set `chattr +i`.
 if [ "${CI:-}" = "true" ] && [ "$(id -u)" != 0 ]; then
   echo "error: the storage fault tests need root (chattr, runuser); CI=true requires them" >&2

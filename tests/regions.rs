@@ -320,6 +320,38 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
         assert!(tokio::time::Instant::now() < deadline, "{text}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // ...and so do the coverage words of the month's report.
+    let config = improbe::config::Config::parse(
+        &ConfigBuilder::new("reader", &db.url)
+            .simulator_target("t", &stays.sim.endpoint(), "1s", "1s")
+            .build(),
+        "test",
+    )
+    .unwrap();
+    let now = improbe::clock::Clock::now(clock.as_ref());
+    let month = improbe::accounting::select_months(
+        &config.targets[0],
+        improbe::accounting::MonthSelection::Current,
+        now,
+    )
+    .unwrap()
+    .pop()
+    .unwrap();
+    let evidence = improbe::report::evidence::for_month(
+        store.as_ref(),
+        &config.targets[0],
+        month,
+        now,
+        improbe::report::evidence::Depth::MinutesOnly,
+    )
+    .await
+    .unwrap();
+    let words = evidence.coverage.summary();
+    assert!(
+        words.contains("Given up after 60 s without a report")
+            && words.contains("vanishes: last report"),
+        "{words}"
+    );
     stays.daemon.take().unwrap().stop().await;
     // The vanished prober's stop spools what it could not write.
     vanishes.proxy.thaw();

@@ -164,6 +164,9 @@ pub struct Coverage {
     /// Observed share of the elapsed, non-excluded minutes, two decimals.
     pub coverage_percent: String,
     pub gaps: Vec<Gap>,
+    /// Probers sharing the database that stopped reporting within the last
+    /// day and were given up (README "Many regions"), in words.
+    pub given_up_probers: Vec<String>,
 }
 
 /// A no-data run longer than [`GAP_MINUTES`].
@@ -428,6 +431,19 @@ pub async fn gather_to(
         .map(|d| d.available_minutes + d.failure_minutes)
         .sum::<i64>();
     let basis = elapsed.len() - elapsed_excluded;
+    let settlement = crate::settlement::settle(&store.settlement_facts().await?, now);
+    let given_up_probers = settlement
+        .given_up
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: last report {}, everything it started before {} stored",
+                m.prober,
+                local(m.reported_at, tz),
+                local(m.complete_until, tz)
+            )
+        })
+        .collect();
     let coverage = Coverage {
         elapsed_minutes: elapsed.len(),
         observed_minutes: observed,
@@ -435,6 +451,7 @@ pub async fn gather_to(
         no_data_minutes: basis - observed,
         coverage_percent: percent_2dp(observed, basis),
         gaps,
+        given_up_probers,
     };
 
     Ok(Evidence {

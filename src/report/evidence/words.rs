@@ -99,14 +99,22 @@ impl Coverage {
     }
 
     pub fn summary(&self) -> String {
-        format!(
+        let mut summary = format!(
             "{} of {} elapsed minutes outside exclusions had a conclusive verdict ({}%); {} had no data, {} were excluded.",
             self.observed_minutes,
             self.elapsed_minutes - self.excluded_minutes,
             self.coverage_percent,
             self.no_data_minutes,
             self.excluded_minutes
-        )
+        );
+        if !self.given_up_probers.is_empty() {
+            summary.push_str(&format!(
+                " Given up after {} s without a report, so not waited for before announcing: {}.",
+                crate::settlement::GIVE_UP_AFTER.as_secs(),
+                self.given_up_probers.join("; ")
+            ));
+        }
+        summary
     }
 }
 
