@@ -27,7 +27,8 @@ FROM from-${BINARY} AS binary
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --home-dir /var/lib/improbe --create-home improbe
 COPY --from=binary /improbe /usr/local/bin/improbe
 USER improbe
