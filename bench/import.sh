@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 n="${1:-1000000}"
 targets=10
 out=bench/out; mkdir -p "$out"
-cargo build --release --quiet
+# IMPROBE_BIN runs another build (a baseline) through the same steps.
+if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
+bin="${IMPROBE_BIN:-target/release/improbe}"
 {
   printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s/import.db"\n' "$out"
   for t in $(seq 0 $((targets - 1))); do
@@ -16,15 +18,15 @@ cargo build --release --quiet
 } > "$out/import.toml"
 [ -f "$out/attempts-$n.jsonl" ] || python3 bench/gen_attempts.py "$n" "$targets" > "$out/attempts-$n.jsonl"
 rm -f "$out"/import.db*
-target/release/improbe --config "$out/import.toml" migrate >/dev/null
+"$bin" --config "$out/import.toml" migrate >/dev/null
 echo "importing $n attempts into SQLite..."
 start=$(date +%s.%N)
 /usr/bin/time -f "peak RSS %M KiB, user %U s, system %S s" \
-  target/release/improbe --config "$out/import.toml" import "$out/attempts-$n.jsonl"
+  "$bin" --config "$out/import.toml" import "$out/attempts-$n.jsonl"
 end=$(date +%s.%N)
 echo "wall clock: $(echo "$end - $start" | bc) s for $n attempts"
 echo "re-import (idempotent, all duplicates):"
 start=$(date +%s.%N)
-target/release/improbe --config "$out/import.toml" import "$out/attempts-$n.jsonl"
+"$bin" --config "$out/import.toml" import "$out/attempts-$n.jsonl"
 end=$(date +%s.%N)
 echo "wall clock: $(echo "$end - $start" | bc) s"

@@ -19,8 +19,9 @@ phases=" ${PHASES:-1 2 3 4} "
 want() { [[ "$phases" == *" $1 "* ]]; }
 out=bench/out; mkdir -p "$out"
 if want 1; then command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }; fi
-cargo build --release --quiet
-bin=target/release/improbe
+# IMPROBE_BIN runs another build (a baseline) through the same steps.
+if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
+bin="${IMPROBE_BIN:-target/release/improbe}"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 targets="${1:-100}"
 out=bench/out; mkdir -p "$out"
 db="$out/sla-$targets.db"
-cargo build --release --quiet
+# IMPROBE_BIN runs another build (a baseline) through the same steps.
+if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
+bin="${IMPROBE_BIN:-target/release/improbe}"
 # Zones alternate so that some months start on the hour in UTC and some not
 # (Kathmandu is UTC+05:45), which exercises the partial-hour edges.
 zones=("Asia/Shanghai" "Europe/Berlin" "Asia/Kathmandu" "America/New_York")
@@ -23,7 +25,7 @@ zones=("Asia/Shanghai" "Europe/Berlin" "Asia/Kathmandu" "America/New_York")
 } > "$out/sla.toml"
 if [ ! -f "$db" ]; then
   echo "generating a year of minute verdicts for $targets targets (once; takes a while)..."
-  target/release/improbe --config "$out/sla.toml" migrate >/dev/null
+  "$bin" --config "$out/sla.toml" migrate >/dev/null
   first=$(( $(date -d 2025-11-25T00:00:00Z +%s) / 60 ))
   last=$(( $(date -d 2026-11-27T00:00:00Z +%s) / 60 ))
   {
@@ -48,9 +50,9 @@ SQL
   } | sqlite3 "$db"
 fi
 echo "rows: $(sqlite3 "$db" 'SELECT COUNT(*) FROM verdicts') minute verdicts, $(sqlite3 "$db" 'SELECT COUNT(*) FROM verdict_hours') hour roll-ups"
-target/release/improbe --config "$out/sla.toml" sla --format json > "$out/sla.json"
+"$bin" --config "$out/sla.toml" sla --format json > "$out/sla.json"
 echo "statements: $(grep -c '"month"' "$out/sla.json")"
 for run in 1 2 3 4 5; do
   /usr/bin/time -f "run $run: %e s wall, %U s user, %S s system, peak RSS %M KiB" \
-    target/release/improbe --config "$out/sla.toml" sla --format json > /dev/null
+    "$bin" --config "$out/sla.toml" sla --format json > /dev/null
 done

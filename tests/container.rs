@@ -236,21 +236,15 @@ async fn the_image_builds_and_runs_as_a_sidecar_on_postgres_and_on_sqlite() {
     // release build's): certificates, the user, nothing else of size.
     let besides = added - binary_size as i64;
     assert!(besides < 15_000_000, "{besides} bytes besides the binary");
-    let certificates = podman_ok(&[
-        "run",
-        "--rm",
-        "--runtime",
-        "runc",
-        "--network",
-        "host",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit=nproc=1024:1024",
+    let mut args = vec!["run", "--rm"];
+    args.extend(RUN_FLAGS);
+    args.extend([
         "--entrypoint",
         "ls",
         &image,
         "/etc/ssl/certs/ca-certificates.crt",
     ]);
+    let certificates = podman_ok(&args);
     assert!(certificates.contains("ca-certificates.crt"));
 
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())

@@ -216,6 +216,15 @@ impl Config {
         validate::parse(text, origin)
     }
 
+    /// No attempt of any target runs longer than this.
+    pub fn longest_timeout(&self) -> Duration {
+        self.targets
+            .iter()
+            .map(|t| t.timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
     }

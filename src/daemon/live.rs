@@ -67,20 +67,12 @@ pub async fn run(
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    while !*ready.borrow_and_update() {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            changed = ready.changed() => if changed.is_err() { return },
-        }
+    if !super::until_ready(&mut ready, &mut stop).await {
+        return;
     }
-    let mut ticker = tokio::time::interval(SETTLEMENT_REFRESH);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = super::ticker(SETTLEMENT_REFRESH);
     let mut pages_built = Instant::now();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            _ = ticker.tick() => {}
-        }
+    while super::tick(&mut ticker, &mut stop).await {
         if let Err(e) = refresh_settled(&surface).await {
             tracing::debug!("settlement not read: {e:#}");
         }

@@ -203,12 +203,7 @@ impl Application {
             ),
             writer: Arc::new(WriterCounters::default()),
         };
-        let longest_timeout = config
-            .targets
-            .iter()
-            .map(|t| t.timeout)
-            .max()
-            .unwrap_or_default();
+        let longest_timeout = config.longest_timeout();
         let writer_task = tokio::spawn(writer::run(
             store.clone(),
             writer::WriterIdentity {
@@ -394,6 +389,38 @@ async fn prepare_until_ready(
     }
 }
 
+/// Waits until the database is prepared; `false`: the daemon stopped first.
+pub async fn until_ready(
+    ready: &mut watch::Receiver<bool>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    while !*ready.borrow_and_update() {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return false },
+            changed = ready.changed() => if changed.is_err() { return false },
+        }
+    }
+    true
+}
+
+/// A background loop's ticker: a tick missed while the loop worked is
+/// delayed, not bunched.
+pub fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// The next tick; `false`: the daemon stopped.
+pub async fn tick(ticker: &mut tokio::time::Interval, stop: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return false },
+            _ = ticker.tick() => return true,
+        }
+    }
+}
+
 /// How often this prober re-decides pending minutes (its own and any other
 /// prober's whose targets are free).
 pub const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -406,19 +433,11 @@ async fn settle_pending(
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    while !*ready.borrow_and_update() {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            changed = ready.changed() => if changed.is_err() { return },
-        }
+    if !until_ready(&mut ready, &mut stop).await {
+        return;
     }
-    let mut ticker = tokio::time::interval(SETTLE_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            _ = ticker.tick() => {}
-        }
+    let mut ticker = ticker(SETTLE_INTERVAL);
+    while tick(&mut ticker, &mut stop).await {
         if let Err(e) = store.settle_pending().await {
             tracing::debug!("pending minutes not re-decided yet: {e:#}");
         }
@@ -442,19 +461,12 @@ async fn refresh_months(
     mut stop: watch::Receiver<bool>,
 ) {
     // The first refresh waits for the database to be prepared.
-    while !*ready.borrow_and_update() {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            changed = ready.changed() => if changed.is_err() { return },
-        }
+    if !until_ready(&mut ready, &mut stop).await {
+        return;
     }
     let mut ticker = tokio::time::interval(MONTHS_REFRESH_INTERVAL);
     let mut selection = MonthSelection::ToDate;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            _ = ticker.tick() => {}
-        }
+    while tick(&mut ticker, &mut stop).await {
         let now = clock.now();
         let mut latest = Vec::new();
         let mut all_written = true;

@@ -64,12 +64,7 @@ struct TargetWatch {
 
 impl Decider {
     pub fn new(config: &Config) -> Decider {
-        let longest = config
-            .targets
-            .iter()
-            .map(|t| t.timeout)
-            .max()
-            .unwrap_or_default();
+        let longest = config.longest_timeout();
         Decider {
             prober: config.prober.id.clone(),
             targets: config.targets.clone().into(),

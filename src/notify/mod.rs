@@ -38,19 +38,11 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     measured_written: impl Fn() -> bool + Send,
 ) {
-    while !*ready.borrow_and_update() {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { return },
-            changed = ready.changed() => if changed.is_err() { return },
-        }
+    if !crate::daemon::until_ready(&mut ready, &mut stop).await {
+        return;
     }
-    let mut ticker = tokio::time::interval(TICK);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => if *stop.borrow() { break },
-            _ = ticker.tick() => {}
-        }
+    let mut ticker = crate::daemon::ticker(TICK);
+    while crate::daemon::tick(&mut ticker, &mut stop).await {
         if measured_written()
             && let Err(e) = decider.decide(store.as_ref(), clock.now()).await
         {
