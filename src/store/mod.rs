@@ -185,9 +185,9 @@ pub trait Store: Send + Sync {
     /// Applies pending migrations; safe to run from several probers at once.
     async fn migrate(&self) -> StoreResult<()>;
 
-    /// Writes attempts, then re-decides the verdicts of every minute they
-    /// touch before returning. The attempts go in one transaction: either
-    /// every attempt is stored or none is.
+    /// Writes attempts and re-decides the verdicts of every minute they
+    /// touch, all in one transaction, under the touched targets' locks
+    /// (an import): either every attempt is stored or none is.
     /// Attempts already stored (same target, prober, kind and start) are skipped.
     async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary>;
 

@@ -60,8 +60,8 @@ impl PostgresStore {
     /// twice. Each attempt carries its minute as Rust computed it
     /// (`Attempt::minute`); the counting by outcome is the same as
     /// `changes::bucket_counts`, which the SQLite path and the contract
-    /// tests use. Returns how many attempts were new, how many minutes they
-    /// touched and the targets touched (a JSON array).
+    /// tests use. Returns how many attempts were new and how many minutes
+    /// they touched.
     const STORE_AT_ONCE: Option<&'static str> = Some(
         "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind text, \
          started_at_ms bigint, minute bigint, latency_ms bigint, outcome text, http_status integer, error_code text, \
@@ -87,8 +87,7 @@ impl PostgresStore {
          SELECT CAST($2 AS text), CAST($3 AS bigint), CAST($4 AS bigint) WHERE CAST($2 AS text) IS NOT NULL \
          ON CONFLICT (prober) DO UPDATE SET reported_at_ms = excluded.reported_at_ms, \
          complete_until_ms = GREATEST(prober_watermarks.complete_until_ms, excluded.complete_until_ms)) \
-         SELECT (SELECT COUNT(*) FROM new), (SELECT COUNT(*) FROM (SELECT DISTINCT target, minute FROM counted) AS m), \
-         CAST((SELECT COALESCE(json_agg(DISTINCT target), '[]') FROM counted) AS text)",
+         SELECT (SELECT COUNT(*) FROM new), (SELECT COUNT(*) FROM (SELECT DISTINCT target, minute FROM counted) AS m)",
     );
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \

@@ -283,34 +283,61 @@ macro_rules! shared_store {
                 Self::redecide(tx, &minutes, &exclusions).await
             }
 
-            /// Stores a batch's new attempts in their buckets and marks their
-            /// minutes pending; returns the minutes touched.
-            async fn store_batch(tx: &mut Tx<'_>, batch: &[Attempt], summary: &mut IngestSummary) -> StoreResult<Vec<(String, Minute)>> {
+            /// Stores a batch's new attempts in their buckets, then either
+            /// re-decides their minutes at once under their targets' locks
+            /// (`locked`: the targets already locked in this transaction,
+            /// `exclusions` read after the last lock was taken), or, with
+            /// `locked` `None`, marks them pending. Returns the targets touched.
+            async fn store_batch(
+                tx: &mut Tx<'_>,
+                batch: &[Attempt],
+                summary: &mut IngestSummary,
+                now: Option<(&mut BTreeSet<String>, &mut HashMap<String, ExcludedMinutes>)>,
+            ) -> StoreResult<BTreeSet<String>> {
                 let new = Self::insert_new(tx, batch).await?;
                 summary.attempts += batch.len() as u64;
                 summary.inserted += new.len() as u64;
                 if new.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok(BTreeSet::new());
                 }
                 let buckets = $crate::store::changes::bucket_counts(new);
                 Self::add_to_buckets(tx, &buckets).await?;
                 let touched = $crate::store::changes::touched_minutes(&buckets);
-                Self::mark_pending(tx, &touched).await?;
-                Ok(touched)
+                summary.minutes_touched += touched.len() as u64;
+                let targets: BTreeSet<String> = touched.iter().map(|(target, _)| target.clone()).collect();
+                match now {
+                    Some((locked, exclusions)) => {
+                        let new_targets: BTreeSet<String> = targets.difference(locked).cloned().collect();
+                        if !new_targets.is_empty() {
+                            // Locks taken batch by batch are in one order
+                            // within a batch only; two imports crossing could
+                            // deadlock, which PostgreSQL breaks by failing one
+                            // (it commits nothing, and can be run again).
+                            Self::lock_targets(tx, &new_targets).await?;
+                            locked.extend(new_targets);
+                            *exclusions = Self::load_exclusions(tx).await?;
+                        }
+                        Self::redecide(tx, &touched, exclusions).await?;
+                    }
+                    None => Self::mark_pending(tx, &touched).await?,
+                }
+                Ok(targets)
             }
 
-            /// The write half of an ingest: attempts, buckets and pending
-            /// marks in one transaction, so either all are stored or none.
-            /// Takes no lock: its round trips (begin, one insert per 1,000
-            /// attempts, buckets, pending marks, watermark, commit) do not
-            /// grow with the number of probers or targets.
+            /// Stores attempts in one transaction, so either all are stored
+            /// or none. `settle_now` (an import): their minutes are
+            /// re-decided in the same transaction, under their targets'
+            /// locks. Otherwise (the daemon) they are marked pending and no
+            /// lock is taken: the round trips (one statement on PostgreSQL)
+            /// do not grow with the number of probers or targets.
             async fn store_on(
                 conn: &mut sqlx::pool::PoolConnection<$db>,
                 attempts: &mut AttemptSource<'_>,
                 watermark: Option<&ProberMark>,
-            ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
+                settle_now: bool,
+            ) -> StoreResult<IngestSummary> {
                 let mut first = Vec::new();
-                if Self::STORE_AT_ONCE.is_some() {
+                if Self::STORE_AT_ONCE.is_some() && !settle_now {
                     for attempt in (&mut *attempts).take(ATTEMPT_BATCH + 1) {
                         first.push(attempt?);
                     }
@@ -322,7 +349,7 @@ macro_rules! shared_store {
                 let attempts: &mut AttemptSource<'_> = &mut rest;
                 let mut tx = sqlx::Connection::begin_with(&mut **conn, Self::BEGIN_WRITE).await?;
                 let mut summary = IngestSummary::default();
-                let mut touched = BTreeSet::new();
+                let (mut locked, mut exclusions) = (BTreeSet::new(), HashMap::new());
                 let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
                 loop {
                     batch.clear();
@@ -333,15 +360,14 @@ macro_rules! shared_store {
                     if batch.is_empty() {
                         break;
                     }
-                    touched.extend(Self::store_batch(&mut tx, &batch, &mut summary).await?);
+                    let now = settle_now.then_some((&mut locked, &mut exclusions));
+                    Self::store_batch(&mut tx, &batch, &mut summary, now).await?;
                 }
                 if let Some(mark) = watermark {
                     Self::save_watermark(&mut *tx, mark).await?;
                 }
                 tx.commit().await?;
-                summary.minutes_touched = touched.len() as u64;
-                let targets = touched.into_iter().map(|(target, _)| target).collect();
-                Ok((summary, targets))
+                Ok(summary)
             }
 
             /// [`Self::store_on`] for a batch that fits one statement, on a
@@ -350,7 +376,7 @@ macro_rules! shared_store {
                 conn: &mut sqlx::pool::PoolConnection<$db>,
                 batch: &[Attempt],
                 watermark: Option<&ProberMark>,
-            ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
+            ) -> StoreResult<IngestSummary> {
                 let sql = Self::STORE_AT_ONCE.expect("checked by the caller");
                 let row = sqlx::query(sql)
                     .bind($crate::store::attempts_json(batch))
@@ -361,30 +387,21 @@ macro_rules! shared_store {
                     .await?;
                 let inserted: i64 = row.try_get(0)?;
                 let minutes: i64 = row.try_get(1)?;
-                let targets: String = row.try_get(2)?;
-                let targets: BTreeSet<String> = serde_json::from_str(&targets).map_err(anyhow::Error::from)?;
-                let summary = IngestSummary {
+                Ok(IngestSummary {
                     attempts: batch.len() as u64,
                     inserted: inserted as u64,
                     minutes_touched: minutes as u64,
-                };
-                Ok((summary, targets))
+                })
             }
 
-            /// Re-decides pending minutes: of `targets`, waiting for their
-            /// locks, or (`None`) of every target whose lock is free now,
-            /// leaving the others to the prober that holds them. Deletes
-            /// exactly the pending rows it read, so a mark appended meanwhile
-            /// is re-decided by the next pass. Returns the minutes re-decided.
-            async fn settle_on(&self, targets: Option<&BTreeSet<String>>) -> StoreResult<u64> {
+            /// Re-decides the pending minutes of every target whose lock is
+            /// free now, leaving the others to the prober that holds them.
+            /// Deletes exactly the pending rows it read, so a mark appended
+            /// meanwhile is re-decided by the next pass. Returns the minutes
+            /// re-decided.
+            async fn settle_free_targets(&self) -> StoreResult<u64> {
                 let mut tx = self.begin_write().await?;
-                let locked: Vec<String> = match targets {
-                    Some(targets) => {
-                        Self::lock_targets(&mut tx, targets).await?;
-                        targets.iter().cloned().collect()
-                    }
-                    None => sqlx::query_scalar(Self::TRY_LOCK_PENDING_TARGETS).fetch_all(&mut *tx).await?,
-                };
+                let locked: Vec<String> = sqlx::query_scalar(Self::TRY_LOCK_PENDING_TARGETS).fetch_all(&mut *tx).await?;
                 let mut seqs = Vec::new();
                 let mut minutes = BTreeSet::new();
                 for chunk in locked.chunks(MINUTE_CHUNK) {
@@ -419,16 +436,17 @@ macro_rules! shared_store {
                 Ok(minutes.len() as u64)
             }
 
-            /// Runs `write` on one connection; a connection that failed a
-            /// write may be left unusable (SQLite after an I/O error keeps
-            /// failing), so it is replaced.
+            /// [`Self::store_on`] on a connection of its own; a connection
+            /// that failed a write may be left unusable (SQLite after an I/O
+            /// error keeps failing), so it is replaced.
             async fn store_attempts_from(
                 &self,
                 attempts: &mut AttemptSource<'_>,
                 watermark: Option<&ProberMark>,
-            ) -> StoreResult<(IngestSummary, BTreeSet<String>)> {
+                settle_now: bool,
+            ) -> StoreResult<IngestSummary> {
                 let mut conn = self.pool.acquire().await?;
-                let result = Self::store_on(&mut conn, attempts, watermark).await;
+                let result = Self::store_on(&mut conn, attempts, watermark, settle_now).await;
                 if result.is_err() {
                     conn.close_on_drop();
                 }
@@ -465,11 +483,7 @@ macro_rules! shared_store {
             }
 
             async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary> {
-                let (summary, targets) = self.store_attempts_from(attempts, None).await?;
-                if !targets.is_empty() {
-                    self.settle_on(Some(&targets)).await?;
-                }
-                Ok(summary)
+                self.store_attempts_from(attempts, None, true).await
             }
 
             async fn store_attempts(&self, attempts: &[Attempt], watermark: Option<&ProberMark>) -> StoreResult<IngestSummary> {
@@ -482,13 +496,13 @@ macro_rules! shared_store {
                     }
                     (false, _) => {
                         let mut source = attempts.iter().cloned().map(Ok);
-                        Ok(self.store_attempts_from(&mut source, watermark).await?.0)
+                        self.store_attempts_from(&mut source, watermark, false).await
                     }
                 }
             }
 
             async fn settle_pending(&self) -> StoreResult<u64> {
-                self.settle_on(None).await
+                self.settle_free_targets().await
             }
 
             async fn settlement_facts(&self) -> StoreResult<SettlementFacts> {
