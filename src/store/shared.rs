@@ -61,15 +61,55 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            /// Inserts the attempts not stored yet and returns them: one
-            /// statement whatever the batch, `RETURNING` telling which rows
-            /// were new (same target, start, prober and kind: already stored).
-            async fn insert_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
+            /// The attempts of `batch` not stored yet (nor repeated earlier in the
+            /// batch). Runs inside the savepoint of [`Self::store_new`]: a key
+            /// that another transaction inserts meanwhile makes the insert
+            /// fail, which fails the whole write (nothing is counted twice).
+            async fn unseen<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
+                let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+                for a in batch {
+                    let ms = a.started_at_ms();
+                    let span = spans.entry(a.target.as_str()).or_insert((ms, ms));
+                    *span = (span.0.min(ms), span.1.max(ms));
+                }
+                let mut stored: HashMap<&str, HashSet<(String, String, i64)>> = HashMap::new();
+                for (target, (first, last)) in spans {
+                    let rows = sqlx::query(
+                        "SELECT prober, kind, started_at_ms FROM attempts \
+                         WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms <= $3",
+                    )
+                    .bind(target)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    let keys = rows
+                        .iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                        .collect::<Result<HashSet<_>, sqlx::Error>>()?;
+                    stored.insert(target, keys);
+                }
+                let mut seen = HashSet::with_capacity(batch.len());
+                Ok(batch
+                    .iter()
+                    .filter(|a| {
+                        let key = (a.target.as_str(), a.prober.as_str(), a.kind, a.started_at_ms());
+                        let known = stored.get(key.0).is_some_and(|keys| {
+                            !keys.is_empty() && keys.contains(&(a.prober.clone(), a.kind.as_str().to_owned(), key.3))
+                        });
+                        !known && seen.insert(key)
+                    })
+                    .collect())
+            }
+
+            /// Inserts attempts; returns how many rows were written. With
+            /// `skip_stored`, attempts already stored are skipped, not errors.
+            async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[&Attempt], skip_stored: bool) -> StoreResult<u64> {
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
                      http_status, error_code, error, reason, delivery, delivered_ms) ",
                 );
-                insert.push_values(batch, |mut row, a| {
+                insert.push_values(attempts, |mut row, a| {
                     row.push_bind(a.target.clone())
                         .push_bind(a.prober.clone())
                         .push_bind(a.kind.as_str())
@@ -83,26 +123,10 @@ macro_rules! shared_store {
                         .push_bind(a.delivery.map(Delivery::as_str))
                         .push_bind(a.delivered_ms);
                 });
-                insert.push(
-                    " ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING \
-                     RETURNING target, started_at_ms, prober, kind",
-                );
-                let rows = insert.build().fetch_all(&mut **tx).await?;
-                if rows.len() == batch.len() {
-                    return Ok(batch.iter().collect());
+                if skip_stored {
+                    insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
                 }
-                let mut inserted = HashSet::with_capacity(rows.len());
-                for r in &rows {
-                    let key: (String, i64, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-                    inserted.insert(key);
-                }
-                // A key repeated within the batch was inserted once: the first.
-                Ok(batch
-                    .iter()
-                    .filter(|a| {
-                        inserted.remove(&(a.target.clone(), a.started_at_ms(), a.prober.clone(), a.kind.as_str().to_owned()))
-                    })
-                    .collect())
+                Ok(insert.build().execute(&mut **tx).await?.rows_affected())
             }
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
@@ -283,6 +307,26 @@ macro_rules! shared_store {
                 Self::redecide(tx, &minutes, &exclusions).await
             }
 
+            /// Stores the new attempts of a batch. The daemon's attempts are all
+            /// new, so one plain insert usually does; when some were stored
+            /// before (a re-import), a savepoint undoes it and only the unseen
+            /// ones are inserted.
+            async fn store_new<'b>(tx: &mut Tx<'_>, batch: &'b [Attempt]) -> StoreResult<Vec<&'b Attempt>> {
+                let all: Vec<&Attempt> = batch.iter().collect();
+                sqlx::query("SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
+                    sqlx::query("RELEASE SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                    return Ok(all);
+                }
+                sqlx::query("ROLLBACK TO SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                sqlx::query("RELEASE SAVEPOINT improbe_batch").execute(&mut **tx).await?;
+                let new = Self::unseen(tx, batch).await?;
+                if !new.is_empty() {
+                    Self::insert_attempts(tx, &new, false).await?;
+                }
+                Ok(new)
+            }
+
             /// Stores a batch's new attempts in their buckets, then either
             /// re-decides their minutes at once under their targets' locks
             /// (`locked`: the targets already locked in this transaction,
@@ -294,7 +338,7 @@ macro_rules! shared_store {
                 summary: &mut IngestSummary,
                 now: Option<(&mut BTreeSet<String>, &mut HashMap<String, ExcludedMinutes>)>,
             ) -> StoreResult<BTreeSet<String>> {
-                let new = Self::insert_new(tx, batch).await?;
+                let new = Self::store_new(tx, batch).await?;
                 summary.attempts += batch.len() as u64;
                 summary.inserted += new.len() as u64;
                 if new.is_empty() {
