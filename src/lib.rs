@@ -15,4 +15,5 @@ pub mod settlement;
 pub mod simulator;
 pub mod sla;
 pub mod store;
+pub mod ticks;
 pub mod verdict;

@@ -67,12 +67,12 @@ pub async fn run(
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    if !super::until_ready(&mut ready, &mut stop).await {
+    if !crate::ticks::until_ready(&mut ready, &mut stop).await {
         return;
     }
-    let mut ticker = super::ticker(SETTLEMENT_REFRESH);
+    let mut ticker = crate::ticks::ticker(SETTLEMENT_REFRESH);
     let mut pages_built = Instant::now();
-    while super::tick(&mut ticker, &mut stop).await {
+    while crate::ticks::tick(&mut ticker, &mut stop).await {
         if let Err(e) = refresh_settled(&surface).await {
             tracing::debug!("settlement not read: {e:#}");
         }

@@ -34,6 +34,7 @@ use crate::notify::{Channel, Decider, Sender};
 use crate::probe::{Probe, ProbeContext};
 use crate::sla::MonthStatement;
 use crate::store::{self, Store};
+use crate::ticks;
 
 /// How often a database that was down at start is tried again.
 pub const PREPARE_RETRY: Duration = Duration::from_secs(2);
@@ -336,9 +337,10 @@ impl Application {
         let (_, written) = tokio::join!(final_beat, writer_task);
         written?;
         // The last writes' minutes are re-decided now rather than by the
-        // next prober to come along; bounded like every write at a stop.
+        // next prober or command to come along (`store::prepare`), within a
+        // short bound: the stop stays well inside a container's 10 s.
         if !database_away && !daemon.writer.database_failing.load(Ordering::Relaxed) {
-            let _ = tokio::time::timeout(writer::STOP_WRITE_DEADLINE, store.settle_pending()).await;
+            let _ = tokio::time::timeout(FINAL_SETTLE_LIMIT, store.settle_pending()).await;
         }
         // Whatever else still waits on the database is not worth a late exit.
         preparing.abort();
@@ -389,37 +391,8 @@ async fn prepare_until_ready(
     }
 }
 
-/// Waits until the database is prepared; `false`: the daemon stopped first.
-pub async fn until_ready(
-    ready: &mut watch::Receiver<bool>,
-    stop: &mut watch::Receiver<bool>,
-) -> bool {
-    while !*ready.borrow_and_update() {
-        tokio::select! {
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return false },
-            changed = ready.changed() => if changed.is_err() { return false },
-        }
-    }
-    true
-}
-
-/// A background loop's ticker: a tick missed while the loop worked is
-/// delayed, not bunched.
-pub fn ticker(period: Duration) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker
-}
-
-/// The next tick; `false`: the daemon stopped.
-pub async fn tick(ticker: &mut tokio::time::Interval, stop: &mut watch::Receiver<bool>) -> bool {
-    loop {
-        tokio::select! {
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return false },
-            _ = ticker.tick() => return true,
-        }
-    }
-}
+/// How long a stop spends re-deciding the last writes' minutes.
+const FINAL_SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// How often this prober re-decides pending minutes (its own and any other
 /// prober's whose targets are free).
@@ -433,11 +406,11 @@ async fn settle_pending(
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    if !until_ready(&mut ready, &mut stop).await {
+    if !ticks::until_ready(&mut ready, &mut stop).await {
         return;
     }
-    let mut ticker = ticker(SETTLE_INTERVAL);
-    while tick(&mut ticker, &mut stop).await {
+    let mut ticker = ticks::ticker(SETTLE_INTERVAL);
+    while ticks::tick(&mut ticker, &mut stop).await {
         if let Err(e) = store.settle_pending().await {
             tracing::debug!("pending minutes not re-decided yet: {e:#}");
         }
@@ -461,12 +434,12 @@ async fn refresh_months(
     mut stop: watch::Receiver<bool>,
 ) {
     // The first refresh waits for the database to be prepared.
-    if !until_ready(&mut ready, &mut stop).await {
+    if !ticks::until_ready(&mut ready, &mut stop).await {
         return;
     }
     let mut ticker = tokio::time::interval(MONTHS_REFRESH_INTERVAL);
     let mut selection = MonthSelection::ToDate;
-    while tick(&mut ticker, &mut stop).await {
+    while ticks::tick(&mut ticker, &mut stop).await {
         let now = clock.now();
         let mut latest = Vec::new();
         let mut all_written = true;

@@ -38,11 +38,11 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     measured_written: impl Fn() -> bool + Send,
 ) {
-    if !crate::daemon::until_ready(&mut ready, &mut stop).await {
+    if !crate::ticks::until_ready(&mut ready, &mut stop).await {
         return;
     }
-    let mut ticker = crate::daemon::ticker(TICK);
-    while crate::daemon::tick(&mut ticker, &mut stop).await {
+    let mut ticker = crate::ticks::ticker(TICK);
+    while crate::ticks::tick(&mut ticker, &mut stop).await {
         if measured_written()
             && let Err(e) = decider.decide(store.as_ref(), clock.now()).await
         {

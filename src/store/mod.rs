@@ -192,9 +192,11 @@ pub trait Store: Send + Sync {
     async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary>;
 
     /// The daemon's write: stores attempts like [`Store::ingest`] and records
-    /// the prober's watermark in the same transaction, but leaves the
-    /// minutes' re-decision to [`Store::settle_pending`], so a write waits for
-    /// no other prober. Empty `attempts`: only the watermark, if any.
+    /// the prober's watermark in the same transaction. On PostgreSQL it
+    /// leaves the minutes' re-decision to [`Store::settle_pending`], so a
+    /// write waits for no other prober; SQLite, one writer at a time anyway,
+    /// re-decides in the same transaction. Empty `attempts`: only the
+    /// watermark, if any.
     async fn store_attempts(
         &self,
         attempts: &[Attempt],
@@ -336,8 +338,8 @@ pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-/// What a database needs before attempts go in: the schema, and the config's
-/// exclusion windows.
+/// What a database needs before attempts go in or figures come out: the
+/// schema, the config's exclusion windows, and no minute left pending.
 pub async fn prepare(
     store: &dyn Store,
     config: &crate::config::Config,
@@ -351,7 +353,14 @@ pub async fn prepare(
     store
         .sync_config_exclusions(&config.exclusions, &config.prober.id, now)
         .await
-        .context("cannot record the config's exclusion windows")
+        .context("cannot record the config's exclusion windows")?;
+    // Minutes a stopped or crashed prober left pending are re-decided before
+    // anything reads them (targets another prober is re-deciding are its).
+    store
+        .settle_pending()
+        .await
+        .context("cannot re-decide pending minutes")?;
+    Ok(())
 }
 
 /// Whether an error from [`prepare`] or any store call means the database did

@@ -89,6 +89,9 @@ impl PostgresStore {
          complete_until_ms = GREATEST(prober_watermarks.complete_until_ms, excluded.complete_until_ms)) \
          SELECT (SELECT COUNT(*) FROM new), (SELECT COUNT(*) FROM (SELECT DISTINCT target, minute FROM counted) AS m)",
     );
+    /// The daemon's writes leave re-decision to the settle loop, so that a
+    /// write never waits for another prober (README "Many regions").
+    const DEFER_REDECISION: bool = true;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
          meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \

@@ -9,7 +9,8 @@
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: Pool<$db>`
 /// field for writes, a `readers: Pool<$db>` field for reads (so neither can
 /// starve the other) and the dialect constants `BEGIN_WRITE`, `LOCK_TARGETS`,
-/// `TRY_LOCK_PENDING_TARGETS`, `LOCK_EXCLUSIONS` and `SAVE_SERVICE_MONTH`.
+/// `TRY_LOCK_PENDING_TARGETS`, `LOCK_EXCLUSIONS`, `STORE_AT_ONCE`,
+/// `DEFER_REDECISION` and `SAVE_SERVICE_MONTH`.
 macro_rules! shared_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
         use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -444,6 +445,14 @@ macro_rules! shared_store {
             /// meanwhile is re-decided by the next pass. Returns the minutes
             /// re-decided.
             async fn settle_free_targets(&self) -> StoreResult<u64> {
+                // Usually nothing is pending on SQLite: no write transaction
+                // (and no write lock) just to find that out.
+                let any: Option<i64> = sqlx::query_scalar("SELECT seq FROM pending_minutes LIMIT 1")
+                    .fetch_optional(&self.readers)
+                    .await?;
+                if any.is_none() {
+                    return Ok(0);
+                }
                 let mut tx = self.begin_write().await?;
                 let locked: Vec<String> = sqlx::query_scalar(Self::TRY_LOCK_PENDING_TARGETS).fetch_all(&mut *tx).await?;
                 let mut seqs = Vec::new();
@@ -540,7 +549,7 @@ macro_rules! shared_store {
                     }
                     (false, _) => {
                         let mut source = attempts.iter().cloned().map(Ok);
-                        self.store_attempts_from(&mut source, watermark, false).await
+                        self.store_attempts_from(&mut source, watermark, !Self::DEFER_REDECISION).await
                     }
                 }
             }

@@ -30,6 +30,9 @@ impl SqliteStore {
     /// SQLite has no data-modifying `WITH`; its round trips are function
     /// calls, so the write runs statement by statement.
     const STORE_AT_ONCE: Option<&'static str> = None;
+    /// One writer at a time whatever we do: the daemon's write re-decides
+    /// its minutes in its own transaction, which saves a second one.
+    const DEFER_REDECISION: bool = false;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
          meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \
