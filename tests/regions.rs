@@ -116,46 +116,66 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     let clock = ScriptedClock::starting_at(start);
     let receiver = HttpReceiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    // `failing` sees every attempt fail; `far` sees them succeed but is
-    // cut off from the database for the whole of minute 1 and past the time
-    // the failing region alone would have settled it.
+    let first = Minute::containing(&start);
+    let seconds = chrono::Duration::seconds;
+    // `failing` sees every attempt fail. `far` succeeds in minute 0, fails
+    // in minute 1 until 10:01:44, then succeeds; but from that moment its
+    // writes are held back (its proxy frozen) until 10:02:2x: longer than
+    // the minute's end plus every timeout (10:02:04), shorter than the 60 s
+    // after which a silent prober is given up.
     let mut failing = region("failing", &db, &clock, &receiver, dir.path(), false).await;
     let mut far = region("far", &db, &clock, &receiver, dir.path(), false).await;
     fail_all(&failing.sim);
     tokio::time::sleep(MINUTE).await;
+    fail_all(&far.sim);
+    clock.jump_to(seconds(100));
+    tokio::time::sleep(Duration::from_secs(4)).await;
     far.proxy.freeze();
-    clock.enter_minute(1);
-    tokio::time::sleep(MINUTE).await;
-    clock.enter_minute(2);
-    tokio::time::sleep(MINUTE).await;
+    heal_all(&far.sim);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    clock.jump_to(seconds(125));
 
-    // Minute 1 holds only the failing region's failures so far, and its end
-    // plus every timeout is long past: still nothing may be announced.
-    let first = Minute::containing(&start);
-    assert_eq!(
-        verdicts(store.as_ref(), "t", Minute(first.0 + 1), 1).await,
-        [Verdict::Failure],
-        "the far region's successes are not in yet"
-    );
+    // Minute 1 now holds both regions' failures and none of the far
+    // region's successes, and its end plus every timeout is past: it reads
+    // as a failure, and still nothing may be announced.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while verdicts(store.as_ref(), "t", Minute(first.0 + 1), 1).await != [Verdict::Failure] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "minute 1 never read as a failure"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Two more ticks of the failing region's decider.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
         outbox_events(store.as_ref(), "incident_opened")
             .await
             .is_empty()
     );
+    let facts = store.settlement_facts().await.unwrap();
+    let now = improbe::clock::Clock::now(clock.as_ref());
+    let far_mark = facts.marks.iter().find(|m| m.prober == "far").unwrap();
+    assert!(
+        now - far_mark.reported_at < chrono::Duration::seconds(60),
+        "{facts:?} at {now}"
+    );
+    assert!(
+        settle(&facts, now).end <= Minute(first.0 + 1),
+        "{facts:?} at {now}"
+    );
 
     far.proxy.thaw();
-    clock.enter_minute(3);
-    tokio::time::sleep(MINUTE).await;
-    wait_for_watermarks(store.as_ref(), 2, start + chrono::Duration::minutes(3)).await;
-    // Two decider ticks after both regions passed minute 2.
+    wait_for_watermarks(store.as_ref(), 2, start + chrono::Duration::minutes(2)).await;
+    // Two decider ticks after both regions passed minute 1.
     tokio::time::sleep(Duration::from_secs(5)).await;
     for region in [&mut failing, &mut far] {
         region.daemon.take().unwrap().stop().await;
     }
 
     assert_eq!(
-        verdicts(store.as_ref(), "t", first, 3).await,
-        [Verdict::Available; 3],
+        verdicts(store.as_ref(), "t", first, 2).await,
+        [Verdict::Available; 2],
         "one success anywhere makes the minute available (SLA.md)"
     );
     assert!(

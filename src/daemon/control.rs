@@ -42,9 +42,9 @@ impl ControlCheck {
         *self.last.lock().expect("control state poisoned") = Some((Instant::now(), ok));
         let was = self.healthy.swap(ok, Ordering::Relaxed);
         if was && !ok {
-            tracing::error!(url = %self.url, "control check failing: our own network is down; failed attempts are inconclusive until it recovers");
+            tracing::error!(url = %crate::store::redact_url(self.url.as_str()), "control check failing: our own network is down; failed attempts are inconclusive until it recovers");
         } else if !was && ok {
-            tracing::info!(url = %self.url, "control check recovered");
+            tracing::info!(url = %crate::store::redact_url(self.url.as_str()), "control check recovered");
         }
         ok
     }

@@ -438,18 +438,33 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-/// A database URL with any password replaced, for logs and errors.
+/// A URL with every password replaced, for logs and errors: the one in
+/// the user part (whatever it contains, `@` included) and any query
+/// parameter named like one (`?password=`, `sslpassword=`). A URL that does
+/// not parse is not shown at all, since what it hides cannot be known.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return "(a URL that does not parse; not shown)".to_owned();
     };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let secret = key.to_ascii_lowercase().contains("password");
+                let value = if secret {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Splits a range into whole UTC hours (served by the roll-up) and the
@@ -548,6 +563,15 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite://improbe.db"), "sqlite://improbe.db");
+        // Issue 21: a password with `@`, or in the query, never shows.
+        let at = redact_url("postgres://u:S3@T@host/db");
+        assert!(!at.contains("S3") && !at.contains("T@"), "{at}");
+        let query = redact_url("postgres://u@127.0.0.1:9/db?password=S3CRET&sslmode=require");
+        assert!(!query.contains("S3CRET"), "{query}");
+        assert!(query.contains("sslmode=require"), "{query}");
+        let control = redact_url("https://user:S3CRET@example.net/ping");
+        assert_eq!(control, "https://user:***@example.net/ping");
+        assert!(!redact_url("postgres://u:S3CRET@[bad").contains("S3CRET"));
     }
 }
 

@@ -325,10 +325,13 @@ impl ScriptedClock {
 
     /// Moves to minute `n` after the start.
     pub fn enter_minute(&self, n: i64) {
-        *self.phase.lock().unwrap() = (
-            self.start + chrono::Duration::minutes(n),
-            std::time::Instant::now(),
-        );
+        self.jump_to(chrono::Duration::minutes(n));
+    }
+
+    /// Moves to `offset` after the start; the clock then runs on in real
+    /// time (across minute boundaries too) for up to a minute.
+    pub fn jump_to(&self, offset: chrono::Duration) {
+        *self.phase.lock().unwrap() = (self.start + offset, std::time::Instant::now());
     }
 }
 
