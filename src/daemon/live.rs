@@ -15,13 +15,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::server::Surface;
 use crate::accounting;
-use crate::config::Target;
+use crate::clock::Clock;
+use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
 use crate::report::evidence::{self, Depth, Evidence};
 use crate::settlement::{self, Settlement};
 use crate::sla::ExcludedMinutes;
+use crate::store::Store;
 use crate::verdict::{MinuteBook, Verdict};
 
 /// How often the watermarks and the last settled minute are read.
@@ -47,15 +48,28 @@ struct Page {
     asked: Instant,
 }
 
-/// The copies the HTTP surface serves.
-#[derive(Default)]
+/// The copies the HTTP surface serves, and what they are made from.
 pub struct LiveState {
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     settled: RwLock<Option<SettledView>>,
     status_page: Mutex<Option<Page>>,
     reports: Mutex<HashMap<String, Page>>,
 }
 
 impl LiveState {
+    pub fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> LiveState {
+        LiveState {
+            config,
+            store,
+            clock,
+            settled: RwLock::default(),
+            status_page: Mutex::default(),
+            reports: Mutex::default(),
+        }
+    }
+
     pub fn settled(&self) -> Option<SettledView> {
         self.settled.read().expect("live state poisoned").clone()
     }
@@ -63,7 +77,7 @@ impl LiveState {
 
 /// Keeps the copies current until `stop`.
 pub async fn run(
-    surface: Arc<Surface>,
+    live: Arc<LiveState>,
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -73,24 +87,24 @@ pub async fn run(
     let mut ticker = crate::ticks::ticker(SETTLEMENT_REFRESH);
     let mut pages_built = Instant::now();
     while crate::ticks::tick(&mut ticker, &mut stop).await {
-        if let Err(e) = refresh_settled(&surface).await {
+        if let Err(e) = refresh_settled(&live).await {
             tracing::debug!("settlement not read: {e:#}");
         }
         if pages_built.elapsed() >= PAGE_REFRESH {
             pages_built = Instant::now();
-            refresh_pages(&surface).await;
+            refresh_pages(&live).await;
         }
     }
 }
 
-async fn refresh_settled(surface: &Surface) -> anyhow::Result<()> {
-    let now = surface.clock.now();
-    let facts = surface.store.settlement_facts().await?;
+async fn refresh_settled(live: &LiveState) -> anyhow::Result<()> {
+    let now = live.clock.now();
+    let facts = live.store.settlement_facts().await?;
     let settlement = settlement::settle(&facts, now);
     let last = Minute(settlement.end.0 - 1);
-    let counts = surface.store.minute_counts_at(last).await?;
-    let windows = surface.store.exclusions(None).await?;
-    let verdicts = surface
+    let counts = live.store.minute_counts_at(last).await?;
+    let windows = live.store.exclusions(None).await?;
+    let verdicts = live
         .config
         .targets
         .iter()
@@ -109,7 +123,7 @@ async fn refresh_settled(surface: &Surface) -> anyhow::Result<()> {
             (target.name.clone(), book.verdict(last))
         })
         .collect();
-    *surface.live.settled.write().expect("live state poisoned") = Some(SettledView {
+    *live.settled.write().expect("live state poisoned") = Some(SettledView {
         settlement,
         read_at: now,
         last_minute: Some((last, verdicts)),
@@ -117,26 +131,25 @@ async fn refresh_settled(surface: &Surface) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn refresh_pages(surface: &Surface) {
-    let has_page = surface
-        .live
+async fn refresh_pages(live: &LiveState) {
+    let has_page = live
         .status_page
         .lock()
         .expect("live state poisoned")
         .is_some();
-    if has_page && let Ok(html) = build_status_page(surface).await {
-        keep(&surface.live.status_page, html);
+    if has_page && let Ok(html) = build_status_page(live).await {
+        keep(&live.status_page, html);
     }
     let asked: Vec<String> = {
-        let mut reports = surface.live.reports.lock().expect("live state poisoned");
+        let mut reports = live.reports.lock().expect("live state poisoned");
         reports.retain(|_, page| page.asked.elapsed() < REPORT_KEPT);
         reports.keys().cloned().collect()
     };
     for name in asked {
-        if let Some(target) = surface.config.targets.iter().find(|t| t.name == name)
-            && let Ok(Some(html)) = build_report(surface, target).await
+        if let Some(target) = live.config.targets.iter().find(|t| t.name == name)
+            && let Ok(Some(html)) = build_report(live, target).await
         {
-            let mut reports = surface.live.reports.lock().expect("live state poisoned");
+            let mut reports = live.reports.lock().expect("live state poisoned");
             if let Some(page) = reports.get_mut(&name) {
                 page.html = html;
                 page.built = Instant::now();
@@ -157,9 +170,8 @@ fn keep(slot: &Mutex<Option<Page>>, html: String) {
 }
 
 /// The status page: the kept copy, or built now if there is none yet.
-pub async fn status_page(surface: &Surface) -> anyhow::Result<String> {
-    if let Some(page) = surface
-        .live
+pub async fn status_page(live: &LiveState) -> anyhow::Result<String> {
+    if let Some(page) = live
         .status_page
         .lock()
         .expect("live state poisoned")
@@ -169,16 +181,16 @@ pub async fn status_page(surface: &Surface) -> anyhow::Result<String> {
         page.asked = Instant::now();
         return Ok(page.html.clone());
     }
-    let html = build_status_page(surface).await?;
-    keep(&surface.live.status_page, html.clone());
+    let html = build_status_page(live).await?;
+    keep(&live.status_page, html.clone());
     Ok(html)
 }
 
 /// A target's current report: the kept copy, or built now. `None`: the
 /// service starts later.
-pub async fn report(surface: &Surface, target: &Target) -> anyhow::Result<Option<String>> {
+pub async fn report(live: &LiveState, target: &Target) -> anyhow::Result<Option<String>> {
     {
-        let mut reports = surface.live.reports.lock().expect("live state poisoned");
+        let mut reports = live.reports.lock().expect("live state poisoned");
         if let Some(page) = reports
             .get_mut(&target.name)
             .filter(|p| p.built.elapsed() < 2 * PAGE_REFRESH)
@@ -187,31 +199,26 @@ pub async fn report(surface: &Surface, target: &Target) -> anyhow::Result<Option
             return Ok(Some(page.html.clone()));
         }
     }
-    let Some(html) = build_report(surface, target).await? else {
+    let Some(html) = build_report(live, target).await? else {
         return Ok(None);
     };
     let now = Instant::now();
-    surface
-        .live
-        .reports
-        .lock()
-        .expect("live state poisoned")
-        .insert(
-            target.name.clone(),
-            Page {
-                html: html.clone(),
-                built: now,
-                asked: now,
-            },
-        );
+    live.reports.lock().expect("live state poisoned").insert(
+        target.name.clone(),
+        Page {
+            html: html.clone(),
+            built: now,
+            asked: now,
+        },
+    );
     Ok(Some(html))
 }
 
-async fn build_status_page(surface: &Surface) -> anyhow::Result<String> {
-    let now = surface.clock.now();
-    let mut statuses = Vec::with_capacity(surface.config.targets.len());
-    for target in &surface.config.targets {
-        if let Some(status) = target_status(surface, target, now).await? {
+async fn build_status_page(live: &LiveState) -> anyhow::Result<String> {
+    let now = live.clock.now();
+    let mut statuses = Vec::with_capacity(live.config.targets.len());
+    for target in &live.config.targets {
+        if let Some(status) = target_status(live, target, now).await? {
             statuses.push(status);
         }
     }
@@ -219,24 +226,24 @@ async fn build_status_page(surface: &Surface) -> anyhow::Result<String> {
     Ok(crate::report::status::render(&statuses, &generated))
 }
 
-async fn build_report(surface: &Surface, target: &Target) -> anyhow::Result<Option<String>> {
-    let now = surface.clock.now();
-    Ok(current_evidence(surface, target, now, Depth::WithAttempts)
+async fn build_report(live: &LiveState, target: &Target) -> anyhow::Result<Option<String>> {
+    let now = live.clock.now();
+    Ok(current_evidence(live, target, now, Depth::WithAttempts)
         .await?
         .map(|evidence| crate::report::html::render(&evidence)))
 }
 
 async fn target_status(
-    surface: &Surface,
+    live: &LiveState,
     target: &Target,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<crate::report::status::TargetStatus>> {
-    let Some(evidence) = current_evidence(surface, target, now, Depth::MinutesOnly).await? else {
+    let Some(evidence) = current_evidence(live, target, now, Depth::MinutesOnly).await? else {
         return Ok(None);
     };
     let closed = Minute::containing(&now);
     let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
-    let (book, _) = accounting::minute_book(surface.store.as_ref(), &target.name, hour).await?;
+    let (book, _) = accounting::minute_book(live.store.as_ref(), &target.name, hour).await?;
     let last_hour = (hour.start.0..hour.end.0)
         .map(|m| (Minute(m), book.verdict(Minute(m))))
         .collect();
@@ -251,7 +258,7 @@ async fn target_status(
 
 /// The current Service Month's evidence, or `None` before the service starts.
 async fn current_evidence(
-    surface: &Surface,
+    live: &LiveState,
     target: &Target,
     now: DateTime<Utc>,
     depth: Depth,
@@ -261,7 +268,7 @@ async fn current_evidence(
     else {
         return Ok(None);
     };
-    evidence::for_month(surface.store.as_ref(), target, month, now, depth)
+    evidence::for_month(live.store.as_ref(), target, month, now, depth)
         .await
         .map(Some)
 }

@@ -229,7 +229,11 @@ impl Application {
             probing: AtomicBool::new(false),
             months: CurrentMonths::default(),
             notifications: notifications.counters.clone(),
-            live: live::LiveState::default(),
+            live: Arc::new(live::LiveState::new(
+                config.clone(),
+                store.clone(),
+                clock.clone(),
+            )),
         });
         if let Some(listener) = listener {
             if let Ok(addr) = listener.local_addr() {
@@ -259,7 +263,7 @@ impl Application {
             stop.clone(),
         ));
         background.spawn(live::run(
-            surface.clone(),
+            surface.live.clone(),
             database_ready_now.clone(),
             stop.clone(),
         ));

@@ -43,7 +43,7 @@ pub struct Surface {
     /// Per `[[notify]]` channel: sent, failed, pending.
     pub notifications: crate::notify::sender::SenderCounters,
     /// The copies the endpoints serve, kept by `live::run`.
-    pub live: super::live::LiveState,
+    pub live: Arc<super::live::LiveState>,
 }
 
 pub fn router(surface: Arc<Surface>) -> Router {
@@ -103,7 +103,7 @@ async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
 /// The live status page (README "Status page"), from the copy the daemon
 /// keeps (`live.rs`).
 async fn status_page(State(surface): State<Arc<Surface>>) -> Response {
-    match super::live::status_page(&surface).await {
+    match super::live::status_page(&surface.live).await {
         Ok(page) => html(page),
         Err(e) => {
             tracing::warn!("status page: {e:#}");
@@ -124,7 +124,7 @@ async fn current_report(
     let Some(target) = surface.config.targets.iter().find(|t| t.name == name) else {
         return (StatusCode::NOT_FOUND, "no such target\n").into_response();
     };
-    match super::live::report(&surface, target).await {
+    match super::live::report(&surface.live, target).await {
         Ok(Some(page)) => html(page),
         Ok(None) => (
             StatusCode::NOT_FOUND,
