@@ -527,6 +527,15 @@ async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium()
             .unwrap()
             .starts_with("text/html")
     );
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(page.headers()[name], value);
+    }
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
     let page = page.text().await.unwrap();
     let availability = sla[0]["availability_percent"].as_str().unwrap();
     assert!(page.contains(&format!("{availability}%")), "{page}");

@@ -48,6 +48,8 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 /// The shortest retention that still keeps every attempt until its month's
 /// claim deadline (a 31-day month plus 60 days) and 30 days beyond it.
 pub const MIN_RETENTION_DAYS: u32 = 31 + 60 + 30 + 1;
+/// A hundred years: the most `attempts_retention_days` takes.
+pub const MAX_RETENTION_DAYS: u32 = 36_525;
 /// Time between attempts of one operation when `interval` is not set.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Per-attempt deadline when `timeout` is not set, shortened to the interval

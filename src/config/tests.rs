@@ -76,6 +76,10 @@ fn each_problem_names_its_path_and_line() {
             "line 2: database.attempts_retention_days: 90 days is too short",
         ),
         (
+            format!("[database]\nattempts_retention_days = 4294967295\n{MINIMAL}"),
+            "line 2: database.attempts_retention_days: 4294967295 days is more than improbe can count back",
+        ),
+        (
             MINIMAL.replace(
                 "provider = \"simulator\"",
                 "provider = \"simulator\"\noperations = [\"login\", \"login\"]",

@@ -200,6 +200,20 @@ impl Validator<'_> {
                 );
                 return None;
             }
+            Some(days) if *days.get_ref() > MAX_RETENTION_DAYS => {
+                // Issue 21: a larger count overflowed the retention
+                // arithmetic and stopped retention for good.
+                let message = format!(
+                    "{} days is more than improbe can count back from today; use at most {MAX_RETENTION_DAYS} (100 years)",
+                    days.get_ref()
+                );
+                self.problem(
+                    "database.attempts_retention_days",
+                    Some(days.span()),
+                    message,
+                );
+                return None;
+            }
             Some(days) => days.into_inner(),
             None => DEFAULT_RETENTION_DAYS,
         };
