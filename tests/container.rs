@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{TestDb, answered};
+use common::{TestDb, answered, free_port};
 use improbe::simulator::Simulator;
 use serde_json::Value;
 
@@ -115,14 +115,6 @@ fn build_image(tag: &str) -> u64 {
     ]);
     podman_ok(&args);
     binary_size
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn config(database_url: &str, port: u16, endpoint: &str) -> String {

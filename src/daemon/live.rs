@@ -37,7 +37,6 @@ const REPORT_KEPT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub struct SettledView {
     pub settlement: Settlement,
-    pub read_at: DateTime<Utc>,
     /// The last settled minute and every target's verdict in it.
     pub last_minute: Option<(Minute, Vec<(String, Verdict)>)>,
 }
@@ -125,7 +124,6 @@ async fn refresh_settled(live: &LiveState) -> anyhow::Result<()> {
         .collect();
     *live.settled.write().expect("live state poisoned") = Some(SettledView {
         settlement,
-        read_at: now,
         last_minute: Some((last, verdicts)),
     });
     Ok(())

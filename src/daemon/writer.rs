@@ -59,9 +59,6 @@ pub struct WriterCounters {
     /// At the last successful write, how long its oldest attempt had waited
     /// since it finished (milliseconds): `improbe_write_lag_seconds`.
     pub write_lag_ms: AtomicU64,
-    /// Everything measured that started before this instant (Unix ms) is in
-    /// the database: the watermark last written.
-    pub watermark_ms: AtomicU64,
 }
 
 /// Who writes, for the watermark it records with its attempts.
@@ -228,12 +225,6 @@ impl Writer {
             if !self.write(&batch, watermark.as_ref()).await {
                 self.spill();
                 return;
-            }
-            if let Some(written) = watermark {
-                self.counters.watermark_ms.store(
-                    written.complete_until.timestamp_millis().max(0) as u64,
-                    Ordering::Relaxed,
-                );
             }
             self.buffer.drain(..batch.len());
         }

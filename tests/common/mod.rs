@@ -161,6 +161,15 @@ pub fn answered(sim: &improbe::simulator::Simulator) -> u64 {
         .sum()
 }
 
+/// A loopback port free at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `improbe run` inside the test process, on a config given as text.
 pub struct InProcessDaemon {
     stop: tokio::sync::watch::Sender<bool>,

@@ -63,7 +63,7 @@ impl Synapse {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = super::free_port();
         write_config(dir.path(), port, limits);
         let mut synapse = Synapse {
             dir,
@@ -194,14 +194,6 @@ impl Drop for Synapse {
         }
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn write_config(dir: &Path, port: u16, limits: RateLimits) {
