@@ -131,18 +131,25 @@ pub async fn refresh_service_months(
 }
 
 /// The Service Months of a target that the instants `from ..= to` fall in
-/// (none before the service starts), oldest first.
+/// (none before the service starts), oldest first, and none after the month
+/// following the one containing `now`: an imported date far in the future
+/// keeps its attempts but does not make a `service_months` row per month up
+/// to it.
 pub fn months_touched(
     target: &Target,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Vec<ServiceMonth> {
     let calendar = &target.sla.calendar;
     let Some(last) = calendar.month_containing(to) else {
         return Vec::new();
     };
+    let horizon = calendar
+        .month_containing(now)
+        .map_or(1, |current| current.index.saturating_add(1));
     let first = calendar.month_containing(from).map_or(1, |m| m.index);
-    (first..=last.index)
+    (first..=last.index.min(horizon))
         .filter_map(|k| calendar.month(k))
         .collect()
 }

@@ -15,5 +15,6 @@ pub mod settlement;
 pub mod simulator;
 pub mod sla;
 pub mod store;
+pub mod text;
 pub mod ticks;
 pub mod verdict;

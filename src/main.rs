@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("IMPROBE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| improbe::text::OneLinePerEvent(std::io::stderr()));
     match cli.log_format {
         LogFormat::Json => logs.json().init(),
         LogFormat::Pretty => logs.init(),
@@ -18,7 +18,10 @@ async fn main() -> ExitCode {
     match improbe::commands::dispatch(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                improbe::text::for_terminal(&format!("{error:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -8,7 +8,7 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::attempt::{Attempt, Delivery, Kind, Outcome, to_millis};
+use crate::attempt::{Attempt, Delivery, Kind, MAX_NAME_BYTES, Outcome, to_millis};
 
 /// The prober recorded for lines that do not name one.
 pub const DEFAULT_IMPORT_PROBER: &str = "import";
@@ -152,6 +152,11 @@ pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
     if prober.trim().is_empty() {
         return Err(fail("prober must not be empty".into()));
     }
+    if prober.len() > MAX_NAME_BYTES {
+        return Err(fail(format!(
+            "prober must be at most {MAX_NAME_BYTES} bytes"
+        )));
+    }
     Ok(Attempt {
         target: raw.target,
         prober,
@@ -165,7 +170,8 @@ pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
         reason: raw.reason,
         delivery: raw.delivery,
         delivered_ms: raw.delivered_ms,
-    })
+    }
+    .with_bounded_text())
 }
 
 /// Reads attempts line by line; blank lines are skipped, the first bad line

@@ -68,6 +68,9 @@ pub enum InconclusiveReason {
     Throttled,
     /// Our own network was down (the control check failed).
     LocalNetwork,
+    /// The prober itself ran out of a local resource (descriptors, memory,
+    /// ephemeral ports) while making the attempt: see [`local_resource_fault`].
+    Prober,
 }
 
 impl InconclusiveReason {
@@ -77,6 +80,7 @@ impl InconclusiveReason {
             InconclusiveReason::RequestRejected => "request_rejected",
             InconclusiveReason::Throttled => "throttled",
             InconclusiveReason::LocalNetwork => "local_network",
+            InconclusiveReason::Prober => "prober",
         }
     }
 }
@@ -185,7 +189,8 @@ pub struct Attempt {
     pub http_status: Option<i32>,
     pub error_code: Option<String>,
     pub error: Option<String>,
-    /// Why an attempt is inconclusive (e.g. `credentials`, `local_network`).
+    /// Why an attempt is inconclusive (e.g. `credentials`, `local_network`,
+    /// `prober`).
     pub reason: Option<String>,
     /// For sends whose delivery was checked: whether the recipient saw it.
     pub delivery: Option<Delivery>,
@@ -202,6 +207,83 @@ impl Attempt {
     pub fn started_at_ms(&self) -> i64 {
         self.started_at.timestamp_millis()
     }
+}
+
+/// The longest `error` kept, in bytes: enough for any provider's message and
+/// its cause chain, and a bound on what one attempt can make every reader
+/// (reports, notifications, `/metrics`) carry (README "Hostile input").
+pub const MAX_ERROR_BYTES: usize = 1024;
+/// The longest `error_code` and `reason` kept, in bytes.
+pub const MAX_CODE_BYTES: usize = 64;
+/// The longest name of a target, prober or channel, in bytes: names go into
+/// URLs, metric labels and table columns.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Appended where provider text was cut.
+pub const CUT_MARK: &str = "…[cut]";
+
+/// The most of one error that a report, claim or notification quotes, in
+/// bytes: a sample is there to be recognised, the whole text is in the
+/// database.
+pub const QUOTE_BYTES: usize = 300;
+
+/// `text` cut to at most `max` bytes on a character boundary, the cut marked
+/// with [`CUT_MARK`] (which the limit includes).
+pub fn bounded(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = text;
+    cut.truncate(cut_point(&cut, max));
+    cut.push_str(CUT_MARK);
+    cut
+}
+
+/// What a reader quotes of a stored error: at most [`QUOTE_BYTES`].
+pub fn quoted(text: &str) -> String {
+    if text.len() <= QUOTE_BYTES {
+        return text.to_owned();
+    }
+    let mut quote = text[..cut_point(text, QUOTE_BYTES)].to_owned();
+    quote.push_str(CUT_MARK);
+    quote
+}
+
+/// Where to cut `text` (longer than `max`) so that it and the mark fit.
+fn cut_point(text: &str, max: usize) -> usize {
+    let mut end = max.saturating_sub(CUT_MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+impl Attempt {
+    /// The attempt with its provider text bounded: what every way in (probe,
+    /// import, spool) stores.
+    pub fn with_bounded_text(mut self) -> Self {
+        self.error = self.error.map(|e| bounded(e, MAX_ERROR_BYTES));
+        self.error_code = self.error_code.map(|c| bounded(c, MAX_CODE_BYTES));
+        self.reason = self.reason.map(|r| bounded(r, MAX_CODE_BYTES));
+        self
+    }
+}
+
+/// Whether an attempt's error text shows the prober itself out of a local
+/// resource rather than the provider failing: too many open files (process
+/// or system), no memory or buffer space, or no ephemeral port left. Every
+/// transport's error chain ends in the operating system's own message, which
+/// Rust renders as "... (os error N)", so one check covers every provider.
+pub fn local_resource_fault(error: &str) -> bool {
+    const LOCAL_ERRNOS: [i32; 5] = [
+        12,  // ENOMEM
+        23,  // ENFILE
+        24,  // EMFILE
+        99,  // EADDRNOTAVAIL: no ephemeral port left
+        105, // ENOBUFS
+    ];
+    LOCAL_ERRNOS
+        .iter()
+        .any(|errno| error.contains(&format!("(os error {errno})")))
 }
 
 /// Truncates an instant to whole milliseconds, the precision attempts are kept in.

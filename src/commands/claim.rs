@@ -40,7 +40,7 @@ pub async fn run(config_path: &Path, args: &ClaimArgs) -> anyhow::Result<()> {
     .await?;
     let claim = Claim::from_evidence(&evidence, target.provider.kind().as_str());
     match args.format {
-        ClaimFormat::Markdown => print!("{}", claim.text),
+        ClaimFormat::Markdown => print!("{}", crate::text::for_terminal(&claim.text)),
         ClaimFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&claim).expect("a claim serialises")

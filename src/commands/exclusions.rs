@@ -39,7 +39,7 @@ pub async fn run(config_path: &Path, command: &ExclusionsCommand) -> anyhow::Res
         ExclusionsCommand::List(args) => {
             let list = store.exclusions(args.target.as_deref()).await?;
             match args.format {
-                ListFormat::Table => print!("{}", table(&list)),
+                ListFormat::Table => print!("{}", crate::text::for_terminal(&table(&list))),
                 ListFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&list.iter().map(to_json).collect::<Vec<_>>())?
@@ -77,7 +77,7 @@ async fn refresh_months(
     let Some(target) = config.targets.iter().find(|t| t.name == target) else {
         return Ok(());
     };
-    let months = crate::accounting::months_touched(target, window.start, window.end);
+    let months = crate::accounting::months_touched(target, window.start, window.end, Utc::now());
     crate::accounting::refresh_service_months(store, target, months, Utc::now()).await?;
     Ok(())
 }

@@ -47,7 +47,7 @@ pub async fn run(config_path: &Path, args: &ImportArgs) -> anyhow::Result<()> {
     let now = Utc::now();
     for target in &config.targets {
         if let Some((from, to)) = spans.get(&target.name) {
-            let months = accounting::months_touched(target, *from, *to);
+            let months = accounting::months_touched(target, *from, *to, now);
             accounting::refresh_service_months(store.as_ref(), target, months, now).await?;
         }
     }

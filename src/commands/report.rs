@@ -40,7 +40,7 @@ pub async fn run(config_path: &Path, args: &ReportArgs) -> anyhow::Result<()> {
         }
     };
     match &args.output {
-        None => print!("{text}"),
+        None => print!("{}", crate::text::for_terminal(&text)),
         Some(path) => write_atomically(path, &text)
             .with_context(|| format!("cannot write the report to {}", path.display()))?,
     }

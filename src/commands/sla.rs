@@ -30,6 +30,6 @@ pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
         SlaFormat::Json => report::sla::json(&statements),
         SlaFormat::Csv => report::sla::csv(&statements),
     };
-    print!("{output}");
+    print!("{}", crate::text::for_terminal(&output));
     Ok(())
 }

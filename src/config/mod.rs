@@ -27,7 +27,7 @@ mod validate;
 pub use raw::parse_duration;
 pub use secret::Secret;
 
-use crate::attempt::Kind;
+use crate::attempt::{Kind, MAX_NAME_BYTES};
 use crate::notify::channels::{
     ChannelConfig, ChannelKind, ChannelSettings, EmailSettings, SmtpTls,
 };
@@ -50,6 +50,12 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 pub const MIN_RETENTION_DAYS: u32 = 31 + 60 + 30 + 1;
 /// A hundred years: the most `attempts_retention_days` takes.
 pub const MAX_RETENTION_DAYS: u32 = 36_525;
+/// The largest `monthly_fee` accepted: a trillion in any currency, far above
+/// any IM bill, and small enough that every credit computed from it stays
+/// exact in `Decimal`.
+pub const MAX_MONTHLY_FEE: i64 = 1_000_000_000_000;
+/// What a target's, prober's or channel's name may be.
+const NAME_RULE: &str = "must be 1 to 64 letters, digits, `-`, `_` or `.`, and not only dots";
 /// Time between attempts of one operation when `interval` is not set.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Per-attempt deadline when `timeout` is not set, shortened to the interval

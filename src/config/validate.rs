@@ -150,7 +150,7 @@ impl Validator<'_> {
                     self.problem(
                         "prober.id",
                         Some(id.span()),
-                        "must be letters, digits, `-`, `_` or `.`",
+                        NAME_RULE,
                     );
                 }
                 id.into_inner()
@@ -230,7 +230,7 @@ impl Validator<'_> {
             self.problem(
                 path("name"),
                 Some(raw.name.span()),
-                "must be non-empty letters, digits, `-`, `_` or `.`",
+                NAME_RULE,
             );
         }
         let interval = raw
@@ -446,11 +446,21 @@ impl Validator<'_> {
                 "must not be negative",
             );
         }
-        if raw.currency.trim().is_empty() {
+        if raw.monthly_fee.0 > Decimal::from(MAX_MONTHLY_FEE) {
+            self.problem(
+                format!("{path}.monthly_fee"),
+                Some(span.clone()),
+                format!("must be at most {MAX_MONTHLY_FEE}"),
+            );
+        }
+        if !is_currency_code(&raw.currency) {
             self.problem(
                 format!("{path}.currency"),
                 Some(span.clone()),
-                "must not be empty",
+                format!(
+                    "`{}` is not an ISO 4217 code: use three capital letters, such as USD or CNY",
+                    raw.currency.escape_debug()
+                ),
             );
         }
         let holidays: BTreeSet<NaiveDate> = raw.holidays.iter().map(|d| d.0).collect();
@@ -514,7 +524,7 @@ impl Validator<'_> {
             self.problem(
                 path("name"),
                 Some(raw.name.span()),
-                "must be letters, digits, `-`, `_` or `.`",
+                NAME_RULE,
             );
         }
         let kind = *raw.kind.get_ref();
@@ -731,10 +741,20 @@ impl Validator<'_> {
     }
 }
 
+/// A name that is safe in a URL path segment, a metric label and a file
+/// name: letters, digits, `-`, `_` and `.`, at most [`MAX_NAME_BYTES`], and
+/// not only dots (`/report/..` would leave the page).
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= MAX_NAME_BYTES
+        && s.chars().any(|c| c != '.')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A currency as ISO 4217 spells it: three capital letters.
+fn is_currency_code(s: &str) -> bool {
+    s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 fn default_prober_id() -> String {

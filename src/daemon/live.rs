@@ -86,12 +86,14 @@ pub async fn run(
     let mut ticker = crate::ticks::ticker(SETTLEMENT_REFRESH);
     let mut pages_built = Instant::now();
     while crate::ticks::tick(&mut ticker, &mut stop).await {
-        if let Err(e) = refresh_settled(&live).await {
-            tracing::debug!("settlement not read: {e:#}");
-        }
+        crate::ticks::guarded("live-settlement", refresh_settled(&live)).await;
         if pages_built.elapsed() >= PAGE_REFRESH {
             pages_built = Instant::now();
-            refresh_pages(&live).await;
+            crate::ticks::guarded("live-pages", async {
+                refresh_pages(&live).await;
+                Ok(())
+            })
+            .await;
         }
     }
 }

@@ -12,6 +12,11 @@ use crate::attempt::{Attempt, InconclusiveReason, Outcome};
 pub const LATENCY_BUCKETS_SECONDS: [f64; 10] =
     [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// Distinct unclassified error codes a target shows as labels.
+pub const MAX_CODE_LABELS_PER_TARGET: usize = 20;
+/// The label the codes beyond [`MAX_CODE_LABELS_PER_TARGET`] share.
+pub const OTHER_CODES: &str = "other";
+
 /// A cumulative histogram as Prometheus exposes it.
 #[derive(Debug, Clone, Default)]
 pub struct Histogram {
@@ -88,12 +93,22 @@ impl AttemptMetrics {
 
     /// A failed attempt's error code is missing from its provider's
     /// classification table: it counts, and someone must check it.
+    ///
+    /// A target keeps at most [`MAX_CODE_LABELS_PER_TARGET`] distinct codes
+    /// as labels; later ones count under `other`, so a provider inventing
+    /// codes cannot grow the exposition without bound.
     pub fn record_unclassified_code(&self, target: &str, code: &str) {
         let mut inner = self.inner.lock().expect("metrics poisoned");
-        *inner
-            .unclassified
-            .entry((target.to_owned(), code.to_owned()))
-            .or_default() += 1;
+        let key = (target.to_owned(), code.to_owned());
+        let key = if inner.unclassified.contains_key(&key)
+            || inner.unclassified.range((target.to_owned(), String::new())..).take_while(|((t, _), _)| t == target).count()
+                < MAX_CODE_LABELS_PER_TARGET
+        {
+            key
+        } else {
+            (target.to_owned(), OTHER_CODES.to_owned())
+        };
+        *inner.unclassified.entry(key).or_default() += 1;
     }
 
     /// Targets whose credentials were rejected within `window`.
@@ -213,9 +228,52 @@ impl Exposition {
     }
 }
 
+/// A label value as the text exposition format writes it: backslash, quote
+/// and line feed escaped, and every other control character (which the
+/// format has no escape for, and which some parsers split lines on)
+/// replaced.
 fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c if c.is_control() => escaped.push(char::REPLACEMENT_CHARACTER),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_cannot_break_a_line() {
+        let mut out = Exposition::default();
+        out.sample("m", &[("code", "a\r\nm{x=\"1\"} 9\\")], 1.0);
+        let text = out.finish();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert_eq!(text, "m{code=\"a\u{fffd}\\nm{x=\\\"1\\\"} 9\\\\\"} 1\n");
+    }
+
+    #[test]
+    fn invented_error_codes_share_one_label_past_the_cap() {
+        let metrics = AttemptMetrics::default();
+        for code in 0..1_000 {
+            metrics.record_unclassified_code("t", &code.to_string());
+        }
+        metrics.record_unclassified_code("t", "0");
+        metrics.record_unclassified_code("u", "x");
+        let mut out = Exposition::default();
+        metrics.render(&mut out);
+        let text = out.finish();
+        let t_samples = text.lines().filter(|l| l.starts_with("improbe_unclassified_error_codes_total{target=\"t\"")).count();
+        assert_eq!(t_samples, MAX_CODE_LABELS_PER_TARGET + 1);
+        assert!(text.contains("improbe_unclassified_error_codes_total{target=\"t\",code=\"other\"} 980"), "{text}");
+        assert!(text.contains("improbe_unclassified_error_codes_total{target=\"t\",code=\"0\"} 2"));
+        assert!(text.contains("improbe_unclassified_error_codes_total{target=\"u\",code=\"x\"} 1"));
+    }
 }

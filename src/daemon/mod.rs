@@ -415,9 +415,11 @@ async fn settle_pending(
     }
     let mut ticker = ticks::ticker(SETTLE_INTERVAL);
     while ticks::tick(&mut ticker, &mut stop).await {
-        if let Err(e) = store.settle_pending().await {
-            tracing::debug!("pending minutes not re-decided yet: {e:#}");
-        }
+        ticks::guarded("settlement", async {
+            store.settle_pending().await?;
+            Ok(())
+        })
+        .await;
     }
 }
 
@@ -452,12 +454,9 @@ async fn refresh_months(
                 let months = accounting::select_months(target, selection, now)?;
                 accounting::refresh_service_months(store.as_ref(), target, months, now).await
             };
-            match result.await {
-                Ok(statements) => latest.extend(statements.into_iter().last()),
-                Err(e) => {
-                    all_written = false;
-                    tracing::debug!(target = %target.name, "service month not refreshed: {e:#}");
-                }
+            match ticks::guarded("service-months", result).await {
+                Some(statements) => latest.extend(statements.into_iter().last()),
+                None => all_written = false,
             }
         }
         if all_written {

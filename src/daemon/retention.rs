@@ -26,7 +26,8 @@ pub fn prune_before(
     retention_days: u32,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let by_age = now - chrono::Duration::days(i64::from(retention_days));
+    // Checked: a retention reaching back before the calendar's start keeps everything.
+    let by_age = now.checked_sub_signed(chrono::Duration::days(i64::from(retention_days)))?;
     let calendar = &target.sla.calendar;
     // The end of the last Service Month whose claim is settled: every month
     // before it is settled too, since deadlines only move forward.
@@ -78,14 +79,17 @@ pub async fn run(
             _ = stop.changed() => if *stop.borrow() { return },
             _ = ticker.tick() => {}
         }
-        match prune(store.as_ref(), &config, clock.now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                attempts = n,
-                "pruned raw attempts past their retention; minute verdicts are kept"
-            ),
-            Err(e) => tracing::warn!("pruning failed; will try again: {e:#}"),
-        }
+        crate::ticks::guarded("retention", async {
+            let pruned = prune(store.as_ref(), &config, clock.now()).await?;
+            if pruned > 0 {
+                tracing::info!(
+                    attempts = pruned,
+                    "pruned raw attempts past their retention; minute verdicts are kept"
+                );
+            }
+            Ok(())
+        })
+        .await;
     }
 }
 

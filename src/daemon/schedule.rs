@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::attempt::{Attempt, InconclusiveReason, Kind, Outcome, to_millis};
+use crate::attempt::{Attempt, InconclusiveReason, Kind, Outcome, local_resource_fault, to_millis};
 use crate::clock::Clock;
 use crate::config::{SendMode, Target, humanize};
 use crate::daemon::control::ControlCheck;
@@ -451,6 +451,16 @@ impl Operation {
                 Err(_) => ProbeOutcome::timed_out(self.target.timeout),
             };
         let latency = result.answered_after.unwrap_or_else(|| started.elapsed());
+        // Only a transport error (no status, no provider code) can be ours:
+        // a provider's own message cannot turn its failure into our fault.
+        if result.outcome == Outcome::Fail
+            && result.http_status.is_none()
+            && result.error_code.is_none()
+            && result.error.as_deref().is_some_and(local_resource_fault)
+        {
+            result.outcome = Outcome::Inconclusive;
+            result.reason = Some(InconclusiveReason::Prober);
+        }
         if result.outcome == Outcome::Fail
             && let Some(control) = &scheduler.control
             && !control.network_ok().await
@@ -478,7 +488,8 @@ impl Operation {
                 .delivery
                 .and_then(|(_, after)| after)
                 .map(|after| after.as_millis() as i64),
-        };
+        }
+        .with_bounded_text();
         tracing::debug!(target = %attempt.target, kind = %attempt.kind, prober = %attempt.prober, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "attempt");
         if attempt.outcome == Outcome::Inconclusive {
             scheduler.log_inconclusive(&attempt);

@@ -221,9 +221,17 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         out.family(name, kind, help);
         out.sample(name, &[], value.load(Ordering::Relaxed) as f64);
     }
+    out.family(
+        "improbe_background_errors_total",
+        "counter",
+        "Rounds of a background task (retention, service-months, settlement, notify-*, live-*) that failed unexpectedly or panicked; the task goes on.",
+    );
+    for (task, n) in crate::ticks::background_errors() {
+        out.sample("improbe_background_errors_total", &[("task", task)], n as f64);
+    }
     if !surface.notifications.is_empty() {
         type Count = fn(&crate::notify::sender::ChannelCounters) -> &std::sync::atomic::AtomicU64;
-        let families: [(&str, &str, &str, Count); 3] = [
+        let families: [(&str, &str, &str, Count); 4] = [
             (
                 "improbe_notifications_sent_total",
                 "counter",
@@ -233,8 +241,14 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
             (
                 "improbe_notifications_failed_total",
                 "counter",
-                "Tries a channel refused or did not answer; each is retried.",
+                "Tries a channel refused or did not answer; each is retried unless refused for good.",
                 |c| &c.failed,
+            ),
+            (
+                "improbe_notifications_given_up_total",
+                "counter",
+                "Notifications a channel refused for good (HTTP 4xx other than 408/429, SMTP 5xx); the channel moved on.",
+                |c| &c.given_up,
             ),
             (
                 "improbe_notifications_pending",

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::channels::ChannelConfig;
-use super::events::{
+use super::events::{ERRORS_CARRIED, SAMPLES_CARRIED, 
     self, BudgetFacts, BudgetMark, ClaimFacts, CoverageFacts, ErrorFacts, Event, EventKind,
     IncidentFacts, MinuteTrigger, MinuteWatch, utc,
 };
@@ -37,9 +37,6 @@ pub const CATCH_UP_MINUTES: i64 = 60;
 /// is taken as settled: the writer's flush and a margin for other probers.
 pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
 
-/// Error groups and samples an incident's opening carries.
-const ERRORS_CARRIED: usize = 5;
-const SAMPLES_CARRIED: usize = 3;
 
 /// Decides every target's events and writes them to the outbox.
 pub struct Decider {
@@ -369,7 +366,7 @@ impl Decider {
     ) -> anyhow::Result<Vec<Event>> {
         let name = &target.name;
         // A claim window closes 60 days after its month ends.
-        let recent = accounting::months_touched(target, now - chrono::Duration::days(95), now);
+        let recent = accounting::months_touched(target, now - chrono::Duration::days(95), now, now);
         let completed: Vec<_> = recent.into_iter().filter(|m| m.is_complete(now)).collect();
         let mut decided = Vec::new();
         for statement in accounting::statements(store, target, completed, now).await? {

@@ -92,6 +92,33 @@ pub struct Event {
     pub claim: Option<ClaimFacts>,
 }
 
+/// Error groups an event carries, and samples per group.
+pub const ERRORS_CARRIED: usize = 5;
+pub const SAMPLES_CARRIED: usize = 3;
+/// The longest summary sent, in bytes.
+pub const SUMMARY_BYTES: usize = 1024;
+
+impl Event {
+    /// The event as channels send it: at most [`ERRORS_CARRIED`] error
+    /// groups of [`SAMPLES_CARRIED`] samples, each quoted (README "Hostile
+    /// input"), so no stored event, however old, makes a message larger than
+    /// its receiver takes.
+    pub fn quoted(&self) -> Event {
+        use crate::attempt::{MAX_CODE_BYTES, bounded, quoted};
+        let mut event = self.clone();
+        event.summary = bounded(event.summary, SUMMARY_BYTES);
+        event.errors.truncate(ERRORS_CARRIED);
+        for group in &mut event.errors {
+            group.error_code = group.error_code.take().map(|c| bounded(c, MAX_CODE_BYTES));
+            group.samples.truncate(SAMPLES_CARRIED);
+            for sample in &mut group.samples {
+                *sample = quoted(sample);
+            }
+        }
+        event
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentFacts {
     /// The first failure minute (UTC); with the target, it names the incident.

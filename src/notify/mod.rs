@@ -43,18 +43,16 @@ pub async fn run(
     }
     let mut ticker = crate::ticks::ticker(TICK);
     while crate::ticks::tick(&mut ticker, &mut stop).await {
-        if measured_written()
-            && let Err(e) = decider.decide(store.as_ref(), clock.now()).await
-        {
-            tracing::debug!("notifications not decided yet: {e:#}");
+        if measured_written() {
+            crate::ticks::guarded("notify-decide", decider.decide(store.as_ref(), clock.now()))
+                .await;
         }
         let stopping = stop.clone();
-        if let Err(e) = sender
-            .send_due(store.as_ref(), || clock.now(), || !*stopping.borrow())
-            .await
-        {
-            tracing::debug!("notifications not sent yet: {e:#}");
-        }
+        crate::ticks::guarded(
+            "notify-send",
+            sender.send_due(store.as_ref(), || clock.now(), || !*stopping.borrow()),
+        )
+        .await;
     }
     if let Err(e) = sender.release(store.as_ref()).await {
         tracing::debug!("notification leases not given back (they run out by themselves): {e:#}");

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::channels::{Channel, SEND_TIMEOUT};
+use super::channels::{Channel, SEND_TIMEOUT, SendFailure};
 use super::events::Event;
-use crate::store::Store;
+use crate::store::{AfterFailure, Store};
 
 /// How long a prober holds a notification it is sending; another prober
 /// may take it over after that (the first one crashed).
@@ -27,6 +27,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub struct ChannelCounters {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
+    pub given_up: AtomicU64,
     pub pending: AtomicU64,
 }
 
@@ -86,8 +87,10 @@ impl Sender {
                     break;
                 };
                 let result = match serde_json::from_str::<Event>(&claimed.payload) {
-                    Ok(event) => channel.send(&event).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("the stored event does not decode: {e}")),
+                    Ok(event) => channel.send(&event).await,
+                    Err(e) => Err(SendFailure::permanent(format!(
+                        "the stored event does not decode: {e}"
+                    ))),
                 };
                 match result {
                     Ok(()) => {
@@ -102,14 +105,26 @@ impl Sender {
                                 "sent after the lease ran out; another prober may send it again");
                         }
                     }
-                    Err(error) => {
+                    Err(SendFailure {
+                        message: error,
+                        permanent: true,
+                    }) => {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        counters.given_up.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(channel = channel.name(), event = %claimed.event_key, tries = claimed.tries,
+                            "notification refused for good and given up; the channel's later events go on: {error}");
+                        store
+                            .notification_failed(claimed.id, &self.prober, &error, AfterFailure::GiveUp(now()))
+                            .await?;
+                    }
+                    Err(SendFailure { message: error, .. }) => {
                         counters.failed.fetch_add(1, Ordering::Relaxed);
                         let wait = backoff(claimed.tries);
                         tracing::warn!(channel = channel.name(), event = %claimed.event_key, tries = claimed.tries,
                             "notification not delivered, retrying in {}s: {error}", wait.as_secs());
                         let next = now() + chrono::Duration::from_std(wait).expect("short");
                         store
-                            .notification_failed(claimed.id, &self.prober, &error, next)
+                            .notification_failed(claimed.id, &self.prober, &error, AfterFailure::RetryAt(next))
                             .await?;
                         // Later events wait: a channel gets its events in order.
                         break;

@@ -95,10 +95,39 @@ fn table(w: &mut String, t: &Table) {
     let _ = writeln!(w);
 }
 
-/// Text safe inside a Markdown table cell: no column breaks, no markup.
+/// Text safe inside a Markdown table cell: no column or line breaks, and
+/// nothing Markdown would render: links and images (`[`, `]`), emphasis,
+/// code and strike-through (`*`, `_`, `` ` ``, `~`), HTML and autolinks
+/// (`<`, `>`), entities (`&`). Provider text stays text in a ticket.
 pub fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '|' | '[' | ']' | '*' | '_' | '`' | '~' => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '&' => escaped.push_str("&amp;"),
+            '\n' | '\r' => escaped.push(' '),
+            c if c.is_control() => escaped.push(char::REPLACEMENT_CHARACTER),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn provider_text_renders_as_text() {
+        let hostile = "[click](javascript:alert(1)) ![x](http://e/x.png) *b* `c` <b>&amp;|\ncol";
+        assert_eq!(
+            escape(hostile),
+            "\\[click\\](javascript:alert(1)) !\\[x\\](http://e/x.png) \\*b\\* \\`c\\` &lt;b&gt;&amp;amp;\\| col"
+        );
+    }
 }

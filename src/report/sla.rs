@@ -164,10 +164,20 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
+            .map(|(cell, w)| pad_right(cell, *w))
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
     out
+}
+
+/// `cell` padded with spaces to `width` characters. Not `format!("{:<w$}")`,
+/// whose width must fit in 16 bits: a column that wide would panic.
+fn pad_right(cell: &str, width: usize) -> String {
+    let missing = width.saturating_sub(cell.chars().count());
+    let mut padded = String::with_capacity(cell.len() + missing);
+    padded.push_str(cell);
+    padded.extend(std::iter::repeat_n(' ', missing));
+    padded
 }

@@ -42,8 +42,17 @@ pub fn availability_percent(failure_minutes: i64, total_minutes: i64) -> String 
 }
 
 /// The credit owed: `fee * percent / 100`, never more than the fee itself.
+///
+/// The config caps the fee (`MAX_MONTHLY_FEE`), so the product cannot
+/// overflow; should a fee that large ever arrive, dividing first still gives
+/// the credit (to `Decimal`'s 28 digits) instead of a panic.
 pub fn credit_amount(monthly_fee: Decimal, percent: u32) -> Decimal {
-    (monthly_fee * Decimal::from(percent) / Decimal::ONE_HUNDRED).min(monthly_fee)
+    let percent = Decimal::from(percent.min(100));
+    let credit = monthly_fee
+        .checked_mul(percent)
+        .map(|product| product / Decimal::ONE_HUNDRED)
+        .unwrap_or_else(|| monthly_fee / Decimal::ONE_HUNDRED * percent);
+    credit.min(monthly_fee)
 }
 
 /// Money as printed: two places, rounded half away from zero.
@@ -55,6 +64,14 @@ pub fn format_money(amount: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_decimal_fee_gives_a_credit_instead_of_a_panic() {
+        assert_eq!(credit_amount(Decimal::MAX, 100), Decimal::MAX);
+        let tenth = credit_amount(Decimal::MAX, 10);
+        assert!(tenth > Decimal::MAX / Decimal::from(11) && tenth < Decimal::MAX / Decimal::from(9));
+        assert_eq!(credit_amount("1200.00".parse().unwrap(), 30), "360".parse().unwrap());
+    }
 
     #[test]
     fn the_error_budget_is_the_last_minute_that_still_meets_the_commitment() {

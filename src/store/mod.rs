@@ -170,7 +170,18 @@ pub struct StoredNotification {
     pub tries: i64,
     pub sent_at: Option<DateTime<Utc>>,
     pub sent_by: Option<String>,
+    /// Set when the receiver refused the event for good.
+    pub gave_up_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+}
+
+/// What becomes of a notification after a failed try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Due again at this instant; later events of the channel wait.
+    RetryAt(DateTime<Utc>),
+    /// Refused for good at this instant: never sent, and the channel moves on.
+    GiveUp(DateTime<Utc>),
 }
 
 /// A source of attempts for [`Store::ingest`]; an `Err` item aborts the whole ingest.
@@ -305,13 +316,14 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
-    /// Gives a leased notification back after a failed try, due again at `next_try`.
+    /// Gives a leased notification back after a failed try, to be retried
+    /// or given up.
     async fn notification_failed(
         &self,
         id: i64,
         prober: &str,
         error: &str,
-        next_try: DateTime<Utc>,
+        after: AfterFailure,
     ) -> StoreResult<()>;
 
     /// Gives back every lease `prober` holds (at a stop).

@@ -25,7 +25,7 @@ macro_rules! shared_store {
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
             millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
-            Heartbeat, MinuteVerdict, ProberMark, SettlementFacts, Store, NewNotification, ClaimedNotification, StoredNotification, StoreResult, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
+            Heartbeat, MinuteVerdict, ProberMark, SettlementFacts, Store, NewNotification, ClaimedNotification, StoredNotification, AfterFailure, StoreResult, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
 
@@ -951,7 +951,8 @@ macro_rules! shared_store {
                 // probers racing for it exactly one gets it.
                 let row: Option<(i64, String, String, i64)> = sqlx::query_as(
                     "UPDATE notifications SET claimed_by = $1, claimed_until_ms = $2, tries = tries + 1 \
-                     WHERE id = (SELECT id FROM notifications WHERE channel = $3 AND sent_at_ms IS NULL ORDER BY id LIMIT 1) \
+                     WHERE id = (SELECT id FROM notifications WHERE channel = $3 AND sent_at_ms IS NULL \
+                     AND gave_up_at_ms IS NULL ORDER BY id LIMIT 1) \
                      AND sent_at_ms IS NULL AND next_try_ms <= $4 AND (claimed_until_ms IS NULL OR claimed_until_ms < $4) \
                      RETURNING id, event_key, payload, CAST(tries AS BIGINT)",
                 )
@@ -983,16 +984,21 @@ macro_rules! shared_store {
                 id: i64,
                 prober: &str,
                 error: &str,
-                next_try: DateTime<Utc>,
+                after: AfterFailure,
             ) -> StoreResult<()> {
+                let (next_try, gave_up) = match after {
+                    AfterFailure::RetryAt(at) => (at, None),
+                    AfterFailure::GiveUp(at) => (at, Some(at.timestamp_millis())),
+                };
                 sqlx::query(
-                    "UPDATE notifications SET claimed_by = NULL, claimed_until_ms = NULL, last_error = $1, next_try_ms = $2 \
-                     WHERE id = $3 AND claimed_by = $4",
+                    "UPDATE notifications SET claimed_by = NULL, claimed_until_ms = NULL, last_error = $1, next_try_ms = $2, \
+                     gave_up_at_ms = $5 WHERE id = $3 AND claimed_by = $4",
                 )
                 .bind(error)
                 .bind(next_try.timestamp_millis())
                 .bind(id)
                 .bind(prober)
+                .bind(gave_up)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -1011,7 +1017,7 @@ macro_rules! shared_store {
 
             async fn pending_notifications(&self) -> StoreResult<Vec<(String, i64)>> {
                 Ok(sqlx::query_as(
-                    "SELECT channel, CAST(COUNT(*) AS BIGINT) FROM notifications WHERE sent_at_ms IS NULL \
+                    "SELECT channel, CAST(COUNT(*) AS BIGINT) FROM notifications WHERE sent_at_ms IS NULL AND gave_up_at_ms IS NULL \
                      GROUP BY channel ORDER BY channel",
                 )
                 .fetch_all(&self.readers)
@@ -1021,7 +1027,7 @@ macro_rules! shared_store {
             async fn notifications(&self, channel: Option<&str>) -> StoreResult<Vec<StoredNotification>> {
                 let rows = sqlx::query(
                     "SELECT id, event_key, channel, target, event, payload, CAST(tries AS BIGINT) AS tries, sent_at_ms, \
-                     sent_by, last_error FROM notifications WHERE (CAST($1 AS TEXT) IS NULL OR channel = CAST($1 AS TEXT)) ORDER BY id",
+                     sent_by, gave_up_at_ms, last_error FROM notifications WHERE (CAST($1 AS TEXT) IS NULL OR channel = CAST($1 AS TEXT)) ORDER BY id",
                 )
                 .bind(channel)
                 .fetch_all(&self.readers)
@@ -1038,6 +1044,7 @@ macro_rules! shared_store {
                             tries: r.try_get("tries")?,
                             sent_at: r.try_get::<Option<i64>, _>("sent_at_ms")?.map(millis_to_instant).transpose()?,
                             sent_by: r.try_get("sent_by")?,
+                            gave_up_at: r.try_get::<Option<i64>, _>("gave_up_at_ms")?.map(millis_to_instant).transpose()?,
                             last_error: r.try_get("last_error")?,
                         })
                     })

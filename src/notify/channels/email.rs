@@ -93,12 +93,15 @@ impl Email {
         }
         let message = message
             .body(body(event))
-            .map_err(|e| SendFailure(format!("cannot build the message: {e}")))?;
+            .map_err(|e| SendFailure::permanent(format!("cannot build the message: {e}")))?;
         self.mailer
             .send(message)
             .await
             .map(|_| ())
-            .map_err(|e| SendFailure(format!("SMTP: {e}")))
+            .map_err(|e| SendFailure {
+                message: format!("SMTP: {e}"),
+                permanent: e.is_permanent(),
+            })
     }
 }
 

@@ -112,21 +112,52 @@ impl ChannelConfig {
 /// Why a delivery failed, in words safe for logs and the database: never a
 /// URL (which may hold a token), a key or a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SendFailure(pub String);
+#[error("{message}")]
+pub struct SendFailure {
+    pub message: String,
+    /// The receiver refused this event for good (an HTTP 4xx other than
+    /// 408 and 429, an SMTP 5xx): trying again would only hold back every
+    /// later event of the channel.
+    pub permanent: bool,
+}
 
 impl SendFailure {
-    /// A transport error without the URL it was sent to.
-    pub fn http(error: reqwest::Error) -> SendFailure {
-        SendFailure(format!("{:#}", anyhow::Error::from(error.without_url())))
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> SendFailure {
+        SendFailure {
+            message: message.into(),
+            permanent: false,
+        }
     }
 
-    /// A receiver's answer that was not a success.
+    /// A failure no retry can fix.
+    pub fn permanent(message: impl Into<String>) -> SendFailure {
+        SendFailure {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+
+    /// A transport error without the URL it was sent to.
+    pub fn http(error: reqwest::Error) -> SendFailure {
+        SendFailure::transient(format!("{:#}", anyhow::Error::from(error.without_url())))
+    }
+
+    /// A receiver's answer that was not a success. Its body is quoted up to
+    /// 200 characters, control characters replaced.
     pub async fn status(response: reqwest::Response) -> SendFailure {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        let body: String = body.chars().take(200).collect();
-        SendFailure(format!("answered HTTP {status}: {}", body.trim()))
+        let body: String = body
+            .chars()
+            .take(200)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let message = format!("answered HTTP {status}: {}", body.trim());
+        let permanent = status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+        SendFailure { message, permanent }
     }
 }
 
@@ -216,8 +247,10 @@ impl Channel {
         &self.config.name
     }
 
-    /// Delivers one event; `Ok` only when the receiver accepted it.
+    /// Delivers one event, as [`Event::quoted`]; `Ok` only when the
+    /// receiver accepted it.
     pub async fn send(&self, event: &Event) -> Result<(), SendFailure> {
+        let event = &event.quoted();
         match &self.transport {
             Transport::Webhook(w) => w.send(event).await,
             Transport::Slack(s) => s.send(event).await,

@@ -577,7 +577,7 @@ impl ErrorSample {
             prober: attempt.prober.clone(),
             kind: attempt.kind,
             latency_ms: attempt.latency_ms,
-            error: attempt.error.clone(),
+            error: attempt.error.as_deref().map(crate::attempt::quoted),
         }
     }
 }
