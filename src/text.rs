@@ -79,7 +79,8 @@ mod tests {
     #[test]
     fn a_field_with_newlines_stays_on_its_event_line() {
         let mut out = OneLinePerEvent(Vec::new());
-        out.write_all(b"ERROR error=\"x\nINFO forged\r\"\n").unwrap();
+        out.write_all(b"ERROR error=\"x\nINFO forged\r\"\n")
+            .unwrap();
         out.write_all(b"INFO plain\n").unwrap();
         assert_eq!(
             String::from_utf8(out.0).unwrap(),

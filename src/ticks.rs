@@ -71,7 +71,10 @@ where
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(name)
         .or_default() += 1;
-    tracing::error!(task = name, "background task failed; it runs again next time: {failure}");
+    tracing::error!(
+        task = name,
+        "background task failed; it runs again next time: {failure}"
+    );
     None
 }
 

@@ -308,3 +308,273 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     );
     assert!(String::from_utf8_lossy(&down.stderr).contains("/healthz"));
 }
+
+/// Waits until `url` answers 200, or panics after `limit`.
+async fn wait_until_up(client: &reqwest::Client, url: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while client
+        .get(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+        != 200
+    {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Eighty idle connections against the listener of a daemon allowed 64
+/// descriptors: the listener takes only its share, a client that sends half
+/// a request is cut off, and no attempt fails for want of a descriptor.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let port = common::free_port();
+    std::fs::write(
+        &config,
+        ConfigBuilder::new("crowded", &db.url)
+            .prober(&format!("listen = \"127.0.0.1:{port}\""))
+            .data_dir(dir.path())
+            .simulator_target("sim", &sim.endpoint(), "1s", "1s")
+            .build(),
+    )
+    .unwrap();
+    let daemon = Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_improbe"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env_remove("IMPROBE_DATABASE_URL")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    wait_until_up(
+        &client,
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(20),
+    )
+    .await;
+
+    let answered = || -> u64 {
+        Kind::ALL
+            .iter()
+            .map(|k| {
+                let s = sim.stats(*k);
+                s.ok + s.error
+            })
+            .sum()
+    };
+    let before = answered();
+    let mut held: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    use std::io::{Read, Write};
+    held[0].write_all(b"GET /metrics HT").unwrap();
+    // Half a request line is cut off after the header-read timeout.
+    held[0]
+        .set_read_timeout(Some(improbe::daemon::listener::HEADER_READ_TIMEOUT * 3))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = held[0].read(&mut buf);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a half request was kept open: {read:?}"
+    );
+    // Probing goes on meanwhile: at least fifteen more answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered() < before + 15 {
+        assert!(
+            Instant::now() < deadline,
+            "probing stalled with the listener crowded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    held.clear();
+    common::terminate(daemon);
+
+    let store = db.store().await;
+    let attempts = common::all_attempts(store.as_ref(), "sim").await;
+    let failed: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.outcome != improbe::attempt::Outcome::Ok)
+        .map(|a| (a.kind, a.error.clone(), a.reason.clone()))
+        .collect();
+    assert!(attempts.len() >= 15);
+    assert!(
+        failed.is_empty(),
+        "attempts not ok with a crowded listener: {failed:?}"
+    );
+}
+
+/// A prober out of descriptors while it makes an attempt records it as
+/// inconclusive with reason `prober`: our fault, never the provider's.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
+    // The descriptor limit is the process's: only where each test has a
+    // process of its own (nextest, which the test script uses).
+    if std::env::var_os("NEXTEST").is_none() {
+        eprintln!("skipped: needs a process of its own (cargo nextest)");
+        return;
+    }
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigBuilder::new("starved", &db.url)
+        .data_dir(dir.path())
+        .simulator_target("sim", &sim.endpoint(), "1s", "1s")
+        .build();
+    let daemon = common::InProcessDaemon::start(&text).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.stats(Kind::Login).ok < 1 {
+        assert!(Instant::now() < deadline, "no login answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let limited = Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={}:", open + 64))
+        .status()
+        .unwrap();
+    assert!(limited.success());
+    let logins_before = sim.stats(Kind::Login).received;
+    let mut hoard = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        hoard.push(file);
+    }
+    // Out of descriptors for three login intervals (every login opens a
+    // new connection).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let logins_starved = sim.stats(Kind::Login).received - logins_before;
+    drop(hoard);
+    daemon.stop().await;
+
+    let store = db.store().await;
+    let attempts = common::all_attempts(store.as_ref(), "sim").await;
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.outcome != improbe::attempt::Outcome::Fail),
+        "{:?}",
+        attempts
+            .iter()
+            .filter(|a| a.outcome == improbe::attempt::Outcome::Fail)
+            .map(|a| &a.error)
+            .collect::<Vec<_>>()
+    );
+    let ours: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.reason.as_deref() == Some("prober"))
+        .collect();
+    assert!(
+        !ours.is_empty(),
+        "no attempt met the exhausted descriptors ({logins_starved} logins reached the provider)"
+    );
+    assert!(ours.iter().all(|a| {
+        a.outcome == improbe::attempt::Outcome::Inconclusive
+            && a.error
+                .as_deref()
+                .is_some_and(|e| e.contains("os error 24"))
+    }));
+}
+
+/// TLS and basic auth on the HTTP surface: every page but `/healthz` and
+/// `/readyz` asks for a user, a wrong password is refused, plain HTTP gets
+/// nowhere, and `improbe healthcheck` still works from the config.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_http_surface_can_require_tls_and_a_password() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let ca = common::receivers::TestCa::generate();
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let hash = bcrypt::hash("s3cret-scrape", 4).unwrap();
+    let text = ConfigBuilder::new("guarded", &db.url)
+        .prober(&format!("listen = \"127.0.0.1:{port}\""))
+        .data_dir(dir.path())
+        .simulator_target("sim", &sim.endpoint(), "1s", "1s")
+        .raw(&format!(
+            "[prober.web]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n[prober.web.basic_auth_users]\nprometheus = \"{hash}\"\n",
+            ca.server_cert().display(),
+            ca.server_key().display()
+        ))
+        .build();
+    let config = dir.path().join("improbe.toml");
+    std::fs::write(&config, &text).unwrap();
+    let daemon = common::InProcessDaemon::start(&text).await;
+    let ca_cert = reqwest::Certificate::from_pem(&std::fs::read(ca.ca_pem()).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca_cert)
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    wait_until_up(&client, &format!("{base}/healthz"), Duration::from_secs(20)).await;
+    let readyz = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_ne!(
+        readyz.status().as_u16(),
+        401,
+        "/readyz is for orchestrators, without a password"
+    );
+    for path in ["/metrics", "/", "/report/sim"] {
+        let anonymous = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(anonymous.status().as_u16(), 401, "{path}");
+        assert!(
+            anonymous.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+        let wrong = client
+            .get(format!("{base}{path}"))
+            .basic_auth("prometheus", Some("guess"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status().as_u16(), 401, "{path}");
+    }
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .basic_auth("prometheus", Some("s3cret-scrape"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("improbe_attempts_total")
+    );
+    // Plain HTTP on the TLS port is not served.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await;
+    assert!(plain.is_err() || plain.unwrap().status().as_u16() >= 400);
+    let healthcheck = common::improbe_command()
+        .arg("--config")
+        .arg(&config)
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert!(
+        healthcheck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthcheck.stderr)
+    );
+    daemon.stop().await;
+}

@@ -124,3 +124,56 @@ proptest! {
         }
     }
 }
+
+/// A config with extreme values where numbers and names go.
+fn extreme_config(fee: &str, retention: u64, name: &str, currency: &str, start: &str) -> String {
+    format!(
+        "[database]\nattempts_retention_days = {retention}\n[[targets]]\nname = \"{name}\"\nprovider = \"simulator\"\n\
+         [targets.sla]\nservice_start = \"{start}\"\ntimezone = \"Asia/Kathmandu\"\nmonthly_fee = \"{fee}\"\ncurrency = \"{currency}\"\n"
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever numbers `check-config` accepts, every figure computed from
+    /// them (the worst month's credit, its table and claim window, the
+    /// retention cut-off, the months an import of year 9999 touches) comes
+    /// out without a panic.
+    #[test]
+    fn any_accepted_number_computes_without_a_panic(
+        fee in prop_oneof![
+            "[0-9]{1,29}(\\.[0-9]{1,28})?",
+            Just("79228162514264337593543950335".to_owned()),
+            Just("1000000000000".to_owned()),
+        ],
+        retention in prop_oneof![0u64..=u64::from(u32::MAX), Just(u64::from(u32::MAX))],
+        name in prop_oneof!["[a-z.]{1,3}", "[a-z_.-]{60,70}", Just("n".repeat(100_000))],
+        currency in prop_oneof!["[A-Z]{3}", ".{0,5}"],
+        start in prop_oneof![Just("2026-03-31"), Just("1970-01-01"), Just("9999-12-01"), Just("2000-02-29")],
+    ) {
+        use improbe::sla::{ExcludedMinutes, MonthStatement, ObservedMinutes};
+        let text = extreme_config(&fee, retention, &name, &currency.replace(['"', '\\', '\n'], ""), start);
+        let Ok(config) = Config::parse(&text, "extreme.toml") else {
+            return Ok(());
+        };
+        prop_assert!(name.len() <= improbe::attempt::MAX_NAME_BYTES && name.chars().any(|c| c != '.'));
+        let target = &config.targets[0];
+        let now = chrono::Utc::now();
+        let far = "9999-12-31T23:59:00Z".parse().unwrap();
+        let months = improbe::accounting::months_touched(target, now, far, now);
+        prop_assert!(months.len() <= 2);
+        if let Some(month) = target.sla.calendar.month(1) {
+            let total = month.minutes().len();
+            let mut observed = ObservedMinutes::default();
+            observed.add(improbe::verdict::Verdict::Failure, total);
+            let statement = MonthStatement::compute(
+                &target.name, &target.sla, month, observed, &ExcludedMinutes::default(), now,
+            );
+            prop_assert!(statement.credit_amount <= target.sla.monthly_fee);
+            let table = improbe::report::sla::table(&[statement], now);
+            prop_assert!(table.contains(&target.sla.currency));
+        }
+        let _ = improbe::daemon::retention::prune_before(target, config.database.attempts_retention_days, now);
+    }
+}

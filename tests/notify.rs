@@ -771,3 +771,162 @@ async fn notify_test_sends_one_event_and_says_why_a_channel_refuses_without_its_
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("configured: ops, gone"));
 }
+
+/// Writes one event per channel of `config` straight into the outbox.
+async fn enqueue_for_every_channel(
+    store: &dyn Store,
+    config: &Config,
+    event: &improbe::notify::Event,
+) {
+    let rows: Vec<NewNotification> = config
+        .notify
+        .iter()
+        .map(|channel| NewNotification {
+            event_key: event.id.clone(),
+            channel: channel.name.clone(),
+            target: event.target.clone(),
+            event: event.event.as_str().to_owned(),
+            payload: serde_json::to_string(event).unwrap(),
+            decided_by: "p1".to_owned(),
+            created_at: at("2026-04-01T00:00:00Z"),
+        })
+        .collect();
+    store.enqueue_notifications(&rows).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next() {
+    for db in common::backends().await {
+        let b = db.backend;
+        let receiver = HttpReceiver::start().await;
+        let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
+        let store = db.store().await;
+        let ids = enqueue(store.as_ref(), 3).await;
+        let sender = sender(&config);
+        let clock = HandClock::at("2026-04-01T00:00:00Z");
+        receiver.fail_with(422);
+        sender
+            .send_due(store.as_ref(), || clock.now(), || true)
+            .await
+            .unwrap();
+        let rows = store.notifications(Some("hook")).await.unwrap();
+        for row in &rows {
+            assert_eq!(row.tries, 1, "{b}: refused for good, tried once: {rows:#?}");
+            assert!(row.gave_up_at.is_some() && row.sent_at.is_none(), "{b}");
+            assert!(row.last_error.as_deref().unwrap().contains("422"), "{b}");
+        }
+        assert_eq!(sender.counters["hook"].given_up.load(Ordering::Relaxed), 3);
+        assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 0);
+
+        // A throttled receiver (429) is retried, as before.
+        receiver.fail_with(429);
+        store
+            .enqueue_notifications(&[NewNotification {
+                event_key: "test:later".into(),
+                channel: "hook".into(),
+                target: "tim".into(),
+                event: "test".into(),
+                payload: serde_json::to_string(&improbe::notify::Event {
+                    id: "test:later".into(),
+                    ..improbe::notify::decide::test_event("tim", "p1", clock.now())
+                })
+                .unwrap(),
+                decided_by: "p1".into(),
+                created_at: clock.now(),
+            }])
+            .await
+            .unwrap();
+        sender
+            .send_due(store.as_ref(), || clock.now(), || true)
+            .await
+            .unwrap();
+        let later = store
+            .notifications(Some("hook"))
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(later.gave_up_at.is_none() && later.sent_at.is_none(), "{b}");
+        receiver.fail_with(0);
+        clock.advance(improbe::notify::sender::MAX_BACKOFF);
+        sender
+            .send_due(store.as_ref(), || clock.now(), || true)
+            .await
+            .unwrap();
+        let received = ids_received(&receiver);
+        assert_eq!(received, vec!["test:later".to_owned()], "{b}");
+        assert!(ids.iter().all(|id| !received.contains(id)));
+    }
+}
+
+/// An event whose stored samples are 2 MB each (as an outbox row from
+/// before provider text was bounded would be) reaches every channel within
+/// that channel's documented limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
+    let receiver = HttpReceiver::start().await;
+    let ca = TestCa::generate();
+    let smtp = SmtpServer::start(&ca);
+    let db = TestDb::sqlite();
+    let config = month_config(&db, "p1", &every_channel(&receiver, &ca, smtp.as_ref()));
+    let store = db.store().await;
+    let huge = format!("*forged*\n• line <!channel> {}", "E".repeat(2 << 20));
+    let mut event = improbe::notify::decide::test_event("tim", "p1", at("2026-04-01T00:00:00Z"));
+    event.summary = huge.clone();
+    event.errors = (0..8)
+        .map(|i| improbe::notify::events::ErrorFacts {
+            outcome: "fail".into(),
+            http_status: Some(502),
+            error_code: Some(format!("{i}{}", "9".repeat(100_000))),
+            count: 1,
+            samples: (0..5)
+                .map(|j| {
+                    if i + j == 0 {
+                        huge.clone()
+                    } else {
+                        format!("sample {j} *x*")
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    enqueue_for_every_channel(store.as_ref(), &config, &event).await;
+    let sender = sender(&config);
+    let clock = HandClock::at("2026-04-01T00:00:00Z");
+    let sent = sender
+        .send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    assert_eq!(sent, config.notify.len() as u64);
+
+    let hook = &receiver.received("hook")[0];
+    assert!(
+        hook.raw.len() < 64 * 1024,
+        "webhook: {} bytes",
+        hook.raw.len()
+    );
+    let samples = hook.body["errors"].as_array().unwrap();
+    assert_eq!(samples.len(), improbe::notify::events::ERRORS_CARRIED);
+    let pager = &receiver.received("pagerduty")[0];
+    assert!(
+        pager.raw.len() < 512 * 1024,
+        "PagerDuty: {} bytes",
+        pager.raw.len()
+    );
+    let slack = &receiver.received("slack")[0];
+    let text = slack.body["text"].as_str().unwrap();
+    assert!(
+        text.chars().count() <= 4_000,
+        "Slack: {} characters",
+        text.chars().count()
+    );
+    assert!(
+        !text.contains("*forged*") && !text.contains("\n• line"),
+        "{text:.300}"
+    );
+    assert!(!text.contains("<!channel>"));
+    if let Some(smtp) = &smtp {
+        let message = serde_json::to_string(&smtp.messages()[0]).unwrap();
+        assert!(message.len() < 64 * 1024, "email: {} bytes", message.len());
+    }
+}

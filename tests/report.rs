@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use common::{TestDb, at, backends};
 use improbe::minute::Minute;
 use improbe::store::Heartbeat;
@@ -802,5 +802,98 @@ async fn the_claim_states_the_clauses_figures_incidents_exclusions_and_digest() 
                 .starts_with("Low coverage"),
             "{latest}"
         );
+    }
+}
+
+/// Twenty failing minutes on 2026-03-05 whose provider answered 2 MB of
+/// hostile text, and one attempt dated 9999-12-31.
+fn hostile_attempts(error: &str) -> String {
+    let start = at("2026-03-05T00:00:00Z");
+    let fail = format!(
+        r#","http_status":502,"error_code":"70500","error":{}"#,
+        serde_json::to_string(error).unwrap()
+    );
+    let mut out: String = (0..20)
+        .map(|m| line("p1", "login", start + Duration::minutes(m), "fail", &fail))
+        .collect();
+    out.push_str(&line("p1", "login", at("9999-12-31T23:59:00Z"), "ok", ""));
+    out
+}
+
+/// Provider text reaches every output bounded and as text: stored cut at
+/// its documented bound, quoted per sample, escaped for Markdown, HTML and
+/// the terminal; and a date far in the future writes no month rows up to it.
+#[tokio::test]
+async fn hostile_provider_text_is_bounded_and_shown_as_text() {
+    let hostile = format!(
+        "[x](javascript:alert(1)) ![i](http://evil.example/i.png) *bold* \u{1b}]0;pwned\u{7}\u{1b}[2J\rforged <script>alert(1)</script> {}",
+        "A".repeat(2 << 20)
+    );
+    for db in backends().await {
+        let b = db.backend;
+        let dir = tempfile::tempdir().unwrap();
+        prepare(&db, dir.path(), &hostile_attempts(&hostile)).await;
+        let store = db.store().await;
+        let stored = common::all_attempts(store.as_ref(), "tim").await;
+        let errors: Vec<&str> = stored.iter().filter_map(|a| a.error.as_deref()).collect();
+        assert_eq!(errors.len(), 20, "{b}");
+        for error in errors {
+            assert!(error.len() <= improbe::attempt::MAX_ERROR_BYTES, "{b}");
+            assert!(error.ends_with(improbe::attempt::CUT_MARK), "{b}");
+        }
+
+        let month = |format: &str, command: &str| {
+            let out = improbe(
+                dir.path(),
+                &db,
+                &[
+                    command, "--target", "tim", "--month", "1", "--format", format,
+                ],
+            );
+            ok(out)
+        };
+        let markdown = month("markdown", "report");
+        let html = month("html", "report");
+        let json = month("json", "report");
+        let claim = month("markdown", "claim");
+        for (name, text) in [
+            ("markdown", &markdown),
+            ("html", &html),
+            ("json", &json),
+            ("claim", &claim),
+        ] {
+            assert!(text.len() < 256 * 1024, "{b} {name}: {} bytes", text.len());
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\r'),
+                "{b} {name} carries terminal controls"
+            );
+        }
+        assert!(markdown.contains(r"\[x\](javascript:alert(1))"), "{b}");
+        assert!(
+            !markdown.contains("x](javascript") && !markdown.contains("![i]"),
+            "{b}"
+        );
+        assert!(!markdown.contains("*bold*"), "{b}");
+        assert!(!html.contains("<script>alert"), "{b}");
+        assert!(html.contains("&lt;script&gt;"), "{b}");
+
+        // The attempt dated 9999 is kept, but months stop one after today's.
+        let sql = "SELECT CAST(MAX(month) AS BIGINT) FROM service_months WHERE target = 'tim'";
+        let last: i64 = match db.backend {
+            "sqlite" => {
+                use sqlx::Connection;
+                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+            }
+            _ => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+            }
+        };
+        let today = Utc::now();
+        let current = (today.year() - 2026) * 12 + today.month0() as i32 - 1;
+        assert!(last <= i64::from(current) + 1, "{b}: month {last} written");
+        assert!(stored.iter().any(|a| a.started_at.year() == 9999), "{b}");
     }
 }

@@ -4,7 +4,7 @@
 //! so the validation a user can run ahead of time is exactly what runs later.
 //! Every problem names its TOML path and line.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -92,6 +92,24 @@ pub struct ProberSettings {
     pub control_url: Option<String>,
     /// Where the spool of not-yet-written attempts lives.
     pub data_dir: PathBuf,
+    /// TLS and basic auth for the HTTP surface; the default is neither.
+    pub web: WebSettings,
+}
+
+/// `[prober.web]` (README "Protecting the HTTP surface"), in the shape of
+/// Prometheus' web configuration: TLS from PEM files, and users with bcrypt
+/// hashes of their passwords.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebSettings {
+    pub tls: Option<TlsFiles>,
+    /// User name to bcrypt hash; empty: no authentication.
+    pub basic_auth_users: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl ProberSettings {

@@ -50,6 +50,17 @@ pub(super) struct RawProber {
     pub(super) listen: Option<ListenAddr>,
     pub(super) control_url: Option<Spanned<String>>,
     pub(super) data_dir: Option<Spanned<String>>,
+    pub(super) web: Option<Spanned<RawWeb>>,
+}
+
+/// `[prober.web]`: protection of the HTTP surface.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    pub(super) tls_cert_file: Option<Spanned<String>>,
+    pub(super) tls_key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) basic_auth_users: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]

@@ -147,11 +147,7 @@ impl Validator<'_> {
         let id = match raw.id {
             Some(id) => {
                 if !is_identifier(id.get_ref()) {
-                    self.problem(
-                        "prober.id",
-                        Some(id.span()),
-                        NAME_RULE,
-                    );
+                    self.problem("prober.id", Some(id.span()), NAME_RULE);
                 }
                 id.into_inner()
             }
@@ -174,12 +170,56 @@ impl Validator<'_> {
             Some(dir) => PathBuf::from(dir.into_inner()),
             None => PathBuf::from("."),
         };
+        let web = raw.web.map(|web| self.web(web)).unwrap_or_default();
         Some(ProberSettings {
             id,
             listen: raw.listen.map(|l| l.0),
             control_url: raw.control_url.map(Spanned::into_inner),
             data_dir,
+            web,
         })
+    }
+
+    fn web(&mut self, raw: Spanned<RawWeb>) -> WebSettings {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let tls = match (raw.tls_cert_file, raw.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert_file: PathBuf::from(cert.into_inner()),
+                key_file: PathBuf::from(key.into_inner()),
+            }),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                self.problem(
+                    "prober.web",
+                    Some(span),
+                    "`tls_cert_file` and `tls_key_file` go together",
+                );
+                None
+            }
+        };
+        let mut users = BTreeMap::new();
+        for (user, hash) in raw.basic_auth_users {
+            if user.is_empty() || user.contains(':') {
+                self.problem(
+                    format!("prober.web.basic_auth_users.{user}"),
+                    Some(hash.span()),
+                    "a user name must be non-empty and hold no `:`",
+                );
+            }
+            if !is_bcrypt_hash(hash.get_ref()) {
+                self.problem(
+                    format!("prober.web.basic_auth_users.{user}"),
+                    Some(hash.span()),
+                    "must be a bcrypt hash ($2b$..., as `htpasswd -nbB user password` prints after the colon), never the password itself",
+                );
+            }
+            users.insert(user, hash.into_inner());
+        }
+        WebSettings {
+            tls,
+            basic_auth_users: users,
+        }
     }
 
     fn database(&mut self, raw: RawDatabase) -> Option<DatabaseSettings> {
@@ -227,11 +267,7 @@ impl Validator<'_> {
         let path = |field: &str| format!("targets[{i}].{field}");
         let name = raw.name.get_ref().clone();
         if !is_identifier(&name) {
-            self.problem(
-                path("name"),
-                Some(raw.name.span()),
-                NAME_RULE,
-            );
+            self.problem(path("name"), Some(raw.name.span()), NAME_RULE);
         }
         let interval = raw
             .interval
@@ -521,11 +557,7 @@ impl Validator<'_> {
         let path = |field: &str| format!("notify[{i}].{field}");
         let name = raw.name.get_ref().clone();
         if !is_identifier(&name) {
-            self.problem(
-                path("name"),
-                Some(raw.name.span()),
-                NAME_RULE,
-            );
+            self.problem(path("name"), Some(raw.name.span()), NAME_RULE);
         }
         let kind = *raw.kind.get_ref();
         // Keys that belong to other kinds are mistakes, not silently ignored.
@@ -750,6 +782,11 @@ fn is_identifier(s: &str) -> bool {
         && s.chars().any(|c| c != '.')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A bcrypt hash as `htpasswd -B` and Prometheus' web config write it.
+fn is_bcrypt_hash(s: &str) -> bool {
+    s.parse::<bcrypt::HashParts>().is_ok()
 }
 
 /// A currency as ISO 4217 spells it: three capital letters.

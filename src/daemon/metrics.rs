@@ -101,7 +101,11 @@ impl AttemptMetrics {
         let mut inner = self.inner.lock().expect("metrics poisoned");
         let key = (target.to_owned(), code.to_owned());
         let key = if inner.unclassified.contains_key(&key)
-            || inner.unclassified.range((target.to_owned(), String::new())..).take_while(|((t, _), _)| t == target).count()
+            || inner
+                .unclassified
+                .range((target.to_owned(), String::new())..)
+                .take_while(|((t, _), _)| t == target)
+                .count()
                 < MAX_CODE_LABELS_PER_TARGET
         {
             key
@@ -270,9 +274,17 @@ mod tests {
         let mut out = Exposition::default();
         metrics.render(&mut out);
         let text = out.finish();
-        let t_samples = text.lines().filter(|l| l.starts_with("improbe_unclassified_error_codes_total{target=\"t\"")).count();
+        let t_samples = text
+            .lines()
+            .filter(|l| l.starts_with("improbe_unclassified_error_codes_total{target=\"t\""))
+            .count();
         assert_eq!(t_samples, MAX_CODE_LABELS_PER_TARGET + 1);
-        assert!(text.contains("improbe_unclassified_error_codes_total{target=\"t\",code=\"other\"} 980"), "{text}");
+        assert!(
+            text.contains(
+                "improbe_unclassified_error_codes_total{target=\"t\",code=\"other\"} 980"
+            ),
+            "{text}"
+        );
         assert!(text.contains("improbe_unclassified_error_codes_total{target=\"t\",code=\"0\"} 2"));
         assert!(text.contains("improbe_unclassified_error_codes_total{target=\"u\",code=\"x\"} 1"));
     }

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod heartbeat;
+pub mod listener;
 pub mod live;
 pub mod metrics;
 pub mod preflight;
@@ -77,7 +78,7 @@ pub struct Application {
     operations: usize,
     spool: Spool,
     control: Option<Arc<ControlCheck>>,
-    listener: Option<TcpListener>,
+    listener: Option<(TcpListener, listener::Gate)>,
     notifications: Arc<Sender>,
 }
 
@@ -116,11 +117,15 @@ impl Application {
             None => None,
         };
         let listener = match config.prober.listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot listen on {addr} for /metrics, /healthz and /readyz ([prober] listen): {e}"
-                )
-            })?),
+            Some(addr) => {
+                let gate = listener::Gate::new(&config.prober.web)?;
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot listen on {addr} for /metrics, /healthz and /readyz ([prober] listen): {e}"
+                    )
+                })?;
+                Some((listener, gate))
+            }
             None => None,
         };
         // Channels' secrets are read now: a missing one stops the start.
@@ -145,7 +150,9 @@ impl Application {
     /// Where `/metrics`, `/healthz` and `/readyz` are served: the port the
     /// system chose when `[prober] listen` asks for port 0.
     pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
-        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Probing starts at once, whatever the state of the database:
@@ -235,13 +242,13 @@ impl Application {
                 clock.clone(),
             )),
         });
-        if let Some(listener) = listener {
+        if let Some((listener, gate)) = listener {
             if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+                tracing::info!(%addr, scheme = gate.scheme(), "serving /metrics, /healthz and /readyz");
             }
             let (surface, stop) = (surface.clone(), stop.clone());
             background.spawn(async move {
-                if let Err(e) = server::serve(listener, surface, stop).await {
+                if let Err(e) = server::serve(listener, gate, surface, stop).await {
                     tracing::error!("HTTP surface stopped: {e}");
                 }
             });

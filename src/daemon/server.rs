@@ -56,21 +56,15 @@ pub fn router(surface: Arc<Surface>) -> Router {
         .with_state(surface)
 }
 
-/// Serves until `stop` turns true.
+/// Serves until `stop` turns true, within the listener's bounds and behind
+/// its gate (`listener.rs`).
 pub async fn serve(
     listener: TcpListener,
+    gate: super::listener::Gate,
     surface: Arc<Surface>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(surface))
-        .with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await
+    super::listener::serve(listener, router(surface), gate, stop).await
 }
 
 async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
@@ -227,7 +221,11 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         "Rounds of a background task (retention, service-months, settlement, notify-*, live-*) that failed unexpectedly or panicked; the task goes on.",
     );
     for (task, n) in crate::ticks::background_errors() {
-        out.sample("improbe_background_errors_total", &[("task", task)], n as f64);
+        out.sample(
+            "improbe_background_errors_total",
+            &[("task", task)],
+            n as f64,
+        );
     }
     if !surface.notifications.is_empty() {
         type Count = fn(&crate::notify::sender::ChannelCounters) -> &std::sync::atomic::AtomicU64;

@@ -12,9 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::channels::ChannelConfig;
-use super::events::{ERRORS_CARRIED, SAMPLES_CARRIED, 
-    self, BudgetFacts, BudgetMark, ClaimFacts, CoverageFacts, ErrorFacts, Event, EventKind,
-    IncidentFacts, MinuteTrigger, MinuteWatch, utc,
+use super::events::{
+    self, BudgetFacts, BudgetMark, ClaimFacts, CoverageFacts, ERRORS_CARRIED, ErrorFacts, Event,
+    EventKind, IncidentFacts, MinuteTrigger, MinuteWatch, SAMPLES_CARRIED, utc,
 };
 use crate::accounting;
 use crate::config::{Config, Target};
@@ -36,7 +36,6 @@ pub const CATCH_UP_MINUTES: i64 = 60;
 /// Besides the longest attempt, what a minute waits for before its verdict
 /// is taken as settled: the writer's flush and a margin for other probers.
 pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
-
 
 /// Decides every target's events and writes them to the outbox.
 pub struct Decider {

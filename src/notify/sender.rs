@@ -114,7 +114,12 @@ impl Sender {
                         tracing::error!(channel = channel.name(), event = %claimed.event_key, tries = claimed.tries,
                             "notification refused for good and given up; the channel's later events go on: {error}");
                         store
-                            .notification_failed(claimed.id, &self.prober, &error, AfterFailure::GiveUp(now()))
+                            .notification_failed(
+                                claimed.id,
+                                &self.prober,
+                                &error,
+                                AfterFailure::GiveUp(now()),
+                            )
                             .await?;
                     }
                     Err(SendFailure { message: error, .. }) => {
@@ -124,7 +129,12 @@ impl Sender {
                             "notification not delivered, retrying in {}s: {error}", wait.as_secs());
                         let next = now() + chrono::Duration::from_std(wait).expect("short");
                         store
-                            .notification_failed(claimed.id, &self.prober, &error, AfterFailure::RetryAt(next))
+                            .notification_failed(
+                                claimed.id,
+                                &self.prober,
+                                &error,
+                                AfterFailure::RetryAt(next),
+                            )
                             .await?;
                         // Later events wait: a channel gets its events in order.
                         break;

@@ -69,8 +69,13 @@ mod tests {
     fn the_largest_decimal_fee_gives_a_credit_instead_of_a_panic() {
         assert_eq!(credit_amount(Decimal::MAX, 100), Decimal::MAX);
         let tenth = credit_amount(Decimal::MAX, 10);
-        assert!(tenth > Decimal::MAX / Decimal::from(11) && tenth < Decimal::MAX / Decimal::from(9));
-        assert_eq!(credit_amount("1200.00".parse().unwrap(), 30), "360".parse().unwrap());
+        assert!(
+            tenth > Decimal::MAX / Decimal::from(11) && tenth < Decimal::MAX / Decimal::from(9)
+        );
+        assert_eq!(
+            credit_amount("1200.00".parse().unwrap(), 30),
+            "360".parse().unwrap()
+        );
     }
 
     #[test]

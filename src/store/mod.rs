@@ -450,10 +450,12 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-/// A URL with every password replaced, for logs and errors: the one in
-/// the user part (whatever it contains, `@` included) and any query
-/// parameter named like one (`?password=`, `sslpassword=`). A URL that does
-/// not parse is not shown at all, since what it hides cannot be known.
+/// A URL with every credential replaced, for logs and errors: the password
+/// in the user part (whatever it contains, `@` included), any query
+/// parameter named like a credential ([`is_credential_name`]) and the
+/// fragment. The one function every URL improbe prints goes through
+/// (database, control check). A URL that does not parse is not shown at
+/// all, since what it hides cannot be known.
 pub fn redact_url(url: &str) -> String {
     let Ok(mut parsed) = reqwest::Url::parse(url) else {
         return "(a URL that does not parse; not shown)".to_owned();
@@ -465,7 +467,7 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(key, value)| {
-                let secret = key.to_ascii_lowercase().contains("password");
+                let secret = is_credential_name(&key);
                 let value = if secret {
                     "***".into()
                 } else {
@@ -476,7 +478,27 @@ pub fn redact_url(url: &str) -> String {
             .collect();
         parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some("***"));
+    }
     parsed.to_string()
+}
+
+/// Whether a query parameter's name says it may carry a credential:
+/// `password`, `sslpassword`, `token`, `access_token`, `key`, `apikey`,
+/// `secret`, `auth`, `signature`, `sig`, ... (any case).
+fn is_credential_name(name: &str) -> bool {
+    const CREDENTIAL_WORDS: [&str; 7] = [
+        "pass",
+        "token",
+        "key",
+        "secret",
+        "auth",
+        "sig",
+        "credential",
+    ];
+    let name = name.to_ascii_lowercase();
+    CREDENTIAL_WORDS.iter().any(|word| name.contains(word))
 }
 
 /// Splits a range into whole UTC hours (served by the roll-up) and the
@@ -584,6 +606,22 @@ mod tests {
         let control = redact_url("https://user:S3CRET@example.net/ping");
         assert_eq!(control, "https://user:***@example.net/ping");
         assert!(!redact_url("postgres://u:S3CRET@[bad").contains("S3CRET"));
+        for hostile in [
+            "postgres://u@h/db?sslpassword=S3CRET",
+            "https://h/x?access_token=S3CRET&x=1",
+            "https://h/x?apiKey=S3CRET",
+            "https://h/x?X-Amz-Signature=S3CRET",
+            "https://h/x?Auth=S3CRET",
+            "https://h/x#token=S3CRET",
+            "https://u:S3%40CRET%3A@h/x",
+            "https://u:S3CRET:more@h/x",
+            "postgres://u:S3CRET@h:notaport/db",
+            "S3CRET",
+        ] {
+            let shown = redact_url(hostile);
+            assert!(!shown.contains("S3"), "{hostile} shown as {shown}");
+        }
+        assert!(redact_url("https://h/x?access_token=S&x=1").contains("x=1"));
     }
 }
 

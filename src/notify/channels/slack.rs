@@ -58,6 +58,12 @@ fn escape(text: &str) -> String {
     escaped
 }
 
+impl Slack {
+    pub async fn send(&self, event: &Event) -> Result<(), SendFailure> {
+        post_json(&self.http, &self.url, &message(event)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::escape;
@@ -65,12 +71,9 @@ mod tests {
     #[test]
     fn provider_text_cannot_format_or_add_bullets() {
         let shown = escape("*bold* _it_ ~s~ `c` <!channel> &x\n• forged tim_sgp");
-        assert_eq!(shown, "∗bold∗ ˍitˍ ∼s∼ ˋcˋ &lt;!channel&gt; &amp;x • forged tim_sgp");
-    }
-}
-
-impl Slack {
-    pub async fn send(&self, event: &Event) -> Result<(), SendFailure> {
-        post_json(&self.http, &self.url, &message(event)).await
+        assert_eq!(
+            shown,
+            "∗bold∗ ˍitˍ ∼s∼ ˋcˋ &lt;!channel&gt; &amp;x • forged tim_sgp"
+        );
     }
 }
