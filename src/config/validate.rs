@@ -513,6 +513,7 @@ impl Validator<'_> {
             business_days: BusinessCalendar { holidays, workdays },
             monthly_fee: raw.monthly_fee.0,
             currency: raw.currency,
+            contract: std::sync::Arc::new(crate::sla::Contract::tencent_im()),
         })
     }
 

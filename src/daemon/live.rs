@@ -248,9 +248,7 @@ async fn target_status(
         .map(|m| (Minute(m), book.verdict(Minute(m))))
         .collect();
     Ok(Some(crate::report::status::TargetStatus {
-        tolerated_minutes: crate::sla::tiers::tolerated_failure_minutes(
-            evidence.figures.total_minutes,
-        ),
+        tolerated_minutes: evidence.figures.tolerated_failure_minutes,
         evidence,
         last_hour,
     }))

@@ -296,7 +296,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         (
             "improbe_service_month_tolerated_failure_minutes",
             "Failure minutes the current Service Month can hold and still meet the 99% commitment (the error budget).",
-            |m| Some(crate::sla::tiers::tolerated_failure_minutes(m.total_minutes) as f64),
+            |m| Some(m.tolerated_failure_minutes as f64),
         ),
         (
             "improbe_service_month_coverage_ratio",

@@ -317,7 +317,7 @@ impl Decider {
             statement_at(store, target, Minute(settled_end.0 - 1).start(), now).await?
         {
             let k = statement.month.index;
-            for mark in events::budget_marks(statement.failure_minutes, statement.total_minutes) {
+            for mark in events::budget_marks(&statement, &target.sla.contract) {
                 let id = format!("budget:{name}:{k}:{}", mark.label());
                 if self.written.contains(&id) {
                     continue;
@@ -441,8 +441,7 @@ fn base_event(target: &Target, statement: Option<&MonthStatement>, now: DateTime
         minute: None,
         service_month: statement.map(|s| s.month.index),
         failure_minutes: statement.map_or(0, |s| s.failure_minutes),
-        tolerated_minutes: statement
-            .map_or(0, |s| tiers::tolerated_failure_minutes(s.total_minutes)),
+        tolerated_minutes: statement.map_or(0, |s| s.tolerated_failure_minutes),
         summary: String::new(),
         incident: None,
         errors: Vec::new(),
@@ -486,9 +485,7 @@ fn budget_phrase(statement: Option<&MonthStatement>) -> String {
     match statement {
         Some(s) => format!(
             "{} of {} tolerated failure minutes used in Service Month {}",
-            s.failure_minutes,
-            tiers::tolerated_failure_minutes(s.total_minutes),
-            s.month.index
+            s.failure_minutes, s.tolerated_failure_minutes, s.month.index
         ),
         None => "before the service start".to_owned(),
     }

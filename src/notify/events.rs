@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::minute::Minute;
-use crate::sla::{MonthStatement, tiers};
+use crate::sla::{Contract, MonthStatement};
 use crate::verdict::Verdict;
 
 /// Consecutive minutes without a conclusive verdict after which nobody is
@@ -15,9 +15,6 @@ pub const COVERAGE_LOST_MINUTES: i64 = 5;
 
 /// Shares of the tolerated failure minutes that are announced when reached.
 pub const BUDGET_PERCENTS: [u32; 3] = [50, 80, 100];
-
-/// Credit tiers announced when reached.
-pub const CREDIT_TIERS: [u32; 3] = [10, 20, 30];
 
 /// How long before a claim deadline the reminder goes out.
 pub const CLAIM_REMINDER_DAYS: i64 = 7;
@@ -310,18 +307,26 @@ impl BudgetMark {
     }
 }
 
-/// Every mark a Service Month's failure minutes have reached, lowest first.
-/// Integers only, like the tiers themselves (`sla::tiers`).
-pub fn budget_marks(failure_minutes: i64, total_minutes: i64) -> Vec<BudgetMark> {
-    let tolerated = tiers::tolerated_failure_minutes(total_minutes);
-    let credit = tiers::credit_percent(failure_minutes, total_minutes);
+/// Every mark a Service Month's failure minutes have reached, lowest first:
+/// shares of its error budget, then each of the contract's credit tiers the
+/// statement's credit has reached. Integers only, like the tiers themselves.
+pub fn budget_marks(statement: &MonthStatement, contract: &Contract) -> Vec<BudgetMark> {
+    let failure_minutes = statement.failure_minutes;
+    let tolerated = statement.tolerated_failure_minutes;
     let budget = BUDGET_PERCENTS
         .into_iter()
         .filter(|p| failure_minutes > 0 && failure_minutes * 100 >= tolerated * i64::from(*p))
         .map(BudgetMark::Budget);
-    let credits = CREDIT_TIERS
+    let mut tiers: Vec<u32> = contract
+        .credits
+        .iter()
+        .map(|t| t.percent.min(100))
+        .collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    let credits = tiers
         .into_iter()
-        .filter(|tier| credit >= *tier)
+        .filter(|tier| *tier > 0 && statement.credit_percent >= *tier)
         .map(BudgetMark::Credit);
     budget.chain(credits).collect()
 }
@@ -412,31 +417,43 @@ mod tests {
         assert!(matches!(triggers[2], IncidentOpened { .. }));
     }
 
+    /// The marks of April 2026 (30 days, UTC) with this many failure minutes.
+    fn marks(failure_minutes: i64) -> Vec<BudgetMark> {
+        use crate::sla::{ExcludedMinutes, ObservedMinutes, ServiceCalendar, SlaTerms};
+        let terms = SlaTerms {
+            calendar: ServiceCalendar::new("2026-04-01".parse().unwrap(), chrono_tz::UTC),
+            business_days: Default::default(),
+            monthly_fee: 1.into(),
+            currency: "USD".into(),
+            contract: std::sync::Arc::new(Contract::tencent_im()),
+        };
+        let month = terms.calendar.month(1).unwrap();
+        let mut observed = ObservedMinutes::default();
+        observed.add(Verdict::Failure, failure_minutes);
+        let now = "2026-05-01T00:00:00Z".parse().unwrap();
+        let statement = MonthStatement::compute(
+            "t",
+            &terms,
+            month,
+            observed,
+            &ExcludedMinutes::default(),
+            now,
+        );
+        budget_marks(&statement, &terms.contract)
+    }
+
     #[test]
     fn budget_marks_follow_whole_minutes() {
         // A 30-day month tolerates 432 failure minutes.
-        let total = 30 * 1440;
-        assert!(budget_marks(0, total).is_empty());
-        assert!(budget_marks(215, total).is_empty());
-        assert_eq!(budget_marks(216, total), vec![BudgetMark::Budget(50)]);
-        assert_eq!(budget_marks(345, total).len(), 1);
-        assert_eq!(budget_marks(346, total).len(), 2);
-        assert_eq!(
-            budget_marks(432, total).last(),
-            Some(&BudgetMark::Budget(100))
-        );
-        assert_eq!(
-            budget_marks(433, total).last(),
-            Some(&BudgetMark::Credit(10))
-        );
-        assert_eq!(budget_marks(2160, total).len(), 4);
-        assert_eq!(
-            budget_marks(2161, total).last(),
-            Some(&BudgetMark::Credit(20))
-        );
-        assert_eq!(
-            budget_marks(4321, total).last(),
-            Some(&BudgetMark::Credit(30))
-        );
+        assert!(marks(0).is_empty());
+        assert!(marks(215).is_empty());
+        assert_eq!(marks(216), vec![BudgetMark::Budget(50)]);
+        assert_eq!(marks(345).len(), 1);
+        assert_eq!(marks(346).len(), 2);
+        assert_eq!(marks(432).last(), Some(&BudgetMark::Budget(100)));
+        assert_eq!(marks(433).last(), Some(&BudgetMark::Credit(10)));
+        assert_eq!(marks(2160).len(), 4);
+        assert_eq!(marks(2161).last(), Some(&BudgetMark::Credit(20)));
+        assert_eq!(marks(4321).last(), Some(&BudgetMark::Credit(30)));
     }
 }

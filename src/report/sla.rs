@@ -27,6 +27,9 @@ pub struct SlaRecord {
     pub claim_opens: String,
     pub claim_deadline: String,
     pub complete: bool,
+    /// The statement's error budget, for pages; not one of CONTRACT.md's fields.
+    #[serde(skip)]
+    pub tolerated_failure_minutes: i64,
 }
 
 impl From<&MonthStatement> for SlaRecord {
@@ -50,6 +53,7 @@ impl From<&MonthStatement> for SlaRecord {
             currency: s.currency.clone(),
             claim_opens: s.claim.opens.to_rfc3339(),
             claim_deadline: s.claim.deadline.to_rfc3339(),
+            tolerated_failure_minutes: s.tolerated_failure_minutes,
             complete: s.complete,
         }
     }

@@ -4,6 +4,7 @@
 //! observed minute counts, so every figure is reproducible in a test.
 
 pub mod claim;
+pub mod contract;
 pub mod exclusions;
 pub mod months;
 pub mod tiers;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 pub use claim::{BusinessCalendar, ClaimStatus, ClaimWindow};
+pub use contract::Contract;
 pub use exclusions::{ExcludedMinutes, ExclusionWindow};
 pub use months::{ServiceCalendar, ServiceMonth};
 
@@ -26,6 +28,8 @@ pub struct SlaTerms {
     /// The fee actually consumed in a month, without vouchers or discounts.
     pub monthly_fee: Decimal,
     pub currency: String,
+    /// The rules every figure follows (`tencent-im` unless the target names another).
+    pub contract: std::sync::Arc<Contract>,
 }
 
 /// Minute verdicts observed in one Service Month, outside exclusion windows.
@@ -63,6 +67,9 @@ pub struct MonthStatement {
     pub no_data_minutes: i64,
     pub availability_percent: String,
     pub meets_commitment: bool,
+    /// The error budget: the most failure minutes the month can hold and
+    /// still meet the commitment (432 in a 30-day month under `tencent-im`).
+    pub tolerated_failure_minutes: i64,
     pub credit_percent: u32,
     pub credit_amount: Decimal,
     pub currency: String,
@@ -87,7 +94,8 @@ impl MonthStatement {
         let excluded_minutes = excluded.count_within(minutes);
         let no_data_minutes =
             (total_minutes - excluded_minutes - observed.available - observed.failure).max(0);
-        let credit_percent = tiers::credit_percent(observed.failure, total_minutes);
+        let contract = &terms.contract;
+        let credit_percent = contract.credit_percent(observed.failure, total_minutes);
 
         let elapsed = MinuteRange::new(minutes.start, minutes.end.min(Minute::containing(&now)));
         let watchable = elapsed.len() - excluded.count_within(elapsed);
@@ -102,7 +110,8 @@ impl MonthStatement {
             excluded_minutes,
             no_data_minutes,
             availability_percent: tiers::availability_percent(observed.failure, total_minutes),
-            meets_commitment: tiers::meets_commitment(observed.failure, total_minutes),
+            meets_commitment: contract.meets_commitment(observed.failure, total_minutes),
+            tolerated_failure_minutes: contract.tolerated_down_units(total_minutes),
             credit_percent,
             credit_amount: tiers::credit_amount(terms.monthly_fee, credit_percent),
             currency: terms.currency.clone(),
@@ -130,6 +139,7 @@ mod tests {
             ),
             business_days: BusinessCalendar::default(),
             monthly_fee: "1200.00".parse().unwrap(),
+            contract: std::sync::Arc::new(Contract::tencent_im()),
             currency: "USD".into(),
         }
     }
@@ -215,6 +225,7 @@ mod tests {
                 calendar: ServiceCalendar::new(start, zone.parse().unwrap()),
                 business_days: BusinessCalendar::default(),
                 monthly_fee: "1200.00".parse().unwrap(),
+                contract: std::sync::Arc::new(Contract::tencent_im()),
                 currency: "USD".into(),
             }
         }

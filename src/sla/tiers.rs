@@ -1,14 +1,21 @@
-//! Availability, commitment and credit tiers, decided in integers only.
+//! Availability and money, decided without floating point. The commitment
+//! and credit tiers are the contract's (`contract.rs`).
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+// The fixed rules improbe applied before contracts were data. `tencent-im`
+// (`contract.rs`) restates them; they stay, for tests only, as the reference
+// that proves it gives the same figures.
+
 /// `Av >= 99%`, i.e. `failure * 100 <= total`. No floating point near a tier.
+#[cfg(test)]
 pub fn meets_commitment(failure_minutes: i64, total_minutes: i64) -> bool {
     failure_minutes * 100 <= total_minutes
 }
 
 /// The most failure minutes a month of `total_minutes` can have and still
 /// meet the commitment (a 30-day month tolerates 432): the error budget.
+#[cfg(test)]
 pub fn tolerated_failure_minutes(total_minutes: i64) -> i64 {
     total_minutes.max(0) / 100
 }
@@ -17,6 +24,7 @@ pub fn tolerated_failure_minutes(total_minutes: i64) -> i64 {
 ///
 /// `Av >= p%` is `(total - failure) * 100 >= p * total`, which for the tier
 /// boundaries 99, 95 and 90 reduces to `failure * 100 <= (100 - p) * total`.
+#[cfg(test)]
 pub fn credit_percent(failure_minutes: i64, total_minutes: i64) -> u32 {
     let failed = failure_minutes * 100;
     if failed <= total_minutes {
@@ -108,6 +116,17 @@ mod tests {
         for (failure, total, meets, credit, availability) in cases {
             assert_eq!(meets_commitment(failure, total), meets, "{failure}/{total}");
             assert_eq!(credit_percent(failure, total), credit, "{failure}/{total}");
+            let tencent = crate::sla::Contract::tencent_im();
+            assert_eq!(
+                tencent.credit_percent(failure, total),
+                credit,
+                "{failure}/{total}"
+            );
+            assert_eq!(
+                tencent.meets_commitment(failure, total),
+                meets,
+                "{failure}/{total}"
+            );
             assert_eq!(
                 availability_percent(failure, total),
                 availability,

@@ -1,0 +1,401 @@
+//! A contract as data (README "Contracts"): the period figures are kept per,
+//! the measured interval, when an interval is down, the commitment, the
+//! credit tiers and the claim window. The built-in `tencent-im` is one
+//! contract among others; every figure of every target is decided here.
+//!
+//! Thresholds are compared exactly: percentages are `Decimal`s and every
+//! comparison is a product of integers and decimals, never a division in
+//! floating point.
+
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+
+use crate::verdict::Verdict;
+
+/// The name of the contract a target follows when it names none.
+pub const DEFAULT_CONTRACT: &str = "tencent-im";
+
+/// What the figures are kept per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// From the purchase day to the same day of the next month (Tencent).
+    ServiceMonth,
+    /// From the 1st to the last day of a calendar month.
+    CalendarMonth,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::ServiceMonth => "service_month",
+            Period::CalendarMonth => "calendar_month",
+        }
+    }
+}
+
+/// When a measured interval is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownRule {
+    /// Every conclusive attempt failed (Tencent's Apparent Failure).
+    AllFailed,
+    /// More than this percentage of the conclusive attempts failed.
+    ErrorRate { above_percent: Decimal },
+}
+
+/// When the claim window opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOpens {
+    /// At 00:00 local on the day after the period's last day.
+    PeriodEnd,
+    /// At 00:00 local on the day after the fifth business day of the
+    /// following calendar month (Tencent).
+    FifthBusinessDay,
+}
+
+impl ClaimOpens {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimOpens::PeriodEnd => "period_end",
+            ClaimOpens::FifthBusinessDay => "fifth_business_day",
+        }
+    }
+}
+
+/// A credit owed when availability is below `below` percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditTier {
+    pub below: Decimal,
+    pub percent: u32,
+}
+
+/// One contract's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contract {
+    pub name: String,
+    pub period: Period,
+    /// The measured interval, in minutes: 1 to 60, dividing the hour, so
+    /// intervals align on UTC hours.
+    pub interval_minutes: u32,
+    pub down_when: DownRule,
+    /// An `ok` slower than this counts as failed (latency contracts).
+    pub slow_after_ms: Option<u64>,
+    /// Percent of the period's intervals that must be up.
+    pub commitment: Decimal,
+    /// Sorted by `below`, descending; percents ascending, at most 100. Empty:
+    /// an internal objective, which owes no credit.
+    pub credits: Vec<CreditTier>,
+    pub claim_opens: ClaimOpens,
+    /// The deadline is the period's last day plus this many days, 23:59:59 local.
+    pub claim_days: u32,
+}
+
+/// What one measured interval held, over every prober and minute in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntervalCounts {
+    pub ok: i64,
+    pub fail: i64,
+    /// Of `ok`, how many were slower than the contract's `slow_after`.
+    pub slow_ok: i64,
+}
+
+impl Contract {
+    /// Tencent Cloud IM's SLA, as improbe has always applied it.
+    pub fn tencent_im() -> Contract {
+        Contract {
+            name: DEFAULT_CONTRACT.to_owned(),
+            period: Period::ServiceMonth,
+            interval_minutes: 1,
+            down_when: DownRule::AllFailed,
+            slow_after_ms: None,
+            commitment: Decimal::from(99),
+            credits: vec![
+                CreditTier {
+                    below: Decimal::from(99),
+                    percent: 10,
+                },
+                CreditTier {
+                    below: Decimal::from(95),
+                    percent: 20,
+                },
+                CreditTier {
+                    below: Decimal::from(90),
+                    percent: 30,
+                },
+            ],
+            claim_opens: ClaimOpens::FifthBusinessDay,
+            claim_days: 60,
+        }
+    }
+
+    /// The verdict of one measured interval. Exclusion wins; inconclusive
+    /// attempts are not counted at all; a slow `ok` is a failure.
+    pub fn interval_verdict(&self, counts: IntervalCounts, excluded: bool) -> Verdict {
+        if excluded {
+            return Verdict::Excluded;
+        }
+        let slow = if self.slow_after_ms.is_some() {
+            counts.slow_ok
+        } else {
+            0
+        };
+        let successes = counts.ok - slow;
+        let failures = counts.fail + slow;
+        if successes + failures == 0 {
+            return Verdict::NoData;
+        }
+        let down = match self.down_when {
+            DownRule::AllFailed => successes == 0,
+            DownRule::ErrorRate { above_percent } => {
+                Decimal::from(failures) * Decimal::ONE_HUNDRED
+                    > above_percent * Decimal::from(successes + failures)
+            }
+        };
+        if down {
+            Verdict::Failure
+        } else {
+            Verdict::Available
+        }
+    }
+
+    /// `100 * (total - down) >= commitment * total`.
+    pub fn meets_commitment(&self, down_units: i64, total_units: i64) -> bool {
+        availability_at_least(self.commitment, down_units, total_units)
+    }
+
+    /// The most down intervals a period of `total_units` can have and still
+    /// meet the commitment: the error budget.
+    pub fn tolerated_down_units(&self, total_units: i64) -> i64 {
+        if total_units <= 0 {
+            return 0;
+        }
+        // down <= total * (100 - commitment) / 100, rounded down.
+        let allowed = Decimal::from(total_units) * (Decimal::ONE_HUNDRED - self.commitment)
+            / Decimal::ONE_HUNDRED;
+        let mut down = rust_decimal::prelude::ToPrimitive::to_i64(&allowed.floor())
+            .unwrap_or(0)
+            .max(0);
+        // The division may round; settle on the exact boundary.
+        while down > 0 && !self.meets_commitment(down, total_units) {
+            down -= 1;
+        }
+        while down < total_units && self.meets_commitment(down + 1, total_units) {
+            down += 1;
+        }
+        down
+    }
+
+    /// The credit owed, in percent of the fee: the largest tier whose
+    /// `below` the availability is under, `100 * (total - down) < below * total`.
+    pub fn credit_percent(&self, down_units: i64, total_units: i64) -> u32 {
+        self.credits
+            .iter()
+            .filter(|tier| !availability_at_least(tier.below, down_units, total_units))
+            .map(|tier| tier.percent.min(100))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether this contract owes credits at all (one without is an
+    /// internal objective).
+    pub fn has_credits(&self) -> bool {
+        !self.credits.is_empty()
+    }
+
+    /// The rules in words, as `improbe contracts show` prints them and the
+    /// report states them.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let w = &mut out;
+        let _ = writeln!(w, "Contract `{}`", self.name);
+        let _ = writeln!(
+            w,
+            "- Period: {}.",
+            match self.period {
+                Period::ServiceMonth =>
+                    "the Service Month, from the service start day to the same day of the next month, in the target's time zone",
+                Period::CalendarMonth =>
+                    "the calendar month, from the 1st to its last day, in the target's time zone",
+            }
+        );
+        let unit = self.unit_words();
+        let _ = writeln!(
+            w,
+            "- Measured per {unit}, aligned on UTC hours, over the attempts of every prober; inconclusive attempts count neither way."
+        );
+        if let Some(ms) = self.slow_after_ms {
+            let _ = writeln!(w, "- A success slower than {ms} ms counts as a failure.");
+        }
+        let _ = writeln!(
+            w,
+            "- A {unit} is down when {}; one without a conclusive attempt has no data and is not down; one overlapping an exclusion window is excluded.",
+            match self.down_when {
+                DownRule::AllFailed => "it has failures and no success".to_owned(),
+                DownRule::ErrorRate { above_percent } =>
+                    format!("more than {above_percent} % of its conclusive attempts failed"),
+            }
+        );
+        let _ = writeln!(
+            w,
+            "- Availability = (intervals in the period - down intervals) / intervals in the period; the commitment is {} %.",
+            self.commitment
+        );
+        if self.credits.is_empty() {
+            let _ = writeln!(w, "- No service credit: an internal objective.");
+        } else {
+            for tier in &self.credits {
+                let _ = writeln!(
+                    w,
+                    "- Availability below {} %: a credit of {} % of the period's fee.",
+                    tier.below, tier.percent
+                );
+            }
+        }
+        let _ = writeln!(
+            w,
+            "- Claims open {} and close {} days after the period's last day, at 23:59:59 local.",
+            match self.claim_opens {
+                ClaimOpens::PeriodEnd => "when the period ends",
+                ClaimOpens::FifthBusinessDay =>
+                    "after the fifth business day of the following calendar month",
+            },
+            self.claim_days
+        );
+        out
+    }
+
+    fn unit_words(&self) -> String {
+        if self.interval_minutes == 1 {
+            "minute".to_owned()
+        } else {
+            format!("{}-minute interval", self.interval_minutes)
+        }
+    }
+}
+
+/// `100 * (total - down) >= percent * total`: availability at or above `percent`.
+fn availability_at_least(percent: Decimal, down_units: i64, total_units: i64) -> bool {
+    let up = (total_units - down_units).max(0);
+    Decimal::from(up) * Decimal::ONE_HUNDRED >= percent * Decimal::from(total_units.max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sla::tiers;
+
+    fn percent(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    proptest! {
+        /// The built-in contract gives the figures the fixed rules gave.
+        #[test]
+        fn tencent_im_as_data_matches_the_fixed_rules(total in 0i64..200_000, down in 0i64..200_000) {
+            let down = down.min(total);
+            let tencent = Contract::tencent_im();
+            prop_assert_eq!(tencent.credit_percent(down, total), tiers::credit_percent(down, total));
+            prop_assert_eq!(tencent.meets_commitment(down, total), tiers::meets_commitment(down, total));
+            prop_assert_eq!(tencent.tolerated_down_units(total), tiers::tolerated_failure_minutes(total));
+        }
+
+        /// Tiers and commitment agree with a direct rational comparison:
+        /// availability = up / total against below / 100, cross-multiplied
+        /// in 128-bit integers over hundredths of a percent.
+        #[test]
+        fn tiers_agree_with_rational_comparison(
+            total in 1i64..100_000,
+            down in 0i64..100_000,
+            below in 1u32..=10_000,
+            commitment in 1u32..=10_000,
+        ) {
+            let down = down.min(total);
+            let contract = Contract {
+                commitment: Decimal::new(i64::from(commitment), 2),
+                credits: vec![CreditTier { below: Decimal::new(i64::from(below), 2), percent: 25 }],
+                ..Contract::tencent_im()
+            };
+            let up = i128::from(total - down);
+            // up / total < below / 10_000  <=>  up * 10_000 < below * total
+            let under = up * 10_000 < i128::from(below) * i128::from(total);
+            prop_assert_eq!(contract.credit_percent(down, total), if under { 25 } else { 0 });
+            let meets = up * 10_000 >= i128::from(commitment) * i128::from(total);
+            prop_assert_eq!(contract.meets_commitment(down, total), meets);
+            let budget = contract.tolerated_down_units(total);
+            prop_assert!(contract.meets_commitment(budget, total));
+            prop_assert!(budget == total || !contract.meets_commitment(budget + 1, total));
+        }
+    }
+
+    #[test]
+    fn an_error_rate_interval_is_down_only_above_the_rate() {
+        let contract = Contract {
+            down_when: DownRule::ErrorRate {
+                above_percent: percent("5"),
+            },
+            interval_minutes: 5,
+            ..Contract::tencent_im()
+        };
+        let counts = |ok, fail| IntervalCounts {
+            ok,
+            fail,
+            slow_ok: 0,
+        };
+        assert_eq!(
+            contract.interval_verdict(counts(95, 5), false),
+            Verdict::Available
+        );
+        assert_eq!(
+            contract.interval_verdict(counts(94, 6), false),
+            Verdict::Failure
+        );
+        assert_eq!(
+            contract.interval_verdict(counts(0, 0), false),
+            Verdict::NoData
+        );
+        assert_eq!(
+            contract.interval_verdict(counts(0, 9), true),
+            Verdict::Excluded
+        );
+    }
+
+    #[test]
+    fn a_slow_success_is_a_failure_only_under_a_latency_rule() {
+        let slow = IntervalCounts {
+            ok: 3,
+            fail: 0,
+            slow_ok: 3,
+        };
+        assert_eq!(
+            Contract::tencent_im().interval_verdict(slow, false),
+            Verdict::Available
+        );
+        let latency = Contract {
+            slow_after_ms: Some(200),
+            ..Contract::tencent_im()
+        };
+        assert_eq!(latency.interval_verdict(slow, false), Verdict::Failure);
+        let one_fast = IntervalCounts {
+            ok: 3,
+            fail: 0,
+            slow_ok: 2,
+        };
+        assert_eq!(
+            latency.interval_verdict(one_fast, false),
+            Verdict::Available
+        );
+    }
+
+    #[test]
+    fn an_objective_without_credits_owes_nothing() {
+        let objective = Contract {
+            credits: Vec::new(),
+            ..Contract::tencent_im()
+        };
+        assert_eq!(objective.credit_percent(1_000, 1_000), 0);
+        assert!(!objective.has_credits());
+        assert!(objective.describe().contains("internal objective"));
+    }
+}
