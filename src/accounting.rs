@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Target;
 use crate::minute::MinuteRange;
+use crate::sla::contract::IntervalCounts;
 use crate::sla::{ExcludedMinutes, MonthStatement, ServiceMonth};
 use crate::store::{Store, StoredExclusion};
 use crate::verdict::MinuteBook;
@@ -86,10 +87,28 @@ pub async fn statements(
     let windows = store.exclusions(Some(&target.name)).await?;
     let excluded = ExcludedMinutes::new(windows.iter().map(|e| e.window));
     let mut statements = Vec::with_capacity(months.len());
+    let contract = &target.sla.contract;
     for month in months {
-        let observed = store
-            .observed_minutes(&target.name, month.minutes())
-            .await?;
+        let observed = if contract.decides_per_minute() {
+            // The stored minute verdicts are the contract's: summed in SQL.
+            store
+                .observed_minutes(&target.name, month.minutes())
+                .await?
+        } else {
+            let minutes = store.minute_verdicts(&target.name, month.minutes()).await?;
+            contract.observe(
+                month.minutes(),
+                minutes.into_iter().map(|m| {
+                    let counts = IntervalCounts {
+                        ok: m.counts.ok,
+                        fail: m.counts.fail,
+                        slow_ok: 0,
+                    };
+                    (m.minute, counts)
+                }),
+                &excluded,
+            )
+        };
         statements.push(MonthStatement::compute(
             &target.name,
             &target.sla,

@@ -58,6 +58,9 @@ pub enum Command {
     Import(ImportArgs),
     /// The text of a credit claim for one target and Service Month, for the provider's ticket.
     Claim(ClaimArgs),
+    /// Contracts (`[contracts.NAME]` and the built-in `tencent-im`).
+    #[command(subcommand)]
+    Contracts(ContractsCommand),
     /// Notification channels (`[[notify]]`).
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -65,6 +68,18 @@ pub enum Command {
     Sla(SlaArgs),
     /// The evidence for one target and Service Month: incidents, errors, coverage, exclusions, digest.
     Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractsCommand {
+    /// Print a contract's rules in words, as the report states them.
+    Show(ContractShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContractShowArgs {
+    /// The contract's name: `tencent-im` or a `[contracts.NAME]` of the config.
+    pub name: String,
 }
 
 #[derive(Debug, Subcommand)]

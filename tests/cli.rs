@@ -506,3 +506,181 @@ async fn exclusions_recorded_from_the_command_line_move_minutes_and_back() {
         );
     }
 }
+
+const VENDOR5: &str = r#"
+[prober]
+id = "contracts-test"
+
+[[targets]]
+name = "kolkata-5m"
+provider = "simulator"
+[targets.sla]
+contract = "vendor5"
+service_start = "2026-03-10"
+timezone = "Asia/Kolkata"
+monthly_fee = "1000.00"
+currency = "USD"
+
+[contracts.vendor5]
+period = "calendar_month"
+interval = "5m"
+down_when = "error_rate"
+error_rate_above = "5"
+commitment = "99.95"
+credits = [{ below = "99.95", percent = 10 }, { below = "99", percent = 30 }]
+claim_opens = "period_end"
+claim_days = 30
+"#;
+
+/// `ok` and `fail` attempts (and `inconclusive` ones) spread over the
+/// 5-minute interval starting at `start`, two seconds apart.
+fn interval(out: &mut String, start: DateTime<Utc>, ok: usize, fail: usize, inconclusive: usize) {
+    let outcomes = std::iter::repeat_n("ok", ok)
+        .chain(std::iter::repeat_n("fail", fail))
+        .chain(std::iter::repeat_n("inconclusive", inconclusive));
+    for (i, outcome) in outcomes.enumerate() {
+        let t = start + Duration::milliseconds(i as i64 * 2_000);
+        let reason = if outcome == "inconclusive" {
+            r#","reason":"credentials""#
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            r#"{{"target":"kolkata-5m","prober":"p1","kind":"login","started_at":"{}","outcome":"{outcome}"{reason}}}"#,
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )
+        .unwrap();
+    }
+}
+
+/// A calendar-month contract with 5-minute error-rate intervals in a zone
+/// half an hour off UTC, against hand-computed figures, on both backends.
+#[tokio::test]
+async fn a_calendar_month_error_rate_contract_is_computed_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    std::fs::write(&config, VENDOR5).unwrap();
+    let mut lines = String::new();
+    // 2026-03-15 00:00 +05:30, on the 5-minute grid.
+    let base = at("2026-03-14T18:30:00Z");
+    let slot = |k: i64| base + Duration::minutes(5 * k);
+    interval(&mut lines, slot(0), 94, 6, 0); // 6 % failed: down
+    interval(&mut lines, slot(1), 95, 5, 0); // 5 %: not above, available
+    interval(&mut lines, slot(2), 0, 10, 0); // all failed: down
+    interval(&mut lines, slot(3), 3, 0, 50); // inconclusive ignored: available
+    interval(&mut lines, slot(4), 47, 3, 0); // 6 %: down
+    interval(&mut lines, slot(5), 0, 1, 0); // down
+    interval(&mut lines, slot(6), 1, 0, 0); // available
+    interval(&mut lines, slot(7), 9, 1, 0); // 10 %: down
+    let file = dir.path().join("attempts.jsonl");
+    std::fs::write(&file, &lines).unwrap();
+
+    for db in backends().await {
+        let b = db.backend;
+        let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
+        assert!(import.status.success(), "{b}: {}", stderr(&import));
+        let sla = improbe(
+            &config,
+            Some(&db),
+            &["sla", "--month", "1", "--format", "json"],
+        );
+        assert!(sla.status.success(), "{b}: {}", stderr(&sla));
+        let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
+        let m = &records[0];
+        // March 2026 in Kolkata: 31 days = 44,640 minutes = 8,928 intervals.
+        assert_eq!(m["contract"], "vendor5", "{b}");
+        assert_eq!(m["start"], "2026-03-01T00:00:00+05:30", "{b}");
+        assert_eq!(m["end"], "2026-04-01T00:00:00+05:30", "{b}");
+        assert_eq!(m["unit_minutes"], 5, "{b}");
+        assert_eq!(m["total_units"], 8_928, "{b}");
+        assert_eq!(m["down_units"], 5, "{b}");
+        assert_eq!(m["available_units"], 3, "{b}");
+        assert_eq!(m["no_data_units"], 8_920, "{b}");
+        assert_eq!(m["excluded_units"], 0, "{b}");
+        assert_eq!(m["total_minutes"], 44_640, "{b}");
+        assert_eq!(m["failure_minutes"], 25, "{b}");
+        // (8,928 - 5) / 8,928 = 99.94399... %: below 99.95, above 99.
+        assert_eq!(m["availability_percent"], "99.9439", "{b}");
+        assert_eq!(m["meets_commitment"], false, "{b}");
+        assert_eq!(m["credit_percent"], 10, "{b}");
+        assert_eq!(m["credit_amount"], "100.00", "{b}");
+        assert_eq!(m["claim_opens"], "2026-04-01T00:00:00+05:30", "{b}");
+        assert_eq!(m["claim_deadline"], "2026-04-30T23:59:59+05:30", "{b}");
+    }
+}
+
+#[test]
+fn a_contract_that_cannot_be_evaluated_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "interval = \"5m\"",
+            "interval = \"7m\"",
+            "contracts.vendor5.interval",
+        ),
+        (
+            "credits = [{ below = \"99.95\", percent = 10 }, { below = \"99\", percent = 30 }]",
+            "credits = [{ below = \"99\", percent = 10 }, { below = \"99.95\", percent = 30 }]",
+            "contracts.vendor5.credits[1]",
+        ),
+        (
+            "credits = [{ below = \"99.95\", percent = 10 }, { below = \"99\", percent = 30 }]",
+            "credits = [{ below = \"99.95\", percent = 10 }, { below = \"99.95\", percent = 30 }]",
+            "contracts.vendor5.credits[1]",
+        ),
+        (
+            "percent = 30",
+            "percent = 130",
+            "contracts.vendor5.credits[1].percent",
+        ),
+        (
+            "contract = \"vendor5\"",
+            "contract = \"vendor6\"",
+            "targets[0].sla.contract",
+        ),
+        // 5-minute intervals fit +05:30, 30-minute ones do not fit +05:45.
+        ("interval = \"5m\"\n", "interval = \"30m\"\n", ""),
+        (
+            "[contracts.vendor5]",
+            "[contracts.tencent-im]",
+            "contracts.tencent-im",
+        ),
+    ];
+    for (from, to, path) in cases {
+        let mut text = VENDOR5.replacen(from, to, 1);
+        let path = if path.is_empty() {
+            text = text.replace("Asia/Kolkata", "Asia/Kathmandu");
+            "targets[0].sla.contract"
+        } else {
+            path
+        };
+        if path == "contracts.tencent-im" {
+            text = text.replace("contract = \"vendor5\"", "contract = \"tencent-im\"");
+        }
+        std::fs::write(&config, &text).unwrap();
+        let out = improbe(&config, None, &["check-config", "--offline"]);
+        assert_eq!(out.status.code(), Some(1), "{to}: {}", stdout(&out));
+        assert!(stderr(&out).contains(path), "{to}: {}", stderr(&out));
+    }
+    // The rules in words.
+    std::fs::write(&config, VENDOR5).unwrap();
+    let shown = improbe(&config, None, &["contracts", "show", "vendor5"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let words = stdout(&shown);
+    assert!(
+        words.contains(
+            "5-minute interval is down when more than 5 % of its conclusive attempts failed"
+        ),
+        "{words}"
+    );
+    assert!(
+        words.contains("Availability below 99 %: a credit of 30 %"),
+        "{words}"
+    );
+    assert!(
+        words.contains("close 30 days after the period's last day"),
+        "{words}"
+    );
+}

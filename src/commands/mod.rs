@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod claim;
+pub mod contracts;
 pub mod demo;
 pub mod exclusions;
 pub mod healthcheck;
@@ -17,7 +18,7 @@ pub mod sla;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cli::{Cli, Command, NotifyCommand, TencentCommand};
+use crate::cli::{Cli, Command, ContractsCommand, NotifyCommand, TencentCommand};
 use crate::config::Config;
 use crate::store::{self, Store};
 
@@ -32,6 +33,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sla(args) => sla::run(&cli.config, &args).await,
         Command::Report(args) => report::run(&cli.config, &args).await,
         Command::Claim(args) => claim::run(&cli.config, &args).await,
+        Command::Contracts(ContractsCommand::Show(args)) => {
+            contracts::show(&cli.config, &args.name)
+        }
         Command::Notify(NotifyCommand::Test(args)) => {
             notify::test(&cli.config, &args.channel).await
         }

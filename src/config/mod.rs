@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
 
+mod contracts;
 mod raw;
 mod secret;
 #[cfg(test)]
@@ -37,7 +39,7 @@ use crate::probe::simulator::SimulatorSettings;
 use crate::probe::tencent::TencentSettings;
 use crate::probe::xmpp::XmppSettings;
 use crate::probe::{Provider, ProviderSettings};
-use crate::sla::{BusinessCalendar, ExclusionWindow, ServiceCalendar, SlaTerms};
+use crate::sla::{BusinessCalendar, Contract, ExclusionWindow, ServiceCalendar, SlaTerms};
 
 /// Where the configuration is read from when neither `--config` nor `IMPROBE_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "improbe.toml";
@@ -78,6 +80,9 @@ pub struct Config {
     pub exclusions: Vec<ConfiguredExclusion>,
     /// `[[notify]]`: where events go.
     pub notify: Vec<ChannelConfig>,
+    /// Every contract a target may follow: the built-in `tencent-im` and
+    /// each `[contracts.NAME]`.
+    pub contracts: BTreeMap<String, Arc<Contract>>,
     /// Problems that do not stop improbe but that a user should fix.
     pub warnings: Vec<Problem>,
 }

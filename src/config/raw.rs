@@ -16,6 +16,52 @@ pub(super) struct RawConfig {
     pub(super) exclusions: Vec<RawExclusion>,
     #[serde(default)]
     pub(super) notify: Vec<RawNotify>,
+    #[serde(default)]
+    pub(super) contracts: std::collections::BTreeMap<String, Spanned<RawContract>>,
+}
+
+/// `[contracts.NAME]` (README "Contracts").
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawContract {
+    pub(super) period: Spanned<PeriodName>,
+    pub(super) interval: Option<Spanned<DurationText>>,
+    pub(super) down_when: Option<Spanned<DownWhenName>>,
+    pub(super) error_rate_above: Option<Spanned<Percent>>,
+    pub(super) slow_after: Option<Spanned<DurationText>>,
+    pub(super) commitment: Spanned<Percent>,
+    #[serde(default)]
+    pub(super) credits: Vec<Spanned<RawCredit>>,
+    pub(super) claim_opens: Option<Spanned<ClaimOpensName>>,
+    pub(super) claim_days: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCredit {
+    pub(super) below: Percent,
+    pub(super) percent: u32,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum PeriodName {
+    ServiceMonth,
+    CalendarMonth,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DownWhenName {
+    AllFailed,
+    ErrorRate,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ClaimOpensName {
+    PeriodEnd,
+    FifthBusinessDay,
 }
 
 /// One `[[notify]]` entry: the keys of every channel kind, checked against
@@ -101,6 +147,7 @@ pub(super) struct RawSla {
     pub(super) holidays: Vec<DateText>,
     #[serde(default)]
     pub(super) workdays: Vec<DateText>,
+    pub(super) contract: Option<Spanned<String>>,
 }
 
 fn default_currency() -> String {
@@ -150,6 +197,11 @@ from_text!(
 from_text!(
     Money(Decimal),
     "a decimal amount such as \"1200.00\"",
+    |s| s.parse().ok()
+);
+from_text!(
+    Percent(Decimal),
+    "a percentage as a decimal string such as \"99.95\"",
     |s| s.parse().ok()
 );
 from_text!(

@@ -15,6 +15,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         lines: &lines,
         problems: Vec::new(),
         warnings: Vec::new(),
+        contracts: BTreeMap::new(),
     };
     let config = validator.config(raw);
     if validator.problems.is_empty() {
@@ -65,14 +66,16 @@ impl LineIndex {
     }
 }
 
-struct Validator<'a> {
+pub(super) struct Validator<'a> {
     lines: &'a LineIndex,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// Every contract a target may name: the built-in ones and `[contracts.*]`.
+    pub(super) contracts: BTreeMap<String, Arc<Contract>>,
 }
 
 impl Validator<'_> {
-    fn problem(
+    pub(super) fn problem(
         &mut self,
         path: impl Into<String>,
         span: Option<Range<usize>>,
@@ -86,6 +89,7 @@ impl Validator<'_> {
     }
 
     fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        self.contracts(raw.contracts);
         let prober = self.prober(raw.prober.unwrap_or_default());
         let database = self.database(raw.database.unwrap_or_default());
         if raw.targets.is_empty() {
@@ -139,6 +143,7 @@ impl Validator<'_> {
             targets: targets.into_iter().collect::<Option<_>>()?,
             exclusions: exclusions.into_iter().collect::<Option<_>>()?,
             notify: notify.into_iter().collect::<Option<_>>()?,
+            contracts: self.contracts.clone(),
             warnings: Vec::new(),
         })
     }
@@ -448,6 +453,7 @@ impl Validator<'_> {
             );
         }
         let sla = self.sla(&path("sla"), raw.sla)?;
+        self.check_period_alignment(&path("sla.contract"), &sla);
         Some(Target {
             name,
             provider: settings?,
@@ -499,6 +505,7 @@ impl Validator<'_> {
                 ),
             );
         }
+        let contract = self.contract_named(path, raw.contract.as_ref())?;
         let holidays: BTreeSet<NaiveDate> = raw.holidays.iter().map(|d| d.0).collect();
         let workdays: BTreeSet<NaiveDate> = raw.workdays.iter().map(|d| d.0).collect();
         if let Some(both) = holidays.intersection(&workdays).next() {
@@ -509,11 +516,12 @@ impl Validator<'_> {
             );
         }
         Some(SlaTerms {
-            calendar: ServiceCalendar::new(raw.service_start.0, raw.timezone.0),
+            calendar: ServiceCalendar::new(raw.service_start.0, raw.timezone.0)
+                .with_period(contract.period),
             business_days: BusinessCalendar { holidays, workdays },
             monthly_fee: raw.monthly_fee.0,
             currency: raw.currency,
-            contract: std::sync::Arc::new(crate::sla::Contract::tencent_im()),
+            contract,
         })
     }
 

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::{Config, Target};
-use crate::sla::ClaimWindow;
 use crate::store::Store;
 
 /// Evidence is kept this long after a month's claim deadline.
@@ -36,8 +35,7 @@ pub fn prune_before(
         let Some(month) = calendar.month(index) else {
             break;
         };
-        let claim =
-            ClaimWindow::for_month(month.last_day, calendar.timezone, &target.sla.business_days);
+        let claim = target.sla.claim_window(month.last_day);
         if claim.deadline.with_timezone(&Utc)
             + chrono::Duration::days(KEEP_AFTER_CLAIM_DEADLINE_DAYS)
             > now

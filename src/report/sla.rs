@@ -9,6 +9,7 @@ use crate::sla::{ClaimStatus, MonthStatement, tiers};
 #[derive(Debug, Clone, Serialize)]
 pub struct SlaRecord {
     pub target: String,
+    pub contract: String,
     pub month: u32,
     pub first_day: String,
     pub last_day: String,
@@ -27,6 +28,14 @@ pub struct SlaRecord {
     pub claim_opens: String,
     pub claim_deadline: String,
     pub complete: bool,
+    /// The contract's measured interval and the figures counted in it
+    /// (equal to the minute figures under `tencent-im`).
+    pub unit_minutes: i64,
+    pub total_units: i64,
+    pub down_units: i64,
+    pub excluded_units: i64,
+    pub no_data_units: i64,
+    pub available_units: i64,
     /// The statement's error budget, for pages; not one of CONTRACT.md's fields.
     #[serde(skip)]
     pub tolerated_failure_minutes: i64,
@@ -36,6 +45,7 @@ impl From<&MonthStatement> for SlaRecord {
     fn from(s: &MonthStatement) -> Self {
         Self {
             target: s.target.clone(),
+            contract: s.contract.clone(),
             month: s.month.index,
             first_day: s.month.first_day.to_string(),
             last_day: s.month.last_day.to_string(),
@@ -54,6 +64,12 @@ impl From<&MonthStatement> for SlaRecord {
             claim_opens: s.claim.opens.to_rfc3339(),
             claim_deadline: s.claim.deadline.to_rfc3339(),
             tolerated_failure_minutes: s.tolerated_failure_minutes,
+            unit_minutes: s.unit_minutes,
+            total_units: s.total_units(),
+            down_units: s.down_units(),
+            excluded_units: s.excluded_units(),
+            no_data_units: s.no_data_units(),
+            available_units: s.available_units(),
             complete: s.complete,
         }
     }

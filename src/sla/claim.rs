@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc, Weekday};
 use chrono_tz::Tz;
 
+use super::contract::ClaimOpens;
 use super::months::{local_end_of_day, local_midnight};
 
 /// Calendar days until the claim deadline, counted from the Service Month's last day.
@@ -55,21 +56,45 @@ impl ClaimWindow {
     /// `ServiceCalendar::month` keeps months away from the calendar's end
     /// for (the `expect`s below cannot fire for any month it returns).
     pub fn for_month(last_day: NaiveDate, timezone: Tz, calendar: &BusinessCalendar) -> Self {
-        let following_month = last_day
-            .with_day(1)
-            .and_then(|d| d.checked_add_months(Months::new(1)))
-            .expect("date in range");
-        // Counting runs on past the month's end if holidays leave fewer than five.
-        let fifth_business_day = following_month
-            .iter_days()
-            .filter(|day| calendar.is_business_day(*day))
-            .nth(CLAIM_OPENS_AFTER_BUSINESS_DAY - 1)
-            .expect("business days never run out");
-        let opens_on = fifth_business_day
-            .checked_add_days(Days::new(1))
-            .expect("in range");
+        Self::for_period(
+            last_day,
+            timezone,
+            calendar,
+            ClaimOpens::FifthBusinessDay,
+            CLAIM_DEADLINE_DAYS,
+        )
+    }
+
+    /// The window for a period ending on `last_day` under a contract's
+    /// claim rules: opening at the period's end or after the fifth business
+    /// day of the following month, closing `deadline_days` after `last_day`.
+    pub fn for_period(
+        last_day: NaiveDate,
+        timezone: Tz,
+        calendar: &BusinessCalendar,
+        opens: ClaimOpens,
+        deadline_days: u64,
+    ) -> Self {
+        let opens_on = match opens {
+            ClaimOpens::PeriodEnd => last_day.checked_add_days(Days::new(1)).expect("in range"),
+            ClaimOpens::FifthBusinessDay => {
+                let following_month = last_day
+                    .with_day(1)
+                    .and_then(|d| d.checked_add_months(Months::new(1)))
+                    .expect("date in range");
+                // Counting runs on past the month's end if holidays leave fewer than five.
+                let fifth_business_day = following_month
+                    .iter_days()
+                    .filter(|day| calendar.is_business_day(*day))
+                    .nth(CLAIM_OPENS_AFTER_BUSINESS_DAY - 1)
+                    .expect("business days never run out");
+                fifth_business_day
+                    .checked_add_days(Days::new(1))
+                    .expect("in range")
+            }
+        };
         let deadline_day = last_day
-            .checked_add_days(Days::new(CLAIM_DEADLINE_DAYS))
+            .checked_add_days(Days::new(deadline_days))
             .expect("in range");
         Self {
             opens: local_midnight(timezone, opens_on),

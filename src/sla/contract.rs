@@ -7,10 +7,13 @@
 //! comparison is a product of integers and decimals, never a division in
 //! floating point.
 
+use rust_decimal::Decimal;
 use std::fmt::Write as _;
 
-use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
+use super::{ExcludedMinutes, ObservedMinutes};
+use crate::minute::{Minute, MinuteRange};
 use crate::verdict::Verdict;
 
 /// The name of the contract a target follows when it names none.
@@ -156,6 +159,46 @@ impl Contract {
         } else {
             Verdict::Available
         }
+    }
+
+    /// Whether the stored minute verdicts already are this contract's
+    /// interval verdicts (one minute, down when every conclusive attempt
+    /// failed, no latency rule), so figures can be summed from them.
+    pub fn decides_per_minute(&self) -> bool {
+        self.interval_minutes == 1
+            && self.down_when == DownRule::AllFailed
+            && self.slow_after_ms.is_none()
+    }
+
+    /// The available and down intervals of `range` from per-minute counts:
+    /// minutes summed into their interval (aligned on UTC hours), each
+    /// interval decided by [`Contract::interval_verdict`], those overlapping
+    /// an exclusion window left out. `slow_ok` per minute is given by
+    /// `slow`, for latency rules.
+    pub fn observe(
+        &self,
+        range: MinuteRange,
+        minutes: impl IntoIterator<Item = (Minute, IntervalCounts)>,
+        excluded: &ExcludedMinutes,
+    ) -> ObservedMinutes {
+        let unit = i64::from(self.interval_minutes);
+        let mut intervals: BTreeMap<i64, IntervalCounts> = BTreeMap::new();
+        for (minute, counts) in minutes {
+            if !range.contains(minute) {
+                continue;
+            }
+            let sum = intervals.entry(minute.0.div_euclid(unit)).or_default();
+            sum.ok += counts.ok;
+            sum.fail += counts.fail;
+            sum.slow_ok += counts.slow_ok;
+        }
+        let mut observed = ObservedMinutes::default();
+        for (index, counts) in intervals {
+            let interval = MinuteRange::new(Minute(index * unit), Minute((index + 1) * unit));
+            let is_excluded = excluded.count_within(interval) > 0;
+            observed.add(self.interval_verdict(counts, is_excluded), 1);
+        }
+        observed
     }
 
     /// `100 * (total - down) >= commitment * total`.
@@ -326,6 +369,61 @@ mod tests {
             let budget = contract.tolerated_down_units(total);
             prop_assert!(contract.meets_commitment(budget, total));
             prop_assert!(budget == total || !contract.meets_commitment(budget + 1, total));
+        }
+    }
+
+    proptest! {
+        /// Interval verdicts summed from per-minute buckets equal those
+        /// decided from the raw attempts of each interval directly.
+        #[test]
+        fn interval_verdicts_from_buckets_equal_those_from_attempts(
+            attempts in proptest::collection::vec((0i64..120, 0u8..3, proptest::bool::ANY), 0..300),
+            unit in prop_oneof![Just(1u32), Just(5), Just(15), Just(60)],
+            rate in 0u32..=100,
+            excluded_at in proptest::option::of(0i64..120),
+        ) {
+            let contract = Contract {
+                interval_minutes: unit,
+                down_when: DownRule::ErrorRate { above_percent: Decimal::from(rate) },
+                slow_after_ms: Some(200),
+                ..Contract::tencent_im()
+            };
+            let base = 28_000_020i64; // a whole hour, in minutes since the epoch
+            let range = MinuteRange::new(Minute(base), Minute(base + 120));
+            let excluded = ExcludedMinutes::new(excluded_at.map(|m| crate::sla::ExclusionWindow {
+                start: Minute(base + m).start(),
+                end: Minute(base + m + 1).start(),
+            }));
+            // Per-minute buckets, as the store keeps them.
+            let mut buckets: BTreeMap<Minute, IntervalCounts> = BTreeMap::new();
+            for (minute, outcome, slow) in &attempts {
+                let b = buckets.entry(Minute(base + minute)).or_default();
+                match outcome {
+                    0 => { b.ok += 1; if *slow { b.slow_ok += 1 } }
+                    1 => b.fail += 1,
+                    _ => {}
+                }
+            }
+            let from_buckets = contract.observe(range, buckets, &excluded);
+            // Directly: each interval's attempts counted afresh.
+            let mut direct = ObservedMinutes::default();
+            let u = i64::from(unit);
+            for k in 0..(120 / u) {
+                let (from, to) = (k * u, (k + 1) * u);
+                let mut counts = IntervalCounts::default();
+                for (minute, outcome, slow) in &attempts {
+                    if (from..to).contains(minute) {
+                        match outcome {
+                            0 => { counts.ok += 1; if *slow { counts.slow_ok += 1 } }
+                            1 => counts.fail += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                let is_excluded = excluded_at.is_some_and(|m| (from..to).contains(&m));
+                direct.add(contract.interval_verdict(counts, is_excluded), 1);
+            }
+            prop_assert_eq!(from_buckets, direct);
         }
     }
 

@@ -39,6 +39,19 @@ pub struct ObservedMinutes {
     pub failure: i64,
 }
 
+impl SlaTerms {
+    /// The claim window of the period ending on `last_day`, by the contract.
+    pub fn claim_window(&self, last_day: chrono::NaiveDate) -> ClaimWindow {
+        ClaimWindow::for_period(
+            last_day,
+            self.calendar.timezone,
+            &self.business_days,
+            self.contract.claim_opens,
+            u64::from(self.contract.claim_days),
+        )
+    }
+}
+
 impl ObservedMinutes {
     /// Counts `n` minutes of a verdict (negative `n` takes them away); only
     /// available and failure minutes are counted, the rest are derived.
@@ -78,9 +91,59 @@ pub struct MonthStatement {
     /// Share of the elapsed, non-excluded minutes that had a conclusive
     /// verdict, in hundredths of a percent; `None` before the month starts.
     pub coverage_basis_points: Option<i64>,
+    /// The contract's measured interval, in minutes: every `*_minutes`
+    /// figure is a whole number of these (1 under `tencent-im`).
+    pub unit_minutes: i64,
+    /// The name of the contract the figures follow.
+    pub contract: String,
 }
 
 impl MonthStatement {
+    pub fn total_units(&self) -> i64 {
+        self.total_minutes / self.unit_minutes
+    }
+    pub fn down_units(&self) -> i64 {
+        self.failure_minutes / self.unit_minutes
+    }
+    pub fn available_units(&self) -> i64 {
+        self.available_minutes / self.unit_minutes
+    }
+    pub fn excluded_units(&self) -> i64 {
+        self.excluded_minutes / self.unit_minutes
+    }
+    pub fn no_data_units(&self) -> i64 {
+        self.no_data_minutes / self.unit_minutes
+    }
+}
+
+/// Of the whole intervals in `range`, how many overlap an exclusion window.
+fn excluded_units_within(excluded: &ExcludedMinutes, range: MinuteRange, unit: i64) -> i64 {
+    let whole = MinuteRange::new(
+        range.start,
+        Minute(range.start.0 + range.len() / unit * unit),
+    );
+    excluded_units(excluded, whole, unit)
+}
+
+/// How many of the `unit`-minute intervals of `range` (aligned on UTC
+/// hours) overlap an exclusion window.
+fn excluded_units(excluded: &ExcludedMinutes, range: MinuteRange, unit: i64) -> i64 {
+    if unit == 1 {
+        return excluded.count_within(range);
+    }
+    let first = range.start.0.div_euclid(unit);
+    let end = range.end.0.div_euclid(unit);
+    (first..end)
+        .filter(|k| {
+            excluded.count_within(MinuteRange::new(Minute(k * unit), Minute((k + 1) * unit))) > 0
+        })
+        .count() as i64
+}
+
+impl MonthStatement {
+    /// The figures of one period. `observed` counts the contract's measured
+    /// intervals (minutes under `tencent-im`), as [`Contract::observe`]
+    /// decides them; every threshold is applied to interval counts.
     pub fn compute(
         target: &str,
         terms: &SlaTerms,
@@ -89,37 +152,36 @@ impl MonthStatement {
         excluded: &ExcludedMinutes,
         now: DateTime<Utc>,
     ) -> Self {
-        let minutes = month.minutes();
-        let total_minutes = minutes.len();
-        let excluded_minutes = excluded.count_within(minutes);
-        let no_data_minutes =
-            (total_minutes - excluded_minutes - observed.available - observed.failure).max(0);
         let contract = &terms.contract;
-        let credit_percent = contract.credit_percent(observed.failure, total_minutes);
+        let unit = i64::from(contract.interval_minutes);
+        let minutes = month.minutes();
+        let total_units = minutes.len() / unit;
+        let excluded_units = excluded_units(excluded, minutes, unit);
+        let no_data_units =
+            (total_units - excluded_units - observed.available - observed.failure).max(0);
+        let credit_percent = contract.credit_percent(observed.failure, total_units);
 
         let elapsed = MinuteRange::new(minutes.start, minutes.end.min(Minute::containing(&now)));
-        let watchable = elapsed.len() - excluded.count_within(elapsed);
+        let watchable = elapsed.len() / unit - excluded_units_within(excluded, elapsed, unit);
         let coverage_basis_points = (watchable > 0)
             .then(|| ((observed.available + observed.failure) * 10_000 / watchable).min(10_000));
 
         Self {
             target: target.to_owned(),
-            total_minutes,
-            available_minutes: observed.available,
-            failure_minutes: observed.failure,
-            excluded_minutes,
-            no_data_minutes,
-            availability_percent: tiers::availability_percent(observed.failure, total_minutes),
-            meets_commitment: contract.meets_commitment(observed.failure, total_minutes),
-            tolerated_failure_minutes: contract.tolerated_down_units(total_minutes),
+            total_minutes: total_units * unit,
+            available_minutes: observed.available * unit,
+            failure_minutes: observed.failure * unit,
+            excluded_minutes: excluded_units * unit,
+            no_data_minutes: no_data_units * unit,
+            unit_minutes: unit,
+            contract: contract.name.clone(),
+            availability_percent: tiers::availability_percent(observed.failure, total_units),
+            meets_commitment: contract.meets_commitment(observed.failure, total_units),
+            tolerated_failure_minutes: contract.tolerated_down_units(total_units) * unit,
             credit_percent,
             credit_amount: tiers::credit_amount(terms.monthly_fee, credit_percent),
             currency: terms.currency.clone(),
-            claim: ClaimWindow::for_month(
-                month.last_day,
-                terms.calendar.timezone,
-                &terms.business_days,
-            ),
+            claim: terms.claim_window(month.last_day),
             complete: month.is_complete(now),
             coverage_basis_points,
             month,

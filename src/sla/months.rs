@@ -3,6 +3,7 @@
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::contract::Period;
 use crate::minute::{Minute, MinuteRange};
 
 /// Calendar months a Service Month must end before the last representable
@@ -41,18 +42,35 @@ impl ServiceMonth {
     }
 }
 
-/// The purchase day and zone that define a target's Service Months.
+/// The purchase day, zone and kind of period that define a target's
+/// periods: Service Months anchored on the purchase day, or calendar months
+/// (the contract's `period`). Month 1 is the one containing the service start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceCalendar {
     pub service_start: NaiveDate,
     pub timezone: Tz,
+    pub period: Period,
 }
 
 impl ServiceCalendar {
+    /// Service Months (Tencent's periods).
     pub fn new(service_start: NaiveDate, timezone: Tz) -> Self {
         Self {
             service_start,
             timezone,
+            period: Period::ServiceMonth,
+        }
+    }
+
+    pub fn with_period(self, period: Period) -> Self {
+        Self { period, ..self }
+    }
+
+    /// The day of the month periods start on.
+    fn anchor_day(&self) -> u32 {
+        match self.period {
+            Period::ServiceMonth => self.service_start.day(),
+            Period::CalendarMonth => 1,
         }
     }
 
@@ -76,7 +94,7 @@ impl ServiceCalendar {
 
     /// The Service Month containing a local calendar date.
     pub fn month_containing_date(&self, date: NaiveDate) -> Option<ServiceMonth> {
-        if date < self.service_start {
+        if date < self.first_day_of(1)? {
             return None;
         }
         let months_apart = (date.year() - self.service_start.year()) * 12 + date.month() as i32
@@ -114,7 +132,7 @@ impl ServiceCalendar {
             .checked_add_months(Months::new(1))?
             .pred_opt()?
             .day();
-        first_of_month.with_day(self.service_start.day().min(last_day))
+        first_of_month.with_day(self.anchor_day().min(last_day))
     }
 }
 
