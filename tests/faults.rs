@@ -312,6 +312,9 @@ async fn postgres_stopped_under_load_loses_and_invents_nothing() {
     daemon.stop().await;
 
     let reader = store::open(&pg.url()).await.unwrap();
+    // The stop re-decides for at most 2 s; on a loaded machine what is left
+    // pending is re-decided by whichever prober comes next, as here.
+    while reader.settle_pending().await.unwrap() > 0 {}
     assert_counted_once_and_no_failure(reader.as_ref(), TARGETS, answered(&sim)).await;
 }
 
