@@ -684,3 +684,44 @@ fn a_contract_that_cannot_be_evaluated_is_refused_naming_its_key() {
         "{words}"
     );
 }
+
+/// Every example contract in `config/contracts/` is valid when a target
+/// names it, and reads back in words.
+#[test]
+fn the_example_contracts_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/contracts");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("Check against your own agreement"),
+            "{}",
+            path.display()
+        );
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("[contracts.")?.strip_suffix(']'))
+            .unwrap()
+            .to_owned();
+        std::fs::write(
+            &config,
+            format!(
+                "[[targets]]\nname = \"t\"\nprovider = \"simulator\"\n[targets.sla]\ncontract = \"{name}\"\n\
+                 service_start = \"2026-01-01\"\ntimezone = \"Asia/Kolkata\"\nmonthly_fee = \"100\"\n\n{text}"
+            ),
+        )
+        .unwrap();
+        let check = improbe(&config, None, &["check-config", "--offline"]);
+        assert!(check.status.success(), "{name}: {}", stderr(&check));
+        let shown = improbe(&config, None, &["contracts", "show", &name]);
+        assert!(
+            stdout(&shown).contains(&format!("Contract `{name}`")),
+            "{name}"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 5);
+}

@@ -295,7 +295,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         ),
         (
             "improbe_service_month_tolerated_failure_minutes",
-            "Failure minutes the current Service Month can hold and still meet the 99% commitment (the error budget).",
+            "Failure minutes the current Service Month can hold and still meet its contract's commitment (the error budget).",
             |m| Some(m.tolerated_failure_minutes as f64),
         ),
         (

@@ -148,7 +148,11 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
             s.month.last_day,
             if s.complete { "" } else { " (running)" }
         );
-        let verdict = if s.meets_commitment { "" } else { " below 99%" };
+        let verdict = if s.meets_commitment {
+            String::new()
+        } else {
+            format!(" below {}%", s.commitment)
+        };
         let coverage = s.coverage_basis_points.map_or_else(
             || "-".to_owned(),
             |bp| format!("{}.{:02}%", bp / 100, bp % 100),

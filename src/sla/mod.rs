@@ -96,6 +96,8 @@ pub struct MonthStatement {
     pub unit_minutes: i64,
     /// The name of the contract the figures follow.
     pub contract: String,
+    /// The contract's commitment, in percent.
+    pub commitment: Decimal,
 }
 
 impl MonthStatement {
@@ -175,6 +177,7 @@ impl MonthStatement {
             no_data_minutes: no_data_units * unit,
             unit_minutes: unit,
             contract: contract.name.clone(),
+            commitment: contract.commitment,
             availability_percent: tiers::availability_percent(observed.failure, total_units),
             meets_commitment: contract.meets_commitment(observed.failure, total_units),
             tolerated_failure_minutes: contract.tolerated_down_units(total_units) * unit,
