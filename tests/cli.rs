@@ -607,6 +607,46 @@ async fn a_calendar_month_error_rate_contract_is_computed_per_interval() {
         assert_eq!(m["credit_amount"], "100.00", "{b}");
         assert_eq!(m["claim_opens"], "2026-04-01T00:00:00+05:30", "{b}");
         assert_eq!(m["claim_deadline"], "2026-04-30T23:59:59+05:30", "{b}");
+
+        // The report and the claim state the same figures, in intervals.
+        let month = ["--target", "kolkata-5m", "--month", "1"];
+        let report = improbe(
+            &config,
+            Some(&db),
+            &[&["report"][..], &month, &["--format", "json"]].concat(),
+        );
+        assert!(report.status.success(), "{b}: {}", stderr(&report));
+        let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
+        assert_eq!(report["figures"]["contract"], "vendor5", "{b}");
+        assert_eq!(report["figures"]["down_units"], 5, "{b}");
+        assert_eq!(report["figures"]["credit_amount"], "100.00", "{b}");
+        let markdown = stdout(&improbe(
+            &config,
+            Some(&db),
+            &[&["report"][..], &month].concat(),
+        ));
+        assert!(
+            markdown.contains("| Down 5-minute intervals | 5 |"),
+            "{b}: {markdown}"
+        );
+        assert!(
+            markdown.contains("| Meets the 99.95% commitment | no |"),
+            "{b}"
+        );
+        let claim = stdout(&improbe(
+            &config,
+            Some(&db),
+            &[&["claim"][..], &month].concat(),
+        ));
+        assert!(claim.contains("contract `vendor5`"), "{b}: {claim}");
+        assert!(
+            claim.contains("share of the period's 5-minute intervals that were not down"),
+            "{b}"
+        );
+        assert!(
+            claim.contains("**10% of the period's fee: 100.00 USD**"),
+            "{b}"
+        );
     }
 }
 

@@ -115,7 +115,36 @@ impl Claim {
             f.first_day,
             f.last_day
         );
-        if f.credit_percent == 0 {
+        let tencent = f.contract == crate::sla::contract::DEFAULT_CONTRACT;
+        let measured = if f.unit_minutes == 1 {
+            "minutes".to_owned()
+        } else {
+            format!("{}-minute intervals", f.unit_minutes)
+        };
+        if !tencent && f.credit_percent == 0 {
+            let _ = writeln!(
+                w,
+                "No credit is owed for this period: availability was {}%, which meets the commitment of at least {}% (contract `{}`). Nothing to claim.\n",
+                f.availability_percent,
+                f.commitment,
+                escape(&f.contract)
+            );
+        } else if !tencent {
+            let _ = writeln!(
+                w,
+                "Under our agreement (contract `{}`, whose rules `improbe contracts show {}` prints), availability must be at least {}% in each period, where availability is the share of the period's {measured} that were not down. For period {} availability was **{}%**, which entitles us to a credit of **{}% of the period's fee: {} {}**. We file this claim within the claim window: from {} to {}.\n",
+                escape(&f.contract),
+                escape(&f.contract),
+                f.commitment,
+                f.month,
+                f.availability_percent,
+                f.credit_percent,
+                f.credit_amount,
+                f.currency,
+                f.claim_opens,
+                f.claim_deadline
+            );
+        } else if f.credit_percent == 0 {
             let _ = writeln!(
                 w,
                 "No credit is owed for this Service Month: availability was {}%, which meets the commitment of at least 99% (clause 4). Nothing to claim.\n",

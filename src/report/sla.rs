@@ -39,6 +39,9 @@ pub struct SlaRecord {
     /// The statement's error budget, for pages; not one of CONTRACT.md's fields.
     #[serde(skip)]
     pub tolerated_failure_minutes: i64,
+    /// The contract's commitment in percent, for the report's words.
+    #[serde(skip)]
+    pub commitment: String,
 }
 
 impl From<&MonthStatement> for SlaRecord {
@@ -64,6 +67,7 @@ impl From<&MonthStatement> for SlaRecord {
             claim_opens: s.claim.opens.to_rfc3339(),
             claim_deadline: s.claim.deadline.to_rfc3339(),
             tolerated_failure_minutes: s.tolerated_failure_minutes,
+            commitment: s.commitment.to_string(),
             unit_minutes: s.unit_minutes,
             total_units: s.total_units(),
             down_units: s.down_units(),

@@ -22,26 +22,66 @@ impl Evidence {
     }
 
     /// The figures of `improbe sla`, as label and value.
-    pub fn figure_rows(&self) -> Vec<(&'static str, String)> {
+    /// Under a contract measured in intervals longer than a minute, the
+    /// counts are of intervals, and the contract is named.
+    pub fn figure_rows(&self) -> Vec<(String, String)> {
         let f = &self.figures;
-        vec![
-            ("Total minutes", f.total_minutes.to_string()),
-            ("Apparent Failure minutes", f.failure_minutes.to_string()),
-            ("Excluded minutes", f.excluded_minutes.to_string()),
-            ("No-data minutes", f.no_data_minutes.to_string()),
-            ("Availability", format!("{}%", f.availability_percent)),
-            ("Coverage", self.coverage.beside_availability()),
+        let mut rows = Vec::new();
+        if f.contract != crate::sla::contract::DEFAULT_CONTRACT {
+            rows.push(("Contract".to_owned(), f.contract.clone()));
+        }
+        if f.unit_minutes == 1 {
+            rows.extend([
+                ("Total minutes".to_owned(), f.total_minutes.to_string()),
+                (
+                    "Apparent Failure minutes".to_owned(),
+                    f.failure_minutes.to_string(),
+                ),
+                (
+                    "Excluded minutes".to_owned(),
+                    f.excluded_minutes.to_string(),
+                ),
+                ("No-data minutes".to_owned(), f.no_data_minutes.to_string()),
+            ]);
+        } else {
+            let unit = f.unit_minutes;
+            rows.extend([
+                (
+                    format!("{unit}-minute intervals"),
+                    f.total_units.to_string(),
+                ),
+                (
+                    format!("Down {unit}-minute intervals"),
+                    f.down_units.to_string(),
+                ),
+                (
+                    format!("Excluded {unit}-minute intervals"),
+                    f.excluded_units.to_string(),
+                ),
+                (
+                    format!("No-data {unit}-minute intervals"),
+                    f.no_data_units.to_string(),
+                ),
+            ]);
+        }
+        rows.extend([
             (
-                "Meets the 99% commitment",
+                "Availability".to_owned(),
+                format!("{}%", f.availability_percent),
+            ),
+            ("Coverage".to_owned(), self.coverage.beside_availability()),
+            (
+                format!("Meets the {}% commitment", f.commitment),
                 if f.meets_commitment { "yes" } else { "no" }.to_owned(),
             ),
             (
-                "Credit",
+                "Credit".to_owned(),
                 format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
             ),
-            ("Claim opens", f.claim_opens.clone()),
-            ("Claim deadline", f.claim_deadline.clone()),
-        ]
+            ("Claim opens".to_owned(), f.claim_opens.clone()),
+            ("Claim deadline".to_owned(), f.claim_deadline.clone()),
+        ]);
+        rows
     }
 
     pub fn digest_line(&self) -> String {
