@@ -9,10 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Target;
 use crate::minute::MinuteRange;
+use crate::sla::MinuteBook;
 use crate::sla::contract::IntervalCounts;
 use crate::sla::{ExcludedMinutes, MonthStatement, ServiceMonth};
 use crate::store::{Store, StoredExclusion};
-use crate::verdict::MinuteBook;
 
 /// Which Service Months to account for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

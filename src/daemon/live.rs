@@ -22,8 +22,9 @@ use crate::minute::{Minute, MinuteRange};
 use crate::report::evidence::{self, Depth, Evidence};
 use crate::settlement::{self, Settlement};
 use crate::sla::ExcludedMinutes;
+use crate::sla::MinuteBook;
 use crate::store::Store;
-use crate::verdict::{MinuteBook, Verdict};
+use crate::verdict::Verdict;
 
 /// How often the watermarks and the last settled minute are read.
 pub const SETTLEMENT_REFRESH: Duration = Duration::from_secs(5);

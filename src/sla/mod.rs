@@ -6,6 +6,7 @@
 pub mod claim;
 pub mod contract;
 pub mod exclusions;
+pub mod minute_book;
 pub mod months;
 pub mod tiers;
 
@@ -15,6 +16,7 @@ use rust_decimal::Decimal;
 pub use claim::{BusinessCalendar, ClaimStatus, ClaimWindow};
 pub use contract::Contract;
 pub use exclusions::{ExcludedMinutes, ExclusionWindow};
+pub use minute_book::MinuteBook;
 pub use months::{ServiceCalendar, ServiceMonth};
 
 use crate::minute::{Minute, MinuteRange};
