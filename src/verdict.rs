@@ -1,4 +1,4 @@
-//! The one place that turns a minute's attempts into its verdict (SLA.md).
+//! The one place that turns a minute's attempts into its verdict (docs/sla.md).
 
 use std::fmt;
 use std::str::FromStr;

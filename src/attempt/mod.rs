@@ -31,7 +31,7 @@ impl Kind {
     }
 }
 
-/// How an attempt ended, per SLA.md.
+/// How an attempt ended, per docs/sla.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -55,7 +55,7 @@ impl Outcome {
 
 /// Why an attempt is `inconclusive`: the closed set every provider shares,
 /// stored as its text in `attempts.reason`. Each names a cause on our side,
-/// which the SLA excludes (SLA.md, "How improbe measures it").
+/// which the SLA excludes (docs/sla.md, "How improbe measures it").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InconclusiveReason {

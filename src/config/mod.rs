@@ -93,7 +93,7 @@ pub struct ProberSettings {
     pub id: String,
     /// Address for `/metrics`, `/healthz` and `/readyz`.
     pub listen: Option<SocketAddr>,
-    /// An endpoint independent of the provider (SLA.md, control check).
+    /// An endpoint independent of the provider (docs/sla.md, control check).
     pub control_url: Option<String>,
     /// Where the spool of not-yet-written attempts lives.
     pub data_dir: PathBuf,

@@ -1,4 +1,4 @@
-//! The control check: is our own network up? (SLA.md: faults of networks that
+//! The control check: is our own network up? (docs/sla.md: faults of networks that
 //! are not the provider's do not count.)
 
 use std::sync::Mutex;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::minute::{Minute, MinuteRange};
 
-/// A declared window during which downtime does not count (SLA.md, exclusions).
+/// A declared window during which downtime does not count (docs/sla.md, exclusions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExclusionWindow {
     pub start: DateTime<Utc>,

@@ -1,4 +1,4 @@
-//! The SLA engine: pure, clock-free arithmetic over minutes (SLA.md).
+//! The SLA engine: pure, clock-free arithmetic over minutes (docs/sla.md).
 //!
 //! Nothing here reads a clock or a database: callers pass `now` and the
 //! observed minute counts, so every figure is reproducible in a test.

@@ -174,7 +174,7 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-/// Classifies a REST reply per SLA.md and [`codes`].
+/// Classifies a REST reply per docs/sla.md and [`codes`].
 pub fn classify_reply(reply: &Reply) -> ProbeOutcome {
     let status = Some(i32::from(reply.status));
     if reply.status >= 500 {
