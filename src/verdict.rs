@@ -5,7 +5,6 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-
 /// The verdict of one target's UTC minute, over the attempts of every prober.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
