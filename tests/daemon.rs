@@ -438,9 +438,12 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
         .simulator_target("sim", &sim.endpoint(), "1s", "1s")
         .build();
     let daemon = common::InProcessDaemon::start(&text).await;
+    // Starved only once the database is prepared and written to: this test
+    // is about the attempts, not about a start in the middle of it.
+    let reader = db.store().await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while sim.stats(Kind::Login).ok < 1 {
-        assert!(Instant::now() < deadline, "no login answered");
+    while sim.stats(Kind::Login).ok < 1 || reader.attempt_count().await.unwrap() < 1 {
+        assert!(Instant::now() < deadline, "no login answered and written");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
@@ -463,8 +466,7 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
     drop(hoard);
     daemon.stop().await;
 
-    let store = db.store().await;
-    let attempts = common::all_attempts(store.as_ref(), "sim").await;
+    let attempts = common::all_attempts(reader.as_ref(), "sim").await;
     assert!(
         attempts
             .iter()
