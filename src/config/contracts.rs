@@ -18,6 +18,13 @@ const MAX_CLAIM_DAYS: u32 = 3_650;
 /// Period boundaries checked against the interval grid, from the first.
 const PERIODS_CHECKED: u32 = 240;
 
+/// What every percentage of a contract must be.
+const PERCENTAGE_RULE: &str = "must be a percentage above 0 and at most 100";
+
+fn is_percentage(percent: Decimal) -> bool {
+    percent > Decimal::ZERO && percent <= Decimal::ONE_HUNDRED
+}
+
 impl Validator<'_> {
     /// Reads every `[contracts.*]` beside the built-in ones.
     pub(super) fn contracts(
@@ -45,7 +52,6 @@ impl Validator<'_> {
     }
 
     fn contract(&mut self, path: &str, name: &str, raw: Spanned<RawContract>) -> Option<Contract> {
-        let span = raw.span();
         let raw = raw.into_inner();
         let key = |k: &str| format!("{path}.{k}");
         let mut ok = true;
@@ -90,40 +96,34 @@ impl Validator<'_> {
                     DownRule::AllFailed
                 }
                 Some(rate) => {
-                    ok &= self.percentage(&key("error_rate_above"), rate, false);
+                    ok &= self.percentage(&key("error_rate_above"), rate);
                     DownRule::ErrorRate {
                         above_percent: rate.get_ref().0,
                     }
                 }
             },
         };
-        let slow_after_ms = match &raw.slow_after {
-            None => None,
-            Some(slow) => {
-                let ms = u64::try_from(slow.get_ref().0.as_millis()).unwrap_or(u64::MAX);
-                // Minute buckets do not yet count slow successes, and a rule
-                // improbe cannot measure exactly must not be accepted.
-                let _ = ms;
-                self.problem(
-                    key("slow_after"),
-                    Some(slow.span()),
-                    "latency rules are not measured yet (the minute buckets do not count slow successes); remove slow_after",
-                );
-                ok = false;
-                Some(ms)
-            }
-        };
-        ok &= self.percentage(&key("commitment"), &raw.commitment, false);
+        // Minute buckets do not yet count slow successes, and a rule improbe
+        // cannot measure exactly must not be accepted.
+        if let Some(slow) = &raw.slow_after {
+            self.problem(
+                key("slow_after"),
+                Some(slow.span()),
+                "latency rules are not measured yet (the minute buckets do not count slow successes); remove slow_after",
+            );
+            ok = false;
+        }
+        ok &= self.percentage(&key("commitment"), &raw.commitment);
         let mut credits = Vec::with_capacity(raw.credits.len());
         for (i, tier) in raw.credits.iter().enumerate() {
             let tier_path = format!("{path}.credits[{i}]");
             let below = tier.get_ref().below.0;
             let percent = tier.get_ref().percent;
-            if below <= Decimal::ZERO || below > Decimal::ONE_HUNDRED {
+            if !is_percentage(below) {
                 self.problem(
                     format!("{tier_path}.below"),
                     Some(tier.span()),
-                    "must be a percentage above 0 and at most 100",
+                    PERCENTAGE_RULE,
                 );
                 ok = false;
             }
@@ -169,7 +169,6 @@ impl Validator<'_> {
         };
         if !ok {
             // Each problem is already named; the contract is not used.
-            let _ = span;
             return None;
         }
         Some(Contract {
@@ -180,7 +179,7 @@ impl Validator<'_> {
             },
             interval_minutes,
             down_when,
-            slow_after_ms,
+            slow_after_ms: None,
             commitment: raw.commitment.get_ref().0,
             credits,
             claim_opens: match raw.claim_opens.as_ref().map(|c| *c.get_ref()) {
@@ -191,27 +190,12 @@ impl Validator<'_> {
         })
     }
 
-    /// A percentage above 0 (or at 0, when `zero_allowed`) and at most 100.
-    fn percentage(
-        &mut self,
-        path: &str,
-        value: &Spanned<super::raw::Percent>,
-        zero_allowed: bool,
-    ) -> bool {
-        let percent = value.get_ref().0;
-        let low_ok = if zero_allowed {
-            percent >= Decimal::ZERO
-        } else {
-            percent > Decimal::ZERO
-        };
-        if low_ok && percent <= Decimal::ONE_HUNDRED {
+    /// A percentage key, checked by [`is_percentage`]; `false` once named.
+    fn percentage(&mut self, path: &str, value: &Spanned<super::raw::Percent>) -> bool {
+        if is_percentage(value.get_ref().0) {
             return true;
         }
-        self.problem(
-            path,
-            Some(value.span()),
-            "must be a percentage above 0 and at most 100",
-        );
+        self.problem(path, Some(value.span()), PERCENTAGE_RULE);
         false
     }
 

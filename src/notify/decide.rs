@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 
 use super::channels::ChannelConfig;
 use super::events::{
-    self, BudgetFacts, BudgetMark, ClaimFacts, CoverageFacts, ERRORS_CARRIED, ErrorFacts, Event,
-    EventKind, IncidentFacts, MinuteTrigger, MinuteWatch, SAMPLES_CARRIED, utc,
+    self, BudgetFacts, BudgetMark, ClaimFacts, CoverageFacts, ErrorFacts, Event, EventKind,
+    IncidentFacts, MinuteTrigger, MinuteWatch, utc,
 };
 use crate::accounting;
 use crate::config::{Config, Target};
@@ -215,7 +215,6 @@ impl Decider {
                         .await?;
                 event.errors = errors
                     .into_iter()
-                    .take(ERRORS_CARRIED)
                     .map(|g| ErrorFacts {
                         outcome: g.outcome.as_str().to_owned(),
                         http_status: g.http_status,
@@ -224,11 +223,12 @@ impl Decider {
                         samples: g
                             .samples
                             .into_iter()
-                            .take(SAMPLES_CARRIED)
                             .map(|s| s.error.unwrap_or_else(|| "(no message)".to_owned()))
                             .collect(),
                     })
                     .collect();
+                // Stored as channels send it: bounded in one place.
+                event = event.quoted();
                 let cause = event.errors.first().map_or(String::new(), |e| {
                     let code = e
                         .error_code

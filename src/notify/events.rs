@@ -317,16 +317,12 @@ pub fn budget_marks(statement: &MonthStatement, contract: &Contract) -> Vec<Budg
         .into_iter()
         .filter(|p| failure_minutes > 0 && failure_minutes * 100 >= tolerated * i64::from(*p))
         .map(BudgetMark::Budget);
-    let mut tiers: Vec<u32> = contract
+    // Tiers are sorted by rising percent (checked where contracts are read).
+    let credits = contract
         .credits
         .iter()
-        .map(|t| t.percent.min(100))
-        .collect();
-    tiers.sort_unstable();
-    tiers.dedup();
-    let credits = tiers
-        .into_iter()
-        .filter(|tier| *tier > 0 && statement.credit_percent >= *tier)
+        .map(|tier| tier.percent)
+        .filter(|percent| statement.credit_percent >= *percent)
         .map(BudgetMark::Credit);
     budget.chain(credits).collect()
 }

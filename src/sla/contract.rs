@@ -173,8 +173,8 @@ impl Contract {
     /// The available and down intervals of `range` from per-minute counts:
     /// minutes summed into their interval (aligned on UTC hours), each
     /// interval decided by [`Contract::interval_verdict`], those overlapping
-    /// an exclusion window left out. `slow_ok` per minute is given by
-    /// `slow`, for latency rules.
+    /// an exclusion window excluded. Each minute's `slow_ok` counts for
+    /// latency rules.
     pub fn observe(
         &self,
         range: MinuteRange,
@@ -195,8 +195,10 @@ impl Contract {
         let mut observed = ObservedMinutes::default();
         for (index, counts) in intervals {
             let interval = MinuteRange::new(Minute(index * unit), Minute((index + 1) * unit));
-            let is_excluded = excluded.count_within(interval) > 0;
-            observed.add(self.interval_verdict(counts, is_excluded), 1);
+            observed.add(
+                self.interval_verdict(counts, excluded.overlaps(interval)),
+                1,
+            );
         }
         observed
     }

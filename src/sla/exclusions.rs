@@ -54,6 +54,12 @@ impl ExcludedMinutes {
     pub fn count_within(&self, range: MinuteRange) -> i64 {
         self.merged.iter().map(|r| r.intersect(&range).len()).sum()
     }
+
+    /// Whether any minute of `range` is excluded (a measured interval that
+    /// overlaps a window is excluded whole).
+    pub fn overlaps(&self, range: MinuteRange) -> bool {
+        self.count_within(range) > 0
+    }
 }
 
 #[cfg(test)]

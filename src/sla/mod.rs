@@ -138,9 +138,7 @@ fn excluded_units(excluded: &ExcludedMinutes, range: MinuteRange, unit: i64) -> 
     let first = range.start.0.div_euclid(unit);
     let end = range.end.0.div_euclid(unit);
     (first..end)
-        .filter(|k| {
-            excluded.count_within(MinuteRange::new(Minute(k * unit), Minute((k + 1) * unit))) > 0
-        })
+        .filter(|k| excluded.overlaps(MinuteRange::new(Minute(k * unit), Minute((k + 1) * unit))))
         .count() as i64
 }
 
