@@ -98,14 +98,9 @@ pub async fn statements(
             let minutes = store.minute_verdicts(&target.name, month.minutes()).await?;
             contract.observe(
                 month.minutes(),
-                minutes.into_iter().map(|m| {
-                    let counts = IntervalCounts {
-                        ok: m.counts.ok,
-                        fail: m.counts.fail,
-                        slow_ok: 0,
-                    };
-                    (m.minute, counts)
-                }),
+                minutes
+                    .into_iter()
+                    .map(|m| (m.minute, IntervalCounts::from(m.counts))),
                 &excluded,
             )
         };

@@ -55,6 +55,11 @@ pub struct OutcomeCounts {
     pub ok: i64,
     pub fail: i64,
     pub inconclusive: i64,
+    /// Of `ok`, how many were slower than the target's latency rule
+    /// (`slow_after`); 0 for a target without one. Only a contract's
+    /// interval verdict reads it (`Contract::interval_verdict`): a minute's
+    /// verdict here does not.
+    pub slow_ok: i64,
 }
 
 /// Decides one minute.
@@ -85,6 +90,7 @@ mod tests {
             ok,
             fail,
             inconclusive,
+            slow_ok: 0,
         }
     }
 

@@ -620,6 +620,44 @@ async fn a_calendar_month_error_rate_contract_is_computed_per_interval() {
         assert_eq!(report["figures"]["contract"], "vendor5", "{b}");
         assert_eq!(report["figures"]["down_units"], 5, "{b}");
         assert_eq!(report["figures"]["credit_amount"], "100.00", "{b}");
+        // Incidents and the day table count whole down intervals, so they
+        // add up to the figures: runs [0], [2], [4, 5], [7].
+        let incidents = report["incidents"].as_array().unwrap();
+        let lengths: Vec<i64> = incidents
+            .iter()
+            .map(|i| i["minutes"].as_i64().unwrap())
+            .collect();
+        assert_eq!(lengths, [5, 5, 10, 5], "{b}");
+        assert_eq!(incidents[2]["start"], "2026-03-15T00:20:00+05:30", "{b}");
+        let day = report["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == "2026-03-15")
+            .unwrap();
+        assert_eq!(
+            (
+                day["failure_minutes"].as_i64(),
+                day["available_minutes"].as_i64()
+            ),
+            (Some(25), Some(15)),
+            "{b}"
+        );
+        let table = stdout(&improbe(&config, Some(&db), &["sla", "--month", "1"]));
+        assert!(table.contains("25 (5×5m)"), "{b}: {table}");
+        let csv = stdout(&improbe(
+            &config,
+            Some(&db),
+            &["sla", "--month", "1", "--format", "csv"],
+        ));
+        assert!(csv.lines().next().unwrap().ends_with(",contract,unit_minutes,total_units,down_units,excluded_units,no_data_units,available_units"), "{b}: {csv}");
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",vendor5,5,8928,5,0,8920,3"),
+            "{b}: {csv}"
+        );
         let markdown = stdout(&improbe(
             &config,
             Some(&db),
@@ -647,6 +685,36 @@ async fn a_calendar_month_error_rate_contract_is_computed_per_interval() {
             claim.contains("**10% of the period's fee: 100.00 USD**"),
             "{b}"
         );
+        assert!(
+            claim.contains("# Service credit claim: kolkata-5m, Month 1"),
+            "{b}: {claim}"
+        );
+        assert!(
+            claim.contains("| Down 5-minute intervals | 5 |"),
+            "{b}: {claim}"
+        );
+        assert!(
+            !claim.contains("Apparent Failure") && !claim.contains("clause"),
+            "{b}: {claim}"
+        );
+        assert!(
+            markdown.contains("# Availability evidence: `kolkata-5m`, Month 1"),
+            "{b}"
+        );
+        // The figures the daemon keeps for dashboards, in intervals too.
+        let sql = "SELECT contract, CAST(unit_minutes AS BIGINT), CAST(total_units AS BIGINT), CAST(down_units AS BIGINT) \
+                   FROM service_months WHERE target = 'kolkata-5m' AND month = 1";
+        let row: (String, i64, i64, i64) = match db.backend {
+            "sqlite" => {
+                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+            }
+            _ => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+            }
+        };
+        assert_eq!(row, ("vendor5".to_owned(), 5, 8_928, 5), "{b}");
     }
 }
 
@@ -764,4 +832,139 @@ fn the_example_contracts_are_valid() {
         seen += 1;
     }
     assert!(seen >= 5);
+}
+
+const LATENCY: &str = r#"
+[prober]
+id = "latency-test"
+
+[[targets]]
+name = "kolkata-1m"
+provider = "simulator"
+[targets.sla]
+contract = "chat"
+service_start = "2026-03-10"
+timezone = "Asia/Kolkata"
+monthly_fee = "500.00"
+currency = "USD"
+
+[contracts.chat]
+period = "calendar_month"
+interval = "1m"
+down_when = "error_rate"
+error_rate_above = "1"
+slow_after = "200ms"
+commitment = "99.9"
+credits = []
+claim_opens = "period_end"
+claim_days = 30
+"#;
+
+/// Attempts spread over the minute starting at `start`, half a second apart:
+/// `(outcome, latency_ms, how many)`.
+fn timed_minute(out: &mut String, start: DateTime<Utc>, groups: &[(&str, i64, usize)]) {
+    let attempts = groups
+        .iter()
+        .flat_map(|(outcome, latency, n)| std::iter::repeat_n((*outcome, *latency), *n));
+    for (i, (outcome, latency)) in attempts.enumerate() {
+        let t = start + Duration::milliseconds(i as i64 * 500);
+        let reason = if outcome == "inconclusive" {
+            r#","reason":"credentials""#
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            r#"{{"target":"kolkata-1m","prober":"p1","kind":"send_direct","started_at":"{}","latency_ms":{latency},"outcome":"{outcome}"{reason}}}"#,
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )
+        .unwrap();
+    }
+}
+
+/// A 1-minute latency contract (an `ok` slower than 200 ms is a failure,
+/// down above 1 % failed) in a zone half an hour off UTC, on both backends:
+/// figures from imported attempts, a re-import changes nothing, and a
+/// changed `slow_after` recounts the stored minutes.
+#[tokio::test]
+async fn a_latency_contract_counts_slow_successes_as_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    std::fs::write(&config, LATENCY).unwrap();
+    let mut lines = String::new();
+    // 2026-03-15 00:00 +05:30.
+    let base = at("2026-03-14T18:30:00Z");
+    let minute = |k: i64| base + Duration::minutes(k);
+    timed_minute(&mut lines, minute(0), &[("ok", 50, 100)]); // available
+    timed_minute(&mut lines, minute(1), &[("ok", 50, 99), ("ok", 201, 1)]); // 1 %: available
+    timed_minute(&mut lines, minute(2), &[("ok", 50, 98), ("ok", 201, 2)]); // 2 %: down
+    timed_minute(&mut lines, minute(3), &[("ok", 200, 100)]); // at the limit: available
+    timed_minute(&mut lines, minute(4), &[("ok", 900, 3)]); // every success slow: down
+    timed_minute(&mut lines, minute(5), &[("ok", 50, 1), ("fail", 30, 1)]); // 50 %: down
+    timed_minute(&mut lines, minute(6), &[("inconclusive", 10, 5)]); // no data
+    let file = dir.path().join("attempts.jsonl");
+    std::fs::write(&file, &lines).unwrap();
+
+    let figures = |db: &TestDb| {
+        let sla = improbe(
+            &config,
+            Some(db),
+            &["sla", "--date", "2026-03-15", "--format", "json"],
+        );
+        assert!(sla.status.success(), "{}: {}", db.backend, stderr(&sla));
+        let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
+        records[0].clone()
+    };
+    for db in backends().await {
+        std::fs::write(&config, LATENCY).unwrap();
+        let b = db.backend;
+        for _ in 0..2 {
+            let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
+            assert!(import.status.success(), "{b}: {}", stderr(&import));
+        }
+        let m = figures(&db);
+        // March 2026 in Kolkata: 44,640 one-minute intervals.
+        assert_eq!(m["contract"], "chat", "{b}");
+        assert_eq!(m["start"], "2026-03-01T00:00:00+05:30", "{b}");
+        assert_eq!(m["unit_minutes"], 1, "{b}");
+        assert_eq!(m["total_units"], 44_640, "{b}");
+        assert_eq!(m["down_units"], 3, "{b}");
+        assert_eq!(m["available_units"], 3, "{b}");
+        assert_eq!(m["no_data_units"], 44_634, "{b}");
+        // (44,640 - 3) / 44,640 = 99.99327... %.
+        assert_eq!(m["availability_percent"], "99.9932", "{b}");
+        assert_eq!(m["meets_commitment"], true, "{b}");
+        assert_eq!(m["credit_percent"], 0, "{b}");
+
+        // The report's figures agree; the claim states the rule.
+        let month = ["--target", "kolkata-1m", "--date", "2026-03-15"];
+        let report = improbe(
+            &config,
+            Some(&db),
+            &[&["report"][..], &month, &["--format", "json"]].concat(),
+        );
+        assert!(report.status.success(), "{b}: {}", stderr(&report));
+        let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
+        assert_eq!(report["figures"]["down_units"], 3, "{b}");
+        let shown = stdout(&improbe(&config, None, &["contracts", "show", "chat"]));
+        assert!(
+            shown.contains("slower than 200 ms counts as a failure"),
+            "{shown}"
+        );
+
+        // A looser rule: only the minute with a failed attempt stays down.
+        std::fs::write(&config, LATENCY.replace("\"200ms\"", "\"1000ms\"")).unwrap();
+        assert_eq!(
+            figures(&db)["down_units"],
+            1,
+            "{b}: recounted against 1000 ms"
+        );
+        // And back: the same figures as before.
+        std::fs::write(&config, LATENCY).unwrap();
+        assert_eq!(
+            figures(&db)["down_units"],
+            3,
+            "{b}: recounted against 200 ms"
+        );
+    }
 }

@@ -482,6 +482,96 @@ async fn the_html_report_renders_in_headless_chromium() {
     );
 }
 
+/// The same month under a 5-minute error-rate contract: the live page and
+/// `/metrics` count the contract's intervals, in its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_pages_speak_the_targets_contract() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), &scripted_attempts()).await;
+    let sim = improbe::simulator::Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let text = CONFIG
+        .replace("currency = \"EUR\"\n", "currency = \"EUR\"\ncontract = \"five\"\n")
+        .replace(
+            "id = \"report-test\"",
+            &format!(
+                "id = \"report-test\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"",
+                dir.path().display()
+            ),
+        )
+        .replace(
+            "provider = \"simulator\"\n",
+            &format!(
+                "provider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"http://{}\"\n",
+                sim.addr()
+            ),
+        )
+        + &format!("[database]\nurl = \"{}\"\n", db.url)
+        + "[contracts.five]\nperiod = \"calendar_month\"\ninterval = \"5m\"\ndown_when = \"error_rate\"\n\
+           error_rate_above = \"5\"\ncommitment = \"99.9\"\ncredits = []\n";
+    let clock = common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
+    let daemon = common::InProcessDaemon::start_with_clock(&text, clock).await;
+    let base = format!("http://{}", daemon.addr.unwrap());
+    let page = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // 10:20-10:25 (three failing minutes) and 10:40-10:45 (one in five)
+    // are down; March has 8,928 intervals, 99.9 % tolerates 8.
+    assert!(
+        page.contains("2 of 8 tolerated down 5-minute intervals used (25%)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<p>Month 1: 2026-03-01 to 2026-03-31"),
+        "{page}"
+    );
+    assert!(
+        page.contains("each minute showing its 5-minute interval"),
+        "{page}"
+    );
+    assert!(!page.contains("Service Month"), "{page}");
+    let report = reqwest::get(format!("{base}/report/tim"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.contains("Availability evidence: tim, Month 1"),
+        "{report}"
+    );
+    assert!(report.contains("Down 5-minute intervals"), "{report}");
+    let series = "improbe_service_month_down_intervals{target=\"tim\",contract=\"five\",interval_minutes=\"5\"} 2";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(series) {
+            assert!(metrics.contains("improbe_service_month_tolerated_down_intervals{target=\"tim\",contract=\"five\",interval_minutes=\"5\"} 8"), "{metrics}");
+            assert!(
+                metrics.contains("improbe_service_month_failure_minutes{target=\"tim\"} 10"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series} never appeared: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium() {
     let db = TestDb::sqlite();

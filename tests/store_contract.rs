@@ -2,8 +2,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use chrono::Duration;
 use common::{at, attempt, backends, ingest};
+use improbe::attempt::Attempt;
 use improbe::attempt::Kind::{Login, SendDirect, SendGroup};
 use improbe::attempt::Outcome::{Fail, Inconclusive, Ok as Success};
 use improbe::config::ConfiguredExclusion;
@@ -416,5 +419,101 @@ async fn pruning_removes_raw_attempts_but_keeps_every_verdict() {
                 .unwrap(),
             0
         );
+    }
+}
+
+/// Slow successes (latency contracts): the daemon's write (one statement on
+/// PostgreSQL, re-decided later) and the import's (re-decided at once)
+/// count them alike against the stored rule, re-imports count nothing
+/// twice, and a changed rule recounts every stored minute.
+#[tokio::test]
+async fn slow_successes_are_counted_alike_on_every_write_path_and_recounted_when_the_rule_changes()
+{
+    let timed = |target: &str, prober: &str, second: u32, outcome, latency: Option<i64>| Attempt {
+        latency_ms: latency,
+        ..attempt(
+            target,
+            prober,
+            Login,
+            &format!("2026-03-17T00:00:{second:02}Z"),
+            outcome,
+        )
+    };
+    let batch = |target: &str| {
+        vec![
+            timed(target, "a", 1, Success, Some(201)), // slow
+            timed(target, "a", 2, Success, Some(200)), // at the limit: not slow
+            timed(target, "b", 3, Success, Some(950)), // slow, other prober
+            timed(target, "b", 4, Success, None),      // no latency: not shown slow
+            timed(target, "b", 5, Fail, Some(990)),    // a failure already
+        ]
+    };
+    let minute = range("2026-03-17T00:00:00Z", "2026-03-17T00:01:00Z");
+    for db in backends().await {
+        let b = db.backend;
+        let store = db.store().await;
+        let rules = BTreeMap::from([("daemon".to_owned(), 200), ("import".to_owned(), 200)]);
+        let mut recounted = store
+            .apply_latency_rules(&rules, at("2026-03-17T00:00:00Z"))
+            .await
+            .unwrap();
+        recounted.sort();
+        assert_eq!(recounted, ["daemon", "import"], "{b}");
+        assert!(
+            store
+                .apply_latency_rules(&rules, at("2026-03-17T00:00:00Z"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{b}: an unchanged rule recounts nothing"
+        );
+
+        store.store_attempts(&batch("daemon"), None).await.unwrap();
+        store.settle_pending().await.unwrap();
+        ingest(store.as_ref(), &batch("import")).await;
+        ingest(store.as_ref(), &batch("import")).await;
+        for target in ["daemon", "import"] {
+            let rows = store.minute_verdicts(target, minute).await.unwrap();
+            assert_eq!(rows.len(), 1, "{b} {target}");
+            let counts = rows[0].counts;
+            assert_eq!(
+                (counts.ok, counts.slow_ok, counts.fail),
+                (4, 2, 1),
+                "{b} {target}"
+            );
+            assert_eq!(
+                rows[0].verdict,
+                Verdict::Available,
+                "{b} {target}: the minute verdict ignores latency"
+            );
+        }
+
+        // A stricter rule for one target recounts its stored minutes only.
+        let stricter = BTreeMap::from([("daemon".to_owned(), 100), ("import".to_owned(), 200)]);
+        let recounted = store
+            .apply_latency_rules(&stricter, at("2026-03-17T01:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(recounted, ["daemon"], "{b}");
+        let slow = |rows: Vec<improbe::store::MinuteVerdict>| rows[0].counts.slow_ok;
+        assert_eq!(
+            slow(store.minute_verdicts("daemon", minute).await.unwrap()),
+            3,
+            "{b}"
+        );
+        assert_eq!(
+            slow(store.minute_verdicts("import", minute).await.unwrap()),
+            2,
+            "{b}"
+        );
+        // Later writes count against the new rule.
+        store
+            .store_attempts(&[timed("daemon", "c", 30, Success, Some(150))], None)
+            .await
+            .unwrap();
+        store.settle_pending().await.unwrap();
+        let rows = store.minute_verdicts("daemon", minute).await.unwrap();
+        assert_eq!((rows[0].counts.ok, rows[0].counts.slow_ok), (5, 4), "{b}");
+        assert_eq!(rows[0].probers, 3, "{b}");
     }
 }

@@ -15,6 +15,9 @@ use crate::sla::contract::{ClaimOpens, Contract, CreditTier, DEFAULT_CONTRACT, D
 
 /// The longest claim window accepted, in days.
 const MAX_CLAIM_DAYS: u32 = 3_650;
+/// No attempt runs this long (timeouts are far shorter), so a longer
+/// `slow_after` could never apply.
+const MAX_SLOW_AFTER_MS: u64 = 600_000;
 /// Period boundaries checked against the interval grid, from the first.
 const PERIODS_CHECKED: u32 = 240;
 
@@ -103,16 +106,21 @@ impl Validator<'_> {
                 }
             },
         };
-        // Minute buckets do not yet count slow successes, and a rule improbe
-        // cannot measure exactly must not be accepted.
-        if let Some(slow) = &raw.slow_after {
-            self.problem(
-                key("slow_after"),
-                Some(slow.span()),
-                "latency rules are not measured yet (the minute buckets do not count slow successes); remove slow_after",
-            );
-            ok = false;
-        }
+        let slow_after_ms = match &raw.slow_after {
+            None => None,
+            Some(slow) => {
+                let ms = u64::try_from(slow.get_ref().0.as_millis()).unwrap_or(u64::MAX);
+                if !(1..=MAX_SLOW_AFTER_MS).contains(&ms) {
+                    self.problem(
+                        key("slow_after"),
+                        Some(slow.span()),
+                        "must be from 1ms to 10m (an ok slower than this counts as failed)",
+                    );
+                    ok = false;
+                }
+                Some(ms)
+            }
+        };
         ok &= self.percentage(&key("commitment"), &raw.commitment);
         let mut credits = Vec::with_capacity(raw.credits.len());
         for (i, tier) in raw.credits.iter().enumerate() {
@@ -179,7 +187,7 @@ impl Validator<'_> {
             },
             interval_minutes,
             down_when,
-            slow_after_ms: None,
+            slow_after_ms,
             commitment: raw.commitment.get_ref().0,
             credits,
             claim_opens: match raw.claim_opens.as_ref().map(|c| *c.get_ref()) {

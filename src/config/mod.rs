@@ -259,6 +259,18 @@ impl Config {
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
     }
+
+    /// Each target whose contract has a latency rule, with its `slow_after`
+    /// in milliseconds: what the store counts slow successes against.
+    pub fn latency_rules(&self) -> BTreeMap<String, i64> {
+        self.targets
+            .iter()
+            .filter_map(|t| {
+                let ms = t.sla.contract.slow_after_ms?;
+                Some((t.name.clone(), i64::try_from(ms).ok()?))
+            })
+            .collect()
+    }
 }
 
 /// Formats a duration the way the config spells it.

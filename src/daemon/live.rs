@@ -244,9 +244,12 @@ async fn target_status(
     };
     let closed = Minute::containing(&now);
     let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
-    let (book, _) = accounting::minute_book(live.store.as_ref(), &target.name, hour).await?;
+    // From the start of the first minute's interval, so it is decided whole.
+    let contract = &target.sla.contract;
+    let read = MinuteRange::new(contract.interval_of(hour.start).start, hour.end);
+    let (book, _) = accounting::minute_book(live.store.as_ref(), &target.name, read).await?;
     let last_hour = (hour.start.0..hour.end.0)
-        .map(|m| (Minute(m), book.verdict(Minute(m))))
+        .map(|m| (Minute(m), book.interval_verdict(contract, Minute(m))))
         .collect();
     Ok(Some(crate::report::status::TargetStatus {
         tolerated_minutes: evidence.figures.tolerated_failure_minutes,

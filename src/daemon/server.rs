@@ -320,6 +320,33 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
             }
         }
     }
+    // The same budget in the contract's own intervals, labelled with the
+    // contract (README "Contracts"); under `tencent-im` equal to the minutes.
+    type Count = fn(&MonthStatement) -> i64;
+    let interval_figures: [(&str, &str, Count); 2] = [
+        (
+            "improbe_service_month_down_intervals",
+            "Down intervals of the target's contract in the current period (Apparent Failure minutes under tencent-im).",
+            MonthStatement::down_units,
+        ),
+        (
+            "improbe_service_month_tolerated_down_intervals",
+            "Down intervals the current period can hold and still meet the contract's commitment.",
+            |m| m.tolerated_failure_minutes / m.unit_minutes.max(1),
+        ),
+    ];
+    for (name, help, figure) in interval_figures {
+        out.family(name, "gauge", help);
+        for m in &months {
+            let unit = m.unit_minutes.to_string();
+            let labels = [
+                ("target", m.target.as_str()),
+                ("contract", m.contract.as_str()),
+                ("interval_minutes", unit.as_str()),
+            ];
+            out.sample(name, &labels, figure(m) as f64);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

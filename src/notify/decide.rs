@@ -21,6 +21,7 @@ use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
 use crate::report::claim::Claim;
 use crate::report::evidence::{self, Depth};
+use crate::sla::contract::{Words, budget_used};
 use crate::sla::{MonthStatement, tiers};
 use crate::store::{NewNotification, Store};
 
@@ -206,7 +207,7 @@ impl Decider {
         let statement = statement_at(store, target, trigger.minute().start(), now).await?;
         let mut event = base_event(target, statement.as_ref(), now);
         event.minute = Some(utc(trigger.minute().start()));
-        let used = budget_phrase(statement.as_ref());
+        let used = budget_phrase(target, statement.as_ref());
         let when = |m: Minute| local(m.start(), target);
         match trigger {
             MinuteTrigger::IncidentOpened { start } => {
@@ -317,6 +318,7 @@ impl Decider {
             statement_at(store, target, Minute(settled_end.0 - 1).start(), now).await?
         {
             let k = statement.month.index;
+            let period = Words::capitalised(target.sla.contract.words().period);
             for mark in events::budget_marks(&statement, &target.sla.contract) {
                 let id = format!("budget:{name}:{k}:{}", mark.label());
                 if self.written.contains(&id) {
@@ -327,11 +329,11 @@ impl Decider {
                 event.event = EventKind::Budget;
                 event.summary = match mark {
                     BudgetMark::Budget(p) => format!(
-                        "{name}: {p} % of the error budget used in Service Month {k}: {}",
-                        budget_phrase(Some(&statement))
+                        "{name}: {p} % of the error budget used in {period} {k}: {}",
+                        budget_phrase(target, Some(&statement))
                     ),
                     BudgetMark::Credit(p) => format!(
-                        "{name}: availability {} % in Service Month {k}: a {p} % credit ({} {}) is owed so far",
+                        "{name}: availability {} % in {period} {k}: a {p} % credit ({} {}) is owed so far",
                         statement.availability_percent,
                         tiers::format_money(tiers::credit_amount(target.sla.monthly_fee, p)),
                         statement.currency
@@ -367,6 +369,7 @@ impl Decider {
         // A claim window closes 60 days after its month ends.
         let recent = accounting::months_touched(target, now - chrono::Duration::days(95), now, now);
         let completed: Vec<_> = recent.into_iter().filter(|m| m.is_complete(now)).collect();
+        let period = Words::capitalised(target.sla.contract.words().period);
         let mut decided = Vec::new();
         for statement in accounting::statements(store, target, completed, now).await? {
             let k = statement.month.index;
@@ -391,12 +394,12 @@ impl Decider {
                 event.event = kind;
                 event.summary = if kind == EventKind::ClaimOpen {
                     format!(
-                        "{name}: Service Month {k} owes a {} % credit ({amount} {}); the claim window is open until {deadline}",
+                        "{name}: {period} {k} owes a {} % credit ({amount} {}); the claim window is open until {deadline}",
                         statement.credit_percent, statement.currency
                     )
                 } else {
                     format!(
-                        "{name}: the claim for Service Month {k} ({amount} {}) must be filed by {deadline}",
+                        "{name}: the claim for {period} {k} ({amount} {}) must be filed by {deadline}",
                         statement.currency
                     )
                 };
@@ -442,6 +445,19 @@ fn base_event(target: &Target, statement: Option<&MonthStatement>, now: DateTime
         service_month: statement.map(|s| s.month.index),
         failure_minutes: statement.map_or(0, |s| s.failure_minutes),
         tolerated_minutes: statement.map_or(0, |s| s.tolerated_failure_minutes),
+        budget_line: statement.map(|s| {
+            let words = target.sla.contract.words();
+            format!(
+                "{} {}: {}",
+                Words::capitalised(words.period),
+                s.month.index,
+                budget_used(
+                    &words,
+                    s.down_units(),
+                    s.tolerated_failure_minutes / s.unit_minutes
+                )
+            )
+        }),
         summary: String::new(),
         incident: None,
         errors: Vec::new(),
@@ -462,6 +478,7 @@ pub fn test_event(target: &str, prober: &str, now: DateTime<Utc>) -> Event {
         service_month: None,
         failure_minutes: 0,
         tolerated_minutes: 0,
+        budget_line: None,
         summary: format!("improbe test notification from prober {prober}: this channel works"),
         incident: None,
         errors: Vec::new(),
@@ -480,12 +497,20 @@ fn incident_facts(target: &str, start: Minute, end: Option<Minute>) -> IncidentF
     }
 }
 
-/// "17 of 432 tolerated failure minutes used in Service Month 3".
-fn budget_phrase(statement: Option<&MonthStatement>) -> String {
+/// "17 of 432 tolerated failure minutes used in Service Month 3", in the
+/// target contract's words.
+fn budget_phrase(target: &Target, statement: Option<&MonthStatement>) -> String {
+    let words = target.sla.contract.words();
     match statement {
         Some(s) => format!(
-            "{} of {} tolerated failure minutes used in Service Month {}",
-            s.failure_minutes, s.tolerated_failure_minutes, s.month.index
+            "{} in {} {}",
+            budget_used(
+                &words,
+                s.down_units(),
+                s.tolerated_failure_minutes / s.unit_minutes
+            ),
+            Words::capitalised(words.period),
+            s.month.index
         ),
         None => "before the service start".to_owned(),
     }

@@ -74,6 +74,10 @@ pub struct Event {
     pub service_month: Option<u32>,
     pub failure_minutes: i64,
     pub tolerated_minutes: i64,
+    /// "Service Month 6: 2 of 432 tolerated failure minutes used", in the
+    /// target contract's words; absent from events stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_line: Option<String>,
     /// One line for people.
     pub summary: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::evidence::{Evidence, UNCLASSIFIED_CODE_NOTE};
 use super::markdown::escape;
 use super::sla::SlaRecord;
+use crate::sla::contract::{DEFAULT_CONTRACT, Words};
 
 #[derive(Debug, Serialize)]
 pub struct Claim {
@@ -27,6 +28,11 @@ pub struct Claim {
     pub cautions: Vec<String>,
     /// The claim as Markdown, ready for the ticket.
     pub text: String,
+    /// The contract's nouns and the figures as label and value, for the text.
+    #[serde(skip)]
+    words: Words,
+    #[serde(skip)]
+    figure_rows: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,10 +55,11 @@ impl Claim {
     pub fn from_evidence(evidence: &Evidence, provider: &str) -> Claim {
         let f = &evidence.figures;
         let mut cautions = Vec::new();
+        let words = evidence.words.clone();
         if !f.complete {
             cautions.push(format!(
-                "The Service Month has not ended: these figures are provisional until {}.",
-                f.end
+                "The {} has not ended: these figures are provisional until {}.",
+                words.period, f.end
             ));
         }
         if evidence.coverage.is_low() {
@@ -67,7 +74,8 @@ impl Claim {
             .any(|i| i.errors.iter().any(|e| e.unclassified_code))
         {
             cautions.push(format!(
-                "Some incident minutes rest on error codes {UNCLASSIFIED_CODE_NOTE}."
+                "Some {}s rest on error codes {UNCLASSIFIED_CODE_NOTE}.",
+                words.down
             ));
         }
         let mut claim = Claim {
@@ -98,6 +106,8 @@ impl Claim {
             digest: evidence.digest_line(),
             cautions,
             text: String::new(),
+            figure_rows: evidence.figure_rows(),
+            words,
         };
         claim.text = claim.markdown();
         claim
@@ -109,13 +119,14 @@ impl Claim {
         let w = &mut out;
         let _ = writeln!(
             w,
-            "# Service credit claim: {}, Service Month {} ({} to {})\n",
+            "# Service credit claim: {}, {} {} ({} to {})\n",
             escape(&f.target),
+            Words::capitalised(self.words.period),
             f.month,
             f.first_day,
             f.last_day
         );
-        let tencent = f.contract == crate::sla::contract::DEFAULT_CONTRACT;
+        let tencent = f.contract == DEFAULT_CONTRACT;
         let measured = if f.unit_minutes == 1 {
             "minutes".to_owned()
         } else {
@@ -167,43 +178,60 @@ impl Claim {
             let _ = writeln!(w, "> **Caution:** {}\n", escape(caution));
         }
         let _ = writeln!(w, "## Figures\n\n| | |\n|---|---|");
-        let rows = [
-            (
-                "Service Month",
-                format!(
-                    "{} to {} ({}): {} to {} (end exclusive)",
-                    f.first_day, f.last_day, self.timezone, f.start, f.end
+        let period_row = (
+            Words::capitalised(self.words.period),
+            format!(
+                "{} to {} ({}): {} to {} (end exclusive)",
+                f.first_day, f.last_day, self.timezone, f.start, f.end
+            ),
+        );
+        let coverage_row = (
+            "Measured coverage".to_owned(),
+            format!(
+                "{}% of elapsed, not excluded minutes",
+                self.coverage_percent
+            ),
+        );
+        // Another contract's figures carry no Tencent clause numbers.
+        let rows: Vec<(String, String)> = if tencent {
+            let f = &self.figures;
+            let clause_rows = [
+                ("Total minutes", f.total_minutes.to_string()),
+                ("Apparent Failure minutes", f.failure_minutes.to_string()),
+                (
+                    "Excluded minutes (clause 7)",
+                    f.excluded_minutes.to_string(),
                 ),
-            ),
-            ("Total minutes", f.total_minutes.to_string()),
-            ("Apparent Failure minutes", f.failure_minutes.to_string()),
-            (
-                "Excluded minutes (clause 7)",
-                f.excluded_minutes.to_string(),
-            ),
-            ("Availability", format!("{}%", f.availability_percent)),
-            (
-                "Credit (clause 5)",
-                format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
-            ),
-            (
-                "Claim window (clause 6)",
-                format!("{} to {}", f.claim_opens, f.claim_deadline),
-            ),
-            (
-                "Measured coverage",
-                format!(
-                    "{}% of elapsed, not excluded minutes",
-                    self.coverage_percent
+                ("Availability", format!("{}%", f.availability_percent)),
+                (
+                    "Credit (clause 5)",
+                    format!("{}% = {} {}", f.credit_percent, f.credit_amount, f.currency),
                 ),
-            ),
-        ];
+                (
+                    "Claim window (clause 6)",
+                    format!("{} to {}", f.claim_opens, f.claim_deadline),
+                ),
+            ];
+            std::iter::once(period_row)
+                .chain(
+                    clause_rows
+                        .into_iter()
+                        .map(|(name, value)| (name.to_owned(), value)),
+                )
+                .chain(std::iter::once(coverage_row))
+                .collect()
+        } else {
+            std::iter::once(period_row)
+                .chain(self.figure_rows.iter().cloned())
+                .chain(std::iter::once(coverage_row))
+                .collect()
+        };
         for (name, value) in rows {
             let _ = writeln!(w, "| {name} | {} |", escape(&value));
         }
         let _ = writeln!(w, "\n## Incidents ({})\n", self.incidents.len());
         if self.incidents.is_empty() {
-            let _ = writeln!(w, "No Apparent Failure minute.\n");
+            let _ = writeln!(w, "No {}.\n", self.words.down_title);
         } else {
             let _ = writeln!(
                 w,

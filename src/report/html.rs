@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use chrono::Datelike;
 
-use super::evidence::{Cell, Day, Evidence, GAP_MINUTES, Incident, NO_INCIDENT, Table};
+use super::evidence::{Cell, Day, Evidence, GAP_MINUTES, Incident, Table, no_incident};
 use crate::minute::Minute;
+use crate::sla::contract::Words;
 use crate::verdict::Verdict;
 
 pub const COLOR_AVAILABLE: &str = "#2e7d32";
@@ -27,8 +28,10 @@ pub fn render(e: &Evidence) -> String {
     let mut out = String::new();
     let w = &mut out;
     let title = format!(
-        "Availability evidence: {}, Service Month {}",
-        e.target, f.month
+        "Availability evidence: {}, {} {}",
+        e.target,
+        Words::capitalised(e.words.period),
+        f.month
     );
     let _ = write!(
         w,
@@ -61,7 +64,7 @@ pub fn render(e: &Evidence) -> String {
 
     let _ = writeln!(w, "<h2>Incidents ({})</h2>", e.incidents.len());
     if e.incidents.is_empty() {
-        let _ = writeln!(w, "<p>{NO_INCIDENT}</p>");
+        let _ = writeln!(w, "<p>{}</p>", esc(&no_incident(&e.words)));
     }
     for (n, incident) in e.incidents.iter().enumerate() {
         incident_section(w, n + 1, incident);

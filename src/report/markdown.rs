@@ -3,15 +3,20 @@
 
 use std::fmt::Write as _;
 
-use super::evidence::{Cell, Evidence, GAP_MINUTES, NO_INCIDENT, Table};
+use super::evidence::no_incident;
+use crate::sla::contract::Words;
+
+use super::evidence::{Cell, Evidence, GAP_MINUTES, Table};
 
 pub fn render(e: &Evidence) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(
         w,
-        "# Availability evidence: `{}`, Service Month {}\n",
-        e.target, e.figures.month
+        "# Availability evidence: `{}`, {} {}\n",
+        e.target,
+        Words::capitalised(e.words.period),
+        e.figures.month
     );
     let _ = writeln!(w, "{}\n", e.period());
 
@@ -23,7 +28,7 @@ pub fn render(e: &Evidence) -> String {
 
     let _ = writeln!(w, "\n## Incidents ({})\n", e.incidents.len());
     if e.incidents.is_empty() {
-        let _ = writeln!(w, "{NO_INCIDENT}\n");
+        let _ = writeln!(w, "{}\n", no_incident(&e.words));
     }
     for (n, incident) in e.incidents.iter().enumerate() {
         let _ = writeln!(w, "### {}\n", incident.title(n + 1));

@@ -9,7 +9,6 @@ use crate::sla::{ClaimStatus, MonthStatement, tiers};
 #[derive(Debug, Clone, Serialize)]
 pub struct SlaRecord {
     pub target: String,
-    pub contract: String,
     pub month: u32,
     pub first_day: String,
     pub last_day: String,
@@ -28,6 +27,8 @@ pub struct SlaRecord {
     pub claim_opens: String,
     pub claim_deadline: String,
     pub complete: bool,
+    /// The contract the figures follow (README "Contracts").
+    pub contract: String,
     /// The contract's measured interval and the figures counted in it
     /// (equal to the minute figures under `tencent-im`).
     pub unit_minutes: i64,
@@ -86,7 +87,8 @@ pub fn json(statements: &[MonthStatement]) -> String {
 
 const CSV_HEADER: &str = "target,month,first_day,last_day,start,end,total_minutes,failure_minutes,excluded_minutes,\
 no_data_minutes,available_minutes,availability_percent,meets_commitment,credit_percent,credit_amount,currency,\
-claim_opens,claim_deadline,complete";
+claim_opens,claim_deadline,complete,contract,unit_minutes,total_units,down_units,excluded_units,no_data_units,\
+available_units";
 
 pub fn csv(statements: &[MonthStatement]) -> String {
     let mut out = String::from(CSV_HEADER);
@@ -112,6 +114,13 @@ pub fn csv(statements: &[MonthStatement]) -> String {
             r.claim_opens,
             r.claim_deadline,
             r.complete.to_string(),
+            csv_field(&r.contract),
+            r.unit_minutes.to_string(),
+            r.total_units.to_string(),
+            r.down_units.to_string(),
+            r.excluded_units.to_string(),
+            r.no_data_units.to_string(),
+            r.available_units.to_string(),
         ];
         out.push_str(&fields.join(","));
         out.push('\n');
@@ -171,9 +180,9 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
             s.month.index.to_string(),
             period,
             format!("{}%{verdict}", s.availability_percent),
-            s.failure_minutes.to_string(),
-            s.no_data_minutes.to_string(),
-            s.excluded_minutes.to_string(),
+            minutes_cell(s, s.failure_minutes),
+            minutes_cell(s, s.no_data_minutes),
+            minutes_cell(s, s.excluded_minutes),
             coverage,
             format!(
                 "{}% = {} {}",
@@ -198,6 +207,20 @@ pub fn table(statements: &[MonthStatement], now: DateTime<Utc>) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Minutes, and under an interval contract the intervals they are:
+/// "25 (5×5m)".
+fn minutes_cell(s: &MonthStatement, minutes: i64) -> String {
+    if s.unit_minutes == 1 {
+        minutes.to_string()
+    } else {
+        format!(
+            "{minutes} ({}×{}m)",
+            minutes / s.unit_minutes,
+            s.unit_minutes
+        )
+    }
 }
 
 /// `cell` padded with spaces to `width` characters. Not `format!("{:<w$}")`,

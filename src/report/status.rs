@@ -1,6 +1,6 @@
 //! The live status page served at `/` by `improbe run`: per target, the
-//! current Service Month's availability with its coverage, failure minutes
-//! against the error budget, the credit owed so far, any open incident, the
+//! current period's availability with its coverage, down intervals (failure
+//! minutes under `tencent-im`) against the error budget, the credit owed so far, any open incident, the
 //! last hour minute by minute and the month as the report's calendar.
 //! Self-contained like the report (no scripts, nothing fetched).
 
@@ -33,18 +33,18 @@ impl TargetStatus {
             .filter(|i| i.range.end == last.next())
     }
 
-    /// "120 of 432 tolerated failure minutes used (27%)".
+    /// "120 of 432 tolerated failure minutes used (27%)", in the
+    /// contract's intervals.
     pub fn budget_line(&self) -> String {
-        let used = self.evidence.figures.failure_minutes;
-        let share = if self.tolerated_minutes > 0 {
-            format!(" ({}%)", used * 100 / self.tolerated_minutes)
+        let f = &self.evidence.figures;
+        let tolerated = self.tolerated_minutes / f.unit_minutes.max(1);
+        let share = if tolerated > 0 {
+            format!(" ({}%)", f.down_units * 100 / tolerated)
         } else {
             String::new()
         };
-        format!(
-            "{used} of {} tolerated failure minutes used{share}",
-            self.tolerated_minutes
-        )
+        let used = crate::sla::contract::budget_used(&self.evidence.words, f.down_units, tolerated);
+        format!("{used}{share}")
     }
 }
 
@@ -57,7 +57,7 @@ pub fn render(statuses: &[TargetStatus], generated_at: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\n<title>improbe status</title>\n\
          <style>{STYLE}{PAGE_STYLE}</style>\n</head>\n<body>\n<h1>improbe status</h1>\n\
-         <p>As of {} (refreshed every {REFRESH_SECONDS} s). Each figure covers the current Service Month so far.</p>\n",
+         <p>As of {} (refreshed every {REFRESH_SECONDS} s). Each figure covers the target's current period so far.</p>\n",
         esc(generated_at)
     );
     for status in statuses {
@@ -79,8 +79,9 @@ fn card(w: &mut String, status: &TargetStatus) {
     let link = format!("/report/{}", esc(&e.target));
     let _ = writeln!(
         w,
-        "<section class=\"card\"><h2><a href=\"{link}\">{}</a></h2>\n<p>Service Month {}: {} to {} ({})</p>",
+        "<section class=\"card\"><h2><a href=\"{link}\">{}</a></h2>\n<p>{} {}: {} to {} ({})</p>",
         esc(&e.target),
+        crate::sla::contract::Words::capitalised(e.words.period),
         f.month,
         f.first_day,
         f.last_day,
@@ -109,7 +110,11 @@ fn card(w: &mut String, status: &TargetStatus) {
             f.credit_percent > 0,
         ),
         ("Open incident", open, status.open_incident().is_some()),
-        ("Incidents this month", e.incidents.len().to_string(), false),
+        (
+            "Incidents this period",
+            e.incidents.len().to_string(),
+            false,
+        ),
         (
             "Claim window",
             format!("{} to {}", f.claim_opens, f.claim_deadline),
@@ -121,12 +126,21 @@ fn card(w: &mut String, status: &TargetStatus) {
     }
     let _ = writeln!(w, "</table></div>");
     let _ = writeln!(w, "<h3>Last hour</h3>");
-    minute_strip(w, &status.last_hour, "the last hour's minute verdicts");
-    let _ = writeln!(w, "<h3>This Service Month</h3>");
+    let strip = if e.figures.unit_minutes == 1 {
+        "the last hour's minute verdicts".to_owned()
+    } else {
+        format!(
+            "the last hour, each minute showing its {}'s verdict",
+            e.words.unit
+        )
+    };
+    minute_strip(w, &status.last_hour, &strip);
+    let _ = writeln!(w, "<h3>This {}</h3>", esc(e.words.period));
     calendar(w, &e.days);
     let _ = writeln!(
         w,
-        "<p><a href=\"{link}\">The month's full evidence report</a></p></section>"
+        "<p><a href=\"{link}\">The {}'s full evidence report</a></p></section>",
+        esc(e.words.period)
     );
 }
 

@@ -102,7 +102,32 @@ pub struct IntervalCounts {
     pub slow_ok: i64,
 }
 
+impl IntervalCounts {
+    pub fn add(&mut self, other: IntervalCounts) {
+        self.ok += other.ok;
+        self.fail += other.fail;
+        self.slow_ok += other.slow_ok;
+    }
+}
+
+impl From<crate::verdict::OutcomeCounts> for IntervalCounts {
+    fn from(counts: crate::verdict::OutcomeCounts) -> Self {
+        IntervalCounts {
+            ok: counts.ok,
+            fail: counts.fail,
+            slow_ok: counts.slow_ok,
+        }
+    }
+}
+
 impl Contract {
+    /// The measured interval containing `minute` (aligned on UTC hours).
+    pub fn interval_of(&self, minute: Minute) -> MinuteRange {
+        let unit = i64::from(self.interval_minutes);
+        let start = minute.0.div_euclid(unit) * unit;
+        MinuteRange::new(Minute(start), Minute(start + unit))
+    }
+
     /// Tencent Cloud IM's SLA, as improbe has always applied it.
     pub fn tencent_im() -> Contract {
         Contract {
@@ -187,10 +212,10 @@ impl Contract {
             if !range.contains(minute) {
                 continue;
             }
-            let sum = intervals.entry(minute.0.div_euclid(unit)).or_default();
-            sum.ok += counts.ok;
-            sum.fail += counts.fail;
-            sum.slow_ok += counts.slow_ok;
+            intervals
+                .entry(minute.0.div_euclid(unit))
+                .or_default()
+                .add(counts);
         }
         let mut observed = ObservedMinutes::default();
         for (index, counts) in intervals {
@@ -310,11 +335,85 @@ impl Contract {
     }
 
     fn unit_words(&self) -> String {
-        if self.interval_minutes == 1 {
+        self.words().unit
+    }
+
+    /// The nouns every reader (report, claim, status page, `sla` table,
+    /// notifications) uses for this contract's figures.
+    pub fn words(&self) -> Words {
+        let unit = if self.interval_minutes == 1 {
             "minute".to_owned()
         } else {
             format!("{}-minute interval", self.interval_minutes)
+        };
+        Words {
+            period: match self.period {
+                Period::ServiceMonth => "Service Month",
+                Period::CalendarMonth => "month",
+            },
+            down: if self.decides_per_minute() {
+                "failure minute".to_owned()
+            } else {
+                format!("down {unit}")
+            },
+            // Tencent's word for a down minute, only where its rule applies.
+            down_title: if self.decides_per_minute() {
+                "Apparent Failure minute".to_owned()
+            } else {
+                format!("down {unit}")
+            },
+            down_short: if self.decides_per_minute() {
+                "failure"
+            } else {
+                "down"
+            },
+            unit,
         }
+    }
+}
+
+/// "120 of 432 tolerated failure minutes used": the error budget in the
+/// contract's intervals, as the status page and the notifications state it.
+pub fn budget_used(words: &Words, down_units: i64, tolerated_units: i64) -> String {
+    format!(
+        "{down_units} of {tolerated_units} tolerated {}s used",
+        words.down
+    )
+}
+
+/// How a contract's figures are named, decided once ([`Contract::words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Words {
+    /// What a period is called: "Service Month" or "month".
+    pub period: &'static str,
+    /// The measured interval: "minute" or "5-minute interval".
+    pub unit: String,
+    /// A down interval in running text: "failure minute", "down minute" or
+    /// "down 5-minute interval".
+    pub down: String,
+    /// The same as the contract names it, for figures and headings:
+    /// "Apparent Failure minute" under `tencent-im`.
+    pub down_title: String,
+    /// The same as a column heading: "failure" or "down".
+    pub down_short: &'static str,
+}
+
+impl Words {
+    /// `n` and the noun, plural unless `n` is 1: "3 down 5-minute intervals".
+    pub fn count(n: i64, noun: &str) -> String {
+        if n == 1 {
+            format!("{n} {noun}")
+        } else {
+            format!("{n} {noun}s")
+        }
+    }
+
+    /// The noun with a capital first letter, for a heading or label.
+    pub fn capitalised(noun: &str) -> String {
+        let mut chars = noun.chars();
+        chars.next().map_or_else(String::new, |first| {
+            first.to_uppercase().chain(chars).collect()
+        })
     }
 }
 
@@ -497,5 +596,44 @@ mod tests {
         assert_eq!(objective.credit_percent(1_000, 1_000), 0);
         assert!(!objective.has_credits());
         assert!(objective.describe().contains("internal objective"));
+    }
+
+    #[test]
+    fn each_contract_names_its_figures_in_its_own_words() {
+        let tencent = Contract::tencent_im().words();
+        assert_eq!(tencent.period, "Service Month");
+        assert_eq!(tencent.down_title, "Apparent Failure minute");
+        assert_eq!(
+            budget_used(&tencent, 17, 432),
+            "17 of 432 tolerated failure minutes used"
+        );
+        let five = Contract {
+            period: Period::CalendarMonth,
+            interval_minutes: 5,
+            ..Contract::tencent_im()
+        }
+        .words();
+        assert_eq!(
+            (five.period, five.unit.as_str()),
+            ("month", "5-minute interval")
+        );
+        assert_eq!(
+            budget_used(&five, 1, 8),
+            "1 of 8 tolerated down 5-minute intervals used"
+        );
+        assert_eq!(
+            five.down_title, "down 5-minute interval",
+            "no Tencent term for another rule"
+        );
+        let latency = Contract {
+            slow_after_ms: Some(200),
+            ..Contract::tencent_im()
+        }
+        .words();
+        assert_eq!(
+            (latency.down.as_str(), latency.down_short),
+            ("down minute", "down")
+        );
+        assert_eq!(Words::capitalised("month"), "Month");
     }
 }

@@ -3,6 +3,7 @@
 //! the one verdict rule (`verdict::decide`).
 
 use super::ExcludedMinutes;
+use super::contract::{Contract, IntervalCounts};
 use crate::minute::Minute;
 use crate::verdict::{OutcomeCounts, Verdict, decide};
 
@@ -34,6 +35,23 @@ impl MinuteBook {
 
     pub fn verdict(&self, minute: Minute) -> Verdict {
         decide(self.counts(minute), self.excluded.contains(minute))
+    }
+
+    /// The verdict of the contract's measured interval that holds `minute`,
+    /// decided like the period's figures ([`Contract::interval_verdict`]
+    /// over the interval's summed counts): what the report's incidents, day
+    /// table and minute strips show, so they add up to the figures. The book
+    /// must hold the interval's every minute (a period or an hour does).
+    pub fn interval_verdict(&self, contract: &Contract, minute: Minute) -> Verdict {
+        if contract.decides_per_minute() {
+            return self.verdict(minute);
+        }
+        let interval = contract.interval_of(minute);
+        let mut sum = IntervalCounts::default();
+        for m in interval.start.0..interval.end.0 {
+            sum.add(self.counts(Minute(m)).into());
+        }
+        contract.interval_verdict(sum, self.excluded.overlaps(interval))
     }
 
     pub fn excluded(&self) -> &ExcludedMinutes {
@@ -75,5 +93,55 @@ mod tests {
             "no row, no window"
         );
         assert_eq!(book.counts(after.next()), OutcomeCounts::default());
+    }
+
+    /// Every minute shows its interval's verdict, and the intervals these
+    /// make up are exactly those the period's figures count.
+    #[test]
+    fn a_minute_shows_its_intervals_verdict_as_the_figures_count_it() {
+        use crate::minute::MinuteRange;
+        use crate::sla::contract::{DownRule, Period};
+        let contract = Contract {
+            period: Period::CalendarMonth,
+            interval_minutes: 5,
+            down_when: DownRule::ErrorRate {
+                above_percent: 5.into(),
+            },
+            ..Contract::tencent_im()
+        };
+        let start = Minute(29_000_000);
+        let counts = |ok, fail| OutcomeCounts {
+            ok,
+            fail,
+            ..OutcomeCounts::default()
+        };
+        let stored = [
+            (start, counts(19, 0)),
+            (Minute(start.0 + 1), counts(0, 2)), // 2 of 21 failed: down
+            (Minute(start.0 + 5), counts(40, 2)), // 2 of 42: available
+            (Minute(start.0 + 12), counts(0, 0)), // inconclusive only: no data
+        ];
+        let book = MinuteBook::new(stored, ExcludedMinutes::default());
+        let verdicts: Vec<Verdict> = (start.0..start.0 + 15)
+            .map(|m| book.interval_verdict(&contract, Minute(m)))
+            .collect();
+        assert!(
+            verdicts[..5].iter().all(|v| *v == Verdict::Failure),
+            "{verdicts:?}"
+        );
+        assert!(
+            verdicts[5..10].iter().all(|v| *v == Verdict::Available),
+            "{verdicts:?}"
+        );
+        assert!(
+            verdicts[10..].iter().all(|v| *v == Verdict::NoData),
+            "{verdicts:?}"
+        );
+        let observed = contract.observe(
+            MinuteRange::new(start, Minute(start.0 + 15)),
+            stored.map(|(m, c)| (m, c.into())),
+            &ExcludedMinutes::default(),
+        );
+        assert_eq!((observed.failure, observed.available), (1, 1));
     }
 }

@@ -15,15 +15,33 @@ use crate::verdict::{OutcomeCounts, Verdict};
 /// A `minute_buckets` row's key: target, minute, prober.
 pub type BucketKey = (String, Minute, String);
 
+/// Each target's latency threshold (`slow_after`, milliseconds), as stored
+/// in `latency_rules`.
+pub type LatencyRules = HashMap<String, i64>;
+
+/// Whether an attempt is an `ok` slower than its target's latency rule. An
+/// `ok` without a recorded latency cannot be shown slow, so it is not.
+pub fn is_slow_ok(attempt: &Attempt, rules: &LatencyRules) -> bool {
+    attempt.outcome == Outcome::Ok
+        && matches!(
+            (attempt.latency_ms, rules.get(&attempt.target)),
+            (Some(latency), Some(limit)) if latency > *limit
+        )
+}
+
 /// What a batch of new attempts adds to each (target, minute, prober) bucket.
 pub fn bucket_counts<'a>(
     attempts: impl IntoIterator<Item = &'a Attempt>,
+    rules: &LatencyRules,
 ) -> BTreeMap<BucketKey, OutcomeCounts> {
     let mut buckets: BTreeMap<BucketKey, OutcomeCounts> = BTreeMap::new();
     for a in attempts {
         let counts = buckets
             .entry((a.target.clone(), a.minute(), a.prober.clone()))
             .or_default();
+        if is_slow_ok(a, rules) {
+            counts.slow_ok += 1;
+        }
         match a.outcome {
             Outcome::Ok => counts.ok += 1,
             Outcome::Fail => counts.fail += 1,
@@ -126,6 +144,42 @@ mod tests {
     }
 
     #[test]
+    fn only_an_ok_slower_than_its_targets_rule_counts_slow() {
+        let timed = |outcome, latency: Option<i64>| Attempt {
+            latency_ms: latency,
+            ..attempt("a", 0, 0, outcome)
+        };
+        let rules = LatencyRules::from([("t".to_owned(), 200)]);
+        assert!(is_slow_ok(&timed(Outcome::Ok, Some(201)), &rules));
+        assert!(
+            !is_slow_ok(&timed(Outcome::Ok, Some(200)), &rules),
+            "at the limit is not slower"
+        );
+        assert!(
+            !is_slow_ok(&timed(Outcome::Ok, None), &rules),
+            "no latency, not shown slow"
+        );
+        assert!(
+            !is_slow_ok(&timed(Outcome::Fail, Some(900)), &rules),
+            "a failure is a failure already"
+        );
+        assert!(
+            !is_slow_ok(&timed(Outcome::Ok, Some(900)), &LatencyRules::new()),
+            "no rule"
+        );
+        let buckets = bucket_counts(
+            &[
+                timed(Outcome::Ok, Some(201)),
+                timed(Outcome::Ok, Some(5)),
+                timed(Outcome::Fail, Some(900)),
+            ],
+            &rules,
+        );
+        let counts = buckets.values().next().unwrap();
+        assert_eq!((counts.ok, counts.slow_ok, counts.fail), (2, 1, 1));
+    }
+
+    #[test]
     fn attempts_count_in_their_own_minute_and_probers_bucket() {
         let attempts = [
             attempt("a", 0, 0, Outcome::Ok),
@@ -133,7 +187,7 @@ mod tests {
             attempt("b", 0, 30, Outcome::Inconclusive),
             attempt("a", 1, 0, Outcome::Ok),
         ];
-        let buckets = bucket_counts(&attempts);
+        let buckets = bucket_counts(&attempts, &LatencyRules::new());
         let first = attempts[0].minute();
         let next = Minute(first.0 + 1);
         let key = |prober: &str, minute| ("t".to_owned(), minute, prober.to_owned());
@@ -143,7 +197,8 @@ mod tests {
             OutcomeCounts {
                 ok: 1,
                 fail: 1,
-                inconclusive: 0
+                inconclusive: 0,
+                slow_ok: 0
             }
         );
         assert_eq!(
@@ -151,7 +206,8 @@ mod tests {
             OutcomeCounts {
                 ok: 0,
                 fail: 0,
-                inconclusive: 1
+                inconclusive: 1,
+                slow_ok: 0
             }
         );
         assert_eq!(
@@ -159,7 +215,8 @@ mod tests {
             OutcomeCounts {
                 ok: 1,
                 fail: 0,
-                inconclusive: 0
+                inconclusive: 0,
+                slow_ok: 0
             }
         );
         assert_eq!(

@@ -219,6 +219,17 @@ pub trait Store: Send + Sync {
     /// many minutes were re-decided.
     async fn settle_pending(&self) -> StoreResult<u64>;
 
+    /// Makes `wanted` (target → `slow_after` in milliseconds) the thresholds
+    /// slow `ok` attempts are counted against. For each target whose
+    /// threshold is new or changed, recounts every minute whose attempts
+    /// are still stored, under the target's lock. A target left out keeps
+    /// its stored rule. Returns the targets recounted.
+    async fn apply_latency_rules(
+        &self,
+        wanted: &std::collections::BTreeMap<String, i64>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>>;
+
     /// Every prober's watermark and the earliest pending minute.
     async fn settlement_facts(&self) -> StoreResult<SettlementFacts>;
 
@@ -366,6 +377,13 @@ pub async fn prepare(
         .sync_config_exclusions(&config.exclusions, &config.prober.id, now)
         .await
         .context("cannot record the config's exclusion windows")?;
+    let recounted = store
+        .apply_latency_rules(&config.latency_rules(), now)
+        .await
+        .context("cannot record the contracts' latency rules")?;
+    if !recounted.is_empty() {
+        tracing::info!(targets = ?recounted, "latency rule changed: slow successes recounted from the stored attempts");
+    }
     // Minutes a stopped or crashed prober left pending are re-decided before
     // anything reads them (targets another prober is re-deciding are its).
     store

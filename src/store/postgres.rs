@@ -58,10 +58,10 @@ impl PostgresStore {
     /// $4; NULL for none). Only the rows `INSERT ... RETURNING` reports as
     /// new are counted, so a replayed attempt is neither stored nor counted
     /// twice. Each attempt carries its minute as Rust computed it
-    /// (`Attempt::minute`); the counting by outcome is the same as
-    /// `changes::bucket_counts`, which the SQLite path and the contract
-    /// tests use. Returns how many attempts were new and how many minutes
-    /// they touched.
+    /// (`Attempt::minute`); the counting by outcome, and of slow `ok`
+    /// against `latency_rules`, is the same as `changes::bucket_counts`,
+    /// which the SQLite path and the contract tests use. Returns how many
+    /// attempts were new and how many minutes they touched.
     const STORE_AT_ONCE: Option<&'static str> = Some(
         "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind text, \
          started_at_ms bigint, minute bigint, latency_ms bigint, outcome text, http_status integer, error_code text, \
@@ -69,19 +69,23 @@ impl PostgresStore {
          new AS (INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
          error, reason, delivery, delivered_ms) SELECT target, prober, kind, started_at_ms, latency_ms, outcome, http_status, \
          error_code, error, reason, delivery, delivered_ms FROM input \
-         ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING RETURNING target, prober, kind, started_at_ms, outcome), \
+         ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING \
+         RETURNING target, prober, kind, started_at_ms, outcome, latency_ms), \
          counted AS (SELECT new.target, keyed.minute, new.prober, \
          COUNT(*) FILTER (WHERE new.outcome = 'ok') AS ok_attempts, \
          COUNT(*) FILTER (WHERE new.outcome = 'fail') AS fail_attempts, \
-         COUNT(*) FILTER (WHERE new.outcome = 'inconclusive') AS inconclusive_attempts \
+         COUNT(*) FILTER (WHERE new.outcome = 'inconclusive') AS inconclusive_attempts, \
+         COUNT(*) FILTER (WHERE new.outcome = 'ok' AND new.latency_ms > rules.slow_after_ms) AS slow_ok_attempts \
          FROM new JOIN (SELECT DISTINCT target, prober, kind, started_at_ms, minute FROM input) AS keyed \
-         USING (target, prober, kind, started_at_ms) GROUP BY new.target, keyed.minute, new.prober), \
-         buckets AS (INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts) \
-         SELECT target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts FROM counted \
-         ON CONFLICT (target, minute, prober) DO UPDATE SET \
+         USING (target, prober, kind, started_at_ms) LEFT JOIN latency_rules AS rules ON rules.target = new.target \
+         GROUP BY new.target, keyed.minute, new.prober), \
+         buckets AS (INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, \
+         slow_ok_attempts) SELECT target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts \
+         FROM counted ON CONFLICT (target, minute, prober) DO UPDATE SET \
          ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
          fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
-         inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts), \
+         inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
+         slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts), \
          pending AS (INSERT INTO pending_minutes (target, minute) SELECT DISTINCT target, minute FROM counted), \
          mark AS (INSERT INTO prober_watermarks (prober, complete_until_ms, reported_at_ms) \
          SELECT CAST($2 AS text), CAST($3 AS bigint), CAST($4 AS bigint) WHERE CAST($2 AS text) IS NOT NULL \
@@ -94,10 +98,12 @@ impl PostgresStore {
     const DEFER_REDECISION: bool = true;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
-         meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \
+         meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at, \
+         contract, unit_minutes, total_units, down_units, excluded_units, no_data_units, available_units) \
          VALUES ($1, CAST($2 AS INTEGER), CAST($3 AS DATE), CAST($4 AS DATE), CAST($5 AS TIMESTAMPTZ), CAST($6 AS TIMESTAMPTZ), \
          $7, $8, $9, $10, $11, CAST($12 AS NUMERIC), $13 <> 0, CAST($14 AS INTEGER), CAST($15 AS NUMERIC), $16, \
-         CAST($17 AS TIMESTAMPTZ), CAST($18 AS TIMESTAMPTZ), $19 <> 0, CAST($20 AS TIMESTAMPTZ)) \
+         CAST($17 AS TIMESTAMPTZ), CAST($18 AS TIMESTAMPTZ), $19 <> 0, CAST($20 AS TIMESTAMPTZ), \
+         $21, $22, $23, $24, $25, $26, $27) \
          ON CONFLICT (target, month) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day, \
          starts_at = excluded.starts_at, ends_at = excluded.ends_at, total_minutes = excluded.total_minutes, \
          available_minutes = excluded.available_minutes, failure_minutes = excluded.failure_minutes, \
@@ -105,7 +111,9 @@ impl PostgresStore {
          availability_percent = excluded.availability_percent, meets_commitment = excluded.meets_commitment, \
          credit_percent = excluded.credit_percent, credit_amount = excluded.credit_amount, currency = excluded.currency, \
          claim_opens = excluded.claim_opens, claim_deadline = excluded.claim_deadline, complete = excluded.complete, \
-         updated_at = excluded.updated_at";
+         updated_at = excluded.updated_at, contract = excluded.contract, unit_minutes = excluded.unit_minutes, \
+         total_units = excluded.total_units, down_units = excluded.down_units, excluded_units = excluded.excluded_units, \
+         no_data_units = excluded.no_data_units, available_units = excluded.available_units";
 
     /// Writes and reads have pools of their own, so a slow report never
     /// holds the connection a write needs, nor a write a scrape's copy.

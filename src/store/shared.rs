@@ -138,7 +138,7 @@ macro_rules! shared_store {
                     return Ok(());
                 }
                 let mut upsert = QueryBuilder::<$db>::new(
-                    "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts) ",
+                    "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts) ",
                 );
                 upsert.push_values(buckets, |mut row, ((target, minute, prober), counts)| {
                     row.push_bind(target.clone())
@@ -146,13 +146,15 @@ macro_rules! shared_store {
                         .push_bind(prober.clone())
                         .push_bind(counts.ok)
                         .push_bind(counts.fail)
-                        .push_bind(counts.inconclusive);
+                        .push_bind(counts.inconclusive)
+                        .push_bind(counts.slow_ok);
                 });
                 upsert.push(
                     " ON CONFLICT (target, minute, prober) DO UPDATE SET \
                      ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
                      fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
-                     inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts",
+                     inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
+                     slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts",
                 );
                 upsert.build().execute(&mut **tx).await?;
                 Ok(())
@@ -184,6 +186,44 @@ macro_rules! shared_store {
                 .execute(executor)
                 .await?;
                 Ok(())
+            }
+
+            /// Every target's latency threshold (a small table), read once per batch.
+            async fn load_latency_rules(tx: &mut Tx<'_>) -> StoreResult<$crate::store::changes::LatencyRules> {
+                let rows = sqlx::query("SELECT target, slow_after_ms FROM latency_rules").fetch_all(&mut **tx).await?;
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+            }
+
+            /// Recounts the slow `ok` of every bucket of `target` whose
+            /// attempts are still stored, against `slow_after_ms`, then
+            /// re-decides those minutes so the verdicts carry the new
+            /// counts. Buckets older than the oldest stored attempt keep
+            /// theirs: their attempts were pruned (README "Contracts").
+            async fn recount_slow(tx: &mut Tx<'_>, target: &str, slow_after_ms: i64) -> StoreResult<()> {
+                let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(started_at_ms) FROM attempts WHERE target = $1")
+                    .bind(target)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let Some(oldest) = oldest else {
+                    return Ok(());
+                };
+                let from = Minute::containing(&millis_to_instant(oldest)?);
+                // Minutes are whole UTC minutes of Unix time (`Minute`), so a
+                // bucket's attempts are those started in [minute * 60000, + 60000).
+                sqlx::query(
+                    "UPDATE minute_buckets SET slow_ok_attempts = (SELECT COUNT(*) FROM attempts \
+                     WHERE attempts.target = minute_buckets.target AND attempts.prober = minute_buckets.prober \
+                     AND attempts.started_at_ms >= minute_buckets.minute * 60000 \
+                     AND attempts.started_at_ms < (minute_buckets.minute + 1) * 60000 \
+                     AND attempts.outcome = 'ok' AND attempts.latency_ms > $2) \
+                     WHERE target = $1 AND minute >= $3",
+                )
+                .bind(target)
+                .bind(slow_after_ms)
+                .bind(from.0)
+                .execute(&mut **tx)
+                .await?;
+                Self::redecide_range(tx, target, MinuteRange::new(from, Minute(i64::MAX))).await
             }
 
             /// Every target's exclusion windows (a small table), read once per transaction.
@@ -223,7 +263,8 @@ macro_rules! shared_store {
                 for chunk in minutes.chunks(MINUTE_CHUNK) {
                     let mut sums = QueryBuilder::<$db>::new(
                         "SELECT target, minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
-                         CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT) FROM minute_buckets WHERE ",
+                         CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT), \
+                         CAST(SUM(slow_ok_attempts) AS BIGINT) FROM minute_buckets WHERE ",
                     );
                     Self::push_minute_list(&mut sums, chunk);
                     sums.push(" GROUP BY target, minute");
@@ -231,7 +272,12 @@ macro_rules! shared_store {
                     for row in sums.build().fetch_all(&mut **tx).await? {
                         let target: String = row.try_get(0)?;
                         let minute = Minute(row.try_get(1)?);
-                        let counts = OutcomeCounts { ok: row.try_get(2)?, fail: row.try_get(3)?, inconclusive: row.try_get(4)? };
+                        let counts = OutcomeCounts {
+                            ok: row.try_get(2)?,
+                            fail: row.try_get(3)?,
+                            inconclusive: row.try_get(4)?,
+                            slow_ok: row.try_get(6)?,
+                        };
                         let probers: i64 = row.try_get(5)?;
                         let excluded = exclusions.get(&target).unwrap_or(&none).contains(minute);
                         decided.push((target, minute, verdict::decide(counts, excluded), counts, probers));
@@ -255,7 +301,8 @@ macro_rules! shared_store {
                     );
 
                     let mut upsert = QueryBuilder::<$db>::new(
-                        "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers) ",
+                        "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, \
+                         slow_ok_attempts) ",
                     );
                     upsert.push_values(&decided, |mut row, (target, minute, verdict, counts, probers)| {
                         row.push_bind(target.as_str())
@@ -264,12 +311,14 @@ macro_rules! shared_store {
                             .push_bind(counts.ok)
                             .push_bind(counts.fail)
                             .push_bind(counts.inconclusive)
-                            .push_bind(*probers);
+                            .push_bind(*probers)
+                            .push_bind(counts.slow_ok);
                     });
                     upsert.push(
                         " ON CONFLICT (target, minute) DO UPDATE SET verdict = excluded.verdict, \
                          ok_attempts = excluded.ok_attempts, fail_attempts = excluded.fail_attempts, \
-                         inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers",
+                         inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers, \
+                         slow_ok_attempts = excluded.slow_ok_attempts",
                     );
                     upsert.build().execute(&mut **tx).await?;
 
@@ -345,7 +394,8 @@ macro_rules! shared_store {
                 if new.is_empty() {
                     return Ok(BTreeSet::new());
                 }
-                let buckets = $crate::store::changes::bucket_counts(new);
+                let rules = Self::load_latency_rules(tx).await?;
+                let buckets = $crate::store::changes::bucket_counts(new, &rules);
                 Self::add_to_buckets(tx, &buckets).await?;
                 let touched = $crate::store::changes::touched_minutes(&buckets);
                 summary.minutes_touched += touched.len() as u64;
@@ -558,6 +608,38 @@ macro_rules! shared_store {
                 self.settle_free_targets().await
             }
 
+            async fn apply_latency_rules(&self, wanted: &BTreeMap<String, i64>, now: DateTime<Utc>) -> StoreResult<Vec<String>> {
+                let stored: BTreeMap<String, i64> = sqlx::query("SELECT target, slow_after_ms FROM latency_rules")
+                    .fetch_all(&self.readers)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()?;
+                let changed: BTreeSet<String> =
+                    wanted.iter().filter(|(target, ms)| stored.get(*target) != Some(ms)).map(|(target, _)| target.clone()).collect();
+                if changed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin_write().await?;
+                Self::lock_targets(&mut tx, &changed).await?;
+                for target in &changed {
+                    let slow_after_ms = wanted[target];
+                    sqlx::query(
+                        "INSERT INTO latency_rules (target, slow_after_ms, recorded_at_ms) VALUES ($1, $2, $3) \
+                         ON CONFLICT (target) DO UPDATE SET slow_after_ms = excluded.slow_after_ms, \
+                         recorded_at_ms = excluded.recorded_at_ms",
+                    )
+                    .bind(target)
+                    .bind(slow_after_ms)
+                    .bind(now.timestamp_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::recount_slow(&mut tx, target, slow_after_ms).await?;
+                }
+                tx.commit().await?;
+                Ok(changed.into_iter().collect())
+            }
+
             async fn settlement_facts(&self) -> StoreResult<SettlementFacts> {
                 let rows = sqlx::query("SELECT prober, complete_until_ms, reported_at_ms FROM prober_watermarks ORDER BY prober")
                     .fetch_all(&self.readers)
@@ -578,13 +660,22 @@ macro_rules! shared_store {
 
             async fn minute_counts_at(&self, minute: Minute) -> StoreResult<Vec<(String, OutcomeCounts)>> {
                 let rows = sqlx::query(
-                    "SELECT target, ok_attempts, fail_attempts, inconclusive_attempts FROM verdicts WHERE minute = $1 ORDER BY target",
+                    "SELECT target, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts FROM verdicts \
+                     WHERE minute = $1 ORDER BY target",
                 )
                 .bind(minute.0)
                 .fetch_all(&self.readers)
                 .await?;
                 rows.iter()
-                    .map(|r| Ok((r.try_get(0)?, OutcomeCounts { ok: r.try_get(1)?, fail: r.try_get(2)?, inconclusive: r.try_get(3)? })))
+                    .map(|r| {
+                        let counts = OutcomeCounts {
+                            ok: r.try_get(1)?,
+                            fail: r.try_get(2)?,
+                            inconclusive: r.try_get(3)?,
+                            slow_ok: r.try_get(4)?,
+                        };
+                        Ok((r.try_get(0)?, counts))
+                    })
                     .collect()
             }
 
@@ -746,7 +837,7 @@ macro_rules! shared_store {
 
             async fn minute_verdicts(&self, target: &str, range: MinuteRange) -> StoreResult<Vec<MinuteVerdict>> {
                 let rows = sqlx::query(
-                    "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers FROM verdicts \
+                    "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, slow_ok_attempts FROM verdicts \
                      WHERE target = $1 AND minute >= $2 AND minute < $3 ORDER BY minute",
                 )
                 .bind(target)
@@ -760,7 +851,12 @@ macro_rules! shared_store {
                         Ok(MinuteVerdict {
                             minute: Minute(r.try_get(0)?),
                             verdict: word.parse().map_err(anyhow::Error::msg)?,
-                            counts: OutcomeCounts { ok: r.try_get(2)?, fail: r.try_get(3)?, inconclusive: r.try_get(4)? },
+                            counts: OutcomeCounts {
+                                ok: r.try_get(2)?,
+                                fail: r.try_get(3)?,
+                                inconclusive: r.try_get(4)?,
+                                slow_ok: r.try_get(6)?,
+                            },
                             probers: r.try_get(5)?,
                         })
                     })
@@ -791,6 +887,13 @@ macro_rules! shared_store {
                         .bind(s.claim.deadline.to_rfc3339())
                         .bind(i64::from(s.complete))
                         .bind(now.to_rfc3339())
+                        .bind(&s.contract)
+                        .bind(s.unit_minutes)
+                        .bind(s.total_units())
+                        .bind(s.down_units())
+                        .bind(s.excluded_units())
+                        .bind(s.no_data_units())
+                        .bind(s.available_units())
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -35,8 +35,10 @@ impl SqliteStore {
     const DEFER_REDECISION: bool = false;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \
-         meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+         meets_commitment, credit_percent, credit_amount, currency, claim_opens, claim_deadline, complete, updated_at, \
+         contract, unit_minutes, total_units, down_units, excluded_units, no_data_units, available_units) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27) \
          ON CONFLICT (target, month) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day, \
          starts_at = excluded.starts_at, ends_at = excluded.ends_at, total_minutes = excluded.total_minutes, \
          available_minutes = excluded.available_minutes, failure_minutes = excluded.failure_minutes, \
@@ -44,7 +46,9 @@ impl SqliteStore {
          availability_percent = excluded.availability_percent, meets_commitment = excluded.meets_commitment, \
          credit_percent = excluded.credit_percent, credit_amount = excluded.credit_amount, currency = excluded.currency, \
          claim_opens = excluded.claim_opens, claim_deadline = excluded.claim_deadline, complete = excluded.complete, \
-         updated_at = excluded.updated_at";
+         updated_at = excluded.updated_at, contract = excluded.contract, unit_minutes = excluded.unit_minutes, \
+         total_units = excluded.total_units, down_units = excluded.down_units, excluded_units = excluded.excluded_units, \
+         no_data_units = excluded.no_data_units, available_units = excluded.available_units";
 
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)

@@ -264,11 +264,13 @@ impl Channel {
 /// than one line (Slack, email): the facts a reader acts on.
 pub fn detail_lines(event: &Event) -> Vec<String> {
     let mut lines = Vec::new();
-    if let Some(month) = event.service_month {
-        lines.push(format!(
+    match (&event.budget_line, event.service_month) {
+        (Some(line), _) => lines.push(line.clone()),
+        (None, Some(month)) => lines.push(format!(
             "Service Month {month}: {} of {} tolerated failure minutes used",
             event.failure_minutes, event.tolerated_minutes
-        ));
+        )),
+        (None, None) => {}
     }
     if let Some(incident) = &event.incident {
         match (&incident.end, incident.minutes) {

@@ -22,6 +22,7 @@ use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::config::Target;
 use crate::minute::{Minute, MinuteRange};
 use crate::report::sla::SlaRecord;
+use crate::sla::contract::Words;
 use crate::sla::{MonthStatement, ServiceMonth};
 use crate::store::{Heartbeat, Store};
 use crate::verdict::Verdict;
@@ -49,6 +50,9 @@ pub struct Evidence {
     pub undelivered: Vec<ErrorSample>,
     pub undelivered_total: u64,
     pub digest: AttemptsDigest,
+    /// The contract's nouns, for the sentences of every rendering.
+    #[serde(skip)]
+    pub words: Words,
 }
 
 /// How many accepted-but-undelivered sends the report lists one by one.
@@ -244,7 +248,11 @@ pub const LOW_COVERAGE_PERCENT: f64 = 90.0;
 
 /// Beside an error code the provider's classification table does not hold.
 pub const UNCLASSIFIED_CODE_NOTE: &str = "not in the classification table — check before claiming";
-pub const NO_INCIDENT: &str = "No Apparent Failure minute in this Service Month.";
+/// What a report says when nothing was down: "No Apparent Failure minute
+/// in this Service Month."
+pub fn no_incident(words: &Words) -> String {
+    format!("No {} in this {}.", words.down_title, words.period)
+}
 
 /// How much evidence to gather.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +302,10 @@ pub async fn gather_to(
         month.end.min(Minute::containing(&now)).max(month.start),
     );
     let (book, windows) = accounting::minute_book(store, &target.name, month).await?;
-    let verdict_of = |minute: Minute| book.verdict(minute);
+    // Incidents, days and strips show the contract's intervals, so they
+    // add up to the figures (README "Contracts").
+    let contract = &target.sla.contract;
+    let verdict_of = |minute: Minute| book.interval_verdict(contract, minute);
 
     let mut incidents = Vec::new();
     let mut gaps = Vec::new();
@@ -467,6 +478,7 @@ pub async fn gather_to(
         undelivered,
         undelivered_total,
         digest: digest.finish(attempts),
+        words: contract.words(),
     })
 }
 

@@ -9,7 +9,8 @@ impl Evidence {
     pub fn period(&self) -> String {
         let f = &self.figures;
         format!(
-            "Service Month {} to {} ({}), from {} to {} (end exclusive){}. Generated {} by improbe {}.",
+            "{} {} to {} ({}), from {} to {} (end exclusive){}. Generated {} by improbe {}.",
+            Words::capitalised(self.words.period),
             f.first_day,
             f.last_day,
             self.timezone,
@@ -34,7 +35,7 @@ impl Evidence {
             rows.extend([
                 ("Total minutes".to_owned(), f.total_minutes.to_string()),
                 (
-                    "Apparent Failure minutes".to_owned(),
+                    format!("{}s", Words::capitalised(&self.words.down_title)),
                     f.failure_minutes.to_string(),
                 ),
                 (
@@ -341,7 +342,15 @@ impl Evidence {
     pub fn days_table(&self) -> Table {
         // The delivery column only where some send's delivery was checked.
         let with_delivery = self.days.iter().any(|d| d.delivery.is_some());
-        let mut header = vec!["date", "failure", "no data", "excluded", "available"];
+        // Minutes in each state; under an interval contract a minute takes
+        // its interval's verdict, so the columns add up to the figures.
+        let mut header = vec![
+            "date",
+            self.words.down_short,
+            "no data",
+            "excluded",
+            "available",
+        ];
         if with_delivery {
             header.push("delivery");
         }
