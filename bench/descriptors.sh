@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Descriptors (README "Metrics and health"): how many `improbe run` holds
+# Descriptors (docs/operations.md "Metrics and health"): how many `improbe run` holds
 # with 1 and 100 simulator targets (every operation each second, sampled
 # every 250 ms for 10 s), and the crowded-listener scenario of issue 21: a
 # 64-descriptor limit, 80 idle connections held against the listener for

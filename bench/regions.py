@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Many regions, one database (README "Many regions"): N probers, each
+"""Many regions, one database (docs/many-regions.md): N probers, each
 probing the same T simulator targets (3 operations every 5 s each), all
 writing one PostgreSQL reached through bench/delay_proxy.py, which adds a
 fixed delay to every packet in each direction.

@@ -3,7 +3,7 @@
 # (debian:bookworm-slim) from Debian's archive, without any image registry:
 # debootstrap a minimal bookworm, import it under that name. Kept between
 # runs: nothing is done when the image is already there. Needs root, podman
-# and debootstrap (scripts/test.sh installs them). README "Container".
+# and debootstrap (scripts/test.sh installs them). docs/container.md.
 set -euo pipefail
 image=docker.io/library/debian:bookworm-slim
 if podman image exists "$image"; then

@@ -1,6 +1,6 @@
 //! Which minutes are settled: the one rule every reader that announces or
 //! alerts applies (the notification decider, `/metrics`' last closed
-//! minute, the status page). README "Many regions".
+//! minute, the status page). docs/many-regions.md.
 //!
 //! With several probers writing one database, a minute's verdict is final
 //! only once every prober that measured it has written what it measured.

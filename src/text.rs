@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::time::Duration;
 
 /// Text for a terminal: every control character except newline and tab
 /// replaced, so provider text cannot move the cursor, recolour or retitle
@@ -61,6 +62,24 @@ impl<W: Write> Write for OneLinePerEvent<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
     }
+}
+
+/// Formats a duration the way the config spells it.
+pub fn humanize(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+/// Whether a host name or address stays on this machine: where a config may
+/// allow a connection without TLS.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

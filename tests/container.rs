@@ -1,4 +1,4 @@
-//! The image for real (README "Container"): the repository's `Dockerfile`
+//! The image for real (docs/container.md): the repository's `Dockerfile`
 //! built with podman on the Debian base `scripts/container-base.sh` makes
 //! (no image registry), its runtime stage for real around this build's
 //! binary, then run as users run it: uid 10001, read-only root filesystem,
@@ -19,7 +19,7 @@ use improbe::simulator::Simulator;
 use serde_json::Value;
 
 const BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";
-/// What podman needs on this kind of machine (README "Container").
+/// What podman needs on this kind of machine (docs/container.md).
 const RUN_FLAGS: [&str; 7] = [
     "--runtime",
     "runc",

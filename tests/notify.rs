@@ -1,4 +1,4 @@
-//! Notifications (README "Notifications"): events decided from stored
+//! Notifications (docs/notifications.md): events decided from stored
 //! verdicts, written to the outbox, delivered once and in order to real
 //! local receivers: a webhook endpoint, a Slack-format endpoint, a fake of
 //! PagerDuty's Events API that checks what PagerDuty checks, and a real SMTP

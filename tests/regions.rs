@@ -1,4 +1,4 @@
-//! Many regions, one database (README "Many regions"): two probers on one
+//! Many regions, one database (docs/many-regions.md): two probers on one
 //! scripted clock, each writing the same PostgreSQL through its own delay
 //! proxy (100 ms each way), each probing its own simulator. A minute is
 //! announced only once every live prober has written it; a prober that

@@ -260,3 +260,57 @@ async fn setup_twice_leaves_the_same_room() {
         "{all:#?}"
     );
 }
+
+/// The salted password is kept between logins (RFC 5802 §5.1), yet the
+/// server checks every login in full: once the account's password changes,
+/// the next login fails as a credentials problem, never as healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_scram_key_never_makes_a_changed_password_look_healthy() {
+    use improbe::probe::xmpp::connect::Connector;
+    use improbe::probe::xmpp::scram::LoginPassword;
+    use improbe::probe::xmpp::session::{sign_in, sign_out};
+    let Some(prosody) = server().await else {
+        return;
+    };
+    prosody.register("changing", "first-password");
+    let text = ConfigBuilder::new("p1", "sqlite://unused.db")
+        .raw(&xmpp_target(
+            "xm",
+            &prosody.section("changing", "first-password", None),
+            "",
+        ))
+        .build();
+    let config = improbe::config::Config::parse(&text, "test").unwrap();
+    let ProviderSettings::Xmpp(settings) = &config.targets[0].provider else {
+        unreachable!("an xmpp target")
+    };
+    let connector = Connector::new(settings).unwrap();
+    let jid = tokio_xmpp::jid::BareJid::new(&settings.jid).unwrap();
+    let password = LoginPassword::new("first-password".to_owned());
+    for _ in 0..3 {
+        let (stream, _) = sign_in(&connector, &jid, &password, "improbe-scram-test")
+            .await
+            .unwrap();
+        sign_out(stream).await;
+    }
+    assert_eq!(password.salted.derivations(), 1, "three logins, one PBKDF2");
+
+    prosody.change_password("changing", "second-password");
+    let refused = sign_in(&connector, &jid, &password, "improbe-scram-test")
+        .await
+        .err()
+        .expect("the old password must be refused")
+        .outcome("login");
+    assert_eq!(refused.outcome, Outcome::Inconclusive, "{refused:?}");
+    assert_eq!(
+        refused.error_code.as_deref(),
+        Some("not-authorized"),
+        "{refused:?}"
+    );
+    // The account itself works: it was the password.
+    let renewed = LoginPassword::new("second-password".to_owned());
+    let (stream, _) = sign_in(&connector, &jid, &renewed, "improbe-scram-test")
+        .await
+        .unwrap();
+    sign_out(stream).await;
+}

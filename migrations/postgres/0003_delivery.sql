@@ -1,4 +1,4 @@
--- Delivery confirmation (README "Delivery confirmation"): whether the
+-- Delivery confirmation (docs/providers.md "Delivery confirmation"): whether the
 -- recipient account saw a send, and how long after the send started.
 ALTER TABLE attempts ADD COLUMN delivery TEXT;
 ALTER TABLE attempts ADD COLUMN delivered_ms BIGINT;

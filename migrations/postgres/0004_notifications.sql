@@ -1,4 +1,4 @@
--- The notifications outbox (README "Notifications"). Every event is written
+-- The notifications outbox (docs/notifications.md "Notifications"). Every event is written
 -- here, once per channel, before anything is sent: UNIQUE (event_key,
 -- channel) makes each decision once across probers, and a lease
 -- (claimed_by, claimed_until_ms) makes each sending once.

@@ -1,4 +1,4 @@
--- Many probers, one database (README "Many regions"). A write stores
+-- Many probers, one database (docs/many-regions.md "Many regions"). A write stores
 -- attempts and their buckets and appends the minutes it touched here; the
 -- minutes' verdicts are re-decided afterwards, under per-target locks, by
 -- whichever prober takes them first. Rows are only ever inserted by writers

@@ -1,6 +1,6 @@
 -- A receiver that refuses an event for good (a 4xx other than 408 and 429)
 -- would otherwise hold every later event of its channel behind it: the
--- event is marked given up instead, and the channel moves on (README
+-- event is marked given up instead, and the channel moves on (docs/notifications.md
 -- "Notifications").
 ALTER TABLE notifications ADD COLUMN gave_up_at_ms BIGINT;
 

@@ -1,4 +1,4 @@
--- Latency contracts (README "Contracts"): of each bucket's and minute's ok
+-- Latency contracts (docs/contracts.md): of each bucket's and minute's ok
 -- attempts, how many were slower than the target's `slow_after`. Counted
 -- as attempts are stored, against the threshold in `latency_rules`; when a
 -- target's threshold changes, the counts of every minute whose attempts are
@@ -29,7 +29,7 @@ SELECT target,
        slow_ok_attempts
 FROM verdicts;
 
--- Each period's figures in the contract's own intervals (README
+-- Each period's figures in the contract's own intervals (docs/contracts.md
 -- "Contracts"), beside the minute figures; under `tencent-im` they are equal.
 ALTER TABLE service_months ADD COLUMN contract TEXT NOT NULL DEFAULT 'tencent-im';
 ALTER TABLE service_months ADD COLUMN unit_minutes BIGINT NOT NULL DEFAULT 1;

@@ -91,7 +91,7 @@ impl fmt::Display for InconclusiveReason {
     }
 }
 
-/// Whether the recipient account saw a send (README "Delivery confirmation").
+/// Whether the recipient account saw a send (docs/providers.md "Delivery confirmation").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
@@ -211,7 +211,7 @@ impl Attempt {
 
 /// The longest `error` kept, in bytes: enough for any provider's message and
 /// its cause chain, and a bound on what one attempt can make every reader
-/// (reports, notifications, `/metrics`) carry (README "Hostile input").
+/// (reports, notifications, `/metrics`) carry (docs/configuration.md "Hostile input").
 pub const MAX_ERROR_BYTES: usize = 1024;
 /// The longest `error_code` and `reason` kept, in bytes.
 pub const MAX_CODE_BYTES: usize = 64;

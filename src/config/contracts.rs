@@ -1,5 +1,5 @@
 //! `[contracts.NAME]` and `[targets.sla] contract`: a contract is refused,
-//! naming its key, unless every figure can be computed from it (README
+//! naming its key, unless every figure can be computed from it (docs/contracts.md
 //! "Contracts").
 
 use std::sync::Arc;

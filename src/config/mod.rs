@@ -21,13 +21,14 @@ use toml::Spanned;
 
 mod contracts;
 mod raw;
-mod secret;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use crate::probe::delivery::DeliveryMode;
+pub use crate::secret::Secret;
+pub use crate::text::{humanize, is_loopback};
 pub use raw::parse_duration;
-pub use secret::Secret;
 
 use crate::attempt::{Kind, MAX_NAME_BYTES};
 use crate::notify::channels::{
@@ -101,7 +102,7 @@ pub struct ProberSettings {
     pub web: WebSettings,
 }
 
-/// `[prober.web]` (README "Protecting the HTTP surface"), in the shape of
+/// `[prober.web]` (docs/operations.md "Protecting the HTTP surface"), in the shape of
 /// Prometheus' web configuration: TLS from PEM files, and users with bcrypt
 /// hashes of their passwords.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -148,18 +149,6 @@ pub enum SendMode {
     /// Once a minute holds a successful send, further sends of that operation
     /// wait for the next minute; failures keep being retried every interval.
     MinuteProof,
-}
-
-/// Whether a send must be seen by the recipient to count as `ok`, for
-/// providers that can confirm delivery (README "Delivery confirmation").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryMode {
-    /// A send's outcome is the provider's answer; delivery is evidence beside it.
-    #[default]
-    Record,
-    /// A send is `ok` only when the recipient saw it within the timeout.
-    Require,
 }
 
 #[derive(Debug, Clone)]
@@ -271,22 +260,4 @@ impl Config {
             })
             .collect()
     }
-}
-
-/// Formats a duration the way the config spells it.
-pub fn humanize(d: Duration) -> String {
-    if d.subsec_millis() != 0 {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs())
-    }
-}
-
-/// Whether a host name or address stays on this machine: where a config may
-/// allow a connection without TLS.
-pub fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }

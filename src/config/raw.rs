@@ -20,7 +20,7 @@ pub(super) struct RawConfig {
     pub(super) contracts: std::collections::BTreeMap<String, Spanned<RawContract>>,
 }
 
-/// `[contracts.NAME]` (README "Contracts").
+/// `[contracts.NAME]` (docs/contracts.md).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawContract {

@@ -599,8 +599,10 @@ impl Validator<'_> {
             }
         }
         let kind_span = raw.kind.span();
-        let required = |validator: &mut Self, key: &str, found: bool| {
-            if !found {
+        // The key's value, or the problem that it is missing, named once.
+        let required = |validator: &mut Self, key: &str, value: &Option<Spanned<Secret>>| {
+            let found = value.as_ref().map(|v| v.get_ref().clone());
+            if found.is_none() {
                 let message = format!("kind = \"{}\" needs `{key}`", kind.as_str());
                 validator.problem(path(key), Some(kind_span.clone()), message);
             }
@@ -608,15 +610,13 @@ impl Validator<'_> {
         };
         let settings = match kind {
             ChannelKind::Webhook => {
-                required(self, "url", raw.url.is_some()).then(|| ChannelSettings::Webhook {
-                    url: raw.url.clone().expect("checked").into_inner(),
+                required(self, "url", &raw.url).map(|url| ChannelSettings::Webhook {
+                    url,
                     secret: raw.secret.clone().map(Spanned::into_inner),
                 })
             }
             ChannelKind::Slack => {
-                required(self, "url", raw.url.is_some()).then(|| ChannelSettings::Slack {
-                    url: raw.url.clone().expect("checked").into_inner(),
-                })
+                required(self, "url", &raw.url).map(|url| ChannelSettings::Slack { url })
             }
             ChannelKind::Pagerduty => {
                 let url = match raw.url.clone().map(Spanned::into_inner) {
@@ -631,11 +631,10 @@ impl Validator<'_> {
                         None
                     }
                 };
-                let key = required(self, "routing_key", raw.routing_key.is_some());
-                (key && url.is_some()).then(|| ChannelSettings::Pagerduty {
-                    routing_key: raw.routing_key.clone().expect("checked").into_inner(),
-                    url: url.expect("checked"),
-                })
+                let routing_key = required(self, "routing_key", &raw.routing_key);
+                routing_key
+                    .zip(url)
+                    .map(|(routing_key, url)| ChannelSettings::Pagerduty { routing_key, url })
             }
             ChannelKind::Email => self.email(i, &raw),
         };
@@ -691,7 +690,6 @@ impl Validator<'_> {
             .tls
             .as_ref()
             .map_or(SmtpTls::default(), |t| *t.get_ref());
-        let mut missing = false;
         for (key, found) in [
             ("server", raw.server.is_some()),
             ("from", raw.from.is_some()),
@@ -703,13 +701,11 @@ impl Validator<'_> {
                     Some(raw.kind.span()),
                     format!("kind = \"email\" needs `{key}`"),
                 );
-                missing = true;
             }
         }
-        if missing {
+        let (Some(server), Some(from), Some(to)) = (&raw.server, &raw.from, &raw.to) else {
             return None;
-        }
-        let server = raw.server.as_ref().expect("checked");
+        };
         let (host, port) = match server.get_ref().rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && !port.contains(']') => {
                 match port.parse::<u16>() {
@@ -743,7 +739,6 @@ impl Validator<'_> {
                 "`username` and `password` go together",
             );
         }
-        let to = raw.to.as_ref().expect("checked");
         if to.get_ref().is_empty() {
             self.problem(
                 path("to"),
@@ -751,7 +746,7 @@ impl Validator<'_> {
                 "must name at least one address",
             );
         }
-        for (key, address) in std::iter::once(("from", raw.from.as_ref().expect("checked")))
+        for (key, address) in std::iter::once(("from", from))
             .map(|a| (a.0.to_owned(), a.1.get_ref().clone(), a.1.span()))
             .chain(
                 to.get_ref()
@@ -776,7 +771,7 @@ impl Validator<'_> {
             ca_file: raw.ca_file.as_ref().map(|f| PathBuf::from(f.get_ref())),
             username: raw.username.as_ref().map(|u| u.get_ref().clone()),
             password: raw.password.as_ref().map(|p| p.get_ref().clone()),
-            from: raw.from.as_ref().expect("checked").get_ref().clone(),
+            from: from.get_ref().clone(),
             to: to.get_ref().clone(),
         }))
     }

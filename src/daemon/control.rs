@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::sync::Locked;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -39,7 +40,7 @@ impl ControlCheck {
     /// Any HTTP answer proves the network works; only a transport error fails.
     async fn check(&self) -> bool {
         let ok = self.client.get(&self.url).send().await.is_ok();
-        *self.last.lock().expect("control state poisoned") = Some((Instant::now(), ok));
+        *self.last.locked() = Some((Instant::now(), ok));
         let was = self.healthy.swap(ok, Ordering::Relaxed);
         if was && !ok {
             tracing::error!(url = %crate::store::redact_url(self.url.as_str()), "control check failing: our own network is down; failed attempts are inconclusive until it recovers");
@@ -52,7 +53,7 @@ impl ControlCheck {
     /// Whether our network works now: asked again unless known within seconds,
     /// so a local outage cannot be recorded as the provider's failure.
     pub async fn network_ok(&self) -> bool {
-        let recent = *self.last.lock().expect("control state poisoned");
+        let recent = *self.last.locked();
         match recent {
             Some((at, ok)) if at.elapsed() < CONTROL_FRESHNESS => ok,
             _ => self.check().await,

@@ -2,7 +2,7 @@
 //! take the descriptors probing needs (an attempt that cannot open a socket
 //! is our fault, not the provider's), timed so that a slow client cannot
 //! hold a slot for good, and optionally behind TLS and basic auth
-//! (README "Protecting the HTTP surface").
+//! (docs/operations.md "Protecting the HTTP surface").
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! What the HTTP surface serves, kept by the daemon's own loop: no request
-//! waits on the database per target (README "Many regions").
+//! waits on the database per target (docs/many-regions.md).
 //!
 //! Every [`SETTLEMENT_REFRESH`] the loop reads the watermarks and the last
 //! settled minute's verdicts of every target (two queries whatever the
@@ -24,6 +24,7 @@ use crate::settlement::{self, Settlement};
 use crate::sla::ExcludedMinutes;
 use crate::sla::MinuteBook;
 use crate::store::Store;
+use crate::sync::{Locked, Shared};
 use crate::verdict::Verdict;
 
 /// How often the watermarks and the last settled minute are read.
@@ -71,7 +72,7 @@ impl LiveState {
     }
 
     pub fn settled(&self) -> Option<SettledView> {
-        self.settled.read().expect("live state poisoned").clone()
+        self.settled.reading().clone()
     }
 }
 
@@ -125,7 +126,7 @@ async fn refresh_settled(live: &LiveState) -> anyhow::Result<()> {
             (target.name.clone(), book.verdict(last))
         })
         .collect();
-    *live.settled.write().expect("live state poisoned") = Some(SettledView {
+    *live.settled.writing() = Some(SettledView {
         settlement,
         last_minute: Some((last, verdicts)),
     });
@@ -142,7 +143,7 @@ async fn refresh_pages(live: &LiveState) {
         keep(&live.status_page, html);
     }
     let asked: Vec<String> = {
-        let mut reports = live.reports.lock().expect("live state poisoned");
+        let mut reports = live.reports.locked();
         reports.retain(|_, page| page.asked.elapsed() < REPORT_KEPT);
         reports.keys().cloned().collect()
     };
@@ -150,7 +151,7 @@ async fn refresh_pages(live: &LiveState) {
         if let Some(target) = live.config.targets.iter().find(|t| t.name == name)
             && let Ok(Some(html)) = build_report(live, target).await
         {
-            let mut reports = live.reports.lock().expect("live state poisoned");
+            let mut reports = live.reports.locked();
             if let Some(page) = reports.get_mut(&name) {
                 page.html = html;
                 page.built = Instant::now();
@@ -161,7 +162,7 @@ async fn refresh_pages(live: &LiveState) {
 
 fn keep(slot: &Mutex<Option<Page>>, html: String) {
     let now = Instant::now();
-    let mut slot = slot.lock().expect("live state poisoned");
+    let mut slot = slot.locked();
     let asked = slot.as_ref().map_or(now, |p| p.asked);
     *slot = Some(Page {
         html,
@@ -191,7 +192,7 @@ pub async fn status_page(live: &LiveState) -> anyhow::Result<String> {
 /// service starts later.
 pub async fn report(live: &LiveState, target: &Target) -> anyhow::Result<Option<String>> {
     {
-        let mut reports = live.reports.lock().expect("live state poisoned");
+        let mut reports = live.reports.locked();
         if let Some(page) = reports
             .get_mut(&target.name)
             .filter(|p| p.built.elapsed() < 2 * PAGE_REFRESH)
@@ -204,7 +205,7 @@ pub async fn report(live: &LiveState, target: &Target) -> anyhow::Result<Option<
         return Ok(None);
     };
     let now = Instant::now();
-    live.reports.lock().expect("live state poisoned").insert(
+    live.reports.locked().insert(
         target.name.clone(),
         Page {
             html: html.clone(),

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::attempt::{Attempt, InconclusiveReason, Outcome};
+use crate::sync::Locked;
 
 /// Upper bounds (seconds) of the attempt-latency histogram.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 10] =
@@ -61,7 +62,7 @@ pub struct AttemptMetrics {
 
 impl AttemptMetrics {
     pub fn record(&self, attempt: &Attempt) {
-        let mut inner = self.inner.lock().expect("metrics poisoned");
+        let mut inner = self.inner.locked();
         let key = (attempt.target.clone(), attempt.kind.as_str().to_owned());
         *inner
             .attempts
@@ -98,7 +99,7 @@ impl AttemptMetrics {
     /// as labels; later ones count under `other`, so a provider inventing
     /// codes cannot grow the exposition without bound.
     pub fn record_unclassified_code(&self, target: &str, code: &str) {
-        let mut inner = self.inner.lock().expect("metrics poisoned");
+        let mut inner = self.inner.locked();
         let key = (target.to_owned(), code.to_owned());
         let key = if inner.unclassified.contains_key(&key)
             || inner
@@ -117,7 +118,7 @@ impl AttemptMetrics {
 
     /// Targets whose credentials were rejected within `window`.
     pub fn credentials_failing(&self, window: std::time::Duration) -> Vec<String> {
-        let inner = self.inner.lock().expect("metrics poisoned");
+        let inner = self.inner.locked();
         inner
             .last_credentials_failure
             .iter()
@@ -128,7 +129,7 @@ impl AttemptMetrics {
 
     /// Writes the attempt metrics in the text exposition format.
     pub fn render(&self, out: &mut Exposition) {
-        let inner = self.inner.lock().expect("metrics poisoned");
+        let inner = self.inner.locked();
         out.family(
             "improbe_attempts_total",
             "counter",

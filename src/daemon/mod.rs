@@ -35,6 +35,7 @@ use crate::notify::{Channel, Decider, Sender};
 use crate::probe::{Probe, ProbeContext};
 use crate::sla::MonthStatement;
 use crate::store::{self, Store};
+use crate::sync::Shared;
 use crate::ticks;
 
 /// How often a database that was down at start is tried again.
@@ -411,7 +412,7 @@ pub const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Re-decides pending minutes every [`SETTLE_INTERVAL`], off the writer's
 /// path: a write never waits for a re-decision, and a target another
-/// prober is re-deciding is skipped, not waited for (README "Many regions").
+/// prober is re-deciding is skipped, not waited for (docs/many-regions.md).
 async fn settle_pending(
     store: Arc<dyn Store>,
     mut ready: watch::Receiver<bool>,
@@ -470,7 +471,7 @@ async fn refresh_months(
             selection = MonthSelection::Current;
         }
         if !latest.is_empty() {
-            *current.write().expect("months lock poisoned") = latest;
+            *current.writing() = latest;
         }
     }
 }

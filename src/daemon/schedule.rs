@@ -21,6 +21,7 @@ use crate::daemon::control::ControlCheck;
 use crate::daemon::metrics::AttemptMetrics;
 use crate::minute::Minute;
 use crate::probe::{Probe, ProbeOutcome};
+use crate::sync::Locked;
 
 /// At most this many attempts of one operation run at once: a hung attempt
 /// never delays the next start, but a hanging provider cannot pile up tasks.
@@ -152,7 +153,7 @@ impl SendBudget {
         let slack = (self.max / 24).max(1);
         let allowed = (u64::from(self.max) * seconds_into_day / SECONDS_PER_DAY) as u32 + slack;
         let allowed = allowed.min(self.max);
-        let mut used = self.used.lock().expect("budget poisoned");
+        let mut used = self.used.locked();
         if used.0 != local.date_naive() {
             *used = (local.date_naive(), 0);
         }
@@ -309,7 +310,7 @@ impl Scheduler {
         let reason = attempt.reason.clone().unwrap_or_default();
         let key = (attempt.target.clone(), reason.clone());
         let now = Instant::now();
-        let mut logged = self.inconclusive_logged.lock().expect("log state poisoned");
+        let mut logged = self.inconclusive_logged.locked();
         if logged
             .get(&key)
             .is_some_and(|at| now.duration_since(*at) < INCONCLUSIVE_LOG_EVERY)

@@ -22,6 +22,7 @@ use crate::daemon::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
 use crate::daemon::writer::WriterCounters;
 use crate::sla::MonthStatement;
 use crate::store::Store;
+use crate::sync::Shared;
 
 /// Credentials rejected this recently make the prober not ready.
 pub const CREDENTIALS_WINDOW: Duration = Duration::from_secs(120);
@@ -94,7 +95,7 @@ async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
     }
 }
 
-/// The live status page (README "Status page"), from the copy the daemon
+/// The live status page (docs/operations.md "Status page"), from the copy the daemon
 /// keeps (`live.rs`).
 async fn status_page(State(surface): State<Arc<Surface>>) -> Response {
     match super::live::status_page(&surface.live).await {
@@ -280,7 +281,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     }
     render_settlement(&surface, &mut out);
     // As the daemon last wrote them to `service_months` (every minute).
-    let months = surface.months.read().expect("months lock poisoned").clone();
+    let months = surface.months.reading().clone();
     type Figure = fn(&MonthStatement) -> Option<f64>;
     let figures: [(&str, &str, Figure); 5] = [
         (
@@ -321,7 +322,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         }
     }
     // The same budget in the contract's own intervals, labelled with the
-    // contract (README "Contracts"); under `tencent-im` equal to the minutes.
+    // contract (docs/contracts.md); under `tencent-im` equal to the minutes.
     type Count = fn(&MonthStatement) -> i64;
     let interval_figures: [(&str, &str, Count); 2] = [
         (
@@ -358,7 +359,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
 }
 
 /// The last settled minute's verdicts, the write lag and the watermarks, all
-/// from memory: the daemon's loops update them (README "Many regions").
+/// from memory: the daemon's loops update them (docs/many-regions.md).
 fn render_settlement(surface: &Surface, out: &mut Exposition) {
     let writer = &surface.writer;
     out.family(

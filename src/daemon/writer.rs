@@ -205,7 +205,7 @@ impl Writer {
             self.publish();
         }
         // Everything that finished by now is in the buffer: once it is
-        // written, the watermark can say so (README "Many regions").
+        // written, the watermark can say so (docs/many-regions.md).
         while let Ok(attempt) = self.receiver.try_recv() {
             self.buffer.push_back(attempt);
         }

@@ -3,7 +3,7 @@
 //! Every prober decides independently from the shared database; an event's
 //! key is derived from what it is about (target, minute, Service Month,
 //! mark), so several probers, or one prober after a restart, write one row
-//! per event and channel (README "Notifications").
+//! per event and channel (docs/notifications.md).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -85,7 +85,7 @@ impl Decider {
             return Ok(0);
         }
         // Both bounds: this prober's own attempts have ended, and every live
-        // prober has written the minute (README "Many regions").
+        // prober has written the minute (docs/many-regions.md).
         let facts = store.settlement_facts().await?;
         let settled_end = self
             .settled_end(now)

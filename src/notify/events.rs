@@ -1,4 +1,4 @@
-//! What improbe tells people, decided from what it stores (README
+//! What improbe tells people, decided from what it stores (docs/notifications.md
 //! "Notifications"): the events, their stable keys, and the pure rules that
 //! decide them from minute verdicts and Service Month statements.
 
@@ -101,7 +101,7 @@ pub const SUMMARY_BYTES: usize = 1024;
 
 impl Event {
     /// The event as channels send it: at most [`ERRORS_CARRIED`] error
-    /// groups of [`SAMPLES_CARRIED`] samples, each quoted (README "Hostile
+    /// groups of [`SAMPLES_CARRIED`] samples, each quoted (docs/configuration.md "Hostile
     /// input"), so no stored event, however old, makes a message larger than
     /// its receiver takes.
     pub fn quoted(&self) -> Event {

@@ -1,4 +1,4 @@
-//! improbe speaks up (README "Notifications"): events decided from the
+//! improbe speaks up (docs/notifications.md): events decided from the
 //! stored verdicts and Service Month figures, written to the `notifications`
 //! outbox before anything is sent, then delivered to each `[[notify]]`
 //! channel once, in order, with retries.

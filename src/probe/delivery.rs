@@ -1,5 +1,5 @@
 //! Delivery confirmation shared by the providers that have a recipient
-//! account (README "Delivery confirmation"): the book of sends waiting to be
+//! account (docs/providers.md "Delivery confirmation"): the book of sends waiting to be
 //! seen, and how an accepted send's outcome is finished with what the
 //! recipient saw.
 
@@ -7,12 +7,25 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::ProbeOutcome;
 use crate::attempt::{Delivery, InconclusiveReason, Outcome};
-use crate::config::DeliveryMode;
+use crate::sync::Locked;
+
+/// Whether a send must be seen by the recipient to count as `ok`, for
+/// providers that can confirm delivery (docs/providers.md "Delivery confirmation").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// A send's outcome is the provider's answer; delivery is evidence beside it.
+    #[default]
+    Record,
+    /// A send is `ok` only when the recipient saw it within the timeout.
+    Require,
+}
 
 /// How long before the attempt's deadline the wait for delivery gives up,
 /// so the attempt ends on its own rather than by the scheduler's timeout.
@@ -24,7 +37,7 @@ pub const DELIVERY_MARGIN: Duration = Duration::from_millis(50);
 /// recipient).
 pub fn check_recipient(
     recipient: Option<&str>,
-    password: Option<&crate::config::Secret>,
+    password: Option<&crate::secret::Secret>,
     sender: &str,
     is_account: impl Fn(&str) -> bool,
     example: &str,
@@ -74,18 +87,18 @@ impl DeliveryBook {
     }
 
     pub fn forget(&self, probe_id: &str) {
-        self.waiting.lock().expect("delivery lock").remove(probe_id);
+        self.waiting.locked().remove(probe_id);
     }
 
     /// The recipient saw `probe_id` at `seen_at`.
     pub fn confirm(&self, probe_id: &str, seen_at: Instant) {
-        if let Some(waiter) = self.waiting.lock().expect("delivery lock").remove(probe_id) {
+        if let Some(waiter) = self.waiting.locked().remove(probe_id) {
             let _ = waiter.send(seen_at);
         }
     }
 
     pub fn is_waiting(&self) -> bool {
-        !self.waiting.lock().expect("delivery lock").is_empty()
+        !self.waiting.locked().is_empty()
     }
 }
 
@@ -134,7 +147,7 @@ pub async fn finish_accepted(
                 outcome.outcome = Outcome::Fail;
                 outcome.error = Some(format!(
                     "accepted, but the recipient did not see it within {}",
-                    crate::config::humanize(timeout)
+                    crate::text::humanize(timeout)
                 ));
             }
         }

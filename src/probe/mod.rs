@@ -20,7 +20,8 @@ use serde::Deserialize;
 
 use crate::attempt::{Delivery, InconclusiveReason, Kind, Outcome};
 use crate::clock::Clock;
-use crate::config::{DeliveryMode, Secret};
+use crate::secret::Secret;
+use delivery::DeliveryMode;
 
 /// Which provider a target uses: `provider = "..."` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -222,7 +223,7 @@ impl ProbeOutcome {
         Self::fail(
             None,
             None,
-            format!("timeout after {}", crate::config::humanize(after)),
+            format!("timeout after {}", crate::text::humanize(after)),
         )
     }
 }

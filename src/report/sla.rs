@@ -27,7 +27,7 @@ pub struct SlaRecord {
     pub claim_opens: String,
     pub claim_deadline: String,
     pub complete: bool,
-    /// The contract the figures follow (README "Contracts").
+    /// The contract the figures follow (docs/contracts.md).
     pub contract: String,
     /// The contract's measured interval and the figures counted in it
     /// (equal to the minute figures under `tencent-im`).

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::*;
 use crate::attempt::Kind;
 use crate::minute::Minute;
+use crate::sync::Locked;
 
 pub(super) async fn set_behaviour(
     State(shared): State<Arc<Shared>>,
@@ -26,7 +27,7 @@ pub(super) async fn set_behaviour(
             Err(e) => return (StatusCode::NOT_FOUND, format!("{e}, or all")).into_response(),
         },
     };
-    let mut world = shared.world.lock().expect("poisoned");
+    let mut world = shared.world.locked();
     for kind in kinds {
         world.behaviours.insert(kind, behaviour.clone());
     }
@@ -37,7 +38,7 @@ pub(super) async fn set_schedule(
     State(shared): State<Arc<Shared>>,
     Json(phases): Json<Vec<Phase>>,
 ) -> Response {
-    let mut world = shared.world.lock().expect("poisoned");
+    let mut world = shared.world.locked();
     for phase in phases {
         world
             .schedule
@@ -47,14 +48,14 @@ pub(super) async fn set_schedule(
 }
 
 pub(super) async fn reset_all(State(shared): State<Arc<Shared>>) -> Response {
-    let mut world = shared.world.lock().expect("poisoned");
+    let mut world = shared.world.locked();
     world.behaviours.clear();
     world.schedule.clear();
     StatusCode::NO_CONTENT.into_response()
 }
 
 pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    let world = shared.world.lock().expect("poisoned");
+    let world = shared.world.locked();
     let by_name: HashMap<&str, &OperationStats> =
         world.stats.iter().map(|(k, v)| (k.as_str(), v)).collect();
     Json(json!(by_name)).into_response()

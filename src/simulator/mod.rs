@@ -21,9 +21,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::attempt::Kind;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Secret;
 use crate::minute::Minute;
 use crate::probe::tencent::TencentSettings;
+use crate::secret::Secret;
+use crate::sync::Locked;
 
 /// The simulator's app: these are the credentials a simulator target uses.
 pub const SIMULATOR_SDK_APP_ID: u64 = 1_400_000_000;
@@ -159,7 +160,7 @@ struct Shared {
 
 impl Shared {
     fn behaviour(&self, kind: Kind) -> Behaviour {
-        let world = self.world.lock().expect("simulator state poisoned");
+        let world = self.world.locked();
         let minute = Minute::containing(&self.clock.now());
         match world.schedule.get(&minute) {
             Some(phase) => phase.behaviour(kind).clone(),
@@ -180,7 +181,7 @@ impl Shared {
 
     fn receive(&self, kind: Kind) {
         let second = self.clock.now().timestamp();
-        let mut world = self.world.lock().expect("simulator state poisoned");
+        let mut world = self.world.locked();
         world.stats.entry(kind).or_default().received += 1;
         *world.received_by_second.entry(second).or_default() += 1;
     }
@@ -265,7 +266,7 @@ impl Simulator {
 
     /// Adds phases keyed by their UTC minute.
     pub fn schedule(&self, phases: impl IntoIterator<Item = Phase>) {
-        let mut world = self.shared.world.lock().expect("poisoned");
+        let mut world = self.shared.world.locked();
         for phase in phases {
             world
                 .schedule

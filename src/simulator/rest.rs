@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::attempt::Kind;
 use crate::probe::tencent::{command, usersig};
+use crate::sync::Locked;
 
 pub(super) fn operation(command_path: &str) -> Option<Kind> {
     match command_path {
@@ -150,7 +151,7 @@ fn answer(
     verify_request(query, shared.clock.now().timestamp()).map_err(|(c, i)| (c, i.to_owned()))?;
     let body: Value =
         serde_json::from_slice(body).map_err(|e| (90001, format!("JSON parse error: {e}")))?;
-    let mut world = shared.world.lock().expect("poisoned");
+    let mut world = shared.world.locked();
     let text = |v: &Value, field: &str| v[field].as_str().map(str::to_owned);
     match command_path {
         command::ACCOUNT_CHECK => {

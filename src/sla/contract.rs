@@ -1,4 +1,4 @@
-//! A contract as data (README "Contracts"): the period figures are kept per,
+//! A contract as data (docs/contracts.md): the period figures are kept per,
 //! the measured interval, when an interval is down, the commitment, the
 //! credit tiers and the claim window. The built-in `tencent-im` is one
 //! contract among others; every figure of every target is decided here.

@@ -59,7 +59,7 @@ pub struct Heartbeat {
 }
 
 /// How far one prober's stored attempts are complete: every attempt it
-/// started before `complete_until` is in the database (README "Many regions").
+/// started before `complete_until` is in the database (docs/many-regions.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProberMark {
     pub prober: String,
@@ -136,7 +136,7 @@ impl StoredExclusion {
 /// One event for one channel, to be written to the `notifications` outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
-    /// Stable per event (README "Notifications"): what makes a decision
+    /// Stable per event (docs/notifications.md): what makes a decision
     /// taken by several probers, or again after a restart, one row.
     pub event_key: String,
     pub channel: String,
@@ -521,6 +521,12 @@ fn is_credential_name(name: &str) -> bool {
 
 /// Splits a range into whole UTC hours (served by the roll-up) and the
 /// partial-hour edges at either end (served minute by minute).
+/// Whether a statement of `rows` rows is worth keeping prepared: the sizes
+/// that repeat (a full batch or chunk, a single row). See `shared.rs`.
+fn keep_prepared(rows: usize) -> bool {
+    rows == ATTEMPT_BATCH || rows == MINUTE_CHUNK || rows == 1
+}
+
 fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]) {
     let first_full_hour = (range.start.0 + 59).div_euclid(60);
     let end_full_hour = range.end.0.div_euclid(60);

@@ -37,7 +37,7 @@ impl PostgresStore {
     /// target names, taken in one statement in the order of their keys, so
     /// that two transactions locking overlapping targets cannot deadlock. A
     /// target's verdicts are re-decided by one prober at a time; probers
-    /// re-deciding different targets never wait for each other (README
+    /// re-deciding different targets never wait for each other (docs/many-regions.md
     /// "Many regions"). Two names sharing a hash only share a lock.
     const LOCK_TARGETS: Option<&'static str> = Some(
         "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended('improbe:' || t, 0) AS k \
@@ -94,7 +94,7 @@ impl PostgresStore {
          SELECT (SELECT COUNT(*) FROM new), (SELECT COUNT(*) FROM (SELECT DISTINCT target, minute FROM counted) AS m)",
     );
     /// The daemon's writes leave re-decision to the settle loop, so that a
-    /// write never waits for another prober (README "Many regions").
+    /// write never waits for another prober (docs/many-regions.md).
     const DEFER_REDECISION: bool = true;
     const SAVE_SERVICE_MONTH: &'static str = "INSERT INTO service_months (target, month, first_day, last_day, starts_at, ends_at, \
          total_minutes, available_minutes, failure_minutes, excluded_minutes, no_data_minutes, availability_percent, \

@@ -5,6 +5,13 @@
 //! identical in both dialects lives in this file; each backend supplies only
 //! what differs (transaction start, per-target locks, typed `service_months`
 //! insert).
+//!
+//! Statements built with `QueryBuilder` hold a number of rows that varies
+//! with the batch, so each row count is a statement of its own: they are run
+//! with `persistent(false)`, kept out of sqlx's per-connection statement
+//! cache, where SQLite would otherwise hold every such prepared program (tens
+//! of kilobytes for a batch) for as long as the cache does (docs/performance.md
+//! "Performance", memory).
 
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: Pool<$db>`
 /// field for writes, a `readers: Pool<$db>` field for reads (so neither can
@@ -24,7 +31,7 @@ macro_rules! shared_store {
         use $crate::minute::{Minute, MinuteRange};
         use $crate::sla::{tiers, ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes};
         use $crate::store::{
-            millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
+            keep_prepared, millis_to_instant, split_by_hours, AttemptSource, ExclusionSource, IngestSummary, NewExclusion,
             Heartbeat, MinuteVerdict, ProberMark, SettlementFacts, Store, NewNotification, ClaimedNotification, StoredNotification, AfterFailure, StoreResult, StoredExclusion, ATTEMPT_BATCH, MINUTE_CHUNK,
         };
         use $crate::verdict::{self, OutcomeCounts, Verdict};
@@ -34,7 +41,7 @@ macro_rules! shared_store {
         impl $store {
             /// Starts a write transaction. It takes no lock shared by the
             /// fleet: what must happen one at a time takes the per-target
-            /// locks of [`Self::lock_targets`] (README "Many regions").
+            /// locks of [`Self::lock_targets`] (docs/many-regions.md).
             async fn begin_write(&self) -> StoreResult<Tx<'static>> {
                 Ok(self.pool.begin_with(Self::BEGIN_WRITE).await?)
             }
@@ -127,7 +134,7 @@ macro_rules! shared_store {
                 if skip_stored {
                     insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
                 }
-                Ok(insert.build().execute(&mut **tx).await?.rows_affected())
+                Ok(insert.build().persistent(keep_prepared(attempts.len())).execute(&mut **tx).await?.rows_affected())
             }
 
             /// Adds new attempts to the per-prober minute buckets (an upsert
@@ -156,7 +163,7 @@ macro_rules! shared_store {
                      inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
                      slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts",
                 );
-                upsert.build().execute(&mut **tx).await?;
+                upsert.build().persistent(keep_prepared(buckets.len())).execute(&mut **tx).await?;
                 Ok(())
             }
 
@@ -168,7 +175,7 @@ macro_rules! shared_store {
                     insert.push_values(chunk, |mut row, (target, minute)| {
                         row.push_bind(target.clone()).push_bind(minute.0);
                     });
-                    insert.build().execute(&mut **tx).await?;
+                    insert.build().persistent(keep_prepared(chunk.len())).execute(&mut **tx).await?;
                 }
                 Ok(())
             }
@@ -198,7 +205,7 @@ macro_rules! shared_store {
             /// attempts are still stored, against `slow_after_ms`, then
             /// re-decides those minutes so the verdicts carry the new
             /// counts. Buckets older than the oldest stored attempt keep
-            /// theirs: their attempts were pruned (README "Contracts").
+            /// theirs: their attempts were pruned (docs/contracts.md).
             async fn recount_slow(tx: &mut Tx<'_>, target: &str, slow_after_ms: i64) -> StoreResult<()> {
                 let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(started_at_ms) FROM attempts WHERE target = $1")
                     .bind(target)
@@ -269,7 +276,7 @@ macro_rules! shared_store {
                     Self::push_minute_list(&mut sums, chunk);
                     sums.push(" GROUP BY target, minute");
                     let mut decided = Vec::with_capacity(chunk.len());
-                    for row in sums.build().fetch_all(&mut **tx).await? {
+                    for row in sums.build().persistent(keep_prepared(chunk.len())).fetch_all(&mut **tx).await? {
                         let target: String = row.try_get(0)?;
                         let minute = Minute(row.try_get(1)?);
                         let counts = OutcomeCounts {
@@ -289,7 +296,7 @@ macro_rules! shared_store {
                     let mut previous_query = QueryBuilder::<$db>::new("SELECT target, minute, verdict FROM verdicts WHERE ");
                     Self::push_minute_list(&mut previous_query, chunk);
                     let mut previous = HashMap::with_capacity(chunk.len());
-                    for row in previous_query.build().fetch_all(&mut **tx).await? {
+                    for row in previous_query.build().persistent(keep_prepared(chunk.len())).fetch_all(&mut **tx).await? {
                         let word: String = row.try_get(2)?;
                         let key: (String, i64) = (row.try_get(0)?, row.try_get(1)?);
                         previous.insert(key, word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
@@ -320,7 +327,7 @@ macro_rules! shared_store {
                          inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers, \
                          slow_ok_attempts = excluded.slow_ok_attempts",
                     );
-                    upsert.build().execute(&mut **tx).await?;
+                    upsert.build().persistent(keep_prepared(decided.len())).execute(&mut **tx).await?;
 
                     if changed.is_empty() {
                         continue;
@@ -336,7 +343,7 @@ macro_rules! shared_store {
                          available_minutes = verdict_hours.available_minutes + excluded.available_minutes, \
                          failure_minutes = verdict_hours.failure_minutes + excluded.failure_minutes",
                     );
-                    rollup.build().execute(&mut **tx).await?;
+                    rollup.build().persistent(keep_prepared(changed.len())).execute(&mut **tx).await?;
                 }
                 Ok(())
             }
@@ -514,7 +521,7 @@ macro_rules! shared_store {
                         list.push_bind(target.clone());
                     }
                     pending.push(")");
-                    for row in pending.build().fetch_all(&mut *tx).await? {
+                    for row in pending.build().persistent(keep_prepared(chunk.len())).fetch_all(&mut *tx).await? {
                         seqs.push(row.try_get::<i64, _>(0)?);
                         minutes.insert((row.try_get::<String, _>(1)?, Minute(row.try_get(2)?)));
                     }
@@ -533,7 +540,7 @@ macro_rules! shared_store {
                         list.push_bind(*seq);
                     }
                     delete.push(")");
-                    delete.build().execute(&mut *tx).await?;
+                    delete.build().persistent(keep_prepared(chunk.len())).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(minutes.len() as u64)
@@ -1040,7 +1047,7 @@ macro_rules! shared_store {
                         .push_bind(at);
                 });
                 insert.push(" ON CONFLICT (event_key, channel) DO NOTHING");
-                Ok(insert.build().execute(&self.pool).await?.rows_affected())
+                Ok(insert.build().persistent(keep_prepared(rows.len())).execute(&self.pool).await?.rows_affected())
             }
 
             async fn claim_notification(

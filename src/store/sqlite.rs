@@ -9,6 +9,12 @@ use sqlx::{Pool, Sqlite};
 
 use super::shared::shared_store;
 
+/// Each connection's page cache, in KiB (negative: a size, not a page
+/// count). SQLite's default is 2,000 KiB per connection; the daemon's five
+/// connections touch a few hundred pages each, and the operating system
+/// caches the file anyway (docs/performance.md, memory).
+const PAGE_CACHE: &str = "-512";
+
 /// How long a writer waits for another to finish before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,6 +63,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", PAGE_CACHE)
             .foreign_keys(true);
         // An in-memory database exists once per connection: keep exactly one.
         let in_memory = url.contains(":memory:");

@@ -96,6 +96,21 @@ Component "conference.{DOMAIN}" "muc"
         assert!(status.success(), "prosodyctl register {user}");
     }
 
+    /// Gives `user@localhost` another password, as an operator would: the
+    /// account is deleted and registered again (new salt, new keys).
+    pub fn change_password(&self, user: &str, password: &str) {
+        let status = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(self.config())
+            .args(["deluser", &format!("{user}@{DOMAIN}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "prosodyctl deluser {user}");
+        self.register(user, password);
+    }
+
     /// Starts (again) and waits until the c2s port accepts connections.
     pub async fn launch(&mut self) {
         let child = Command::new("prosody")

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::events::{Event, EventKind};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub use email::SmtpTls;
 pub use pagerduty::DEFAULT_EVENTS_URL as PAGERDUTY_EVENTS_URL;

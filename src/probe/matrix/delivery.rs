@@ -1,6 +1,6 @@
 //! Delivery confirmation: the recipient account keeps a `/sync` long-poll
 //! on the two probe rooms, and each send's probe id is matched when the
-//! recipient sees it (README "Delivery confirmation").
+//! recipient sees it (docs/providers.md "Delivery confirmation").
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use super::client::{MatrixClient, escape};
 use super::codes::{Call, Class};
 use crate::probe::delivery::DeliveryBook;
 pub use crate::probe::delivery::WatchState;
+use crate::sync::Locked;
 
 /// The content key that carries a send's probe id.
 pub const PROBE_ID_KEY: &str = "org.improbe.probe_id";
@@ -51,11 +52,11 @@ impl Recipient {
     }
 
     pub fn state(&self) -> WatchState {
-        *self.state.lock().expect("state lock")
+        *self.state.locked()
     }
 
     fn set_state(&self, state: WatchState) {
-        *self.state.lock().expect("state lock") = state;
+        *self.state.locked() = state;
     }
 
     /// The sends waiting for the recipient.

@@ -1,6 +1,6 @@
 //! Matrix homeservers over the client-server API (v3): a password login
 //! checked with `whoami`, and messages into a direct and a group room,
-//! with delivery confirmed by a second account's `/sync` (README "Matrix").
+//! with delivery confirmed by a second account's `/sync` (docs/providers.md "Matrix").
 
 pub mod client;
 pub mod codes;
@@ -22,10 +22,11 @@ pub use settings::MatrixSettings;
 use self::client::{CallError, MatrixClient};
 use self::codes::Call;
 use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
+use super::delivery::DeliveryMode;
 use super::{Probe, ProbeContext, ProbeOutcome};
 use crate::attempt::{InconclusiveReason, Kind};
-use crate::config::DeliveryMode;
 use crate::probe::delivery::{AwaitedDelivery, finish_accepted};
+use crate::sync::Locked;
 
 /// Synapse holds a rate-limited request for half a second before it answers
 /// 429, and a login hashes the password: a healthy homeserver's answers can
@@ -133,7 +134,9 @@ impl MatrixProbe {
             Ok(token) => token,
             Err(e) => return self.failed(Kind::Login, Call::Login, "login", &e),
         };
-        let outcome = match self.login_api.whoami(&token).await {
+        // A client goes on over the connection it holds; only the login
+        // itself is made on a fresh one (DNS, TCP, TLS), like a new client's.
+        let outcome = match self.api.whoami(&token).await {
             Ok(user) if user == self.user => ProbeOutcome::ok(Some(200)),
             Ok(other) => ProbeOutcome::fail(
                 Some(200),
@@ -156,7 +159,7 @@ impl MatrixProbe {
         let stale = self.stale_tokens.clone();
         let user = self.user.clone();
         tokio::spawn(async move {
-            let earlier = std::mem::take(&mut *stale.lock().expect("lock"));
+            let earlier = std::mem::take(&mut *stale.locked());
             for token in std::iter::once(token).chain(earlier) {
                 let error = match tokio::time::timeout(LOGOUT_TIMEOUT, api.logout(&token)).await {
                     Ok(Ok(())) => continue,
@@ -165,7 +168,7 @@ impl MatrixProbe {
                     Err(_) => format!("no answer within {}s", LOGOUT_TIMEOUT.as_secs()),
                 };
                 tracing::debug!(%user, "logout failed, retried after the next login: {error}");
-                let mut stale = stale.lock().expect("lock");
+                let mut stale = stale.locked();
                 if stale.len() < MAX_STALE_TOKENS {
                     stale.push(token);
                 }
@@ -267,7 +270,7 @@ impl MatrixProbe {
     /// An attempt the homeserver asked us not to make yet: inconclusive,
     /// without a call.
     fn held_back(&self, kind: Kind) -> Option<ProbeOutcome> {
-        let mut held = self.held_until.lock().expect("lock");
+        let mut held = self.held_until.locked();
         let until = *held.get(&kind)?;
         let now = Instant::now();
         if now >= until {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// `[targets.matrix]`: a Matrix homeserver's client-server API.
 #[derive(Debug, Clone, Deserialize)]

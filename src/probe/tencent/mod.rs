@@ -23,6 +23,7 @@ use super::{Probe, ProbeOutcome, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
 use crate::attempt::{Kind, Outcome};
 use crate::clock::Clock;
+use crate::sync::Locked;
 
 /// How long a minted administrator UserSig is valid.
 pub const USERSIG_LIFETIME_SECS: i64 = 86_400;
@@ -100,7 +101,7 @@ impl TencentClient {
     /// The administrator's UserSig, minted again well before it expires.
     fn admin_sig(&self, fresh: bool) -> String {
         let now = self.clock.now().timestamp();
-        let mut cached = self.cached_sig.lock().expect("usersig cache poisoned");
+        let mut cached = self.cached_sig.locked();
         match cached.as_ref() {
             Some((sig, minted))
                 if !fresh && now < minted + USERSIG_LIFETIME_SECS - USERSIG_RENEW_BEFORE_SECS =>
@@ -241,7 +242,7 @@ pub fn is_unclassified(error_code: &str) -> bool {
 /// answer that carried it, so someone extends the table.
 fn warn_unclassified_once(code: i64, raw: &Value) {
     static SEEN: Mutex<BTreeSet<i64>> = Mutex::new(BTreeSet::new());
-    if SEEN.lock().expect("code log poisoned").insert(code) {
+    if SEEN.locked().insert(code) {
         tracing::warn!(
             code,
             envelope = %raw,

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Tencent allows UserIDs (the administrator and the probe accounts) of at
 /// most this many bytes.

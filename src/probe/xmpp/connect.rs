@@ -5,10 +5,13 @@
 //! apply per target.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use crate::sync::Locked;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 use tokio::net::TcpStream;
@@ -52,32 +55,13 @@ impl Connector {
         let (host, port) = settings
             .address()
             .map_err(|e| anyhow::anyhow!("server: {e}"))?;
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &settings.ca_file {
-            let certificates = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
-            if certificates.is_empty() {
-                anyhow::bail!("ca_file {} holds no PEM certificate", path.display());
-            }
-            for certificate in certificates {
-                roots
-                    .add(certificate)
-                    .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
-            }
-        }
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let tls_config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls_config = tls_config(settings.ca_file.as_deref())?;
         Ok(Connector {
             host,
             port,
             tls: settings.tls,
             domain: settings.domain().to_owned(),
-            tls_config: Arc::new(tls_config),
+            tls_config,
         })
     }
 
@@ -102,6 +86,43 @@ impl Connector {
             id: None,
         }
     }
+}
+
+/// The TLS client configuration for a `ca_file` (or none), built once and
+/// shared by every target naming it: the public roots parsed once instead
+/// of once per target, and one session cache, so that a login's TLS
+/// handshake resumes the session of an earlier one where the server offers
+/// it, as real clients do (docs/performance.md).
+fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<ClientConfig>> {
+    static BUILT: Mutex<BTreeMap<Option<PathBuf>, Arc<ClientConfig>>> = Mutex::new(BTreeMap::new());
+    let key = ca_file.map(Path::to_path_buf);
+    if let Some(config) = BUILT.locked().get(&key) {
+        return Ok(config.clone());
+    }
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
+        if certificates.is_empty() {
+            anyhow::bail!("ca_file {} holds no PEM certificate", path.display());
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let mut built = BUILT.locked();
+    Ok(built.entry(key).or_insert(config).clone())
 }
 
 impl ServerConnector for Connector {

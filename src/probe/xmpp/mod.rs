@@ -1,9 +1,10 @@
 //! XMPP (`provider = "xmpp"`): a fresh sign-in for every login check, chat
 //! and group chat messages over a long-lived session, each acknowledged by
-//! the server, with delivery confirmed by a second account (README "XMPP").
+//! the server, with delivery confirmed by a second account (docs/providers.md "XMPP").
 
 pub mod codes;
 pub mod connect;
+pub mod scram;
 pub mod session;
 pub mod settings;
 pub mod setup;
@@ -21,11 +22,13 @@ pub use settings::{XmppSettings, XmppTls};
 
 use self::codes::{CallError, Class};
 use self::connect::Connector;
+use self::scram::LoginPassword;
 use self::session::{BODY_PREFIX, Session, sign_in, sign_out};
+use super::delivery::DeliveryMode;
 use super::delivery::{AwaitedDelivery, DeliveryBook, WatchState, finish_accepted};
 use super::{Probe, ProbeContext, ProbeOutcome};
 use crate::attempt::{InconclusiveReason, Kind};
-use crate::config::DeliveryMode;
+use crate::sync::Locked;
 
 /// A healthy server answers a sign-in or a message well within this.
 pub const ANSWERS_WITHIN: Duration = Duration::from_secs(1);
@@ -38,7 +41,8 @@ const RECIPIENT_RETRY_REFUSED: Duration = Duration::from_secs(60);
 pub struct XmppProbe {
     connector: Connector,
     jid: BareJid,
-    password: String,
+    /// With its salted form kept between logins (`scram`).
+    password: LoginPassword,
     /// Where chat messages go: the recipient, or our own account.
     to: BareJid,
     room: Option<BareJid>,
@@ -67,7 +71,7 @@ impl XmppProbe {
     pub fn new(settings: &XmppSettings, context: &ProbeContext) -> anyhow::Result<XmppProbe> {
         let connector = Connector::new(settings)?;
         let jid = bare(&settings.jid, "jid")?;
-        let password = settings.password.reveal()?;
+        let password = LoginPassword::new(settings.password.reveal()?);
         let room = settings
             .group_room
             .as_deref()
@@ -88,7 +92,7 @@ impl XmppProbe {
                 let task = tokio::spawn(watch.clone().run(
                     connector.clone(),
                     rx.clone(),
-                    rx_password.reveal()?,
+                    LoginPassword::new(rx_password.reveal()?),
                     format!("{prefix}-rx"),
                     room.clone(),
                 ));
@@ -242,18 +246,18 @@ pub struct RecipientWatch {
 
 impl RecipientWatch {
     pub fn state(&self) -> WatchState {
-        *self.state.lock().expect("state lock")
+        *self.state.locked()
     }
 
     fn set_state(&self, state: WatchState) {
-        *self.state.lock().expect("state lock") = state;
+        *self.state.locked() = state;
     }
 
     async fn run(
         self: Arc<Self>,
         connector: Connector,
         jid: BareJid,
-        password: String,
+        password: LoginPassword,
         resource: String,
         room: Option<BareJid>,
     ) {

@@ -20,13 +20,18 @@ use tokio_xmpp::parsers::muc::{Muc, MucUser, muc::History, user::Status};
 use tokio_xmpp::parsers::ns;
 use tokio_xmpp::parsers::ping::Ping;
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::sasl::{Auth, Mechanism, Nonza, Response};
 use tokio_xmpp::parsers::stanza_error::StanzaError;
-use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
+use tokio_xmpp::xmlstream::{
+    InitiatingStream, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement,
+};
 use tokio_xmpp::{Stanza, minidom::Element};
 
 use super::codes::{CallError, condition_name};
 use super::connect::{Connector, Io};
+use super::scram::{LoginPassword, ScramClient, ScramHash};
 use crate::probe::delivery::DeliveryBook;
+use crate::sync::Locked;
 
 type Stream = XmppStream<BufStream<Box<dyn Io>>>;
 
@@ -85,12 +90,12 @@ async fn send(stream: &mut Stream, stanza: Stanza) -> Result<(), CallError> {
 pub async fn sign_in(
     connector: &Connector,
     jid: &BareJid,
-    password: &str,
+    password: &LoginPassword,
     resource: &str,
 ) -> Result<(Stream, FullJid), CallError> {
     let from_xmpp = |e: tokio_xmpp::Error| CallError::from_xmpp(&e);
     let io = |e: std::io::Error| CallError::io(&e);
-    let (pending, binding) = connector
+    let (pending, _no_binding) = connector
         .connect(&Jid::from(jid.clone()), ns::JABBER_CLIENT, timeouts())
         .await
         .map_err(from_xmpp)?;
@@ -98,20 +103,13 @@ pub async fn sign_in(
         |e: tokio_xmpp::xmlstream::RecvFeaturesError| CallError::from_xmpp(&e.into());
     let (features, stream): (_, Stream) = pending.recv_features().await.map_err(features_error)?;
     let node = jid.node().map_or("", |n| n.as_str());
-    let credentials = sasl::common::Credentials::default()
-        .with_username(node)
-        .with_password(password)
-        .with_channel_binding(binding);
-    // SCRAM where offered; PLAIN only inside TLS; never ANONYMOUS (a login
-    // that names nobody proves nothing about our account).
-    let mut mechanisms = features.sasl_mechanisms;
-    mechanisms.retain(|m| {
-        matches!(m.as_str(), "SCRAM-SHA-256" | "SCRAM-SHA-1")
-            || (m == "PLAIN" && connector.encrypted())
-    });
-    let authenticated = tokio_xmpp::client_login(stream, mechanisms, credentials)
-        .await
-        .map_err(from_xmpp)?;
+    let authenticated = authenticate(
+        stream,
+        &features.sasl_mechanisms,
+        (node, password),
+        connector.encrypted(),
+    )
+    .await?;
     let pending = authenticated
         .send_header(StreamHeader {
             to: Some(jid.domain().as_str().into()),
@@ -142,6 +140,93 @@ pub async fn sign_in(
                 _ => {}
             }
         }
+    }
+}
+
+/// SASL: SCRAM-SHA-256, else SCRAM-SHA-1, else PLAIN only inside TLS; never
+/// ANONYMOUS (a login that names nobody proves nothing about our account).
+/// Ends with the stream reset that a successful authentication requires.
+async fn authenticate(
+    mut stream: Stream,
+    offered: &std::collections::BTreeSet<String>,
+    (username, password): (&str, &LoginPassword),
+    encrypted: bool,
+) -> Result<InitiatingStream<BufStream<Box<dyn Io>>>, CallError> {
+    let scram = [ScramHash::Sha256, ScramHash::Sha1]
+        .into_iter()
+        .find(|h| offered.contains(h.mechanism()));
+    let (mechanism, mut client) = match scram {
+        Some(ScramHash::Sha256) => (
+            Mechanism::ScramSha256,
+            scram.map(|h| ScramClient::new(h, username)),
+        ),
+        Some(ScramHash::Sha1) => (
+            Mechanism::ScramSha1,
+            scram.map(|h| ScramClient::new(h, username)),
+        ),
+        None if encrypted && offered.contains("PLAIN") => (Mechanism::Plain, None),
+        None => {
+            return Err(CallError::condition(
+                "invalid-mechanism".to_owned(),
+                "the server offers no SASL mechanism improbe can use",
+            ));
+        }
+    };
+    let initial = match &client {
+        Some(client) => client.first_message(),
+        None => format!("\0{username}\0{}", password.text).into_bytes(),
+    };
+    let refused = |why: String| CallError::condition("not-authorized".to_owned(), why);
+    stream
+        .send(&XmppStreamElement::Sasl(Nonza::Auth(Auth {
+            mechanism,
+            data: initial,
+        })))
+        .await
+        .map_err(|e| CallError::io(&e))?;
+    let mut verified = client.is_none();
+    loop {
+        let XmppStreamElement::Sasl(nonza) = next(&mut stream).await? else {
+            continue;
+        };
+        let reply = match (nonza, client.as_mut()) {
+            (Nonza::Challenge(challenge), Some(scram)) if !scram.answered() => scram
+                .final_message(&challenge.data, &password.text, &password.salted)
+                .map_err(refused)?,
+            // Some servers send the signature as a last challenge.
+            (Nonza::Challenge(challenge), Some(scram)) => {
+                scram
+                    .verify_server_final(&challenge.data)
+                    .map_err(refused)?;
+                verified = true;
+                Vec::new()
+            }
+            (Nonza::Success(success), scram) => {
+                if let Some(scram) = scram
+                    && !verified
+                {
+                    scram.verify_server_final(&success.data).map_err(refused)?;
+                }
+                return Ok(stream.initiate_reset());
+            }
+            (Nonza::Failure(failure), _) => {
+                return Err(CallError::condition(
+                    condition_name(&failure.defined_condition),
+                    "SASL authentication failed",
+                ));
+            }
+            (other, _) => {
+                return Err(CallError::Transport(format!(
+                    "unexpected SASL element from the server: {other:?}"
+                )));
+            }
+        };
+        stream
+            .send(&XmppStreamElement::Sasl(Nonza::Response(Response {
+                data: reply,
+            })))
+            .await
+            .map_err(|e| CallError::io(&e))?;
     }
 }
 
@@ -180,7 +265,7 @@ struct Routes {
 
 impl Routes {
     fn answer(&self, id: &str, result: Result<(), CallError>) {
-        if let Some(reply) = self.waiting.lock().expect("routes lock").remove(id) {
+        if let Some(reply) = self.waiting.locked().remove(id) {
             let _ = reply.send(result);
         }
     }
@@ -209,7 +294,7 @@ impl Session {
     pub async fn open(
         connector: &Connector,
         jid: &BareJid,
-        password: &str,
+        password: &LoginPassword,
         resource: &str,
         room: Option<&BareJid>,
         deliveries: Option<Arc<DeliveryBook>>,
@@ -241,7 +326,7 @@ impl Session {
     /// Why the session ended, or `None` while it is open.
     pub fn ended(&self) -> Option<String> {
         // The task records why before it lets waiting callers go.
-        let reason = self.routes.ended.lock().expect("routes lock").clone();
+        let reason = self.routes.ended.locked().clone();
         reason.or_else(|| {
             self.task
                 .is_finished()
@@ -294,7 +379,7 @@ impl Session {
                     .unwrap_or_else(|| "the session ended".to_owned()),
             )),
         };
-        self.routes.waiting.lock().expect("routes lock").remove(id);
+        self.routes.waiting.locked().remove(id);
         // An error about the message reached us before the ping's answer.
         if let Ok(Err(error)) = refused.try_recv() {
             return Err(error);
@@ -394,9 +479,9 @@ async fn run(
             }
         }
     };
-    *routes.ended.lock().expect("routes lock") = Some(ended);
+    *routes.ended.locked() = Some(ended);
     // Whoever still waits learns that the session ended.
-    routes.waiting.lock().expect("routes lock").clear();
+    routes.waiting.locked().clear();
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         SinkExt::<&Stanza>::close(&mut stream),

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{Secret, is_loopback};
+use crate::secret::Secret;
+use crate::text::is_loopback;
 
 /// How the client-to-server connection is protected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

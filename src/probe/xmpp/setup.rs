@@ -8,6 +8,7 @@ use tokio_xmpp::parsers::iq::Iq;
 
 use super::XmppSettings;
 use super::connect::Connector;
+use super::scram::LoginPassword;
 use super::session::Session;
 
 const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
@@ -64,7 +65,7 @@ pub async fn setup(settings: &XmppSettings) -> anyhow::Result<Vec<String>> {
     let room = BareJid::new(room_text).map_err(|e| anyhow::anyhow!("group_room: {e}"))?;
     let jid = BareJid::new(&settings.jid).map_err(|e| anyhow::anyhow!("jid: {e}"))?;
     let connector = Connector::new(settings)?;
-    let password = settings.password.reveal()?;
+    let password = LoginPassword::new(settings.password.reveal()?);
     // Joining creates the room, with us as its owner, if it does not exist.
     let owner = Session::open(
         &connector,
@@ -104,7 +105,7 @@ pub async fn setup(settings: &XmppSettings) -> anyhow::Result<Vec<String>> {
         let joined = Session::open(
             &connector,
             &rx,
-            &rx_password.reveal()?,
+            &LoginPassword::new(rx_password.reveal()?),
             "improbe-setup-rx",
             Some(&room),
             None,

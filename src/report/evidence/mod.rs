@@ -58,7 +58,7 @@ pub struct Evidence {
 /// How many accepted-but-undelivered sends the report lists one by one.
 pub const UNDELIVERED_LISTED: usize = 100;
 
-/// Delivery confirmation over some sends (README "Delivery confirmation").
+/// Delivery confirmation over some sends (docs/providers.md "Delivery confirmation").
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct DeliverySummary {
     pub confirmed: u64,
@@ -169,7 +169,7 @@ pub struct Coverage {
     pub coverage_percent: String,
     pub gaps: Vec<Gap>,
     /// Probers sharing the database that stopped reporting within the last
-    /// day and were given up (README "Many regions"), in words.
+    /// day and were given up (docs/many-regions.md), in words.
     pub given_up_probers: Vec<String>,
 }
 
@@ -303,7 +303,7 @@ pub async fn gather_to(
     );
     let (book, windows) = accounting::minute_book(store, &target.name, month).await?;
     // Incidents, days and strips show the contract's intervals, so they
-    // add up to the figures (README "Contracts").
+    // add up to the figures (docs/contracts.md).
     let contract = &target.sla.contract;
     let verdict_of = |minute: Minute| book.interval_verdict(contract, minute);
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Where a running prober's memory goes (issue 23): `improbe run` with
+# TARGETS simulator targets x 3 operations every INTERVAL against a local
+# simulator, then its resident memory by mapping (the binary's code pages,
+# the heap and other anonymous data, shared libraries) from
+# /proc/PID/smaps, its peak RSS, and its CPU time per attempt over the
+# measured SECONDS.
+# usage: bench/memory.sh [TARGETS INTERVAL SECONDS]   (default 100 1s 15)
+#        IMPROBE_BIN=path bench/memory.sh ...          (another build, e.g. a baseline)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+targets="${1:-100}"; interval="${2:-1s}"; seconds="${3:-15}"
+out=bench/out; mkdir -p "$out"
+if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
+bin="${IMPROBE_BIN:-target/release/improbe}"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+$bin simulate --listen 127.0.0.1:19482 >/dev/null 2>&1 & pids+=($!)
+db="$out/memory.db"; rm -f "$db"*
+{
+  printf '[prober]\nid = "bench"\ndata_dir = "%s"\n[database]\nurl = "sqlite://%s"\n' "$out" "$db"
+  for t in $(seq 1 "$targets"); do
+    printf '[[targets]]\nname = "t%s"\nprovider = "simulator"\ninterval = "%s"\ntimeout = "1s"\n[targets.simulator]\nendpoint = "http://127.0.0.1:19482"\n[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$t" "$interval"
+  done
+} > "$out/memory.toml"
+$bin --config "$out/memory.toml" migrate >/dev/null
+$bin --config "$out/memory.toml" run 2>/dev/null & ip=$!; pids+=($ip)
+sleep 3
+t0=$(awk '{print $14 + $15}' "/proc/$ip/stat"); a0=$(sqlite3 "$db" "SELECT COUNT(*) FROM attempts")
+sleep "$seconds"
+t1=$(awk '{print $14 + $15}' "/proc/$ip/stat"); a1=$(sqlite3 "$db" "SELECT COUNT(*) FROM attempts")
+echo "targets: $targets x 3 operations every $interval; after $((seconds + 3)) s:"
+awk -v bin="$(basename "$bin")" '
+  /^[0-9a-f]+-[0-9a-f]+ / { name = $6; if (name == "") name = "anonymous"; else if (name ~ bin "$") name = "machine code (the binary)"; else if (name ~ /\.so/) name = "shared libraries"; else if (name ~ /^\[heap\]/) name = "heap"; else if (name ~ /^\[/) name = "anonymous" }
+  /^Rss:/ { kb[name] += $2 }
+  END { for (k in kb) printf "  %-28s %6.1f MiB\n", k, kb[k] / 1024 }' "/proc/$ip/smaps" | sort -k1,1
+awk '/VmHWM/ { printf "  peak RSS                     %6.1f MiB\n", $2 / 1024 }' "/proc/$ip/status"
+python3 -c "import sys; t0, t1, a0, a1, hz = map(float, sys.argv[1:]); print(f'  CPU per attempt              {(t1 - t0) / hz / max(a1 - a0, 1) * 1e6:6.0f} us over {a1 - a0:.0f} attempts')" "$t0" "$t1" "$a0" "$a1" "$(getconf CLK_TCK)"
