@@ -171,7 +171,7 @@ proptest! {
                 &target.name, &target.sla, month, observed, &ExcludedMinutes::default(), now,
             );
             prop_assert!(statement.credit_amount <= target.sla.monthly_fee);
-            let table = improbe::report::sla::table(&[statement], now);
+            let table = improbe::report::sla_table::table(&[statement], now);
             prop_assert!(table.contains(&target.sla.currency));
         }
         let _ = improbe::daemon::retention::prune_before(target, config.database.attempts_retention_days, now);

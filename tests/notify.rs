@@ -403,7 +403,7 @@ async fn enqueue(store: &dyn Store, n: usize) -> Vec<String> {
             event: "test".to_owned(),
             payload: serde_json::to_string(&improbe::notify::Event {
                 id: id.clone(),
-                ..improbe::notify::decide::test_event("tim", "p1", at("2026-04-01T00:00:00Z"))
+                ..improbe::notify::decider::test_event("tim", "p1", at("2026-04-01T00:00:00Z"))
             })
             .unwrap(),
             decided_by: "p1".to_owned(),
@@ -828,7 +828,7 @@ async fn a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next()
                 event: "test".into(),
                 payload: serde_json::to_string(&improbe::notify::Event {
                     id: "test:later".into(),
-                    ..improbe::notify::decide::test_event("tim", "p1", clock.now())
+                    ..improbe::notify::decider::test_event("tim", "p1", clock.now())
                 })
                 .unwrap(),
                 decided_by: "p1".into(),
@@ -871,7 +871,7 @@ async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
     let config = month_config(&db, "p1", &every_channel(&receiver, &ca, smtp.as_ref()));
     let store = db.store().await;
     let huge = format!("*forged*\n• line <!channel> {}", "E".repeat(2 << 20));
-    let mut event = improbe::notify::decide::test_event("tim", "p1", at("2026-04-01T00:00:00Z"));
+    let mut event = improbe::notify::decider::test_event("tim", "p1", at("2026-04-01T00:00:00Z"));
     event.summary = huge.clone();
     event.errors = (0..8)
         .map(|i| improbe::notify::events::ErrorFacts {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::{find_target, load_config, open_store};
 use crate::accounting::{self, MonthSelection};
 use crate::cli::{ClaimArgs, ClaimFormat};
-use crate::report::claim::Claim;
+use crate::report::claim_text::Claim;
 use crate::report::evidence;
 
 pub async fn run(config_path: &Path, args: &ClaimArgs) -> anyhow::Result<()> {

@@ -142,7 +142,7 @@ pub async fn run(minutes: u32) -> anyhow::Result<()> {
     let months = accounting::select_months(target, MonthSelection::ToDate, now)?;
     let statements =
         accounting::refresh_service_months(store.as_ref(), target, months, now).await?;
-    println!("\n{}", report::sla::table(&statements, now));
+    println!("\n{}", report::sla_table::table(&statements, now));
     println!("The month is almost all no-data: the demo watched only {minutes} minute(s) of it.");
     println!("Query the minutes yourself: sqlite3 {DEMO_DATABASE} 'SELECT * FROM minute_verdicts'");
     Ok(())

@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::load_config;
-use crate::notify::{Channel, decide};
+use crate::notify::{Channel, decider};
 
 pub async fn test(config_path: &Path, name: &str) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
@@ -26,7 +26,7 @@ pub async fn test(config_path: &Path, name: &str) -> anyhow::Result<()> {
         .targets
         .first()
         .map_or("improbe", |t| t.name.as_str());
-    let event = decide::test_event(target, &config.prober.id, Utc::now());
+    let event = decider::test_event(target, &config.prober.id, Utc::now());
     channel.send(&event).await.map_err(|e| {
         anyhow::anyhow!(
             "channel `{name}` ({}) did not take the test event: {e}",

@@ -26,9 +26,9 @@ pub async fn run(config_path: &Path, args: &SlaArgs) -> anyhow::Result<()> {
     }
 
     let output = match args.format {
-        SlaFormat::Table => report::sla::table(&statements, now),
-        SlaFormat::Json => report::sla::json(&statements),
-        SlaFormat::Csv => report::sla::csv(&statements),
+        SlaFormat::Table => report::sla_table::table(&statements, now),
+        SlaFormat::Json => report::sla_table::json(&statements),
+        SlaFormat::Csv => report::sla_table::csv(&statements),
     };
     print!("{}", crate::text::for_terminal(&output));
     Ok(())

@@ -4,7 +4,7 @@
 //! channel once, in order, with retries.
 
 pub mod channels;
-pub mod decide;
+pub mod decider;
 pub mod events;
 pub mod sender;
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use channels::{Channel, ChannelConfig, ChannelKind, ChannelSettings};
-pub use decide::Decider;
+pub use decider::Decider;
 pub use events::{Event, EventKind};
 pub use sender::Sender;
 

@@ -3,7 +3,7 @@
 //! Nothing here reads a clock or a database: callers pass `now` and the
 //! observed minute counts, so every figure is reproducible in a test.
 
-pub mod claim;
+pub mod claim_window;
 pub mod contract;
 pub mod exclusions;
 pub mod minute_book;
@@ -13,7 +13,7 @@ pub mod tiers;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-pub use claim::{BusinessCalendar, ClaimStatus, ClaimWindow};
+pub use claim_window::{BusinessCalendar, ClaimStatus, ClaimWindow};
 pub use contract::Contract;
 pub use exclusions::{ExcludedMinutes, ExclusionWindow};
 pub use minute_book::MinuteBook;

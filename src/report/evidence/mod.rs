@@ -21,7 +21,7 @@ use crate::attempt::jsonl;
 use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::config::Target;
 use crate::minute::{Minute, MinuteRange};
-use crate::report::sla::SlaRecord;
+use crate::report::sla_table::SlaRecord;
 use crate::sla::contract::Words;
 use crate::sla::{MonthStatement, ServiceMonth};
 use crate::store::{Heartbeat, Store};

@@ -19,7 +19,7 @@ use super::events::{
 use crate::accounting;
 use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
-use crate::report::claim::Claim;
+use crate::report::claim_text::Claim;
 use crate::report::evidence::{self, Depth};
 use crate::sla::contract::{Words, budget_used};
 use crate::sla::{MonthStatement, tiers};

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::evidence::{Evidence, UNCLASSIFIED_CODE_NOTE};
 use super::markdown::escape;
-use super::sla::SlaRecord;
+use super::sla_table::SlaRecord;
 use crate::sla::contract::{DEFAULT_CONTRACT, Words};
 
 #[derive(Debug, Serialize)]
