@@ -532,14 +532,21 @@ claim_opens = "period_end"
 claim_days = 30
 "#;
 
-/// `ok` and `fail` attempts (and `inconclusive` ones) spread over the
-/// 5-minute interval starting at `start`, two seconds apart.
-fn interval(out: &mut String, start: DateTime<Utc>, ok: usize, fail: usize, inconclusive: usize) {
-    let outcomes = std::iter::repeat_n("ok", ok)
-        .chain(std::iter::repeat_n("fail", fail))
-        .chain(std::iter::repeat_n("inconclusive", inconclusive));
-    for (i, outcome) in outcomes.enumerate() {
-        let t = start + Duration::milliseconds(i as i64 * 2_000);
+/// Import lines for `target`'s attempts from `start`, `spacing_ms` apart, in
+/// groups of `(outcome, latency_ms, how many)` (no latency: `None`).
+fn attempt_lines(
+    out: &mut String,
+    (target, kind): (&str, &str),
+    start: DateTime<Utc>,
+    spacing_ms: i64,
+    groups: &[(&str, Option<i64>, usize)],
+) {
+    let attempts = groups
+        .iter()
+        .flat_map(|(outcome, latency, n)| std::iter::repeat_n((*outcome, *latency), *n));
+    for (i, (outcome, latency)) in attempts.enumerate() {
+        let t = start + Duration::milliseconds(i as i64 * spacing_ms);
+        let latency = latency.map_or(String::new(), |ms| format!(r#","latency_ms":{ms}"#));
         let reason = if outcome == "inconclusive" {
             r#","reason":"credentials""#
         } else {
@@ -547,11 +554,22 @@ fn interval(out: &mut String, start: DateTime<Utc>, ok: usize, fail: usize, inco
         };
         writeln!(
             out,
-            r#"{{"target":"kolkata-5m","prober":"p1","kind":"login","started_at":"{}","outcome":"{outcome}"{reason}}}"#,
+            r#"{{"target":"{target}","prober":"p1","kind":"{kind}","started_at":"{}"{latency},"outcome":"{outcome}"{reason}}}"#,
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         )
         .unwrap();
     }
+}
+
+/// `ok` and `fail` attempts (and `inconclusive` ones) spread over the
+/// 5-minute interval starting at `start`, two seconds apart.
+fn interval(out: &mut String, start: DateTime<Utc>, ok: usize, fail: usize, inconclusive: usize) {
+    let groups = [
+        ("ok", None, ok),
+        ("fail", None, fail),
+        ("inconclusive", None, inconclusive),
+    ];
+    attempt_lines(out, ("kolkata-5m", "login"), start, 2_000, &groups);
 }
 
 /// A calendar-month contract with 5-minute error-rate intervals in a zone
@@ -863,23 +881,11 @@ claim_days = 30
 /// Attempts spread over the minute starting at `start`, half a second apart:
 /// `(outcome, latency_ms, how many)`.
 fn timed_minute(out: &mut String, start: DateTime<Utc>, groups: &[(&str, i64, usize)]) {
-    let attempts = groups
+    let groups: Vec<_> = groups
         .iter()
-        .flat_map(|(outcome, latency, n)| std::iter::repeat_n((*outcome, *latency), *n));
-    for (i, (outcome, latency)) in attempts.enumerate() {
-        let t = start + Duration::milliseconds(i as i64 * 500);
-        let reason = if outcome == "inconclusive" {
-            r#","reason":"credentials""#
-        } else {
-            ""
-        };
-        writeln!(
-            out,
-            r#"{{"target":"kolkata-1m","prober":"p1","kind":"send_direct","started_at":"{}","latency_ms":{latency},"outcome":"{outcome}"{reason}}}"#,
-            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        )
-        .unwrap();
-    }
+        .map(|(o, ms, n)| (*o, Some(*ms), *n))
+        .collect();
+    attempt_lines(out, ("kolkata-1m", "send_direct"), start, 500, &groups);
 }
 
 /// A 1-minute latency contract (an `ok` slower than 200 ms is a failure,

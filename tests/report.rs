@@ -111,6 +111,26 @@ fn scripted_attempts() -> String {
     out
 }
 
+/// `config` for a daemon probing the simulator at `sim` every second, with
+/// its HTTP surface on a free port and its spool in `dir`.
+fn daemon_config(config: &str, dir: &Path, sim: std::net::SocketAddr, db: &TestDb) -> String {
+    config
+        .replace(
+            "id = \"report-test\"",
+            &format!(
+                "id = \"report-test\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"",
+                dir.display()
+            ),
+        )
+        .replace(
+            "provider = \"simulator\"\n",
+            &format!(
+                "provider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"http://{sim}\"\n"
+            ),
+        )
+        + &format!("[database]\nurl = \"{}\"\n", db.url)
+}
+
 async fn prepare(db: &TestDb, dir: &Path, attempts: &str) {
     std::fs::write(dir.join("improbe.toml"), CONFIG).unwrap();
     std::fs::write(dir.join("attempts.jsonl"), attempts).unwrap();
@@ -492,23 +512,11 @@ async fn the_live_pages_speak_the_targets_contract() {
     let sim = improbe::simulator::Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let text = CONFIG
-        .replace("currency = \"EUR\"\n", "currency = \"EUR\"\ncontract = \"five\"\n")
-        .replace(
-            "id = \"report-test\"",
-            &format!(
-                "id = \"report-test\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"",
-                dir.path().display()
-            ),
-        )
-        .replace(
-            "provider = \"simulator\"\n",
-            &format!(
-                "provider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"http://{}\"\n",
-                sim.addr()
-            ),
-        )
-        + &format!("[database]\nurl = \"{}\"\n", db.url)
+    let config = CONFIG.replace(
+        "currency = \"EUR\"\n",
+        "currency = \"EUR\"\ncontract = \"five\"\n",
+    );
+    let text = daemon_config(&config, dir.path(), sim.addr(), &db)
         + "[contracts.five]\nperiod = \"calendar_month\"\ninterval = \"5m\"\ndown_when = \"error_rate\"\n\
            error_rate_above = \"5\"\ncommitment = \"99.9\"\ncredits = []\n";
     let clock = common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
@@ -590,22 +598,7 @@ async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium()
     let sim = improbe::simulator::Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let text = CONFIG
-        .replace(
-            "id = \"report-test\"",
-            &format!(
-                "id = \"report-test\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"",
-                dir.path().display()
-            ),
-        )
-        .replace(
-            "provider = \"simulator\"\n",
-            &format!(
-                "provider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n[targets.simulator]\nendpoint = \"http://{}\"\n",
-                sim.addr()
-            ),
-        )
-        + &format!("[database]\nurl = \"{}\"\n", db.url);
+    let text = daemon_config(CONFIG, dir.path(), sim.addr(), &db);
     let clock = common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
     let daemon = common::InProcessDaemon::start_with_clock(&text, clock).await;
     let base = format!("http://{}", daemon.addr.unwrap());

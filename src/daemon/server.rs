@@ -333,7 +333,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         (
             "improbe_service_month_tolerated_down_intervals",
             "Down intervals the current period can hold and still meet the contract's commitment.",
-            |m| m.tolerated_failure_minutes / m.unit_minutes.max(1),
+            MonthStatement::tolerated_down_units,
         ),
     ];
     for (name, help, figure) in interval_figures {

@@ -451,11 +451,7 @@ fn base_event(target: &Target, statement: Option<&MonthStatement>, now: DateTime
                 "{} {}: {}",
                 Words::capitalised(words.period),
                 s.month.index,
-                budget_used(
-                    &words,
-                    s.down_units(),
-                    s.tolerated_failure_minutes / s.unit_minutes
-                )
+                budget_used(&words, s.down_units(), s.tolerated_down_units())
             )
         }),
         summary: String::new(),
@@ -504,11 +500,7 @@ fn budget_phrase(target: &Target, statement: Option<&MonthStatement>) -> String 
     match statement {
         Some(s) => format!(
             "{} in {} {}",
-            budget_used(
-                &words,
-                s.down_units(),
-                s.tolerated_failure_minutes / s.unit_minutes
-            ),
+            budget_used(&words, s.down_units(), s.tolerated_down_units()),
             Words::capitalised(words.period),
             s.month.index
         ),

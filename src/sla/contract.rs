@@ -288,7 +288,7 @@ impl Contract {
                     "the calendar month, from the 1st to its last day, in the target's time zone",
             }
         );
-        let unit = self.unit_words();
+        let unit = self.words().unit;
         let _ = writeln!(
             w,
             "- Measured per {unit}, aligned on UTC hours, over the attempts of every prober; inconclusive attempts count neither way."
@@ -332,10 +332,6 @@ impl Contract {
             self.claim_days
         );
         out
-    }
-
-    fn unit_words(&self) -> String {
-        self.words().unit
     }
 
     /// The nouns every reader (report, claim, status page, `sla` table,

@@ -118,6 +118,10 @@ impl MonthStatement {
     pub fn no_data_units(&self) -> i64 {
         self.no_data_minutes / self.unit_minutes
     }
+    /// The error budget in the contract's intervals.
+    pub fn tolerated_down_units(&self) -> i64 {
+        self.tolerated_failure_minutes / self.unit_minutes
+    }
 }
 
 /// Of the whole intervals in `range`, how many overlap an exclusion window.

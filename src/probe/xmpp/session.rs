@@ -155,16 +155,11 @@ async fn authenticate(
     let scram = [ScramHash::Sha256, ScramHash::Sha1]
         .into_iter()
         .find(|h| offered.contains(h.mechanism()));
-    let (mechanism, mut client) = match scram {
-        Some(ScramHash::Sha256) => (
-            Mechanism::ScramSha256,
-            scram.map(|h| ScramClient::new(h, username)),
-        ),
-        Some(ScramHash::Sha1) => (
-            Mechanism::ScramSha1,
-            scram.map(|h| ScramClient::new(h, username)),
-        ),
-        None if encrypted && offered.contains("PLAIN") => (Mechanism::Plain, None),
+    let mut client = scram.map(|h| ScramClient::new(h, username));
+    let mechanism = match scram {
+        Some(ScramHash::Sha256) => Mechanism::ScramSha256,
+        Some(ScramHash::Sha1) => Mechanism::ScramSha1,
+        None if encrypted && offered.contains("PLAIN") => Mechanism::Plain,
         None => {
             return Err(CallError::condition(
                 "invalid-mechanism".to_owned(),
@@ -184,7 +179,8 @@ async fn authenticate(
         })))
         .await
         .map_err(|e| CallError::io(&e))?;
-    let mut verified = client.is_none();
+    // PLAIN has no server signature to check.
+    let mut signature_checked = client.is_none();
     loop {
         let XmppStreamElement::Sasl(nonza) = next(&mut stream).await? else {
             continue;
@@ -198,12 +194,12 @@ async fn authenticate(
                 scram
                     .verify_server_final(&challenge.data)
                     .map_err(refused)?;
-                verified = true;
+                signature_checked = true;
                 Vec::new()
             }
             (Nonza::Success(success), scram) => {
                 if let Some(scram) = scram
-                    && !verified
+                    && !signature_checked
                 {
                     scram.verify_server_final(&success.data).map_err(refused)?;
                 }
