@@ -1,5 +1,5 @@
 //! The slow set: tests that need real wall-clock minutes. CI runs them; each
-//! takes about three minutes, and they run side by side.
+//! takes three to four minutes, and they run side by side.
 
 mod common;
 
@@ -22,17 +22,25 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
         .unwrap();
     let now = Utc::now();
     let outage = Minute::containing(&now).next();
-    let login_only = outage.next();
-    sim.schedule([
-        Phase {
-            minute: outage.start(),
-            login: Behaviour::http(503),
-            send_direct: Behaviour::error(20005),
-            send_group: Behaviour {
-                hang: true,
-                ..Behaviour::default()
-            },
+    // The simulator answers by the minute a request arrives in, improbe
+    // counts an attempt in the minute it started: a login started in an
+    // outage minute's last milliseconds may be answered by the next phase.
+    // The outage therefore lasts two minutes and only the first is asserted
+    // exactly; the second absorbs that boundary.
+    let outage_tail = outage.next();
+    let login_only = outage_tail.next();
+    let outage_phase = |minute: Minute| Phase {
+        minute: minute.start(),
+        login: Behaviour::http(503),
+        send_direct: Behaviour::error(20005),
+        send_group: Behaviour {
+            hang: true,
+            ..Behaviour::default()
         },
+    };
+    sim.schedule([
+        outage_phase(outage),
+        outage_phase(outage_tail),
         Phase {
             minute: login_only.start(),
             login: Behaviour::healthy(),
@@ -76,7 +84,11 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
             .minute_verdicts("sim", MinuteRange::new(outage, after.next()))
             .await
             .unwrap();
-        let got: Vec<_> = verdicts.iter().map(|v| (v.minute, v.verdict)).collect();
+        let got: Vec<_> = verdicts
+            .iter()
+            .filter(|v| v.minute != outage_tail)
+            .map(|v| (v.minute, v.verdict))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -86,15 +98,23 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
             ],
             "{backend}"
         );
+        let verdicts: Vec<_> = verdicts
+            .into_iter()
+            .filter(|v| v.minute != outage_tail)
+            .collect();
         let failing = &verdicts[0];
         assert_eq!(failing.counts.ok, 0, "{backend}");
         assert!(
             failing.counts.fail >= 3 * 19,
             "{backend}: failures spread over the minute: {failing:?}"
         );
-        assert_eq!(
-            verdicts[1].counts.ok, 20,
-            "{backend}: logins of the login-only minute"
+        // Twenty logins start in the login-only minute (one every 3 s); a
+        // send started in its last milliseconds may be answered by the
+        // healthy minute after it, so more than twenty is possible.
+        assert!(
+            verdicts[1].counts.ok >= 20,
+            "{backend}: logins of the login-only minute: {:?}",
+            verdicts[1]
         );
         // A heartbeat for every minute the prober ran, and together they
         // account for every attempt it stored.
@@ -102,7 +122,7 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
             .heartbeats(MinuteRange::new(Minute(outage.0 - 5), after.next().next()))
             .await
             .unwrap();
-        for minute in [outage, login_only, after] {
+        for minute in [outage, outage_tail, login_only, after] {
             let beat = beats
                 .iter()
                 .find(|b| b.minute == minute)
