@@ -7,7 +7,7 @@
 # Debian bookworm or older, as `cargo build --release` makes on such a
 # machine), put it alone in a directory and build with that directory as the
 # context:  docker build --build-arg BINARY=context -f Dockerfile DIR
-# (docs/container.md; tests/container.rs builds the image this way).
+# (docs/container.md; tests/it/container.rs builds the image this way).
 ARG BINARY=source
 
 FROM rust:1.95-slim-bookworm AS from-source

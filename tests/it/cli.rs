@@ -1,19 +1,17 @@
 //! The binary end to end: config errors, import, and `sla --format json`
 //! against hand-computed months, on SQLite and PostgreSQL.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Output;
 
+use crate::common::{TestDb, at, backends};
 use chrono::{DateTime, Duration, Utc};
-use common::{TestDb, at, backends};
 use serde_json::Value;
 use sqlx::Connection;
 
 fn improbe(config: &Path, db: Option<&TestDb>, args: &[&str]) -> Output {
-    let mut cmd = common::improbe_command();
+    let mut cmd = crate::common::improbe_command();
     cmd.arg("--config").arg(config).args(args);
     if let Some(db) = db {
         cmd.env("IMPROBE_DATABASE_URL", &db.url);
@@ -332,7 +330,7 @@ fn the_example_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cwd = tempfile::tempdir().unwrap();
     let check = |name: &str| {
-        common::improbe_command()
+        crate::common::improbe_command()
             .arg("--config")
             .arg(root.join(name))
             .args(["check-config", "--offline"])

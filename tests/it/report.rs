@@ -2,14 +2,12 @@
 //! exclusions, on SQLite and PostgreSQL; the HTML checked in headless
 //! Chromium.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::{TestDb, at, backends};
 use chrono::{DateTime, Datelike, Duration, Utc};
-use common::{TestDb, at, backends};
 use improbe::minute::Minute;
 use improbe::store::Heartbeat;
 use serde_json::Value;
@@ -36,7 +34,7 @@ announced_at = "2026-03-01T09:00:00Z"
 "#;
 
 fn improbe(dir: &Path, db: &TestDb, args: &[&str]) -> Output {
-    common::improbe_command()
+    crate::common::improbe_command()
         .arg("--config")
         .arg(dir.join("improbe.toml"))
         .args(args)
@@ -359,18 +357,11 @@ fn chromium() -> Option<PathBuf> {
         })
 }
 
-/// Chromium on PATH; under `CI=true` its absence fails the test.
-fn require_chromium() -> Option<PathBuf> {
+/// Chromium on PATH; its absence fails the test.
+fn require_chromium() -> PathBuf {
     let browser = chromium();
-    if browser.is_none() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "Chromium is required under CI=true (apt-get install chromium)"
-        );
-        eprintln!("skipping: no chromium on PATH");
-    }
-    browser
+    crate::common::require(browser.is_some(), "Chromium (Debian's chromium)");
+    browser.unwrap()
 }
 
 /// A PNG screenshot's pixels.
@@ -447,9 +438,7 @@ impl Shot {
 
 #[tokio::test]
 async fn the_html_report_renders_in_headless_chromium() {
-    let Some(browser) = require_chromium() else {
-        return;
-    };
+    let browser = require_chromium();
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
     prepare(&db, dir.path(), &scripted_attempts()).await;
@@ -519,8 +508,8 @@ async fn the_live_pages_speak_the_targets_contract() {
     let text = daemon_config(&config, dir.path(), sim.addr(), &db)
         + "[contracts.five]\nperiod = \"calendar_month\"\ninterval = \"5m\"\ndown_when = \"error_rate\"\n\
            error_rate_above = \"5\"\ncommitment = \"99.9\"\ncredits = []\n";
-    let clock = common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
-    let daemon = common::InProcessDaemon::start_with_clock(&text, clock).await;
+    let clock = crate::common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
+    let daemon = crate::common::InProcessDaemon::start_with_clock(&text, clock).await;
     let base = format!("http://{}", daemon.addr.unwrap());
     let page = reqwest::get(format!("{base}/"))
         .await
@@ -599,8 +588,8 @@ async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium()
         .await
         .unwrap();
     let text = daemon_config(CONFIG, dir.path(), sim.addr(), &db);
-    let clock = common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
-    let daemon = common::InProcessDaemon::start_with_clock(&text, clock).await;
+    let clock = crate::common::ScriptedClock::starting_at(at("2026-03-03T10:45:00Z"));
+    let daemon = crate::common::InProcessDaemon::start_with_clock(&text, clock).await;
     let base = format!("http://{}", daemon.addr.unwrap());
     let page = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(page.status(), 200);
@@ -656,7 +645,8 @@ async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium()
         404
     );
 
-    if let Some(browser) = require_chromium() {
+    {
+        let browser = require_chromium();
         // Kept where the README's screenshot is refreshed from.
         let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
         let shot = Shot::take(&browser, &format!("{base}/"), &file, "900,1300");
@@ -917,7 +907,7 @@ async fn hostile_provider_text_is_bounded_and_shown_as_text() {
         let dir = tempfile::tempdir().unwrap();
         prepare(&db, dir.path(), &hostile_attempts(&hostile)).await;
         let store = db.store().await;
-        let stored = common::all_attempts(store.as_ref(), "tim").await;
+        let stored = crate::common::all_attempts(store.as_ref(), "tim").await;
         let errors: Vec<&str> = stored.iter().filter_map(|a| a.error.as_deref()).collect();
         assert_eq!(errors.len(), 20, "{b}");
         for error in errors {

@@ -1,11 +1,9 @@
 //! `improbe run` as a process: a SIGTERM in the middle of attempts loses none.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ConfigBuilder, TestDb};
+use crate::common::{ConfigBuilder, TestDb};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
@@ -33,7 +31,7 @@ async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
             .build(),
     )
     .unwrap();
-    let daemon = common::improbe_command()
+    let daemon = crate::common::improbe_command()
         .arg("--config")
         .arg(&config)
         .arg("run")
@@ -104,7 +102,7 @@ async fn metrics_health_and_readiness_follow_the_probes() {
              [[exclusions]]\ntarget = \"quiet\"\nstart = \"{window_start}\"\nend = \"{window_end}\"\nreason = \"announced maintenance\"\nannounced_at = \"2026-01-01T00:00:00Z\"\n"
         ))
         .build();
-    let daemon = common::InProcessDaemon::start(&text).await;
+    let daemon = crate::common::InProcessDaemon::start(&text).await;
     let base = format!("http://{}", daemon.addr.expect("listening"));
 
     // Ready once probes run and the database answers.
@@ -123,7 +121,7 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         (200, "ok\n".to_owned())
     );
     let healthcheck = |url: String| {
-        common::improbe_command()
+        crate::common::improbe_command()
             .args(["healthcheck", "--url", &url])
             .output()
             .unwrap()
@@ -336,7 +334,7 @@ async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
-    let port = common::free_port();
+    let port = crate::common::free_port();
     std::fs::write(
         &config,
         ConfigBuilder::new("crowded", &db.url)
@@ -402,10 +400,10 @@ async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     held.clear();
-    common::terminate(daemon);
+    crate::common::terminate(daemon);
 
     let store = db.store().await;
-    let attempts = common::all_attempts(store.as_ref(), "sim").await;
+    let attempts = crate::common::all_attempts(store.as_ref(), "sim").await;
     let failed: Vec<_> = attempts
         .iter()
         .filter(|a| a.outcome != improbe::attempt::Outcome::Ok)
@@ -424,10 +422,10 @@ async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
 async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
     // The descriptor limit is the process's: only where each test has a
     // process of its own (nextest, which the test script uses).
-    if std::env::var_os("NEXTEST").is_none() {
-        eprintln!("skipped: needs a process of its own (cargo nextest)");
-        return;
-    }
+    crate::common::require(
+        std::env::var_os("NEXTEST").is_some(),
+        "a process of its own (cargo nextest)",
+    );
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -437,7 +435,7 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
         .data_dir(dir.path())
         .simulator_target("sim", &sim.endpoint(), "1s", "1s")
         .build();
-    let daemon = common::InProcessDaemon::start(&text).await;
+    let daemon = crate::common::InProcessDaemon::start(&text).await;
     // Starved only once the database is prepared and written to: this test
     // is about the attempts, not about a start in the middle of it.
     let reader = db.store().await;
@@ -466,7 +464,7 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
     drop(hoard);
     daemon.stop().await;
 
-    let attempts = common::all_attempts(reader.as_ref(), "sim").await;
+    let attempts = crate::common::all_attempts(reader.as_ref(), "sim").await;
     assert!(
         attempts
             .iter()
@@ -502,10 +500,10 @@ async fn the_http_surface_can_require_tls_and_a_password() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let ca = common::receivers::TestCa::generate();
+    let ca = crate::common::receivers::TestCa::generate();
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let hash = bcrypt::hash("s3cret-scrape", 4).unwrap();
     let text = ConfigBuilder::new("guarded", &db.url)
         .prober(&format!("listen = \"127.0.0.1:{port}\""))
@@ -519,7 +517,7 @@ async fn the_http_surface_can_require_tls_and_a_password() {
         .build();
     let config = dir.path().join("improbe.toml");
     std::fs::write(&config, &text).unwrap();
-    let daemon = common::InProcessDaemon::start(&text).await;
+    let daemon = crate::common::InProcessDaemon::start(&text).await;
     let ca_cert = reqwest::Certificate::from_pem(&std::fs::read(ca.ca_pem()).unwrap()).unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(ca_cert)
@@ -567,7 +565,7 @@ async fn the_http_surface_can_require_tls_and_a_password() {
     // Plain HTTP on the TLS port is not served.
     let plain = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await;
     assert!(plain.is_err() || plain.unwrap().status().as_u16() >= 400);
-    let healthcheck = common::improbe_command()
+    let healthcheck = crate::common::improbe_command()
         .arg("--config")
         .arg(&config)
         .arg("healthcheck")

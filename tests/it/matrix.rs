@@ -1,15 +1,13 @@
-//! The Matrix adapter against a real Synapse (tests/common/synapse.rs):
+//! The Matrix adapter against a real Synapse (tests/it/common/synapse.rs):
 //! scripted minutes through the daemon into both databases, credentials
 //! and rate limits that must never become failure minutes, delivery
 //! confirmed by the recipient, and `improbe setup` twice.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::synapse::{RateLimits, Synapse};
-use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
+use crate::common::synapse::{RateLimits, Synapse};
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
 use improbe::attempt::{Attempt, Delivery, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
@@ -53,12 +51,12 @@ fn matrix_target(
 }
 
 /// A homeserver with the two probe accounts and the rooms `setup` made.
-async fn homeserver(limits: RateLimits) -> Option<(Synapse, [String; 2])> {
-    let synapse = Synapse::start(limits).await?;
+async fn homeserver(limits: RateLimits) -> (Synapse, [String; 2]) {
+    let synapse = Synapse::start(limits).await;
     synapse.register("probe", PASSWORD).await;
     synapse.register("rx", RX_PASSWORD).await;
     let rooms = setup_rooms(&synapse).await;
-    Some((synapse, rooms))
+    (synapse, rooms)
 }
 
 async fn setup_rooms(synapse: &Synapse) -> [String; 2] {
@@ -89,9 +87,7 @@ fn rooms_in(line: &str) -> [String; 2] {
 /// Healthy, frozen (SIGSTOP), healthy again, stopped (refused), restarted:
 /// one scripted minute each, decided through the daemon and the database.
 async fn scripted_minutes(db: TestDb) {
-    let Some((mut synapse, rooms)) = homeserver(RateLimits::Relaxed).await else {
-        return;
-    };
+    let (mut synapse, rooms) = homeserver(RateLimits::Relaxed).await;
     let start = at("2026-03-17T00:00:00Z");
     let clock = ScriptedClock::starting_at(start);
     let dir = tempfile::tempdir().unwrap();
@@ -107,11 +103,12 @@ async fn scripted_minutes(db: TestDb) {
         )],
     );
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    common::script_outages(&clock, &mut synapse).await;
+    crate::common::script_outages(&clock, &mut synapse).await;
     daemon.stop().await;
 
     let store = db.store().await;
-    let all = common::scripted_outage_verdicts(store.as_ref(), "mx", start, db.backend).await;
+    let all =
+        crate::common::scripted_outage_verdicts(store.as_ref(), "mx", start, db.backend).await;
     // Healthy sends were seen by the recipient, within the timeout.
     let healthy_sends: Vec<_> = all
         .iter()
@@ -135,9 +132,8 @@ async fn scripted_minutes_against_synapse_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_minutes_against_synapse_on_postgres() {
-    if let Some(db) = TestDb::postgres().await {
-        scripted_minutes(db).await;
-    }
+    let db = TestDb::postgres().await;
+    scripted_minutes(db).await;
 }
 
 /// Runs the daemon on the system clock for `seconds` and returns the store.
@@ -149,17 +145,13 @@ async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
 }
 
 /// One target `mx` probing every second for `seconds` with `password`.
-async fn probe_alone(
-    limits: RateLimits,
-    password: &str,
-    seconds: u64,
-) -> Option<(TestDb, Arc<dyn Store>)> {
-    let (synapse, rooms) = homeserver(limits).await?;
+async fn probe_alone(limits: RateLimits, password: &str, seconds: u64) -> (TestDb, Arc<dyn Store>) {
+    let (synapse, rooms) = homeserver(limits).await;
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let target = matrix_target("mx", &synapse.url(), password, Some(&rooms), EVERY_SECOND);
     let store = probe_for(&probing(&db, &dir, &[target]), &db, seconds).await;
-    Some((db, store))
+    (db, store)
 }
 
 async fn no_failure_minute(store: &dyn Store, target: &str) {
@@ -179,11 +171,9 @@ async fn no_failure_minute(store: &dyn Store, target: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_inconclusive_never_a_failure() {
-    let Some((_db, store)) = probe_alone(RateLimits::Relaxed, "not-the-password", 4).await else {
-        return;
-    };
+    let (_db, store) = probe_alone(RateLimits::Relaxed, "not-the-password", 4).await;
     no_failure_minute(store.as_ref(), "mx").await;
-    let all = common::all_attempts(store.as_ref(), "mx").await;
+    let all = crate::common::all_attempts(store.as_ref(), "mx").await;
     assert!(all.len() >= 6);
     for a in &all {
         assert_eq!(a.outcome, Outcome::Inconclusive, "{a:?}");
@@ -194,11 +184,9 @@ async fn a_wrong_password_is_inconclusive_never_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
-    let Some((_db, store)) = probe_alone(RateLimits::Default, PASSWORD, 8).await else {
-        return;
-    };
+    let (_db, store) = probe_alone(RateLimits::Default, PASSWORD, 8).await;
     no_failure_minute(store.as_ref(), "mx").await;
-    let all = common::all_attempts(store.as_ref(), "mx").await;
+    let all = crate::common::all_attempts(store.as_ref(), "mx").await;
     let throttled: Vec<_> = all
         .iter()
         .filter(|a| a.reason.as_deref() == Some("throttled"))
@@ -218,9 +206,7 @@ async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
-    let Some((synapse, rooms)) = homeserver(RateLimits::Relaxed).await else {
-        return;
-    };
+    let (synapse, rooms) = homeserver(RateLimits::Relaxed).await;
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let timing = format!("{EVERY_SECOND}\noperations = [\"login\", \"send_group\"]");
@@ -279,7 +265,7 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
 
     let store = db.store().await;
     for target in ["rec", "req"] {
-        let sends: Vec<_> = common::all_attempts(store.as_ref(), target)
+        let sends: Vec<_> = crate::common::all_attempts(store.as_ref(), target)
             .await
             .into_iter()
             .filter(|a| a.kind == Kind::SendGroup)
@@ -358,9 +344,7 @@ fn urlencode(segment: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_twice_leaves_the_same_rooms() {
-    let Some((synapse, first)) = homeserver(RateLimits::Relaxed).await else {
-        return;
-    };
+    let (synapse, first) = homeserver(RateLimits::Relaxed).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
     std::fs::write(
@@ -370,7 +354,7 @@ async fn setup_twice_leaves_the_same_rooms() {
             .build(),
     )
     .unwrap();
-    let output = common::improbe_command()
+    let output = crate::common::improbe_command()
         .arg("--config")
         .arg(&config)
         .args(["setup", "--target", "mx"])

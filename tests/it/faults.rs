@@ -6,9 +6,7 @@
 //! These tests change file attributes (`chattr +i`) and run a private
 //! PostgreSQL server, so they need root, as CI has.
 
-mod common;
-
-use common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate};
+use crate::common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,9 @@
 //! One contract suite for the Store, run against SQLite and PostgreSQL alike.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::{at, attempt, backends, ingest};
 use chrono::Duration;
-use common::{at, attempt, backends, ingest};
 use improbe::attempt::Attempt;
 use improbe::attempt::Kind::{Login, SendDirect, SendGroup};
 use improbe::attempt::Outcome::{Fail, Inconclusive, Ok as Success};

@@ -5,16 +5,13 @@
 //! config mounted read-only, data in a named volume, against the real local
 //! PostgreSQL and once on SQLite in the volume, probing the simulator.
 //!
-//! Under `CI=true` a missing podman or base image fails the test;
-//! elsewhere the test is skipped with a note.
-
-mod common;
+//! A missing podman or base image fails the test (`common::require`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{TestDb, answered, free_port};
+use crate::common::{TestDb, answered, free_port};
 use improbe::simulator::Simulator;
 use serde_json::Value;
 
@@ -48,28 +45,17 @@ fn podman_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Whether podman and the base image are here; under CI their absence fails.
-fn podman_ready() -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
+/// Fails the test unless podman and the base image are here.
+fn require_podman() {
     let have_podman = Command::new("podman")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let have_base = have_podman && podman(&["image", "exists", BASE_IMAGE]).status.success();
-    if have_base {
-        return true;
-    }
-    let why = if have_podman {
-        "the base image is missing: run scripts/container-base.sh"
-    } else {
-        "podman is not installed (apt-get install podman runc debootstrap)"
-    };
-    assert!(
-        !ci,
-        "the container test is required under CI=true, but {why}"
+    crate::common::require(have_podman, "podman (Debian's podman, runc)");
+    crate::common::require(
+        podman(&["image", "exists", BASE_IMAGE]).status.success(),
+        "the base image scripts/container-base.sh makes",
     );
-    eprintln!("skipping the container test: {why}");
-    false
 }
 
 /// Removes what the test made, whatever happens.
@@ -192,12 +178,8 @@ fn spooled(volume: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_image_builds_and_runs_as_a_sidecar_on_postgres_and_on_sqlite() {
-    if !podman_ready() {
-        return;
-    }
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    require_podman();
+    let db = TestDb::postgres().await;
     let id = std::process::id();
     let image = format!("localhost/improbe:test-{id}");
     let mut cleanup = Cleanup {
@@ -349,7 +331,7 @@ fn the_deployment_files_name_only_what_improbe_has() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("improbe.toml");
         std::fs::write(&file, text).unwrap();
-        let out = common::improbe_command()
+        let out = crate::common::improbe_command()
             .arg("--config")
             .arg(&file)
             .args(["check-config", "--offline"])
@@ -368,7 +350,7 @@ fn the_deployment_files_name_only_what_improbe_has() {
     let arguments_parse = |args: &[Value]| {
         let args: Vec<&str> = args.iter().map(|a| a.as_str().unwrap()).collect();
         assert_eq!(args[0], "run");
-        let out = common::improbe_command()
+        let out = crate::common::improbe_command()
             .args(&args)
             .arg("--help")
             .output()

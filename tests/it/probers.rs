@@ -3,14 +3,12 @@
 //! SLA.md prescribes over all probers' attempts, and no attempt is lost or
 //! counted twice.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{ConfigBuilder, TestDb, answered, spawn_run, terminate};
+use crate::common::{ConfigBuilder, TestDb, answered, spawn_run, terminate};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
@@ -23,9 +21,7 @@ fn spawn(dir: &Path, id: &str, config: ConfigBuilder) -> Child {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    let db = TestDb::postgres().await;
     db.store().await;
     let healthy = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await

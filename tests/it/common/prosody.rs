@@ -23,17 +23,12 @@ pub struct Prosody {
 }
 
 impl Prosody {
-    /// Starts a server, or `None` (with the reason printed) where Prosody
-    /// is not installed; under `CI=true` its absence fails the test.
-    pub async fn start() -> Option<Prosody> {
-        if Command::new("prosody").arg("--help").output().is_err() {
-            let why = "Prosody is not installed (scripts/test.sh installs Debian's package)";
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{why}; CI=true requires it");
-            }
-            eprintln!("skipping the XMPP test: {why}");
-            return None;
-        }
+    /// Starts a server; a missing Prosody fails the test ([`super::require`]).
+    pub async fn start() -> Prosody {
+        super::require(
+            Command::new("prosody").arg("--help").output().is_ok(),
+            "Prosody (Debian's prosody)",
+        );
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -76,7 +71,7 @@ Component "conference.{DOMAIN}" "muc"
             ca,
         };
         prosody.launch().await;
-        Some(prosody)
+        prosody
     }
 
     fn config(&self) -> PathBuf {

@@ -4,13 +4,11 @@
 //! announced only once every live prober has written it; a prober that
 //! vanishes holds settlement back for the documented bound, no longer.
 
-mod common;
-
 use std::time::Duration;
 
-use common::proxy::DelayProxy;
-use common::receivers::HttpReceiver;
-use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, verdicts};
+use crate::common::proxy::DelayProxy;
+use crate::common::receivers::HttpReceiver;
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, verdicts};
 use improbe::attempt::Kind;
 use improbe::minute::Minute;
 use improbe::settlement::{GIVE_UP_AFTER, settle};
@@ -108,9 +106,7 @@ async fn wait_for_watermarks(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_success_lands() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    let db = TestDb::postgres().await;
     let store = db.store().await;
     let start = at("2026-04-10T10:00:00Z");
     let clock = ScriptedClock::starting_at(start);
@@ -188,9 +184,7 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failure_every_region_saw_is_announced_once() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    let db = TestDb::postgres().await;
     let store = db.store().await;
     let start = at("2026-04-11T10:00:00Z");
     let clock = ScriptedClock::starting_at(start);
@@ -221,7 +215,7 @@ async fn a_failure_every_region_saw_is_announced_once() {
         .any(|m| m.body["event"] == "incident_resolved")
     {
         if tokio::time::Instant::now() >= deadline {
-            let minute_one: Vec<_> = common::all_attempts(store.as_ref(), "t")
+            let minute_one: Vec<_> = crate::common::all_attempts(store.as_ref(), "t")
                 .await
                 .into_iter()
                 .filter(|a| a.minute().0 == Minute::containing(&start).0 + 1)
@@ -267,9 +261,7 @@ async fn a_failure_every_region_saw_is_announced_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bound() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    let db = TestDb::postgres().await;
     let store = db.store().await;
     let start = at("2026-04-12T10:00:00Z");
     let clock = ScriptedClock::starting_at(start);

@@ -1,12 +1,10 @@
 //! The slow set: tests that need real wall-clock minutes. CI runs them; each
 //! takes three to four minutes, and they run side by side.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{ConfigBuilder, TestDb, backends};
 use chrono::Utc;
-use common::{ConfigBuilder, TestDb, backends};
 use improbe::clock::{Clock, SystemClock};
 use improbe::config::Config;
 use improbe::daemon;
@@ -141,7 +139,7 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
 #[test]
 fn slow_the_demo_shows_the_scripted_minutes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::improbe_command()
+    let out = crate::common::improbe_command()
         .args(["demo", "--minutes", "3"])
         .current_dir(dir.path())
         .output()

@@ -1,6 +1,5 @@
 //! Test helpers: real databases (a temporary SQLite file, a fresh PostgreSQL
 //! database per test) and attempt builders.
-#![allow(dead_code)]
 
 pub mod prosody;
 pub mod proxy;
@@ -42,20 +41,17 @@ impl TestDb {
         }
     }
 
-    /// A fresh PostgreSQL database, or `None` when no server answers. Under
-    /// `CI=true` a missing server fails the test instead of skipping it.
-    pub async fn postgres() -> Option<TestDb> {
+    /// A fresh PostgreSQL database. A missing server fails the test:
+    /// scripts/test.sh starts the local cluster, and refuses to run without it.
+    pub async fn postgres() -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin = postgres_admin_url();
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(conn) => conn,
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("PostgreSQL is required under CI=true but {admin} is unreachable: {e}")
-            }
-            Err(e) => {
-                eprintln!("skipping PostgreSQL half of the test: {admin} unreachable: {e}");
-                return None;
-            }
+            Err(e) => panic!(
+                "PostgreSQL is required at {admin} but is unreachable: {e} \
+                 (scripts/test.sh starts the local cluster)"
+            ),
         };
         let name = format!(
             "improbe_test_{}_{}_{}",
@@ -71,12 +67,12 @@ impl TestDb {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("admin URL {admin} names no database"),
         };
-        Some(TestDb {
+        TestDb {
             url,
             backend: "postgres",
             _dir: None,
             pg_name: Some(name),
-        })
+        }
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
@@ -111,11 +107,21 @@ impl Drop for TestDb {
     }
 }
 
-/// Both backends: SQLite always, PostgreSQL when reachable (always under CI).
+/// Fails the test when what it needs is not here. scripts/test.sh installs
+/// every such server and tool; where it cannot (outside CI), it leaves the
+/// tests that need it out by name, so the runner counts them as skipped
+/// rather than as passed.
+pub fn require(present: bool, what: &str) {
+    assert!(
+        present,
+        "this test needs {what}, which is not here: run it through scripts/test.sh, \
+         which installs it or leaves this test out by name"
+    );
+}
+
+/// Both backends, SQLite and PostgreSQL.
 pub async fn backends() -> Vec<TestDb> {
-    let mut dbs = vec![TestDb::sqlite()];
-    dbs.extend(TestDb::postgres().await);
-    dbs
+    vec![TestDb::sqlite(), TestDb::postgres().await]
 }
 
 pub fn at(s: &str) -> DateTime<Utc> {

@@ -4,17 +4,15 @@
 //! PagerDuty's Events API that checks what PagerDuty checks, and a real SMTP
 //! server requiring STARTTLS and AUTH.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use common::receivers::{
+use crate::common::receivers::{
     HttpReceiver, PAGERDUTY_KEY, SMTP_PASSWORD, SMTP_USER, SmtpServer, TestCa,
 };
-use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, attempt};
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, attempt};
+use chrono::{DateTime, Utc};
 use improbe::attempt::{Kind, Outcome};
 use improbe::config::Config;
 use improbe::notify::{Channel, Decider, Sender};
@@ -33,14 +31,14 @@ fn webhook(receiver: &HttpReceiver, name: &str, extra: &str) -> String {
     )
 }
 
-fn every_channel(receiver: &HttpReceiver, ca: &TestCa, smtp: Option<&SmtpServer>) -> String {
+fn every_channel(receiver: &HttpReceiver, ca: &TestCa, smtp: &SmtpServer) -> String {
     let mut text = webhook(receiver, "hook", "");
     text.push_str(&format!(
         "[[notify]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"{}/slack/{SLACK_TOKEN}\"\n\
          [[notify]]\nname = \"pager\"\nkind = \"pagerduty\"\nurl = \"{}/pagerduty\"\nrouting_key = \"{PAGERDUTY_KEY}\"\n",
         receiver.base, receiver.base
     ));
-    if let Some(smtp) = smtp {
+    {
         text.push_str(&format!(
             "[[notify]]\nname = \"mail\"\nkind = \"email\"\nserver = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\
              ca_file = \"{}\"\nusername = \"{SMTP_USER}\"\npassword = \"{SMTP_PASSWORD}\"\n\
@@ -52,7 +50,10 @@ fn every_channel(receiver: &HttpReceiver, ca: &TestCa, smtp: Option<&SmtpServer>
     text
 }
 
-fn events_named<'a>(received: &'a [common::receivers::Received], event: &str) -> Vec<&'a Value> {
+fn events_named<'a>(
+    received: &'a [crate::common::receivers::Received],
+    event: &str,
+) -> Vec<&'a Value> {
     received
         .iter()
         .map(|r| &r.body)
@@ -76,7 +77,7 @@ async fn scripted_outage(db: TestDb) {
     let text = ConfigBuilder::new("p1", &db.url)
         .data_dir(dir.path())
         .simulator_target("tim", &sim.endpoint(), "1s", "1s")
-        .raw(&every_channel(&receiver, &ca, smtp.as_ref()))
+        .raw(&every_channel(&receiver, &ca, &smtp))
         .build();
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
     // Attempts start on whole seconds from the daemon's start; switching
@@ -109,7 +110,7 @@ async fn scripted_outage(db: TestDb) {
             },
         )
         .await;
-    if let Some(smtp) = &smtp {
+    {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while smtp.messages().len() < 2 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -181,7 +182,7 @@ async fn scripted_outage(db: TestDb) {
     assert_eq!(pager[1].body["event_action"], "resolve");
     assert_eq!(pager[0].body["dedup_key"], pager[1].body["dedup_key"]);
 
-    if let Some(smtp) = &smtp {
+    {
         let mail = smtp.messages();
         assert_eq!(mail.len(), 2, "on {backend}: {mail:#?}");
         assert!(
@@ -199,8 +200,7 @@ async fn scripted_outage(db: TestDb) {
     // The outbox holds every row sent, and no secret.
     let store = db.store().await;
     let rows = store.notifications(None).await.unwrap();
-    let channels = if smtp.is_some() { 4 } else { 3 };
-    assert_eq!(rows.len(), 2 * channels, "{rows:#?}");
+    assert_eq!(rows.len(), 2 * 4, "{rows:#?}");
     assert!(
         rows.iter()
             .all(|r| r.sent_at.is_some() && r.sent_by.as_deref() == Some("p1"))
@@ -227,9 +227,8 @@ async fn a_scripted_outage_is_told_once_on_every_channel_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_outage_is_told_once_on_every_channel_on_postgres() {
-    if let Some(db) = TestDb::postgres().await {
-        scripted_outage(db).await;
-    }
+    let db = TestDb::postgres().await;
+    scripted_outage(db).await;
 }
 
 /// A config with one target (April 2026 is Service Month 1, 30 days: 432
@@ -258,7 +257,7 @@ async fn fail_minutes(store: &dyn Store, from: i64, to: i64) {
             )
         })
         .collect();
-    common::ingest(store, &attempts).await;
+    crate::common::ingest(store, &attempts).await;
 }
 
 async fn outbox_marks(store: &dyn Store) -> Vec<String> {
@@ -320,9 +319,8 @@ async fn budget_and_tier_events_fire_once_at_their_minute_counts_on_sqlite() {
 
 #[tokio::test]
 async fn budget_and_tier_events_fire_once_at_their_minute_counts_on_postgres() {
-    if let Some(db) = TestDb::postgres().await {
-        budget_marks(db).await;
-    }
+    let db = TestDb::postgres().await;
+    budget_marks(db).await;
 }
 
 #[tokio::test]
@@ -451,7 +449,7 @@ fn ids_received(receiver: &HttpReceiver) -> Vec<String> {
 
 #[tokio::test]
 async fn a_channel_that_is_down_gets_its_events_later_in_order() {
-    for db in common::backends().await {
+    for db in crate::common::backends().await {
         let receiver = HttpReceiver::start().await;
         let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
         let store = db.store().await;
@@ -490,7 +488,7 @@ async fn a_channel_that_is_down_gets_its_events_later_in_order() {
 
 #[tokio::test]
 async fn a_stop_in_the_middle_of_sending_repeats_nothing() {
-    for db in common::backends().await {
+    for db in crate::common::backends().await {
         let receiver = HttpReceiver::start().await;
         let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
         let store = db.store().await;
@@ -538,7 +536,7 @@ async fn a_stop_in_the_middle_of_sending_repeats_nothing() {
 
 #[tokio::test]
 async fn a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out() {
-    for db in common::backends().await {
+    for db in crate::common::backends().await {
         let receiver = HttpReceiver::start().await;
         let store = db.store().await;
         let ids = enqueue(store.as_ref(), 2).await;
@@ -576,9 +574,7 @@ async fn a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_probers_on_one_postgres_decide_and_send_each_event_once() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    let db = TestDb::postgres().await;
     let receiver = HttpReceiver::start().await;
     let store = db.store().await;
     // Two incidents a little before the probers look (within their catch-up).
@@ -595,7 +591,7 @@ async fn three_probers_on_one_postgres_decide_and_send_each_event_once() {
         let started = (start + chrono::Duration::minutes(m)).to_rfc3339();
         attempts.push(attempt("tim", "x", Kind::Login, &started, outcome));
     }
-    common::ingest(store.as_ref(), &attempts).await;
+    crate::common::ingest(store.as_ref(), &attempts).await;
     let probers: Vec<(Decider, Sender)> = ["p1", "p2", "p3"]
         .iter()
         .map(|p| {
@@ -664,7 +660,7 @@ async fn coverage_is_announced_when_nothing_is_measured_for_five_minutes_and_whe
             attempt("tim", "x", Kind::Login, &started, Outcome::Ok)
         })
         .collect();
-    common::ingest(store.as_ref(), &attempts).await;
+    crate::common::ingest(store.as_ref(), &attempts).await;
     let mut decider = Decider::new(&config);
     // Minute by minute, as the daemon decides.
     let mut kinds = Vec::new();
@@ -723,7 +719,7 @@ async fn notify_test_sends_one_event_and_says_why_a_channel_refuses_without_its_
     )
     .unwrap();
     let run = |channel: &str| {
-        common::improbe_command()
+        crate::common::improbe_command()
             .args([
                 "--config",
                 config.to_str().unwrap(),
@@ -796,7 +792,7 @@ async fn enqueue_for_every_channel(
 
 #[tokio::test]
 async fn a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next() {
-    for db in common::backends().await {
+    for db in crate::common::backends().await {
         let b = db.backend;
         let receiver = HttpReceiver::start().await;
         let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
@@ -868,7 +864,7 @@ async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
     let ca = TestCa::generate();
     let smtp = SmtpServer::start(&ca);
     let db = TestDb::sqlite();
-    let config = month_config(&db, "p1", &every_channel(&receiver, &ca, smtp.as_ref()));
+    let config = month_config(&db, "p1", &every_channel(&receiver, &ca, &smtp));
     let store = db.store().await;
     let huge = format!("*forged*\n• line <!channel> {}", "E".repeat(2 << 20));
     let mut event = improbe::notify::decider::test_event("tim", "p1", at("2026-04-01T00:00:00Z"));
@@ -925,7 +921,7 @@ async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
         "{text:.300}"
     );
     assert!(!text.contains("<!channel>"));
-    if let Some(smtp) = &smtp {
+    {
         let message = serde_json::to_string(&smtp.messages()[0]).unwrap();
         assert!(message.len() < 64 * 1024, "email: {} bytes", message.len());
     }

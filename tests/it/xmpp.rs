@@ -1,17 +1,15 @@
-//! The XMPP adapter against a real Prosody (tests/common/prosody.rs):
+//! The XMPP adapter against a real Prosody (tests/it/common/prosody.rs):
 //! STARTTLS with the test's CA, scripted minutes through the daemon into
 //! both databases, a wrong password and an untrusted certificate that must
 //! never become failure minutes, delivery confirmed by the recipient, and
 //! `improbe setup` twice.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::ServerUnderTest;
-use common::prosody::{Prosody, ROOM};
-use common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
+use crate::common::ServerUnderTest;
+use crate::common::prosody::{Prosody, ROOM};
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
 use improbe::attempt::{Delivery, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
@@ -31,13 +29,13 @@ fn xmpp_target(name: &str, section: &str, extra: &str) -> String {
 }
 
 /// A server with the two probe accounts, and the room `setup` made.
-async fn server() -> Option<Prosody> {
-    let prosody = Prosody::start().await?;
+async fn server() -> Prosody {
+    let prosody = Prosody::start().await;
     prosody.register("probe", PASSWORD);
     prosody.register("rx", RX_PASSWORD);
     let report = setup(&prosody).await;
     assert!(report.iter().any(|l| l.contains(ROOM)), "{report:?}");
-    Some(prosody)
+    prosody
 }
 
 async fn setup(prosody: &Prosody) -> Vec<String> {
@@ -72,9 +70,7 @@ async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_probing_signs_in_sends_and_sees_delivery() {
-    let Some(prosody) = server().await else {
-        return;
-    };
+    let prosody = server().await;
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
@@ -84,7 +80,7 @@ async fn healthy_probing_signs_in_sends_and_sees_delivery() {
         5,
     )
     .await;
-    let all = common::all_attempts(store.as_ref(), "xm").await;
+    let all = crate::common::all_attempts(store.as_ref(), "xm").await;
     assert!(all.len() >= 9, "{all:#?}");
     for a in &all {
         assert_eq!(a.outcome, Outcome::Ok, "{a:?}");
@@ -112,20 +108,19 @@ async fn healthy_probing_signs_in_sends_and_sees_delivery() {
 /// Healthy, frozen (SIGSTOP), healthy again, stopped (refused), restarted:
 /// one scripted minute each, decided through the daemon and the database.
 async fn scripted_minutes(db: TestDb) {
-    let Some(mut prosody) = server().await else {
-        return;
-    };
+    let mut prosody = server().await;
     let start = at("2026-03-17T00:00:00Z");
     let clock = ScriptedClock::starting_at(start);
     let dir = tempfile::tempdir().unwrap();
     let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
     let text = probing(&db, &dir, &xmpp_target("xm", &section, EVERY_SECOND));
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    common::script_outages(&clock, &mut prosody).await;
+    crate::common::script_outages(&clock, &mut prosody).await;
     daemon.stop().await;
 
     let store = db.store().await;
-    let all = common::scripted_outage_verdicts(store.as_ref(), "xm", start, db.backend).await;
+    let all =
+        crate::common::scripted_outage_verdicts(store.as_ref(), "xm", start, db.backend).await;
     // Every kind came back after the restart.
     for kind in Kind::ALL {
         assert!(
@@ -143,9 +138,8 @@ async fn scripted_minutes_against_prosody_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_minutes_against_prosody_on_postgres() {
-    if let Some(db) = TestDb::postgres().await {
-        scripted_minutes(db).await;
-    }
+    let db = TestDb::postgres().await;
+    scripted_minutes(db).await;
 }
 
 /// Probes with `section` (against a running server) for 3 s; every attempt must be inconclusive for
@@ -159,7 +153,7 @@ async fn only_inconclusive(section: &str, reason: &str, code: &str) {
         3,
     )
     .await;
-    let all = common::all_attempts(store.as_ref(), "xm").await;
+    let all = crate::common::all_attempts(store.as_ref(), "xm").await;
     assert!(all.len() >= 6, "{all:#?}");
     for a in &all {
         assert_eq!(a.outcome, Outcome::Inconclusive, "{a:?}");
@@ -181,18 +175,14 @@ async fn only_inconclusive(section: &str, reason: &str, code: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_inconclusive_never_a_failure() {
-    let Some(prosody) = server().await else {
-        return;
-    };
+    let prosody = server().await;
     let section = prosody.section("probe", "not-the-password", None);
     only_inconclusive(&section, "credentials", "not-authorized").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_certificate_is_inconclusive_never_a_failure() {
-    let Some(prosody) = server().await else {
-        return;
-    };
+    let prosody = server().await;
     // Without the test CA as ca_file, the server's certificate is unknown.
     let section = prosody
         .section("probe", PASSWORD, None)
@@ -205,9 +195,7 @@ async fn an_untrusted_certificate_is_inconclusive_never_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_twice_leaves_the_same_room() {
-    let Some(prosody) = server().await else {
-        return;
-    };
+    let prosody = server().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
     let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
@@ -219,7 +207,7 @@ async fn setup_twice_leaves_the_same_room() {
     )
     .unwrap();
     let run = || {
-        common::improbe_command()
+        crate::common::improbe_command()
             .arg("--config")
             .arg(&config)
             .args(["setup", "--target", "xm"])
@@ -253,7 +241,7 @@ async fn setup_twice_leaves_the_same_room() {
         3,
     )
     .await;
-    let all = common::all_attempts(store.as_ref(), "xm").await;
+    let all = crate::common::all_attempts(store.as_ref(), "xm").await;
     assert!(
         all.iter()
             .any(|a| a.kind == Kind::SendGroup && a.delivery == Some(Delivery::Confirmed)),
@@ -269,9 +257,7 @@ async fn a_kept_scram_key_never_makes_a_changed_password_look_healthy() {
     use improbe::probe::xmpp::connect::Connector;
     use improbe::probe::xmpp::scram::LoginPassword;
     use improbe::probe::xmpp::session::{sign_in, sign_out};
-    let Some(prosody) = server().await else {
-        return;
-    };
+    let prosody = server().await;
     prosody.register("changing", "first-password");
     let text = ConfigBuilder::new("p1", "sqlite://unused.db")
         .raw(&xmpp_target(
