@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Descriptors (docs/operations.md "Metrics and health"): how many `improbe run` holds
 # with 1 and 100 simulator targets (every operation each second, sampled
-# every 250 ms for 10 s), and the crowded-listener scenario of issue 21: a
+# every 250 ms for 10 s), and the crowded-listener scenario of docs/operations.md: a
 # 64-descriptor limit, 80 idle connections held against the listener for
 # 8 s, then the attempts' outcomes.
 #   bench/descriptors.sh                 # this tree's release build

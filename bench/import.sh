@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Import benchmark: N attempts (default 1,000,000) into a fresh SQLite file.
-# Goal (issue 2): under 20 s on a 2-core machine.
+# Goal: under 20 s (docs/performance.md) on a 2-core machine.
 # usage: bench/import.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."

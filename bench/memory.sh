@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where a running prober's memory goes (issue 23): `improbe run` with
+# Where a running prober's memory goes (docs/performance.md): `improbe run` with
 # TARGETS simulator targets x 3 operations every INTERVAL against a local
 # simulator, then its resident memory by mapping (the binary's code pages,
 # the heap and other anonymous data, shared libraries) from

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Probing benchmark (issue 3), all against local endpoints:
+# Probing benchmark (docs/performance.md), all against local endpoints:
 #  1. CPU time per attempt, improbe beside Prometheus blackbox_exporter (Debian
 #     package prometheus-blackbox-exporter, an http POST module), both posting
 #     to the same local endpoint (improbe's simulator) at the same rate (300

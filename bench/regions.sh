@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Many regions, one database (issue 18; docs/performance.md): N probers x T
+# Many regions, one database (docs/many-regions.md, docs/performance.md): N probers x T
 # targets writing one local PostgreSQL through bench/delay_proxy.py, which
 # delays every packet in each direction. Reports write lag, /metrics scrape
 # time, stored against finished attempts, and CPU (bench/regions.py).

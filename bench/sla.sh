@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SLA benchmark: `improbe sla` over a year of minute verdicts for 100 targets
-# (52.6 million minutes) in SQLite. Goal (issue 2): under 1 s.
+# (52.6 million minutes) in SQLite. Goal: under 1 s (docs/performance.md).
 # The verdicts are generated in SQL (running a year of probes through the
 # import would take far longer than the thing measured); the hourly roll-up is
 # derived from them exactly as the store maintains it.

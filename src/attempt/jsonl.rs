@@ -1,4 +1,4 @@
-//! The attempt as one JSON Lines record (CONTRACT.md): what `improbe import`
+//! The attempt as one JSON Lines record (docs/commands.md "Import format"): what `improbe import`
 //! reads, what the spool writes and replays, and what the evidence digest
 //! hashes in its canonical form.
 

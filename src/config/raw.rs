@@ -135,6 +135,32 @@ pub(super) struct RawTarget {
     pub(super) sla: Spanned<RawSla>,
 }
 
+impl RawTarget {
+    /// Every provider section the target has, whichever its `provider`:
+    /// the one list of `[targets.<provider>]` sections.
+    pub(super) fn provider_sections(&mut self) -> Vec<(std::ops::Range<usize>, ProviderSettings)> {
+        fn section<T>(
+            found: &mut Vec<(std::ops::Range<usize>, ProviderSettings)>,
+            section: Option<Spanned<T>>,
+            settings: fn(T) -> ProviderSettings,
+        ) {
+            if let Some(s) = section {
+                found.push((s.span(), settings(s.into_inner())));
+            }
+        }
+        let mut found = Vec::new();
+        section(&mut found, self.tencent.take(), ProviderSettings::Tencent);
+        section(&mut found, self.matrix.take(), ProviderSettings::Matrix);
+        section(&mut found, self.xmpp.take(), ProviderSettings::Xmpp);
+        section(
+            &mut found,
+            self.simulator.take(),
+            ProviderSettings::Simulator,
+        );
+        found
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSla {

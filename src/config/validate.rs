@@ -268,7 +268,8 @@ impl Validator<'_> {
         })
     }
 
-    fn target(&mut self, i: usize, raw: RawTarget) -> Option<Target> {
+    fn target(&mut self, i: usize, mut raw: RawTarget) -> Option<Target> {
+        let sections = raw.provider_sections();
         let path = |field: &str| format!("targets[{i}].{field}");
         let name = raw.name.get_ref().clone();
         if !is_identifier(&name) {
@@ -323,26 +324,6 @@ impl Validator<'_> {
             self.problem(path("timeout"), timeout_span, message);
         }
         let provider = *raw.provider.get_ref();
-        if let Some(within) = provider.answers_within()
-            && !timeout.is_zero()
-            && timeout < within
-        {
-            let message = format!(
-                "{} is shorter than the {} the {} provider may take to answer: slow successes would be recorded as failures; use at least {}",
-                humanize(timeout),
-                humanize(within),
-                provider.as_str(),
-                humanize(within),
-            );
-            self.warnings.push(Problem {
-                path: path("timeout"),
-                line: raw
-                    .timeout
-                    .as_ref()
-                    .map(|t| self.lines.line_of(t.span().start)),
-                message,
-            });
-        }
         let operations = match raw.operations {
             Some(ops) => {
                 let unique: BTreeSet<Kind> = ops.get_ref().iter().copied().collect();
@@ -373,19 +354,12 @@ impl Validator<'_> {
                 "must be at least 1; leave it out for no limit",
             );
         }
-        let sections = [
-            (Provider::Tencent, raw.tencent.as_ref().map(Spanned::span)),
-            (Provider::Matrix, raw.matrix.as_ref().map(Spanned::span)),
-            (Provider::Xmpp, raw.xmpp.as_ref().map(Spanned::span)),
-            (
-                Provider::Simulator,
-                raw.simulator.as_ref().map(Spanned::span),
-            ),
-        ];
-        for (kind, span) in sections {
-            if let Some(span) = span
-                && kind != provider
-            {
+        let mut chosen = None;
+        for (span, settings) in sections {
+            let kind = settings.kind();
+            if kind == provider {
+                chosen = Some((span, settings));
+            } else {
                 let name = kind.as_str();
                 self.problem(
                     path(name),
@@ -394,26 +368,15 @@ impl Validator<'_> {
                 );
             }
         }
-        let settings = match provider {
-            Provider::Tencent => raw
-                .tencent
-                .map(|s| (s.span(), ProviderSettings::Tencent(s.into_inner()))),
-            Provider::Matrix => raw
-                .matrix
-                .map(|s| (s.span(), ProviderSettings::Matrix(s.into_inner()))),
-            Provider::Xmpp => raw
-                .xmpp
-                .map(|s| (s.span(), ProviderSettings::Xmpp(s.into_inner()))),
-            Provider::Simulator => Some(raw.simulator.map_or_else(
-                || {
-                    (
-                        provider_span.clone(),
-                        ProviderSettings::Simulator(SimulatorSettings::default()),
-                    )
-                },
-                |s| (s.span(), ProviderSettings::Simulator(s.into_inner())),
-            )),
-        };
+        // The simulator's section may be left out: it has a default endpoint.
+        let settings = chosen.or_else(|| {
+            (provider == Provider::Simulator).then(|| {
+                (
+                    provider_span.clone(),
+                    ProviderSettings::Simulator(SimulatorSettings::default()),
+                )
+            })
+        });
         let settings = match settings {
             Some((span, settings)) => {
                 let section = provider.as_str();
@@ -439,6 +402,26 @@ impl Validator<'_> {
                 None
             }
         };
+        if let Some(within) = settings.as_ref().and_then(|s| s.answers_within())
+            && !timeout.is_zero()
+            && timeout < within
+        {
+            let message = format!(
+                "{} is shorter than the {} the {} provider may take to answer: slow successes would be recorded as failures; use at least {}",
+                humanize(timeout),
+                humanize(within),
+                provider.as_str(),
+                humanize(within),
+            );
+            self.warnings.push(Problem {
+                path: path("timeout"),
+                line: raw
+                    .timeout
+                    .as_ref()
+                    .map(|t| self.lines.line_of(t.span().start)),
+                message,
+            });
+        }
         let delivery = raw.delivery.unwrap_or_default();
         if delivery == DeliveryMode::Require
             && settings.as_ref().is_some_and(|s| !s.confirms_delivery())

@@ -131,7 +131,7 @@ async fn current_report(
 }
 
 /// The pages need nothing but their own inline styles: no script, no other
-/// origin, no framing (issue 21), so provider text that got past escaping
+/// origin, no framing (docs/operations.md "Metrics and health"), so provider text that got past escaping
 /// could still do nothing.
 const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 

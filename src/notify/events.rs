@@ -56,7 +56,7 @@ impl EventKind {
     }
 }
 
-/// One event, exactly as a webhook receives it (CONTRACT "Webhook events");
+/// One event, exactly as a webhook receives it (docs/notifications.md, the webhook);
 /// the other channels render it from these fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

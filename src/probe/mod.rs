@@ -2,11 +2,11 @@
 //! its outcome; the scheduler owns timing, deadlines and recording.
 //!
 //! Adding a provider touches only its own folder (settings and their
-//! checks, the probe, its error-code table, its setup), a variant in
-//! [`Provider`] and [`ProviderSettings`] with the arms of the matches below,
-//! and its `[targets.<name>]` section field in the config's raw target.
+//! [`Adapter`], the probe, its error-code table, its setup) and the lists
+//! docs/layout.md "Adding a provider" names.
 
 pub mod delivery;
+mod fault;
 pub mod matrix;
 pub mod simulator;
 pub mod tencent;
@@ -22,6 +22,7 @@ use crate::attempt::{Delivery, InconclusiveReason, Kind, Outcome};
 use crate::clock::Clock;
 use crate::secret::Secret;
 use delivery::DeliveryMode;
+pub use fault::Fault;
 
 /// Which provider a target uses: `provider = "..."` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -34,18 +35,6 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// How long a healthy provider may take to answer: a shorter `timeout`
-    /// gets a warning, since it would record slow successes as failures.
-    pub fn answers_within(self) -> Option<Duration> {
-        match self {
-            Provider::Tencent => Some(tencent::ANSWERS_WITHIN),
-            Provider::Matrix => Some(matrix::ANSWERS_WITHIN),
-            Provider::Xmpp => Some(xmpp::ANSWERS_WITHIN),
-            // The built-in simulator answers at once unless told otherwise.
-            Provider::Simulator => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Tencent => "tencent",
@@ -66,93 +55,52 @@ pub enum ProviderSettings {
     Simulator(simulator::SimulatorSettings),
 }
 
-impl ProviderSettings {
-    pub fn kind(&self) -> Provider {
+/// The one dispatch on the provider: everything a target does with its
+/// provider goes through the settings' [`Adapter`].
+impl std::ops::Deref for ProviderSettings {
+    type Target = dyn Adapter;
+
+    fn deref(&self) -> &(dyn Adapter + 'static) {
         match self {
-            ProviderSettings::Tencent(_) => Provider::Tencent,
-            ProviderSettings::Matrix(_) => Provider::Matrix,
-            ProviderSettings::Xmpp(_) => Provider::Xmpp,
-            ProviderSettings::Simulator(_) => Provider::Simulator,
+            ProviderSettings::Tencent(s) => s,
+            ProviderSettings::Matrix(s) => s,
+            ProviderSettings::Xmpp(s) => s,
+            ProviderSettings::Simulator(s) => s,
         }
     }
+}
+
+/// What a provider's settings do, implemented once in each provider's
+/// folder (docs/layout.md "Adding a provider").
+#[async_trait]
+pub trait Adapter: Send + Sync {
+    fn kind(&self) -> Provider;
+
+    /// How long a healthy provider may take to answer: a shorter `timeout`
+    /// gets a warning, since it would record slow successes as failures.
+    fn answers_within(&self) -> Option<Duration>;
 
     /// What is wrong with the settings, as (field in the provider's section, message).
-    pub fn check(&self) -> Vec<(&'static str, String)> {
-        match self {
-            ProviderSettings::Tencent(s) => s.check(),
-            ProviderSettings::Matrix(s) => s.check(),
-            ProviderSettings::Xmpp(s) => s.check(),
-            ProviderSettings::Simulator(s) => s.check(),
-        }
-    }
+    fn check(&self) -> Vec<(&'static str, String)>;
 
     /// The secrets the settings hold, by field, so plain-text ones can be warned about.
-    pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
-        match self {
-            ProviderSettings::Tencent(s) => vec![("secret_key", &s.secret_key)],
-            ProviderSettings::Matrix(s) => {
-                let mut secrets = vec![("password", &s.password)];
-                if let Some(rx) = &s.recipient_password {
-                    secrets.push(("recipient_password", rx));
-                }
-                secrets
-            }
-            ProviderSettings::Xmpp(s) => {
-                let mut secrets = vec![("password", &s.password)];
-                if let Some(rx) = &s.recipient_password {
-                    secrets.push(("recipient_password", rx));
-                }
-                secrets
-            }
-            ProviderSettings::Simulator(_) => Vec::new(),
-        }
-    }
+    fn secrets(&self) -> Vec<(&'static str, &Secret)>;
 
     /// The probe that logs in and sends for a target.
-    pub fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
-        Ok(match self {
-            ProviderSettings::Tencent(s) => {
-                Arc::new(tencent::TencentProbe::new(s, context.clock.clone())?)
-            }
-            ProviderSettings::Simulator(s) => s.probe(context.clock.clone())?,
-            ProviderSettings::Matrix(s) => Arc::new(matrix::MatrixProbe::new(s, context)?),
-            ProviderSettings::Xmpp(s) => Arc::new(xmpp::XmppProbe::new(s, context)?),
-        })
-    }
+    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>>;
 
     /// Whether the provider confirms delivery through a recipient account,
     /// as `delivery = "require"` needs.
-    pub fn confirms_delivery(&self) -> bool {
-        match self {
-            ProviderSettings::Matrix(s) => s.recipient.is_some(),
-            ProviderSettings::Xmpp(s) => s.recipient.is_some(),
-            ProviderSettings::Tencent(_) | ProviderSettings::Simulator(_) => false,
-        }
-    }
+    fn confirms_delivery(&self) -> bool;
 
     /// Prepares the provider for probing (`improbe setup`), idempotently,
     /// and says what was done; `None` for a provider with nothing to set up.
-    pub async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
-        match self {
-            ProviderSettings::Tencent(s) => Some(tencent::setup::setup(s).await),
-            ProviderSettings::Matrix(s) => Some(matrix::setup::setup(s).await),
-            ProviderSettings::Xmpp(s) => Some(xmpp::setup::setup(s).await),
-            ProviderSettings::Simulator(_) => None,
-        }
-    }
+    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>>;
 
     /// Whether a failed attempt's provider error code is missing from the
     /// provider's classification table: it counts against the provider (an
     /// outage must not be hidden), but a claim should not rest on it unchecked.
-    pub fn is_unclassified_code(&self, error_code: &str) -> bool {
-        match self {
-            ProviderSettings::Tencent(_) | ProviderSettings::Simulator(_) => {
-                tencent::is_unclassified(error_code)
-            }
-            ProviderSettings::Matrix(_) => matrix::codes::is_unclassified(error_code),
-            ProviderSettings::Xmpp(_) => xmpp::codes::is_unclassified(error_code),
-        }
-    }
+    fn is_unclassified_code(&self, error_code: &str) -> bool;
 }
 
 /// What one attempt found. A failed attempt is data, not an `Err`.

@@ -1,11 +1,11 @@
-//! `improbe sla` output: a table for people, JSON and CSV for scripts (CONTRACT.md).
+//! `improbe sla` output: a table for people, JSON and CSV for scripts (docs/commands.md "`improbe sla --format json`").
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::sla::{ClaimStatus, MonthStatement, tiers};
 
-/// One element of `improbe sla --format json`, field for field as CONTRACT.md lists them.
+/// One element of `improbe sla --format json`, field for field as docs/commands.md lists them.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlaRecord {
     pub target: String,
@@ -37,7 +37,7 @@ pub struct SlaRecord {
     pub excluded_units: i64,
     pub no_data_units: i64,
     pub available_units: i64,
-    /// The statement's error budget, for pages; not one of CONTRACT.md's fields.
+    /// The statement's error budget, for pages; not one of the documented JSON fields.
     #[serde(skip)]
     pub tolerated_failure_minutes: i64,
     /// The contract's commitment in percent, for the report's words.

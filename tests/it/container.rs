@@ -113,7 +113,7 @@ fn config(database_url: &str, port: u16, endpoint: &str) -> String {
     )
 }
 
-/// `podman run` as the README says users run it; returns when `/readyz`
+/// `podman run` as docs/container.md says users run it; returns when `/readyz`
 /// answers, with how long that took from the run.
 async fn run_container(
     name: &str,
@@ -206,7 +206,7 @@ async fn the_image_builds_and_runs_as_a_sidecar_on_postgres_and_on_sqlite() {
         "image: {} bytes, {added} over the base, of which the binary {binary_size}",
         fields[4]
     );
-    // Besides the binary (this test's is a debug build; the README gives a
+    // Besides the binary (this test's is a debug build; docs/container.md gives a
     // release build's): certificates, the user, nothing else of size.
     let besides = added - binary_size as i64;
     assert!(besides < 15_000_000, "{besides} bytes besides the binary");

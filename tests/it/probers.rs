@@ -1,6 +1,6 @@
 //! Three `improbe run` processes with different prober ids writing the same
 //! targets into one PostgreSQL database: every minute's verdict is the one
-//! SLA.md prescribes over all probers' attempts, and no attempt is lost or
+//! docs/sla.md prescribes over all probers' attempts, and no attempt is lost or
 //! counted twice.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,7 +104,7 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
         }
     }
 
-    // The verdicts SLA.md prescribes, computed here from the raw attempts.
+    // The verdicts docs/sla.md prescribes, computed here from the raw attempts.
     #[derive(Default, Debug, PartialEq)]
     struct Expected {
         ok: i64,
@@ -149,7 +149,7 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
         );
         seen.insert((target, verdict, e.probers.len()));
     }
-    // t1 was available while `b` failed it (SLA.md: one ok is enough), and
+    // t1 was available while `b` failed it (docs/sla.md: one ok is enough), and
     // t2, which only `b` and `c` probe, was a failure despite `c`.
     assert!(
         seen.contains(&("t1".into(), "available".into(), 3)),

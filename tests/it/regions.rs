@@ -172,7 +172,7 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     assert_eq!(
         verdicts(store.as_ref(), "t", first, 2).await,
         [Verdict::Available; 2],
-        "one success anywhere makes the minute available (SLA.md)"
+        "one success anywhere makes the minute available (docs/sla.md)"
     );
     assert!(
         outbox_events(store.as_ref(), "incident_opened")

@@ -1,5 +1,5 @@
 //! The real Tencent adapter against the built-in simulator over real sockets:
-//! every behaviour the simulator can inject, classified as SLA.md says.
+//! every behaviour the simulator can inject, classified as docs/sla.md says.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use improbe::attempt::InconclusiveReason::{self, Credentials, RequestRejected, T
 use improbe::attempt::{Kind, Outcome};
 use improbe::clock::SystemClock;
 use improbe::config::Secret;
+use improbe::probe::Fault;
 use improbe::probe::Probe;
 use improbe::probe::tencent::TencentSettings;
-use improbe::probe::tencent::codes::{self, Fault};
+use improbe::probe::tencent::codes;
 use improbe::probe::tencent::setup::setup_app;
 use improbe::probe::tencent::{TencentProbe, usersig};
 use improbe::simulator::{self, Behaviour, Simulator};

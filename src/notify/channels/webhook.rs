@@ -1,4 +1,4 @@
-//! `kind = "webhook"`: the event's JSON as it is (CONTRACT "Webhook events"),
+//! `kind = "webhook"`: the event's JSON as it is (docs/notifications.md, the webhook),
 //! with an `Idempotency-Key` and, when a secret is set, an HMAC-SHA256
 //! signature of the body.
 

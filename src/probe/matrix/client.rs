@@ -8,7 +8,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::codes::{self, Call, Class};
+use super::codes::{self, Call};
+use crate::probe::Fault;
 use crate::probe::{ProbeOutcome, describe};
 
 /// Why a call did not succeed.
@@ -51,9 +52,9 @@ impl CallError {
     }
 
     /// What the answer means for the SLA during `call`.
-    pub fn class(&self, call: Call) -> Class {
+    pub fn class(&self, call: Call) -> Fault {
         match self {
-            CallError::Transport(_) | CallError::NotMatrix { .. } => Class::Fail,
+            CallError::Transport(_) | CallError::NotMatrix { .. } => Fault::Provider,
             CallError::Matrix {
                 status, errcode, ..
             } => codes::classify(call, *status, errcode.as_deref()),
@@ -65,12 +66,7 @@ impl CallError {
         let text = format!("{doing}: {self}");
         let status = self.status().map(i32::from);
         let errcode = self.errcode().map(str::to_owned);
-        match self.class(call) {
-            Class::Fail => ProbeOutcome::fail(status, errcode, text),
-            Class::Inconclusive(reason) => {
-                ProbeOutcome::inconclusive(reason, status, errcode, text)
-            }
-        }
+        self.class(call).outcome(status, errcode, text)
     }
 }
 

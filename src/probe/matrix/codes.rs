@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::attempt::InconclusiveReason::{self, Credentials, RequestRejected, Throttled};
+use crate::probe::Fault;
 
 /// Which call an answer came from: the same code can mean our credentials
 /// on a login and our room setup on a send.
@@ -43,35 +44,26 @@ const TABLE: &[(&str, InconclusiveReason, InconclusiveReason)] = &[
     ("M_INVALID_USERNAME", Credentials, Credentials),
 ];
 
-/// How an unsuccessful answer counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// The homeserver failed: counts towards an Apparent Failure.
-    Fail,
-    /// A cause on our side: never counts either way.
-    Inconclusive(InconclusiveReason),
-}
-
 /// Classifies an error answer: `status` is the HTTP status, `errcode` the
 /// Matrix error code if the body was a Matrix error.
-pub fn classify(call: Call, status: u16, errcode: Option<&str>) -> Class {
+pub fn classify(call: Call, status: u16, errcode: Option<&str>) -> Fault {
     // The server's own errors fail whatever code they carry: a 500 with
     // M_FORBIDDEN is still the server failing.
     if status >= 500 {
-        return Class::Fail;
+        return Fault::Provider;
     }
     if let Some(code) = errcode
         && let Some((_, on_login, on_send)) = TABLE.iter().find(|(c, _, _)| *c == code)
     {
-        return Class::Inconclusive(match call {
+        return Fault::Ours(match call {
             Call::Login => *on_login,
             Call::Send => *on_send,
         });
     }
     match status {
-        429 => Class::Inconclusive(Throttled),
-        401 => Class::Inconclusive(Credentials),
-        _ => Class::Fail,
+        429 => Fault::Ours(Throttled),
+        401 => Fault::Ours(Credentials),
+        _ => Fault::Provider,
     }
 }
 
@@ -97,19 +89,25 @@ mod tests {
     fn the_same_code_means_credentials_on_login_and_setup_on_send() {
         assert_eq!(
             classify(Call::Login, 403, Some("M_FORBIDDEN")),
-            Class::Inconclusive(Credentials)
+            Fault::Ours(Credentials)
         );
         assert_eq!(
             classify(Call::Send, 403, Some("M_FORBIDDEN")),
-            Class::Inconclusive(RequestRejected)
+            Fault::Ours(RequestRejected)
         );
     }
 
     #[test]
     fn server_errors_and_unknown_codes_fail() {
-        assert_eq!(classify(Call::Send, 502, None), Class::Fail);
-        assert_eq!(classify(Call::Send, 500, Some("M_FORBIDDEN")), Class::Fail);
-        assert_eq!(classify(Call::Send, 400, Some("M_UNKNOWN")), Class::Fail);
+        assert_eq!(classify(Call::Send, 502, None), Fault::Provider);
+        assert_eq!(
+            classify(Call::Send, 500, Some("M_FORBIDDEN")),
+            Fault::Provider
+        );
+        assert_eq!(
+            classify(Call::Send, 400, Some("M_UNKNOWN")),
+            Fault::Provider
+        );
         assert!(is_unclassified("M_UNKNOWN"));
         assert!(!is_unclassified("M_LIMIT_EXCEEDED"));
         // Not a Matrix code at all (e.g. a Tencent number): not ours to flag.
@@ -120,12 +118,9 @@ mod tests {
     fn rate_limits_are_throttled_with_or_without_a_code() {
         assert_eq!(
             classify(Call::Login, 429, Some("M_LIMIT_EXCEEDED")),
-            Class::Inconclusive(Throttled)
+            Fault::Ours(Throttled)
         );
-        assert_eq!(
-            classify(Call::Send, 429, None),
-            Class::Inconclusive(Throttled)
-        );
+        assert_eq!(classify(Call::Send, 429, None), Fault::Ours(Throttled));
         assert_eq!(
             retry_after(Some(1500), Some("9")),
             Some(Duration::from_millis(1500))

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::client::{MatrixClient, escape};
-use super::codes::{Call, Class};
+use super::codes::Call;
+use crate::probe::Fault;
 use crate::probe::delivery::DeliveryBook;
 pub use crate::probe::delivery::WatchState;
 use crate::sync::Locked;
@@ -113,8 +114,8 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
             {
                 Ok(new) => token.insert(new).clone(),
                 Err(e) => {
-                    let refused = matches!(e.class(Call::Login), Class::Inconclusive(_))
-                        && e.retry_after().is_none();
+                    let refused =
+                        matches!(e.class(Call::Login), Fault::Ours(_)) && e.retry_after().is_none();
                     if refused {
                         if recipient.state() != WatchState::Refused {
                             tracing::warn!(

@@ -1,6 +1,12 @@
 //! `[targets.matrix]` and its checks.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
 use serde::Deserialize;
+
+use crate::probe::{Adapter, Probe, ProbeContext, Provider};
 
 use crate::secret::Secret;
 
@@ -26,41 +32,6 @@ pub struct MatrixSettings {
 }
 
 impl MatrixSettings {
-    /// What is wrong with the section, as (field, message).
-    pub fn check(&self) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
-        if !(self.homeserver.starts_with("https://") || self.homeserver.starts_with("http://")) {
-            problems.push(("homeserver", "must be an http:// or https:// URL".into()));
-        }
-        if !is_user_id(&self.user) {
-            problems.push((
-                "user",
-                "must be a Matrix user ID like @improbe:example.org".into(),
-            ));
-        }
-        problems.extend(crate::probe::delivery::check_recipient(
-            self.recipient.as_deref(),
-            self.recipient_password.as_ref(),
-            &self.user,
-            is_user_id,
-            "@improbe-rx:example.org",
-        ));
-        for (field, room) in [
-            ("direct_room", &self.direct_room),
-            ("group_room", &self.group_room),
-        ] {
-            if let Some(room) = room
-                && !room.starts_with('!')
-            {
-                problems.push((
-                    field,
-                    "must be a room ID starting with `!` (`improbe setup` prints them)".into(),
-                ));
-            }
-        }
-        problems
-    }
-
     /// The two probe rooms, or what to do to get them.
     pub fn rooms(&self) -> anyhow::Result<[String; 2]> {
         match (&self.direct_room, &self.group_room) {
@@ -94,4 +65,75 @@ pub fn localpart(user_id: &str) -> &str {
         .strip_prefix('@')
         .and_then(|rest| rest.split_once(':'))
         .map_or(user_id, |(local, _)| local)
+}
+
+#[async_trait]
+impl Adapter for MatrixSettings {
+    fn kind(&self) -> Provider {
+        Provider::Matrix
+    }
+
+    fn answers_within(&self) -> Option<Duration> {
+        Some(super::ANSWERS_WITHIN)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if !(self.homeserver.starts_with("https://") || self.homeserver.starts_with("http://")) {
+            problems.push(("homeserver", "must be an http:// or https:// URL".into()));
+        }
+        if !is_user_id(&self.user) {
+            problems.push((
+                "user",
+                "must be a Matrix user ID like @improbe:example.org".into(),
+            ));
+        }
+        problems.extend(crate::probe::delivery::check_recipient(
+            self.recipient.as_deref(),
+            self.recipient_password.as_ref(),
+            &self.user,
+            is_user_id,
+            "@improbe-rx:example.org",
+        ));
+        for (field, room) in [
+            ("direct_room", &self.direct_room),
+            ("group_room", &self.group_room),
+        ] {
+            if let Some(room) = room
+                && !room.starts_with('!')
+            {
+                problems.push((
+                    field,
+                    "must be a room ID starting with `!` (`improbe setup` prints them)".into(),
+                ));
+            }
+        }
+        problems
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        let mut secrets = vec![("password", &self.password)];
+        secrets.extend(
+            self.recipient_password
+                .iter()
+                .map(|rx| ("recipient_password", rx)),
+        );
+        secrets
+    }
+
+    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
+        Ok(Arc::new(super::MatrixProbe::new(self, context)?))
+    }
+
+    fn confirms_delivery(&self) -> bool {
+        self.recipient.is_some()
+    }
+
+    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
+        Some(super::setup::setup(self).await)
+    }
+
+    fn is_unclassified_code(&self, error_code: &str) -> bool {
+        super::codes::is_unclassified(error_code)
+    }
 }

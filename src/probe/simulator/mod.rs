@@ -3,12 +3,14 @@
 //! simulator's published credentials.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::Probe;
 use super::tencent::TencentProbe;
-use crate::clock::Clock;
+use super::{Adapter, Probe, ProbeContext, Provider};
+use crate::secret::Secret;
 
 /// Where `improbe simulate` listens, and where simulator targets look by default.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9480";
@@ -28,9 +30,18 @@ impl Default for SimulatorSettings {
     }
 }
 
-impl SimulatorSettings {
-    /// What is wrong with the section, as (field, message).
-    pub fn check(&self) -> Vec<(&'static str, String)> {
+#[async_trait]
+impl Adapter for SimulatorSettings {
+    fn kind(&self) -> Provider {
+        Provider::Simulator
+    }
+
+    /// The built-in simulator answers at once unless told otherwise.
+    fn answers_within(&self) -> Option<Duration> {
+        None
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
         if self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://") {
             Vec::new()
         } else {
@@ -41,8 +52,30 @@ impl SimulatorSettings {
         }
     }
 
-    pub fn probe(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Probe>> {
+    /// The simulator's credentials are published: nothing to keep secret.
+    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        Vec::new()
+    }
+
+    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
         let settings = crate::simulator::target_settings(&self.endpoint);
-        Ok(Arc::new(TencentProbe::new(&settings, clock)?))
+        Ok(Arc::new(TencentProbe::new(
+            &settings,
+            context.clock.clone(),
+        )?))
+    }
+
+    fn confirms_delivery(&self) -> bool {
+        false
+    }
+
+    /// `improbe simulate` starts with its accounts and group in place.
+    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
+        None
+    }
+
+    /// The simulator answers with Tencent's codes.
+    fn is_unclassified_code(&self, error_code: &str) -> bool {
+        super::tencent::is_unclassified(error_code)
     }
 }

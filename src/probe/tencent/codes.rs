@@ -19,15 +19,7 @@
 use std::ops::RangeInclusive;
 
 use crate::attempt::InconclusiveReason;
-
-/// Whose fault a provider error code is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The provider's: counts towards an Apparent Failure.
-    Provider,
-    /// Ours, for the given reason: never counts, but is made loud.
-    Ours(InconclusiveReason),
-}
+use crate::probe::Fault;
 
 use Fault::{Ours, Provider};
 use InconclusiveReason::{Credentials, RequestRejected, Throttled};

@@ -18,7 +18,6 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use self::codes::Fault;
 use super::{Probe, ProbeOutcome, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
 use crate::attempt::{Kind, Outcome};
@@ -219,10 +218,7 @@ fn classify_code(status: Option<i32>, code: i64, info: String, raw: &Value) -> P
         info
     };
     match codes::lookup(code) {
-        Some(Fault::Provider) => ProbeOutcome::fail(status, Some(code.to_string()), message),
-        Some(Fault::Ours(reason)) => {
-            ProbeOutcome::inconclusive(reason, status, Some(code.to_string()), message)
-        }
+        Some(fault) => fault.outcome(status, Some(code.to_string()), message),
         None => {
             warn_unclassified_once(code, raw);
             ProbeOutcome::fail(status, Some(code.to_string()), message)

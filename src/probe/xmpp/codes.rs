@@ -5,65 +5,58 @@
 use std::io;
 
 use crate::attempt::InconclusiveReason;
-use crate::probe::ProbeOutcome;
+use crate::probe::{Fault, ProbeOutcome};
 
-/// How a condition counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    Fail,
-    Inconclusive(InconclusiveReason),
-}
-
-use Class::{Fail, Inconclusive};
+use Fault::{Ours, Provider};
 use InconclusiveReason::{Credentials, RequestRejected, Throttled};
 
 /// Every defined condition improbe knows, from SASL failures (RFC 6120
 /// 6.5), stream errors (4.9.3) and stanza errors (8.3.3). The same name can
 /// appear in more than one of them and counts the same way.
-const CONDITIONS: &[(&str, Class)] = &[
+const CONDITIONS: &[(&str, Fault)] = &[
     // The server is broken, overloaded or going away: the provider's failure.
-    ("internal-server-error", Fail),
-    ("remote-server-timeout", Fail),
-    ("remote-server-not-found", Fail),
-    ("service-unavailable", Fail),
-    ("system-shutdown", Fail),
-    ("connection-timeout", Fail),
-    ("reset", Fail),
-    ("undefined-condition", Fail),
-    ("temporary-auth-failure", Fail),
-    ("aborted", Fail),
-    ("recipient-unavailable", Fail),
+    ("internal-server-error", Provider),
+    ("remote-server-timeout", Provider),
+    ("remote-server-not-found", Provider),
+    ("service-unavailable", Provider),
+    ("system-shutdown", Provider),
+    ("connection-timeout", Provider),
+    ("reset", Provider),
+    ("undefined-condition", Provider),
+    ("temporary-auth-failure", Provider),
+    ("aborted", Provider),
+    ("recipient-unavailable", Provider),
     // Our credentials: the account, the password, the certificate we trust.
-    ("not-authorized", Inconclusive(Credentials)),
-    ("account-disabled", Inconclusive(Credentials)),
-    ("credentials-expired", Inconclusive(Credentials)),
-    ("invalid-authzid", Inconclusive(Credentials)),
-    ("invalid-mechanism", Inconclusive(Credentials)),
-    ("encryption-required", Inconclusive(Credentials)),
-    ("mechanism-too-weak", Inconclusive(Credentials)),
+    ("not-authorized", Ours(Credentials)),
+    ("account-disabled", Ours(Credentials)),
+    ("credentials-expired", Ours(Credentials)),
+    ("invalid-authzid", Ours(Credentials)),
+    ("invalid-mechanism", Ours(Credentials)),
+    ("encryption-required", Ours(Credentials)),
+    ("mechanism-too-weak", Ours(Credentials)),
     // Rate limits and quotas.
-    ("policy-violation", Inconclusive(Throttled)),
-    ("resource-constraint", Inconclusive(Throttled)),
+    ("policy-violation", Ours(Throttled)),
+    ("resource-constraint", Ours(Throttled)),
     // Our room, our recipient, our request.
-    ("forbidden", Inconclusive(RequestRejected)),
-    ("not-allowed", Inconclusive(RequestRejected)),
-    ("item-not-found", Inconclusive(RequestRejected)),
-    ("registration-required", Inconclusive(RequestRejected)),
-    ("not-acceptable", Inconclusive(RequestRejected)),
-    ("bad-request", Inconclusive(RequestRejected)),
-    ("jid-malformed", Inconclusive(RequestRejected)),
-    ("conflict", Inconclusive(RequestRejected)),
-    ("host-unknown", Inconclusive(RequestRejected)),
-    ("improper-addressing", Inconclusive(RequestRejected)),
+    ("forbidden", Ours(RequestRejected)),
+    ("not-allowed", Ours(RequestRejected)),
+    ("item-not-found", Ours(RequestRejected)),
+    ("registration-required", Ours(RequestRejected)),
+    ("not-acceptable", Ours(RequestRejected)),
+    ("bad-request", Ours(RequestRejected)),
+    ("jid-malformed", Ours(RequestRejected)),
+    ("conflict", Ours(RequestRejected)),
+    ("host-unknown", Ours(RequestRejected)),
+    ("improper-addressing", Ours(RequestRejected)),
 ];
 
 /// A condition's class; an unknown one fails (an outage must not hide
 /// behind a name we have not seen) and is flagged as unclassified.
-pub fn class(condition: &str) -> Class {
+pub fn class(condition: &str) -> Fault {
     CONDITIONS
         .iter()
         .find(|(name, _)| *name == condition)
-        .map_or(Fail, |(_, class)| *class)
+        .map_or(Provider, |(_, class)| *class)
 }
 
 pub fn is_unclassified(condition: &str) -> bool {
@@ -161,12 +154,7 @@ impl CallError {
         match self {
             CallError::Condition { condition, text } => {
                 let error = format!("{doing}: {condition}: {text}");
-                match class(condition) {
-                    Fail => ProbeOutcome::fail(None, Some(condition.clone()), error),
-                    Inconclusive(reason) => {
-                        ProbeOutcome::inconclusive(reason, None, Some(condition.clone()), error)
-                    }
-                }
+                class(condition).outcome(None, Some(condition.clone()), error)
             }
             CallError::Untrusted(text) => ProbeOutcome::inconclusive(
                 Credentials,
@@ -210,11 +198,11 @@ mod tests {
 
     #[test]
     fn each_condition_counts_as_the_table_says() {
-        assert_eq!(class("service-unavailable"), Fail);
-        assert_eq!(class("not-authorized"), Inconclusive(Credentials));
-        assert_eq!(class("policy-violation"), Inconclusive(Throttled));
-        assert_eq!(class("item-not-found"), Inconclusive(RequestRejected));
-        assert_eq!(class("something-new"), Fail);
+        assert_eq!(class("service-unavailable"), Provider);
+        assert_eq!(class("not-authorized"), Ours(Credentials));
+        assert_eq!(class("policy-violation"), Ours(Throttled));
+        assert_eq!(class("item-not-found"), Ours(RequestRejected));
+        assert_eq!(class("something-new"), Provider);
         assert!(is_unclassified("something-new"));
         assert!(!is_unclassified("forbidden"));
     }

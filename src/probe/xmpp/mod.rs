@@ -20,10 +20,11 @@ use tokio_xmpp::parsers::message::{Id, Lang, Message, MessageType};
 
 pub use settings::{XmppSettings, XmppTls};
 
-use self::codes::{CallError, Class};
+use self::codes::CallError;
 use self::connect::Connector;
 use self::scram::LoginPassword;
 use self::session::{BODY_PREFIX, Session, sign_in, sign_out};
+use super::Fault;
 use super::delivery::DeliveryMode;
 use super::delivery::{AwaitedDelivery, DeliveryBook, WatchState, finish_accepted};
 use super::{Probe, ProbeContext, ProbeOutcome};
@@ -283,7 +284,7 @@ impl RecipientWatch {
                 Err(e) => {
                     let refused = matches!(&e, CallError::Untrusted(_))
                         || matches!(&e, CallError::Condition { condition, .. }
-                            if codes::class(condition) == Class::Inconclusive(InconclusiveReason::Credentials));
+                            if codes::class(condition) == Fault::Ours(InconclusiveReason::Credentials));
                     if refused {
                         tracing::warn!(recipient = %jid, "the recipient cannot sign in, delivery is not confirmed: {e}");
                         self.set_state(WatchState::Refused);

@@ -30,7 +30,7 @@ pub fn venv() -> PathBuf {
 pub enum RateLimits {
     /// Synapse's defaults (`rc_login`, `rc_message`): what a stock server does.
     Default,
-    /// What the README tells an admin to set for the probe accounts.
+    /// What docs/providers.md tells an admin to set for the probe accounts.
     Relaxed,
 }
 
