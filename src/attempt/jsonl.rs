@@ -33,9 +33,26 @@ struct ImportLine {
     #[serde(default)]
     reason: Option<String>,
     #[serde(default)]
-    delivery: Option<Delivery>,
+    delivery: Option<DeliveryWord>,
     #[serde(default)]
     delivered_ms: Option<i64>,
+}
+
+/// `delivery` as the format spells it; `delivered_ms` is a field of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DeliveryWord {
+    Confirmed,
+    Missing,
+}
+
+impl From<Delivery> for DeliveryWord {
+    fn from(delivery: Delivery) -> Self {
+        match delivery {
+            Delivery::Confirmed { .. } => DeliveryWord::Confirmed,
+            Delivery::Missing => DeliveryWord::Missing,
+        }
+    }
 }
 
 /// A line that cannot be imported, with its 1-based number.
@@ -68,7 +85,7 @@ struct ExportLine<'a> {
     // Absent when delivery was not checked, so lines of attempts without it
     // (and the digest over them) are what they were before delivery existed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    delivery: Option<Delivery>,
+    delivery: Option<DeliveryWord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delivered_ms: Option<i64>,
 }
@@ -88,8 +105,8 @@ pub fn to_line(attempt: &Attempt) -> String {
         error_code: attempt.error_code.as_deref(),
         error: attempt.error.as_deref(),
         reason: attempt.reason.as_deref(),
-        delivery: attempt.delivery,
-        delivered_ms: attempt.delivered_ms,
+        delivery: attempt.delivery.map(DeliveryWord::from),
+        delivered_ms: attempt.delivery.and_then(Delivery::delivered_ms),
     };
     serde_json::to_string(&line).expect("an attempt always serialises")
 }
@@ -138,7 +155,7 @@ pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
     if raw.delivered_ms.is_some_and(|d| d < 0) {
         return Err(fail("delivered_ms must not be negative".into()));
     }
-    if raw.delivered_ms.is_some() && raw.delivery != Some(Delivery::Confirmed) {
+    if raw.delivered_ms.is_some() && raw.delivery != Some(DeliveryWord::Confirmed) {
         return Err(fail(
             "delivered_ms is only for delivery = \"confirmed\"".into(),
         ));
@@ -168,8 +185,12 @@ pub fn parse_record(line: usize, text: &str) -> Result<Attempt, LineError> {
         error_code: raw.error_code,
         error: raw.error,
         reason: raw.reason,
-        delivery: raw.delivery,
-        delivered_ms: raw.delivered_ms,
+        delivery: raw.delivery.map(|word| match word {
+            DeliveryWord::Confirmed => Delivery::Confirmed {
+                after_ms: raw.delivered_ms,
+            },
+            DeliveryWord::Missing => Delivery::Missing,
+        }),
     }
     .with_bounded_text())
 }
@@ -232,8 +253,12 @@ mod tests {
             &targets(),
         )
         .unwrap();
-        assert_eq!(a.delivery, Some(Delivery::Confirmed));
-        assert_eq!(a.delivered_ms, Some(120));
+        assert_eq!(
+            a.delivery,
+            Some(Delivery::Confirmed {
+                after_ms: Some(120)
+            })
+        );
         assert_eq!(parse_line(1, &to_line(&a), &targets()).unwrap(), a);
         for (extra, expected) in [
             (

@@ -92,35 +92,45 @@ impl fmt::Display for InconclusiveReason {
 }
 
 /// Whether the recipient account saw a send (docs/providers.md "Delivery confirmation").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Delivery {
-    /// The recipient saw it; `delivered_ms` says when.
-    Confirmed,
+    /// The recipient saw it, `after_ms` from the send's start (stored as
+    /// `delivered_ms`; unknown only for an imported line that left it out).
+    Confirmed { after_ms: Option<i64> },
     /// The recipient did not see it within the attempt's timeout.
     Missing,
 }
 
 impl Delivery {
+    /// The word stored in `attempts.delivery` and written in the import format.
     pub fn as_str(self) -> &'static str {
         match self {
-            Delivery::Confirmed => "confirmed",
+            Delivery::Confirmed { .. } => "confirmed",
             Delivery::Missing => "missing",
         }
     }
-}
 
-impl FromStr for Delivery {
-    type Err = UnknownWord;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Delivery::Confirmed, Delivery::Missing]
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| UnknownWord {
+    /// When the recipient saw the send (`delivered_ms`).
+    pub fn delivered_ms(self) -> Option<i64> {
+        match self {
+            Delivery::Confirmed { after_ms } => after_ms,
+            Delivery::Missing => None,
+        }
+    }
+
+    /// The delivery a stored `delivery` word and `delivered_ms` describe.
+    pub fn from_stored(word: &str, delivered_ms: Option<i64>) -> Result<Delivery, UnknownWord> {
+        match word {
+            "confirmed" => Ok(Delivery::Confirmed {
+                after_ms: delivered_ms,
+            }),
+            "missing" => Ok(Delivery::Missing),
+            _ => Err(UnknownWord {
                 what: "delivery",
-                got: s.to_owned(),
+                got: word.to_owned(),
                 expected: "confirmed, missing",
-            })
+            }),
+        }
     }
 }
 
@@ -192,10 +202,9 @@ pub struct Attempt {
     /// Why an attempt is inconclusive (e.g. `credentials`, `local_network`,
     /// `prober`).
     pub reason: Option<String>,
-    /// For sends whose delivery was checked: whether the recipient saw it.
+    /// For sends whose delivery was checked: whether the recipient saw
+    /// it, and when.
     pub delivery: Option<Delivery>,
-    /// From the send's start to the recipient seeing it.
-    pub delivered_ms: Option<i64>,
 }
 
 impl Attempt {

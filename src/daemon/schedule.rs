@@ -484,11 +484,7 @@ impl Operation {
             error_code: result.error_code,
             error: result.error,
             reason: result.reason.map(|r| r.as_str().to_owned()),
-            delivery: result.delivery.map(|(delivery, _)| delivery),
-            delivered_ms: result
-                .delivery
-                .and_then(|(_, after)| after)
-                .map(|after| after.as_millis() as i64),
+            delivery: result.delivery,
         }
         .with_bounded_text();
         tracing::debug!(target = %attempt.target, kind = %attempt.kind, prober = %attempt.prober, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "attempt");

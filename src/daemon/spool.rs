@@ -238,7 +238,6 @@ mod tests {
             error: Some("bad gateway".into()),
             reason: None,
             delivery: None,
-            delivered_ms: None,
         }
     }
 

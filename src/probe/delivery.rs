@@ -138,11 +138,13 @@ pub async fn finish_accepted(
     let wait = timeout.saturating_sub(started.elapsed() + DELIVERY_MARGIN);
     match tokio::time::timeout(wait, seen).await {
         Ok(Ok(seen_at)) => {
-            outcome.delivery = Some((Delivery::Confirmed, Some(seen_at - started)));
+            outcome.delivery = Some(Delivery::Confirmed {
+                after_ms: Some((seen_at - started).as_millis() as i64),
+            });
         }
         _ => {
             awaited.book.forget(awaited.probe_id);
-            outcome.delivery = Some((Delivery::Missing, None));
+            outcome.delivery = Some(Delivery::Missing);
             if mode == DeliveryMode::Require {
                 outcome.outcome = Outcome::Fail;
                 outcome.error = Some(format!(

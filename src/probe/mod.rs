@@ -114,7 +114,7 @@ pub struct ProbeOutcome {
     pub reason: Option<InconclusiveReason>,
     /// For a send whose delivery was checked: whether the recipient saw it,
     /// and after how long from the send's start.
-    pub delivery: Option<(Delivery, Option<Duration>)>,
+    pub delivery: Option<Delivery>,
     /// When the provider answered, if the probe went on waiting after that
     /// (for delivery): the attempt's latency is the answer's, not the wait's.
     pub answered_after: Option<Duration>,

@@ -2,7 +2,7 @@
 
 pub mod changes;
 mod postgres;
-mod shared;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -522,7 +522,7 @@ fn is_credential_name(name: &str) -> bool {
 /// Splits a range into whole UTC hours (served by the roll-up) and the
 /// partial-hour edges at either end (served minute by minute).
 /// Whether a statement of `rows` rows is worth keeping prepared: the sizes
-/// that repeat (a full batch or chunk, a single row). See `shared.rs`.
+/// that repeat (a full batch or chunk, a single row). See `sql.rs`.
 fn keep_prepared(rows: usize) -> bool {
     rows == ATTEMPT_BATCH || rows == MINUTE_CHUNK || rows == 1
 }
@@ -576,7 +576,7 @@ fn attempts_json(batch: &[Attempt]) -> String {
             error: a.error.as_deref(),
             reason: a.reason.as_deref(),
             delivery: a.delivery.map(crate::attempt::Delivery::as_str),
-            delivered_ms: a.delivered_ms,
+            delivered_ms: a.delivery.and_then(crate::attempt::Delivery::delivered_ms),
         })
         .collect();
     serde_json::to_string(&rows).expect("attempts serialise")

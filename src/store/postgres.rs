@@ -5,11 +5,12 @@ use std::time::Duration;
 use anyhow::Context;
 use std::str::FromStr;
 
+use sqlx::Postgres;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Pool, Postgres};
 
 use super::redact_url;
-use super::shared::shared_store;
+use super::sql::{Dialect, SqlStore};
 
 /// How long to wait for a connection before reporting the database unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,14 +25,11 @@ const WRITE_CONNECTIONS: u32 = 3;
 /// The decider and the HTTP surface's copies.
 const READ_CONNECTIONS: u32 = 2;
 
-pub struct PostgresStore {
-    /// Writes: the writer, the re-decision and the outbox.
-    pool: Pool<Postgres>,
-    /// Reads: reports, the notification decider, the HTTP surface's copies.
-    readers: Pool<Postgres>,
-}
+/// The store on PostgreSQL ([`SqlStore`] over [`Dialect`]).
+pub type PostgresStore = SqlStore<Postgres>;
 
-impl PostgresStore {
+impl Dialect for Postgres {
+    const BACKEND: &'static str = "postgres";
     const BEGIN_WRITE: &'static str = "BEGIN";
     /// Per-target transaction-scoped advisory locks, from a JSON list of
     /// target names, taken in one statement in the order of their keys, so
@@ -115,6 +113,17 @@ impl PostgresStore {
          total_units = excluded.total_units, down_units = excluded.down_units, excluded_units = excluded.excluded_units, \
          no_data_units = excluded.no_data_units, available_units = excluded.available_units";
 
+    fn migrator() -> &'static Migrator {
+        static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+        &MIGRATOR
+    }
+
+    fn rows_affected(result: sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+impl SqlStore<Postgres> {
     /// Writes and reads have pools of their own, so a slow report never
     /// holds the connection a write needs, nor a write a scrape's copy.
     fn pool_options(connections: u32) -> PgPoolOptions {
@@ -141,7 +150,7 @@ impl PostgresStore {
     /// the database is down.
     pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
         let (writes, reads, options) = Self::pools(url)?;
-        Ok(Self {
+        Ok(SqlStore {
             pool: writes.connect_lazy_with(options.clone()),
             readers: reads.connect_lazy_with(options),
         })
@@ -158,11 +167,9 @@ impl PostgresStore {
                     redact_url(url)
                 )
             })?;
-        Ok(Self {
+        Ok(SqlStore {
             pool,
             readers: reads.connect_lazy_with(options),
         })
     }
 }
-
-shared_store!(PostgresStore, Postgres, "postgres", "migrations/postgres");

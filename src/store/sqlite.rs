@@ -4,10 +4,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::Sqlite;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
 
-use super::shared::shared_store;
+use super::sql::{Dialect, SqlStore};
 
 /// Each connection's page cache, in KiB (negative: a size, not a page
 /// count). SQLite's default is 2,000 KiB per connection; the daemon's five
@@ -18,14 +19,11 @@ const PAGE_CACHE: &str = "-512";
 /// How long a writer waits for another to finish before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct SqliteStore {
-    pool: Pool<Sqlite>,
-    /// WAL lets readers run beside the writer; an in-memory database has
-    /// one connection, so there the two pools are one.
-    readers: Pool<Sqlite>,
-}
+/// The store on SQLite ([`SqlStore`] over [`Dialect`]).
+pub type SqliteStore = SqlStore<Sqlite>;
 
-impl SqliteStore {
+impl Dialect for Sqlite {
+    const BACKEND: &'static str = "sqlite";
     /// `IMMEDIATE` takes the write lock up front, so a transaction that reads
     /// before it writes cannot fail half-way with `SQLITE_BUSY`.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
@@ -56,6 +54,17 @@ impl SqliteStore {
          total_units = excluded.total_units, down_units = excluded.down_units, excluded_units = excluded.excluded_units, \
          no_data_units = excluded.no_data_units, available_units = excluded.available_units";
 
+    fn migrator() -> &'static Migrator {
+        static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+        &MIGRATOR
+    }
+
+    fn rows_affected(result: sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+impl SqlStore<Sqlite> {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid SQLite URL `{url}`; use sqlite://PATH"))?
@@ -81,8 +90,6 @@ impl SqliteStore {
                 .max_connections(2)
                 .connect_lazy_with(options)
         };
-        Ok(Self { pool, readers })
+        Ok(SqlStore { pool, readers })
     }
 }
-
-shared_store!(SqliteStore, Sqlite, "sqlite", "migrations/sqlite");

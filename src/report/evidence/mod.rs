@@ -78,9 +78,9 @@ struct DeliveryTally {
 impl DeliveryTally {
     fn add(&mut self, attempt: &Attempt) {
         match attempt.delivery {
-            Some(Delivery::Confirmed) => self
-                .delivered_ms
-                .push(attempt.delivered_ms.unwrap_or_default()),
+            Some(Delivery::Confirmed { after_ms }) => {
+                self.delivered_ms.push(after_ms.unwrap_or_default())
+            }
             Some(Delivery::Missing) => self.missing += 1,
             None => {}
         }

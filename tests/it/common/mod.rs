@@ -147,7 +147,6 @@ pub fn attempt(
         error: None,
         reason: None,
         delivery: None,
-        delivered_ms: None,
     }
 }
 
