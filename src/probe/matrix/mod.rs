@@ -23,9 +23,10 @@ use self::client::{CallError, MatrixClient};
 use self::codes::Call;
 use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
 use super::delivery::DeliveryMode;
-use super::{Probe, ProbeContext, ProbeOutcome};
+use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
 use crate::probe::delivery::{AwaitedDelivery, finish_accepted};
+use crate::secret::Secret;
 use crate::sync::Locked;
 
 /// Synapse holds a rate-limited request for half a second before it answers
@@ -299,5 +300,46 @@ impl Probe for MatrixProbe {
             Kind::Login => self.login().await,
             Kind::SendDirect | Kind::SendGroup => self.send(kind).await,
         }
+    }
+}
+
+#[async_trait]
+impl Adapter for MatrixSettings {
+    fn kind(&self) -> Provider {
+        Provider::Matrix
+    }
+
+    fn answers_within(&self) -> Option<Duration> {
+        Some(ANSWERS_WITHIN)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        self.problems()
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        let mut secrets = vec![("password", &self.password)];
+        secrets.extend(
+            self.recipient_password
+                .iter()
+                .map(|rx| ("recipient_password", rx)),
+        );
+        secrets
+    }
+
+    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
+        Ok(Arc::new(MatrixProbe::new(self, context)?))
+    }
+
+    fn confirms_delivery(&self) -> bool {
+        self.recipient.is_some()
+    }
+
+    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
+        Some(setup::setup(self).await)
+    }
+
+    fn is_unclassified_code(&self, error_code: &str) -> bool {
+        codes::is_unclassified(error_code)
     }
 }

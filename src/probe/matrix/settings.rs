@@ -1,12 +1,6 @@
 //! `[targets.matrix]` and its checks.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use serde::Deserialize;
-
-use crate::probe::{Adapter, Probe, ProbeContext, Provider};
 
 use crate::secret::Secret;
 
@@ -32,52 +26,8 @@ pub struct MatrixSettings {
 }
 
 impl MatrixSettings {
-    /// The two probe rooms, or what to do to get them.
-    pub fn rooms(&self) -> anyhow::Result<[String; 2]> {
-        match (&self.direct_room, &self.group_room) {
-            (Some(direct), Some(group)) => Ok([direct.clone(), group.clone()]),
-            _ => anyhow::bail!(
-                "[targets.matrix] needs direct_room and group_room; `improbe setup` creates them and prints their IDs"
-            ),
-        }
-    }
-
-    /// The homeserver's client-server API base.
-    pub fn api_base(&self) -> String {
-        format!(
-            "{}/_matrix/client/v3",
-            self.homeserver.trim_end_matches('/')
-        )
-    }
-}
-
-fn is_user_id(text: &str) -> bool {
-    text.starts_with('@')
-        && text
-            .split_once(':')
-            .is_some_and(|(local, server)| local.len() > 1 && !server.is_empty())
-}
-
-/// The localpart of a user ID (`@improbe:example.org` → `improbe`), which
-/// password login takes as its identifier.
-pub fn localpart(user_id: &str) -> &str {
-    user_id
-        .strip_prefix('@')
-        .and_then(|rest| rest.split_once(':'))
-        .map_or(user_id, |(local, _)| local)
-}
-
-#[async_trait]
-impl Adapter for MatrixSettings {
-    fn kind(&self) -> Provider {
-        Provider::Matrix
-    }
-
-    fn answers_within(&self) -> Option<Duration> {
-        Some(super::ANSWERS_WITHIN)
-    }
-
-    fn check(&self) -> Vec<(&'static str, String)> {
+    /// What is wrong with the section, as (field, message).
+    pub(super) fn problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         if !(self.homeserver.starts_with("https://") || self.homeserver.starts_with("http://")) {
             problems.push(("homeserver", "must be an http:// or https:// URL".into()));
@@ -111,29 +61,37 @@ impl Adapter for MatrixSettings {
         problems
     }
 
-    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
-        let mut secrets = vec![("password", &self.password)];
-        secrets.extend(
-            self.recipient_password
-                .iter()
-                .map(|rx| ("recipient_password", rx)),
-        );
-        secrets
+    /// The two probe rooms, or what to do to get them.
+    pub fn rooms(&self) -> anyhow::Result<[String; 2]> {
+        match (&self.direct_room, &self.group_room) {
+            (Some(direct), Some(group)) => Ok([direct.clone(), group.clone()]),
+            _ => anyhow::bail!(
+                "[targets.matrix] needs direct_room and group_room; `improbe setup` creates them and prints their IDs"
+            ),
+        }
     }
 
-    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
-        Ok(Arc::new(super::MatrixProbe::new(self, context)?))
+    /// The homeserver's client-server API base.
+    pub fn api_base(&self) -> String {
+        format!(
+            "{}/_matrix/client/v3",
+            self.homeserver.trim_end_matches('/')
+        )
     }
+}
 
-    fn confirms_delivery(&self) -> bool {
-        self.recipient.is_some()
-    }
+fn is_user_id(text: &str) -> bool {
+    text.starts_with('@')
+        && text
+            .split_once(':')
+            .is_some_and(|(local, server)| local.len() > 1 && !server.is_empty())
+}
 
-    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
-        Some(super::setup::setup(self).await)
-    }
-
-    fn is_unclassified_code(&self, error_code: &str) -> bool {
-        super::codes::is_unclassified(error_code)
-    }
+/// The localpart of a user ID (`@improbe:example.org` → `improbe`), which
+/// password login takes as its identifier.
+pub fn localpart(user_id: &str) -> &str {
+    user_id
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once(':'))
+        .map_or(user_id, |(local, _)| local)
 }

@@ -18,10 +18,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Probe, ProbeOutcome, describe};
+use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
 use crate::attempt::{Kind, Outcome};
 use crate::clock::Clock;
+use crate::secret::Secret;
 use crate::sync::Locked;
 
 /// How long a minted administrator UserSig is valid.
@@ -391,6 +392,41 @@ impl Probe for TencentProbe {
             Kind::SendDirect => self.send_direct().await,
             Kind::SendGroup => self.send_group().await,
         }
+    }
+}
+
+#[async_trait]
+impl Adapter for TencentSettings {
+    fn kind(&self) -> Provider {
+        Provider::Tencent
+    }
+
+    fn answers_within(&self) -> Option<std::time::Duration> {
+        Some(ANSWERS_WITHIN)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        self.problems()
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        vec![("secret_key", &self.secret_key)]
+    }
+
+    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
+        Ok(Arc::new(TencentProbe::new(self, context.clock.clone())?))
+    }
+
+    fn confirms_delivery(&self) -> bool {
+        false
+    }
+
+    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
+        Some(setup::setup(self).await)
+    }
+
+    fn is_unclassified_code(&self, error_code: &str) -> bool {
+        is_unclassified(error_code)
     }
 }
 

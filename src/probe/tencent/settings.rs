@@ -1,12 +1,6 @@
 //! `[targets.tencent]`: Tencent Cloud IM's server-side REST API.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use serde::Deserialize;
-
-use crate::probe::{Adapter, Probe, ProbeContext, Provider};
 
 use crate::secret::Secret;
 
@@ -32,17 +26,9 @@ pub struct TencentSettings {
     pub group: String,
 }
 
-#[async_trait]
-impl Adapter for TencentSettings {
-    fn kind(&self) -> Provider {
-        Provider::Tencent
-    }
-
-    fn answers_within(&self) -> Option<Duration> {
-        Some(super::ANSWERS_WITHIN)
-    }
-
-    fn check(&self) -> Vec<(&'static str, String)> {
+impl TencentSettings {
+    /// What is wrong with the section, as (field, message).
+    pub(super) fn problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         if !(self.endpoint.starts_with("https://") || self.endpoint.starts_with("http://")) {
             problems.push((
@@ -66,28 +52,5 @@ impl Adapter for TencentSettings {
             problems.push(("group", "must name the probe group".into()));
         }
         problems
-    }
-
-    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
-        vec![("secret_key", &self.secret_key)]
-    }
-
-    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
-        Ok(Arc::new(super::TencentProbe::new(
-            self,
-            context.clock.clone(),
-        )?))
-    }
-
-    fn confirms_delivery(&self) -> bool {
-        false
-    }
-
-    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
-        Some(super::setup::setup(self).await)
-    }
-
-    fn is_unclassified_code(&self, error_code: &str) -> bool {
-        super::is_unclassified(error_code)
     }
 }

@@ -27,8 +27,9 @@ use self::session::{BODY_PREFIX, Session, sign_in, sign_out};
 use super::Fault;
 use super::delivery::DeliveryMode;
 use super::delivery::{AwaitedDelivery, DeliveryBook, WatchState, finish_accepted};
-use super::{Probe, ProbeContext, ProbeOutcome};
+use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
+use crate::secret::Secret;
 use crate::sync::Locked;
 
 /// A healthy server answers a sign-in or a message well within this.
@@ -296,5 +297,46 @@ impl RecipientWatch {
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl Adapter for XmppSettings {
+    fn kind(&self) -> Provider {
+        Provider::Xmpp
+    }
+
+    fn answers_within(&self) -> Option<Duration> {
+        Some(ANSWERS_WITHIN)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        self.problems()
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        let mut secrets = vec![("password", &self.password)];
+        secrets.extend(
+            self.recipient_password
+                .iter()
+                .map(|rx| ("recipient_password", rx)),
+        );
+        secrets
+    }
+
+    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
+        Ok(Arc::new(XmppProbe::new(self, context)?))
+    }
+
+    fn confirms_delivery(&self) -> bool {
+        self.recipient.is_some()
+    }
+
+    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
+        Some(setup::setup(self).await)
+    }
+
+    fn is_unclassified_code(&self, error_code: &str) -> bool {
+        codes::is_unclassified(error_code)
     }
 }

@@ -2,13 +2,7 @@
 
 use std::path::PathBuf;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use serde::Deserialize;
-
-use crate::probe::{Adapter, Probe, ProbeContext, Provider};
 
 use crate::secret::Secret;
 use crate::text::is_loopback;
@@ -53,6 +47,38 @@ pub struct XmppSettings {
 }
 
 impl XmppSettings {
+    /// What is wrong with the section, as (field, message).
+    pub(super) fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if bare_jid(&self.jid).is_none() {
+            problems.push(("jid", "must be a bare JID like improbe@example.org".into()));
+        }
+        problems.extend(crate::probe::delivery::check_recipient(
+            self.recipient.as_deref(),
+            self.recipient_password.as_ref(),
+            &self.jid,
+            |jid| bare_jid(jid).is_some(),
+            "improbe-rx@example.org",
+        ));
+        if let Some(room) = &self.group_room
+            && bare_jid(room).is_none()
+        {
+            problems.push((
+                "group_room",
+                "must be a room JID like probe@conference.example.org".into(),
+            ));
+        }
+        match self.address() {
+            Err(e) => problems.push(("server", e)),
+            Ok((host, _)) if self.tls == XmppTls::None && !is_loopback(&host) => problems.push((
+                "tls",
+                "\"none\" sends the password in clear text: allowed only to a loopback server; use \"starttls\" or \"direct\"".into(),
+            )),
+            Ok(_) => {}
+        }
+        problems
+    }
+
     /// The JID's domain, which TLS certificates are checked against.
     pub fn domain(&self) -> &str {
         self.jid.split_once('@').map_or(&self.jid, |(_, d)| d)
@@ -92,72 +118,4 @@ fn bare_jid(text: &str) -> Option<(&str, &str)> {
     let (local, domain) = text.split_once('@')?;
     (!local.is_empty() && !domain.is_empty() && !domain.contains('/') && !domain.contains('@'))
         .then_some((local, domain))
-}
-
-#[async_trait]
-impl Adapter for XmppSettings {
-    fn kind(&self) -> Provider {
-        Provider::Xmpp
-    }
-
-    fn answers_within(&self) -> Option<Duration> {
-        Some(super::ANSWERS_WITHIN)
-    }
-
-    fn check(&self) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
-        if bare_jid(&self.jid).is_none() {
-            problems.push(("jid", "must be a bare JID like improbe@example.org".into()));
-        }
-        problems.extend(crate::probe::delivery::check_recipient(
-            self.recipient.as_deref(),
-            self.recipient_password.as_ref(),
-            &self.jid,
-            |jid| bare_jid(jid).is_some(),
-            "improbe-rx@example.org",
-        ));
-        if let Some(room) = &self.group_room
-            && bare_jid(room).is_none()
-        {
-            problems.push((
-                "group_room",
-                "must be a room JID like probe@conference.example.org".into(),
-            ));
-        }
-        match self.address() {
-            Err(e) => problems.push(("server", e)),
-            Ok((host, _)) if self.tls == XmppTls::None && !is_loopback(&host) => problems.push((
-                "tls",
-                "\"none\" sends the password in clear text: allowed only to a loopback server; use \"starttls\" or \"direct\"".into(),
-            )),
-            Ok(_) => {}
-        }
-        problems
-    }
-
-    fn secrets(&self) -> Vec<(&'static str, &Secret)> {
-        let mut secrets = vec![("password", &self.password)];
-        secrets.extend(
-            self.recipient_password
-                .iter()
-                .map(|rx| ("recipient_password", rx)),
-        );
-        secrets
-    }
-
-    fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
-        Ok(Arc::new(super::XmppProbe::new(self, context)?))
-    }
-
-    fn confirms_delivery(&self) -> bool {
-        self.recipient.is_some()
-    }
-
-    async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {
-        Some(super::setup::setup(self).await)
-    }
-
-    fn is_unclassified_code(&self, error_code: &str) -> bool {
-        super::codes::is_unclassified(error_code)
-    }
 }
