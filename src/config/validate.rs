@@ -377,6 +377,26 @@ impl Validator<'_> {
                 )
             })
         });
+        if let Some(within) = settings.as_ref().and_then(|(_, s)| s.answers_within())
+            && !timeout.is_zero()
+            && timeout < within
+        {
+            let message = format!(
+                "{} is shorter than the {} the {} provider may take to answer: slow successes would be recorded as failures; use at least {}",
+                humanize(timeout),
+                humanize(within),
+                provider.as_str(),
+                humanize(within),
+            );
+            self.warnings.push(Problem {
+                path: path("timeout"),
+                line: raw
+                    .timeout
+                    .as_ref()
+                    .map(|t| self.lines.line_of(t.span().start)),
+                message,
+            });
+        }
         let settings = match settings {
             Some((span, settings)) => {
                 let section = provider.as_str();
@@ -402,26 +422,6 @@ impl Validator<'_> {
                 None
             }
         };
-        if let Some(within) = settings.as_ref().and_then(|s| s.answers_within())
-            && !timeout.is_zero()
-            && timeout < within
-        {
-            let message = format!(
-                "{} is shorter than the {} the {} provider may take to answer: slow successes would be recorded as failures; use at least {}",
-                humanize(timeout),
-                humanize(within),
-                provider.as_str(),
-                humanize(within),
-            );
-            self.warnings.push(Problem {
-                path: path("timeout"),
-                line: raw
-                    .timeout
-                    .as_ref()
-                    .map(|t| self.lines.line_of(t.span().start)),
-                message,
-            });
-        }
         let delivery = raw.delivery.unwrap_or_default();
         if delivery == DeliveryMode::Require
             && settings.as_ref().is_some_and(|s| !s.confirms_delivery())

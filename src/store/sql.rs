@@ -76,11 +76,13 @@ use crate::verdict::{self, OutcomeCounts, Verdict};
 
 type Tx<'c, DB> = sqlx::Transaction<'c, DB>;
 
+// What sqlx needs to run these statements on `DB`. Rust does not carry
+// bounds on other types (`i64: Value<DB>`) from a trait to its users, so
+// this impl and the `Store` impl below each state them.
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Connection: Migrate,
     DB::Arguments: IntoArguments<DB>,
     i64: Value<DB>,
     String: Value<DB>,

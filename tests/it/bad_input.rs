@@ -149,18 +149,16 @@ async fn unusable_databases_say_which_and_hide_passwords() {
             ..case(&["sla"], 1, "cannot open SQLite database")
         },
     ];
-    {
-        // A server that answers and refuses is an error even for the daemon,
-        // which waits only for a server that does not answer.
-        for args in [&["sla"][..], &["run"]] {
-            cases.push(Case {
-                env: vec![(
-                    "IMPROBE_DATABASE_URL",
-                    "postgres://nosuchrole:hunter2@127.0.0.1:5432/postgres".into(),
-                )],
-                ..case(args, 1, "nosuchrole")
-            });
-        }
+    // A server that answers and refuses is an error even for the daemon,
+    // which waits only for a server that does not answer.
+    for args in [&["sla"][..], &["run"]] {
+        cases.push(Case {
+            env: vec![(
+                "IMPROBE_DATABASE_URL",
+                "postgres://nosuchrole:hunter2@127.0.0.1:5432/postgres".into(),
+            )],
+            ..case(args, 1, "nosuchrole")
+        });
     }
     for c in cases {
         check(&c);

@@ -38,15 +38,13 @@ fn every_channel(receiver: &HttpReceiver, ca: &TestCa, smtp: &SmtpServer) -> Str
          [[notify]]\nname = \"pager\"\nkind = \"pagerduty\"\nurl = \"{}/pagerduty\"\nrouting_key = \"{PAGERDUTY_KEY}\"\n",
         receiver.base, receiver.base
     ));
-    {
-        text.push_str(&format!(
-            "[[notify]]\nname = \"mail\"\nkind = \"email\"\nserver = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\
-             ca_file = \"{}\"\nusername = \"{SMTP_USER}\"\npassword = \"{SMTP_PASSWORD}\"\n\
-             from = \"improbe@example.org\"\nto = [\"ops@example.org\"]\n",
-            smtp.port,
-            ca.ca_pem().display()
-        ));
-    }
+    text.push_str(&format!(
+        "[[notify]]\nname = \"mail\"\nkind = \"email\"\nserver = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\
+         ca_file = \"{}\"\nusername = \"{SMTP_USER}\"\npassword = \"{SMTP_PASSWORD}\"\n\
+         from = \"improbe@example.org\"\nto = [\"ops@example.org\"]\n",
+        smtp.port,
+        ca.ca_pem().display()
+    ));
     text
 }
 
@@ -110,11 +108,9 @@ async fn scripted_outage(db: TestDb) {
             },
         )
         .await;
-    {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while smtp.messages().len() < 2 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while smtp.messages().len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A few more ticks: nothing may be sent twice.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -182,20 +178,18 @@ async fn scripted_outage(db: TestDb) {
     assert_eq!(pager[1].body["event_action"], "resolve");
     assert_eq!(pager[0].body["dedup_key"], pager[1].body["dedup_key"]);
 
-    {
-        let mail = smtp.messages();
-        assert_eq!(mail.len(), 2, "on {backend}: {mail:#?}");
-        assert!(
-            mail.iter()
-                .all(|m| m["tls"] == true && m["authenticated"] == true)
-        );
-        let first = mail[0]["data"].as_str().unwrap();
-        assert!(
-            first.contains("Subject: [improbe] tim: Apparent Failure"),
-            "{first}"
-        );
-        assert_eq!(mail[0]["rcpt_tos"][0], "ops@example.org");
-    }
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 2, "on {backend}: {mail:#?}");
+    assert!(
+        mail.iter()
+            .all(|m| m["tls"] == true && m["authenticated"] == true)
+    );
+    let first = mail[0]["data"].as_str().unwrap();
+    assert!(
+        first.contains("Subject: [improbe] tim: Apparent Failure"),
+        "{first}"
+    );
+    assert_eq!(mail[0]["rcpt_tos"][0], "ops@example.org");
 
     // The outbox holds every row sent, and no secret.
     let store = db.store().await;
@@ -921,8 +915,6 @@ async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
         "{text:.300}"
     );
     assert!(!text.contains("<!channel>"));
-    {
-        let message = serde_json::to_string(&smtp.messages()[0]).unwrap();
-        assert!(message.len() < 64 * 1024, "email: {} bytes", message.len());
-    }
+    let message = serde_json::to_string(&smtp.messages()[0]).unwrap();
+    assert!(message.len() < 64 * 1024, "email: {} bytes", message.len());
 }

@@ -645,34 +645,32 @@ async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium()
         404
     );
 
-    {
-        let browser = require_chromium();
-        // Kept where the README's screenshot is refreshed from.
-        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
-        let shot = Shot::take(&browser, &format!("{base}/"), &file, "900,1300");
-        // The page is mostly white by design; the day, the incidents' minutes
-        // and the good minutes of the last hour must be drawn.
-        shot.assert_drawn(
-            &[
-                (
-                    "failure day",
-                    improbe::report::html::COLOR_FAILURE_FEW,
-                    2_000,
-                ),
-                (
-                    "last hour's failures",
-                    improbe::report::html::COLOR_FAILURE_SOME,
-                    4 * 150,
-                ),
-                (
-                    "last hour's good minutes",
-                    improbe::report::html::COLOR_AVAILABLE,
-                    30 * 150,
-                ),
-            ],
-            97,
-        );
-    }
+    let browser = require_chromium();
+    // Kept where the README's screenshot is refreshed from.
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let shot = Shot::take(&browser, &format!("{base}/"), &file, "900,1300");
+    // The page is mostly white by design; the day, the incidents' minutes
+    // and the good minutes of the last hour must be drawn.
+    shot.assert_drawn(
+        &[
+            (
+                "failure day",
+                improbe::report::html::COLOR_FAILURE_FEW,
+                2_000,
+            ),
+            (
+                "last hour's failures",
+                improbe::report::html::COLOR_FAILURE_SOME,
+                4 * 150,
+            ),
+            (
+                "last hour's good minutes",
+                improbe::report::html::COLOR_AVAILABLE,
+                30 * 150,
+            ),
+        ],
+        97,
+    );
     daemon.stop().await;
 }
 
