@@ -5,10 +5,12 @@
 //! `exclusions add|remove`) through [`refresh_service_months`]; the commands
 //! that only read (`sla`, `report`) compute and print, and write nothing.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Target;
-use crate::minute::MinuteRange;
+use crate::minute::{Minute, MinuteRange};
 use crate::sla::MinuteBook;
 use crate::sla::contract::IntervalCounts;
 use crate::sla::{ExcludedMinutes, MonthStatement, ServiceMonth};
@@ -166,4 +168,110 @@ pub fn months_touched(
     (first..=last.index.min(horizon))
         .filter_map(|k| calendar.month(k))
         .collect()
+}
+
+/// Whether a month's figures can still matter at `now`: it has not ended, or
+/// its claim window has not closed.
+pub fn is_open(target: &Target, month: &ServiceMonth, now: DateTime<Utc>) -> bool {
+    !month.is_complete(now) || target.sla.claim_window(month.last_day).deadline >= now
+}
+
+/// The open months of a target at `now` ([`is_open`]): the current one and
+/// the completed ones whose claim can still be filed, oldest first.
+pub fn open_months(target: &Target, now: DateTime<Utc>) -> Vec<ServiceMonth> {
+    let calendar = &target.sla.calendar;
+    let Some(current) = calendar.month_containing(now) else {
+        return Vec::new();
+    };
+    // Claim deadlines grow with the month, so the open months are the most
+    // recent ones.
+    let mut open: Vec<ServiceMonth> = (1..current.index)
+        .rev()
+        .filter_map(|k| calendar.month(k))
+        .take_while(|month| is_open(target, month, now))
+        .collect();
+    open.reverse();
+    open.push(current);
+    open
+}
+
+/// Every target's figures at one instant: the statements of its open months
+/// ([`open_months`]), each computed by [`statements`]. The daemon computes
+/// them once per settled minute (`daemon/figures.rs`) and every figure it
+/// shows or sends is read from them: `/metrics`, the status page,
+/// `/report`, the notifications and `service_months`.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// The instant the statements were computed for; `None`: never.
+    pub computed_at: Option<DateTime<Utc>>,
+    /// Per target in the config's order, its open months oldest first.
+    targets: Vec<(String, Vec<MonthStatement>)>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Figures {
+    /// The figures of `targets` at `now`.
+    pub async fn compute(
+        store: &dyn Store,
+        targets: &[Target],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Figures> {
+        let mut figures = Figures::empty(now);
+        for target in targets {
+            let months = open_months(target, now);
+            figures.insert(target, statements(store, target, months, now).await?, now);
+        }
+        Ok(figures)
+    }
+
+    /// No target yet, computed at `now`.
+    pub fn empty(now: DateTime<Utc>) -> Figures {
+        Figures {
+            computed_at: Some(now),
+            ..Figures::default()
+        }
+    }
+
+    /// Keeps the open ones of a target's statements.
+    pub fn insert(&mut self, target: &Target, statements: Vec<MonthStatement>, now: DateTime<Utc>) {
+        let open = statements
+            .into_iter()
+            .filter(|s| is_open(target, &s.month, now))
+            .collect();
+        match self.by_name.get(&target.name) {
+            Some(&i) => self.targets[i].1 = open,
+            None => {
+                self.by_name.insert(target.name.clone(), self.targets.len());
+                self.targets.push((target.name.clone(), open));
+            }
+        }
+    }
+
+    /// A target's open months, oldest first.
+    pub fn open(&self, target: &str) -> &[MonthStatement] {
+        self.by_name
+            .get(target)
+            .map_or(&[], |&i| self.targets[i].1.as_slice())
+    }
+
+    /// The statement of the month containing `minute`, if it is open.
+    pub fn containing(&self, target: &str, minute: Minute) -> Option<&MonthStatement> {
+        self.open(target)
+            .iter()
+            .find(|s| s.month.minutes().contains(minute))
+    }
+
+    /// A target's statement of the month the figures were computed in.
+    pub fn current(&self, target: &str) -> Option<&MonthStatement> {
+        let at = self.computed_at?;
+        self.containing(target, Minute::containing(&at))
+    }
+
+    /// Every target's current statement, in the config's order.
+    pub fn currents(&self) -> Vec<&MonthStatement> {
+        self.targets
+            .iter()
+            .filter_map(|(name, _)| self.current(name))
+            .collect()
+    }
 }

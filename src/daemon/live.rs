@@ -1,10 +1,11 @@
-//! What the HTTP surface serves, kept by the daemon's own loop: no request
+//! What the HTTP surface serves, kept by the daemon's own loops: no request
 //! waits on the database per target (docs/many-regions.md).
 //!
-//! Every [`SETTLEMENT_REFRESH`] the loop reads the watermarks and the last
+//! Every [`SETTLEMENT_REFRESH`] this loop reads the watermarks and the last
 //! settled minute's verdicts of every target (two queries whatever the
-//! number of targets); every [`PAGE_REFRESH`] it rebuilds the status page
-//! and the `/report/<target>` pages asked for recently. A scrape reads
+//! number of targets). Once a minute the figures loop (`figures.rs`) hands
+//! over the Service Month statements and rebuilds the status page and the
+//! `/report/<target>` pages asked for recently from them. A scrape reads
 //! memory only; a page asked for the first time is built once, then kept.
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::accounting;
+use crate::accounting::{self, Figures};
 use crate::clock::Clock;
 use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
@@ -29,8 +30,9 @@ use crate::verdict::Verdict;
 
 /// How often the watermarks and the last settled minute are read.
 pub const SETTLEMENT_REFRESH: Duration = Duration::from_secs(5);
-/// How often the status page and the reports asked for are rebuilt; also
-/// how old a page served may be.
+/// How often the status page and the reports asked for are rebuilt (with
+/// the figures, once a minute); a kept page older than twice this is built
+/// again on request.
 pub const PAGE_REFRESH: Duration = Duration::from_secs(60);
 /// A report nobody asked for in this long is no longer rebuilt.
 const REPORT_KEPT: Duration = Duration::from_secs(600);
@@ -55,6 +57,7 @@ pub struct LiveState {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settled: RwLock<Option<SettledView>>,
+    figures: RwLock<Arc<Figures>>,
     status_page: Mutex<Option<Page>>,
     reports: Mutex<HashMap<String, Page>>,
 }
@@ -66,6 +69,7 @@ impl LiveState {
             store,
             clock,
             settled: RwLock::default(),
+            figures: RwLock::default(),
             status_page: Mutex::default(),
             reports: Mutex::default(),
         }
@@ -74,9 +78,18 @@ impl LiveState {
     pub fn settled(&self) -> Option<SettledView> {
         self.settled.reading().clone()
     }
+
+    /// The figures as last computed (none before the first round).
+    pub fn figures(&self) -> Arc<Figures> {
+        self.figures.reading().clone()
+    }
+
+    pub fn publish(&self, figures: Figures) {
+        *self.figures.writing() = Arc::new(figures);
+    }
 }
 
-/// Keeps the copies current until `stop`.
+/// Keeps the settlement current until `stop`.
 pub async fn run(
     live: Arc<LiveState>,
     mut ready: watch::Receiver<bool>,
@@ -86,17 +99,8 @@ pub async fn run(
         return;
     }
     let mut ticker = crate::ticks::ticker(SETTLEMENT_REFRESH);
-    let mut pages_built = Instant::now();
     while crate::ticks::tick(&mut ticker, &mut stop).await {
         crate::ticks::guarded("live-settlement", refresh_settled(&live)).await;
-        if pages_built.elapsed() >= PAGE_REFRESH {
-            pages_built = Instant::now();
-            crate::ticks::guarded("live-pages", async {
-                refresh_pages(&live).await;
-                Ok(())
-            })
-            .await;
-        }
     }
 }
 
@@ -133,12 +137,9 @@ async fn refresh_settled(live: &LiveState) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn refresh_pages(live: &LiveState) {
-    let has_page = live
-        .status_page
-        .lock()
-        .expect("live state poisoned")
-        .is_some();
+/// Rebuilds the kept pages from the figures just published.
+pub async fn refresh_pages(live: &LiveState) {
+    let has_page = live.status_page.locked().is_some();
     if has_page && let Ok(html) = build_status_page(live).await {
         keep(&live.status_page, html);
     }
@@ -175,8 +176,7 @@ fn keep(slot: &Mutex<Option<Page>>, html: String) {
 pub async fn status_page(live: &LiveState) -> anyhow::Result<String> {
     if let Some(page) = live
         .status_page
-        .lock()
-        .expect("live state poisoned")
+        .locked()
         .as_mut()
         .filter(|p| p.built.elapsed() < 2 * PAGE_REFRESH)
     {
@@ -217,33 +217,35 @@ pub async fn report(live: &LiveState, target: &Target) -> anyhow::Result<Option<
 }
 
 async fn build_status_page(live: &LiveState) -> anyhow::Result<String> {
-    let now = live.clock.now();
     let mut statuses = Vec::with_capacity(live.config.targets.len());
+    let mut generated = None;
     for target in &live.config.targets {
-        if let Some(status) = target_status(live, target, now).await? {
-            statuses.push(status);
+        if let Some(status) = target_status(live, target).await? {
+            generated.get_or_insert(status.evidence_at);
+            statuses.push(status.status);
         }
     }
-    let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let generated = generated.unwrap_or_else(|| live.clock.now());
+    let generated = generated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(crate::report::status::render(&statuses, &generated))
 }
 
 async fn build_report(live: &LiveState, target: &Target) -> anyhow::Result<Option<String>> {
-    let now = live.clock.now();
-    Ok(current_evidence(live, target, now, Depth::WithAttempts)
+    Ok(current_evidence(live, target, Depth::WithAttempts)
         .await?
-        .map(|evidence| crate::report::html::render(&evidence)))
+        .map(|(evidence, _)| crate::report::html::render(&evidence)))
 }
 
-async fn target_status(
-    live: &LiveState,
-    target: &Target,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<crate::report::status::TargetStatus>> {
-    let Some(evidence) = current_evidence(live, target, now, Depth::MinutesOnly).await? else {
+struct StatusAt {
+    status: crate::report::status::TargetStatus,
+    evidence_at: DateTime<Utc>,
+}
+
+async fn target_status(live: &LiveState, target: &Target) -> anyhow::Result<Option<StatusAt>> {
+    let Some((evidence, at)) = current_evidence(live, target, Depth::MinutesOnly).await? else {
         return Ok(None);
     };
-    let closed = Minute::containing(&now);
+    let closed = Minute::containing(&at);
     let hour = MinuteRange::new(Minute(closed.0 - 60), closed);
     // From the start of the first minute's interval, so it is decided whole.
     let contract = &target.sla.contract;
@@ -252,26 +254,45 @@ async fn target_status(
     let last_hour = (hour.start.0..hour.end.0)
         .map(|m| (Minute(m), book.interval_verdict(contract, Minute(m))))
         .collect();
-    Ok(Some(crate::report::status::TargetStatus {
-        tolerated_minutes: evidence.figures.tolerated_failure_minutes,
-        evidence,
-        last_hour,
+    Ok(Some(StatusAt {
+        status: crate::report::status::TargetStatus {
+            tolerated_minutes: evidence.figures.tolerated_failure_minutes,
+            evidence,
+            last_hour,
+        },
+        evidence_at: at,
     }))
 }
 
-/// The current Service Month's evidence, or `None` before the service starts.
+/// The current Service Month's evidence and the instant it stands at, from
+/// the figures as last computed; `None` before the service starts. Until
+/// the figures loop has run once, the statement is computed here, by the
+/// same function.
 async fn current_evidence(
     live: &LiveState,
     target: &Target,
-    now: DateTime<Utc>,
     depth: Depth,
-) -> anyhow::Result<Option<Evidence>> {
-    let Some(month) =
-        accounting::select_months(target, accounting::MonthSelection::Current, now)?.pop()
-    else {
-        return Ok(None);
+) -> anyhow::Result<Option<(Evidence, DateTime<Utc>)>> {
+    let figures = live.figures();
+    let kept = figures
+        .computed_at
+        .and_then(|at| Some((figures.current(&target.name)?.clone(), at)));
+    let (statement, at) = match kept {
+        Some(kept) => kept,
+        None => {
+            let now = live.clock.now();
+            let Some(month) =
+                accounting::select_months(target, accounting::MonthSelection::Current, now)?.pop()
+            else {
+                return Ok(None);
+            };
+            let statements = accounting::statements(live.store.as_ref(), target, vec![month], now);
+            match statements.await?.pop() {
+                Some(statement) => (statement, now),
+                None => return Ok(None),
+            }
+        }
     };
-    evidence::for_month(live.store.as_ref(), target, month, now, depth)
-        .await
-        .map(Some)
+    let evidence = evidence::gather_to(live.store.as_ref(), target, &statement, at, depth).await?;
+    Ok(Some((evidence, at)))
 }

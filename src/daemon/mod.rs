@@ -2,6 +2,7 @@
 //! monthly figures, with a clean stop that loses no finished attempt.
 
 pub mod control;
+pub mod figures;
 pub mod heartbeat;
 pub mod listener;
 pub mod live;
@@ -28,21 +29,15 @@ use self::schedule::{OperationPlan, Scheduler};
 use self::server::Surface;
 use self::spool::Spool;
 use self::writer::WriterCounters;
-use crate::accounting::{self, MonthSelection};
 use crate::clock::Clock;
 use crate::config::{Config, Target};
-use crate::notify::{Channel, Decider, Sender};
+use crate::notify::{Channel, Decider, Notifier, Sender};
 use crate::probe::{Probe, ProbeContext};
-use crate::sla::MonthStatement;
 use crate::store::{self, Store};
-use crate::sync::Shared;
 use crate::ticks;
 
 /// How often a database that was down at start is tried again.
 pub const PREPARE_RETRY: Duration = Duration::from_secs(2);
-
-/// How often the current Service Month's figures are refreshed in `service_months`.
-pub const MONTHS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A running daemon's shared state, for the HTTP surface and tests.
 pub struct Daemon {
@@ -235,7 +230,6 @@ impl Application {
             writer: daemon.writer.clone(),
             control: control.clone(),
             probing: AtomicBool::new(false),
-            months: CurrentMonths::default(),
             notifications: notifications.counters.clone(),
             live: Arc::new(live::LiveState::new(
                 config.clone(),
@@ -275,30 +269,22 @@ impl Application {
             database_ready_now.clone(),
             stop.clone(),
         ));
-        background.spawn(refresh_months(
+        let notifier = (!notifications.is_empty()).then(|| {
+            let writer = daemon.writer.clone();
+            Notifier::new(Decider::new(config), notifications.clone(), move || {
+                writer.spooled.load(Ordering::Relaxed) == 0
+                    && !writer.database_failing.load(Ordering::Relaxed)
+            })
+        });
+        background.spawn(figures::run(
             config.clone(),
             store.clone(),
             clock.clone(),
-            surface.months.clone(),
+            surface.live.clone(),
+            notifier,
             database_ready_now.clone(),
             stop.clone(),
         ));
-
-        if !notifications.is_empty() {
-            let writer = daemon.writer.clone();
-            background.spawn(crate::notify::run(
-                Decider::new(config),
-                notifications.clone(),
-                store.clone(),
-                clock.clone(),
-                database_ready_now.clone(),
-                stop.clone(),
-                move || {
-                    writer.spooled.load(Ordering::Relaxed) == 0
-                        && !writer.database_failing.load(Ordering::Relaxed)
-                },
-            ));
-        }
 
         let heartbeat = tokio::spawn(
             HeartbeatRecorder::new(
@@ -428,51 +414,6 @@ async fn settle_pending(
             Ok(())
         })
         .await;
-    }
-}
-
-/// The current Service Month's statement of every target, as last written
-/// to `service_months`: what `/metrics` shows, without recomputing per scrape.
-pub type CurrentMonths = Arc<std::sync::RwLock<Vec<MonthStatement>>>;
-
-/// Keeps `service_months` current for every target: every month to date once
-/// the database is ready (past months change when an earlier run's spool is
-/// replayed or the config's exclusions change), then the current month every
-/// [`MONTHS_REFRESH_INTERVAL`].
-async fn refresh_months(
-    config: Config,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    current: CurrentMonths,
-    mut ready: watch::Receiver<bool>,
-    mut stop: watch::Receiver<bool>,
-) {
-    // The first refresh waits for the database to be prepared.
-    if !ticks::until_ready(&mut ready, &mut stop).await {
-        return;
-    }
-    let mut ticker = tokio::time::interval(MONTHS_REFRESH_INTERVAL);
-    let mut selection = MonthSelection::ToDate;
-    while ticks::tick(&mut ticker, &mut stop).await {
-        let now = clock.now();
-        let mut latest = Vec::new();
-        let mut all_written = true;
-        for target in &config.targets {
-            let result = async {
-                let months = accounting::select_months(target, selection, now)?;
-                accounting::refresh_service_months(store.as_ref(), target, months, now).await
-            };
-            match ticks::guarded("service-months", result).await {
-                Some(statements) => latest.extend(statements.into_iter().last()),
-                None => all_written = false,
-            }
-        }
-        if all_written {
-            selection = MonthSelection::Current;
-        }
-        if !latest.is_empty() {
-            *current.writing() = latest;
-        }
     }
 }
 

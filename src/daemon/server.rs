@@ -22,7 +22,6 @@ use crate::daemon::schedule::{LATENESS_BUCKETS_MS, ScheduleCounters};
 use crate::daemon::writer::WriterCounters;
 use crate::sla::MonthStatement;
 use crate::store::Store;
-use crate::sync::Shared;
 
 /// Credentials rejected this recently make the prober not ready.
 pub const CREDENTIALS_WINDOW: Duration = Duration::from_secs(120);
@@ -40,7 +39,6 @@ pub struct Surface {
     /// Set once every probe loop is running.
     pub probing: AtomicBool,
     /// The current Service Months, as the daemon last wrote them.
-    pub months: super::CurrentMonths,
     /// Per `[[notify]]` channel: sent, failed, pending.
     pub notifications: crate::notify::sender::SenderCounters,
     /// The copies the endpoints serve, kept by `live::run`.
@@ -280,8 +278,10 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         );
     }
     render_settlement(&surface, &mut out);
-    // As the daemon last wrote them to `service_months` (every minute).
-    let months = surface.months.reading().clone();
+    // As the daemon last computed them and wrote them to `service_months`
+    // (once a minute, daemon/figures.rs).
+    let figures = surface.live.figures();
+    let months = figures.currents();
     type Figure = fn(&MonthStatement) -> Option<f64>;
     let figures: [(&str, &str, Figure); 5] = [
         (

@@ -16,7 +16,7 @@ use super::events::{
     self, BudgetFacts, BudgetMark, ClaimFacts, CoverageFacts, ErrorFacts, Event, EventKind,
     IncidentFacts, MinuteTrigger, MinuteWatch, utc,
 };
-use crate::accounting;
+use crate::accounting::{self, Figures};
 use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
 use crate::report::claim_text::Claim;
@@ -78,9 +78,27 @@ impl Decider {
     }
 
     /// Decides what happened up to `now` and writes new events to the
-    /// outbox. Returns how many outbox rows were new. Nothing is taken as
-    /// decided unless it was written: an error leaves it for the next call.
+    /// outbox, with the figures computed now (as `improbe notify` and the
+    /// tests drive it). Returns how many outbox rows were new.
     pub async fn decide(&mut self, store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        if self.channels.is_empty() {
+            return Ok(0);
+        }
+        let figures = accounting::Figures::compute(store, &self.targets, now).await?;
+        self.decide_with(store, &figures, now).await
+    }
+
+    /// Decides what happened up to `now` from `figures`, computed at `now`
+    /// or a little before (the daemon computes them once per settled
+    /// minute), and writes new events to the outbox. Returns how many
+    /// outbox rows were new. Nothing is taken as decided unless it was
+    /// written: an error leaves it for the next call.
+    pub async fn decide_with(
+        &mut self,
+        store: &dyn Store,
+        figures: &Figures,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
         if self.channels.is_empty() {
             return Ok(0);
         }
@@ -118,13 +136,17 @@ impl Decider {
             let (watch, mut decided) = self
                 .minute_events(
                     store,
+                    figures,
                     target,
                     watch,
                     MinuteRange::new(start, settled_end),
                     now,
                 )
                 .await?;
-            decided.extend(self.month_events(store, target, settled_end, now).await?);
+            decided.extend(
+                self.month_events(store, figures, target, settled_end, now)
+                    .await?,
+            );
             written += self.write(store, &decided, now).await?;
             self.watches.insert(target.name.clone(), watch);
         }
@@ -172,6 +194,7 @@ impl Decider {
     async fn minute_events(
         &self,
         store: &dyn Store,
+        figures: &Figures,
         target: &Target,
         mut watch: TargetWatch,
         range: MinuteRange,
@@ -190,7 +213,11 @@ impl Decider {
                 other => other.minute(),
             };
             if announced >= watch.announce_from {
-                decided.push(self.minute_event(store, target, trigger, now).await?);
+                let statement = figures.containing(&target.name, trigger.minute());
+                decided.push(
+                    self.minute_event(store, target, statement, trigger, now)
+                        .await?,
+                );
             }
         }
         Ok((watch, decided))
@@ -200,14 +227,14 @@ impl Decider {
         &self,
         store: &dyn Store,
         target: &Target,
+        statement: Option<&MonthStatement>,
         trigger: MinuteTrigger,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Event> {
         let name = &target.name;
-        let statement = statement_at(store, target, trigger.minute().start(), now).await?;
-        let mut event = base_event(target, statement.as_ref(), now);
+        let mut event = base_event(target, statement, now);
         event.minute = Some(utc(trigger.minute().start()));
-        let used = budget_phrase(target, statement.as_ref());
+        let used = budget_phrase(target, statement);
         let when = |m: Minute| local(m.start(), target);
         match trigger {
             MinuteTrigger::IncidentOpened { start } => {
@@ -308,29 +335,28 @@ impl Decider {
     async fn month_events(
         &self,
         store: &dyn Store,
+        figures: &Figures,
         target: &Target,
         settled_end: Minute,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Event>> {
         let name = &target.name;
         let mut decided = Vec::new();
-        if let Some(statement) =
-            statement_at(store, target, Minute(settled_end.0 - 1).start(), now).await?
-        {
+        if let Some(statement) = figures.containing(name, Minute(settled_end.0 - 1)) {
             let k = statement.month.index;
             let period = Words::capitalised(target.sla.contract.words().period);
-            for mark in events::budget_marks(&statement, &target.sla.contract) {
+            for mark in events::budget_marks(statement, &target.sla.contract) {
                 let id = format!("budget:{name}:{k}:{}", mark.label());
                 if self.written.contains(&id) {
                     continue;
                 }
-                let mut event = base_event(target, Some(&statement), now);
+                let mut event = base_event(target, Some(statement), now);
                 event.id = id;
                 event.event = EventKind::Budget;
                 event.summary = match mark {
                     BudgetMark::Budget(p) => format!(
                         "{name}: {p} % of the error budget used in {period} {k}: {}",
-                        budget_phrase(target, Some(&statement))
+                        budget_phrase(target, Some(statement))
                     ),
                     BudgetMark::Credit(p) => format!(
                         "{name}: availability {} % in {period} {k}: a {p} % credit ({} {}) is owed so far",
@@ -353,43 +379,39 @@ impl Decider {
                 decided.push(event);
             }
         }
-        decided.extend(self.claim_events(store, target, now).await?);
+        decided.extend(self.claim_events(store, figures, target, now).await?);
         Ok(decided)
     }
 
     /// `claim_open` and `claim_reminder` for completed months whose claim
     /// window is open at `now` and that owe a credit.
-    pub async fn claim_events(
+    async fn claim_events(
         &self,
         store: &dyn Store,
+        figures: &Figures,
         target: &Target,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Event>> {
         let name = &target.name;
-        // A claim window closes 60 days after its month ends.
-        let recent = accounting::months_touched(target, now - chrono::Duration::days(95), now, now);
-        let completed: Vec<_> = recent.into_iter().filter(|m| m.is_complete(now)).collect();
         let period = Words::capitalised(target.sla.contract.words().period);
         let mut decided = Vec::new();
-        for statement in accounting::statements(store, target, completed, now).await? {
+        let completed = figures
+            .open(name)
+            .iter()
+            .filter(|s| s.month.is_complete(now));
+        for statement in completed {
             let k = statement.month.index;
-            for kind in events::claim_events_due(&statement, now) {
+            for kind in events::claim_events_due(statement, now) {
                 let id = format!("{}:{name}:{k}", kind.as_str());
                 if self.written.contains(&id) {
                     continue;
                 }
-                let evidence = evidence::for_month(
-                    store,
-                    target,
-                    statement.month.clone(),
-                    now,
-                    Depth::WithAttempts,
-                )
-                .await?;
+                let evidence =
+                    evidence::gather_to(store, target, statement, now, Depth::WithAttempts).await?;
                 let claim = Claim::from_evidence(&evidence, target.provider.kind().as_str());
                 let amount = tiers::format_money(statement.credit_amount);
                 let deadline = statement.claim.deadline.to_rfc3339();
-                let mut event = base_event(target, Some(&statement), now);
+                let mut event = base_event(target, Some(statement), now);
                 event.id = id;
                 event.event = kind;
                 event.summary = if kind == EventKind::ClaimOpen {
@@ -416,22 +438,6 @@ impl Decider {
         }
         Ok(decided)
     }
-}
-
-/// The statement of the Service Month containing `instant`, if the service
-/// had started by then.
-async fn statement_at(
-    store: &dyn Store,
-    target: &Target,
-    instant: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<MonthStatement>> {
-    let Some(month) = target.sla.calendar.month_containing(instant) else {
-        return Ok(None);
-    };
-    Ok(accounting::statements(store, target, vec![month], now)
-        .await?
-        .pop())
 }
 
 /// An event with the fields every kind carries; the caller names it.

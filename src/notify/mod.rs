@@ -11,50 +11,84 @@ pub mod sender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use chrono::{DateTime, Utc};
 
 pub use channels::{Channel, ChannelConfig, ChannelKind, ChannelSettings};
 pub use decider::Decider;
 pub use events::{Event, EventKind};
 pub use sender::Sender;
 
+use crate::accounting::Figures;
 use crate::clock::Clock;
+use crate::minute::Minute;
 use crate::store::Store;
 
 /// How often the daemon decides and sends.
 pub const TICK: Duration = Duration::from_secs(2);
 
-/// The daemon's notification loop: once the database is ready, every
-/// [`TICK`] decide new events (only while `measured_written` says every
-/// attempt measured so far is in the database, so a spool being replayed
-/// never looks like missing data) and send what is due. At a stop, the send
-/// in progress finishes and this prober's leases are given back.
-pub async fn run(
-    mut decider: Decider,
+/// The daemon's notifications, stepped by its figures loop
+/// (`daemon/figures.rs`) every [`TICK`]: decide new events from the figures
+/// just computed, then send what is due. At a stop, the send in progress
+/// finishes and this prober's leases are given back ([`Notifier::release`]).
+pub struct Notifier {
+    decider: Decider,
     sender: Arc<Sender>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    mut ready: watch::Receiver<bool>,
-    mut stop: watch::Receiver<bool>,
-    measured_written: impl Fn() -> bool + Send,
-) {
-    if !crate::ticks::until_ready(&mut ready, &mut stop).await {
-        return;
-    }
-    let mut ticker = crate::ticks::ticker(TICK);
-    while crate::ticks::tick(&mut ticker, &mut stop).await {
-        if measured_written() {
-            crate::ticks::guarded("notify-decide", decider.decide(store.as_ref(), clock.now()))
-                .await;
+    /// Whether every attempt measured so far is in the database: only then
+    /// are events decided, so a spool being replayed never looks like
+    /// missing data.
+    measured_written: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl Notifier {
+    pub fn new(
+        decider: Decider,
+        sender: Arc<Sender>,
+        measured_written: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Notifier {
+        Notifier {
+            decider,
+            sender,
+            measured_written: Box::new(measured_written),
         }
-        let stopping = stop.clone();
+    }
+
+    /// The end of the minutes the decider takes as settled at `now`.
+    pub fn settled_end(&self, now: DateTime<Utc>) -> Minute {
+        self.decider.settled_end(now)
+    }
+
+    /// One round: decide from `figures` (none: they could not be computed
+    /// this round, so nothing is decided), then send what is due while
+    /// `keep_going` holds.
+    pub async fn step(
+        &mut self,
+        store: &dyn Store,
+        figures: Option<&Figures>,
+        clock: &dyn Clock,
+        keep_going: impl Fn() -> bool,
+    ) {
+        if let Some(figures) = figures
+            && (self.measured_written)()
+        {
+            crate::ticks::guarded(
+                "notify-decide",
+                self.decider.decide_with(store, figures, clock.now()),
+            )
+            .await;
+        }
         crate::ticks::guarded(
             "notify-send",
-            sender.send_due(store.as_ref(), || clock.now(), || !*stopping.borrow()),
+            self.sender.send_due(store, || clock.now(), keep_going),
         )
         .await;
     }
-    if let Err(e) = sender.release(store.as_ref()).await {
-        tracing::debug!("notification leases not given back (they run out by themselves): {e:#}");
+
+    /// Gives this prober's send leases back, at a stop.
+    pub async fn release(&self, store: &dyn Store) {
+        if let Err(e) = self.sender.release(store).await {
+            tracing::debug!(
+                "notification leases not given back (they run out by themselves): {e:#}"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::common::receivers::{
 };
 use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, attempt};
 use chrono::{DateTime, Utc};
+use improbe::accounting::Figures;
 use improbe::attempt::{Kind, Outcome};
 use improbe::config::Config;
 use improbe::notify::{Channel, Decider, Sender};
@@ -381,6 +382,75 @@ async fn claim_events_fire_when_the_window_opens_and_a_week_before_it_closes() {
         .await
         .unwrap();
     assert!(late_store.notifications(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_claim_window_longer_than_three_months_is_still_announced() {
+    let db = TestDb::sqlite();
+    let receiver = HttpReceiver::start().await;
+    // April 2026 as a calendar month, a claim open for 150 days after it.
+    let contract = "contract = \"long\"\n\
+        [contracts.long]\nperiod = \"calendar_month\"\ncommitment = \"99.9\"\n\
+        credits = [{ below = \"99.9\", percent = 10 }]\nclaim_opens = \"period_end\"\nclaim_days = 150\n";
+    let only_claims = "events = [\"claim_open\", \"claim_reminder\"]";
+    let config = month_config(
+        &db,
+        "p1",
+        &format!("{contract}{}", webhook(&receiver, "hook", only_claims)),
+    );
+    let store = db.store().await;
+    fail_minutes(store.as_ref(), 0, 500).await;
+    // April 30 + 150 days: the window closes on September 27; a week before,
+    // five months after the month, both events are due.
+    Decider::new(&config)
+        .decide(store.as_ref(), at("2026-09-20T23:59:59Z"))
+        .await
+        .unwrap();
+    let rows = store.notifications(None).await.unwrap();
+    let events: Vec<_> = rows.iter().map(|n| n.event.as_str()).collect();
+    assert_eq!(events, ["claim_open", "claim_reminder"]);
+    let open: Value = serde_json::from_str(&rows[0].payload).unwrap();
+    assert_eq!(open["claim"]["deadline"], "2026-09-27T23:59:59+00:00");
+}
+
+#[tokio::test]
+async fn the_decider_reads_the_figures_it_is_handed() {
+    let db = TestDb::sqlite();
+    let receiver = HttpReceiver::start().await;
+    let config = month_config(
+        &db,
+        "p1",
+        &webhook(&receiver, "hook", "events = [\"budget\"]"),
+    );
+    let store = db.store().await;
+    let now = at("2026-04-20T12:00:00Z");
+    let before = Figures::compute(store.as_ref(), &config.targets, now)
+        .await
+        .unwrap();
+    fail_minutes(store.as_ref(), 0, 433).await;
+    let mut decider = Decider::new(&config);
+    decider
+        .decide_with(store.as_ref(), &before, now)
+        .await
+        .unwrap();
+    assert!(
+        outbox_marks(store.as_ref()).await.is_empty(),
+        "figures computed before the failures owe nothing, whatever the store holds now"
+    );
+    // A minute later, as the daemon computes them once per settled minute.
+    let now = now + chrono::Duration::minutes(1);
+    let after = Figures::compute(store.as_ref(), &config.targets, now)
+        .await
+        .unwrap();
+    assert_eq!(after.current("tim").unwrap().failure_minutes, 433);
+    decider
+        .decide_with(store.as_ref(), &after, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox_marks(store.as_ref()).await,
+        ["budget_50", "budget_80", "budget_100", "credit_10"]
+    );
 }
 
 /// Writes `n` events for channel `hook` straight into the outbox.
