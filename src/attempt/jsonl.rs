@@ -8,7 +8,9 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::attempt::{Attempt, Delivery, Kind, MAX_NAME_BYTES, Outcome, to_millis};
+use crate::attempt::{
+    Attempt, Delivery, InconclusiveReason, Kind, MAX_NAME_BYTES, Outcome, to_millis,
+};
 
 /// The prober recorded for lines that do not name one.
 pub const DEFAULT_IMPORT_PROBER: &str = "import";
@@ -31,7 +33,7 @@ struct ImportLine {
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
-    reason: Option<String>,
+    reason: Option<InconclusiveReason>,
     #[serde(default)]
     delivery: Option<DeliveryWord>,
     #[serde(default)]
@@ -104,7 +106,7 @@ pub fn to_line(attempt: &Attempt) -> String {
         http_status: attempt.http_status,
         error_code: attempt.error_code.as_deref(),
         error: attempt.error.as_deref(),
-        reason: attempt.reason.as_deref(),
+        reason: attempt.reason.map(InconclusiveReason::as_str),
         delivery: attempt.delivery.map(DeliveryWord::from),
         delivered_ms: attempt.delivery.and_then(Delivery::delivered_ms),
     };
@@ -319,6 +321,10 @@ mod tests {
             (
                 r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"ok","http_status":9}"#,
                 "http_status",
+            ),
+            (
+                r#"{"target":"tim-sgp","kind":"login","started_at":"2026-03-17T00:00:05Z","outcome":"inconclusive","reason":"upstream timeout"}"#,
+                "unknown variant `upstream timeout`, expected one of `credentials`, `request_rejected`",
             ),
             ("not json", "expected"),
         ];

@@ -74,6 +74,23 @@ pub enum InconclusiveReason {
 }
 
 impl InconclusiveReason {
+    pub const ALL: [InconclusiveReason; 5] = [
+        InconclusiveReason::Credentials,
+        InconclusiveReason::RequestRejected,
+        InconclusiveReason::Throttled,
+        InconclusiveReason::LocalNetwork,
+        InconclusiveReason::Prober,
+    ];
+
+    /// The reason a stored word names. Imports before the reason was one of
+    /// these words accepted any text: such a word names none of them and
+    /// reads as no reason (the attempt's outcome, all that counts, is kept).
+    pub fn from_stored(word: &str) -> Option<InconclusiveReason> {
+        InconclusiveReason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == word)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             InconclusiveReason::Credentials => "credentials",
@@ -201,7 +218,7 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Why an attempt is inconclusive (e.g. `credentials`, `local_network`,
     /// `prober`).
-    pub reason: Option<String>,
+    pub reason: Option<InconclusiveReason>,
     /// For sends whose delivery was checked: whether the recipient saw
     /// it, and when.
     pub delivery: Option<Delivery>,
@@ -222,7 +239,7 @@ impl Attempt {
 /// its cause chain, and a bound on what one attempt can make every reader
 /// (reports, notifications, `/metrics`) carry (docs/configuration.md "Hostile input").
 pub const MAX_ERROR_BYTES: usize = 1024;
-/// The longest `error_code` and `reason` kept, in bytes.
+/// The longest `error_code` kept, in bytes.
 pub const MAX_CODE_BYTES: usize = 64;
 /// The longest name of a target, prober or channel, in bytes: names go into
 /// URLs, metric labels and table columns.
@@ -272,7 +289,6 @@ impl Attempt {
     pub fn with_bounded_text(mut self) -> Self {
         self.error = self.error.map(|e| bounded(e, MAX_ERROR_BYTES));
         self.error_code = self.error_code.map(|c| bounded(c, MAX_CODE_BYTES));
-        self.reason = self.reason.map(|r| bounded(r, MAX_CODE_BYTES));
         self
     }
 }

@@ -79,15 +79,20 @@ impl AttemptMetrics {
             .or_default()
             .observe(&LATENCY_BUCKETS_SECONDS, seconds);
         if attempt.outcome == Outcome::Inconclusive {
-            let reason = attempt.reason.clone().unwrap_or_default();
-            if reason == InconclusiveReason::Credentials.as_str() {
+            if attempt.reason == Some(InconclusiveReason::Credentials) {
                 inner
                     .last_credentials_failure
                     .insert(attempt.target.clone(), Instant::now());
             }
             *inner
                 .inconclusive
-                .entry((attempt.target.clone(), reason))
+                .entry((
+                    attempt.target.clone(),
+                    attempt
+                        .reason
+                        .map_or("", InconclusiveReason::as_str)
+                        .to_owned(),
+                ))
                 .or_default() += 1;
         }
     }

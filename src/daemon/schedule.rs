@@ -307,7 +307,10 @@ impl Scheduler {
     }
 
     fn log_inconclusive(&self, attempt: &Attempt) {
-        let reason = attempt.reason.clone().unwrap_or_default();
+        let reason = attempt
+            .reason
+            .map_or("", InconclusiveReason::as_str)
+            .to_owned();
         let key = (attempt.target.clone(), reason.clone());
         let now = Instant::now();
         let mut logged = self.inconclusive_logged.locked();
@@ -483,7 +486,7 @@ impl Operation {
             http_status: result.http_status,
             error_code: result.error_code,
             error: result.error,
-            reason: result.reason.map(|r| r.as_str().to_owned()),
+            reason: result.reason,
             delivery: result.delivery,
         }
         .with_bounded_text();

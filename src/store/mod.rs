@@ -574,7 +574,7 @@ fn attempts_json(batch: &[Attempt]) -> String {
             http_status: a.http_status,
             error_code: a.error_code.as_deref(),
             error: a.error.as_deref(),
-            reason: a.reason.as_deref(),
+            reason: a.reason.map(crate::attempt::InconclusiveReason::as_str),
             delivery: a.delivery.map(crate::attempt::Delivery::as_str),
             delivered_ms: a.delivery.and_then(crate::attempt::Delivery::delivered_ms),
         })

@@ -62,7 +62,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
-use crate::attempt::{Attempt, Delivery};
+use crate::attempt::{Attempt, Delivery, InconclusiveReason};
 use crate::config::ConfiguredExclusion;
 use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes, tiers};
@@ -194,7 +194,7 @@ where
                 .push_bind(a.http_status)
                 .push_bind(a.error_code.clone())
                 .push_bind(a.error.clone())
-                .push_bind(a.reason.clone())
+                .push_bind(a.reason.map(InconclusiveReason::as_str))
                 .push_bind(a.delivery.map(Delivery::as_str))
                 .push_bind(a.delivery.and_then(Delivery::delivered_ms));
         });
@@ -1240,7 +1240,9 @@ where
                 http_status: row.try_get::<Option<i32>, _>("http_status")?,
                 error_code: row.try_get("error_code")?,
                 error: row.try_get("error")?,
-                reason: row.try_get("reason")?,
+                reason: row
+                    .try_get::<Option<String>, _>("reason")?
+                    .and_then(|word| InconclusiveReason::from_stored(&word)),
                 delivery: row
                     .try_get::<Option<String>, _>("delivery")?
                     .map(|word| Delivery::from_stored(&word, delivered_ms))

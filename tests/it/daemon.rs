@@ -407,7 +407,7 @@ async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
     let failed: Vec<_> = attempts
         .iter()
         .filter(|a| a.outcome != improbe::attempt::Outcome::Ok)
-        .map(|a| (a.kind, a.error.clone(), a.reason.clone()))
+        .map(|a| (a.kind, a.error.clone(), a.reason))
         .collect();
     assert!(attempts.len() >= 15);
     assert!(
@@ -478,7 +478,7 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
     );
     let ours: Vec<_> = attempts
         .iter()
-        .filter(|a| a.reason.as_deref() == Some("prober"))
+        .filter(|a| a.reason.map(|r| r.as_str()) == Some("prober"))
         .collect();
     assert!(
         !ours.is_empty(),

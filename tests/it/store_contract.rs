@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::common::{at, attempt, backends, ingest};
 use chrono::Duration;
-use improbe::attempt::Attempt;
 use improbe::attempt::Kind::{Login, SendDirect, SendGroup};
 use improbe::attempt::Outcome::{Fail, Inconclusive, Ok as Success};
+use improbe::attempt::{Attempt, InconclusiveReason};
 use improbe::config::ConfiguredExclusion;
 use improbe::minute::{Minute, MinuteRange};
 use improbe::sla::{ExclusionWindow, ObservedMinutes};
@@ -513,5 +513,36 @@ async fn slow_successes_are_counted_alike_on_every_write_path_and_recounted_when
         let rows = store.minute_verdicts("daemon", minute).await.unwrap();
         assert_eq!((rows[0].counts.ok, rows[0].counts.slow_ok), (5, 4), "{b}");
         assert_eq!(rows[0].probers, 3, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn a_reason_an_earlier_import_stored_as_free_text_reads_as_none() {
+    for db in backends().await {
+        let store = db.store().await;
+        let mut inconclusive =
+            attempt("tim", "import", Login, "2026-03-17T00:00:05Z", Inconclusive);
+        inconclusive.reason = Some(InconclusiveReason::Throttled);
+        ingest(store.as_ref(), &[inconclusive]).await;
+        let read = crate::common::all_attempts(store.as_ref(), "tim").await;
+        assert_eq!(
+            read[0].reason,
+            Some(InconclusiveReason::Throttled),
+            "{}",
+            db.backend
+        );
+        // What imports accepted before the reason was one of the words.
+        let legacy = "UPDATE attempts SET reason = 'upstream said so'";
+        if db.backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(legacy).execute(&pool).await.unwrap();
+        } else {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(legacy).execute(&pool).await.unwrap();
+        }
+        let read = crate::common::all_attempts(store.as_ref(), "tim").await;
+        assert_eq!(read.len(), 1, "{}", db.backend);
+        assert_eq!(read[0].reason, None, "{}", db.backend);
+        assert_eq!(read[0].outcome, Inconclusive, "{}", db.backend);
     }
 }
