@@ -287,7 +287,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
         (
             "improbe_service_month_availability_ratio",
             "Availability of the current Service Month so far (failure minutes over all its minutes).",
-            |m| Some(1.0 - m.failure_minutes as f64 / m.total_minutes.max(1) as f64),
+            |m| Some(m.availability_ratio()),
         ),
         (
             "improbe_service_month_failure_minutes",

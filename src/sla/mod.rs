@@ -122,6 +122,11 @@ impl MonthStatement {
     pub fn tolerated_down_units(&self) -> i64 {
         self.tolerated_failure_minutes / self.unit_minutes
     }
+    /// [`Self::availability_percent`] unrounded, as a ratio, for gauges:
+    /// the same down intervals over the same total.
+    pub fn availability_ratio(&self) -> f64 {
+        1.0 - self.down_units() as f64 / self.total_units().max(1) as f64
+    }
 }
 
 /// Of the whole intervals in `range`, how many overlap an exclusion window.
@@ -245,6 +250,15 @@ mod tests {
             s.coverage_basis_points,
             Some((40_447 * 10_000) / (44_640 - 120))
         );
+        // The gauge's ratio is the stated percentage before it is cut to
+        // four decimals.
+        let stated: f64 = s.availability_percent.parse().unwrap();
+        let unrounded = s.availability_ratio() * 100.0;
+        assert!(
+            (0.0..0.000_1).contains(&(unrounded - stated)),
+            "{unrounded} {stated}"
+        );
+        assert!((s.availability_ratio() - (1.0 - 447.0 / 44_640.0)).abs() < 1e-12);
     }
 
     #[test]
