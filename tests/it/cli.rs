@@ -298,6 +298,47 @@ fn a_bad_import_line_is_named_and_commits_nothing() {
 }
 
 #[test]
+fn improbe_log_sets_the_level_per_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("improbe.toml");
+    let db_path = dir.path().join("x.db");
+    std::fs::write(
+        &config,
+        TARGETS.replace(
+            "id = \"cli-test\"",
+            &format!(
+                "id = \"cli-test\"\n[database]\nurl = \"sqlite://{}\"",
+                db_path.display()
+            ),
+        ),
+    )
+    .unwrap();
+    // sqlx logs every statement at DEBUG; the migrations run some.
+    let migrate = |log: Option<&str>| {
+        let mut cmd = crate::common::improbe_command();
+        cmd.arg("--config").arg(&config).arg("migrate");
+        match log {
+            Some(log) => cmd.env("IMPROBE_LOG", log),
+            None => cmd.env_remove("IMPROBE_LOG"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let statements = |logs: &str| logs.lines().filter(|l| l.contains("DEBUG")).count();
+    assert_eq!(statements(&migrate(None)), 0, "INFO by default");
+    assert!(
+        statements(&migrate(Some("debug"))) > 0,
+        "a level for everything"
+    );
+    assert_eq!(
+        statements(&migrate(Some("debug,sqlx=info"))),
+        0,
+        "a level per target"
+    );
+}
+
+#[test]
 fn check_config_names_path_and_line_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
