@@ -20,6 +20,32 @@ const RX_PASSWORD: &str = "recipient-password";
 /// Attempts every second, each with a second to answer.
 const EVERY_SECOND: &str = "interval = \"1s\"\ntimeout = \"1s\"";
 
+/// Waits until `target` has at least `n` group sends started after `since`
+/// in the database (written, so finished); panics after 60 s.
+async fn group_sends_after(
+    store: &dyn Store,
+    target: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    n: usize,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let sends = crate::common::all_attempts(store, target)
+            .await
+            .into_iter()
+            .filter(|a| a.kind == Kind::SendGroup && a.started_at > since)
+            .count();
+        if sends >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{target}: {sends} group sends after {since}, waited for {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A daemon config probing `targets` into `db`, spooling into `dir`.
 fn probing(db: &TestDb, dir: &tempfile::TempDir, targets: &[String]) -> String {
     targets
@@ -225,7 +251,11 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
         ],
     );
     let daemon = InProcessDaemon::start(&text).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let store = db.store().await;
+    let targets = ["rec", "req"];
+    for target in targets {
+        group_sends_after(store.as_ref(), target, chrono::DateTime::UNIX_EPOCH, 3).await;
+    }
     // The sending session of `rec` is logged out behind its back: its next
     // send meets M_UNKNOWN_TOKEN, signs in again once and goes through. (A
     // send racing the logout itself may get Synapse's own 500: left out.)
@@ -246,7 +276,8 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             Some(serde_json::json!({})),
         )
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let signed_in_again = hijacked_at + chrono::Duration::seconds(1);
+    group_sends_after(store.as_ref(), "rec", signed_in_again, 2).await;
     // The recipient leaves the group room: sends are still accepted but
     // nobody sees them.
     let rx = synapse.login("rx", RX_PASSWORD).await;
@@ -259,11 +290,13 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             Some(serde_json::json!({})),
         )
         .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after_leaving = left_at + chrono::Duration::milliseconds(500);
+    for target in targets {
+        group_sends_after(store.as_ref(), target, after_leaving, 2).await;
+    }
     daemon.stop().await;
 
-    let store = db.store().await;
-    for target in ["rec", "req"] {
+    for target in targets {
         let sends: Vec<_> = crate::common::all_attempts(store.as_ref(), target)
             .await
             .into_iter()
@@ -279,7 +312,7 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             .collect();
         let after: Vec<_> = sends
             .iter()
-            .filter(|a| a.started_at > left_at + chrono::Duration::milliseconds(500))
+            .filter(|a| a.started_at > after_leaving)
             .collect();
         assert!(before.len() >= 2 && after.len() >= 2, "{sends:?}");
         assert!(
