@@ -169,14 +169,7 @@ impl Shared {
     }
 
     fn record(&self, kind: Kind, update: impl FnOnce(&mut OperationStats)) {
-        update(
-            self.world
-                .lock()
-                .expect("simulator state poisoned")
-                .stats
-                .entry(kind)
-                .or_default(),
-        );
+        update(self.world.locked().stats.entry(kind).or_default());
     }
 
     fn receive(&self, kind: Kind) {
@@ -258,8 +251,7 @@ impl Simulator {
     pub fn set_behaviour(&self, kind: Kind, behaviour: Behaviour) {
         self.shared
             .world
-            .lock()
-            .expect("poisoned")
+            .locked()
             .behaviours
             .insert(kind, behaviour);
     }
@@ -277,8 +269,7 @@ impl Simulator {
     pub fn stats(&self, kind: Kind) -> OperationStats {
         self.shared
             .world
-            .lock()
-            .expect("poisoned")
+            .locked()
             .stats
             .get(&kind)
             .cloned()
@@ -288,12 +279,7 @@ impl Simulator {
     /// Probe requests received in each wall-clock second (Unix time), to
     /// show when probing happened, not just how much.
     pub fn received_by_second(&self) -> BTreeMap<i64, u64> {
-        self.shared
-            .world
-            .lock()
-            .expect("poisoned")
-            .received_by_second
-            .clone()
+        self.shared.world.locked().received_by_second.clone()
     }
 
     /// The `[targets.tencent]` section that points a target at this simulator.
