@@ -195,8 +195,16 @@ pub fn open_months(target: &Target, now: DateTime<Utc>) -> Vec<ServiceMonth> {
     open
 }
 
+/// How long after its end a completed month stays in [`Figures`] whatever it
+/// owes: the notifications read this far back when a prober starts, and an
+/// event about such a minute states that month's figures.
+pub const RECENT_MINUTES: i64 = 2 * 24 * 60;
+
 /// Every target's figures at one instant: the statements of its open months
-/// ([`open_months`]), each computed by [`statements`]. The daemon computes
+/// ([`open_months`]) that a reader can ask for, each computed by
+/// [`statements`]: the current month, a completed one for
+/// [`RECENT_MINUTES`] after its end, and a completed one that owes a credit
+/// while its claim window is open. The daemon computes
 /// them once per settled minute (`daemon/figures.rs`) and every figure it
 /// shows or sends is read from them: `/metrics`, the status page,
 /// `/report`, the notifications and `service_months`.
@@ -232,11 +240,15 @@ impl Figures {
         }
     }
 
-    /// Keeps the open ones of a target's statements.
+    /// Keeps those of a target's statements a reader can ask for.
     pub fn insert(&mut self, target: &Target, statements: Vec<MonthStatement>, now: DateTime<Utc>) {
+        let recent = Minute(Minute::containing(&now).0 - RECENT_MINUTES);
         let open = statements
             .into_iter()
-            .filter(|s| is_open(target, &s.month, now))
+            .filter(|s| {
+                is_open(target, &s.month, now)
+                    && (!s.complete || s.credit_percent > 0 || s.month.minutes().end > recent)
+            })
             .collect();
         match self.by_name.get(&target.name) {
             Some(&i) => self.targets[i].1 = open,
@@ -247,14 +259,14 @@ impl Figures {
         }
     }
 
-    /// A target's open months, oldest first.
+    /// A target's months kept, oldest first.
     pub fn open(&self, target: &str) -> &[MonthStatement] {
         self.by_name
             .get(target)
             .map_or(&[], |&i| self.targets[i].1.as_slice())
     }
 
-    /// The statement of the month containing `minute`, if it is open.
+    /// The statement of the month containing `minute`, if it is kept.
     pub fn containing(&self, target: &str, minute: Minute) -> Option<&MonthStatement> {
         self.open(target)
             .iter()

@@ -26,8 +26,9 @@ use crate::sla::{MonthStatement, tiers};
 use crate::store::{NewNotification, Store};
 
 /// How far back a starting prober reads verdicts to know which incident or
-/// coverage gap it starts inside.
-pub const WARMUP_MINUTES: i64 = 2 * 24 * 60;
+/// coverage gap it starts inside: as long as [`Figures`] keeps a completed
+/// month's statement.
+pub const WARMUP_MINUTES: i64 = accounting::RECENT_MINUTES;
 
 /// Events about minutes older than this when a prober starts are not sent:
 /// a restart catches up on what it missed while down, an old history does

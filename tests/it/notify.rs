@@ -414,6 +414,29 @@ async fn a_claim_window_longer_than_three_months_is_still_announced() {
 }
 
 #[tokio::test]
+async fn the_figures_keep_a_completed_month_while_a_reader_can_ask_for_it() {
+    let db = TestDb::sqlite();
+    let receiver = HttpReceiver::start().await;
+    let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
+    let store = db.store().await;
+    let months = async |now: &str| {
+        let figures = Figures::compute(store.as_ref(), &config.targets, at(now))
+            .await
+            .unwrap();
+        let kept: Vec<u32> = figures.open("tim").iter().map(|s| s.month.index).collect();
+        kept
+    };
+    // April (month 1) owes nothing: kept two days after its end for the
+    // events about its last minutes, then only May is.
+    assert_eq!(months("2026-05-02T23:00:00Z").await, [1, 2]);
+    assert_eq!(months("2026-05-05T00:00:00Z").await, [2]);
+    // Owing a credit, it is kept while its claim can be filed.
+    fail_minutes(store.as_ref(), 0, 500).await;
+    assert_eq!(months("2026-06-29T23:00:00Z").await, [1, 3]);
+    assert_eq!(months("2026-06-30T00:00:00Z").await, [3]);
+}
+
+#[tokio::test]
 async fn the_decider_reads_the_figures_it_is_handed() {
     let db = TestDb::sqlite();
     let receiver = HttpReceiver::start().await;
