@@ -243,13 +243,16 @@ impl Figures {
     /// Keeps those of a target's statements a reader can ask for.
     pub fn insert(&mut self, target: &Target, statements: Vec<MonthStatement>, now: DateTime<Utc>) {
         let recent = Minute(Minute::containing(&now).0 - RECENT_MINUTES);
-        let open = statements
+        let mut open: Vec<MonthStatement> = statements
             .into_iter()
             .filter(|s| {
                 is_open(target, &s.month, now)
                     && (!s.complete || s.credit_percent > 0 || s.month.minutes().end > recent)
             })
             .collect();
+        // Collecting in place keeps the buffer of every month computed (a
+        // year's worth in the first round), for each target, for the run.
+        open.shrink_to_fit();
         match self.by_name.get(&target.name) {
             Some(&i) => self.targets[i].1 = open,
             None => {
