@@ -245,22 +245,23 @@ async fn sla_json_matches_hand_computed_months() {
     }
 }
 
+/// [`TARGETS`] with a SQLite database in `dir`; the config's path.
+fn targets_on_sqlite(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("improbe.toml");
+    let db_path = dir.join("x.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let text = TARGETS.replace(
+        "id = \"cli-test\"",
+        &format!("id = \"cli-test\"\n[database]\nurl = \"{url}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 #[test]
 fn a_bad_import_line_is_named_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("improbe.toml");
-    let db_path = dir.path().join("x.db");
-    std::fs::write(
-        &config,
-        TARGETS.replace(
-            "id = \"cli-test\"",
-            &format!(
-                "id = \"cli-test\"\n[database]\nurl = \"sqlite://{}\"",
-                db_path.display()
-            ),
-        ),
-    )
-    .unwrap();
+    let config = targets_on_sqlite(dir.path());
     let mut lines = String::new();
     failures(&mut lines, "thirty-433", at("2026-04-20T00:00:00Z"), 1_500);
     lines.push_str(r#"{"target":"thirty-433","kind":"login","started_at":"2026-04-21T00:00:00Z","outcome":"maybe"}"#);
@@ -300,19 +301,7 @@ fn a_bad_import_line_is_named_and_commits_nothing() {
 #[test]
 fn improbe_log_sets_the_level_per_target() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("improbe.toml");
-    let db_path = dir.path().join("x.db");
-    std::fs::write(
-        &config,
-        TARGETS.replace(
-            "id = \"cli-test\"",
-            &format!(
-                "id = \"cli-test\"\n[database]\nurl = \"sqlite://{}\"",
-                db_path.display()
-            ),
-        ),
-    )
-    .unwrap();
+    let config = targets_on_sqlite(dir.path());
     // sqlx logs every statement at DEBUG; the migrations run some.
     let migrate = |log: Option<&str>| {
         let mut cmd = crate::common::improbe_command();
