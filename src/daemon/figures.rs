@@ -19,14 +19,6 @@ use crate::notify::{self, Notifier};
 use crate::store::Store;
 use crate::ticks;
 
-/// Besides the longest attempt, what a minute waits for before the figures
-/// that include it are computed: the same wait the notifications take
-/// before deciding it ([`notify::decider::SETTLE_MARGIN`]).
-fn settle_wait(config: &Config) -> chrono::Duration {
-    chrono::Duration::from_std(config.longest_timeout() + notify::decider::SETTLE_MARGIN)
-        .unwrap_or(chrono::Duration::MAX)
-}
-
 /// Until `stop`: every [`notify::TICK`], computes the figures once a new
 /// minute has settled, then rebuilds the pages, then steps the
 /// notifications (if any channel is configured).
@@ -42,7 +34,7 @@ pub async fn run(
     if !ticks::until_ready(&mut ready, &mut stop).await {
         return;
     }
-    let settle = settle_wait(&config);
+    let settle = notify::decider::settle_wait(&config);
     let mut ticker = ticks::ticker(notify::TICK);
     // The minute the figures were last computed after; `None`: never.
     let mut computed_after: Option<Minute> = None;

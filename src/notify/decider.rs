@@ -39,6 +39,14 @@ pub const CATCH_UP_MINUTES: i64 = 60;
 /// is taken as settled: the writer's flush and a margin for other probers.
 pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
 
+/// How long after its end a minute is taken as settled: the longest attempt
+/// plus [`SETTLE_MARGIN`]. The daemon computes its figures after the same
+/// wait (`daemon/figures.rs`).
+pub fn settle_wait(config: &Config) -> chrono::Duration {
+    chrono::Duration::from_std(config.longest_timeout() + SETTLE_MARGIN)
+        .unwrap_or(chrono::Duration::MAX)
+}
+
 /// Decides every target's events and writes them to the outbox.
 pub struct Decider {
     prober: String,
@@ -62,12 +70,11 @@ struct TargetWatch {
 
 impl Decider {
     pub fn new(config: &Config) -> Decider {
-        let longest = config.longest_timeout();
         Decider {
             prober: config.prober.id.clone(),
             targets: config.targets.clone().into(),
             channels: config.notify.clone(),
-            settle: chrono::Duration::from_std(longest + SETTLE_MARGIN).expect("short"),
+            settle: settle_wait(config),
             watches: HashMap::new(),
             written: HashSet::new(),
         }

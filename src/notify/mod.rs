@@ -11,8 +11,6 @@ pub mod sender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 pub use channels::{Channel, ChannelConfig, ChannelKind, ChannelSettings};
 pub use decider::Decider;
 pub use events::{Event, EventKind};
@@ -20,7 +18,6 @@ pub use sender::Sender;
 
 use crate::accounting::Figures;
 use crate::clock::Clock;
-use crate::minute::Minute;
 use crate::store::Store;
 
 /// How often the daemon decides and sends.
@@ -50,11 +47,6 @@ impl Notifier {
             sender,
             measured_written: Box::new(measured_written),
         }
-    }
-
-    /// The end of the minutes the decider takes as settled at `now`.
-    pub fn settled_end(&self, now: DateTime<Utc>) -> Minute {
-        self.decider.settled_end(now)
     }
 
     /// One round: decide from `figures` (none: they could not be computed
