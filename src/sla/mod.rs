@@ -288,6 +288,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
+        use crate::sla::contract::Period;
 
         /// Zones with DST in either hemisphere, half-hour DST, a skipped day
         /// (Apia, 2011-12-30), midnight DST changes, and none.
@@ -304,13 +305,37 @@ mod tests {
         ];
 
         fn terms(start: NaiveDate, zone: &str) -> SlaTerms {
+            terms_for(start, zone, Contract::tencent_im())
+        }
+
+        /// Tencent's Service Months, or calendar months whose claim window
+        /// opens when the month ends.
+        fn contract_with(period: Period) -> Contract {
+            match period {
+                Period::ServiceMonth => Contract::tencent_im(),
+                Period::CalendarMonth => Contract {
+                    name: "calendar".into(),
+                    period,
+                    claim_opens: contract::ClaimOpens::PeriodEnd,
+                    claim_days: 30,
+                    ..Contract::tencent_im()
+                },
+            }
+        }
+
+        fn terms_for(start: NaiveDate, zone: &str, contract: Contract) -> SlaTerms {
             SlaTerms {
-                calendar: ServiceCalendar::new(start, zone.parse().unwrap()),
+                calendar: ServiceCalendar::new(start, zone.parse().unwrap())
+                    .with_period(contract.period),
                 business_days: BusinessCalendar::default(),
                 monthly_fee: "1200.00".parse().unwrap(),
-                contract: std::sync::Arc::new(Contract::tencent_im()),
+                contract: std::sync::Arc::new(contract),
                 currency: "USD".into(),
             }
+        }
+
+        fn any_period() -> impl Strategy<Value = Period> {
+            prop_oneof![Just(Period::ServiceMonth), Just(Period::CalendarMonth)]
         }
 
         /// Any purchase date chrono can represent.
@@ -349,6 +374,16 @@ mod tests {
                 "total minutes are the elapsed minutes"
             );
             prop_assert!(month.first_day <= month.last_day);
+            if index == 1 {
+                prop_assert!(
+                    month.first_day <= calendar.service_start
+                        && calendar.service_start <= month.last_day,
+                    "period 1 contains the service start"
+                );
+            }
+            if calendar.period == Period::CalendarMonth {
+                prop_assert_eq!(month.first_day.day(), 1, "calendar months start on the 1st");
+            }
             if let Some(next) = calendar.month(index + 1) {
                 prop_assert_eq!(next.start, month.end, "months tile time");
                 prop_assert_eq!(next.first_day, month.last_day.succ_opt().unwrap());
@@ -392,8 +427,9 @@ mod tests {
                 start in plausible_date(),
                 zone in 0..ZONES.len(),
                 index in 1u32..400,
+                period in any_period(),
             ) {
-                check_month(&terms(start, ZONES[zone]), index)?;
+                check_month(&terms_for(start, ZONES[zone], contract_with(period)), index)?;
             }
 
             /// Nothing panics anywhere in the representable range: a month
@@ -403,8 +439,9 @@ mod tests {
                 start in edge_or_any_date(),
                 zone in 0..ZONES.len(),
                 index in prop_oneof![1u32..100, any::<u32>()],
+                period in any_period(),
             ) {
-                check_month(&terms(start, ZONES[zone]), index)?;
+                check_month(&terms_for(start, ZONES[zone], contract_with(period)), index)?;
             }
         }
 
