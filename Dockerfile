@@ -12,7 +12,7 @@ ARG BINARY=source
 
 FROM rust:1.95-slim-bookworm AS from-source
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked \
