@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
@@ -63,19 +63,83 @@ pub struct TencentClient {
     clock: Arc<dyn Clock>,
 }
 
-/// A REST answer: HTTP status and the JSON body.
+/// A REST answer: the HTTP status and the body as it came.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub body: Value,
+    pub body: Vec<u8>,
 }
 
-#[derive(Debug, Deserialize)]
+impl Reply {
+    /// The body read as Tencent's answer, or `None` when it is not a JSON
+    /// object of that shape.
+    pub fn answer(&self) -> Option<Answer> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as JSON of any shape (the setup commands read their own
+    /// fields from it); an unparseable body is `null`.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as text, cut for a log line.
+    fn excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        text.chars().take(1_024).collect()
+    }
+}
+
+/// The fields of a Tencent answer the probes read: the envelope every answer
+/// carries, `account_check`'s items and `send_group_msg`'s drop reason. Read
+/// straight from the bytes, without building a JSON tree per attempt.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Envelope {
+pub struct Answer {
     action_status: Option<String>,
     error_code: Option<i64>,
     error_info: Option<String>,
+    #[serde(default)]
+    result_item: Lenient<Vec<CheckedAccount>>,
+    #[serde(default)]
+    msg_drop_reason: Lenient<String>,
+}
+
+/// One item of `account_check`'s `ResultItem`.
+#[derive(Debug, Default, Deserialize)]
+struct CheckedAccount {
+    #[serde(rename = "UserID", default)]
+    user_id: Lenient<String>,
+    #[serde(rename = "ResultCode", default)]
+    result_code: Lenient<i64>,
+    #[serde(rename = "ResultInfo", default)]
+    result_info: Lenient<String>,
+    #[serde(rename = "AccountStatus", default)]
+    account_status: Lenient<String>,
+}
+
+/// A field read when it has the documented type and ignored otherwise, as
+/// an absent one: an odd item must not turn a whole answer unreadable.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Lenient<T> {
+    Read(T),
+    Ignored(serde::de::IgnoredAny),
+}
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient::Ignored(serde::de::IgnoredAny)
+    }
+}
+
+impl<T> Lenient<T> {
+    fn get(&self) -> Option<&T> {
+        match self {
+            Lenient::Read(value) => Some(value),
+            Lenient::Ignored(_) => None,
+        }
+    }
 }
 
 impl TencentClient {
@@ -127,7 +191,17 @@ impl TencentClient {
     pub async fn call(
         &self,
         command: &str,
-        body: &Value,
+        body: &impl serde::Serialize,
+        fresh_connection: bool,
+    ) -> Result<Reply, String> {
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        self.call_with(command, body, fresh_connection).await
+    }
+
+    async fn call_with(
+        &self,
+        command: &str,
+        body: Vec<u8>,
         fresh_connection: bool,
     ) -> Result<Reply, String> {
         let client = if fresh_connection {
@@ -146,7 +220,8 @@ impl TencentClient {
         );
         let response = client
             .post(url)
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| describe(&e.without_url()))?;
@@ -155,11 +230,10 @@ impl TencentClient {
             .bytes()
             .await
             .map_err(|e| describe(&e.without_url()))?;
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            let text = String::from_utf8_lossy(&bytes);
-            json!({ "improbe_unparsed": text.chars().take(200).collect::<String>() })
-        });
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body: bytes.to_vec(),
+        })
     }
 }
 
@@ -177,6 +251,11 @@ fn percent_encode(text: &str) -> String {
 
 /// Classifies a REST reply per docs/sla.md and [`codes`].
 pub fn classify_reply(reply: &Reply) -> ProbeOutcome {
+    classify(reply, reply.answer().as_ref())
+}
+
+/// [`classify_reply`] for an answer already read from the reply.
+fn classify(reply: &Reply, answer: Option<&Answer>) -> ProbeOutcome {
     let status = Some(i32::from(reply.status));
     if reply.status >= 500 {
         return ProbeOutcome::fail(status, None, format!("HTTP {}", reply.status));
@@ -192,27 +271,27 @@ pub fn classify_reply(reply: &Reply) -> ProbeOutcome {
             format!("HTTP {}", reply.status),
         );
     }
-    let Ok(envelope) = Envelope::deserialize(&reply.body) else {
+    let Some(answer) = answer else {
         return ProbeOutcome::fail(status, None, "response is not a Tencent IM envelope");
     };
-    let code = envelope.error_code.unwrap_or(-1);
-    if envelope.action_status.as_deref() == Some("OK") && code == 0 {
+    let code = answer.error_code.unwrap_or(-1);
+    if answer.action_status.as_deref() == Some("OK") && code == 0 {
         return ProbeOutcome::ok(status);
     }
-    if envelope.action_status.is_none() {
+    if answer.action_status.is_none() {
         return ProbeOutcome::fail(status, None, "response has no ActionStatus");
     }
     classify_code(
         status,
         code,
-        envelope.error_info.unwrap_or_default(),
-        &reply.body,
+        answer.error_info.clone().unwrap_or_default(),
+        reply,
     )
 }
 
 /// The outcome for a non-zero error code, from the envelope or from one item
-/// of a batch answer (`raw` is what carried it, logged for unknown codes).
-fn classify_code(status: Option<i32>, code: i64, info: String, raw: &Value) -> ProbeOutcome {
+/// of a batch answer (`reply` carried it, logged for unknown codes).
+fn classify_code(status: Option<i32>, code: i64, info: String, reply: &Reply) -> ProbeOutcome {
     let message = if info.is_empty() {
         format!("ErrorCode {code}")
     } else {
@@ -221,7 +300,7 @@ fn classify_code(status: Option<i32>, code: i64, info: String, raw: &Value) -> P
     match codes::lookup(code) {
         Some(fault) => fault.outcome(status, Some(code.to_string()), message),
         None => {
-            warn_unclassified_once(code, raw);
+            warn_unclassified_once(code, reply);
             ProbeOutcome::fail(status, Some(code.to_string()), message)
         }
     }
@@ -237,12 +316,12 @@ pub fn is_unclassified(error_code: &str) -> bool {
 
 /// Logs an error code missing from [`codes`] once per process, with the raw
 /// answer that carried it, so someone extends the table.
-fn warn_unclassified_once(code: i64, raw: &Value) {
+fn warn_unclassified_once(code: i64, reply: &Reply) {
     static SEEN: Mutex<BTreeSet<i64>> = Mutex::new(BTreeSet::new());
     if SEEN.locked().insert(code) {
         tracing::warn!(
             code,
-            envelope = %raw,
+            envelope = %reply.excerpt(),
             "Tencent answered with an error code that is not in the classification table; it counts as a provider failure: check it before claiming and add it to src/probe/tencent/codes.rs"
         );
     }
@@ -253,15 +332,13 @@ fn warn_unclassified_once(code: i64, raw: &Value) {
 /// envelope's): a failed item is classified by its code, a provider fault
 /// first; only an item that succeeded and says the account is not imported is
 /// our setup.
-fn account_check_items(reply: &Reply, ok: ProbeOutcome) -> ProbeOutcome {
-    let items = reply.body["ResultItem"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice);
+fn account_check_items(reply: &Reply, answer: &Answer, ok: ProbeOutcome) -> ProbeOutcome {
+    let items = answer.result_item.get().map_or(&[][..], Vec::as_slice);
     let failed = items.iter().filter_map(|item| {
-        let code = item["ResultCode"].as_i64().unwrap_or(0);
+        let code = item.result_code.get().copied().unwrap_or(0);
         (code != 0).then(|| {
-            let info = item["ResultInfo"].as_str().unwrap_or_default().to_owned();
-            classify_code(ok.http_status, code, info, item)
+            let info = item.result_info.get().cloned().unwrap_or_default();
+            classify_code(ok.http_status, code, info, reply)
         })
     });
     let failed: Vec<ProbeOutcome> = failed.collect();
@@ -274,8 +351,8 @@ fn account_check_items(reply: &Reply, ok: ProbeOutcome) -> ProbeOutcome {
     }
     let missing: Vec<&str> = items
         .iter()
-        .filter(|item| item["AccountStatus"] != "Imported")
-        .filter_map(|item| item["UserID"].as_str())
+        .filter(|item| item.account_status.get().map(String::as_str) != Some("Imported"))
+        .filter_map(|item| item.user_id.get().map(String::as_str))
         .collect();
     if missing.is_empty() {
         return ok;
@@ -285,6 +362,62 @@ fn account_check_items(reply: &Reply, ok: ProbeOutcome) -> ProbeOutcome {
         missing.join(", ")
     );
     ProbeOutcome::inconclusive(Credentials, ok.http_status, None, message)
+}
+
+/// `account_check`'s request: the two probe accounts.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountCheck<'a> {
+    check_item: [UserRef<'a>; 2],
+}
+
+#[derive(Serialize)]
+struct UserRef<'a> {
+    #[serde(rename = "UserID")]
+    user_id: &'a str,
+}
+
+/// `sendmsg`'s request: one text message between the probe accounts.
+#[derive(Serialize)]
+struct SendMsg<'a> {
+    #[serde(rename = "SyncOtherMachine")]
+    sync_other_machine: u8,
+    #[serde(rename = "From_Account")]
+    from: &'a str,
+    #[serde(rename = "To_Account")]
+    to: &'a str,
+    #[serde(rename = "MsgLifeTime")]
+    lifetime_secs: i64,
+    #[serde(rename = "MsgRandom")]
+    random: u32,
+    #[serde(rename = "MsgBody")]
+    body: [TextElem; 1],
+}
+
+/// `send_group_msg`'s request: one text message to the probe group.
+#[derive(Serialize)]
+struct SendGroupMsg<'a> {
+    #[serde(rename = "GroupId")]
+    group_id: &'a str,
+    #[serde(rename = "From_Account")]
+    from: &'a str,
+    #[serde(rename = "Random")]
+    random: u32,
+    #[serde(rename = "MsgBody")]
+    body: [TextElem; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TextElem {
+    msg_type: &'static str,
+    msg_content: TextContent,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TextContent {
+    text: String,
 }
 
 /// Login, one-to-one and group sends against one Tencent Cloud IM app.
@@ -305,41 +438,57 @@ impl TencentProbe {
         })
     }
 
-    fn text(&self, kind: Kind) -> Value {
-        let id = format!("{:016x}", fastrand::u64(..));
+    fn text(&self, kind: Kind) -> [TextElem; 1] {
+        let id = fastrand::u64(..);
         let at = self
             .client
             .clock
             .now()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        json!([{ "MsgType": "TIMTextElem", "MsgContent": { "Text": format!("improbe {kind} probe {id} sent {at}") } }])
+        [TextElem {
+            msg_type: "TIMTextElem",
+            msg_content: TextContent {
+                text: format!("improbe {kind} probe {id:016x} sent {at}"),
+            },
+        }]
     }
 
     /// The authentication path: a fresh UserSig over a fresh connection, and
     /// a check that the probe accounts exist.
     async fn login(&self) -> ProbeOutcome {
-        let body =
-            json!({ "CheckItem": [{ "UserID": self.sender }, { "UserID": self.recipient }] });
+        let body = AccountCheck {
+            check_item: [
+                UserRef {
+                    user_id: &self.sender,
+                },
+                UserRef {
+                    user_id: &self.recipient,
+                },
+            ],
+        };
         let reply = match self.client.call(command::ACCOUNT_CHECK, &body, true).await {
             Ok(reply) => reply,
             Err(e) => return ProbeOutcome::fail(None, None, e),
         };
-        let outcome = classify_reply(&reply);
-        if outcome.outcome != Outcome::Ok {
-            return outcome;
+        let answer = reply.answer();
+        let outcome = classify(&reply, answer.as_ref());
+        match answer {
+            Some(answer) if outcome.outcome == Outcome::Ok => {
+                account_check_items(&reply, &answer, outcome)
+            }
+            _ => outcome,
         }
-        account_check_items(&reply, outcome)
     }
 
     async fn send_direct(&self) -> ProbeOutcome {
-        let body = json!({
-            "SyncOtherMachine": 2,
-            "From_Account": self.sender,
-            "To_Account": self.recipient,
-            "MsgLifeTime": MESSAGE_LIFETIME_SECS,
-            "MsgRandom": fastrand::u32(..),
-            "MsgBody": self.text(Kind::SendDirect),
-        });
+        let body = SendMsg {
+            sync_other_machine: 2,
+            from: &self.sender,
+            to: &self.recipient,
+            lifetime_secs: MESSAGE_LIFETIME_SECS,
+            random: fastrand::u32(..),
+            body: self.text(Kind::SendDirect),
+        };
         match self.client.call(command::SEND_MSG, &body, false).await {
             Ok(reply) => classify_reply(&reply),
             Err(e) => ProbeOutcome::fail(None, None, e),
@@ -347,12 +496,12 @@ impl TencentProbe {
     }
 
     async fn send_group(&self) -> ProbeOutcome {
-        let body = json!({
-            "GroupId": self.group,
-            "From_Account": self.sender,
-            "Random": fastrand::u32(..),
-            "MsgBody": self.text(Kind::SendGroup),
-        });
+        let body = SendGroupMsg {
+            group_id: &self.group,
+            from: &self.sender,
+            random: fastrand::u32(..),
+            body: self.text(Kind::SendGroup),
+        };
         let reply = match self
             .client
             .call(command::SEND_GROUP_MSG, &body, false)
@@ -361,20 +510,23 @@ impl TencentProbe {
             Ok(reply) => reply,
             Err(e) => return ProbeOutcome::fail(None, None, e),
         };
-        let outcome = classify_reply(&reply);
+        let answer = reply.answer();
+        let outcome = classify(&reply, answer.as_ref());
         // Tencent documents the field as empty by default and otherwise the
         // reason the message was dropped (today only frequency control).
-        match reply.body.get("MsgDropReason").and_then(Value::as_str) {
+        let dropped = answer
+            .as_ref()
+            .and_then(|a| a.msg_drop_reason.get())
+            .filter(|reason| !reason.is_empty());
+        match dropped {
             // Accepted but dropped (e.g. MsgFreqCtrl): not a success. Tencent
             // drops for our own send rate, so it is throttling, not an outage.
-            Some(reason) if !reason.is_empty() && outcome.outcome == Outcome::Ok => {
-                ProbeOutcome::inconclusive(
-                    Throttled,
-                    outcome.http_status,
-                    None,
-                    format!("message dropped: {reason}"),
-                )
-            }
+            Some(reason) if outcome.outcome == Outcome::Ok => ProbeOutcome::inconclusive(
+                Throttled,
+                outcome.http_status,
+                None,
+                format!("message dropped: {reason}"),
+            ),
             _ => outcome,
         }
     }
@@ -434,6 +586,7 @@ impl Adapter for TencentSettings {
 mod tests {
     use super::*;
     use crate::attempt::Outcome;
+    use serde_json::json;
 
     #[test]
     fn query_values_are_percent_encoded() {
@@ -442,7 +595,10 @@ mod tests {
     }
 
     fn reply(status: u16, body: Value) -> Reply {
-        Reply { status, body }
+        Reply {
+            status,
+            body: serde_json::to_vec(&body).unwrap(),
+        }
     }
 
     #[test]
@@ -484,9 +640,93 @@ mod tests {
             classify_reply(&reply(429, json!({}))).reason,
             Some(Throttled)
         );
+        let html = Reply {
+            status: 200,
+            body: b"<html>".to_vec(),
+        };
+        assert_eq!(classify_reply(&html).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn request_bodies_carry_the_documented_field_names() {
+        let text = || {
+            [TextElem {
+                msg_type: "TIMTextElem",
+                msg_content: TextContent { text: "hi".into() },
+            }]
+        };
+        let check = AccountCheck {
+            check_item: [UserRef { user_id: "a" }, UserRef { user_id: "b" }],
+        };
         assert_eq!(
-            classify_reply(&reply(200, json!({"improbe_unparsed": "<html>"}))).outcome,
-            Outcome::Fail
+            serde_json::to_value(&check).unwrap(),
+            json!({"CheckItem": [{"UserID": "a"}, {"UserID": "b"}]})
+        );
+        let direct = SendMsg {
+            sync_other_machine: 2,
+            from: "a",
+            to: "b",
+            lifetime_secs: 60,
+            random: 7,
+            body: text(),
+        };
+        assert_eq!(
+            serde_json::to_value(&direct).unwrap(),
+            json!({"SyncOtherMachine": 2, "From_Account": "a", "To_Account": "b",
+                   "MsgLifeTime": 60, "MsgRandom": 7,
+                   "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]})
+        );
+        let group = SendGroupMsg {
+            group_id: "g",
+            from: "a",
+            random: 7,
+            body: text(),
+        };
+        assert_eq!(
+            serde_json::to_value(&group).unwrap(),
+            json!({"GroupId": "g", "From_Account": "a", "Random": 7,
+                   "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]})
+        );
+    }
+
+    /// A field of an unexpected type is read as absent, as the JSON tree
+    /// this replaced read it, instead of making the whole answer unreadable.
+    #[test]
+    fn an_odd_field_does_not_make_an_answer_unreadable() {
+        let ok = || ProbeOutcome::ok(Some(200));
+        let odd = reply(
+            200,
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "MsgDropReason": 5,
+                   "ResultItem": [{"UserID": "a", "ResultCode": "x", "AccountStatus": "Imported"},
+                                  {"UserID": 7, "ResultCode": 0, "AccountStatus": "NotImported"}]}),
+        );
+        let answer = odd.answer().expect("readable");
+        assert_eq!(classify_reply(&odd).outcome, Outcome::Ok);
+        assert!(answer.msg_drop_reason.get().is_none());
+        // The first item's code reads as 0, the second has no readable user.
+        assert_eq!(
+            account_check_items(&odd, &answer, ok()).outcome,
+            Outcome::Ok
+        );
+        let missing = reply(
+            200,
+            json!({"ActionStatus": "OK", "ErrorCode": 0,
+                   "ResultItem": [{"UserID": "b", "ResultCode": 0, "AccountStatus": "NotImported"}]}),
+        );
+        let answer = missing.answer().unwrap();
+        let outcome = account_check_items(&missing, &answer, ok());
+        assert_eq!(
+            (outcome.outcome, outcome.reason),
+            (Outcome::Inconclusive, Some(Credentials))
+        );
+        let failed = reply(
+            200,
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ResultItem": "not a list"}),
+        );
+        let answer = failed.answer().unwrap();
+        assert_eq!(
+            account_check_items(&failed, &answer, ok()).outcome,
+            Outcome::Ok
         );
     }
 }

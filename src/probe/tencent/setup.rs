@@ -103,7 +103,7 @@ async fn call_accepting(
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok());
     if code.is_some_and(|c| done.contains(&c)) {
-        return Ok(reply.body);
+        return Ok(reply.value());
     }
     if outcome.outcome != crate::attempt::Outcome::Ok {
         anyhow::bail!(
@@ -113,5 +113,5 @@ async fn call_accepting(
             outcome.error.unwrap_or_default()
         );
     }
-    Ok(reply.body)
+    Ok(reply.value())
 }
