@@ -51,8 +51,6 @@ pub struct TencentClient {
     endpoint: String,
     sdk_app_id: u64,
     admin: String,
-    /// `admin`, percent-encoded for the query string once.
-    admin_escaped: String,
     key: String,
     /// Reused connections for sends.
     pooled: reqwest::Client,
@@ -153,7 +151,6 @@ impl TencentClient {
             endpoint: settings.endpoint.trim_end_matches('/').to_owned(),
             sdk_app_id: settings.sdk_app_id,
             admin: settings.admin.clone(),
-            admin_escaped: percent_encode(&settings.admin),
             key,
             pooled: shared.pooled,
             unpooled: shared.unpooled,
@@ -186,6 +183,21 @@ impl TencentClient {
         }
     }
 
+    /// The command's URL with its query. The query is appended pair by pair,
+    /// which encodes each value once; parsing a whole URL string would read
+    /// the long UserSig again on every attempt (docs/performance.md).
+    fn url(&self, command: &str, fresh_sig: bool) -> Result<reqwest::Url, String> {
+        let mut url = reqwest::Url::parse(&format!("{}/v4/{command}", self.endpoint))
+            .map_err(|e| format!("endpoint is not a URL: {e}"))?;
+        url.query_pairs_mut()
+            .append_pair("sdkappid", itoa::Buffer::new().format(self.sdk_app_id))
+            .append_pair("identifier", &self.admin)
+            .append_pair("usersig", &self.admin_sig(fresh_sig))
+            .append_pair("random", itoa::Buffer::new().format(fastrand::u32(..)))
+            .append_pair("contenttype", "json");
+        Ok(url)
+    }
+
     /// Calls one REST command. `Err` is a transport failure (no HTTP answer).
     /// Errors never include the URL, which carries the UserSig.
     pub async fn call(
@@ -209,15 +221,7 @@ impl TencentClient {
         } else {
             &self.pooled
         };
-        // The UserSig alphabet (letters, digits, `*`, `-`, `_`) needs no escaping.
-        let url = format!(
-            "{}/v4/{command}?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
-            self.endpoint,
-            self.sdk_app_id,
-            self.admin_escaped,
-            self.admin_sig(fresh_connection),
-            fastrand::u32(..)
-        );
+        let url = self.url(command, fresh_connection)?;
         let response = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -235,18 +239,6 @@ impl TencentClient {
             body: bytes.to_vec(),
         })
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Classifies a REST reply per docs/sla.md and [`codes`].
@@ -588,12 +580,6 @@ mod tests {
     use crate::attempt::Outcome;
     use serde_json::json;
 
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(percent_encode("administrator"), "administrator");
-        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
-    }
-
     fn reply(status: u16, body: Value) -> Reply {
         Reply {
             status,
@@ -728,5 +714,37 @@ mod tests {
             account_check_items(&failed, &answer, ok()).outcome,
             Outcome::Ok
         );
+    }
+
+    #[test]
+    fn the_query_carries_every_parameter_encoded_once() {
+        let settings: TencentSettings = toml::from_str(
+            r#"
+            endpoint = "https://console.tim.qq.com/"
+            sdk_app_id = 1400000000
+            admin = "admin a&b=c"
+            secret_key = "key"
+            sender = "a"
+            recipient = "b"
+            group = "g"
+            "#,
+        )
+        .unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let client = TencentClient::new(&settings, clock).unwrap();
+        let url = client.url(command::SEND_MSG, false).unwrap();
+        assert_eq!(url.path(), "/v4/openim/sendmsg");
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["sdkappid", "identifier", "usersig", "random", "contenttype"]
+        );
+        assert_eq!(pairs[0].1, "1400000000");
+        assert_eq!(pairs[1].1, "admin a&b=c", "decoded back to the identifier");
+        assert!(url.query().unwrap().contains("identifier=admin+a%26b%3Dc&"));
+        assert_eq!(pairs[2].1, client.admin_sig(false), "the cached UserSig");
+        assert!(pairs[3].1.parse::<u32>().is_ok());
+        assert_eq!(pairs[4].1, "json");
     }
 }
