@@ -13,6 +13,9 @@ targets="${1:-100}"; interval="${2:-1s}"; seconds="${3:-15}"
 out=bench/out; mkdir -p "$out"
 if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
 bin="${IMPROBE_BIN:-target/release/improbe}"
+# How far the kernel reads ahead on the binary's disk: it decides how much of
+# the binary a fault brings in, and so its resident code (docs/performance.md).
+readahead() { local dev; dev=$(stat -c '%Hd:%Ld' "$1"); cat "/sys/dev/block/$dev/queue/read_ahead_kb" 2>/dev/null || cat "/sys/dev/block/$dev/../queue/read_ahead_kb" 2>/dev/null || echo "?"; }
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -37,3 +40,4 @@ awk -v bin="$(basename "$bin")" '
   END { for (k in kb) printf "  %-28s %6.1f MiB\n", k, kb[k] / 1024 }' "/proc/$ip/smaps" | sort -k1,1
 awk '/VmHWM/ { printf "  peak RSS                     %6.1f MiB\n", $2 / 1024 }' "/proc/$ip/status"
 python3 -c "import sys; t0, t1, a0, a1, hz = map(float, sys.argv[1:]); print(f'  CPU per attempt              {(t1 - t0) / hz / max(a1 - a0, 1) * 1e6:6.0f} us over {a1 - a0:.0f} attempts')" "$t0" "$t1" "$a0" "$a1" "$(getconf CLK_TCK)"
+echo "  read-ahead on the binary's disk: $(readahead "$bin") KiB"

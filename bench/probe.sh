@@ -28,6 +28,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+# How far the kernel reads ahead on the binary's disk: it decides how much of
+# the binary a fault brings in, and so its resident code (docs/performance.md).
+readahead() { local dev; dev=$(stat -c '%Hd:%Ld' "$1"); cat "/sys/dev/block/$dev/queue/read_ahead_kb" 2>/dev/null || cat "/sys/dev/block/$dev/../queue/read_ahead_kb" 2>/dev/null || echo "?"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
@@ -86,6 +89,7 @@ bb = (bb1 - bb0) / hz / probes * 1e6
 print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, ratio {ip / bb:.3f} (goal <= 0.05)")
 print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal <= 15); at the end {(code + data) / 1024:.1f} MiB: machine code {code / 1024:.1f}, data {data / 1024:.1f}")
 PY
+echo "read-ahead on the binary's disk: $(readahead "$bin") KiB (resident code depends on it, docs/performance.md)"
 
 fi
 
