@@ -304,14 +304,10 @@ mod tests {
             "America/Havana",
         ];
 
-        fn terms(start: NaiveDate, zone: &str) -> SlaTerms {
-            terms_for(start, zone, Contract::tencent_im())
-        }
-
         /// Tencent's Service Months, or calendar months whose claim window
         /// opens when the month ends.
-        fn contract_with(period: Period) -> Contract {
-            match period {
+        fn terms(start: NaiveDate, zone: &str, period: Period) -> SlaTerms {
+            let contract = match period {
                 Period::ServiceMonth => Contract::tencent_im(),
                 Period::CalendarMonth => Contract {
                     name: "calendar".into(),
@@ -320,10 +316,7 @@ mod tests {
                     claim_days: 30,
                     ..Contract::tencent_im()
                 },
-            }
-        }
-
-        fn terms_for(start: NaiveDate, zone: &str, contract: Contract) -> SlaTerms {
+            };
             SlaTerms {
                 calendar: ServiceCalendar::new(start, zone.parse().unwrap())
                     .with_period(contract.period),
@@ -429,7 +422,7 @@ mod tests {
                 index in 1u32..400,
                 period in any_period(),
             ) {
-                check_month(&terms_for(start, ZONES[zone], contract_with(period)), index)?;
+                check_month(&terms(start, ZONES[zone], period), index)?;
             }
 
             /// Nothing panics anywhere in the representable range: a month
@@ -441,7 +434,7 @@ mod tests {
                 index in prop_oneof![1u32..100, any::<u32>()],
                 period in any_period(),
             ) {
-                check_month(&terms_for(start, ZONES[zone], contract_with(period)), index)?;
+                check_month(&terms(start, ZONES[zone], period), index)?;
             }
         }
 
@@ -451,6 +444,7 @@ mod tests {
             let terms = terms(
                 NaiveDate::from_ymd_opt(2026, 3, 17).unwrap(),
                 "Asia/Shanghai",
+                Period::ServiceMonth,
             );
             assert!(terms.calendar.month(3_121_400).is_none());
             let last = (3_121_000..3_121_400)

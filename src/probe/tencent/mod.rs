@@ -48,7 +48,9 @@ pub mod command {
 
 /// The REST client: signs, sends and reads envelopes.
 pub struct TencentClient {
-    endpoint: String,
+    /// The endpoint's `/v4/` URL, parsed once; an endpoint that is not a URL
+    /// fails every call, as a transport error.
+    api_base: Result<reqwest::Url, String>,
     sdk_app_id: u64,
     admin: String,
     key: String,
@@ -148,7 +150,11 @@ impl TencentClient {
             .reveal()
             .map_err(|e| anyhow::anyhow!("secret_key for {}: {e}", settings.endpoint))?;
         Ok(Self {
-            endpoint: settings.endpoint.trim_end_matches('/').to_owned(),
+            api_base: reqwest::Url::parse(&format!(
+                "{}/v4/",
+                settings.endpoint.trim_end_matches('/')
+            ))
+            .map_err(|e| format!("endpoint is not a URL: {e}")),
             sdk_app_id: settings.sdk_app_id,
             admin: settings.admin.clone(),
             key,
@@ -183,12 +189,16 @@ impl TencentClient {
         }
     }
 
-    /// The command's URL with its query. The query is appended pair by pair,
-    /// which encodes each value once; parsing a whole URL string would read
-    /// the long UserSig again on every attempt (docs/performance.md).
+    /// The command's URL with its query. The path and the query are appended
+    /// to the parsed endpoint piece by piece, which encodes each value once;
+    /// parsing a whole URL string would read the long UserSig again on every
+    /// attempt (docs/performance.md).
     fn url(&self, command: &str, fresh_sig: bool) -> Result<reqwest::Url, String> {
-        let mut url = reqwest::Url::parse(&format!("{}/v4/{command}", self.endpoint))
-            .map_err(|e| format!("endpoint is not a URL: {e}"))?;
+        let mut url = self.api_base.clone()?;
+        url.path_segments_mut()
+            .map_err(|()| "endpoint cannot hold a path".to_owned())?
+            .pop_if_empty()
+            .extend(command.split('/'));
         url.query_pairs_mut()
             .append_pair("sdkappid", itoa::Buffer::new().format(self.sdk_app_id))
             .append_pair("identifier", &self.admin)
@@ -746,5 +756,16 @@ mod tests {
         assert_eq!(pairs[2].1, client.admin_sig(false), "the cached UserSig");
         assert!(pairs[3].1.parse::<u32>().is_ok());
         assert_eq!(pairs[4].1, "json");
+
+        let unparseable = TencentSettings {
+            endpoint: "http://exa mple.com".into(),
+            ..settings
+        };
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let error = TencentClient::new(&unparseable, clock)
+            .unwrap()
+            .url(command::SEND_MSG, false)
+            .unwrap_err();
+        assert!(error.starts_with("endpoint is not a URL"), "{error}");
     }
 }
