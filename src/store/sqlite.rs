@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::sql::{Dialect, SqlStore};
 
 /// Each connection's page cache, in KiB (negative: a size, not a page
-/// count). SQLite's default is 2,000 KiB per connection; the daemon's five
+/// count). SQLite's default is 2,000 KiB per connection; the daemon's three
 /// connections touch a few hundred pages each, and the operating system
 /// caches the file anyway (docs/performance.md, memory).
 const PAGE_CACHE: &str = "-512";
@@ -75,9 +75,14 @@ impl SqlStore<Sqlite> {
             .pragma("cache_size", PAGE_CACHE)
             .foreign_keys(true);
         // An in-memory database exists once per connection: keep exactly one.
+        // A file admits one writer at a time whatever the pool's size: with
+        // one connection the writes queue here, in order, instead of each
+        // extra connection waiting in SQLite's busy handler and holding a
+        // page cache and a thread of its own (docs/performance.md, memory).
+        // Reads go to `readers`, which WAL lets run beside the write.
         let in_memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 3 })
+            .max_connections(1)
             .connect_with(options.clone())
             .await
             .with_context(|| {
