@@ -74,12 +74,12 @@ impl SqlStore<Sqlite> {
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", PAGE_CACHE)
             .foreign_keys(true);
-        // An in-memory database exists once per connection: keep exactly one.
-        // A file admits one writer at a time whatever the pool's size: with
-        // one connection the writes queue here, in order, instead of each
-        // extra connection waiting in SQLite's busy handler and holding a
-        // page cache and a thread of its own (docs/performance.md, memory).
-        // Reads go to `readers`, which WAL lets run beside the write.
+        // One write connection: a file admits one writer at a time whatever
+        // the pool's size, so the writes queue here, in order, instead of
+        // each extra connection waiting in SQLite's busy handler with a page
+        // cache and a thread of its own (docs/performance.md, memory). Reads
+        // go to `readers`, which WAL runs beside the write; an in-memory
+        // database exists once per connection, so there they share the one.
         let in_memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
