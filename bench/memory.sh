@@ -13,9 +13,7 @@ targets="${1:-100}"; interval="${2:-1s}"; seconds="${3:-15}"
 out=bench/out; mkdir -p "$out"
 if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
 bin="${IMPROBE_BIN:-target/release/improbe}"
-# How far the kernel reads ahead on the binary's disk: it decides how much of
-# the binary a fault brings in, and so its resident code (docs/performance.md).
-readahead() { local dev; dev=$(stat -c '%Hd:%Ld' "$1"); cat "/sys/dev/block/$dev/queue/read_ahead_kb" 2>/dev/null || cat "/sys/dev/block/$dev/../queue/read_ahead_kb" 2>/dev/null || echo "?"; }
+source bench/readahead.sh
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

@@ -28,9 +28,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# How far the kernel reads ahead on the binary's disk: it decides how much of
-# the binary a fault brings in, and so its resident code (docs/performance.md).
-readahead() { local dev; dev=$(stat -c '%Hd:%Ld' "$1"); cat "/sys/dev/block/$dev/queue/read_ahead_kb" 2>/dev/null || cat "/sys/dev/block/$dev/../queue/read_ahead_kb" 2>/dev/null || echo "?"; }
+source bench/readahead.sh
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 

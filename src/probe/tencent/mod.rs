@@ -67,7 +67,7 @@ pub struct TencentClient {
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 impl Reply {
@@ -220,6 +220,8 @@ impl TencentClient {
         self.call_with(command, body, fresh_connection).await
     }
 
+    /// The part of [`Self::call`] that does not depend on the body's type,
+    /// so its future is compiled once rather than once per request type.
     async fn call_with(
         &self,
         command: &str,
@@ -240,14 +242,11 @@ impl TencentClient {
             .await
             .map_err(|e| describe(&e.without_url()))?;
         let status = response.status().as_u16();
-        let bytes = response
+        let body = response
             .bytes()
             .await
             .map_err(|e| describe(&e.without_url()))?;
-        Ok(Reply {
-            status,
-            body: bytes.to_vec(),
-        })
+        Ok(Reply { status, body })
     }
 }
 
@@ -593,7 +592,7 @@ mod tests {
     fn reply(status: u16, body: Value) -> Reply {
         Reply {
             status,
-            body: serde_json::to_vec(&body).unwrap(),
+            body: serde_json::to_vec(&body).unwrap().into(),
         }
     }
 
@@ -638,7 +637,7 @@ mod tests {
         );
         let html = Reply {
             status: 200,
-            body: b"<html>".to_vec(),
+            body: bytes::Bytes::from_static(b"<html>"),
         };
         assert_eq!(classify_reply(&html).outcome, Outcome::Fail);
     }
@@ -741,7 +740,7 @@ mod tests {
         )
         .unwrap();
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
-        let client = TencentClient::new(&settings, clock).unwrap();
+        let client = TencentClient::new(&settings, clock.clone()).unwrap();
         let url = client.url(command::SEND_MSG, false).unwrap();
         assert_eq!(url.path(), "/v4/openim/sendmsg");
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -761,7 +760,6 @@ mod tests {
             endpoint: "http://exa mple.com".into(),
             ..settings
         };
-        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
         let error = TencentClient::new(&unparseable, clock)
             .unwrap()
             .url(command::SEND_MSG, false)
