@@ -13,6 +13,8 @@ ARG BINARY=source
 FROM rust:1.95-slim-bookworm AS from-source
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+# The bundled SQLite's compile options (docs/performance.md, memory).
+COPY .cargo ./.cargo
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked \
