@@ -154,6 +154,40 @@ fn each_problem_names_its_path_and_line() {
                 + "[targets.xmpp]\njid = \"a@example.org\"\npassword = { env = \"P\" }\nserver = \"xmpp.example.org:port\"\n",
             "targets[0].xmpp.server: must be HOST or HOST:PORT",
         ),
+        // Type errors found while reading the document, named by the path of
+        // the key or value they point at: the second of two targets, a
+        // nested table, an inline table, an array element.
+        (
+            format!(
+                "{MINIMAL}{}",
+                MINIMAL.replace(
+                    "monthly_fee = \"10\"",
+                    "monthly_fee = \"10\"\nholidays = [\"2026-05-01\", 5]"
+                )
+            ),
+            "line 17: targets[1].sla.holidays[1]: invalid type: integer `5`",
+        ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\nsimulator = { endpoint = 7 }",
+            ),
+            "line 5: targets[0].simulator.endpoint: invalid type: integer `7`",
+        ),
+        (
+            MINIMAL.replace(
+                "provider = \"simulator\"",
+                "provider = \"simulator\"\noperations = [\"login\", 3]",
+            ),
+            "line 5: targets[0].operations[1]: wanted string or table",
+        ),
+        (
+            format!(
+                "{MINIMAL}{}",
+                MINIMAL.replace("provider = \"simulator\"\n", "")
+            ),
+            "targets[1]: missing field `provider`",
+        ),
     ];
     for (text, expected) in cases {
         let found = problems(&text);
