@@ -14,6 +14,7 @@ out=bench/out; mkdir -p "$out"
 if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
 bin="${IMPROBE_BIN:-target/release/improbe}"
 source bench/readahead.sh
+cold_cache
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
