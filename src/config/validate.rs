@@ -1,5 +1,7 @@
 //! Raw TOML shapes to typed settings: every problem with its TOML path and line.
 
+use std::fmt::Write as _;
+
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
@@ -36,16 +38,17 @@ fn parse_raw(text: &str, lines: &LineIndex) -> Result<RawConfig, Problem> {
         line: error.span().map(|s| lines.line_of(s.start)),
         message: error.message().trim().to_owned(),
     };
-    let document = DeTable::parse(text).map_err(|e| toml_problem(String::new(), e))?;
-    // The config is read straight from the parsed document and an error's
-    // TOML path found afterwards from its span: a path-tracking wrapper
-    // around the deserialiser compiled every config shape a second time,
-    // about 0.4 MB of machine code that a running prober keeps resident
-    // (docs/performance.md, memory).
-    RawConfig::deserialize(toml::de::Deserializer::from(document.clone())).map_err(|e| {
+    let deserializer =
+        toml::de::Deserializer::parse(text).map_err(|e| toml_problem(String::new(), e))?;
+    // The config is read without tracking paths and an error's TOML path is
+    // found afterwards from its span, in the document parsed again: a
+    // path-tracking wrapper around the deserialiser compiled every config
+    // shape a second time, about 0.4 MB of machine code that a running
+    // prober keeps resident (docs/performance.md, memory).
+    RawConfig::deserialize(deserializer).map_err(|e| {
         let path = e
             .span()
-            .and_then(|span| path_at(document.get_ref(), &span))
+            .and_then(|span| path_at(DeTable::parse(text).ok()?.get_ref(), &span))
             .unwrap_or_default();
         toml_problem(path, e)
     })
@@ -79,7 +82,7 @@ fn value_path(value: &Spanned<DeValue<'_>>, span: &Range<usize>, path: &mut Stri
         DeValue::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 let mark = path.len();
-                path.push_str(&format!("[{index}]"));
+                let _ = write!(path, "[{index}]");
                 if value_path(item, span, path) {
                     return true;
                 }
