@@ -128,6 +128,14 @@ async fn scripted_minutes(db: TestDb) {
             "{kind:?} after the restart: {all:#?}"
         );
     }
+    // The recipient's session ended with the server and it signed in again:
+    // a send of the last minute was seen delivered.
+    assert!(
+        all.iter().any(|(m, a)| *m == 4
+            && a.kind != Kind::Login
+            && matches!(a.delivery, Some(Delivery::Confirmed { .. }))),
+        "no delivery confirmed after the restart: {all:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,17 @@ use tokio_xmpp::xmlstream::{
 
 use super::settings::{XmppSettings, XmppTls};
 
+/// The stream's read and write buffers. Every open session holds both for
+/// as long as it lives (two per target), and what passes through them is
+/// small: a probe's stanza is well under 1 KiB, and a longer one is read or
+/// written in pieces. tokio's default, 8 KiB each, made them the largest
+/// part of a session's memory (docs/performance.md, XMPP).
+const STREAM_BUFFER: usize = 2048;
+
+fn buffered<S: AsyncRead + AsyncWrite>(io: S) -> BufStream<S> {
+    BufStream::with_capacity(STREAM_BUFFER, STREAM_BUFFER, io)
+}
+
 /// Any byte stream the XML stream runs over: TCP or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -146,8 +157,7 @@ impl ServerConnector for Connector {
             XmppTls::None => Box::new(tcp),
             XmppTls::Direct => self.handshake(tcp).await?,
             XmppTls::Starttls => {
-                let plain =
-                    initiate_stream(BufStream::new(tcp), ns, self.header(), timeouts).await?;
+                let plain = initiate_stream(buffered(tcp), ns, self.header(), timeouts).await?;
                 let (features, mut stream): (_, XmppStream<BufStream<TcpStream>>) =
                     plain.recv_features().await?;
                 if !features.can_starttls() {
@@ -178,7 +188,7 @@ impl ServerConnector for Connector {
                 self.handshake(stream.into_inner().into_inner()).await?
             }
         };
-        let stream = initiate_stream(BufStream::new(io), ns, self.header(), timeouts).await?;
+        let stream = initiate_stream(buffered(io), ns, self.header(), timeouts).await?;
         Ok((stream, sasl::common::ChannelBinding::None))
     }
 }

@@ -264,21 +264,21 @@ impl RecipientWatch {
         room: Option<BareJid>,
     ) {
         loop {
-            let opened = Session::open(
+            // Boxed: signing in is the largest state this task ever holds,
+            // and only while it signs in (docs/performance.md, XMPP).
+            let opened = Box::pin(Session::open(
                 &connector,
                 &jid,
                 &password,
                 &resource,
                 room.as_ref(),
                 Some(self.book.clone()),
-            )
+            ))
             .await;
             match opened {
                 Ok(session) => {
                     self.set_state(WatchState::Watching);
-                    while session.ended().is_none() {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
+                    session.closed().await;
                     self.set_state(WatchState::Starting);
                     tokio::time::sleep(RECIPIENT_RETRY).await;
                 }

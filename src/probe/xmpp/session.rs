@@ -269,7 +269,10 @@ impl Routes {
 
 /// A signed-in session kept open for sending, or for watching as the recipient.
 pub struct Session {
-    outbox: mpsc::Sender<Stanza>,
+    /// Boxed: the channel allocates its slots 32 at a time whatever its
+    /// capacity, and a `Stanza` is about 400 bytes, so 13 KiB per session
+    /// where boxes take 256 bytes (docs/performance.md, XMPP).
+    outbox: mpsc::Sender<Box<Stanza>>,
     routes: Arc<Routes>,
     pub bound: FullJid,
     /// Where the session sits in the group room: `room/nick`.
@@ -330,6 +333,11 @@ impl Session {
         })
     }
 
+    /// Waits until the session has ended (its task lets go of the queue).
+    pub async fn closed(&self) {
+        self.outbox.closed().await;
+    }
+
     /// Sends `stanza` and waits for what answers the id `awaited`: an IQ
     /// result, or a message reflected by the room; an error stanza or the
     /// end of the session is an `Err`.
@@ -346,7 +354,7 @@ impl Session {
                     .unwrap_or_else(|| "the session ended".to_owned()),
             )
         };
-        if self.outbox.send(stanza).await.is_err() {
+        if self.outbox.send(Box::new(stanza)).await.is_err() {
             return Err(ended());
         }
         match answer.await {
@@ -368,7 +376,7 @@ impl Session {
         let ping_id = format!("{id}-ack");
         let server = Jid::from(BareJid::from_parts(None, self.bound.domain()));
         let ping = Iq::from_get(ping_id.clone(), Ping).with_to(server);
-        let acknowledged = match self.outbox.send(message.into()).await {
+        let acknowledged = match self.outbox.send(Box::new(message.into())).await {
             Ok(()) => self.call(ping.into(), &ping_id).await,
             Err(_) => Err(CallError::Transport(
                 self.ended()
@@ -435,7 +443,7 @@ pub fn probe_id(message: &Message) -> Option<&str> {
 /// pings, routes answers, confirms deliveries, until the stream ends.
 async fn run(
     mut stream: Stream,
-    mut queue: mpsc::Receiver<Stanza>,
+    mut queue: mpsc::Receiver<Box<Stanza>>,
     routes: Arc<Routes>,
     occupant: Option<FullJid>,
     deliveries: Option<Arc<DeliveryBook>>,
@@ -444,7 +452,7 @@ async fn run(
         tokio::select! {
             stanza = queue.recv() => {
                 let Some(stanza) = stanza else { break "the session was closed".to_owned() };
-                if let Err(e) = send(&mut stream, stanza).await {
+                if let Err(e) = send(&mut stream, *stanza).await {
                     break e.to_string();
                 }
             }
@@ -476,8 +484,10 @@ async fn run(
         }
     };
     *routes.ended.locked() = Some(ended);
-    // Whoever still waits learns that the session ended.
+    // Whoever still waits learns that the session ended, and so does
+    // whoever waits for the end (`Session::closed`).
     routes.waiting.locked().clear();
+    drop(queue);
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         SinkExt::<&Stanza>::close(&mut stream),
