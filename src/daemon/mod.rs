@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod figures;
+mod footprint;
 pub mod heartbeat;
 pub mod listener;
 pub mod live;
@@ -315,10 +316,19 @@ impl Application {
                 joined = probing.join_next() => if joined.is_none() { break },
                 result = &mut preparing, if !prepared => {
                     prepared = true;
-                    if let Ok(Err(e)) = result {
-                        tracing::error!("stopping: {e:#}");
-                        refused = Some(e);
-                        let _ = halt_sender.send(true);
+                    match result {
+                        Ok(Err(e)) => {
+                            tracing::error!("stopping: {e:#}");
+                            refused = Some(e);
+                            let _ = halt_sender.send(true);
+                        }
+                        // Start-up is over: the database answers and the
+                        // spool is replayed.
+                        Ok(Ok(())) => {
+                            let released = footprint::release_startup_code();
+                            tracing::debug!(kib = released / 1024, "start-up code pages unmapped");
+                        }
+                        Err(_) => {}
                     }
                 }
             }
