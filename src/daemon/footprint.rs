@@ -7,9 +7,11 @@
 //! first run, in blocks around each one, and leaves them mapped: once the
 //! prober is ready, those pages still count in its RSS. Unmapping the
 //! program's read-only pages then lets only what runs from there on be
-//! mapped again. Nothing is lost or read again from disk: they are clean
-//! pages of the file, which stay in the page cache, shared and reclaimable,
-//! and a page that is needed again is mapped again on its first use.
+//! mapped again. Nothing is lost: they are clean pages of the file, which
+//! stay in the page cache, shared and reclaimable, and a page that is
+//! needed again is mapped again from there on its first use (read from the
+//! file only if the kernel has reclaimed it meanwhile, as for any page of a
+//! program).
 
 /// Unmaps this process's read-only pages of the program file (its machine
 /// code and constants, never the relocated or writable data), and returns
