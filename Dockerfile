@@ -12,7 +12,7 @@ ARG BINARY=source
 
 FROM rust:1.95-slim-bookworm AS from-source
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock build.rs link-order.txt ./
 # The bundled SQLite's compile options (docs/performance.md, memory).
 COPY .cargo ./.cargo
 COPY src ./src
