@@ -7,6 +7,7 @@
 
 pub mod delivery;
 mod fault;
+mod lenient;
 pub mod matrix;
 pub mod simulator;
 pub mod tencent;
@@ -23,6 +24,7 @@ use crate::clock::Clock;
 use crate::secret::Secret;
 use delivery::DeliveryMode;
 pub use fault::Fault;
+pub use lenient::Lenient;
 
 /// Which provider a target uses: `provider = "..."` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

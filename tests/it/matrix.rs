@@ -256,6 +256,18 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
     for target in targets {
         group_sends_after(store.as_ref(), target, chrono::DateTime::UNIX_EPOCH, 3).await;
     }
+    // Any member of a room can post a probe id of another type: the
+    // recipient reads it as none and goes on confirming (the sends below,
+    // before the recipient leaves, must all be confirmed).
+    let rx = synapse.login("rx", RX_PASSWORD).await;
+    synapse
+        .call(
+            Method::PUT,
+            &format!("/rooms/{}/send/m.room.message/odd-probe-id", urlencode(&rooms[1])),
+            Some(&rx),
+            Some(serde_json::json!({ "msgtype": "m.text", "body": "odd", "org.improbe.probe_id": 5 })),
+        )
+        .await;
     // The sending session of `rec` is logged out behind its back: its next
     // send meets M_UNKNOWN_TOKEN, signs in again once and goes through. (A
     // send racing the logout itself may get Synapse's own 500: left out.)
@@ -280,7 +292,6 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
     group_sends_after(store.as_ref(), "rec", signed_in_again, 2).await;
     // The recipient leaves the group room: sends are still accepted but
     // nobody sees them.
-    let rx = synapse.login("rx", RX_PASSWORD).await;
     let left_at = chrono::Utc::now();
     synapse
         .call(
@@ -343,6 +354,23 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             "{after:?}"
         );
     }
+
+    // The recipients' sync filter is stored on the server (Synapse numbers
+    // a user's filters from 0), so each long-poll's URL names it instead of
+    // carrying it.
+    let stored = synapse
+        .call(
+            Method::GET,
+            &format!("/user/{}/filter/0", urlencode("@rx:localhost")),
+            Some(&rx),
+            None,
+        )
+        .await;
+    assert_eq!(
+        stored["room"]["rooms"],
+        serde_json::json!(rooms),
+        "{stored}"
+    );
 
     // A few seconds of logins every second left no pile of devices: each
     // login's token is logged out (deleting its device) and every login

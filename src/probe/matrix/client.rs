@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 
 use super::codes::{self, Call};
@@ -107,14 +108,38 @@ impl MatrixClient {
     }
 
     /// One call. `path` is below `/_matrix/client/v3` and already escaped.
-    pub async fn call(
+    /// A successful answer is read as `T` (a JSON tree with [`Value`], or
+    /// only the fields a caller reads); one that is not a JSON object of
+    /// that shape is not a Matrix answer.
+    pub async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         token: Option<&str>,
         body: Option<&Value>,
         timeout: Option<Duration>,
-    ) -> Result<Value, CallError> {
+    ) -> Result<T, CallError> {
+        let (status, retry_header, bytes) =
+            self.exchange(method, path, token, body, timeout).await?;
+        if (200..300).contains(&status)
+            && bytes.trim_ascii_start().starts_with(b"{")
+            && let Ok(answer) = serde_json::from_slice(&bytes)
+        {
+            return Ok(answer);
+        }
+        Err(answer_error(status, retry_header.as_deref(), &bytes))
+    }
+
+    /// The HTTP part of [`Self::call`], the same whatever the answer is read
+    /// as: the status, the `Retry-After` header and the body.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, Option<String>, bytes::Bytes), CallError> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -139,38 +164,7 @@ impl MatrixClient {
             .bytes()
             .await
             .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
-        let parsed: Option<Value> = serde_json::from_slice(&bytes).ok().filter(Value::is_object);
-        let Some(value) = parsed else {
-            let text = String::from_utf8_lossy(&bytes);
-            let excerpt: String = text.chars().take(BODY_EXCERPT).collect();
-            return Err(CallError::NotMatrix {
-                status,
-                detail: if excerpt.trim().is_empty() {
-                    "empty body".to_owned()
-                } else {
-                    excerpt
-                },
-            });
-        };
-        if (200..300).contains(&status) {
-            return Ok(value);
-        }
-        let errcode = value["errcode"].as_str().map(str::to_owned);
-        if errcode.is_none() && status < 400 {
-            return Err(CallError::NotMatrix {
-                status,
-                detail: "unexpected status".to_owned(),
-            });
-        }
-        Err(CallError::Matrix {
-            status,
-            errcode,
-            error: value["error"].as_str().unwrap_or("").to_owned(),
-            retry_after: codes::retry_after(
-                value["retry_after_ms"].as_u64(),
-                retry_header.as_deref(),
-            ),
-        })
+        Ok((status, retry_header, bytes))
     }
 
     /// `m.login.password` for `user` on a fixed device: the access token.
@@ -203,7 +197,7 @@ impl MatrixClient {
 
     /// Ends the token's session and deletes its device.
     pub async fn logout(&self, token: &str) -> Result<(), CallError> {
-        self.call(Method::POST, "/logout", Some(token), Some(&json!({})), None)
+        self.call::<IgnoredAny>(Method::POST, "/logout", Some(token), Some(&json!({})), None)
             .await
             .map(drop)
     }
@@ -226,6 +220,21 @@ impl MatrixClient {
             .await?;
         text_field(&answer, "event_id", "send")
     }
+
+    /// Stores `filter` on the server for `user_id`: its ID, which a `/sync`
+    /// names instead of carrying the filter in its URL.
+    pub async fn upload_filter(
+        &self,
+        token: &str,
+        user_id: &str,
+        filter: &Value,
+    ) -> Result<String, CallError> {
+        let path = format!("/user/{}/filter", escape(user_id));
+        let answer = self
+            .call(Method::POST, &path, Some(token), Some(filter), None)
+            .await?;
+        text_field(&answer, "filter_id", "filter upload")
+    }
 }
 
 /// A string field a successful answer must carry; without it the answer is
@@ -238,6 +247,41 @@ fn text_field(answer: &Value, name: &str, call: &str) -> Result<String, CallErro
             status: 200,
             detail: format!("{call} answer without {name}"),
         })
+}
+
+/// What an answer that [`MatrixClient::call`] cannot use says: a Matrix
+/// error, or not a Matrix answer at all.
+fn answer_error(status: u16, retry_header: Option<&str>, bytes: &[u8]) -> CallError {
+    let parsed: Option<Value> = serde_json::from_slice(bytes).ok().filter(Value::is_object);
+    let Some(value) = parsed else {
+        let text = String::from_utf8_lossy(bytes);
+        let excerpt: String = text.chars().take(BODY_EXCERPT).collect();
+        return CallError::NotMatrix {
+            status,
+            detail: if excerpt.trim().is_empty() {
+                "empty body".to_owned()
+            } else {
+                excerpt
+            },
+        };
+    };
+    let errcode = value["errcode"].as_str().map(str::to_owned);
+    if errcode.is_none() && status < 400 {
+        return CallError::NotMatrix {
+            status,
+            detail: if (200..300).contains(&status) {
+                "an answer of an unexpected shape".to_owned()
+            } else {
+                "unexpected status".to_owned()
+            },
+        };
+    }
+    CallError::Matrix {
+        status,
+        errcode,
+        error: value["error"].as_str().unwrap_or("").to_owned(),
+        retry_after: codes::retry_after(value["retry_after_ms"].as_u64(), retry_header),
+    }
 }
 
 /// Percent-encodes a path segment (room IDs contain `!` and `:`).

@@ -2,18 +2,20 @@
 //! on the two probe rooms, and each send's probe id is matched when the
 //! recipient sees it (docs/providers.md "Delivery confirmation").
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::client::{MatrixClient, escape};
 use super::codes::Call;
-use crate::probe::Fault;
 use crate::probe::delivery::DeliveryBook;
 pub use crate::probe::delivery::WatchState;
+use crate::probe::{Fault, Lenient};
 use crate::sync::Locked;
 
 /// The content key that carries a send's probe id.
@@ -66,26 +68,67 @@ impl Recipient {
     }
 
     /// Confirms every awaited probe id among a sync answer's timeline events.
-    fn saw(&self, sync: &Value) {
+    fn saw(&self, sync: &SyncAnswer) {
         let seen_at = Instant::now();
-        let Some(rooms) = sync["rooms"]["join"].as_object() else {
-            return;
-        };
         if !self.book.is_waiting() {
             return;
         }
-        for room in rooms.values() {
-            for event in room["timeline"]["events"].as_array().into_iter().flatten() {
-                if let Some(id) = event["content"][PROBE_ID_KEY].as_str() {
-                    self.book.confirm(id, seen_at);
-                }
-            }
+        let events = sync
+            .rooms
+            .join
+            .values()
+            .flat_map(|room| &room.timeline.events);
+        for id in events.filter_map(|event| event.content.probe_id.get()) {
+            self.book.confirm(id, seen_at);
         }
     }
 }
 
+/// What the recipient reads of a `/sync` answer: the timeline events'
+/// probe ids and where the next sync starts; the rest is skipped unread
+/// rather than built into a JSON tree on every answer.
+#[derive(Debug, Default, Deserialize)]
+struct SyncAnswer {
+    next_batch: Option<String>,
+    #[serde(default)]
+    rooms: SyncRooms,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SyncRooms {
+    #[serde(default)]
+    join: HashMap<String, JoinedRoom>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct JoinedRoom {
+    #[serde(default)]
+    timeline: Timeline,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Timeline {
+    #[serde(default)]
+    events: Vec<TimelineEvent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TimelineEvent {
+    #[serde(default)]
+    content: EventContent,
+}
+
+/// Any member of the room can post an event with a probe id of another
+/// type: it is read as no probe id, not as an unreadable answer that would
+/// stall the recipient.
+#[derive(Debug, Default, Deserialize)]
+struct EventContent {
+    #[serde(rename = "org.improbe.probe_id", default)]
+    probe_id: Lenient<String>,
+}
+
 /// The sync filter: only messages in the two probe rooms, nothing else.
-fn filter(rooms: &[String; 2]) -> String {
+fn filter(rooms: &[String; 2]) -> Value {
     json!({
         "presence": { "types": [] },
         "account_data": { "types": [] },
@@ -97,11 +140,14 @@ fn filter(rooms: &[String; 2]) -> String {
             "account_data": { "types": [] },
         },
     })
-    .to_string()
 }
 
 async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
-    let filter = escape(&filter(&login.rooms));
+    let filter_json = filter(&login.rooms);
+    // The filter's ID once the server stores it (a short URL, and the
+    // server reads the filter once); the filter itself in every URL until then.
+    let mut filter = escape(&filter_json.to_string());
+    let mut filter_stored = false;
     let mut token: Option<String> = None;
     let mut since: Option<String> = None;
     loop {
@@ -112,7 +158,26 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
                 .login(&login.user, &login.password, &login.device_id)
                 .await
             {
-                Ok(new) => token.insert(new).clone(),
+                Ok(new) => {
+                    if !filter_stored {
+                        match login
+                            .client
+                            .upload_filter(&new, &login.user, &filter_json)
+                            .await
+                        {
+                            Ok(id) => {
+                                filter = escape(&id);
+                                filter_stored = true;
+                            }
+                            Err(e) => tracing::debug!(
+                                recipient = %login.user,
+                                "the sync filter is not stored, so it goes in each sync's URL: {}",
+                                e
+                            ),
+                        }
+                    }
+                    token.insert(new).clone()
+                }
                 Err(e) => {
                     let refused =
                         matches!(e.class(Call::Login), Fault::Ours(_)) && e.retry_after().is_none();
@@ -143,7 +208,7 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
         };
         match login
             .client
-            .call(
+            .call::<SyncAnswer>(
                 Method::GET,
                 &path,
                 Some(&current),
@@ -155,8 +220,8 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
             Ok(answer) => {
                 recipient.set_state(WatchState::Watching);
                 recipient.saw(&answer);
-                if let Some(next) = answer["next_batch"].as_str() {
-                    since = Some(next.to_owned());
+                if let Some(next) = answer.next_batch {
+                    since = Some(next);
                 }
             }
             Err(e) if e.errcode() == Some("M_UNKNOWN_TOKEN") => token = None,

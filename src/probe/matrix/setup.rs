@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use reqwest::Method;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::client::{CallError, MatrixClient, escape};
@@ -48,7 +49,7 @@ async fn prepare(
         Err(e) => return Err(step("read the remembered rooms", e)),
     };
     let joined: HashSet<String> = api
-        .call(Method::GET, "/joined_rooms", Some(token), None, None)
+        .call::<Value>(Method::GET, "/joined_rooms", Some(token), None, None)
         .await
         .map_err(|e| step("list the joined rooms", e))?["joined_rooms"]
         .as_array()
@@ -79,7 +80,7 @@ async fn prepare(
         rooms.push(room);
     }
     let [direct_room, group_room] = [rooms[0].clone(), rooms[1].clone()];
-    api.call(
+    api.call::<IgnoredAny>(
         Method::PUT,
         &format!("/user/{user}/account_data/{REMEMBERED}"),
         Some(token),
@@ -133,7 +134,7 @@ async fn create_room(
         json!({ "preset": "private_chat", "invite": invite, "name": "improbe group probe" })
     };
     let answer = api
-        .call(Method::POST, "/createRoom", Some(token), Some(&body), None)
+        .call::<Value>(Method::POST, "/createRoom", Some(token), Some(&body), None)
         .await
         .map_err(|e| step("create a room", e))?;
     answer["room_id"]
@@ -167,7 +168,7 @@ async fn join_recipient(
         }
         // Already invited is fine: the join below settles it.
         let _ = api
-            .call(
+            .call::<IgnoredAny>(
                 Method::POST,
                 &format!("/rooms/{}/invite", escape(room)),
                 Some(token),
@@ -175,7 +176,7 @@ async fn join_recipient(
                 None,
             )
             .await;
-        api.call(
+        api.call::<IgnoredAny>(
             Method::POST,
             &format!("/join/{}", escape(room)),
             Some(rx_token),

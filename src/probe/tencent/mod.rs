@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider, describe};
+use super::{Adapter, Lenient, Probe, ProbeContext, ProbeOutcome, Provider, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
 use crate::attempt::{Kind, Outcome};
 use crate::clock::Clock;
@@ -116,30 +116,6 @@ struct CheckedAccount {
     result_info: Lenient<String>,
     #[serde(rename = "AccountStatus", default)]
     account_status: Lenient<String>,
-}
-
-/// A field read when it has the documented type and ignored otherwise, as
-/// an absent one: an odd item must not turn a whole answer unreadable.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Lenient<T> {
-    Read(T),
-    Ignored(serde::de::IgnoredAny),
-}
-
-impl<T> Default for Lenient<T> {
-    fn default() -> Self {
-        Lenient::Ignored(serde::de::IgnoredAny)
-    }
-}
-
-impl<T> Lenient<T> {
-    fn get(&self) -> Option<&T> {
-        match self {
-            Lenient::Read(value) => Some(value),
-            Lenient::Ignored(_) => None,
-        }
-    }
 }
 
 impl TencentClient {
