@@ -10,10 +10,11 @@
 # /readyz and /healthz scraped as Prometheus and a container health check
 # would; then, where PHASES names them, the Matrix and XMPP phases of
 # bench/probe.sh (a local Synapse and Prosody; scripts/test.sh installs
-# them). In each run callgrind dumps and zeroes its counts WARMUP seconds
-# after the start, so what ran only while starting up is left out; whatever
-# ran after it is kept, the simulator run's functions first, hottest first,
-# then what each further phase adds.
+# them). In each run callgrind dumps and zeroes its counts when the prober
+# unmaps its start-up code (daemon/footprint.rs, release_program), so what
+# ran only while starting up is left out; whatever ran after it is kept, the
+# simulator run's functions first, hottest first, then what each further
+# phase adds.
 #
 # The list names symbols of one toolchain and one Cargo.lock: regenerate it
 # when either changes. `scripts/link-order.sh --check` tells how many of the
@@ -38,7 +39,6 @@ fi
 
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 seconds="${1:-150}"
-warmup="${WARMUP:-40}"
 phases=" ${PHASES:-sim 3 4} "
 # The names are the same with or without an order: build as the release is built.
 cargo build --release --locked --quiet
@@ -49,8 +49,8 @@ cat > "$work/improbe" <<EOF
 #!/usr/bin/env bash
 case " \$* " in
   *" run "*)
-    ( sleep $warmup; callgrind_control --dump \$\$ >/dev/null 2>&1 ) &
-    exec valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/\$LINK_ORDER_PHASE.%p" "$PWD/$bin" "\$@" ;;
+    exec valgrind --tool=callgrind --demangle=no --dump-after='*footprint*release_program*' \
+      --callgrind-out-file="$work/\$LINK_ORDER_PHASE.%p" "$PWD/$bin" "\$@" ;;
 esac
 exec "$PWD/$bin" "\$@"
 EOF
@@ -87,7 +87,7 @@ done
 
 dumps=()
 for d in "$work"/[0-9]-*; do
-  case "${d##*/}" in *.*.*) ;; *) dumps+=("$d") ;; esac  # not the warm-up dumps (NAME.PID.1)
+  case "${d##*/}" in *.*.*) ;; *) dumps+=("$d") ;; esac  # not the start-up dumps (NAME.PID.1)
 done
 [ ${#dumps[@]} -gt 0 ] || { echo "no callgrind dump found in $work" >&2; exit 1; }
 text_symbols > "$work/symbols.txt"
