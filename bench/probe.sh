@@ -31,6 +31,7 @@ trap cleanup EXIT
 source bench/readahead.sh
 cold_cache
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+kernel_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 $bin simulate --listen 127.0.0.1:19480 >/dev/null 2>&1 & pids+=($!)
@@ -66,11 +67,11 @@ write_config 100 1s "$out/probe-100.db"
 $bin --config "$out/probe-100.toml" migrate >/dev/null
 sleep 0.5
 $bin --config "$out/probe-100.toml" run 2>"$out/probe-100.log" & ip=$!; pids+=($ip)
-bb0=$(cpu_ticks $bb); ip0=$(cpu_ticks $ip)
+bb0=$(cpu_ticks $bb); ip0=$(cpu_ticks $ip); ik0=$(kernel_ticks $ip)
 python3 bench/blackbox_driver.py http://127.0.0.1:19115 \
   "$endpoint/v4/im_open_login_svc/account_check?sdkappid=1400000000&identifier=administrator&usersig=x&random=1&contenttype=json" \
   300 1 "$seconds" > "$out/blackbox-driver.txt"
-bb1=$(cpu_ticks $bb); ip1=$(cpu_ticks $ip)
+bb1=$(cpu_ticks $bb); ip1=$(cpu_ticks $ip); ik1=$(kernel_ticks $ip)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
 code_kb=$(awk '/^RssFile/ {print $2}' /proc/$ip/status)
 data_kb=$(awk '/^RssAnon/ {print $2}' /proc/$ip/status)
@@ -80,12 +81,14 @@ ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE outcome = 
 probes=$(sed -E 's/blackbox probes: ([0-9]+) done.*/\1/' "$out/blackbox-driver.txt")
 cat "$out/blackbox-driver.txt"
 echo "improbe attempts: $attempts ($ok ok)"
-python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" <<'PY'
+python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" "$ik0" "$ik1" <<'PY'
 import sys
-ip0, ip1, bb0, bb1, hz, attempts, probes, rss, code, data = map(float, sys.argv[1:])
+ip0, ip1, bb0, bb1, hz, attempts, probes, rss, code, data, ik0, ik1 = map(float, sys.argv[1:])
 ip = (ip1 - ip0) / hz / attempts * 1e6
 bb = (bb1 - bb0) / hz / probes * 1e6
+kernel = (ik1 - ik0) / max(ip1 - ip0, 1)
 print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, ratio {ip / bb:.3f} (goal <= 0.05)")
+print(f"improbe's CPU in the kernel: {kernel * 100:.0f} % (system time of its process, /proc/PID/stat)")
 print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal <= 15); at the end {(code + data) / 1024:.1f} MiB: machine code {code / 1024:.1f}, data {data / 1024:.1f}")
 PY
 echo "read-ahead on the binary's disk: $(readahead "$bin") KiB (resident code depends on it, docs/performance.md)"
