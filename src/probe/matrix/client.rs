@@ -119,27 +119,6 @@ impl MatrixClient {
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<T, CallError> {
-        let (status, retry_header, bytes) =
-            self.exchange(method, path, token, body, timeout).await?;
-        if (200..300).contains(&status)
-            && bytes.trim_ascii_start().starts_with(b"{")
-            && let Ok(answer) = serde_json::from_slice(&bytes)
-        {
-            return Ok(answer);
-        }
-        Err(answer_error(status, retry_header.as_deref(), &bytes))
-    }
-
-    /// The HTTP part of [`Self::call`], the same whatever the answer is read
-    /// as: the status, the `Retry-After` header and the body.
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-        timeout: Option<Duration>,
-    ) -> Result<(u16, Option<String>, bytes::Bytes), CallError> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -150,21 +129,14 @@ impl MatrixClient {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
-        let status = response.status().as_u16();
-        let retry_header = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
-        Ok((status, retry_header, bytes))
+        let (status, retry_header, bytes) = exchange(request).await?;
+        if (200..300).contains(&status)
+            && bytes.trim_ascii_start().starts_with(b"{")
+            && let Ok(answer) = serde_json::from_slice(&bytes)
+        {
+            return Ok(answer);
+        }
+        Err(answer_error(status, retry_header.as_deref(), &bytes))
     }
 
     /// `m.login.password` for `user` on a fixed device: the access token.
@@ -247,6 +219,28 @@ fn text_field(answer: &Value, name: &str, call: &str) -> Result<String, CallErro
             status: 200,
             detail: format!("{call} answer without {name}"),
         })
+}
+
+/// The HTTP part of [`MatrixClient::call`], the same whatever the answer is
+/// read as: the status, the `Retry-After` header and the body.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Option<String>, bytes::Bytes), CallError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
+    let status = response.status().as_u16();
+    let retry_header = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| CallError::Transport(describe(&e.without_url())))?;
+    Ok((status, retry_header, bytes))
 }
 
 /// What an answer that [`MatrixClient::call`] cannot use says: a Matrix
