@@ -232,3 +232,32 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde's field name must be spelled out; this ties it to the key the
+    /// sends carry.
+    #[test]
+    fn sync_answers_are_read_with_the_key_sends_carry() {
+        let answer = json!({
+            "next_batch": "s2",
+            "rooms": { "join": { "!room:example.org": { "timeline": { "events": [
+                { "content": { PROBE_ID_KEY: "p1" } },
+                { "content": { PROBE_ID_KEY: 5 } },
+                { "content": { "body": "no probe id" } },
+            ] } } } },
+        });
+        let answer: SyncAnswer = serde_json::from_value(answer).unwrap();
+        let ids: Vec<&String> = answer
+            .rooms
+            .join
+            .values()
+            .flat_map(|room| &room.timeline.events)
+            .filter_map(|event| event.content.probe_id.get())
+            .collect();
+        assert_eq!(ids, ["p1"]);
+        assert_eq!(answer.next_batch.as_deref(), Some("s2"));
+    }
+}
