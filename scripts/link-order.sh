@@ -90,6 +90,10 @@ for d in "$work"/[0-9]-*; do
   case "${d##*/}" in *.*.*) ;; *) dumps+=("$d") ;; esac  # not the start-up dumps (NAME.PID.1)
 done
 [ ${#dumps[@]} -gt 0 ] || { echo "no callgrind dump found in $work" >&2; exit 1; }
+for d in "${dumps[@]}"; do
+  # Without the start-up dump, start-up would count as probing.
+  [ -e "$d.1" ] || { echo "$d: callgrind never dumped at the release point; is daemon/footprint.rs's release_program still called that?" >&2; exit 1; }
+done
 text_symbols > "$work/symbols.txt"
 python3 - "$list" "$work/symbols.txt" "${dumps[@]}" <<'PY'
 import re, sys

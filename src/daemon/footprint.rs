@@ -35,7 +35,8 @@ pub fn release_startup_code() -> usize {
 }
 
 /// Called for each loaded object; the first is the program itself, and the
-/// only one handled (returning non-zero ends the walk).
+/// only one handled (returning non-zero ends the walk). scripts/link-order.sh
+/// finds the end of start-up by this function's name.
 #[cfg(target_os = "linux")]
 unsafe extern "C" fn release_program(
     info: *mut libc::dl_phdr_info,

@@ -142,6 +142,22 @@ fn filter(rooms: &[String; 2]) -> Value {
     })
 }
 
+/// Stores the sync filter on the server: its ID, escaped for a URL, or
+/// `None` (then the filter goes in each sync's URL, as before).
+async fn store_filter(login: &RecipientLogin, token: &str, filter: &Value) -> Option<String> {
+    match login.client.upload_filter(token, &login.user, filter).await {
+        Ok(id) => Some(escape(&id)),
+        Err(e) => {
+            tracing::debug!(
+                recipient = %login.user,
+                "the sync filter is not stored, so it goes in each sync's URL: {}",
+                e
+            );
+            None
+        }
+    }
+}
+
 async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
     let filter_json = filter(&login.rooms);
     // The filter's ID once the server stores it (a short URL, and the
@@ -159,22 +175,11 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
                 .await
             {
                 Ok(new) => {
-                    if !filter_stored {
-                        match login
-                            .client
-                            .upload_filter(&new, &login.user, &filter_json)
-                            .await
-                        {
-                            Ok(id) => {
-                                filter = escape(&id);
-                                filter_stored = true;
-                            }
-                            Err(e) => tracing::debug!(
-                                recipient = %login.user,
-                                "the sync filter is not stored, so it goes in each sync's URL: {}",
-                                e
-                            ),
-                        }
+                    if !filter_stored
+                        && let Some(id) = store_filter(&login, &new, &filter_json).await
+                    {
+                        filter = id;
+                        filter_stored = true;
                     }
                     token.insert(new).clone()
                 }
