@@ -5,7 +5,10 @@
 #     to the same local endpoint (improbe's simulator) at the same rate (300
 #     attempts/s: 100 targets x 3 operations every second), in one run; and
 #     improbe's peak RSS with 100 targets, split into machine code (pages of
-#     the binary) and data (everything else).
+#     the binary) and data (everything else). Beside them, bench/floor.py
+#     does the same socket work alone (a fresh connection per login, two
+#     requests on a kept one), so the kernel's share no client avoids is
+#     printed too, against blackbox_exporter's CPU.
 #  2. Start lateness against the schedule with 1,000 targets at a 5 s interval.
 #  3. Matrix: CPU time per attempt and peak RSS of improbe (only its own
 #     process, not Synapse's) with 100 Matrix targets against a local Synapse
@@ -68,10 +71,13 @@ $bin --config "$out/probe-100.toml" migrate >/dev/null
 sleep 0.5
 $bin --config "$out/probe-100.toml" run 2>"$out/probe-100.log" & ip=$!; pids+=($ip)
 bb0=$(cpu_ticks $bb); ip0=$(cpu_ticks $ip); ik0=$(kernel_ticks $ip)
+# The same socket work as improbe's, alone, beside them: the kernel's floor.
+python3 bench/floor.py 127.0.0.1 19480 100 "$seconds" > "$out/floor.txt" & floor=$!; pids+=($floor)
 python3 bench/blackbox_driver.py http://127.0.0.1:19115 \
   "$endpoint/v4/im_open_login_svc/account_check?sdkappid=1400000000&identifier=administrator&usersig=x&random=1&contenttype=json" \
   300 1 "$seconds" > "$out/blackbox-driver.txt"
 bb1=$(cpu_ticks $bb); ip1=$(cpu_ticks $ip); ik1=$(kernel_ticks $ip)
+wait $floor
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
 code_kb=$(awk '/^RssFile/ {print $2}' /proc/$ip/status)
 data_kb=$(awk '/^RssAnon/ {print $2}' /proc/$ip/status)
@@ -79,16 +85,18 @@ kill -TERM $ip; wait $ip || true
 attempts=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts")
 ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'")
 probes=$(sed -E 's/blackbox probes: ([0-9]+) done.*/\1/' "$out/blackbox-driver.txt")
-cat "$out/blackbox-driver.txt"
+floor_us=$(sed -E 's/.*system time ([0-9.]+) us.*/\1/' "$out/floor.txt")
+cat "$out/blackbox-driver.txt" "$out/floor.txt"
 echo "improbe attempts: $attempts ($ok ok)"
-python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" "$ik0" "$ik1" <<'PY'
+python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" "$ik0" "$ik1" "$floor_us" <<'PY'
 import sys
-ip0, ip1, bb0, bb1, hz, attempts, probes, rss, code, data, ik0, ik1 = map(float, sys.argv[1:])
+ip0, ip1, bb0, bb1, hz, attempts, probes, rss, code, data, ik0, ik1, floor = map(float, sys.argv[1:])
 ip = (ip1 - ip0) / hz / attempts * 1e6
 bb = (bb1 - bb0) / hz / probes * 1e6
 kernel = (ik1 - ik0) / max(ip1 - ip0, 1)
 print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, ratio {ip / bb:.3f} (goal <= 0.05)")
-print(f"improbe's CPU in the kernel: {kernel * 100:.0f} % (system time of its process, /proc/PID/stat)")
+print(f"improbe's CPU in the kernel: {kernel * 100:.0f} % (system time of its process, /proc/PID/stat): {(ip1 - ip0) / hz / attempts * 1e6 * kernel:.0f} us per attempt")
+print(f"the kernel's floor for the same socket work (bench/floor.py): {floor:.0f} us per operation, {floor / bb:.3f} x blackbox_exporter's CPU per probe")
 print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal <= 15); at the end {(code + data) / 1024:.1f} MiB: machine code {code / 1024:.1f}, data {data / 1024:.1f}")
 PY
 echo "read-ahead on the binary's disk: $(readahead "$bin") KiB (resident code depends on it, docs/performance.md)"

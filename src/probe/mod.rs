@@ -221,7 +221,13 @@ fn http_client(pool: bool) -> anyhow::Result<reqwest::Client> {
     let builder = if pool {
         builder
     } else {
-        builder.pool_max_idle_per_host(0)
+        // A connection that carries one request and closes needs no TCP
+        // keepalive: four socket options fewer per login (docs/performance.md).
+        builder
+            .pool_max_idle_per_host(0)
+            .tcp_keepalive(None)
+            .tcp_keepalive_interval(None)
+            .tcp_keepalive_retries(None)
     };
     Ok(builder.build()?)
 }

@@ -10,6 +10,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 
 use super::codes::{self, Call};
+use super::settings::ApiBase;
 use crate::probe::Fault;
 use crate::probe::{ProbeOutcome, describe};
 
@@ -96,15 +97,29 @@ impl fmt::Display for CallError {
 #[derive(Clone)]
 pub struct MatrixClient {
     http: reqwest::Client,
-    base: String,
+    base: ApiBase,
 }
 
 /// The most of a non-Matrix body kept as evidence.
 const BODY_EXCERPT: usize = 200;
 
 impl MatrixClient {
-    pub fn new(http: reqwest::Client, base: String) -> Self {
+    pub fn new(http: reqwest::Client, base: ApiBase) -> Self {
         Self { http, base }
+    }
+
+    /// The base with `path` (and the query after its `?`) appended; only
+    /// the appended part is parsed.
+    fn url(&self, path: &str) -> Result<reqwest::Url, CallError> {
+        let mut url = self.base.clone().map_err(CallError::Transport)?;
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        let full = [url.path(), path].concat();
+        url.set_path(&full);
+        url.set_query(query);
+        Ok(url)
     }
 
     /// One call. `path` is below `/_matrix/client/v3` and already escaped.
@@ -119,7 +134,7 @@ impl MatrixClient {
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<T, CallError> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self.http.request(method, self.url(path)?);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -285,8 +300,57 @@ pub fn escape(segment: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xF)] as char);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::matrix::settings::api_base;
+
+    fn client(homeserver: &str) -> MatrixClient {
+        MatrixClient::new(reqwest::Client::new(), api_base(homeserver))
+    }
+
+    /// Appending to the parsed base gives the URL that parsing the whole
+    /// text gave before, query included, under a path prefix too.
+    #[test]
+    fn a_call_url_is_the_base_with_the_path_and_query_appended() {
+        for homeserver in [
+            "http://127.0.0.1:8008",
+            "https://matrix.example.org/prefix/",
+        ] {
+            for path in [
+                "/login",
+                &format!(
+                    "/rooms/{}/send/m.room.message/{}",
+                    escape("!room:example.org"),
+                    escape("t 1")
+                ),
+                "/sync?filter=0&timeout=30000&since=s72_5%2B1",
+            ] {
+                let whole = format!(
+                    "{}/_matrix/client/v3{path}",
+                    homeserver.trim_end_matches('/')
+                );
+                let expected = reqwest::Url::parse(&whole).unwrap();
+                assert_eq!(client(homeserver).url(path).unwrap(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_homeserver_that_is_not_a_url_fails_each_call_as_a_transport_error() {
+        let error = client("not a url").url("/login").unwrap_err();
+        assert!(
+            matches!(&error, CallError::Transport(text) if text.starts_with("homeserver is not a URL")),
+            "{error:?}"
+        );
+    }
 }
