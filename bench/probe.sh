@@ -5,7 +5,7 @@
 #     to the same local endpoint (improbe's simulator) at the same rate (300
 #     attempts/s: 100 targets x 3 operations every second), in one run; and
 #     improbe's peak RSS with 100 targets, split into machine code (pages of
-#     the binary) and data (everything else). Beside them, bench/floor.py
+#     the binary) and data (everything else). Beside them, bench/floor.c
 #     does the same socket work alone (a fresh connection per login, two
 #     requests on a kept one), so the kernel's share no client avoids is
 #     printed too, against blackbox_exporter's CPU.
@@ -23,7 +23,10 @@ seconds="${1:-60}"
 phases=" ${PHASES:-1 2 3 4} "
 want() { [[ "$phases" == *" $1 "* ]]; }
 out=bench/out; mkdir -p "$out"
-if want 1; then command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }; fi
+if want 1; then
+  command -v prometheus-blackbox-exporter >/dev/null || { echo "apt-get install prometheus-blackbox-exporter" >&2; exit 1; }
+  cc -O2 -o "$out/floor" bench/floor.c
+fi
 # IMPROBE_BIN runs another build (a baseline) through the same steps.
 if [ -z "${IMPROBE_BIN:-}" ]; then cargo build --release --quiet; fi
 bin="${IMPROBE_BIN:-target/release/improbe}"
@@ -71,8 +74,8 @@ $bin --config "$out/probe-100.toml" migrate >/dev/null
 sleep 0.5
 $bin --config "$out/probe-100.toml" run 2>"$out/probe-100.log" & ip=$!; pids+=($ip)
 bb0=$(cpu_ticks $bb); ip0=$(cpu_ticks $ip); ik0=$(kernel_ticks $ip)
-# The same socket work as improbe's, alone, beside them: the kernel's floor.
-python3 bench/floor.py 127.0.0.1 19480 100 "$seconds" > "$out/floor.txt" & floor=$!; pids+=($floor)
+# The same socket work as improbe's, alone, beside them: the floor.
+"$out/floor" 19480 100 "$seconds" > "$out/floor.txt" & floor=$!; pids+=($floor)
 python3 bench/blackbox_driver.py http://127.0.0.1:19115 \
   "$endpoint/v4/im_open_login_svc/account_check?sdkappid=1400000000&identifier=administrator&usersig=x&random=1&contenttype=json" \
   300 1 "$seconds" > "$out/blackbox-driver.txt"
@@ -85,7 +88,7 @@ kill -TERM $ip; wait $ip || true
 attempts=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts")
 ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'")
 probes=$(sed -E 's/blackbox probes: ([0-9]+) done.*/\1/' "$out/blackbox-driver.txt")
-floor_us=$(sed -E 's/.*system time ([0-9.]+) us.*/\1/' "$out/floor.txt")
+floor_us=$(sed -E 's/.*CPU ([0-9.]+) us.*/\1/' "$out/floor.txt")
 cat "$out/blackbox-driver.txt" "$out/floor.txt"
 echo "improbe attempts: $attempts ($ok ok)"
 python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" "$ik0" "$ik1" "$floor_us" <<'PY'
@@ -96,7 +99,7 @@ bb = (bb1 - bb0) / hz / probes * 1e6
 kernel = (ik1 - ik0) / max(ip1 - ip0, 1)
 print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, ratio {ip / bb:.3f} (goal <= 0.05)")
 print(f"improbe's CPU in the kernel: {kernel * 100:.0f} % (system time of its process, /proc/PID/stat): {(ip1 - ip0) / hz / attempts * 1e6 * kernel:.0f} us per attempt")
-print(f"the kernel's floor for the same socket work (bench/floor.py): {floor:.0f} us per operation, {floor / bb:.3f} x blackbox_exporter's CPU per probe")
+print(f"the floor, the same socket work alone (bench/floor.c): {floor:.0f} us per operation, {floor / bb:.3f} x blackbox_exporter's CPU per probe")
 print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal <= 15); at the end {(code + data) / 1024:.1f} MiB: machine code {code / 1024:.1f}, data {data / 1024:.1f}")
 PY
 echo "read-ahead on the binary's disk: $(readahead "$bin") KiB (resident code depends on it, docs/performance.md)"
