@@ -544,7 +544,7 @@ fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]
 
 /// A batch of attempts as the JSON array a one-statement write reads, each
 /// with its minute.
-fn attempts_json<'a>(batch: impl Iterator<Item = &'a Attempt>) -> String {
+fn attempts_json(batch: &[Attempt]) -> String {
     #[derive(serde::Serialize)]
     struct Row<'a> {
         target: &'a str,
@@ -562,6 +562,7 @@ fn attempts_json<'a>(batch: impl Iterator<Item = &'a Attempt>) -> String {
         delivered_ms: Option<i64>,
     }
     let rows: Vec<Row> = batch
+        .iter()
         .map(|a| Row {
             target: &a.target,
             prober: &a.prober,

@@ -121,17 +121,6 @@ impl Dialect for Postgres {
     fn rows_affected(result: sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }
-
-    fn json_rows(columns: &[(&str, &str)]) -> String {
-        let fields: Vec<String> = columns
-            .iter()
-            .map(|(name, sql_type)| format!("{name} {sql_type}"))
-            .collect();
-        format!(
-            "jsonb_to_recordset(CAST($1 AS jsonb)) AS input({})",
-            fields.join(", ")
-        )
-    }
 }
 
 impl SqlStore<Postgres> {

@@ -4,13 +4,12 @@
 //! `service_months` upsert, the migrations) in [`Dialect`], which
 //! `sqlite.rs` and `postgres.rs` implement.
 //!
-//! The statements that write a batch's rows read them from one JSON
-//! parameter ([`Dialect::json_rows`]): their text is the same whatever the
-//! number of rows, so each connection prepares them once and keeps them.
-//! Built with `QueryBuilder`, each row count was a statement of its own,
-//! compiled again on every flush (a third of SQLite's CPU time in
-//! callgrind) and kept out of sqlx's statement cache, where SQLite would
-//! have held every such program (docs/performance.md, CPU and memory).
+//! Statements built with `QueryBuilder` hold a number of rows that varies
+//! with the batch, so each row count is a statement of its own: they are run
+//! with `persistent(false)`, kept out of sqlx's per-connection statement
+//! cache, where SQLite would otherwise hold every such prepared program (tens
+//! of kilobytes for a batch) for as long as the cache does (docs/performance.md
+//! "Performance", memory).
 
 use sqlx::database::HasStatementCache;
 use sqlx::migrate::{Migrate, Migrator};
@@ -40,104 +39,6 @@ pub trait Dialect: Database + HasStatementCache {
 
     /// How many rows a statement changed (each driver has its own result type).
     fn rows_affected(result: Self::QueryResult) -> u64;
-
-    /// A `FROM` item named `input`: the rows of the statement's parameter
-    /// `$1`, a JSON array of objects, as `columns` (each a name, which is
-    /// also the object's key, and its SQL type).
-    fn json_rows(columns: &[(&str, &str)]) -> String;
-}
-
-/// The columns of an attempt row, as `attempts_json` writes them.
-const ATTEMPT_ROWS: [(&str, &str); 12] = [
-    ("target", "text"),
-    ("prober", "text"),
-    ("kind", "text"),
-    ("started_at_ms", "bigint"),
-    ("latency_ms", "bigint"),
-    ("outcome", "text"),
-    ("http_status", "integer"),
-    ("error_code", "text"),
-    ("error", "text"),
-    ("reason", "text"),
-    ("delivery", "text"),
-    ("delivered_ms", "bigint"),
-];
-
-/// A target minute, as [`minutes_json`] writes it.
-const MINUTE_ROWS: [(&str, &str); 2] = [("target", "text"), ("minute", "bigint")];
-
-#[derive(serde::Serialize)]
-struct MinuteRow<'a> {
-    target: &'a str,
-    minute: i64,
-}
-
-/// A minute's verdict and the counts it was decided from.
-const VERDICT_ROWS: [(&str, &str); 8] = [
-    ("target", "text"),
-    ("minute", "bigint"),
-    ("verdict", "text"),
-    ("ok_attempts", "bigint"),
-    ("fail_attempts", "bigint"),
-    ("inconclusive_attempts", "bigint"),
-    ("probers", "bigint"),
-    ("slow_ok_attempts", "bigint"),
-];
-
-#[derive(serde::Serialize)]
-struct VerdictRow<'a> {
-    target: &'a str,
-    minute: i64,
-    verdict: &'a str,
-    ok_attempts: i64,
-    fail_attempts: i64,
-    inconclusive_attempts: i64,
-    probers: i64,
-    slow_ok_attempts: i64,
-}
-
-/// A change to an hour's roll-up.
-const HOUR_ROWS: [(&str, &str); 4] = [
-    ("target", "text"),
-    ("hour", "bigint"),
-    ("available_minutes", "bigint"),
-    ("failure_minutes", "bigint"),
-];
-
-#[derive(serde::Serialize)]
-struct HourRow<'a> {
-    target: &'a str,
-    hour: i64,
-    available_minutes: i64,
-    failure_minutes: i64,
-}
-
-/// The JSON rows of `minutes` ([`MINUTE_ROWS`]).
-fn minutes_json(minutes: &[(String, Minute)]) -> String {
-    json_array(minutes.iter().map(|(target, minute)| MinuteRow {
-        target,
-        minute: minute.0,
-    }))
-}
-
-/// Rows as the JSON array [`Dialect::json_rows`] reads.
-fn json_array<T: serde::Serialize>(rows: impl Iterator<Item = T>) -> String {
-    serde_json::to_string(&rows.collect::<Vec<T>>()).expect("rows serialise")
-}
-
-/// A statement built from this file's constant column lists only (never
-/// from a value), to be run many times.
-fn statement(sql: String) -> SqlStr {
-    AssertSqlSafe(sql).into_sql_str()
-}
-
-/// `columns` joined with commas, for an `INSERT ... SELECT`.
-fn column_list(columns: &[(&str, &str)]) -> String {
-    columns
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A value both stored and read back: what every bound column type is.
@@ -159,7 +60,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, SqlSafeStr, SqlStr};
+use sqlx::{QueryBuilder, Row};
 
 use crate::attempt::{Attempt, Delivery, InconclusiveReason};
 use crate::config::ConfiguredExclusion;
@@ -279,16 +180,30 @@ where
         attempts: &[&Attempt],
         skip_stored: bool,
     ) -> StoreResult<u64> {
-        let columns = column_list(&ATTEMPT_ROWS);
-        let mut sql = format!(
-            "INSERT INTO attempts ({columns}) SELECT {columns} FROM {} WHERE true",
-            DB::json_rows(&ATTEMPT_ROWS)
+        let mut insert = QueryBuilder::<DB>::new(
+            "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
+             http_status, error_code, error, reason, delivery, delivered_ms) ",
         );
+        insert.push_values(attempts, |mut row, a| {
+            row.push_bind(a.target.clone())
+                .push_bind(a.prober.clone())
+                .push_bind(a.kind.as_str())
+                .push_bind(a.started_at_ms())
+                .push_bind(a.latency_ms)
+                .push_bind(a.outcome.as_str())
+                .push_bind(a.http_status)
+                .push_bind(a.error_code.clone())
+                .push_bind(a.error.clone())
+                .push_bind(a.reason.map(InconclusiveReason::as_str))
+                .push_bind(a.delivery.map(Delivery::as_str))
+                .push_bind(a.delivery.and_then(Delivery::delivered_ms));
+        });
         if skip_stored {
-            sql.push_str(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
+            insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
         }
-        Ok(sqlx::query(AssertSqlSafe(sql))
-            .bind(crate::store::attempts_json(attempts.iter().copied()))
+        Ok(insert
+            .build()
+            .persistent(keep_prepared(attempts.len()))
             .execute(&mut **tx)
             .await
             .map(DB::rows_affected)?)
@@ -304,50 +219,28 @@ where
         if buckets.is_empty() {
             return Ok(());
         }
-        #[derive(serde::Serialize)]
-        struct BucketRow<'a> {
-            target: &'a str,
-            minute: i64,
-            prober: &'a str,
-            ok_attempts: i64,
-            fail_attempts: i64,
-            inconclusive_attempts: i64,
-            slow_ok_attempts: i64,
-        }
-        const BUCKET_ROWS: [(&str, &str); 7] = [
-            ("target", "text"),
-            ("minute", "bigint"),
-            ("prober", "text"),
-            ("ok_attempts", "bigint"),
-            ("fail_attempts", "bigint"),
-            ("inconclusive_attempts", "bigint"),
-            ("slow_ok_attempts", "bigint"),
-        ];
-        let rows = json_array(
-            buckets
-                .iter()
-                .map(|((target, minute, prober), counts)| BucketRow {
-                    target,
-                    minute: minute.0,
-                    prober,
-                    ok_attempts: counts.ok,
-                    fail_attempts: counts.fail,
-                    inconclusive_attempts: counts.inconclusive,
-                    slow_ok_attempts: counts.slow_ok,
-                }),
+        let mut upsert = QueryBuilder::<DB>::new(
+            "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts) ",
         );
-        let columns = column_list(&BUCKET_ROWS);
-        let sql = format!(
-            "INSERT INTO minute_buckets ({columns}) SELECT {columns} FROM {} WHERE true \
-             ON CONFLICT (target, minute, prober) DO UPDATE SET \
+        upsert.push_values(buckets, |mut row, ((target, minute, prober), counts)| {
+            row.push_bind(target.clone())
+                .push_bind(minute.0)
+                .push_bind(prober.clone())
+                .push_bind(counts.ok)
+                .push_bind(counts.fail)
+                .push_bind(counts.inconclusive)
+                .push_bind(counts.slow_ok);
+        });
+        upsert.push(
+            " ON CONFLICT (target, minute, prober) DO UPDATE SET \
              ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
              fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
              inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
              slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts",
-            DB::json_rows(&BUCKET_ROWS)
         );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(rows)
+        upsert
+            .build()
+            .persistent(keep_prepared(buckets.len()))
             .execute(&mut **tx)
             .await?;
         Ok(())
@@ -356,13 +249,15 @@ where
     /// Appends minutes whose buckets changed to `pending_minutes`:
     /// plain inserts, which never wait on another prober's rows.
     async fn mark_pending(tx: &mut Tx<'_, DB>, minutes: &[(String, Minute)]) -> StoreResult<()> {
-        let sql = statement(format!(
-            "INSERT INTO pending_minutes (target, minute) SELECT target, minute FROM {}",
-            DB::json_rows(&MINUTE_ROWS)
-        ));
         for chunk in minutes.chunks(MINUTE_CHUNK) {
-            sqlx::query(sql.clone())
-                .bind(minutes_json(chunk))
+            let mut insert =
+                QueryBuilder::<DB>::new("INSERT INTO pending_minutes (target, minute) ");
+            insert.push_values(chunk, |mut row, (target, minute)| {
+                row.push_bind(target.clone()).push_bind(minute.0);
+            });
+            insert
+                .build()
+                .persistent(keep_prepared(chunk.len()))
                 .execute(&mut **tx)
                 .await?;
         }
@@ -455,6 +350,20 @@ where
             .collect())
     }
 
+    /// Appends `(target, minute) IN (VALUES ...)` for a chunk of minutes.
+    fn push_minute_list(query: &mut QueryBuilder<DB>, chunk: &[(String, Minute)]) {
+        query.push("(target, minute) IN (VALUES ");
+        let mut list = query.separated(", ");
+        for (target, minute) in chunk {
+            list.push("(");
+            list.push_bind_unseparated(target.clone());
+            list.push_unseparated(", ");
+            list.push_bind_unseparated(minute.0);
+            list.push_unseparated(")");
+        }
+        query.push(")");
+    }
+
     /// Re-decides the verdict of each given target minute from its
     /// buckets and the target's exclusion windows, and moves the hourly
     /// roll-up by exactly the change. The caller holds the targets' locks.
@@ -464,41 +373,18 @@ where
         exclusions: &HashMap<String, ExcludedMinutes>,
     ) -> StoreResult<()> {
         let none = ExcludedMinutes::default();
-        let input = DB::json_rows(&MINUTE_ROWS);
-        // Joined, so each listed minute is an index lookup.
-        let sums = statement(format!(
-            "SELECT b.target, b.minute, CAST(SUM(b.ok_attempts) AS BIGINT), CAST(SUM(b.fail_attempts) AS BIGINT), \
-             CAST(SUM(b.inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT), \
-             CAST(SUM(b.slow_ok_attempts) AS BIGINT) FROM {input} \
-             JOIN minute_buckets AS b ON b.target = input.target AND b.minute = input.minute \
-             GROUP BY b.target, b.minute"
-        ));
-        let previous_verdicts = statement(format!(
-            "SELECT v.target, v.minute, v.verdict FROM {input} \
-             JOIN verdicts AS v ON v.target = input.target AND v.minute = input.minute"
-        ));
-        let upsert = statement(format!(
-            "INSERT INTO verdicts ({columns}) SELECT {columns} FROM {} WHERE true \
-             ON CONFLICT (target, minute) DO UPDATE SET verdict = excluded.verdict, \
-             ok_attempts = excluded.ok_attempts, fail_attempts = excluded.fail_attempts, \
-             inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers, \
-             slow_ok_attempts = excluded.slow_ok_attempts",
-            DB::json_rows(&VERDICT_ROWS),
-            columns = column_list(&VERDICT_ROWS)
-        ));
-        let rollup = statement(format!(
-            "INSERT INTO verdict_hours ({columns}) SELECT {columns} FROM {} WHERE true \
-             ON CONFLICT (target, hour) DO UPDATE SET \
-             available_minutes = verdict_hours.available_minutes + excluded.available_minutes, \
-             failure_minutes = verdict_hours.failure_minutes + excluded.failure_minutes",
-            DB::json_rows(&HOUR_ROWS),
-            columns = column_list(&HOUR_ROWS)
-        ));
         for chunk in minutes.chunks(MINUTE_CHUNK) {
-            let listed = minutes_json(chunk);
+            let mut sums = QueryBuilder::<DB>::new(
+                "SELECT target, minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
+                 CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT), \
+                 CAST(SUM(slow_ok_attempts) AS BIGINT) FROM minute_buckets WHERE ",
+            );
+            Self::push_minute_list(&mut sums, chunk);
+            sums.push(" GROUP BY target, minute");
             let mut decided = Vec::with_capacity(chunk.len());
-            for row in sqlx::query(sums.clone())
-                .bind(&listed)
+            for row in sums
+                .build()
+                .persistent(keep_prepared(chunk.len()))
                 .fetch_all(&mut **tx)
                 .await?
             {
@@ -524,9 +410,13 @@ where
                 continue;
             }
 
+            let mut previous_query =
+                QueryBuilder::<DB>::new("SELECT target, minute, verdict FROM verdicts WHERE ");
+            Self::push_minute_list(&mut previous_query, chunk);
             let mut previous = HashMap::with_capacity(chunk.len());
-            for row in sqlx::query(previous_verdicts.clone())
-                .bind(&listed)
+            for row in previous_query
+                .build()
+                .persistent(keep_prepared(chunk.len()))
                 .fetch_all(&mut **tx)
                 .await?
             {
@@ -542,34 +432,55 @@ where
                 &previous,
             );
 
-            let rows = json_array(decided.iter().map(
-                |(target, minute, verdict, counts, probers)| VerdictRow {
-                    target,
-                    minute: minute.0,
-                    verdict: verdict.as_str(),
-                    ok_attempts: counts.ok,
-                    fail_attempts: counts.fail,
-                    inconclusive_attempts: counts.inconclusive,
-                    probers: *probers,
-                    slow_ok_attempts: counts.slow_ok,
+            let mut upsert = QueryBuilder::<DB>::new(
+                "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, \
+                 slow_ok_attempts) ",
+            );
+            upsert.push_values(
+                &decided,
+                |mut row, (target, minute, verdict, counts, probers)| {
+                    row.push_bind(target.as_str())
+                        .push_bind(minute.0)
+                        .push_bind(verdict.as_str())
+                        .push_bind(counts.ok)
+                        .push_bind(counts.fail)
+                        .push_bind(counts.inconclusive)
+                        .push_bind(*probers)
+                        .push_bind(counts.slow_ok);
                 },
-            ));
-            sqlx::query(upsert.clone())
-                .bind(rows)
+            );
+            upsert.push(
+                " ON CONFLICT (target, minute) DO UPDATE SET verdict = excluded.verdict, \
+                 ok_attempts = excluded.ok_attempts, fail_attempts = excluded.fail_attempts, \
+                 inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers, \
+                 slow_ok_attempts = excluded.slow_ok_attempts",
+            );
+            upsert
+                .build()
+                .persistent(keep_prepared(decided.len()))
                 .execute(&mut **tx)
                 .await?;
 
             if changed.is_empty() {
                 continue;
             }
-            let rows = json_array(changed.iter().map(|((target, hour), delta)| HourRow {
-                target,
-                hour: *hour,
-                available_minutes: delta.available,
-                failure_minutes: delta.failure,
-            }));
-            sqlx::query(rollup.clone())
-                .bind(rows)
+            let mut rollup = QueryBuilder::<DB>::new(
+                "INSERT INTO verdict_hours (target, hour, available_minutes, failure_minutes) ",
+            );
+            rollup.push_values(&changed, |mut row, ((target, hour), delta)| {
+                row.push_bind(*target)
+                    .push_bind(*hour)
+                    .push_bind(delta.available)
+                    .push_bind(delta.failure);
+            });
+            rollup.push(
+                " ON CONFLICT (target, hour) DO UPDATE SET \
+                 available_minutes = verdict_hours.available_minutes + excluded.available_minutes, \
+                 failure_minutes = verdict_hours.failure_minutes + excluded.failure_minutes",
+            );
+            rollup
+                .build()
+                .persistent(keep_prepared(changed.len()))
                 .execute(&mut **tx)
                 .await?;
         }
@@ -726,7 +637,7 @@ where
     ) -> StoreResult<IngestSummary> {
         let sql = DB::STORE_AT_ONCE.expect("checked by the caller");
         let row = sqlx::query(sql)
-            .bind(crate::store::attempts_json(batch.iter()))
+            .bind(crate::store::attempts_json(batch))
             .bind(watermark.map(|m| m.prober.clone()))
             .bind(watermark.map(|m| m.complete_until.timestamp_millis()))
             .bind(watermark.map(|m| m.reported_at.timestamp_millis()))
@@ -761,18 +672,18 @@ where
             .await?;
         let mut seqs = Vec::new();
         let mut minutes = BTreeSet::new();
-        let pending = statement(format!(
-            "SELECT p.seq, p.target, p.minute FROM {} \
-             JOIN pending_minutes AS p ON p.target = input.target",
-            DB::json_rows(&[("target", "text")])
-        ));
         for chunk in locked.chunks(MINUTE_CHUNK) {
-            #[derive(serde::Serialize)]
-            struct TargetRow<'a> {
-                target: &'a str,
+            let mut pending = QueryBuilder::<DB>::new(
+                "SELECT seq, target, minute FROM pending_minutes WHERE target IN (",
+            );
+            let mut list = pending.separated(", ");
+            for target in chunk {
+                list.push_bind(target.clone());
             }
-            for row in sqlx::query(pending.clone())
-                .bind(json_array(chunk.iter().map(|target| TargetRow { target })))
+            pending.push(")");
+            for row in pending
+                .build()
+                .persistent(keep_prepared(chunk.len()))
                 .fetch_all(&mut *tx)
                 .await?
             {
@@ -787,17 +698,16 @@ where
         let minutes: Vec<(String, Minute)> = minutes.into_iter().collect();
         let exclusions = Self::load_exclusions(&mut tx).await?;
         Self::redecide(&mut tx, &minutes, &exclusions).await?;
-        let delete = statement(format!(
-            "DELETE FROM pending_minutes WHERE seq IN (SELECT seq FROM {})",
-            DB::json_rows(&[("seq", "bigint")])
-        ));
         for chunk in seqs.chunks(ATTEMPT_BATCH) {
-            #[derive(serde::Serialize)]
-            struct SeqRow {
-                seq: i64,
+            let mut delete = QueryBuilder::<DB>::new("DELETE FROM pending_minutes WHERE seq IN (");
+            let mut list = delete.separated(", ");
+            for seq in chunk {
+                list.push_bind(*seq);
             }
-            sqlx::query(delete.clone())
-                .bind(json_array(chunk.iter().map(|&seq| SeqRow { seq })))
+            delete.push(")");
+            delete
+                .build()
+                .persistent(keep_prepared(chunk.len()))
                 .execute(&mut *tx)
                 .await?;
         }

@@ -62,16 +62,6 @@ impl Dialect for Sqlite {
     fn rows_affected(result: sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
-
-    /// SQLite's JSON values come out as the SQL values they are (a number
-    /// as an integer, `null` as NULL): the types need no casts.
-    fn json_rows(columns: &[(&str, &str)]) -> String {
-        let fields: Vec<String> = columns
-            .iter()
-            .map(|(name, _)| format!("value ->> '{name}' AS {name}"))
-            .collect();
-        format!("(SELECT {} FROM json_each($1)) AS input", fields.join(", "))
-    }
 }
 
 impl SqlStore<Sqlite> {
