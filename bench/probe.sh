@@ -7,8 +7,9 @@
 #     improbe's peak RSS with 100 targets, split into machine code (pages of
 #     the binary) and data (everything else). Beside them, bench/floor.c
 #     does the same socket work alone (a fresh connection per login, two
-#     requests on a kept one), so the kernel's share no client avoids is
-#     printed too, against blackbox_exporter's CPU.
+#     requests on kept ones, started in slots as improbe's are), so the least
+#     CPU any client spends on that work is printed too, against
+#     blackbox_exporter's.
 #  2. Start lateness against the schedule with 1,000 targets at a 5 s interval.
 #  3. Matrix: CPU time per attempt and peak RSS of improbe (only its own
 #     process, not Synapse's) with 100 Matrix targets against a local Synapse
