@@ -99,7 +99,7 @@ ip = (ip1 - ip0) / hz / attempts * 1e6
 bb = (bb1 - bb0) / hz / probes * 1e6
 kernel = (ik1 - ik0) / max(ip1 - ip0, 1)
 print(f"CPU per attempt: improbe {ip:.0f} us, blackbox_exporter {bb:.0f} us, ratio {ip / bb:.3f} (goal <= 0.05)")
-print(f"improbe's CPU in the kernel: {kernel * 100:.0f} % (system time of its process, /proc/PID/stat): {(ip1 - ip0) / hz / attempts * 1e6 * kernel:.0f} us per attempt")
+print(f"improbe's CPU in the kernel: {kernel * 100:.0f} % (system time of its process, /proc/PID/stat): {ip * kernel:.0f} us per attempt")
 print(f"the floor, the same socket work alone (bench/floor.c): {floor:.0f} us per operation, {floor / bb:.3f} x blackbox_exporter's CPU per probe")
 print(f"improbe peak RSS with 100 targets: {rss / 1024:.1f} MiB (goal <= 15); at the end {(code + data) / 1024:.1f} MiB: machine code {code / 1024:.1f}, data {data / 1024:.1f}")
 PY

@@ -80,18 +80,12 @@ impl MatrixSettings {
     }
 }
 
-/// The client-server API base of the homeserver at `homeserver`.
+/// The client-server API base of the homeserver at `homeserver` (an
+/// http(s) URL, which [`MatrixSettings::problems`] requires, so it can hold
+/// a path).
 pub fn api_base(homeserver: &str) -> ApiBase {
     let base = format!("{}/_matrix/client/v3", homeserver.trim_end_matches('/'));
-    reqwest::Url::parse(&base)
-        .map_err(|e| format!("homeserver is not a URL: {e}"))
-        .and_then(|url| {
-            if url.cannot_be_a_base() {
-                Err("homeserver is not a URL that can hold a path".to_owned())
-            } else {
-                Ok(url)
-            }
-        })
+    reqwest::Url::parse(&base).map_err(|e| format!("homeserver is not a URL: {e}"))
 }
 
 /// [`MatrixSettings::api_base`]: the parsed base, or why there is none.
