@@ -291,7 +291,26 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
     let signed_in_again = hijacked_at + chrono::Duration::seconds(1);
     group_sends_after(store.as_ref(), "rec", signed_in_again, 2).await;
     // The recipient leaves the group room: sends are still accepted but
-    // nobody sees them.
+    // nobody sees them. What reached the room just before the departure is
+    // still in the recipient's next sync, under `leave` (read with the
+    // recipient's own stored filter, 0): the recipient confirms it there.
+    let filtered_sync = |since: Option<String>| {
+        let since = since.map_or(String::new(), |s| format!("&since={}", urlencode(&s)));
+        format!("/sync?filter=0&timeout=0{since}")
+    };
+    let since = synapse
+        .call(Method::GET, &filtered_sync(None), Some(&rx), None)
+        .await["next_batch"]
+        .as_str()
+        .map(str::to_owned);
+    synapse
+        .call(
+            Method::PUT,
+            &format!("/rooms/{}/send/m.room.message/last-before-leaving", urlencode(&rooms[1])),
+            Some(&rx),
+            Some(serde_json::json!({ "msgtype": "m.text", "body": "last", "org.improbe.probe_id": "last-before-leaving" })),
+        )
+        .await;
     let left_at = chrono::Utc::now();
     synapse
         .call(
@@ -301,6 +320,16 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             Some(serde_json::json!({})),
         )
         .await;
+    let after_leave = synapse
+        .call(Method::GET, &filtered_sync(since), Some(&rx), None)
+        .await;
+    let left_timeline = &after_leave["rooms"]["leave"][&rooms[1]]["timeline"]["events"];
+    assert!(
+        left_timeline.as_array().is_some_and(|events| events
+            .iter()
+            .any(|e| e["content"]["org.improbe.probe_id"] == "last-before-leaving")),
+        "{after_leave}"
+    );
     let after_leaving = left_at + chrono::Duration::milliseconds(500);
     for target in targets {
         group_sends_after(store.as_ref(), target, after_leaving, 2).await;
@@ -317,9 +346,13 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             a.started_at > hijacked_at - chrono::Duration::milliseconds(300)
                 && a.started_at < hijacked_at + chrono::Duration::seconds(1)
         };
+        // A send still in flight when the recipient leaves may reach the
+        // room after the departure: neither side of the comparison.
         let before: Vec<_> = sends
             .iter()
-            .filter(|a| a.started_at < left_at && !racing_the_logout(a))
+            .filter(|a| {
+                a.started_at < left_at - chrono::Duration::seconds(1) && !racing_the_logout(a)
+            })
             .collect();
         let after: Vec<_> = sends
             .iter()

@@ -73,12 +73,7 @@ impl Recipient {
         if !self.book.is_waiting() {
             return;
         }
-        let events = sync
-            .rooms
-            .join
-            .values()
-            .flat_map(|room| &room.timeline.events);
-        for id in events.filter_map(|event| event.content.probe_id.get()) {
+        for id in sync.rooms.probe_ids() {
             self.book.confirm(id, seen_at);
         }
     }
@@ -94,14 +89,29 @@ struct SyncAnswer {
     rooms: SyncRooms,
 }
 
+/// A room the recipient left since the last sync comes under `leave`, with
+/// its timeline up to the departure: what was sent before it left reached
+/// the recipient and is confirmed; nothing after it is in that timeline.
 #[derive(Debug, Default, Deserialize)]
 struct SyncRooms {
     #[serde(default)]
-    join: HashMap<String, JoinedRoom>,
+    join: HashMap<String, SyncRoom>,
+    #[serde(default)]
+    leave: HashMap<String, SyncRoom>,
+}
+
+impl SyncRooms {
+    fn probe_ids(&self) -> impl Iterator<Item = &String> {
+        self.join
+            .values()
+            .chain(self.leave.values())
+            .flat_map(|room| &room.timeline.events)
+            .filter_map(|event| event.content.probe_id.get())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct JoinedRoom {
+struct SyncRoom {
     #[serde(default)]
     timeline: Timeline,
 }
@@ -248,21 +258,21 @@ mod tests {
     fn sync_answers_are_read_with_the_key_sends_carry() {
         let answer = json!({
             "next_batch": "s2",
-            "rooms": { "join": { "!room:example.org": { "timeline": { "events": [
-                { "content": { PROBE_ID_KEY: "p1" } },
-                { "content": { PROBE_ID_KEY: 5 } },
-                { "content": { "body": "no probe id" } },
-            ] } } } },
+            "rooms": {
+                "join": { "!room:example.org": { "timeline": { "events": [
+                    { "content": { PROBE_ID_KEY: "p1" } },
+                    { "content": { PROBE_ID_KEY: 5 } },
+                    { "content": { "body": "no probe id" } },
+                ] } } },
+                "leave": { "!left:example.org": { "timeline": { "events": [
+                    { "content": { PROBE_ID_KEY: "p2" } },
+                ] } } },
+                "invite": { "!invited:example.org": { "invite_state": { "events": [] } } },
+            },
         });
         let answer: SyncAnswer = serde_json::from_value(answer).unwrap();
-        let ids: Vec<&String> = answer
-            .rooms
-            .join
-            .values()
-            .flat_map(|room| &room.timeline.events)
-            .filter_map(|event| event.content.probe_id.get())
-            .collect();
-        assert_eq!(ids, ["p1"]);
+        let ids: Vec<&String> = answer.rooms.probe_ids().collect();
+        assert_eq!(ids, ["p1", "p2"]);
         assert_eq!(answer.next_batch.as_deref(), Some("s2"));
     }
 }
