@@ -364,6 +364,26 @@ where
         query.push(")");
     }
 
+    /// Each given target minute's buckets (one per prober), summed.
+    pub(super) fn bucket_sums_query(chunk: &[(String, Minute)]) -> QueryBuilder<DB> {
+        let mut sums = QueryBuilder::<DB>::new(
+            "SELECT target, minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
+             CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT), \
+             CAST(SUM(slow_ok_attempts) AS BIGINT) FROM minute_buckets WHERE ",
+        );
+        Self::push_minute_list(&mut sums, chunk);
+        sums.push(" GROUP BY target, minute");
+        sums
+    }
+
+    /// Each given target minute's recorded verdict.
+    pub(super) fn verdicts_query(chunk: &[(String, Minute)]) -> QueryBuilder<DB> {
+        let mut previous =
+            QueryBuilder::<DB>::new("SELECT target, minute, verdict FROM verdicts WHERE ");
+        Self::push_minute_list(&mut previous, chunk);
+        previous
+    }
+
     /// Re-decides the verdict of each given target minute from its
     /// buckets and the target's exclusion windows, and moves the hourly
     /// roll-up by exactly the change. The caller holds the targets' locks.
@@ -374,15 +394,8 @@ where
     ) -> StoreResult<()> {
         let none = ExcludedMinutes::default();
         for chunk in minutes.chunks(MINUTE_CHUNK) {
-            let mut sums = QueryBuilder::<DB>::new(
-                "SELECT target, minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
-                 CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT), \
-                 CAST(SUM(slow_ok_attempts) AS BIGINT) FROM minute_buckets WHERE ",
-            );
-            Self::push_minute_list(&mut sums, chunk);
-            sums.push(" GROUP BY target, minute");
             let mut decided = Vec::with_capacity(chunk.len());
-            for row in sums
+            for row in Self::bucket_sums_query(chunk)
                 .build()
                 .persistent(keep_prepared(chunk.len()))
                 .fetch_all(&mut **tx)
@@ -410,11 +423,8 @@ where
                 continue;
             }
 
-            let mut previous_query =
-                QueryBuilder::<DB>::new("SELECT target, minute, verdict FROM verdicts WHERE ");
-            Self::push_minute_list(&mut previous_query, chunk);
             let mut previous = HashMap::with_capacity(chunk.len());
-            for row in previous_query
+            for row in Self::verdicts_query(chunk)
                 .build()
                 .persistent(keep_prepared(chunk.len()))
                 .fetch_all(&mut **tx)

@@ -98,3 +98,48 @@ impl SqlStore<Sqlite> {
         Ok(SqlStore { pool, readers })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{AssertSqlSafe, Row};
+
+    use super::*;
+    use crate::minute::Minute;
+    use crate::store::{MINUTE_CHUNK, Store};
+
+    /// The re-decision reads each minute it is handed through the primary
+    /// keys: a full scan would cost every write the size of the whole
+    /// history. The plan is the bundled SQLite's (the machine's own SQLite
+    /// shell may plan the same text differently).
+    #[tokio::test]
+    async fn the_redecision_reads_its_minutes_by_primary_key() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        for minutes in [1, 3, MINUTE_CHUNK] {
+            let chunk: Vec<(String, Minute)> = (0..minutes)
+                .map(|i| (format!("t{}", i % 3), Minute(i as i64)))
+                .collect();
+            for (table, query) in [
+                ("minute_buckets", SqliteStore::bucket_sums_query(&chunk)),
+                ("verdicts", SqliteStore::verdicts_query(&chunk)),
+            ] {
+                let plan = format!("EXPLAIN QUERY PLAN {}", query.sql().as_str());
+                let details: Vec<String> = sqlx::raw_sql(AssertSqlSafe(plan))
+                    .fetch_all(&store.pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get::<String, _>("detail"))
+                    .collect();
+                let reads: Vec<&String> = details.iter().filter(|d| d.contains(table)).collect();
+                assert!(
+                    !reads.is_empty()
+                        && reads
+                            .iter()
+                            .all(|d| d.starts_with("SEARCH") && d.contains("PRIMARY KEY")),
+                    "{table}, {minutes} minutes: {details:?}"
+                );
+            }
+        }
+    }
+}
