@@ -102,12 +102,46 @@ impl DeliveryBook {
     }
 }
 
+/// Why the recipient cannot see a send: both are our configuration, never
+/// the provider's failure (SLA exclusions), so a send that must be seen is
+/// then `inconclusive`, and otherwise its delivery is not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwatched {
+    /// The recipient is not signed in (refused, or still signing in).
+    NotSignedIn,
+    /// The recipient is not a member of the room (it left, was removed or
+    /// banned, or never joined): `improbe setup` brings it back in.
+    NotInRoom,
+}
+
+impl Unwatched {
+    fn inconclusive(self, http_status: Option<i32>) -> ProbeOutcome {
+        let (reason, why) = match self {
+            Unwatched::NotSignedIn => (
+                InconclusiveReason::Credentials,
+                "the recipient account is not signed in",
+            ),
+            Unwatched::NotInRoom => (
+                InconclusiveReason::RequestRejected,
+                "the recipient account is not in the room (improbe setup brings it back in)",
+            ),
+        };
+        ProbeOutcome::inconclusive(
+            reason,
+            http_status,
+            None,
+            format!("delivery cannot be confirmed: {why}"),
+        )
+    }
+}
+
 /// A send the provider accepted, waiting for its recipient.
 pub struct AwaitedDelivery<'a> {
     pub book: &'a DeliveryBook,
     pub probe_id: &'a str,
-    /// `None` when the recipient cannot watch (its sign-in is refused).
-    pub seen: Option<oneshot::Receiver<Instant>>,
+    /// What the recipient's watch says when it sees the send, or why it
+    /// cannot see it.
+    pub seen: Result<oneshot::Receiver<Instant>, Unwatched>,
 }
 
 /// Finishes `outcome`, a send the provider accepted (`ok`, with
@@ -124,16 +158,12 @@ pub async fn finish_accepted(
     let Some(awaited) = awaited else {
         return outcome;
     };
-    let Some(seen) = awaited.seen else {
-        if mode == DeliveryMode::Require {
-            return ProbeOutcome::inconclusive(
-                InconclusiveReason::Credentials,
-                outcome.http_status,
-                None,
-                "delivery cannot be confirmed: the recipient account is not signed in",
-            );
+    let seen = match awaited.seen {
+        Ok(seen) => seen,
+        Err(unwatched) if mode == DeliveryMode::Require => {
+            return unwatched.inconclusive(outcome.http_status);
         }
-        return outcome;
+        Err(_) => return outcome,
     };
     let wait = timeout.saturating_sub(started.elapsed() + DELIVERY_MARGIN);
     match tokio::time::timeout(wait, seen).await {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::synapse::{RateLimits, Synapse};
 use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
-use improbe::attempt::{Attempt, Delivery, Kind, Outcome};
+use improbe::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
 use improbe::store::Store;
@@ -230,7 +230,7 @@ async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
+async fn delivery_is_confirmed_missing_when_hidden_and_ours_once_the_recipient_leaves() {
     let (synapse, rooms) = homeserver(RateLimits::Relaxed).await;
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
@@ -290,10 +290,30 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
         .await;
     let signed_in_again = hijacked_at + chrono::Duration::seconds(1);
     group_sends_after(store.as_ref(), "rec", signed_in_again, 2).await;
-    // The recipient leaves the group room: sends are still accepted but
-    // nobody sees them. What reached the room just before the departure is
-    // still in the recipient's next sync, under `leave` (read with the
-    // recipient's own stored filter, 0): the recipient confirms it there.
+    // The recipient ignores the sender: Synapse still accepts the sends but
+    // never shows them to the recipient, which is still in the room.
+    let ignored_at = chrono::Utc::now();
+    synapse
+        .call(
+            Method::PUT,
+            &format!(
+                "/user/{}/account_data/m.ignored_user_list",
+                urlencode("@rx:localhost")
+            ),
+            Some(&rx),
+            Some(serde_json::json!({ "ignored_users": { "@probe:localhost": {} } })),
+        )
+        .await;
+    let while_ignored = ignored_at + chrono::Duration::milliseconds(500);
+    for target in targets {
+        group_sends_after(store.as_ref(), target, while_ignored, 2).await;
+    }
+    // The recipient leaves the group room: the sends are still accepted,
+    // and the recipient, no longer a member, cannot see them: that is our
+    // configuration, not the provider's failure. What reached the room just
+    // before the departure is still in the recipient's next sync, under
+    // `leave` (read with the recipient's own stored filter, 0): the
+    // recipient confirms it there, and learns from it that it has left.
     let filtered_sync = |since: Option<String>| {
         let since = since.map_or(String::new(), |s| format!("&since={}", urlencode(&s)));
         format!("/sync?filter=0&timeout=0{since}")
@@ -336,6 +356,9 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
     }
     daemon.stop().await;
 
+    // A send still in flight at a change (the sender ignored, the recipient
+    // gone) may land on either side of it: those are left out.
+    let one_second = chrono::Duration::seconds(1);
     for target in targets {
         let sends: Vec<_> = crate::common::all_attempts(store.as_ref(), target)
             .await
@@ -344,21 +367,24 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
             .collect();
         let racing_the_logout = |a: &&Attempt| {
             a.started_at > hijacked_at - chrono::Duration::milliseconds(300)
-                && a.started_at < hijacked_at + chrono::Duration::seconds(1)
+                && a.started_at < hijacked_at + one_second
         };
-        // A send still in flight when the recipient leaves may reach the
-        // room after the departure: neither side of the comparison.
         let before: Vec<_> = sends
             .iter()
-            .filter(|a| {
-                a.started_at < left_at - chrono::Duration::seconds(1) && !racing_the_logout(a)
-            })
+            .filter(|a| a.started_at < ignored_at - one_second && !racing_the_logout(a))
+            .collect();
+        let ignored: Vec<_> = sends
+            .iter()
+            .filter(|a| a.started_at > while_ignored && a.started_at < left_at - one_second)
             .collect();
         let after: Vec<_> = sends
             .iter()
             .filter(|a| a.started_at > after_leaving)
             .collect();
-        assert!(before.len() >= 2 && after.len() >= 2, "{sends:?}");
+        assert!(
+            before.len() >= 2 && !ignored.is_empty() && after.len() >= 2,
+            "{sends:?}"
+        );
         assert!(
             before
                 .iter()
@@ -366,25 +392,44 @@ async fn delivery_is_confirmed_and_missing_once_the_recipient_leaves() {
                     && a.outcome == Outcome::Ok),
             "{before:?}"
         );
-        assert!(
-            after.iter().all(|a| a.delivery == Some(Delivery::Missing)),
-            "{after:?}"
-        );
+        // Accepted and never seen: with `delivery = "require"` a failure.
         let expected = if target == "rec" {
             Outcome::Ok
         } else {
             Outcome::Fail
         };
         assert!(
-            after.iter().all(|a| a.outcome == expected),
-            "{target}: {after:?}"
+            ignored
+                .iter()
+                .all(|a| a.delivery == Some(Delivery::Missing) && a.outcome == expected),
+            "{target}: {ignored:?}"
         );
         // The attempt's latency is the homeserver's answer, not the wait.
         assert!(
-            after
+            ignored
                 .iter()
                 .all(|a| a.latency_ms.is_some_and(|ms| ms < 900)),
-            "{after:?}"
+            "{ignored:?}"
+        );
+        // Out of the room, delivery is not checked (`record`), or the send
+        // is inconclusive, ours to fix (`require`): never a failure.
+        let (outcome, reason) = if target == "rec" {
+            (Outcome::Ok, None)
+        } else {
+            (
+                Outcome::Inconclusive,
+                Some(InconclusiveReason::RequestRejected),
+            )
+        };
+        assert!(
+            after.iter().all(|a| a.delivery.is_none()
+                && a.outcome == outcome
+                && a.reason == reason
+                && (reason.is_none()
+                    || a.error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("not in the room")))),
+            "{target}: {after:?}"
         );
     }
 

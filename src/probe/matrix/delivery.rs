@@ -3,6 +3,7 @@
 //! recipient sees it (docs/providers.md "Delivery confirmation").
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,10 @@ const RETRY_REFUSED: Duration = Duration::from_secs(60);
 pub struct Recipient {
     book: DeliveryBook,
     state: Mutex<WatchState>,
+    rooms: [String; 2],
+    /// Per probe room, whether the recipient's syncs say it is not a member
+    /// there (it left, was removed or banned, or never joined).
+    outside: [AtomicBool; 2],
 }
 
 pub struct RecipientLogin {
@@ -49,6 +54,8 @@ impl Recipient {
         let recipient = Arc::new(Recipient {
             book: DeliveryBook::default(),
             state: Mutex::new(WatchState::Starting),
+            rooms: login.rooms.clone(),
+            outside: Default::default(),
         });
         let task = tokio::spawn(watch(recipient.clone(), login));
         (recipient, task.abort_handle())
@@ -65,6 +72,43 @@ impl Recipient {
     /// The sends waiting for the recipient.
     pub fn book(&self) -> &DeliveryBook {
         &self.book
+    }
+
+    /// Whether the recipient can see what is sent to `room`: until a sync
+    /// says it is not a member there, it is taken to be one.
+    pub fn is_in(&self, room: &str) -> bool {
+        self.rooms
+            .iter()
+            .zip(&self.outside)
+            .all(|(probe_room, outside)| probe_room != room || !outside.load(Ordering::Relaxed))
+    }
+
+    /// Notes the recipient's membership of each probe room from a sync
+    /// answer: a room under `join` has it as a member, one under `leave`
+    /// no longer; the first sync (`initial`) lists every room it is in, so
+    /// a room missing there is one it never joined or left while we were
+    /// away. An incremental sync that names neither changes nothing.
+    fn note_membership(&self, sync: &SyncAnswer, initial: bool) {
+        for (room, outside) in self.rooms.iter().zip(&self.outside) {
+            let now_outside = if sync.rooms.join.contains_key(room) {
+                false
+            } else if initial || sync.rooms.leave.contains_key(room) {
+                true
+            } else {
+                continue;
+            };
+            if outside.swap(now_outside, Ordering::Relaxed) != now_outside {
+                if now_outside {
+                    tracing::warn!(
+                        %room,
+                        "the recipient is not in the probe room, so delivery there is not confirmed; \
+                         `improbe setup` brings it back in"
+                    );
+                } else {
+                    tracing::info!(%room, "the recipient is in the probe room again");
+                }
+            }
+        }
     }
 
     /// Confirms every awaited probe id among a sync answer's timeline events.
@@ -137,14 +181,17 @@ struct EventContent {
     probe_id: Lenient<String>,
 }
 
-/// The sync filter: only messages in the two probe rooms, nothing else.
+/// The sync filter: only messages and membership changes in the two probe
+/// rooms, nothing else. A room whose filtered timeline is empty is left out
+/// of a sync answer, so without the recipient's own leave event in it the
+/// room it has just left would not be named under `leave`.
 fn filter(rooms: &[String; 2]) -> Value {
     json!({
         "presence": { "types": [] },
         "account_data": { "types": [] },
         "room": {
             "rooms": rooms,
-            "timeline": { "types": ["m.room.message"], "limit": 50 },
+            "timeline": { "types": ["m.room.message", "m.room.member"], "limit": 50 },
             "state": { "types": [] },
             "ephemeral": { "types": [] },
             "account_data": { "types": [] },
@@ -234,6 +281,7 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
         {
             Ok(answer) => {
                 recipient.set_state(WatchState::Watching);
+                recipient.note_membership(&answer, since.is_none());
                 recipient.saw(&answer);
                 if let Some(next) = answer.next_batch {
                     since = Some(next);
@@ -274,5 +322,32 @@ mod tests {
         let ids: Vec<&String> = answer.rooms.probe_ids().collect();
         assert_eq!(ids, ["p1", "p2"]);
         assert_eq!(answer.next_batch.as_deref(), Some("s2"));
+    }
+
+    #[test]
+    fn membership_follows_what_the_syncs_say() {
+        let recipient = Recipient {
+            book: DeliveryBook::default(),
+            state: Mutex::new(WatchState::Watching),
+            rooms: ["!direct:x".into(), "!group:x".into()],
+            outside: Default::default(),
+        };
+        let sync = |rooms: Value| -> SyncAnswer {
+            serde_json::from_value(json!({ "next_batch": "s", "rooms": rooms })).unwrap()
+        };
+        let members = || (recipient.is_in("!direct:x"), recipient.is_in("!group:x"));
+        assert_eq!(members(), (true, true), "taken as a member until told");
+        // The first sync lists the rooms it is in: the group room is not.
+        recipient.note_membership(&sync(json!({ "join": { "!direct:x": {} } })), true);
+        assert_eq!(members(), (true, false));
+        // Later syncs that name neither room change nothing.
+        recipient.note_membership(&sync(json!({})), false);
+        assert_eq!(members(), (true, false));
+        recipient.note_membership(&sync(json!({ "join": { "!group:x": {} } })), false);
+        assert_eq!(members(), (true, true));
+        recipient.note_membership(&sync(json!({ "leave": { "!direct:x": {} } })), false);
+        assert_eq!(members(), (false, true));
+        // Another room is no probe room.
+        assert!(recipient.is_in("!other:x"));
     }
 }

@@ -25,7 +25,7 @@ use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
 use super::delivery::DeliveryMode;
 use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
-use crate::probe::delivery::{AwaitedDelivery, finish_accepted};
+use crate::probe::delivery::{AwaitedDelivery, Unwatched, finish_accepted};
 use crate::secret::Secret;
 use crate::sync::Locked;
 
@@ -211,12 +211,15 @@ impl MatrixProbe {
             "body": format!("improbe probe {probe_id}, sent {}", sent_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             PROBE_ID_KEY: probe_id,
         });
-        let watch = self
-            .recipient
-            .as_ref()
-            .map(|(r, _)| r)
-            .filter(|r| r.state() != WatchState::Refused);
-        let seen = watch.map(|r| r.book().expect(&probe_id));
+        let seen = self.recipient.as_ref().map(|(r, _)| {
+            if r.state() == WatchState::Refused {
+                Err(Unwatched::NotSignedIn)
+            } else if !r.is_in(room) {
+                Err(Unwatched::NotInRoom)
+            } else {
+                Ok(r.book().expect(&probe_id))
+            }
+        });
 
         let mut renewed = false;
         let answer = loop {
@@ -241,18 +244,22 @@ impl MatrixProbe {
         };
         let answered = started.elapsed();
         if let Err((doing, call, e)) = answer {
-            if let Some(r) = watch {
+            if let Some((r, _)) = &self.recipient {
                 r.book().forget(&probe_id);
             }
             return self.failed(kind, call, doing, &e);
         }
         let mut outcome = ProbeOutcome::ok(Some(200));
         outcome.answered_after = Some(answered);
-        let awaited = self.recipient.as_ref().map(|(r, _)| AwaitedDelivery {
-            book: r.book(),
-            probe_id: &probe_id,
-            seen,
-        });
+        let awaited = self
+            .recipient
+            .as_ref()
+            .zip(seen)
+            .map(|((r, _), seen)| AwaitedDelivery {
+                book: r.book(),
+                probe_id: &probe_id,
+                seen,
+            });
         finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
     }
 

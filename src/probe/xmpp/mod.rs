@@ -26,7 +26,7 @@ use self::scram::LoginPassword;
 use self::session::{BODY_PREFIX, Session, sign_in, sign_out};
 use super::Fault;
 use super::delivery::DeliveryMode;
-use super::delivery::{AwaitedDelivery, DeliveryBook, WatchState, finish_accepted};
+use super::delivery::{AwaitedDelivery, DeliveryBook, Unwatched, WatchState, finish_accepted};
 use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
 use crate::secret::Secret;
@@ -223,7 +223,7 @@ impl XmppProbe {
         let awaited = self.recipient.as_ref().map(|(w, _)| AwaitedDelivery {
             book: &w.book,
             probe_id: &probe_id,
-            seen,
+            seen: seen.ok_or(Unwatched::NotSignedIn),
         });
         finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
     }
