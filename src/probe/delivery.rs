@@ -64,25 +64,37 @@ pub fn check_recipient(
 pub enum WatchState {
     Starting,
     Watching,
-    /// The server refused the recipient's sign-in: our configuration.
-    Refused,
+    /// The server refused the recipient's sign-in, or its room refused
+    /// it: our configuration.
+    Refused(Unwatched),
+}
+
+/// What a waiting send learns: when the recipient saw it, or that the
+/// recipient can no longer see it.
+pub type Sighting = Result<Instant, Unwatched>;
+
+/// Where a send goes, as the recipient sees it: its direct conversation or
+/// the group room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Direct,
+    Group,
 }
 
 /// Probe ids of sends whose recipient has not seen them yet.
 #[derive(Default)]
 pub struct DeliveryBook {
-    waiting: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
+    waiting: Mutex<HashMap<String, (Place, oneshot::Sender<Sighting>)>>,
 }
 
 impl DeliveryBook {
     /// Registers a probe id before its send, so a recipient that sees the
     /// message before the send's answer arrives still confirms it.
-    pub fn expect(&self, probe_id: &str) -> oneshot::Receiver<Instant> {
+    pub fn expect(&self, probe_id: &str, place: Place) -> oneshot::Receiver<Sighting> {
         let (tx, rx) = oneshot::channel();
         self.waiting
-            .lock()
-            .expect("delivery lock")
-            .insert(probe_id.to_owned(), tx);
+            .locked()
+            .insert(probe_id.to_owned(), (place, tx));
         rx
     }
 
@@ -92,8 +104,24 @@ impl DeliveryBook {
 
     /// The recipient saw `probe_id` at `seen_at`.
     pub fn confirm(&self, probe_id: &str, seen_at: Instant) {
-        if let Some(waiter) = self.waiting.locked().remove(probe_id) {
-            let _ = waiter.send(seen_at);
+        if let Some((_, waiter)) = self.waiting.locked().remove(probe_id) {
+            let _ = waiter.send(Ok(seen_at));
+        }
+    }
+
+    /// The recipient lost sight of `place` (`None`: of everything): what
+    /// it saw there before has been confirmed, so the sends still waiting
+    /// there it will not see, and are told why (our configuration, not a
+    /// missing delivery).
+    pub fn give_up(&self, place: Option<Place>, why: Unwatched) {
+        let given_up: Vec<_> = self
+            .waiting
+            .locked()
+            .extract_if(|_, (at, _)| place.is_none_or(|place| place == *at))
+            .map(|(_, (_, waiter))| waiter)
+            .collect();
+        for waiter in given_up {
+            let _ = waiter.send(Err(why));
         }
     }
 
@@ -115,6 +143,15 @@ pub enum Unwatched {
 }
 
 impl Unwatched {
+    /// An accepted send the recipient cannot see: delivery not checked, or
+    /// with `delivery = "require"` inconclusive.
+    fn finish(self, outcome: ProbeOutcome, mode: DeliveryMode) -> ProbeOutcome {
+        match mode {
+            DeliveryMode::Record => outcome,
+            DeliveryMode::Require => self.inconclusive(outcome.http_status),
+        }
+    }
+
     fn inconclusive(self, http_status: Option<i32>) -> ProbeOutcome {
         let (reason, why) = match self {
             Unwatched::NotSignedIn => (
@@ -141,7 +178,7 @@ pub struct AwaitedDelivery<'a> {
     pub probe_id: &'a str,
     /// What the recipient's watch says when it sees the send, or why it
     /// cannot see it.
-    pub seen: Result<oneshot::Receiver<Instant>, Unwatched>,
+    pub seen: Result<oneshot::Receiver<Sighting>, Unwatched>,
 }
 
 /// Finishes `outcome`, a send the provider accepted (`ok`, with
@@ -160,18 +197,16 @@ pub async fn finish_accepted(
     };
     let seen = match awaited.seen {
         Ok(seen) => seen,
-        Err(unwatched) if mode == DeliveryMode::Require => {
-            return unwatched.inconclusive(outcome.http_status);
-        }
-        Err(_) => return outcome,
+        Err(unwatched) => return unwatched.finish(outcome, mode),
     };
     let wait = timeout.saturating_sub(started.elapsed() + DELIVERY_MARGIN);
     match tokio::time::timeout(wait, seen).await {
-        Ok(Ok(seen_at)) => {
+        Ok(Ok(Ok(seen_at))) => {
             outcome.delivery = Some(Delivery::Confirmed {
                 after_ms: Some((seen_at - started).as_millis() as i64),
             });
         }
+        Ok(Ok(Err(unwatched))) => return unwatched.finish(outcome, mode),
         _ => {
             awaited.book.forget(awaited.probe_id);
             outcome.delivery = Some(Delivery::Missing);
@@ -185,4 +220,55 @@ pub async fn finish_accepted(
         }
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(1);
+
+    async fn finished(book: &DeliveryBook, probe_id: &str, mode: DeliveryMode) -> ProbeOutcome {
+        let awaited = AwaitedDelivery {
+            book,
+            probe_id,
+            seen: Ok(book.expect(probe_id, Place::Group)),
+        };
+        finish_accepted(
+            ProbeOutcome::ok(Some(200)),
+            Instant::now(),
+            Some(awaited),
+            mode,
+            TIMEOUT,
+        )
+        .await
+    }
+
+    /// A send waiting where the recipient lost sight is ours, never a
+    /// missing delivery; one waiting elsewhere still waits, and one nobody
+    /// sees is missing (a failure only when delivery is required).
+    #[tokio::test(start_paused = true)]
+    async fn sends_waiting_where_the_recipient_lost_sight_are_not_failures() {
+        let book = DeliveryBook::default();
+        let elsewhere = book.expect("direct", Place::Direct);
+        let (record, require, ()) = tokio::join!(
+            finished(&book, "group-1", DeliveryMode::Record),
+            finished(&book, "group-2", DeliveryMode::Require),
+            async {
+                tokio::task::yield_now().await;
+                book.give_up(Some(Place::Group), Unwatched::NotInRoom);
+            },
+        );
+        assert_eq!((record.outcome, record.delivery), (Outcome::Ok, None));
+        assert_eq!(require.outcome, Outcome::Inconclusive);
+        assert_eq!(require.reason, Some(InconclusiveReason::RequestRejected));
+        assert!(book.is_waiting(), "the direct send still waits");
+        book.confirm("direct", Instant::now());
+        assert!(matches!(elsewhere.await, Ok(Ok(_))));
+
+        let unseen = finished(&book, "group-3", DeliveryMode::Require).await;
+        assert_eq!(unseen.outcome, Outcome::Fail);
+        assert_eq!(unseen.delivery, Some(Delivery::Missing));
+        assert!(!book.is_waiting());
+    }
 }

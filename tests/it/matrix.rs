@@ -20,32 +20,6 @@ const RX_PASSWORD: &str = "recipient-password";
 /// Attempts every second, each with a second to answer.
 const EVERY_SECOND: &str = "interval = \"1s\"\ntimeout = \"1s\"";
 
-/// Waits until `target` has at least `n` group sends started after `since`
-/// in the database (written, so finished); panics after 60 s.
-async fn group_sends_after(
-    store: &dyn Store,
-    target: &str,
-    since: chrono::DateTime<chrono::Utc>,
-    n: usize,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let sends = crate::common::all_attempts(store, target)
-            .await
-            .into_iter()
-            .filter(|a| a.kind == Kind::SendGroup && a.started_at > since)
-            .count();
-        if sends >= n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{target}: {sends} group sends after {since}, waited for {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// A daemon config probing `targets` into `db`, spooling into `dir`.
 fn probing(db: &TestDb, dir: &tempfile::TempDir, targets: &[String]) -> String {
     targets
@@ -254,7 +228,8 @@ async fn delivery_is_confirmed_missing_when_hidden_and_ours_once_the_recipient_l
     let store = db.store().await;
     let targets = ["rec", "req"];
     for target in targets {
-        group_sends_after(store.as_ref(), target, chrono::DateTime::UNIX_EPOCH, 3).await;
+        crate::common::group_sends_after(store.as_ref(), target, chrono::DateTime::UNIX_EPOCH, 3)
+            .await;
     }
     // Any member of a room can post a probe id of another type: the
     // recipient reads it as none and goes on confirming (the sends below,
@@ -289,7 +264,7 @@ async fn delivery_is_confirmed_missing_when_hidden_and_ours_once_the_recipient_l
         )
         .await;
     let signed_in_again = hijacked_at + chrono::Duration::seconds(1);
-    group_sends_after(store.as_ref(), "rec", signed_in_again, 2).await;
+    crate::common::group_sends_after(store.as_ref(), "rec", signed_in_again, 2).await;
     // The recipient ignores the sender: Synapse still accepts the sends but
     // never shows them to the recipient, which is still in the room.
     let ignored_at = chrono::Utc::now();
@@ -306,7 +281,7 @@ async fn delivery_is_confirmed_missing_when_hidden_and_ours_once_the_recipient_l
         .await;
     let while_ignored = ignored_at + chrono::Duration::milliseconds(500);
     for target in targets {
-        group_sends_after(store.as_ref(), target, while_ignored, 2).await;
+        crate::common::group_sends_after(store.as_ref(), target, while_ignored, 2).await;
     }
     // The recipient leaves the group room: the sends are still accepted,
     // and the recipient, no longer a member, cannot see them: that is our
@@ -352,7 +327,7 @@ async fn delivery_is_confirmed_missing_when_hidden_and_ours_once_the_recipient_l
     );
     let after_leaving = left_at + chrono::Duration::milliseconds(500);
     for target in targets {
-        group_sends_after(store.as_ref(), target, after_leaving, 2).await;
+        crate::common::group_sends_after(store.as_ref(), target, after_leaving, 2).await;
     }
     daemon.stop().await;
 

@@ -10,11 +10,19 @@ use std::time::Duration;
 use crate::common::ServerUnderTest;
 use crate::common::prosody::{Prosody, ROOM};
 use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
-use improbe::attempt::{Delivery, Kind, Outcome};
+use improbe::attempt::{Delivery, InconclusiveReason, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
+use improbe::probe::xmpp::XmppSettings;
+use improbe::probe::xmpp::connect::Connector;
+use improbe::probe::xmpp::scram::LoginPassword;
+use improbe::probe::xmpp::session::Session;
 use improbe::store::Store;
 use improbe::verdict::Verdict;
+use tokio_xmpp::jid::{BareJid, Jid};
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::minidom::rxml::NcName;
+use tokio_xmpp::parsers::iq::Iq;
 
 const PASSWORD: &str = "probe-password";
 const RX_PASSWORD: &str = "recipient-password";
@@ -38,7 +46,8 @@ async fn server() -> Prosody {
     prosody
 }
 
-async fn setup(prosody: &Prosody) -> Vec<String> {
+/// The `[targets.xmpp]` settings of the probe account with its recipient.
+fn settings(prosody: &Prosody) -> XmppSettings {
     let text = ConfigBuilder::new("p1", "sqlite://unused.db")
         .raw(&xmpp_target(
             "xm",
@@ -50,7 +59,13 @@ async fn setup(prosody: &Prosody) -> Vec<String> {
     let ProviderSettings::Xmpp(settings) = &config.targets[0].provider else {
         unreachable!("an xmpp target")
     };
-    improbe::probe::xmpp::setup::setup(settings).await.unwrap()
+    settings.clone()
+}
+
+async fn setup(prosody: &Prosody) -> Vec<String> {
+    improbe::probe::xmpp::setup::setup(&settings(prosody))
+        .await
+        .unwrap()
 }
 
 fn probing(db: &TestDb, dir: &tempfile::TempDir, target: &str) -> String {
@@ -307,4 +322,144 @@ async fn a_kept_scram_key_never_makes_a_changed_password_look_healthy() {
         .await
         .unwrap();
     sign_out(stream).await;
+}
+
+/// The room's owner changes an occupant or a member (XEP-0045 admin use
+/// cases), from a session of its own in the room.
+async fn room_admin(owner: &Session, id: &str, item: Element) {
+    let query = Element::builder("query", "http://jabber.org/protocol/muc#admin")
+        .append(item)
+        .build();
+    let set = Iq::Set {
+        from: None,
+        to: Some(Jid::new(ROOM).unwrap()),
+        id: id.to_owned(),
+        payload: query,
+    };
+    owner.call(set.into(), id).await.unwrap();
+}
+
+fn item(attributes: &[(&'static str, &str)]) -> Element {
+    attributes
+        .iter()
+        .fold(
+            Element::builder("item", "http://jabber.org/protocol/muc#admin"),
+            |item, (name, value)| item.attr(NcName::try_from(*name).unwrap(), *value),
+        )
+        .build()
+}
+
+/// The room's owner kicks the recipient, which joins again; then takes its
+/// membership away, and the members-only room refuses it. Neither is the
+/// provider's failure: no send fails, with delivery recorded or required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_the_room_removes_is_ours_never_a_failure() {
+    let prosody = server().await;
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
+    let text = ConfigBuilder::new("p1", &db.url)
+        .data_dir(dir.path())
+        .raw(&xmpp_target("rec", &section, EVERY_SECOND))
+        .raw(&xmpp_target(
+            "req",
+            &section,
+            &format!("{EVERY_SECOND}\ndelivery = \"require\""),
+        ))
+        .build();
+    let daemon = InProcessDaemon::start(&text).await;
+    let store = db.store().await;
+    let targets = ["rec", "req"];
+    let confirmed_after = |since: chrono::DateTime<chrono::Utc>| {
+        let store = store.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            for target in targets {
+                loop {
+                    let all = crate::common::all_attempts(store.as_ref(), target).await;
+                    if all.iter().any(|a| {
+                        a.kind == Kind::SendGroup
+                            && a.started_at > since
+                            && matches!(a.delivery, Some(Delivery::Confirmed { .. }))
+                    }) {
+                        break;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{target}: no group send confirmed after {since}: {all:#?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    };
+    let started = chrono::Utc::now();
+    confirmed_after(started).await;
+
+    let settings = settings(&prosody);
+    let owner = Session::open(
+        &Connector::new(&settings).unwrap(),
+        &BareJid::new(&settings.jid).unwrap(),
+        &LoginPassword::new(PASSWORD.to_owned()),
+        "test-owner",
+        Some(&BareJid::new(ROOM).unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
+    let kicked_at = chrono::Utc::now();
+    for (i, target) in targets.into_iter().enumerate() {
+        let nick = format!("improbe-{target}-p1-rx");
+        room_admin(
+            &owner,
+            &format!("kick-{i}"),
+            item(&[("nick", &nick), ("role", "none")]),
+        )
+        .await;
+    }
+    // Each recipient's session ends with the kick; the next one joins again.
+    confirmed_after(kicked_at).await;
+
+    let revoked_at = chrono::Utc::now();
+    room_admin(
+        &owner,
+        "revoke",
+        item(&[("jid", "rx@localhost"), ("affiliation", "none")]),
+    )
+    .await;
+    let refused = revoked_at + chrono::Duration::seconds(2);
+    for target in targets {
+        crate::common::group_sends_after(store.as_ref(), target, refused, 2).await;
+    }
+    daemon.stop().await;
+
+    for target in targets {
+        let all = crate::common::all_attempts(store.as_ref(), target).await;
+        assert!(
+            all.iter().all(|a| a.outcome != Outcome::Fail),
+            "{target}: {all:#?}"
+        );
+        // Out of the members-only room, the recipient cannot see a send:
+        // not checked (`record`), inconclusive and ours (`require`).
+        let sends: Vec<_> = all
+            .iter()
+            .filter(|a| a.kind != Kind::Login && a.started_at > refused)
+            .collect();
+        let out_of_the_room = |a: &&improbe::attempt::Attempt| {
+            a.delivery.is_none()
+                && if target == "rec" {
+                    a.outcome == Outcome::Ok
+                } else {
+                    a.outcome == Outcome::Inconclusive
+                        && a.reason == Some(InconclusiveReason::RequestRejected)
+                        && a.error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("not in the room"))
+                }
+        };
+        assert!(
+            sends.len() >= 2 && sends.iter().all(out_of_the_room),
+            "{target}: {sends:#?}"
+        );
+    }
 }

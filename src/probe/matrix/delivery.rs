@@ -16,6 +16,7 @@ use super::client::{MatrixClient, escape};
 use super::codes::Call;
 use crate::probe::delivery::DeliveryBook;
 pub use crate::probe::delivery::WatchState;
+use crate::probe::delivery::{Place, Unwatched};
 use crate::probe::{Fault, Lenient};
 use crate::sync::Locked;
 
@@ -34,11 +35,16 @@ const RETRY_REFUSED: Duration = Duration::from_secs(60);
 pub struct Recipient {
     book: DeliveryBook,
     state: Mutex<WatchState>,
+    /// The direct and the group room, in the order of [`PLACES`].
     rooms: [String; 2],
     /// Per probe room, whether the recipient's syncs say it is not a member
     /// there (it left, was removed or banned, or never joined).
     outside: [AtomicBool; 2],
 }
+
+/// The places of the probe rooms, in the order `RecipientLogin::rooms` and
+/// the settings give them.
+const PLACES: [Place; 2] = [Place::Direct, Place::Group];
 
 pub struct RecipientLogin {
     pub client: MatrixClient,
@@ -74,22 +80,22 @@ impl Recipient {
         &self.book
     }
 
-    /// Whether the recipient can see what is sent to `room`: until a sync
-    /// says it is not a member there, it is taken to be one.
-    pub fn is_in(&self, room: &str) -> bool {
-        self.rooms
-            .iter()
-            .zip(&self.outside)
-            .all(|(probe_room, outside)| probe_room != room || !outside.load(Ordering::Relaxed))
+    /// Whether the recipient can see what is sent to `place`: until a sync
+    /// says it is not a member of its room, it is taken to be one.
+    pub fn is_in(&self, place: Place) -> bool {
+        let index = PLACES.iter().position(|p| *p == place).unwrap_or_default();
+        !self.outside[index].load(Ordering::Relaxed)
     }
 
     /// Notes the recipient's membership of each probe room from a sync
     /// answer: a room under `join` has it as a member, one under `leave`
     /// no longer; the first sync (`initial`) lists every room it is in, so
     /// a room missing there is one it never joined or left while we were
-    /// away. An incremental sync that names neither changes nothing.
+    /// away. An incremental sync that names neither changes nothing. Sends
+    /// still waiting in a room the recipient has left it will not see: it
+    /// saw (in this answer, `saw` first) all that came before it left.
     fn note_membership(&self, sync: &SyncAnswer, initial: bool) {
-        for (room, outside) in self.rooms.iter().zip(&self.outside) {
+        for ((room, outside), place) in self.rooms.iter().zip(&self.outside).zip(PLACES) {
             let now_outside = if sync.rooms.join.contains_key(room) {
                 false
             } else if initial || sync.rooms.leave.contains_key(room) {
@@ -99,6 +105,7 @@ impl Recipient {
             };
             if outside.swap(now_outside, Ordering::Relaxed) != now_outside {
                 if now_outside {
+                    self.book.give_up(Some(place), Unwatched::NotInRoom);
                     tracing::warn!(
                         %room,
                         "the recipient is not in the probe room, so delivery there is not confirmed; \
@@ -244,14 +251,14 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
                     let refused =
                         matches!(e.class(Call::Login), Fault::Ours(_)) && e.retry_after().is_none();
                     if refused {
-                        if recipient.state() != WatchState::Refused {
+                        if !matches!(recipient.state(), WatchState::Refused(_)) {
                             tracing::warn!(
                                 recipient = %login.user,
                                 "the recipient cannot sign in, so delivery is not confirmed: {}",
                                 e
                             );
                         }
-                        recipient.set_state(WatchState::Refused);
+                        recipient.set_state(WatchState::Refused(Unwatched::NotSignedIn));
                         tokio::time::sleep(RETRY_REFUSED).await;
                     } else {
                         tokio::time::sleep(e.retry_after().unwrap_or(RETRY)).await;
@@ -281,8 +288,8 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
         {
             Ok(answer) => {
                 recipient.set_state(WatchState::Watching);
-                recipient.note_membership(&answer, since.is_none());
                 recipient.saw(&answer);
+                recipient.note_membership(&answer, since.is_none());
                 if let Some(next) = answer.next_batch {
                     since = Some(next);
                 }
@@ -335,7 +342,12 @@ mod tests {
         let sync = |rooms: Value| -> SyncAnswer {
             serde_json::from_value(json!({ "next_batch": "s", "rooms": rooms })).unwrap()
         };
-        let members = || (recipient.is_in("!direct:x"), recipient.is_in("!group:x"));
+        let members = || {
+            (
+                recipient.is_in(Place::Direct),
+                recipient.is_in(Place::Group),
+            )
+        };
         assert_eq!(members(), (true, true), "taken as a member until told");
         // The first sync lists the rooms it is in: the group room is not.
         recipient.note_membership(&sync(json!({ "join": { "!direct:x": {} } })), true);
@@ -347,7 +359,5 @@ mod tests {
         assert_eq!(members(), (true, true));
         recipient.note_membership(&sync(json!({ "leave": { "!direct:x": {} } })), false);
         assert_eq!(members(), (false, true));
-        // Another room is no probe room.
-        assert!(recipient.is_in("!other:x"));
     }
 }

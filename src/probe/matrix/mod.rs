@@ -25,7 +25,7 @@ use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
 use super::delivery::DeliveryMode;
 use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
-use crate::probe::delivery::{AwaitedDelivery, Unwatched, finish_accepted};
+use crate::probe::delivery::{AwaitedDelivery, Place, Unwatched, finish_accepted};
 use crate::secret::Secret;
 use crate::sync::Locked;
 
@@ -195,9 +195,9 @@ impl MatrixProbe {
 
     async fn send(&self, kind: Kind) -> ProbeOutcome {
         let started = Instant::now();
-        let room = match kind {
-            Kind::SendGroup => &self.group_room,
-            _ => &self.direct_room,
+        let (room, place) = match kind {
+            Kind::SendGroup => (&self.group_room, Place::Group),
+            _ => (&self.direct_room, Place::Direct),
         };
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let sent_at = chrono::Utc::now();
@@ -212,12 +212,12 @@ impl MatrixProbe {
             PROBE_ID_KEY: probe_id,
         });
         let seen = self.recipient.as_ref().map(|(r, _)| {
-            if r.state() == WatchState::Refused {
-                Err(Unwatched::NotSignedIn)
-            } else if !r.is_in(room) {
+            if let WatchState::Refused(why) = r.state() {
+                Err(why)
+            } else if !r.is_in(place) {
                 Err(Unwatched::NotInRoom)
             } else {
-                Ok(r.book().expect(&probe_id))
+                Ok(r.book().expect(&probe_id, place))
             }
         });
 

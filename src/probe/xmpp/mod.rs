@@ -26,7 +26,9 @@ use self::scram::LoginPassword;
 use self::session::{BODY_PREFIX, Session, sign_in, sign_out};
 use super::Fault;
 use super::delivery::DeliveryMode;
-use super::delivery::{AwaitedDelivery, DeliveryBook, Unwatched, WatchState, finish_accepted};
+use super::delivery::{
+    AwaitedDelivery, DeliveryBook, Place, Unwatched, WatchState, finish_accepted,
+};
 use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
 use crate::secret::Secret;
@@ -175,6 +177,7 @@ impl XmppProbe {
             Ok(session) => session,
             Err(e) => return e.outcome("sign-in for sending"),
         };
+        let place = if group { Place::Group } else { Place::Direct };
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let sent_at = chrono::Utc::now();
         let probe_id = format!(
@@ -187,13 +190,13 @@ impl XmppProbe {
             sent_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         );
         // Only a recipient that is in can see the message: while it signs
-        // in (at start, after the server comes back) nothing is expected.
-        let watch = self
-            .recipient
-            .as_ref()
-            .map(|(w, _)| w)
-            .filter(|w| w.state() == WatchState::Watching);
-        let seen = watch.map(|w| w.book.expect(&probe_id));
+        // in (at start, after the server comes back, after the room removed
+        // it) nothing is expected.
+        let seen = self.recipient.as_ref().map(|(w, _)| match w.state() {
+            WatchState::Watching => Ok(w.book.expect(&probe_id, place)),
+            WatchState::Starting => Err(Unwatched::NotSignedIn),
+            WatchState::Refused(why) => Err(why),
+        });
         let (type_, to) = match room {
             Some(room) if group => (MessageType::Groupchat, Jid::from(room)),
             _ => (MessageType::Chat, Jid::from(self.to.clone())),
@@ -209,7 +212,7 @@ impl XmppProbe {
         };
         let answered = started.elapsed();
         if let Err(e) = answer {
-            if let Some(w) = watch {
+            if let Some((w, _)) = &self.recipient {
                 w.book.forget(&probe_id);
             }
             return e.outcome(if group {
@@ -220,11 +223,15 @@ impl XmppProbe {
         }
         let mut outcome = ProbeOutcome::ok(None);
         outcome.answered_after = Some(answered);
-        let awaited = self.recipient.as_ref().map(|(w, _)| AwaitedDelivery {
-            book: &w.book,
-            probe_id: &probe_id,
-            seen: seen.ok_or(Unwatched::NotSignedIn),
-        });
+        let awaited = self
+            .recipient
+            .as_ref()
+            .zip(seen)
+            .map(|((w, _), seen)| AwaitedDelivery {
+                book: &w.book,
+                probe_id: &probe_id,
+                seen,
+            });
         finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
     }
 }
@@ -280,15 +287,39 @@ impl RecipientWatch {
                     self.set_state(WatchState::Watching);
                     session.closed().await;
                     self.set_state(WatchState::Starting);
+                    // All it saw came in before the end; what still waits
+                    // it will not see from this session.
+                    let why = if session.removed_from_room() {
+                        tracing::warn!(recipient = %jid, "{}; joining again", session.ended().unwrap_or_default());
+                        Unwatched::NotInRoom
+                    } else {
+                        Unwatched::NotSignedIn
+                    };
+                    self.book.give_up(None, why);
                     tokio::time::sleep(RECIPIENT_RETRY).await;
                 }
                 Err(e) => {
-                    let refused = matches!(&e, CallError::Untrusted(_))
-                        || matches!(&e, CallError::Condition { condition, .. }
-                            if codes::class(condition) == Fault::Ours(InconclusiveReason::Credentials));
-                    if refused {
-                        tracing::warn!(recipient = %jid, "the recipient cannot sign in, delivery is not confirmed: {e}");
-                        self.set_state(WatchState::Refused);
+                    // A refused join (banned, members only) is our
+                    // configuration like refused credentials: asked again
+                    // after a while, not every second.
+                    let refused = match &e {
+                        CallError::Untrusted(_) => Some(Unwatched::NotSignedIn),
+                        CallError::Condition { condition, .. } => match codes::class(condition) {
+                            Fault::Ours(InconclusiveReason::Credentials) => {
+                                Some(Unwatched::NotSignedIn)
+                            }
+                            Fault::Ours(InconclusiveReason::RequestRejected) if room.is_some() => {
+                                Some(Unwatched::NotInRoom)
+                            }
+                            _ => None,
+                        },
+                        CallError::Transport(_) => None,
+                    };
+                    if let Some(why) = refused {
+                        if self.state() != WatchState::Refused(why) {
+                            tracing::warn!(recipient = %jid, "the recipient cannot sign in or join the room, delivery is not confirmed: {e}");
+                        }
+                        self.set_state(WatchState::Refused(why));
                         tokio::time::sleep(RECIPIENT_RETRY_REFUSED).await;
                     } else {
                         tracing::debug!(recipient = %jid, "recipient sign-in failed: {e}");

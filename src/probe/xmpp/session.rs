@@ -4,6 +4,7 @@
 //! reflections, the recipient's deliveries) to whoever waits for it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -257,6 +258,8 @@ struct Routes {
     waiting: Mutex<HashMap<String, Reply>>,
     /// Why the session ended, once it has.
     ended: Mutex<Option<String>>,
+    /// Whether it ended because the room removed us.
+    removed: AtomicBool,
 }
 
 impl Routes {
@@ -336,6 +339,12 @@ impl Session {
     /// Waits until the session has ended (its task lets go of the queue).
     pub async fn closed(&self) {
         self.outbox.closed().await;
+    }
+
+    /// Whether the session ended because the room removed us (kicked,
+    /// banned, no longer a member).
+    pub fn removed_from_room(&self) -> bool {
+        self.routes.removed.load(Ordering::Relaxed)
     }
 
     /// Sends `stanza` and waits for what answers the id `awaited`: an IQ
@@ -430,6 +439,39 @@ async fn join(stream: &mut Stream, room: &BareJid, nick: &str) -> Result<FullJid
     }
 }
 
+/// Why the room no longer has us, when `presence` is the room saying so:
+/// our own occupant gone unavailable (kicked, banned, the room closed). The
+/// session then ends, so that the next one joins again or learns that the
+/// room refuses it; until then, nothing sent to the room is expected of it.
+fn removed_from_room(presence: &Presence, occupant: Option<&FullJid>) -> Option<String> {
+    let occupant = occupant?;
+    let ours = presence
+        .from
+        .as_ref()
+        .is_some_and(|from| from.as_str() == occupant.as_str());
+    if presence.type_ != PresenceType::Unavailable || !ours {
+        return None;
+    }
+    let statuses: Vec<String> = presence
+        .payloads
+        .iter()
+        .filter(|e| e.is("x", ns::MUC_USER))
+        .filter_map(|e| MucUser::try_from(e.clone()).ok())
+        .flat_map(|user| user.status)
+        .filter(|status| *status != Status::SelfPresence)
+        .map(|status| format!("{status:?}"))
+        .collect();
+    Some(format!(
+        "the room {} removed us ({})",
+        occupant.to_bare(),
+        if statuses.is_empty() {
+            "no reason given".to_owned()
+        } else {
+            statuses.join(", ")
+        }
+    ))
+}
+
 /// The probe id a message body carries, if it is one of ours.
 pub fn probe_id(message: &Message) -> Option<&str> {
     message
@@ -478,7 +520,18 @@ async fn run(
                         }
                     }
                     Stanza::Message(message) => route_message(&routes, &message, occupant.as_ref(), deliveries.as_deref()),
-                    Stanza::Presence(_) => {}
+                    Stanza::Presence(presence) => {
+                        if let Some(why) = removed_from_room(&presence, occupant.as_ref()) {
+                            // What still waits for the room is answered as
+                            // the room answers a non-occupant (XEP-0045
+                            // 7.4): ours to fix, not the provider's failure.
+                            routes.removed.store(true, Ordering::Relaxed);
+                            for (_, reply) in routes.waiting.locked().drain() {
+                                let _ = reply.send(Err(CallError::condition("not-acceptable".to_owned(), why.clone())));
+                            }
+                            break why;
+                        }
+                    }
                 }
             }
         }

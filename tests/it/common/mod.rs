@@ -421,6 +421,32 @@ pub async fn script_outages(clock: &ScriptedClock, server: &mut impl ServerUnder
     tokio::time::sleep(4 * second).await;
 }
 
+/// Waits until `target` has at least `n` group sends started after `since`
+/// in the database (written, so finished); panics after 60 s.
+pub async fn group_sends_after(
+    store: &dyn Store,
+    target: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    n: usize,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let sends = all_attempts(store, target)
+            .await
+            .into_iter()
+            .filter(|a| a.kind == Kind::SendGroup && a.started_at > since)
+            .count();
+        if sends >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{target}: {sends} group sends after {since}, waited for {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Every stored attempt of `target`.
 pub async fn all_attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
     use improbe::minute::{Minute, MinuteRange};
