@@ -98,6 +98,25 @@ impl DeliveryBook {
         rx
     }
 
+    /// Registers `probe_id` when the recipient can see `place`, as
+    /// `can_see` tells, before and after registering: a recipient that loses
+    /// sight changes what `can_see` reads before it gives up the waiting
+    /// sends, so a send registered meanwhile is given up or taken back here.
+    pub fn expect_if(
+        &self,
+        probe_id: &str,
+        place: Place,
+        can_see: impl Fn() -> Result<(), Unwatched>,
+    ) -> Result<oneshot::Receiver<Sighting>, Unwatched> {
+        can_see()?;
+        let seen = self.expect(probe_id, place);
+        if let Err(why) = can_see() {
+            self.forget(probe_id);
+            return Err(why);
+        }
+        Ok(seen)
+    }
+
     pub fn forget(&self, probe_id: &str) {
         self.waiting.locked().remove(probe_id);
     }
@@ -265,6 +284,11 @@ mod tests {
         assert!(book.is_waiting(), "the direct send still waits");
         book.confirm("direct", Instant::now());
         assert!(matches!(elsewhere.await, Ok(Ok(_))));
+
+        // A recipient that cannot see the place is not waited for.
+        let not_in = book.expect_if("group-4", Place::Group, || Err(Unwatched::NotInRoom));
+        assert_eq!(not_in.err(), Some(Unwatched::NotInRoom));
+        assert!(!book.is_waiting());
 
         let unseen = finished(&book, "group-3", DeliveryMode::Require).await;
         assert_eq!(unseen.outcome, Outcome::Fail);

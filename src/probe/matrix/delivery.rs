@@ -80,11 +80,21 @@ impl Recipient {
         &self.book
     }
 
-    /// Whether the recipient can see what is sent to `place`: until a sync
-    /// says it is not a member of its room, it is taken to be one.
-    pub fn is_in(&self, place: Place) -> bool {
+    /// Whether the recipient is in `place`'s room: until a sync says it is
+    /// not a member there, it is taken to be one.
+    fn is_in(&self, place: Place) -> bool {
         let index = PLACES.iter().position(|p| *p == place).unwrap_or_default();
         !self.outside[index].load(Ordering::Relaxed)
+    }
+
+    /// Whether the recipient can see what is sent to `place`, or why not.
+    /// While it signs in, it is expected to: its sync catches up.
+    pub fn can_see(&self, place: Place) -> Result<(), Unwatched> {
+        match self.state() {
+            WatchState::Refused(why) => Err(why),
+            _ if !self.is_in(place) => Err(Unwatched::NotInRoom),
+            _ => Ok(()),
+        }
     }
 
     /// Notes the recipient's membership of each probe room from a sync
@@ -259,6 +269,7 @@ async fn watch(recipient: Arc<Recipient>, login: RecipientLogin) {
                             );
                         }
                         recipient.set_state(WatchState::Refused(Unwatched::NotSignedIn));
+                        recipient.book.give_up(None, Unwatched::NotSignedIn);
                         tokio::time::sleep(RETRY_REFUSED).await;
                     } else {
                         tokio::time::sleep(e.retry_after().unwrap_or(RETRY)).await;

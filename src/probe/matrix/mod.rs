@@ -21,11 +21,11 @@ pub use settings::MatrixSettings;
 
 use self::client::{CallError, MatrixClient};
 use self::codes::Call;
-use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin, WatchState};
+use self::delivery::{PROBE_ID_KEY, Recipient, RecipientLogin};
 use super::delivery::DeliveryMode;
 use super::{Adapter, Probe, ProbeContext, ProbeOutcome, Provider};
 use crate::attempt::{InconclusiveReason, Kind};
-use crate::probe::delivery::{AwaitedDelivery, Place, Unwatched, finish_accepted};
+use crate::probe::delivery::{AwaitedDelivery, Place, finish_accepted};
 use crate::secret::Secret;
 use crate::sync::Locked;
 
@@ -211,15 +211,10 @@ impl MatrixProbe {
             "body": format!("improbe probe {probe_id}, sent {}", sent_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             PROBE_ID_KEY: probe_id,
         });
-        let seen = self.recipient.as_ref().map(|(r, _)| {
-            if let WatchState::Refused(why) = r.state() {
-                Err(why)
-            } else if !r.is_in(place) {
-                Err(Unwatched::NotInRoom)
-            } else {
-                Ok(r.book().expect(&probe_id, place))
-            }
-        });
+        let seen = self
+            .recipient
+            .as_ref()
+            .map(|(r, _)| r.book().expect_if(&probe_id, place, || r.can_see(place)));
 
         let mut renewed = false;
         let answer = loop {

@@ -192,10 +192,12 @@ impl XmppProbe {
         // Only a recipient that is in can see the message: while it signs
         // in (at start, after the server comes back, after the room removed
         // it) nothing is expected.
-        let seen = self.recipient.as_ref().map(|(w, _)| match w.state() {
-            WatchState::Watching => Ok(w.book.expect(&probe_id, place)),
-            WatchState::Starting => Err(Unwatched::NotSignedIn),
-            WatchState::Refused(why) => Err(why),
+        let seen = self.recipient.as_ref().map(|(w, _)| {
+            w.book.expect_if(&probe_id, place, || match w.state() {
+                WatchState::Watching => Ok(()),
+                WatchState::Starting => Err(Unwatched::NotSignedIn),
+                WatchState::Refused(why) => Err(why),
+            })
         });
         let (type_, to) = match room {
             Some(room) if group => (MessageType::Groupchat, Jid::from(room)),
