@@ -1,7 +1,8 @@
 //! The Matrix adapter against a real Synapse (tests/it/common/synapse.rs):
 //! scripted minutes through the daemon into both databases, credentials
 //! and rate limits that must never become failure minutes, delivery
-//! confirmed by the recipient, and `improbe setup` twice.
+//! confirmed or missing, a recipient out of the room (ours, never a
+//! failure), and `improbe setup` twice.
 
 use std::sync::Arc;
 use std::time::Duration;

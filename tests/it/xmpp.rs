@@ -1,8 +1,9 @@
 //! The XMPP adapter against a real Prosody (tests/it/common/prosody.rs):
 //! STARTTLS with the test's CA, scripted minutes through the daemon into
 //! both databases, a wrong password and an untrusted certificate that must
-//! never become failure minutes, delivery confirmed by the recipient, and
-//! `improbe setup` twice.
+//! never become failure minutes, delivery confirmed by the recipient, a
+//! recipient the room removes (ours, never a failure), and `improbe setup`
+//! twice.
 
 use std::sync::Arc;
 use std::time::Duration;
