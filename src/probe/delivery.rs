@@ -165,13 +165,9 @@ impl Unwatched {
     /// An accepted send the recipient cannot see: delivery not checked, or
     /// with `delivery = "require"` inconclusive.
     fn finish(self, outcome: ProbeOutcome, mode: DeliveryMode) -> ProbeOutcome {
-        match mode {
-            DeliveryMode::Record => outcome,
-            DeliveryMode::Require => self.inconclusive(outcome.http_status),
+        if mode == DeliveryMode::Record {
+            return outcome;
         }
-    }
-
-    fn inconclusive(self, http_status: Option<i32>) -> ProbeOutcome {
         let (reason, why) = match self {
             Unwatched::NotSignedIn => (
                 InconclusiveReason::Credentials,
@@ -184,7 +180,7 @@ impl Unwatched {
         };
         ProbeOutcome::inconclusive(
             reason,
-            http_status,
+            outcome.http_status,
             None,
             format!("delivery cannot be confirmed: {why}"),
         )

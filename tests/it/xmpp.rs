@@ -374,23 +374,11 @@ async fn a_recipient_the_room_removes_is_ours_never_a_failure() {
     let confirmed_after = |since: chrono::DateTime<chrono::Utc>| {
         let store = store.clone();
         async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             for target in targets {
-                loop {
-                    let all = crate::common::all_attempts(store.as_ref(), target).await;
-                    if all.iter().any(|a| {
-                        a.kind == Kind::SendGroup
-                            && a.started_at > since
-                            && matches!(a.delivery, Some(Delivery::Confirmed { .. }))
-                    }) {
-                        break;
-                    }
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "{target}: no group send confirmed after {since}: {all:#?}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                crate::common::group_sends_where(store.as_ref(), target, 1, |a| {
+                    a.started_at > since && matches!(a.delivery, Some(Delivery::Confirmed { .. }))
+                })
+                .await;
             }
         }
     };

@@ -192,13 +192,10 @@ impl XmppProbe {
         // Only a recipient that is in can see the message: while it signs
         // in (at start, after the server comes back, after the room removed
         // it) nothing is expected.
-        let seen = self.recipient.as_ref().map(|(w, _)| {
-            w.book.expect_if(&probe_id, place, || match w.state() {
-                WatchState::Watching => Ok(()),
-                WatchState::Starting => Err(Unwatched::NotSignedIn),
-                WatchState::Refused(why) => Err(why),
-            })
-        });
+        let seen = self
+            .recipient
+            .as_ref()
+            .map(|(w, _)| w.book.expect_if(&probe_id, place, || w.can_see()));
         let (type_, to) = match room {
             Some(room) if group => (MessageType::Groupchat, Jid::from(room)),
             _ => (MessageType::Chat, Jid::from(self.to.clone())),
@@ -262,6 +259,16 @@ impl RecipientWatch {
 
     fn set_state(&self, state: WatchState) {
         *self.state.locked() = state;
+    }
+
+    /// Whether the recipient can see a send now, or why not: only once it
+    /// is signed in and in the room.
+    fn can_see(&self) -> Result<(), Unwatched> {
+        match self.state() {
+            WatchState::Watching => Ok(()),
+            WatchState::Starting => Err(Unwatched::NotSignedIn),
+            WatchState::Refused(why) => Err(why),
+        }
     }
 
     async fn run(

@@ -429,19 +429,30 @@ pub async fn group_sends_after(
     since: chrono::DateTime<chrono::Utc>,
     n: usize,
 ) {
+    group_sends_where(store, target, n, |a| a.started_at > since).await;
+}
+
+/// Waits until `target` has at least `n` stored group sends that `keep`
+/// holds for; panics after 60 s, naming what it found.
+pub async fn group_sends_where(
+    store: &dyn Store,
+    target: &str,
+    n: usize,
+    keep: impl Fn(&Attempt) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let sends = all_attempts(store, target)
+        let sends: Vec<Attempt> = all_attempts(store, target)
             .await
             .into_iter()
-            .filter(|a| a.kind == Kind::SendGroup && a.started_at > since)
-            .count();
-        if sends >= n {
+            .filter(|a| a.kind == Kind::SendGroup)
+            .collect();
+        if sends.iter().filter(|a| keep(a)).count() >= n {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{target}: {sends} group sends after {since}, waited for {n}"
+            "{target}: fewer than {n} of these group sends as asked: {sends:#?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
