@@ -54,6 +54,10 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Run the storage round once (fold old successes, prune, give space back) and exit.
+    Compact(CompactArgs),
+    /// What the database costs on disk: per table, per target per day, and the volume's free space.
+    Storage(StorageArgs),
     /// Load attempts from JSON Lines (a file, or - for standard input).
     Import(ImportArgs),
     /// The text of a credit claim for one target and Service Month, for the provider's ticket.
@@ -169,6 +173,18 @@ pub enum SlaFormat {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]

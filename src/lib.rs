@@ -2,6 +2,7 @@
 
 pub mod accounting;
 pub mod attempt;
+pub mod capacity;
 pub mod cli;
 pub mod clock;
 pub mod commands;

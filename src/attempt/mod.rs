@@ -1,6 +1,7 @@
 //! One probe attempt and its classification, as recorded in the database.
 
 pub mod jsonl;
+pub mod rollup;
 
 use std::fmt;
 use std::str::FromStr;

@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod claim;
+pub mod compact;
 pub mod contracts;
 pub mod demo;
 pub mod exclusions;
@@ -14,6 +15,7 @@ pub mod run;
 pub mod setup;
 pub mod simulate;
 pub mod sla;
+pub mod storage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig(args) => check_config::run(&cli.config, args.offline).await,
         Command::Migrate => migrate::run(&cli.config).await,
+        Command::Compact(args) => compact::run(&cli.config, args.format).await,
+        Command::Storage(args) => storage::run(&cli.config, args.format).await,
         Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Sla(args) => sla::run(&cli.config, &args).await,
         Command::Report(args) => report::run(&cli.config, &args).await,

@@ -51,6 +51,9 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 /// The shortest retention that still keeps every attempt until its month's
 /// claim deadline (a 31-day month plus 60 days) and 30 days beyond it.
 pub const MIN_RETENTION_DAYS: u32 = 31 + 60 + 30 + 1;
+/// Days successful attempts stay raw by default: a week of exact latencies
+/// to look into, then the rollups.
+pub const DEFAULT_RAW_WINDOW_DAYS: u32 = 7;
 /// A hundred years: the most `attempts_retention_days` takes.
 pub const MAX_RETENTION_DAYS: u32 = 36_525;
 /// The largest `monthly_fee` accepted: a trillion in any currency, far above
@@ -137,6 +140,10 @@ impl ProberSettings {
 pub struct DatabaseSettings {
     pub url: String,
     pub attempts_retention_days: u32,
+    /// Days successful attempts stay raw before the storage round folds
+    /// them into per-minute rollups (default [`DEFAULT_RAW_WINDOW_DAYS`];
+    /// 0: as soon as their minute is settled).
+    pub raw_window_days: u32,
 }
 
 /// How sends are scheduled (logins always keep their interval).

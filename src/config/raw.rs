@@ -114,6 +114,7 @@ pub(super) struct RawWeb {
 pub(super) struct RawDatabase {
     pub(super) url: Option<Spanned<String>>,
     pub(super) attempts_retention_days: Option<Spanned<u32>>,
+    pub(super) raw_window_days: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]

@@ -296,8 +296,8 @@ impl Validator<'_> {
                 return None;
             }
             Some(days) if *days.get_ref() > MAX_RETENTION_DAYS => {
-                // Issue 21: a larger count overflowed the retention
-                // arithmetic and stopped retention for good.
+                // A larger count would overflow the retention arithmetic
+                // and stop retention for good.
                 let message = format!(
                     "{} days is more than improbe can count back from today; use at most {MAX_RETENTION_DAYS} (100 years)",
                     days.get_ref()
@@ -312,9 +312,22 @@ impl Validator<'_> {
             Some(days) => days.into_inner(),
             None => DEFAULT_RETENTION_DAYS,
         };
+        let raw_window_days = match raw.raw_window_days {
+            Some(days) if *days.get_ref() > attempts_retention_days => {
+                let message = format!(
+                    "{} days is longer than attempts_retention_days ({attempts_retention_days}): successes would be pruned before they are folded; use at most {attempts_retention_days}",
+                    days.get_ref()
+                );
+                self.problem("database.raw_window_days", Some(days.span()), message);
+                return None;
+            }
+            Some(days) => days.into_inner(),
+            None => DEFAULT_RAW_WINDOW_DAYS.min(attempts_retention_days),
+        };
         Some(DatabaseSettings {
             url,
             attempts_retention_days,
+            raw_window_days,
         })
     }
 

@@ -1,7 +1,11 @@
-//! Pruning raw attempts: after `attempts_retention_days`, but never before
+//! The storage round (docs/operations.md "Retention"): successes older
+//! than the raw window are folded into per-minute rollups, raw attempts
+//! and rollups past `attempts_retention_days` are pruned, but never before
 //! the claim deadline of their Service Month has passed by 30 days, so the
-//! evidence behind a claim outlives the claim. Minute buckets, verdicts and
-//! monthly figures are kept for ever.
+//! evidence behind a claim outlives the claim, and the space is given
+//! back. Minute buckets, verdicts and monthly figures are kept for ever.
+//! The daemon runs it every [`STORAGE_ROUND_INTERVAL`]; `improbe compact`
+//! runs it once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +15,14 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::{Config, Target};
+use crate::minute::Minute;
 use crate::store::Store;
 
 /// Evidence is kept this long after a month's claim deadline.
 pub const KEEP_AFTER_CLAIM_DEADLINE_DAYS: i64 = 30;
-/// How often the daemon prunes.
-pub const PRUNE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// How often the daemon runs the storage round: a day's successes fold
+/// within an hour of leaving the raw window.
+pub const STORAGE_ROUND_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// Attempts of `target` that started before the returned instant may be
 /// deleted; `None`: nothing may be deleted yet.
@@ -47,19 +53,72 @@ pub fn prune_before(
     settled_until.map(|settled| settled.min(by_age))
 }
 
-/// Prunes every configured target once; returns how many attempts went.
-pub async fn prune(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> anyhow::Result<u64> {
-    let mut pruned = 0;
-    for target in &config.targets {
-        if let Some(before) = prune_before(target, config.database.attempts_retention_days, now) {
-            pruned += store.prune_attempts(&target.name, before).await?;
-        }
-    }
-    Ok(pruned)
+/// Successes that started before the returned minute are folded: those
+/// older than the raw window, in minutes that are settled (every prober's
+/// attempts of them stored, none pending), so a minute is folded once.
+pub fn fold_before(raw_window_days: u32, settled_end: Minute, now: DateTime<Utc>) -> Minute {
+    let window_start = now - chrono::Duration::days(i64::from(raw_window_days));
+    Minute::containing(&window_start).min(settled_end)
 }
 
-/// The daemon's pruning loop: once the database is prepared, then every
-/// [`PRUNE_INTERVAL`].
+/// What one storage round did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RoundReport {
+    /// Successful attempts folded into rollups.
+    pub folded_attempts: u64,
+    /// Rollups written or extended.
+    pub rollups: u64,
+    /// Raw attempts pruned past retention.
+    pub pruned_attempts: u64,
+    /// The longest transaction of the round, in milliseconds: the longest
+    /// a write waited behind it.
+    pub longest_transaction_ms: u128,
+    pub database_bytes_before: i64,
+    pub database_bytes_after: i64,
+    pub elapsed_ms: u128,
+}
+
+/// Runs one storage round over every configured target.
+pub async fn round(
+    store: &dyn Store,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RoundReport> {
+    use anyhow::Context;
+    let started = std::time::Instant::now();
+    let mut report = RoundReport {
+        database_bytes_before: store.storage_use(now).await?.database_bytes,
+        ..RoundReport::default()
+    };
+    let settled = crate::settlement::settle(&store.settlement_facts().await?, now);
+    let before = fold_before(config.database.raw_window_days, settled.end, now);
+    let prune: Vec<(String, DateTime<Utc>)> = config
+        .targets
+        .iter()
+        .filter_map(|target| {
+            prune_before(target, config.database.attempts_retention_days, now)
+                .map(|before| (target.name.clone(), before))
+        })
+        .collect();
+    let done = store
+        .compact(Some(before), &prune)
+        .await
+        .context("cannot fold and prune the stored attempts")?;
+    report.folded_attempts = done.folded;
+    report.rollups = done.rollups;
+    report.pruned_attempts = done.pruned;
+    report.longest_transaction_ms = done.longest_transaction.as_millis();
+    store
+        .reclaim_space()
+        .await
+        .context("cannot give the freed space back")?;
+    report.database_bytes_after = store.storage_use(now).await?.database_bytes;
+    report.elapsed_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+/// The daemon's storage loop: once the database is prepared, then every
+/// [`STORAGE_ROUND_INTERVAL`].
 pub async fn run(
     config: Config,
     store: Arc<dyn Store>,
@@ -71,18 +130,20 @@ pub async fn run(
         _ = stop.wait_for(|stopped| *stopped) => return,
         _ = ready.wait_for(|ready| *ready) => {}
     }
-    let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
+    let mut ticker = tokio::time::interval(STORAGE_ROUND_INTERVAL);
     loop {
         tokio::select! {
             _ = stop.changed() => if *stop.borrow() { return },
             _ = ticker.tick() => {}
         }
-        crate::ticks::guarded("retention", async {
-            let pruned = prune(store.as_ref(), &config, clock.now()).await?;
-            if pruned > 0 {
+        crate::ticks::guarded("storage", async {
+            let done = round(store.as_ref(), &config, clock.now()).await?;
+            if done.folded_attempts > 0 || done.pruned_attempts > 0 {
                 tracing::info!(
-                    attempts = pruned,
-                    "pruned raw attempts past their retention; minute verdicts are kept"
+                    folded = done.folded_attempts,
+                    pruned = done.pruned_attempts,
+                    bytes = done.database_bytes_after,
+                    "storage round: successes folded into rollups, attempts past retention pruned; minute verdicts are kept"
                 );
             }
             Ok(())
@@ -129,6 +190,19 @@ mod tests {
         );
         // Exactly at the settlement instant: not yet (strictly after).
         assert_eq!(prune_before(&t, 10, at("2026-05-01T23:59:58Z")), None);
+    }
+
+    #[test]
+    fn successes_fold_past_the_raw_window_and_only_in_settled_minutes() {
+        let now = at("2026-04-20T12:00:30Z");
+        let settled = Minute::containing(&now);
+        assert_eq!(
+            fold_before(7, settled, now),
+            Minute::containing(&at("2026-04-13T12:00:00Z"))
+        );
+        // No raw window: everything settled is folded, and no more.
+        let behind = Minute::containing(&at("2026-04-20T11:00:00Z"));
+        assert_eq!(fold_before(0, behind, now), behind);
     }
 
     #[test]

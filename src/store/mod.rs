@@ -2,8 +2,11 @@
 
 pub mod changes;
 mod postgres;
+mod rollups;
 mod sql;
 mod sqlite;
+
+pub use rollups::FOLD_SLICE_MINUTES;
 
 use std::sync::Arc;
 
@@ -14,6 +17,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::attempt::Attempt;
+use crate::attempt::rollup::{Rollup, RollupKey};
 use crate::config::ConfiguredExclusion;
 use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExclusionWindow, MonthStatement, ObservedMinutes};
@@ -184,6 +188,40 @@ pub enum AfterFailure {
     GiveUp(DateTime<Utc>),
 }
 
+/// What one [`Store::compact`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactSummary {
+    /// Successful attempts folded (their raw rows gone).
+    pub folded: u64,
+    /// Prober minutes whose folded successes were written or extended.
+    pub rollups: u64,
+    /// Raw attempts pruned past retention.
+    pub pruned: u64,
+    /// The longest transaction it ran: how long a write could wait.
+    pub longest_transaction: std::time::Duration,
+}
+
+/// One table's use of the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableUse {
+    pub table: String,
+    /// On disk, its indexes included.
+    pub bytes: i64,
+    pub rows: i64,
+    /// Rows of the period asked for, where the table has a time column.
+    pub recent_rows: Option<i64>,
+}
+
+/// What the database costs on disk ([`Store::storage_use`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageUse {
+    pub tables: Vec<TableUse>,
+    /// The whole database on disk (SQLite: the main file's pages).
+    pub database_bytes: i64,
+    /// Targets with stored minutes.
+    pub targets: Vec<String>,
+}
+
 /// A source of attempts for [`Store::ingest`]; an `Err` item aborts the whole ingest.
 pub type AttemptSource<'a> = dyn Iterator<Item = anyhow::Result<Attempt>> + Send + 'a;
 
@@ -297,9 +335,36 @@ pub trait Store: Send + Sync {
         visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> StoreResult<u64>;
 
-    /// Deletes the raw attempts of `target` that started before `before`;
-    /// buckets and verdicts stay. Returns how many were deleted.
+    /// Deletes the raw attempts and rollups of `target` that started
+    /// before `before`; buckets and verdicts stay. Returns how many raw
+    /// attempts were deleted.
     async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// The storage round's work on the database (docs/operations.md
+    /// "Retention"): the successful attempts that started before
+    /// `fold_before` folded into per-minute rollups (src/attempt/rollup.rs),
+    /// failures, inconclusive attempts and missing deliveries kept raw; and
+    /// for each `(target, before)` of `prune`, its raw attempts and folded
+    /// successes before that instant deleted. In short transactions;
+    /// idempotent.
+    async fn compact(
+        &self,
+        fold_before: Option<Minute>,
+        prune: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<CompactSummary>;
+
+    /// The folded successes of `target` within `range`, by minute, prober and kind.
+    async fn rollups(
+        &self,
+        target: &str,
+        range: MinuteRange,
+    ) -> StoreResult<Vec<(RollupKey, Rollup)>>;
+
+    /// Each table's bytes and rows, and the rows each gained since `since`.
+    async fn storage_use(&self, since: DateTime<Utc>) -> StoreResult<StorageUse>;
+
+    /// Gives space freed by folding and pruning back to the file system.
+    async fn reclaim_space(&self) -> StoreResult<()>;
 
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> StoreResult<i64>;
@@ -519,14 +584,14 @@ fn is_credential_name(name: &str) -> bool {
     CREDENTIAL_WORDS.iter().any(|word| name.contains(word))
 }
 
-/// Splits a range into whole UTC hours (served by the roll-up) and the
-/// partial-hour edges at either end (served minute by minute).
 /// Whether a statement of `rows` rows is worth keeping prepared: the sizes
 /// that repeat (a full batch or chunk, a single row). See `sql.rs`.
 fn keep_prepared(rows: usize) -> bool {
     rows == ATTEMPT_BATCH || rows == MINUTE_CHUNK || rows == 1
 }
 
+/// Splits a range into whole UTC hours (served by the roll-up) and the
+/// partial-hour edges at either end (served minute by minute).
 fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]) {
     let first_full_hour = (range.start.0 + 59).div_euclid(60);
     let end_full_hour = range.end.0.div_euclid(60);

@@ -67,6 +67,8 @@ impl Dialect for Postgres {
          new AS (INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
          error, reason, delivery, delivered_ms) SELECT target, prober, kind, started_at_ms, latency_ms, outcome, http_status, \
          error_code, error, reason, delivery, delivered_ms FROM input \
+         WHERE NOT (outcome = 'ok' AND delivery IS DISTINCT FROM 'missing' AND EXISTS (SELECT 1 FROM minute_buckets AS b \
+         WHERE b.target = input.target AND b.minute = input.minute AND b.prober = input.prober AND b.folded IS NOT NULL)) \
          ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING \
          RETURNING target, prober, kind, started_at_ms, outcome, latency_ms), \
          counted AS (SELECT new.target, keyed.minute, new.prober, \
@@ -113,6 +115,35 @@ impl Dialect for Postgres {
          total_units = excluded.total_units, down_units = excluded.down_units, excluded_units = excluded.excluded_units, \
          no_data_units = excluded.no_data_units, available_units = excluded.available_units";
 
+    /// A partitioned table's bytes are its partitions'.
+    const TABLE_BYTES: &'static str = "SELECT c.relname::text, CAST(CASE WHEN c.relkind = 'p' THEN \
+         (SELECT COALESCE(SUM(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) AS t) \
+         ELSE pg_total_relation_size(c.oid) END AS BIGINT) FROM pg_class AS c \
+         JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition";
+    const DATABASE_BYTES: &'static str =
+        "SELECT CAST(pg_database_size(current_database()) AS BIGINT)";
+    /// Folding and retention replace or drop whole partitions, whose files
+    /// go at once: nothing to convert or run afterwards.
+    const NEEDS_CONVERSION: Option<&'static str> = None;
+    const CONVERT: &'static [&'static str] = &[];
+    const RECLAIM_SPACE: &'static [&'static str] = &[];
+
+    /// Attempts live in one partition per UTC day (migration 0008).
+    const ENSURE_DAYS: Option<&'static str> = Some(
+        "SELECT improbe_attempt_days(ARRAY(SELECT CAST(d AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)) AS d))",
+    );
+    const DAY_PARTITIONS: Option<&'static str> = Some(
+        "SELECT c.relname::text FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = to_regclass('attempts') ORDER BY c.relname",
+    );
+    /// SHARE: readers go on, writers of that day wait. The advisory lock
+    /// orders two storage rounds (the key is fixed, "improbe" + 2).
+    const LOCK_DAY: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(29675202278285927), improbe_lock_day(CAST($1 AS text))");
+    const REWRITE_DAY: Option<&'static str> =
+        Some("SELECT * FROM improbe_rewrite_day($1, $2 <> 0, CAST($3 AS jsonb))");
+
     fn migrator() -> &'static Migrator {
         static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
         &MIGRATOR
@@ -150,10 +181,10 @@ impl SqlStore<Postgres> {
     /// the database is down.
     pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
         let (writes, reads, options) = Self::pools(url)?;
-        Ok(SqlStore {
-            pool: writes.connect_lazy_with(options.clone()),
-            readers: reads.connect_lazy_with(options),
-        })
+        Ok(SqlStore::new(
+            writes.connect_lazy_with(options.clone()),
+            reads.connect_lazy_with(options),
+        ))
     }
 
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -167,9 +198,6 @@ impl SqlStore<Postgres> {
                     redact_url(url)
                 )
             })?;
-        Ok(SqlStore {
-            pool,
-            readers: reads.connect_lazy_with(options),
-        })
+        Ok(SqlStore::new(pool, reads.connect_lazy_with(options)))
     }
 }

@@ -5,15 +5,19 @@
 //! `sqlite.rs` and `postgres.rs` implement.
 //!
 //! Statements built with `QueryBuilder` hold a number of rows that varies
-//! with the batch, so each row count is a statement of its own: they are run
-//! with `persistent(false)`, kept out of sqlx's per-connection statement
-//! cache, where SQLite would otherwise hold every such prepared program (tens
-//! of kilobytes for a batch) for as long as the cache does (docs/performance.md
-//! "Performance", memory).
+//! with the batch, so each row count is a statement of its own: only the
+//! sizes that repeat are kept in sqlx's per-connection statement cache
+//! (`keep_prepared`), where SQLite would otherwise hold every such prepared
+//! program (tens of kilobytes for a batch) for as long as the cache does.
 
 use sqlx::database::HasStatementCache;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+/// The most UTC days one write (an import) may add partitions for: each
+/// holds a few locks until the write commits, and PostgreSQL's lock table
+/// has room for some 6,400 by default.
+const MAX_NEW_DAYS_PER_WRITE: usize = 400;
 
 /// What one backend's SQL says differently; the rest is [`SqlStore`]'s.
 pub trait Dialect: Database + HasStatementCache {
@@ -34,6 +38,30 @@ pub trait Dialect: Database + HasStatementCache {
     const DEFER_REDECISION: bool;
     /// The `service_months` upsert, with the dialect's casts.
     const SAVE_SERVICE_MONTH: &'static str;
+    /// Each table's bytes on disk, indexes included: rows of (name, bytes).
+    const TABLE_BYTES: &'static str;
+    /// The whole database's bytes on disk.
+    const DATABASE_BYTES: &'static str;
+    /// Answers non-zero when the database must be converted once before
+    /// [`Self::RECLAIM_SPACE`] can give space back.
+    const NEEDS_CONVERSION: Option<&'static str>;
+    /// That conversion.
+    const CONVERT: &'static [&'static str];
+    /// Gives freed pages back to the file system.
+    const RECLAIM_SPACE: &'static [&'static str];
+    /// Creates the missing `attempts` partitions of the UTC days (since
+    /// the epoch) of JSON array $1, where attempts are partitioned by day.
+    const ENSURE_DAYS: Option<&'static str>;
+    /// The names of the day partitions, where attempts are partitioned.
+    const DAY_PARTITIONS: Option<&'static str>;
+    /// Locks day partition $1 against writes, and against another storage
+    /// round, until the transaction ends.
+    const LOCK_DAY: Option<&'static str>;
+    /// Replaces day partition $1 (days since the epoch) by a copy without
+    /// its successes ($2 true) and without the attempts of the targets of
+    /// the JSON object $3 (target -> milliseconds) that started before
+    /// their instant. Answers the rows it had and the rows it kept.
+    const REWRITE_DAY: Option<&'static str>;
 
     fn migrator() -> &'static Migrator;
 
@@ -54,6 +82,19 @@ impl<DB: Database, T> Value<DB> for T where
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
     pub(super) readers: Pool<DB>,
+    /// UTC days (since the epoch) whose `attempts` partition this process
+    /// knows exists, where the dialect partitions by day.
+    known_days: std::sync::Mutex<BTreeSet<i64>>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    pub(super) fn new(pool: Pool<DB>, readers: Pool<DB>) -> Self {
+        SqlStore {
+            pool,
+            readers,
+            known_days: Default::default(),
+        }
+    }
 }
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -62,15 +103,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
+use crate::attempt::rollup::{Rollup, RollupKey};
 use crate::attempt::{Attempt, Delivery, InconclusiveReason};
 use crate::config::ConfiguredExclusion;
 use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes, tiers};
 use crate::store::{
-    ATTEMPT_BATCH, AfterFailure, AttemptSource, ClaimedNotification, ExclusionSource, Heartbeat,
-    IngestSummary, MINUTE_CHUNK, MinuteVerdict, NewExclusion, NewNotification, ProberMark,
-    SettlementFacts, Store, StoreResult, StoredExclusion, StoredNotification, keep_prepared,
-    millis_to_instant, split_by_hours,
+    ATTEMPT_BATCH, AfterFailure, AttemptSource, ClaimedNotification, CompactSummary,
+    ExclusionSource, Heartbeat, IngestSummary, MINUTE_CHUNK, MinuteVerdict, NewExclusion,
+    NewNotification, ProberMark, SettlementFacts, StorageUse, Store, StoreResult, StoredExclusion,
+    StoredNotification, keep_prepared, millis_to_instant, split_by_hours,
 };
 use crate::verdict::{self, OutcomeCounts, Verdict};
 
@@ -86,11 +128,13 @@ where
     DB::Arguments: IntoArguments<DB>,
     i64: Value<DB>,
     String: Value<DB>,
+    Vec<u8>: Value<DB>,
     Option<i32>: Value<DB>,
     Option<i64>: Value<DB>,
     Option<String>: Value<DB>,
     for<'a> &'a str: Type<DB> + Encode<'a, DB> + ColumnIndex<DB::Row>,
     for<'a> Option<&'a str>: Type<DB> + Encode<'a, DB>,
+    for<'a> &'a [u8]: Type<DB> + Encode<'a, DB> + Decode<'a, DB>,
     usize: ColumnIndex<DB::Row>,
 {
     /// Starts a write transaction. It takes no lock shared by the
@@ -129,7 +173,7 @@ where
     /// fail, which fails the whole write (nothing is counted twice).
     async fn unseen<'b>(
         tx: &mut Tx<'_, DB>,
-        batch: &'b [Attempt],
+        batch: &[&'b Attempt],
     ) -> StoreResult<Vec<&'b Attempt>> {
         let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for a in batch {
@@ -157,6 +201,7 @@ where
         let mut seen = HashSet::with_capacity(batch.len());
         Ok(batch
             .iter()
+            .copied()
             .filter(|a| {
                 let key = (
                     a.target.as_str(),
@@ -309,10 +354,14 @@ where
                 .bind(target)
                 .fetch_one(&mut **tx)
                 .await?;
-        let Some(oldest) = oldest else {
+        let oldest_raw = oldest
+            .map(|ms| millis_to_instant(ms).map(|at| Minute::containing(&at).0))
+            .transpose()?;
+        let oldest_folded = Self::oldest_rollup(tx, target).await?;
+        let Some(from) = oldest_raw.into_iter().chain(oldest_folded).min() else {
             return Ok(());
         };
-        let from = Minute::containing(&millis_to_instant(oldest)?);
+        let from = Minute(from);
         // Minutes are whole UTC minutes of Unix time (`Minute`), so a
         // bucket's attempts are those started in [minute * 60000, + 60000).
         sqlx::query(
@@ -328,6 +377,7 @@ where
         .bind(from.0)
         .execute(&mut **tx)
         .await?;
+        Self::recount_slow_folded(tx, target, slow_after_ms).await?;
         Self::redecide_range(tx, target, MinuteRange::new(from, Minute(i64::MAX))).await
     }
 
@@ -527,7 +577,17 @@ where
         tx: &mut Tx<'_, DB>,
         batch: &'b [Attempt],
     ) -> StoreResult<Vec<&'b Attempt>> {
-        let all: Vec<&Attempt> = batch.iter().collect();
+        let mut all: Vec<&Attempt> = batch.iter().collect();
+        let folded = Self::already_folded(tx, &all).await?;
+        if !folded.is_empty() {
+            all.retain(|a| {
+                !(crate::attempt::rollup::is_foldable(a)
+                    && folded.contains(&(a.target.clone(), a.minute().0, a.prober.clone())))
+            });
+            if all.is_empty() {
+                return Ok(all);
+            }
+        }
         sqlx::query("SAVEPOINT improbe_batch")
             .execute(&mut **tx)
             .await?;
@@ -543,7 +603,7 @@ where
         sqlx::query("RELEASE SAVEPOINT improbe_batch")
             .execute(&mut **tx)
             .await?;
-        let new = Self::unseen(tx, batch).await?;
+        let new = Self::unseen(tx, &all).await?;
         if !new.is_empty() {
             Self::insert_attempts(tx, &new, false).await?;
         }
@@ -559,8 +619,24 @@ where
         tx: &mut Tx<'_, DB>,
         batch: &[Attempt],
         summary: &mut IngestSummary,
-        now: Option<(&mut BTreeSet<String>, &mut HashMap<String, ExcludedMinutes>)>,
+        mut now: Option<(&mut BTreeSet<String>, &mut HashMap<String, ExcludedMinutes>)>,
     ) -> StoreResult<BTreeSet<String>> {
+        if let Some((locked, exclusions)) = now.as_mut() {
+            // Locked before anything is stored, so a storage round folding
+            // these targets cannot delete an attempt this batch finds
+            // stored, nor this batch store one the round has folded.
+            let batch_targets: BTreeSet<String> = batch.iter().map(|a| a.target.clone()).collect();
+            let new_targets: BTreeSet<String> = batch_targets.difference(locked).cloned().collect();
+            if !new_targets.is_empty() {
+                // Locks taken batch by batch are in one order within a
+                // batch only; two imports crossing could deadlock, which
+                // PostgreSQL breaks by failing one (it commits nothing,
+                // and can be run again).
+                Self::lock_targets(tx, &new_targets).await?;
+                locked.extend(new_targets);
+                **exclusions = Self::load_exclusions(tx).await?;
+            }
+        }
         let new = Self::store_new(tx, batch).await?;
         summary.attempts += batch.len() as u64;
         summary.inserted += new.len() as u64;
@@ -574,19 +650,7 @@ where
         summary.minutes_touched += touched.len() as u64;
         let targets: BTreeSet<String> = touched.iter().map(|(target, _)| target.clone()).collect();
         match now {
-            Some((locked, exclusions)) => {
-                let new_targets: BTreeSet<String> = targets.difference(locked).cloned().collect();
-                if !new_targets.is_empty() {
-                    // Locks taken batch by batch are in one order
-                    // within a batch only; two imports crossing could
-                    // deadlock, which PostgreSQL breaks by failing one
-                    // (it commits nothing, and can be run again).
-                    Self::lock_targets(tx, &new_targets).await?;
-                    locked.extend(new_targets);
-                    *exclusions = Self::load_exclusions(tx).await?;
-                }
-                Self::redecide(tx, &touched, exclusions).await?;
-            }
+            Some((_, exclusions)) => Self::redecide(tx, &touched, exclusions).await?,
             None => Self::mark_pending(tx, &touched).await?,
         }
         Ok(targets)
@@ -599,6 +663,7 @@ where
     /// lock is taken: the round trips (one statement on PostgreSQL)
     /// do not grow with the number of probers or targets.
     async fn store_on(
+        &self,
         conn: &mut sqlx::pool::PoolConnection<DB>,
         attempts: &mut AttemptSource<'_>,
         watermark: Option<&ProberMark>,
@@ -610,6 +675,10 @@ where
                 first.push(attempt?);
             }
             if first.len() <= ATTEMPT_BATCH {
+                let days = self.unknown_days(&first);
+                if !days.is_empty() {
+                    self.ensure_days(&self.pool, &days).await?;
+                }
                 return Self::store_at_once(conn, &first, watermark).await;
             }
         }
@@ -628,6 +697,10 @@ where
             if batch.is_empty() {
                 break;
             }
+            let days = self.unknown_days(&batch);
+            if !days.is_empty() {
+                self.ensure_days(&mut *tx, &days).await?;
+            }
             let now = settle_now.then_some((&mut locked, &mut exclusions));
             Self::store_batch(&mut tx, &batch, &mut summary, now).await?;
         }
@@ -636,6 +709,51 @@ where
         }
         tx.commit().await?;
         Ok(summary)
+    }
+
+    /// The days of `batch` whose `attempts` partition this process has not
+    /// seen yet, where attempts are partitioned by day.
+    fn unknown_days(&self, batch: &[Attempt]) -> Vec<i64> {
+        if DB::ENSURE_DAYS.is_none() {
+            return Vec::new();
+        }
+        let days: BTreeSet<i64> = batch
+            .iter()
+            .map(|a| a.started_at_ms().div_euclid(86_400_000))
+            .collect();
+        let known = self.known_days.lock().expect("not poisoned");
+        days.difference(&known).copied().collect()
+    }
+
+    /// Makes sure the partitions of `days` exist, on `executor`: the
+    /// transaction that will write them (a transaction routes its rows by
+    /// the partitions it saw when it first wrote, so a day attached by
+    /// another connection meanwhile would not be seen), or the pool.
+    /// Attaching takes a lock that writers do not wait for.
+    async fn ensure_days<'e, E: Executor<'e, Database = DB>>(
+        &self,
+        executor: E,
+        days: &[i64],
+    ) -> StoreResult<()> {
+        let Some(ensure) = DB::ENSURE_DAYS else {
+            return Ok(());
+        };
+        if days.len() > MAX_NEW_DAYS_PER_WRITE {
+            return Err(anyhow::anyhow!(
+                "these attempts fall on {} UTC days new to the database; one write may add at most \
+                 {MAX_NEW_DAYS_PER_WRITE} (each is a partition, locked until the write commits): \
+                 import them in parts",
+                days.len()
+            )
+            .into());
+        }
+        let list = serde_json::to_string(days).map_err(anyhow::Error::from)?;
+        sqlx::query(ensure).bind(list).execute(executor).await?;
+        self.known_days
+            .lock()
+            .expect("not poisoned")
+            .extend(days.iter().copied());
+        Ok(())
     }
 
     /// [`Self::store_on`] for a batch that fits one statement, on a
@@ -735,9 +853,14 @@ where
         settle_now: bool,
     ) -> StoreResult<IngestSummary> {
         let mut conn = self.pool.acquire().await?;
-        let result = Self::store_on(&mut conn, attempts, watermark, settle_now).await;
+        let result = self
+            .store_on(&mut conn, attempts, watermark, settle_now)
+            .await;
         if result.is_err() {
             conn.close_on_drop();
+            // A day partition dropped by retention meanwhile is created
+            // again on the next try.
+            self.known_days.lock().expect("not poisoned").clear();
         }
         result
     }
@@ -752,11 +875,13 @@ where
     DB::Arguments: IntoArguments<DB>,
     i64: Value<DB>,
     String: Value<DB>,
+    Vec<u8>: Value<DB>,
     Option<i32>: Value<DB>,
     Option<i64>: Value<DB>,
     Option<String>: Value<DB>,
     for<'a> &'a str: Type<DB> + Encode<'a, DB> + ColumnIndex<DB::Row>,
     for<'a> Option<&'a str>: Type<DB> + Encode<'a, DB>,
+    for<'a> &'a [u8]: Type<DB> + Encode<'a, DB> + Decode<'a, DB>,
     usize: ColumnIndex<DB::Row>,
 {
     fn backend(&self) -> &'static str {
@@ -1265,23 +1390,39 @@ where
     }
 
     async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut pruned = 0;
-        // In slices, so no single transaction holds the writers up for long.
-        loop {
-            let deleted = sqlx::query(
-                "DELETE FROM attempts WHERE id IN \
-                 (SELECT id FROM attempts WHERE target = $1 AND started_at_ms < $2 LIMIT 10000)",
-            )
-            .bind(target)
-            .bind(before.timestamp_millis())
-            .execute(&self.pool)
-            .await
-            .map(DB::rows_affected)?;
-            pruned += deleted;
-            if deleted == 0 {
-                return Ok(pruned);
-            }
-        }
+        let done = self
+            .compact_all(None, &[(target.to_owned(), before)])
+            .await?;
+        Ok(done.pruned)
+    }
+
+    async fn compact(
+        &self,
+        fold_before: Option<Minute>,
+        prune: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<CompactSummary> {
+        self.compact_all(fold_before, prune).await
+    }
+
+    async fn rollups(
+        &self,
+        target: &str,
+        range: MinuteRange,
+    ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
+        Self::read_rollups(&self.readers, target, range).await
+    }
+
+    async fn storage_use(&self, since: DateTime<Utc>) -> StoreResult<StorageUse> {
+        let (tables, database_bytes) = self.table_use(since).await?;
+        Ok(StorageUse {
+            tables,
+            database_bytes,
+            targets: self.stored_targets().await?.into_iter().collect(),
+        })
+    }
+
+    async fn reclaim_space(&self) -> StoreResult<()> {
+        self.reclaim().await
     }
 
     async fn attempt_count(&self) -> StoreResult<i64> {

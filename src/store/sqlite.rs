@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::sql::{Dialect, SqlStore};
 
@@ -54,6 +56,29 @@ impl Dialect for Sqlite {
          total_units = excluded.total_units, down_units = excluded.down_units, excluded_units = excluded.excluded_units, \
          no_data_units = excluded.no_data_units, available_units = excluded.available_units";
 
+    const TABLE_BYTES: &'static str = "SELECT m.tbl_name, CAST(SUM(d.pgsize) AS BIGINT) FROM dbstat AS d \
+         JOIN sqlite_master AS m ON m.name = d.name GROUP BY m.tbl_name";
+    const DATABASE_BYTES: &'static str =
+        "SELECT CAST(page_count * page_size AS BIGINT) FROM pragma_page_count, pragma_page_size";
+    /// A file created before incremental auto-vacuum was set keeps the
+    /// mode it was made with until it is rebuilt once.
+    const NEEDS_CONVERSION: Option<&'static str> =
+        Some("SELECT CAST(auto_vacuum <> 2 AS BIGINT) FROM pragma_auto_vacuum");
+    const CONVERT: &'static [&'static str] = &["PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"];
+    /// Free pages go back to the file system, then the write-ahead log is
+    /// folded in and truncated, so the file's size is what it holds.
+    const RECLAIM_SPACE: &'static [&'static str] = &[
+        "PRAGMA incremental_vacuum",
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+    ];
+
+    /// One file, one table: no partitions. Folding and pruning delete
+    /// rows, and incremental auto-vacuum gives their pages back.
+    const ENSURE_DAYS: Option<&'static str> = None;
+    const DAY_PARTITIONS: Option<&'static str> = None;
+    const LOCK_DAY: Option<&'static str> = None;
+    const REWRITE_DAY: Option<&'static str> = None;
+
     fn migrator() -> &'static Migrator {
         static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
         &MIGRATOR
@@ -70,6 +95,9 @@ impl SqlStore<Sqlite> {
             .with_context(|| format!("invalid SQLite URL `{url}`; use sqlite://PATH"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Space freed by folding and pruning can be given back
+            // (`Store::reclaim_space`); takes effect in a new file.
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", PAGE_CACHE)
@@ -95,7 +123,7 @@ impl SqlStore<Sqlite> {
                 .max_connections(2)
                 .connect_lazy_with(options)
         };
-        Ok(SqlStore { pool, readers })
+        Ok(SqlStore::new(pool, readers))
     }
 }
 

@@ -18,6 +18,7 @@ mod regions;
 mod report;
 mod schedule;
 mod slow;
+mod storage;
 mod store_contract;
 mod tencent_simulator;
 mod xmpp;

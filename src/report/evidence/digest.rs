@@ -34,6 +34,14 @@ impl CanonicalDigest {
         }
     }
 
+    /// A minute's folded successes, after its raw attempts.
+    pub(super) fn add_folded(&mut self, target: &str, key: &RollupKey, rollup: &Rollup) {
+        self.flush();
+        self.hasher
+            .update(rollup.canonical_line(target, key).as_bytes());
+        self.hasher.update(b"\n");
+    }
+
     pub(super) fn finish(mut self, attempts: u64) -> AttemptsDigest {
         self.flush();
         let value = self

@@ -4,6 +4,7 @@
 //! applied, a per-day picture and a digest over the attempts.
 
 mod digest;
+mod stream;
 mod words;
 
 use digest::CanonicalDigest;
@@ -18,6 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::accounting;
 use crate::attempt::jsonl;
+use crate::attempt::rollup::{Histogram, Rollup, RollupKey};
 use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::config::Target;
 use crate::minute::{Minute, MinuteRange};
@@ -68,10 +70,14 @@ pub struct DeliverySummary {
     pub max_ms: Option<i64>,
 }
 
-/// Collects delivery times as attempts stream past.
+/// Collects delivery times as attempts stream past, raw or folded, in the
+/// histogram folding keeps (src/attempt/rollup.rs): the percentiles are the
+/// same before and after a day is folded, within the histogram's stated
+/// error of the exact ones.
 #[derive(Debug, Default)]
 struct DeliveryTally {
-    delivered_ms: Vec<i64>,
+    confirmed: u64,
+    delivered_ms: Histogram,
     missing: u64,
 }
 
@@ -79,30 +85,32 @@ impl DeliveryTally {
     fn add(&mut self, attempt: &Attempt) {
         match attempt.delivery {
             Some(Delivery::Confirmed { after_ms }) => {
-                self.delivered_ms.push(after_ms.unwrap_or_default())
+                self.confirmed += 1;
+                if let Some(after) = after_ms {
+                    self.delivered_ms.add(after);
+                }
             }
             Some(Delivery::Missing) => self.missing += 1,
             None => {}
         }
     }
 
+    fn add_folded(&mut self, rollup: &Rollup) {
+        self.confirmed += rollup.confirmed;
+        self.delivered_ms.merge(&rollup.delivered);
+    }
+
     /// `None` when no send's delivery was checked.
-    fn finish(mut self) -> Option<DeliverySummary> {
-        if self.delivered_ms.is_empty() && self.missing == 0 {
+    fn finish(self) -> Option<DeliverySummary> {
+        if self.confirmed == 0 && self.missing == 0 {
             return None;
         }
-        self.delivered_ms.sort_unstable();
-        let rank = |p: usize| {
-            let n = self.delivered_ms.len();
-            // Nearest rank: the smallest value with at least p% at or below it.
-            (n > 0).then(|| self.delivered_ms[(n * p).div_ceil(100).max(1) - 1])
-        };
         Some(DeliverySummary {
-            confirmed: self.delivered_ms.len() as u64,
+            confirmed: self.confirmed,
             missing: self.missing,
-            p50_ms: rank(50),
-            p95_ms: rank(95),
-            max_ms: self.delivered_ms.last().copied(),
+            p50_ms: self.delivered_ms.percentile(50),
+            p95_ms: self.delivered_ms.percentile(95),
+            max_ms: self.delivered_ms.max(),
         })
     }
 }
@@ -236,10 +244,15 @@ pub struct AttemptsDigest {
     pub canonical_form: &'static str,
 }
 
-pub const CANONICAL_FORM: &str = "every attempt of the target that started in [start, end) of the Service Month, \
-     ordered by started_at, then prober and kind (byte order), each written as one line of the `improbe import` \
-     format (fields in the order target, prober, kind, started_at in UTC with milliseconds, outcome, latency_ms, \
-     http_status, error_code, error, reason, delivery, delivered_ms; absent fields omitted) followed by a newline";
+pub const CANONICAL_FORM: &str = "the evidence of the target in [start, end) of the Service Month, UTC minute by \
+     minute, each item one line followed by a newline. First the minute's attempts that are evidence (outcome fail or \
+     inconclusive, or delivery missing), ordered by started_at, then prober and kind (byte order), each as a line of \
+     the `improbe import` format (fields in the order target, prober, kind, started_at in UTC with milliseconds, \
+     outcome, latency_ms, http_status, error_code, error, reason, delivery, delivered_ms; absent fields omitted). Then \
+     the minute's successes, one line per prober and kind (byte order), raw or folded alike: {\"target\", \
+     \"prober\", \"kind\", \"minute\" (UTC, seconds), \"ok\" (count), \"latency_ms\" and \"delivered_ms\" \
+     (histograms: each bucket's lower bound in ms to its count, ascending; buckets as in src/attempt/rollup.rs), \
+     \"confirmed\" (count)}";
 
 /// Under this share of elapsed, not excluded minutes measured, an
 /// availability figure is marked as resting on too little data to file or
@@ -372,26 +385,44 @@ pub async fn gather_to(
     let attempts = if depth == Depth::MinutesOnly {
         0
     } else {
-        store
-            .visit_attempts(&target.name, month, &mut |attempt: Attempt| {
-                let minute = attempt.minute();
-                let at = ranges.partition_point(|r| r.end <= minute);
-                if at < ranges.len() && ranges[at].contains(minute) {
-                    behind[at].add(&attempt, tz);
-                }
-                if attempt.delivery.is_some() {
-                    let date = attempt.started_at.with_timezone(&tz).date_naive();
-                    delivery_by_day.entry(date).or_default().add(&attempt);
-                }
-                if attempt.delivery == Some(Delivery::Missing) && attempt.outcome == Outcome::Ok {
-                    undelivered_total += 1;
-                    if undelivered.len() < UNDELIVERED_LISTED {
-                        undelivered.push(ErrorSample::of(&attempt, tz));
+        stream::visit(store, &target.name, month, &mut |item| {
+            let minute = match &item {
+                stream::Item::Raw(attempt) => attempt.minute(),
+                stream::Item::Folded(key, _) => key.minute,
+            };
+            let at = ranges.partition_point(|r| r.end <= minute);
+            let incident = (at < ranges.len() && ranges[at].contains(minute)).then_some(at);
+            match item {
+                stream::Item::Raw(attempt) => {
+                    if let Some(at) = incident {
+                        behind[at].add(&attempt, tz);
                     }
+                    if attempt.delivery.is_some() {
+                        let date = attempt.started_at.with_timezone(&tz).date_naive();
+                        delivery_by_day.entry(date).or_default().add(&attempt);
+                    }
+                    if attempt.delivery == Some(Delivery::Missing) && attempt.outcome == Outcome::Ok
+                    {
+                        undelivered_total += 1;
+                        if undelivered.len() < UNDELIVERED_LISTED {
+                            undelivered.push(ErrorSample::of(&attempt, tz));
+                        }
+                    }
+                    digest.add(attempt);
                 }
-                digest.add(attempt);
-            })
-            .await?
+                stream::Item::Folded(key, rollup) => {
+                    if let Some(at) = incident {
+                        behind[at].add_folded(&key, &rollup);
+                    }
+                    if rollup.confirmed > 0 {
+                        let date = key.minute.start().with_timezone(&tz).date_naive();
+                        delivery_by_day.entry(date).or_default().add_folded(&rollup);
+                    }
+                    digest.add_folded(&target.name, &key, &rollup);
+                }
+            }
+        })
+        .await?
     };
     for (incident, behind) in incidents.iter_mut().zip(behind) {
         incident.attempts = behind.attempts;
@@ -548,6 +579,11 @@ struct AttemptsBehind {
 }
 
 impl AttemptsBehind {
+    fn add_folded(&mut self, key: &RollupKey, rollup: &Rollup) {
+        self.delivery.add_folded(rollup);
+        self.attempts.entry(key.kind).or_default().ok += rollup.ok;
+    }
+
     fn add(&mut self, attempt: &Attempt, tz: Tz) {
         self.delivery.add(attempt);
         let tally = self.attempts.entry(attempt.kind).or_default();

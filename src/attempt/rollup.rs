@@ -1,0 +1,447 @@
+//! Successes folded into per-minute rollups (docs/operations.md
+//! "Retention"): once a successful attempt leaves the raw window, what it
+//! adds to the evidence is a count and a latency, so it is kept as one of
+//! the counts and histograms of its target, minute, prober and kind.
+//!
+//! Failed and inconclusive attempts, and sends whose delivery is missing,
+//! are never folded ([`is_foldable`]): they are what a claim quotes.
+//!
+//! The report reads raw successes through the same histograms (see
+//! [`Folder`]), so every figure it prints is the same before and after a
+//! day is folded.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::attempt::{Attempt, Delivery, Kind, Outcome};
+use crate::minute::Minute;
+
+/// Exact buckets below this value, then [`SUB_BUCKETS`] per power of two.
+const EXACT_BELOW: i64 = 16;
+/// Buckets per power of two above [`EXACT_BELOW`]: each is at most 1/8 of
+/// its lower bound wide, so a value read back as the bucket's midpoint is
+/// within 1/16 (6.25 %) of the true value (Prometheus' native histograms
+/// use the same resolution, schema 3).
+const SUB_BUCKETS: i64 = 8;
+/// log2 of [`SUB_BUCKETS`].
+const SUB_BITS: u32 = 3;
+
+/// How far a value read back from a histogram may be from the true value,
+/// as a share of it (stated in docs/operations.md "Retention").
+pub const RELATIVE_ERROR: &str = "6.25 %";
+
+/// The bucket a value (milliseconds) falls in. Negative values count as 0.
+pub fn bucket_of(value: i64) -> u32 {
+    let v = value.max(0);
+    if v < EXACT_BELOW {
+        return v as u32;
+    }
+    let exponent = 63 - v.leading_zeros(); // 2^exponent <= v, exponent >= 4
+    let sub = (v >> (exponent - SUB_BITS)) & (SUB_BUCKETS - 1);
+    (EXACT_BELOW as u32) + (exponent - 4) * SUB_BUCKETS as u32 + sub as u32
+}
+
+/// The lowest value of a bucket and its width.
+pub fn bucket_bounds(bucket: u32) -> (i64, i64) {
+    if i64::from(bucket) < EXACT_BELOW {
+        return (i64::from(bucket), 1);
+    }
+    let above = bucket - EXACT_BELOW as u32;
+    let exponent = above / SUB_BUCKETS as u32 + 4;
+    let sub = i64::from(above % SUB_BUCKETS as u32);
+    let width = 1_i64 << (exponent - SUB_BITS);
+    ((SUB_BUCKETS + sub) * width, width)
+}
+
+/// The value a bucket reads back as: its midpoint, rounded down.
+pub fn bucket_value(bucket: u32) -> i64 {
+    let (low, width) = bucket_bounds(bucket);
+    low + (width - 1) / 2
+}
+
+/// Counts of values per bucket. The same type holds a minute's values and
+/// a month's, so a figure read from it does not depend on whether the
+/// values were folded yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    counts: BTreeMap<u32, u64>,
+}
+
+impl Histogram {
+    pub fn add(&mut self, value: i64) {
+        *self.counts.entry(bucket_of(value)).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (bucket, count) in &other.counts {
+            *self.counts.entry(*bucket).or_default() += count;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Nearest rank: the value of the bucket holding the smallest value
+    /// with at least `percent` % of the values at or below it.
+    pub fn percentile(&self, percent: u64) -> Option<i64> {
+        let n = self.total();
+        if n == 0 {
+            return None;
+        }
+        let rank = (n * percent).div_ceil(100).max(1);
+        let mut seen = 0;
+        for (bucket, count) in &self.counts {
+            seen += count;
+            if seen >= rank {
+                return Some(bucket_value(*bucket));
+            }
+        }
+        None
+    }
+
+    pub fn max(&self) -> Option<i64> {
+        self.counts.keys().next_back().map(|b| bucket_value(*b))
+    }
+
+    /// Values above `threshold`: whole buckets above it, and the bucket it
+    /// falls in when that bucket's value is above it. Exact whenever the
+    /// threshold is a bucket boundary minus one, or below [`EXACT_BELOW`].
+    pub fn count_above(&self, threshold: i64) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(bucket, _)| bucket_value(**bucket) > threshold)
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// The stored form: for each non-empty bucket in ascending order, the
+    /// step from the previous bucket (the first from 0) and the count, each
+    /// as an unsigned LEB128 varint. A minute's dozen latencies take a few
+    /// bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.counts.len() * 2);
+        let mut previous = 0;
+        for (bucket, count) in &self.counts {
+            put_varint(&mut bytes, u64::from(bucket - previous));
+            put_varint(&mut bytes, *count);
+            previous = *bucket;
+        }
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Histogram, String> {
+        let mut counts = BTreeMap::new();
+        let mut at = 0;
+        let mut bucket: u64 = 0;
+        while at < bytes.len() {
+            bucket += get_varint(bytes, &mut at)?;
+            let count = get_varint(bytes, &mut at)?;
+            let bucket = u32::try_from(bucket).map_err(|_| "histogram bucket out of range")?;
+            counts.insert(bucket, count);
+        }
+        Ok(Histogram { counts })
+    }
+
+    /// The canonical text: `{"lower bound": count, ...}` in ascending order.
+    fn canonical(&self) -> BTreeMap<i64, u64> {
+        self.counts
+            .iter()
+            .map(|(bucket, count)| (bucket_bounds(*bucket).0, *count))
+            .collect()
+    }
+}
+
+fn put_varint(bytes: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        bytes.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
+    let mut value = 0_u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at).ok_or("histogram ends inside a number")?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("histogram number too long".into())
+}
+
+/// Whether an attempt is folded once it leaves the raw window: a success
+/// whose delivery, if checked, was confirmed.
+pub fn is_foldable(attempt: &Attempt) -> bool {
+    attempt.outcome == Outcome::Ok && !matches!(attempt.delivery, Some(Delivery::Missing))
+}
+
+/// What identifies a rollup within one target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RollupKey {
+    pub minute: Minute,
+    pub prober: String,
+    pub kind: Kind,
+}
+
+/// The folded successes of one target, minute, prober and kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rollup {
+    /// Successful attempts, with or without a latency.
+    pub ok: u64,
+    /// Latencies of those that had one.
+    pub latency: Histogram,
+    /// Sends whose delivery was confirmed.
+    pub confirmed: u64,
+    /// Delivery times of those confirmed with a time.
+    pub delivered: Histogram,
+}
+
+impl Rollup {
+    pub fn add(&mut self, attempt: &Attempt) {
+        self.ok += 1;
+        if let Some(latency) = attempt.latency_ms {
+            self.latency.add(latency);
+        }
+        if let Some(Delivery::Confirmed { after_ms }) = attempt.delivery {
+            self.confirmed += 1;
+            if let Some(after) = after_ms {
+                self.delivered.add(after);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Rollup) {
+        self.ok += other.ok;
+        self.latency.merge(&other.latency);
+        self.confirmed += other.confirmed;
+        self.delivered.merge(&other.delivered);
+    }
+
+    /// One line of a report digest's canonical form (docs/operations.md
+    /// "Report digest"): the JSON object with fields in this order.
+    pub fn canonical_line(&self, target: &str, key: &RollupKey) -> String {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            target: &'a str,
+            prober: &'a str,
+            kind: &'static str,
+            minute: String,
+            ok: u64,
+            latency_ms: BTreeMap<i64, u64>,
+            confirmed: u64,
+            delivered_ms: BTreeMap<i64, u64>,
+        }
+        serde_json::to_string(&Line {
+            target,
+            prober: &key.prober,
+            kind: key.kind.as_str(),
+            minute: key.minute.start().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            ok: self.ok,
+            latency_ms: self.latency.canonical(),
+            confirmed: self.confirmed,
+            delivered_ms: self.delivered.canonical(),
+        })
+        .expect("a rollup serialises")
+    }
+}
+
+/// A prober's folded minute: its rollups by kind.
+pub type FoldedMinute = BTreeMap<Kind, Rollup>;
+
+/// The stored form of a prober's folded minute (`minute_buckets.folded`):
+/// for each kind in order, its code (0 login, 1 send_direct, 2 send_group),
+/// then the success count, the confirmed count, and each histogram's
+/// length and bytes ([`Histogram::encode`]), all as varints.
+pub fn encode_folded(minute: &FoldedMinute) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (kind, rollup) in minute {
+        let code = Kind::ALL.iter().position(|k| k == kind).expect("a kind") as u64;
+        put_varint(&mut bytes, code);
+        put_varint(&mut bytes, rollup.ok);
+        put_varint(&mut bytes, rollup.confirmed);
+        for histogram in [&rollup.latency, &rollup.delivered] {
+            let encoded = histogram.encode();
+            put_varint(&mut bytes, encoded.len() as u64);
+            bytes.extend_from_slice(&encoded);
+        }
+    }
+    bytes
+}
+
+pub fn decode_folded(bytes: &[u8]) -> Result<FoldedMinute, String> {
+    let mut minute = FoldedMinute::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let code = get_varint(bytes, &mut at)?;
+        let kind = *Kind::ALL
+            .get(code as usize)
+            .ok_or_else(|| format!("unknown kind code {code} in a folded minute"))?;
+        let ok = get_varint(bytes, &mut at)?;
+        let confirmed = get_varint(bytes, &mut at)?;
+        let mut histograms = [Histogram::default(), Histogram::default()];
+        for histogram in &mut histograms {
+            let len = get_varint(bytes, &mut at)? as usize;
+            let end = at
+                .checked_add(len)
+                .filter(|end| *end <= bytes.len())
+                .ok_or("a folded minute ends inside a histogram")?;
+            *histogram = Histogram::decode(&bytes[at..end])?;
+            at = end;
+        }
+        let [latency, delivered] = histograms;
+        minute.insert(
+            kind,
+            Rollup {
+                ok,
+                latency,
+                confirmed,
+                delivered,
+            },
+        );
+    }
+    Ok(minute)
+}
+
+/// Folds successes as they stream past, beside rollups read back from the
+/// database: the one place both the storage round and the report turn
+/// attempts into rollups.
+#[derive(Debug, Default)]
+pub struct Folder {
+    pub rollups: BTreeMap<RollupKey, Rollup>,
+}
+
+impl Folder {
+    /// Takes a foldable attempt; returns it back when it is evidence.
+    pub fn offer(&mut self, attempt: Attempt) -> Option<Attempt> {
+        if !is_foldable(&attempt) {
+            return Some(attempt);
+        }
+        let key = RollupKey {
+            minute: attempt.minute(),
+            prober: attempt.prober.clone(),
+            kind: attempt.kind,
+        };
+        self.rollups.entry(key).or_default().add(&attempt);
+        None
+    }
+
+    /// Adds a rollup read back from the database.
+    pub fn merge(&mut self, key: RollupKey, rollup: &Rollup) {
+        self.rollups.entry(key).or_default().merge(rollup);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn small_values_are_exact_and_buckets_tile_the_line() {
+        for v in 0..EXACT_BELOW {
+            assert_eq!(bucket_value(bucket_of(v)), v);
+        }
+        // Every value lies in its bucket, and consecutive buckets touch.
+        let mut expected_low = 0;
+        for bucket in 0..200 {
+            let (low, width) = bucket_bounds(bucket);
+            assert_eq!(low, expected_low, "bucket {bucket}");
+            assert_eq!(bucket_of(low), bucket);
+            assert_eq!(bucket_of(low + width - 1), bucket);
+            expected_low = low + width;
+        }
+        assert_eq!(bucket_of(-5), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn a_value_reads_back_within_the_stated_error(v in 0_i64..10_000_000_000) {
+            let back = bucket_value(bucket_of(v));
+            // 6.25 %: |back - v| * 16 <= v.
+            prop_assert!((back - v).abs() * 16 <= v.max(1), "{v} read back as {back}");
+        }
+
+        #[test]
+        fn histograms_survive_their_encoding(values in proptest::collection::vec(0_i64..100_000_000, 0..50)) {
+            let mut h = Histogram::default();
+            for v in &values {
+                h.add(*v);
+            }
+            prop_assert_eq!(Histogram::decode(&h.encode()).unwrap(), h.clone());
+            prop_assert_eq!(h.total(), values.len() as u64);
+        }
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank_over_buckets() {
+        let mut h = Histogram::default();
+        for v in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
+            h.add(v);
+        }
+        assert_eq!(h.percentile(50), Some(5));
+        assert_eq!(h.percentile(95), Some(10));
+        assert_eq!(h.max(), Some(10));
+        assert_eq!(Histogram::default().percentile(50), None);
+    }
+
+    #[test]
+    fn counts_above_a_boundary_are_exact() {
+        let mut h = Histogram::default();
+        for v in [100, 150, 199, 200, 201, 250, 900] {
+            h.add(v);
+        }
+        // 191 is the last value of the bucket [176, 192): a boundary.
+        assert_eq!(h.count_above(191), 5);
+        assert_eq!(h.count_above(10_000), 0);
+        assert_eq!(h.count_above(-1), 7);
+    }
+
+    #[test]
+    fn a_folded_minute_survives_its_encoding() {
+        let mut latency = Histogram::default();
+        for v in [90, 120, 4_000] {
+            latency.add(v);
+        }
+        let mut delivered = Histogram::default();
+        delivered.add(300);
+        let minute: FoldedMinute = [
+            (
+                Kind::Login,
+                Rollup {
+                    ok: 3,
+                    latency: latency.clone(),
+                    ..Rollup::default()
+                },
+            ),
+            (
+                Kind::SendGroup,
+                Rollup {
+                    ok: 2,
+                    latency,
+                    confirmed: 1,
+                    delivered,
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(decode_folded(&encode_folded(&minute)).unwrap(), minute);
+        assert!(decode_folded(&[7, 1, 0, 0, 0]).is_err());
+        assert!(decode_folded(&[0, 1, 0, 5, 1]).is_err());
+    }
+
+    #[test]
+    fn a_damaged_histogram_is_an_error() {
+        assert!(Histogram::decode(&[0x80]).is_err());
+        assert!(Histogram::decode(&[1]).is_err());
+    }
+}

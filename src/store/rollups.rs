@@ -1,0 +1,641 @@
+//! Folding successes into rollups (kept in the `folded` column of their
+//! minute bucket), reading them back, and what the database costs on disk
+//! (docs/operations.md "Retention").
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type,
+};
+
+use crate::attempt::rollup::{
+    FoldedMinute, Folder, Rollup, RollupKey, decode_folded, encode_folded, is_foldable,
+};
+use crate::attempt::{Attempt, Delivery, Outcome};
+use crate::minute::{Minute, MinuteRange};
+use crate::store::sql::{Dialect, SqlStore, Value};
+use chrono::{DateTime, Utc};
+
+use crate::store::{CompactSummary, StoreResult, TableUse, keep_prepared};
+
+type Tx<'c, DB> = sqlx::Transaction<'c, DB>;
+
+/// Minutes of one target folded in one transaction. A slice of a target
+/// probed every 5 s holds about 4,300 successes: folding it keeps the
+/// single SQLite writer busy for a few tens of milliseconds, so the
+/// daemon's writes never wait long behind a storage round
+/// (bench/storage.sh measures the longest slice).
+pub const FOLD_SLICE_MINUTES: i64 = 120;
+
+/// The predicate, in SQL, of the attempts [`is_foldable`] folds.
+macro_rules! foldable {
+    () => {
+        "outcome = 'ok' AND (delivery IS NULL OR delivery <> 'missing')"
+    };
+}
+
+/// Buckets per update: 3 columns each, well under both backends' limits.
+const ROLLUP_BATCH: usize = 500;
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Value<DB>,
+    String: Value<DB>,
+    Vec<u8>: Value<DB>,
+    Option<i32>: Value<DB>,
+    Option<i64>: Value<DB>,
+    Option<String>: Value<DB>,
+    for<'a> &'a str: Type<DB> + Encode<'a, DB> + ColumnIndex<DB::Row>,
+    for<'a> Option<&'a str>: Type<DB> + Encode<'a, DB>,
+    for<'a> &'a [u8]: Type<DB> + Encode<'a, DB> + Decode<'a, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// The storage round's work on the database: successes before
+    /// `fold_before` folded, and the raw attempts (and folded successes) of
+    /// each target in `prune` that started before its instant deleted.
+    pub(super) async fn compact_all(
+        &self,
+        fold_before: Option<Minute>,
+        prune: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<CompactSummary> {
+        if DB::REWRITE_DAY.is_some() {
+            return self.compact_days(fold_before, prune).await;
+        }
+        let mut summary = CompactSummary::default();
+        if let Some(before) = fold_before {
+            for target in self.stored_targets().await? {
+                self.fold(&target, before, &mut summary).await?;
+            }
+        }
+        for (target, before) in prune {
+            summary.pruned += self.delete_before(target, *before).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Folds the successes of `target` that started before `before`, slice
+    /// by slice, and moves its fold horizon there.
+    async fn fold(
+        &self,
+        target: &str,
+        before: Minute,
+        summary: &mut CompactSummary,
+    ) -> StoreResult<()> {
+        let oldest: Option<i64> = sqlx::query_scalar(concat!(
+            "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms < $2 AND ",
+            foldable!()
+        ))
+        .bind(target)
+        .bind(before.0 * 60_000)
+        .fetch_one(&self.readers)
+        .await?;
+        let Some(oldest) = oldest else {
+            return Ok(());
+        };
+        let mut from = oldest.div_euclid(60_000);
+        while from < before.0 {
+            let to = (from + FOLD_SLICE_MINUTES).min(before.0);
+            let started = std::time::Instant::now();
+            let (folded, rollups) = self
+                .fold_slice(target, MinuteRange::new(Minute(from), Minute(to)))
+                .await?;
+            summary.longest_transaction = summary.longest_transaction.max(started.elapsed());
+            summary.folded += folded;
+            summary.rollups += rollups;
+            from = to;
+        }
+        Ok(())
+    }
+
+    /// One transaction of [`Self::fold`]: the slice's foldable attempts
+    /// added to its rollups, then deleted, and the horizon moved to the
+    /// slice's end, all or nothing.
+    async fn fold_slice(&self, target: &str, slice: MinuteRange) -> StoreResult<(u64, u64)> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // Two storage rounds (two probers) folding one target would add
+        // the same attempts twice: the target's lock orders them.
+        Self::lock_target(&mut tx, target).await?;
+        let (from_ms, to_ms) = (slice.start.0 * 60_000, slice.end.0 * 60_000);
+        let rows = sqlx::query(concat!(
+            "SELECT target, prober, kind, started_at_ms, latency_ms, delivery, delivered_ms FROM attempts \
+             WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
+            foldable!()
+        ))
+        .bind(target)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut fresh = Folder::default();
+        for row in &rows {
+            fresh.offer(success_from_row(row)?);
+        }
+        let rollups = fresh.rollups.len() as u64;
+        if rollups > 0 {
+            Self::add_folded(&mut tx, target, slice, fresh).await?;
+            sqlx::query(concat!(
+                "DELETE FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
+                foldable!()
+            ))
+            .bind(target)
+            .bind(from_ms)
+            .bind(to_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::move_horizon(&mut tx, target, slice.end).await?;
+        tx.commit().await?;
+        Ok((rows.len() as u64, rollups))
+    }
+
+    /// Adds freshly folded successes of `target` within `slice` to what
+    /// their buckets hold folded already.
+    async fn add_folded(
+        tx: &mut Tx<'_, DB>,
+        target: &str,
+        slice: MinuteRange,
+        fresh: Folder,
+    ) -> StoreResult<()> {
+        let mut stored: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
+        for (key, rollup) in Self::read_rollups(&mut **tx, target, slice).await? {
+            stored
+                .entry((key.minute, key.prober))
+                .or_default()
+                .insert(key.kind, rollup);
+        }
+        let mut written: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
+        for (key, rollup) in fresh.rollups {
+            let place = (key.minute, key.prober);
+            let folded = match written.entry(place) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    let already = stored.remove(entry.key()).unwrap_or_default();
+                    entry.insert(already)
+                }
+            };
+            folded.entry(key.kind).or_default().merge(&rollup);
+        }
+        let all: Vec<((Minute, String), FoldedMinute)> = written.into_iter().collect();
+        for chunk in all.chunks(ROLLUP_BATCH) {
+            Self::write_folded(tx, target, chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn move_horizon(tx: &mut Tx<'_, DB>, target: &str, to: Minute) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO fold_horizons (target, before_minute) VALUES ($1, $2) \
+             ON CONFLICT (target) DO UPDATE SET before_minute = CASE \
+             WHEN excluded.before_minute > fold_horizons.before_minute THEN excluded.before_minute \
+             ELSE fold_horizons.before_minute END",
+        )
+        .bind(target)
+        .bind(to.0)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the raw attempts of `target` that started before `before`,
+    /// a day per transaction, and the successes folded there.
+    async fn delete_before(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before_ms = before.timestamp_millis();
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms < $2",
+        )
+        .bind(target)
+        .bind(before_ms)
+        .fetch_one(&self.readers)
+        .await?;
+        let mut pruned = 0;
+        let mut from = oldest.unwrap_or(before_ms);
+        while from < before_ms {
+            let to = (from + 86_400_000).min(before_ms);
+            pruned += sqlx::query(
+                "DELETE FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3",
+            )
+            .bind(target)
+            .bind(from)
+            .bind(to)
+            .execute(&self.pool)
+            .await
+            .map(DB::rows_affected)?;
+            from = to;
+        }
+        Self::forget_folded(&self.pool, target, before).await?;
+        Ok(pruned)
+    }
+
+    async fn forget_folded<'e, E: Executor<'e, Database = DB>>(
+        executor: E,
+        target: &str,
+        before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE minute_buckets SET folded = NULL WHERE target = $1 AND minute < $2 AND folded IS NOT NULL",
+        )
+        .bind(target)
+        .bind(Minute::at_or_after(&before).0)
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
+
+    /// [`Self::compact_all`] where attempts live in day partitions: each
+    /// day with something to fold or prune is rewritten whole, its
+    /// successes folded first, in one transaction per day.
+    async fn compact_days(
+        &self,
+        fold_before: Option<Minute>,
+        prune: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<CompactSummary> {
+        let mut summary = CompactSummary::default();
+        let prune_json = serde_json::to_string(
+            &prune
+                .iter()
+                .map(|(target, before)| (target.as_str(), before.timestamp_millis()))
+                .collect::<BTreeMap<&str, i64>>(),
+        )
+        .map_err(anyhow::Error::from)?;
+        let oldest_prune = prune
+            .iter()
+            .map(|(_, before)| before.timestamp_millis())
+            .max();
+        let fold_before_ms = fold_before.map(|m| m.0 * 60_000);
+        let days: Vec<String> = sqlx::query_scalar(DB::DAY_PARTITIONS.expect("partitioned"))
+            .fetch_all(&self.readers)
+            .await?;
+        for name in days {
+            let Some(day) = day_of_partition(&name) else {
+                continue;
+            };
+            let (start_ms, end_ms) = (day * 86_400_000, (day + 1) * 86_400_000);
+            let fold = fold_before_ms.is_some_and(|before| end_ms <= before);
+            let prune_here = oldest_prune.is_some_and(|before| start_ms < before);
+            if !fold && !prune_here {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let done = self.rewrite_day(&name, day, fold, &prune_json).await?;
+            summary.longest_transaction = summary.longest_transaction.max(started.elapsed());
+            summary.folded += done.folded;
+            summary.rollups += done.rollups;
+            summary.pruned += done.pruned;
+        }
+        for (target, before) in prune {
+            Self::forget_folded(&self.pool, target, *before).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Rewrites one day partition: folds its successes (`fold`), and keeps
+    /// what is neither folded nor past its target's retention.
+    async fn rewrite_day(
+        &self,
+        name: &str,
+        day: i64,
+        fold: bool,
+        prune_json: &str,
+    ) -> StoreResult<CompactSummary> {
+        let mut summary = CompactSummary::default();
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // Nothing writes the day while it is read and copied (a late
+        // import waits), and two storage rounds take turns.
+        if let Some(lock) = DB::LOCK_DAY {
+            sqlx::query(lock).bind(name).execute(&mut *tx).await?;
+        }
+        let slice = MinuteRange::new(Minute(day * 1_440), Minute((day + 1) * 1_440));
+        if fold {
+            // The partition's name is the catalogue's, never input.
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT target, prober, kind, started_at_ms, latency_ms, delivery, delivered_ms FROM {name} WHERE {}",
+                foldable!()
+            )))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut by_target: BTreeMap<String, Folder> = BTreeMap::new();
+            for row in &rows {
+                let attempt = success_from_row(row)?;
+                by_target
+                    .entry(attempt.target.clone())
+                    .or_default()
+                    .offer(attempt);
+            }
+            summary.folded = rows.len() as u64;
+            for (target, fresh) in by_target {
+                summary.rollups += fresh.rollups.len() as u64;
+                Self::add_folded(&mut tx, &target, slice, fresh).await?;
+                Self::move_horizon(&mut tx, &target, slice.end).await?;
+            }
+        }
+        let (total, kept): (i64, i64) = sqlx::query_as(DB::REWRITE_DAY.expect("partitioned"))
+            .bind(day)
+            .bind(i64::from(fold))
+            .bind(prune_json)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        summary.pruned = (total - kept) as u64 - summary.folded;
+        Ok(summary)
+    }
+
+    async fn lock_target(tx: &mut Tx<'_, DB>, target: &str) -> StoreResult<()> {
+        if let Some(lock) = DB::LOCK_TARGETS {
+            let list = serde_json::to_string(&[target]).map_err(anyhow::Error::from)?;
+            sqlx::query(lock).bind(list).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the folded successes of buckets of `target`. Every folded
+    /// attempt was counted in its bucket when it was stored, so the row is
+    /// there.
+    async fn write_folded(
+        tx: &mut Tx<'_, DB>,
+        target: &str,
+        minutes: &[((Minute, String), FoldedMinute)],
+    ) -> StoreResult<()> {
+        let mut update = QueryBuilder::<DB>::new("WITH v (minute, prober, folded) AS (");
+        update.push_values(minutes, |mut row, ((minute, prober), folded)| {
+            row.push_bind(minute.0)
+                .push_bind(prober.clone())
+                .push_bind(encode_folded(folded));
+        });
+        update.push(
+            ") UPDATE minute_buckets SET folded = v.folded FROM v \
+             WHERE minute_buckets.minute = v.minute AND minute_buckets.prober = v.prober AND minute_buckets.target = ",
+        );
+        update.push_bind(target.to_owned());
+        update
+            .build()
+            .persistent(keep_prepared(minutes.len()))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The stored rollups of `target` within `range`, by minute, prober and kind.
+    pub(super) async fn read_rollups<'e, E: Executor<'e, Database = DB>>(
+        executor: E,
+        target: &str,
+        range: MinuteRange,
+    ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
+        let rows = sqlx::query(
+            "SELECT minute, prober, folded FROM minute_buckets \
+             WHERE target = $1 AND minute >= $2 AND minute < $3 AND folded IS NOT NULL ORDER BY minute, prober",
+        )
+        .bind(target)
+        .bind(range.start.0)
+        .bind(range.end.0)
+        .fetch_all(executor)
+        .await?;
+        let mut rollups = Vec::with_capacity(rows.len() * 3);
+        for r in &rows {
+            let minute = Minute(r.try_get(0)?);
+            let prober: String = r.try_get(1)?;
+            let bytes: &[u8] = r.try_get(2)?;
+            for (kind, rollup) in decode_folded(bytes).map_err(anyhow::Error::msg)? {
+                let key = RollupKey {
+                    minute,
+                    prober: prober.clone(),
+                    kind,
+                };
+                rollups.push((key, rollup));
+            }
+        }
+        Ok(rollups)
+    }
+
+    /// Of a batch about to be stored, the (target, minute, prober) whose
+    /// successes were folded already: a success there was counted before,
+    /// so a re-import does not count it again. Reads the buckets only for
+    /// attempts below their target's fold horizon, so the daemon's fresh
+    /// attempts cost one read of the small horizon table.
+    pub(super) async fn already_folded(
+        tx: &mut Tx<'_, DB>,
+        batch: &[&Attempt],
+    ) -> StoreResult<HashSet<(String, i64, String)>> {
+        let horizons: HashMap<String, i64> =
+            sqlx::query("SELECT target, before_minute FROM fold_horizons")
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for a in batch.iter().filter(|a| is_foldable(a)) {
+            let minute = a.minute().0;
+            if horizons.get(&a.target).is_some_and(|h| minute < *h) {
+                let span = spans.entry(&a.target).or_insert((minute, minute));
+                *span = (span.0.min(minute), span.1.max(minute));
+            }
+        }
+        let mut folded = HashSet::new();
+        for (target, (first, last)) in spans {
+            let rows = sqlx::query(
+                "SELECT minute, prober FROM minute_buckets \
+                 WHERE target = $1 AND minute >= $2 AND minute <= $3 AND folded IS NOT NULL",
+            )
+            .bind(target)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in rows {
+                folded.insert((target.to_owned(), r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(folded)
+    }
+
+    /// Adds what the folded successes of `target` say to the slow counts of
+    /// their buckets, against `slow_after_ms` (the raw attempts were counted
+    /// by the caller). Exact where the threshold is a bucket boundary
+    /// (`Histogram::count_above`).
+    pub(super) async fn recount_slow_folded(
+        tx: &mut Tx<'_, DB>,
+        target: &str,
+        slow_after_ms: i64,
+    ) -> StoreResult<()> {
+        let rollups = Self::read_rollups(
+            &mut **tx,
+            target,
+            MinuteRange::new(Minute(i64::MIN / 120), Minute(i64::MAX / 120)),
+        )
+        .await?;
+        let mut slow: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for (key, rollup) in rollups {
+            let above = rollup.latency.count_above(slow_after_ms) as i64;
+            if above > 0 {
+                *slow.entry((key.minute.0, key.prober)).or_default() += above;
+            }
+        }
+        for ((minute, prober), count) in slow {
+            sqlx::query(
+                "UPDATE minute_buckets SET slow_ok_attempts = slow_ok_attempts + $1 \
+                 WHERE target = $2 AND minute = $3 AND prober = $4",
+            )
+            .bind(count)
+            .bind(target)
+            .bind(minute)
+            .bind(prober)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The oldest minute of `target` with folded successes.
+    pub(super) async fn oldest_rollup(
+        tx: &mut Tx<'_, DB>,
+        target: &str,
+    ) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(minute) FROM minute_buckets WHERE target = $1 AND folded IS NOT NULL",
+        )
+        .bind(target)
+        .fetch_one(&mut **tx)
+        .await?)
+    }
+
+    /// Each table's bytes on disk and rows, and the rows it gained since
+    /// `since` (where it has a time column).
+    pub(super) async fn table_use(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<(Vec<TableUse>, i64)> {
+        let bytes: HashMap<String, i64> = sqlx::query(DB::TABLE_BYTES)
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let ms = since.timestamp_millis();
+        let minute = ms.div_euclid(60_000);
+        let mut tables = Vec::new();
+        for (table, recent_column, since_value) in [
+            ("attempts", Some("started_at_ms"), ms),
+            ("minute_buckets", Some("minute"), minute),
+            ("verdicts", Some("minute"), minute),
+            ("verdict_hours", Some("hour"), minute.div_euclid(60)),
+            ("prober_heartbeats", Some("minute"), minute),
+            ("notifications", Some("created_at_ms"), ms),
+            ("pending_minutes", None, 0),
+            ("exclusions", None, 0),
+            ("service_months", None, 0),
+            ("latency_rules", None, 0),
+            ("prober_watermarks", None, 0),
+            ("fold_horizons", None, 0),
+        ] {
+            let rows: i64 = // The names are this list's own, never input.
+            sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"
+            )))
+            .fetch_one(&self.readers)
+            .await?;
+            let recent_rows = match recent_column {
+                Some(column) => Some(
+                    sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE {column} >= $1"
+                    )))
+                    .bind(since_value)
+                    .fetch_one(&self.readers)
+                    .await?,
+                ),
+                None => None,
+            };
+            tables.push(TableUse {
+                table: table.to_owned(),
+                bytes: bytes.get(table).copied().unwrap_or(0),
+                rows,
+                recent_rows,
+            });
+        }
+        let database: i64 = sqlx::query_scalar(DB::DATABASE_BYTES)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok((tables, database))
+    }
+
+    /// Gives the pages freed by folding and pruning back to the file
+    /// system, where the backend needs a statement for it.
+    pub(super) async fn reclaim(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(check) = DB::NEEDS_CONVERSION {
+            let needed: i64 = sqlx::query_scalar(check).fetch_one(&mut *conn).await?;
+            if needed != 0 {
+                for statement in DB::CONVERT {
+                    sqlx::query(*statement).execute(&mut *conn).await?;
+                }
+            }
+        }
+        for statement in DB::RECLAIM_SPACE {
+            sqlx::query(*statement).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The targets that have raw attempts or rollups.
+    pub(super) async fn stored_targets(&self) -> StoreResult<BTreeSet<String>> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT DISTINCT target FROM verdicts")
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+/// A success as [`Folder`] needs it, from a row of the fold's queries.
+fn success_from_row<R: Row>(row: &R) -> StoreResult<Attempt>
+where
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let kind: String = row.try_get(2)?;
+    let started_at_ms: i64 = row.try_get(3)?;
+    let delivered_ms: Option<i64> = row.try_get(6)?;
+    Ok(Attempt {
+        target: row.try_get(0)?,
+        prober: row.try_get(1)?,
+        kind: kind.parse().map_err(anyhow::Error::from)?,
+        started_at: crate::store::millis_to_instant(started_at_ms)?,
+        latency_ms: row.try_get(4)?,
+        outcome: Outcome::Ok,
+        http_status: None,
+        error_code: None,
+        error: None,
+        reason: None,
+        delivery: row
+            .try_get::<Option<String>, _>(5)?
+            .map(|word| Delivery::from_stored(&word, delivered_ms))
+            .transpose()
+            .map_err(anyhow::Error::from)?,
+    })
+}
+
+/// The UTC day (since the epoch) of a partition named `attempts_YYYYMMDD`.
+fn day_of_partition(name: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(name.strip_prefix("attempts_")?, "%Y%m%d").ok()?;
+    Some(
+        date.and_hms_opt(0, 0, 0)?
+            .and_utc()
+            .timestamp()
+            .div_euclid(86_400),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn partitions_are_named_by_their_utc_day() {
+        assert_eq!(super::day_of_partition("attempts_19700102"), Some(1));
+        assert_eq!(super::day_of_partition("attempts_20260401"), Some(20_544));
+        assert_eq!(super::day_of_partition("attempts_default"), None);
+        assert_eq!(super::day_of_partition("verdicts"), None);
+    }
+}

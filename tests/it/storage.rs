@@ -1,0 +1,437 @@
+//! Storage over years: `improbe compact` folds successes into per-minute
+//! rollups and no figure changes; failures stay quotable; late imports,
+//! exclusions and latency rules keep working on folded minutes; `improbe
+//! storage` reports what the database costs. Each test runs once per
+//! backend, named after it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Output;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::common::{TestDb, at};
+
+/// One test per backend, each named after it.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::common::TestDb::sqlite()).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::common::TestDb::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    figures_and_evidence_are_identical_across_compact,
+    late_imports_and_exclusions_re_decide_folded_minutes,
+    slow_counts_survive_folding_and_a_changed_rule_recounts_them,
+    storage_reports_each_table_and_the_growth,
+);
+
+const CONFIG: &str = r#"
+[prober]
+id = "storage-test"
+
+[database]
+raw_window_days = 0
+
+[[targets]]
+name = "tim"
+provider = "simulator"
+[targets.sla]
+service_start = "2026-03-01"
+timezone = "Asia/Shanghai"
+monthly_fee = "500.00"
+currency = "EUR"
+"#;
+
+fn improbe(dir: &Path, db: &TestDb, args: &[&str]) -> Output {
+    crate::common::improbe_command()
+        .arg("--config")
+        .arg(dir.join("improbe.toml"))
+        .args(args)
+        .env("IMPROBE_DATABASE_URL", &db.url)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn line(prober: &str, kind: &str, t: DateTime<Utc>, outcome: &str, extra: &str) -> String {
+    format!(
+        r#"{{"target":"tim","prober":"{prober}","kind":"{kind}","started_at":"{}","outcome":"{outcome}"{extra}}}"#,
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ) + "\n"
+}
+
+/// Two days from 2026-03-03T00:00Z (crossing a local midnight), every
+/// 15 s by `p1` and every 30 s by `p2`, latencies spread over two orders of
+/// magnitude; sends confirm delivery. Failures at 10:20-10:23 (with varied
+/// errors), inconclusive minutes at 11:50-11:54, a group send never
+/// delivered every hour at :30, and slow successes around 14:00.
+fn attempts() -> String {
+    let mut out = String::new();
+    let start = at("2026-03-03T00:00:00Z");
+    for second in (0..2 * 86_400).step_by(15) {
+        let t = start + Duration::seconds(second);
+        let minute_of_day = (second / 60) % 1_440;
+        for (i, kind) in ["login", "send_direct", "send_group"].iter().enumerate() {
+            let latency = 20 + (second * 7 + i as i64 * 13) % 2_000;
+            let delivery = if *kind == "login" {
+                String::new()
+            } else {
+                format!(r#","delivery":"confirmed","delivered_ms":{}"#, latency + 50)
+            };
+            let row = match minute_of_day {
+                620..=623 => line(
+                    "p1",
+                    kind,
+                    t,
+                    "fail",
+                    &format!(
+                        r#","http_status":502,"error_code":"70{}","error":"internal error {second}""#,
+                        500 + i
+                    ),
+                ),
+                710..=714 => line(
+                    "p1",
+                    kind,
+                    t,
+                    "inconclusive",
+                    r#","http_status":200,"error_code":"70001","error":"sig expired","reason":"credentials""#,
+                ),
+                m if m % 60 == 30 && *kind == "send_group" => line(
+                    "p1",
+                    kind,
+                    t,
+                    "ok",
+                    &format!(r#","latency_ms":{latency},"delivery":"missing""#),
+                ),
+                840..=845 => line(
+                    "p1",
+                    kind,
+                    t,
+                    "ok",
+                    &format!(
+                        r#","http_status":200,"latency_ms":{}{delivery}"#,
+                        3_000 + latency
+                    ),
+                ),
+                _ => line(
+                    "p1",
+                    kind,
+                    t,
+                    "ok",
+                    &format!(r#","http_status":200,"latency_ms":{latency}{delivery}"#),
+                ),
+            };
+            out.push_str(&row);
+            if second % 30 == 0 && !(620..=623).contains(&minute_of_day) {
+                out.push_str(&line(
+                    "p2",
+                    kind,
+                    t + Duration::milliseconds(3),
+                    "ok",
+                    &format!(r#","latency_ms":{}"#, latency / 2),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn prepare(db: &TestDb, dir: &Path, config: &str, attempts: &str) {
+    std::fs::write(dir.join("improbe.toml"), config).unwrap();
+    std::fs::write(dir.join("attempts.jsonl"), attempts).unwrap();
+    ok(improbe(
+        dir,
+        db,
+        &["import", dir.join("attempts.jsonl").to_str().unwrap()],
+    ));
+}
+
+/// Everything a user reads: the SLA table in every format, the report in
+/// every format (its generation time aside) and the claim.
+fn figures(db: &TestDb, dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for format in ["json", "csv", "table"] {
+        out.push(ok(improbe(dir, db, &["sla", "--format", format])));
+    }
+    for format in ["json", "markdown", "html"] {
+        let report = ok(improbe(
+            dir,
+            db,
+            &[
+                "report", "--target", "tim", "--month", "1", "--format", format,
+            ],
+        ));
+        out.push(
+            report
+                .lines()
+                .filter(|l| !l.contains("generated_at") && !l.contains("Generated"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+    out.push(
+        ok(improbe(
+            dir,
+            db,
+            &[
+                "claim", "--target", "tim", "--month", "1", "--format", "json",
+            ],
+        ))
+        .lines()
+        .filter(|l| !l.contains("generated_at"))
+        .collect::<Vec<_>>()
+        .join("\n"),
+    );
+    out
+}
+
+fn compact(db: &TestDb, dir: &Path) -> Value {
+    serde_json::from_str(&ok(improbe(dir, db, &["compact", "--format", "json"]))).unwrap()
+}
+
+fn report(db: &TestDb, dir: &Path) -> Value {
+    serde_json::from_str(&ok(improbe(
+        dir,
+        db,
+        &[
+            "report", "--target", "tim", "--month", "1", "--format", "json",
+        ],
+    )))
+    .unwrap()
+}
+
+async fn raw_successes(db: &TestDb) -> i64 {
+    let store = db.store().await;
+    let mut n = 0;
+    store
+        .visit_attempts(
+            "tim",
+            improbe::minute::MinuteRange::new(
+                improbe::minute::Minute(0),
+                improbe::minute::Minute(100_000_000),
+            ),
+            &mut |a| {
+                if improbe::attempt::rollup::is_foldable(&a) {
+                    n += 1;
+                }
+            },
+        )
+        .await
+        .unwrap();
+    n
+}
+
+async fn figures_and_evidence_are_identical_across_compact(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), CONFIG, &attempts());
+    let before = figures(&db, dir.path());
+    let evidence = report(&db, dir.path());
+    assert!(raw_successes(&db).await > 30_000);
+
+    let done = compact(&db, dir.path());
+    assert!(done["folded_attempts"].as_u64().unwrap() > 30_000, "{done}");
+    assert_eq!(raw_successes(&db).await, 0, "every success was folded");
+    let after = figures(&db, dir.path());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a, "{}: a figure changed across compact", db.backend);
+    }
+
+    // The failures are still quoted word for word, with their attempts.
+    let incident = &report(&db, dir.path())["incidents"][0];
+    assert_eq!(incident, &evidence["incidents"][0]);
+    let samples = incident["errors"][0]["samples"].as_array().unwrap();
+    assert!(
+        samples[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("internal error"),
+        "{samples:?}"
+    );
+    // A group send every 15 s at :30 of each of 48 hours.
+    assert_eq!(evidence["undelivered_total"], 192, "{}", db.backend);
+
+    // A second round has nothing left to fold and changes nothing.
+    let again = compact(&db, dir.path());
+    assert_eq!(again["folded_attempts"], 0);
+    assert_eq!(figures(&db, dir.path()), before);
+}
+
+async fn late_imports_and_exclusions_re_decide_folded_minutes(db: TestDb) {
+    // The same history and the same late changes on a database that never
+    // folded: both must end with the same figures.
+    let control = if db.backend == "sqlite" {
+        TestDb::sqlite()
+    } else {
+        TestDb::postgres().await
+    };
+    let (dir, control_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let history = attempts();
+    prepare(&db, dir.path(), CONFIG, &history);
+    prepare(&control, control_dir.path(), CONFIG, &history);
+    compact(&db, dir.path());
+
+    // The whole file again: every attempt is recognised, none counted twice.
+    let again = ok(improbe(
+        dir.path(),
+        &db,
+        &[
+            "import",
+            dir.path().join("attempts.jsonl").to_str().unwrap(),
+        ],
+    ));
+    assert!(again.contains(" 0 new"), "{again}");
+
+    // A third prober's late attempts: one success in the failure minute
+    // 10:21 makes it available; its other successes land in folded minutes.
+    let mut late = String::new();
+    for second in (0..300).step_by(20) {
+        let t = at("2026-03-03T10:15:00Z") + Duration::seconds(second);
+        late.push_str(&line("p3", "login", t, "ok", r#","latency_ms":70"#));
+    }
+    let rescue = at("2026-03-03T10:21:05Z");
+    late.push_str(&line("p3", "login", rescue, "ok", r#","latency_ms":70"#));
+    let exclusion = [
+        "exclusions",
+        "add",
+        "--target",
+        "tim",
+        "--start",
+        "2026-03-04T10:20:00Z",
+        "--end",
+        "2026-03-04T10:22:00Z",
+        "--reason",
+        "announced upgrade",
+        "--announced-at",
+        "2026-03-01T00:00:00Z",
+    ];
+    for (store, d) in [(&db, dir.path()), (&control, control_dir.path())] {
+        std::fs::write(d.join("late.jsonl"), &late).unwrap();
+        ok(improbe(
+            d,
+            store,
+            &["import", d.join("late.jsonl").to_str().unwrap()],
+        ));
+        ok(improbe(d, store, &exclusion));
+    }
+    let folded = ok(improbe(dir.path(), &db, &["sla", "--format", "json"]));
+    let never = ok(improbe(
+        control_dir.path(),
+        &control,
+        &["sla", "--format", "json"],
+    ));
+    assert_eq!(folded, never, "{}", db.backend);
+    let month: Value = serde_json::from_str(&folded).unwrap();
+    // 2 × 4 failure minutes, less 10:21 rescued by p3, less 2 excluded.
+    assert_eq!(month[0]["failure_minutes"], 5, "{month}");
+    assert_eq!(month[0]["excluded_minutes"], 2);
+}
+
+async fn slow_counts_survive_folding_and_a_changed_rule_recounts_them(db: TestDb) {
+    let contract = |slow_after: &str| {
+        CONFIG.replace("monthly_fee", "contract = \"fast\"\nmonthly_fee")
+            + &format!(
+                "[contracts.fast]\nperiod = \"service_month\"\ninterval = \"1m\"\ndown_when = \"error_rate\"\n\
+             error_rate_above = \"20\"\nslow_after = \"{slow_after}\"\ncommitment = \"99.9\"\n\
+             credits = [{{ below = \"99.9\", percent = 10 }}]\nclaim_opens = \"period_end\"\nclaim_days = 30\n"
+            )
+    };
+    let control = if db.backend == "sqlite" {
+        TestDb::sqlite()
+    } else {
+        TestDb::postgres().await
+    };
+    let (dir, control_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let history = attempts();
+    prepare(&db, dir.path(), &contract("1500ms"), &history);
+    prepare(&control, control_dir.path(), &contract("1500ms"), &history);
+    let sla = |db: &TestDb, dir: &Path| ok(improbe(dir, db, &["sla", "--format", "json"]));
+    let before = sla(&db, dir.path());
+    compact(&db, dir.path());
+    assert_eq!(
+        sla(&db, dir.path()),
+        before,
+        "slow counts changed by folding"
+    );
+    let month: Value = serde_json::from_str(&before).unwrap();
+    assert!(month[0]["down_units"].as_i64().unwrap() > 8, "{month}");
+
+    // Another rule: recounted from the histograms of the folded
+    // minutes, exactly, since 1,791 ms is the last value of a bucket
+    // ([1,664, 1,792)), as from the raw attempts of the control.
+    for (store, d) in [(&db, dir.path()), (&control, control_dir.path())] {
+        std::fs::write(d.join("improbe.toml"), contract("1791ms")).unwrap();
+        ok(improbe(d, store, &["migrate"]));
+    }
+    let changed = sla(&db, dir.path());
+    assert_eq!(changed, sla(&control, control_dir.path()), "{}", db.backend);
+    assert_ne!(changed, before);
+}
+
+async fn storage_reports_each_table_and_the_growth(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    // A day ending now: its rows count as the last week's growth.
+    let mut recent = String::new();
+    let start = Utc::now() - Duration::hours(2);
+    for second in (0..3_600).step_by(5) {
+        let t = start + Duration::seconds(second);
+        write!(
+            recent,
+            "{}",
+            line("p1", "login", t, "ok", r#","latency_ms":80"#)
+        )
+        .unwrap();
+    }
+    prepare(&db, dir.path(), CONFIG, &recent);
+    let usage: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &["storage", "--format", "json"],
+    )))
+    .unwrap();
+    let attempts = usage["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "attempts")
+        .unwrap();
+    assert_eq!(attempts["rows"], 720, "{usage}");
+    assert!(attempts["bytes"].as_i64().unwrap() > 720 * 20, "{usage}");
+    assert!(
+        usage["bytes_per_target_per_day"].as_i64().unwrap() > 0,
+        "{usage}"
+    );
+    assert!(usage["database_bytes"].as_i64().unwrap() > 0);
+    if db.backend == "sqlite" {
+        assert!(usage["volume_free_bytes"].as_u64().unwrap() > 0);
+        assert!(usage["days_until_full"].as_i64().unwrap() > 0, "{usage}");
+    } else {
+        assert!(usage["volume_free_bytes"].is_null());
+    }
+    let table = ok(improbe(dir.path(), &db, &["storage"]));
+    assert!(table.contains("bytes per target per day"), "{table}");
+}
