@@ -28,6 +28,54 @@ pub fn bytes_per_target_day(usage: &StorageUse, targets: usize) -> i64 {
     (gained / GROWTH_DAYS as f64 / targets.max(1) as f64).round() as i64
 }
 
+/// SQLite bytes one attempt costs while it is raw (bench/storage.sh: the
+/// database before `compact`, per attempt).
+pub const RAW_BYTES_PER_ATTEMPT: u64 = 62;
+/// SQLite bytes one probed minute of one target costs once its successes
+/// are folded: bucket, verdict and rollups (bench/storage.sh, after).
+pub const FOLDED_BYTES_PER_MINUTE: u64 = 171;
+/// SQLite bytes one failed or inconclusive attempt costs, kept raw for the
+/// whole evidence period (bench/storage.sh, after).
+pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 99;
+/// The share of attempts assumed to be evidence when sizing ahead: a
+/// provider failing 2 % of the time (bench/storage.sh's data).
+pub const ASSUMED_EVIDENCE_PERCENT: u64 = 2;
+
+/// Bytes the configured targets need on SQLite once `attempts_retention_days`
+/// of them are stored: the raw window at the raw rate, every other day
+/// folded. An estimate from the figures above, for `check-config`.
+pub fn bytes_needed(config: &crate::config::Config) -> u64 {
+    let database = &config.database;
+    let retention = u64::from(database.attempts_retention_days);
+    let raw_days = u64::from(database.raw_window_days).min(retention);
+    config
+        .targets
+        .iter()
+        .map(|target| {
+            let per_second =
+                |interval: std::time::Duration| 1.0 / interval.as_secs_f64().max(0.001);
+            let attempts_per_day: f64 = target
+                .operations
+                .iter()
+                .map(|kind| {
+                    let interval = match kind {
+                        crate::attempt::Kind::Login => {
+                            target.login_interval.unwrap_or(target.interval)
+                        }
+                        _ => target.interval,
+                    };
+                    per_second(interval) * 86_400.0
+                })
+                .sum();
+            let attempts_per_day = attempts_per_day as u64;
+            let folded_day = 1_440 * FOLDED_BYTES_PER_MINUTE
+                + attempts_per_day * ASSUMED_EVIDENCE_PERCENT / 100 * EVIDENCE_BYTES_PER_ATTEMPT;
+            raw_days * attempts_per_day * RAW_BYTES_PER_ATTEMPT
+                + (retention - raw_days) * folded_day
+        })
+        .sum()
+}
+
 /// Days until `free` bytes are used at `daily` bytes a day (`None`: the
 /// database does not grow).
 pub fn days_until_full(free: u64, daily: i64) -> Option<i64> {

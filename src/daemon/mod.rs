@@ -223,7 +223,9 @@ impl Application {
             daemon.writer.clone(),
         ));
 
+        let storage = Arc::new(retention::StorageGauges::default());
         let surface = Arc::new(Surface {
+            storage: storage.clone(),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),
@@ -257,6 +259,7 @@ impl Application {
             config.clone(),
             store.clone(),
             clock.clone(),
+            storage,
             database_ready_now.clone(),
             stop.clone(),
         ));

@@ -117,12 +117,28 @@ pub async fn round(
     Ok(report)
 }
 
+/// What the last storage round found, for `/metrics`.
+#[derive(Debug)]
+pub struct StorageGauges {
+    /// The database's bytes on disk after the last round; -1 before the first.
+    pub database_bytes: std::sync::atomic::AtomicI64,
+}
+
+impl Default for StorageGauges {
+    fn default() -> Self {
+        StorageGauges {
+            database_bytes: std::sync::atomic::AtomicI64::new(-1),
+        }
+    }
+}
+
 /// The daemon's storage loop: once the database is prepared, then every
 /// [`STORAGE_ROUND_INTERVAL`].
 pub async fn run(
     config: Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    gauges: Arc<StorageGauges>,
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -138,6 +154,9 @@ pub async fn run(
         }
         crate::ticks::guarded("storage", async {
             let done = round(store.as_ref(), &config, clock.now()).await?;
+            gauges
+                .database_bytes
+                .store(done.database_bytes_after, std::sync::atomic::Ordering::Relaxed);
             if done.folded_attempts > 0 || done.pruned_attempts > 0 {
                 tracing::info!(
                     folded = done.folded_attempts,

@@ -43,6 +43,8 @@ pub struct Surface {
     pub notifications: crate::notify::sender::SenderCounters,
     /// The copies the endpoints serve, kept by `live::run`.
     pub live: Arc<super::live::LiveState>,
+    /// What the last storage round measured.
+    pub storage: Arc<super::retention::StorageGauges>,
 }
 
 pub fn router(surface: Arc<Surface>) -> Router {
@@ -150,6 +152,7 @@ fn html(body: String) -> Response {
 async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     let mut out = Exposition::default();
     surface.schedule.attempts.render(&mut out);
+    render_storage(&surface, &mut out);
     let s = &surface.schedule;
     out.family(
         "improbe_schedule_skipped_total",
@@ -360,6 +363,31 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
 
 /// The last settled minute's verdicts, the write lag and the watermarks, all
 /// from memory: the daemon's loops update them (docs/many-regions.md).
+/// The database's size as the last storage round found it, and (SQLite)
+/// the free space of its volume now: what the volume alert reads
+/// (deploy/prometheus/improbe-rules.yml).
+fn render_storage(surface: &Surface, out: &mut Exposition) {
+    let bytes = surface.storage.database_bytes.load(Ordering::Relaxed);
+    if bytes >= 0 {
+        out.family(
+            "improbe_database_bytes",
+            "gauge",
+            "The database's bytes on disk after the last storage round.",
+        );
+        out.sample("improbe_database_bytes", &[], bytes as f64);
+    }
+    let free = crate::capacity::sqlite_file(&surface.config.database.url)
+        .and_then(|file| crate::capacity::volume_free_bytes(&file).ok());
+    if let Some(free) = free {
+        out.family(
+            "improbe_volume_free_bytes",
+            "gauge",
+            "Bytes still free on the volume holding the SQLite database.",
+        );
+        out.sample("improbe_volume_free_bytes", &[], free as f64);
+    }
+}
+
 fn render_settlement(surface: &Surface, out: &mut Exposition) {
     let writer = &surface.writer;
     out.family(

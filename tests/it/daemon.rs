@@ -230,6 +230,10 @@ async fn metrics_health_and_readiness_follow_the_probes() {
         "{samples}"
     );
     assert_eq!(value("gauge improbe_buffered_attempts{}").fract(), 0.0);
+    // The SQLite database's volume, for the alert that it fills within a
+    // week, and the database's size as the storage round at start found it.
+    assert!(value("gauge improbe_volume_free_bytes{}") > 0.0);
+    assert!(value("gauge improbe_database_bytes{}") > 4096.0);
     assert!(
         samples.contains("gauge improbe_service_month_availability_ratio{target=sim}"),
         "{samples}"

@@ -435,3 +435,52 @@ async fn storage_reports_each_table_and_the_growth(db: TestDb) {
     let table = ok(improbe(dir.path(), &db, &["storage"]));
     assert!(table.contains("bytes per target per day"), "{table}");
 }
+
+/// A fleet that cannot fit its volume for its retention is warned about by
+/// `check-config`, with the figures; a small one is not.
+#[test]
+fn check_config_warns_when_the_volume_cannot_hold_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("improbe.db");
+    let mut many = format!(
+        "[prober]\nid = \"sizing\"\n[database]\nurl = \"sqlite://{}\"\nattempts_retention_days = 36525\n",
+        db.display()
+    );
+    for t in 0..200 {
+        write!(
+            many,
+            "[[targets]]\nname = \"t{t}\"\nprovider = \"simulator\"\ninterval = \"1s\"\ntimeout = \"1s\"\n\
+             [targets.sla]\nservice_start = \"2026-03-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n"
+        )
+        .unwrap();
+    }
+    let check = |config: &str| {
+        std::fs::write(dir.path().join("improbe.toml"), config).unwrap();
+        let output = crate::common::improbe_command()
+            .arg("--config")
+            .arg(dir.path().join("improbe.toml"))
+            .arg("check-config")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let warned = check(&many);
+    assert!(
+        warned.contains("200 targets at their cadence need about")
+            && warned.contains("MB free")
+            && warned.contains("attempts_retention_days = 36525"),
+        "{warned}"
+    );
+    let one = many
+        .split("[[targets]]")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("[[targets]]");
+    let one = one.replace(
+        "attempts_retention_days = 36525",
+        "attempts_retention_days = 400",
+    );
+    let quiet = check(&one);
+    assert!(!quiet.contains("need about"), "{quiet}");
+}
