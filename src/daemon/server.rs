@@ -196,12 +196,6 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
             &writer.spooled,
         ),
         (
-            "improbe_database_write_errors_total",
-            "counter",
-            "Failed database writes; their attempts went to the spool.",
-            &writer.write_errors,
-        ),
-        (
             "improbe_spool_errors_total",
             "counter",
             "Failed spool reads or writes.",
@@ -216,6 +210,21 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     ] {
         out.family(name, kind, help);
         out.sample(name, &[], value.load(Ordering::Relaxed) as f64);
+    }
+    out.family(
+        "improbe_database_write_errors_total",
+        "counter",
+        "Failed database writes, by reason (disk_full, unreachable, refused, timeout); their attempts went to the spool.",
+    );
+    for (reason, counter) in crate::store::WriteErrorReason::ALL
+        .iter()
+        .zip(&writer.write_errors_by_reason)
+    {
+        out.sample(
+            "improbe_database_write_errors_total",
+            &[("reason", reason.as_str())],
+            counter.load(Ordering::Relaxed) as f64,
+        );
     }
     out.family(
         "improbe_background_errors_total",

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::attempt::Attempt;
 use crate::clock::Clock;
 use crate::daemon::spool::Spool;
-use crate::store::{ProberMark, Store};
+use crate::store::{ProberMark, Store, WriteErrorReason};
 
 /// Buffered attempts are written at least this often.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -51,6 +51,8 @@ pub struct WriterCounters {
     /// Attempts in the spool, not yet replayed.
     pub spooled: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Of `write_errors`, by `WriteErrorReason` (in the order of its `ALL`).
+    pub write_errors_by_reason: [AtomicU64; 4],
     pub spool_errors: AtomicU64,
     /// Attempts given up because memory was full and the spool failing.
     pub dropped: AtomicU64,
@@ -288,19 +290,38 @@ impl Writer {
             elapsed_ms = (Instant::now() + WRITE_TIMEOUT - give_up_at).as_millis() as u64,
             "write"
         );
-        let error = match result {
+        let (error, reason) = match result {
             Some(Ok(_)) => {
                 self.set_database_failing(false);
                 self.note_lag(batch);
                 return true;
             }
-            Some(Err(e)) => format!("{e:#}"),
-            None if self.write_deadline.is_some() => "given up: the daemon is stopping".to_owned(),
-            None => format!("no answer within {}s", WRITE_TIMEOUT.as_secs()),
+            Some(Err(e)) => (format!("{e:#}"), e.write_error_reason()),
+            None if self.write_deadline.is_some() => (
+                "given up: the daemon is stopping".to_owned(),
+                WriteErrorReason::Timeout,
+            ),
+            None => (
+                format!("no answer within {}s", WRITE_TIMEOUT.as_secs()),
+                WriteErrorReason::Timeout,
+            ),
         };
         self.set_database_failing(true);
         let first = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) == 0;
-        if first || self.spool.pending() == 0 {
+        let index = WriteErrorReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("listed");
+        let first_of_reason =
+            self.counters.write_errors_by_reason[index].fetch_add(1, Ordering::Relaxed) == 0;
+        if reason == WriteErrorReason::DiskFull && (first_of_reason || self.spool.pending() == 0) {
+            tracing::error!(
+                attempts = batch.len(),
+                spool = %self.spool.path().display(),
+                "the database's disk is full: attempts wait in memory (up to {MEMORY_LIMIT}) and in the spool, \
+                 and are written when space returns; free space on the database's volume: {error}"
+            );
+        } else if first || self.spool.pending() == 0 {
             tracing::error!(
                 attempts = batch.len(),
                 spool = %self.spool.path().display(),

@@ -502,6 +502,63 @@ impl StoreError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, StoreError::Unreachable(_))
     }
+
+    /// The database's disk is full: SQLite's `SQLITE_FULL` (13, also as the
+    /// extended codes built on it), PostgreSQL's SQLSTATE 53100. Writes
+    /// wait in memory and in the spool until space returns.
+    pub fn is_disk_full(&self) -> bool {
+        let (StoreError::Refused(sqlx::Error::Database(e))
+        | StoreError::Unreachable(sqlx::Error::Database(e))) = self
+        else {
+            return false;
+        };
+        e.code().is_some_and(|code| {
+            code == "53100" || code.parse::<i64>().is_ok_and(|n| n & 0xff == 13)
+        })
+    }
+
+    /// Why a write failed, as the `reason` label of
+    /// `improbe_database_write_errors_total`.
+    pub fn write_error_reason(&self) -> WriteErrorReason {
+        if self.is_disk_full() {
+            WriteErrorReason::DiskFull
+        } else if self.is_unreachable() {
+            WriteErrorReason::Unreachable
+        } else {
+            WriteErrorReason::Refused
+        }
+    }
+}
+
+/// Why a database write failed (`improbe_database_write_errors_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteErrorReason {
+    /// The database's disk is full.
+    DiskFull,
+    /// The database did not answer.
+    Unreachable,
+    /// The database answered with another error.
+    Refused,
+    /// No answer within the write's time limit.
+    Timeout,
+}
+
+impl WriteErrorReason {
+    pub const ALL: [WriteErrorReason; 4] = [
+        WriteErrorReason::DiskFull,
+        WriteErrorReason::Unreachable,
+        WriteErrorReason::Refused,
+        WriteErrorReason::Timeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteErrorReason::DiskFull => "disk_full",
+            WriteErrorReason::Unreachable => "unreachable",
+            WriteErrorReason::Refused => "refused",
+            WriteErrorReason::Timeout => "timeout",
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

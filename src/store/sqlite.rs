@@ -89,6 +89,19 @@ impl Dialect for Sqlite {
     }
 }
 
+/// Whether a pooled connection can be handed out: not one left inside a
+/// transaction. A COMMIT that fails for lack of disk space leaves SQLite's
+/// connection in its transaction (and every later `BEGIN` on it failing);
+/// such a connection is closed and a fresh one opened instead.
+fn usable(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Connection;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("a database connection was left inside a failed transaction: replaced");
+    }
+    clean
+}
+
 impl SqlStore<Sqlite> {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -111,6 +124,8 @@ impl SqlStore<Sqlite> {
         let in_memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            // An in-memory database lives and dies with its one connection.
+            .before_acquire(move |conn, _| Box::pin(async move { Ok(in_memory || usable(conn)) }))
             .connect_with(options.clone())
             .await
             .with_context(|| {
@@ -121,6 +136,7 @@ impl SqlStore<Sqlite> {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(2)
+                .before_acquire(|conn, _| Box::pin(async move { Ok(usable(conn)) }))
                 .connect_lazy_with(options)
         };
         Ok(SqlStore::new(pool, readers))

@@ -1,10 +1,10 @@
 //! Storage faults under load: PostgreSQL stopped, the SQLite file made
-//! read-only, the process killed between spool and replay. Afterwards every
+//! read-only, its volume full, the process killed between spool and replay. Afterwards every
 //! attempt the prober finished is in the database exactly once, and a storage
 //! fault never shows up as a provider failure.
 //!
-//! These tests change file attributes (`chattr +i`) and run a private
-//! PostgreSQL server, so they need root, as CI has.
+//! These tests change file attributes (`chattr +i`), mount a small tmpfs
+//! and run a private PostgreSQL server, so they need root, as CI has.
 
 use crate::common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate};
 
@@ -153,6 +153,126 @@ async fn sqlite_made_read_only_under_load_spools_and_replays_every_attempt() {
     daemon.stop().await;
 
     assert!(!spool.exists(), "an empty spool is removed at a clean stop");
+    assert_counted_once_and_no_failure(reader.as_ref(), TARGETS, answered(&sim)).await;
+}
+
+/// A tmpfs of `bytes` of its own, unmounted when dropped.
+struct SmallVolume(tempfile::TempDir);
+
+impl SmallVolume {
+    fn mount(bytes: u64) -> SmallVolume {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mount -t tmpfs failed: this test needs root"
+        );
+        SmallVolume(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Writes a file until the volume is full; returns its path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write as _;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0x5a_u8; 4096];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc_enospc()) => break,
+                Err(e) => panic!("filling the volume: {e}"),
+            }
+        }
+        let _ = file.sync_all();
+        path
+    }
+}
+
+fn libc_enospc() -> i32 {
+    28
+}
+
+impl Drop for SmallVolume {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// The database's volume fills while the prober writes, then space
+/// returns: the failed writes are counted as `disk_full`, their attempts
+/// wait (the spool is on the same full volume, so in memory), and once
+/// space is back every attempt is written exactly once, on a connection
+/// that works again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_volume_is_named_survived_and_loses_nothing() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let volume = SmallVolume::mount(16 << 20);
+    let db_path = volume.path().join("improbe.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let config = ConfigBuilder::new("full", &url)
+        .data_dir(volume.path())
+        .prober("listen = \"127.0.0.1:0\"")
+        .simulator_targets(TARGETS, &sim.endpoint())
+        .build();
+    let daemon = InProcessDaemon::start(&config).await;
+    let metrics = format!("http://{}/metrics", daemon.addr.unwrap());
+    let reader = store::open(&url).await.unwrap();
+    wait_for(
+        "first attempts written",
+        Duration::from_secs(20),
+        async || reader.attempt_count().await.unwrap() >= TARGETS as i64,
+    )
+    .await;
+
+    let filler = volume.fill();
+    let disk_full = r#"improbe_database_write_errors_total{reason="disk_full"}"#;
+    wait_for(
+        "a write failing for lack of space",
+        Duration::from_secs(30),
+        async || {
+            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+            text.lines()
+                .find(|l| l.starts_with(disk_full))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .is_some_and(|n| n >= 2.0)
+        },
+    )
+    .await;
+    let stored_while_full = reader.attempt_count().await.unwrap();
+    // Any write's transaction that fails for lack of space leaves its
+    // connection usable once space returns (not stuck inside it).
+    let beat = |minute: i64| improbe::store::Heartbeat {
+        prober: "other".into(),
+        minute: Minute(minute),
+        scheduled: 1,
+        started: 1,
+        skipped: 0,
+        finished: 1,
+    };
+    let beats: Vec<_> = (0..2_000).map(beat).collect();
+    let full = reader.record_heartbeats(&beats).await.unwrap_err();
+    assert!(full.is_disk_full(), "{full}");
+
+    std::fs::remove_file(&filler).unwrap();
+    reader.record_heartbeats(&beats).await.unwrap();
+    wait_for(
+        "writes again once space is back",
+        Duration::from_secs(60),
+        async || reader.attempt_count().await.unwrap() > stored_while_full + TARGETS as i64,
+    )
+    .await;
+    daemon.stop().await;
     assert_counted_once_and_no_failure(reader.as_ref(), TARGETS, answered(&sim)).await;
 }
 
