@@ -55,11 +55,12 @@ $$;
 -- itself and given up after 1 s (the round then fails and is retried)
 -- rather than queue every writer behind a long reader.
 CREATE FUNCTION improbe_rewrite_day(day BIGINT, fold BOOLEAN, prune JSONB)
-RETURNS TABLE (total BIGINT, kept BIGINT)
+RETURNS TABLE (total BIGINT, kept BIGINT, swap_us BIGINT)
 LANGUAGE plpgsql AS $$
 DECLARE
     name TEXT := 'attempts_' || to_char(to_timestamp(day * 86400) AT TIME ZONE 'UTC', 'YYYYMMDD');
     copy TEXT := name || '_rewrite';
+    swap_start TIMESTAMPTZ;
 BEGIN
     EXECUTE format('SELECT count(*) FROM %I', name) INTO total;
     EXECUTE format('CREATE TABLE %I (LIKE attempts INCLUDING ALL)', copy);
@@ -71,12 +72,16 @@ BEGIN
     EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (started_at_ms >= %s AND started_at_ms < %s)',
                    copy, name || '_day', day * 86400000, (day + 1) * 86400000);
     PERFORM set_config('lock_timeout', '1s', true);
+    swap_start := clock_timestamp();
     EXECUTE format('ALTER TABLE attempts DETACH PARTITION %I', name);
     EXECUTE format('DROP TABLE %I', name);
     EXECUTE format('ALTER TABLE %I RENAME TO %I', copy, name);
     EXECUTE format('ALTER TABLE attempts ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                    name, day * 86400000, (day + 1) * 86400000);
     PERFORM set_config('lock_timeout', '0', true);
+    -- From asking for the lock writers wait for to holding everything the
+    -- commit needs: how long a writer of another day could wait.
+    swap_us := CAST(EXTRACT(EPOCH FROM clock_timestamp() - swap_start) * 1000000 AS BIGINT);
     RETURN NEXT;
 END
 $$;

@@ -121,15 +121,22 @@ impl Histogram {
     }
 
     /// The stored form: for each non-empty bucket in ascending order, the
-    /// step from the previous bucket (the first from 0) and the count, each
-    /// as an unsigned LEB128 varint. A minute's dozen latencies take a few
-    /// bytes.
+    /// step from the previous bucket (the first from 0), doubled, plus one
+    /// when more than one value is in it, as an unsigned LEB128 varint;
+    /// then, for those, the count less two. A minute's dozen latencies are
+    /// mostly alone in their buckets: a byte each (bench/storage.sh: 43
+    /// bytes less per folded minute than a step and a count per bucket).
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.counts.len() * 2);
+        let mut bytes = Vec::with_capacity(self.counts.len() + 2);
         let mut previous = 0;
         for (bucket, count) in &self.counts {
-            put_varint(&mut bytes, u64::from(bucket - previous));
-            put_varint(&mut bytes, *count);
+            let step = u64::from(bucket - previous) << 1;
+            if *count > 1 {
+                put_varint(&mut bytes, step | 1);
+                put_varint(&mut bytes, count - 2);
+            } else {
+                put_varint(&mut bytes, step);
+            }
             previous = *bucket;
         }
         bytes
@@ -140,8 +147,13 @@ impl Histogram {
         let mut at = 0;
         let mut bucket: u64 = 0;
         while at < bytes.len() {
-            bucket += get_varint(bytes, &mut at)?;
-            let count = get_varint(bytes, &mut at)?;
+            let token = get_varint(bytes, &mut at)?;
+            bucket += token >> 1;
+            let count = if token & 1 == 1 {
+                get_varint(bytes, &mut at)?.saturating_add(2)
+            } else {
+                1
+            };
             let bucket = u32::try_from(bucket).map_err(|_| "histogram bucket out of range")?;
             counts.insert(bucket, count);
         }
@@ -442,6 +454,7 @@ mod tests {
     #[test]
     fn a_damaged_histogram_is_an_error() {
         assert!(Histogram::decode(&[0x80]).is_err());
+        // A bucket whose count should follow, and does not.
         assert!(Histogram::decode(&[1]).is_err());
     }
 }

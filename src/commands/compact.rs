@@ -15,11 +15,13 @@ pub async fn run(config_path: &Path, format: ListFormat) -> anyhow::Result<()> {
         ListFormat::Json => println!("{}", serde_json::to_string_pretty(&done)?),
         ListFormat::Table => {
             println!(
-                "folded {} successful attempts into {} rollups (raw window {} days); longest transaction {} ms",
+                "folded {} successful attempts into {} rollups (raw window {} days); longest transaction {} ms, \
+                 longest a write waited {} ms",
                 done.folded_attempts,
                 done.rollups,
                 config.database.raw_window_days,
-                done.longest_transaction_ms
+                done.longest_transaction_ms,
+                done.longest_writer_wait_ms
             );
             println!(
                 "pruned {} attempts past retention ({} days)",

@@ -70,9 +70,11 @@ pub struct RoundReport {
     pub rollups: u64,
     /// Raw attempts pruned past retention.
     pub pruned_attempts: u64,
-    /// The longest transaction of the round, in milliseconds: the longest
-    /// a write waited behind it.
+    /// The longest transaction of the round, in milliseconds.
     pub longest_transaction_ms: u128,
+    /// The longest a write of fresh attempts could have waited behind the
+    /// round, in milliseconds (`CompactSummary::longest_writer_wait`).
+    pub longest_writer_wait_ms: u128,
     pub database_bytes_before: i64,
     pub database_bytes_after: i64,
     pub elapsed_ms: u128,
@@ -108,10 +110,12 @@ pub async fn round(
     report.rollups = done.rollups;
     report.pruned_attempts = done.pruned;
     report.longest_transaction_ms = done.longest_transaction.as_millis();
-    store
+    report.longest_writer_wait_ms = done.longest_writer_wait.as_millis();
+    let reclaim = store
         .reclaim_space()
         .await
         .context("cannot give the freed space back")?;
+    report.longest_writer_wait_ms = report.longest_writer_wait_ms.max(reclaim.as_millis());
     report.database_bytes_after = store.storage_use(now).await?.database_bytes;
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)

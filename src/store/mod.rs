@@ -197,8 +197,13 @@ pub struct CompactSummary {
     pub rollups: u64,
     /// Raw attempts pruned past retention.
     pub pruned: u64,
-    /// The longest transaction it ran: how long a write could wait.
+    /// The longest transaction it ran.
     pub longest_transaction: std::time::Duration,
+    /// The longest a write of fresh attempts could have waited behind it:
+    /// on SQLite its longest transaction (one writer at a time); on
+    /// PostgreSQL the swap of a day partition, the only moment it holds a
+    /// lock such writes wait for.
+    pub longest_writer_wait: std::time::Duration,
 }
 
 /// One table's use of the database.
@@ -363,8 +368,9 @@ pub trait Store: Send + Sync {
     /// Each table's bytes and rows, and the rows each gained since `since`.
     async fn storage_use(&self, since: DateTime<Utc>) -> StoreResult<StorageUse>;
 
-    /// Gives space freed by folding and pruning back to the file system.
-    async fn reclaim_space(&self) -> StoreResult<()>;
+    /// Gives space freed by folding and pruning back to the file system, in
+    /// steps; returns the longest step (how long a write could wait).
+    async fn reclaim_space(&self) -> StoreResult<std::time::Duration>;
 
     /// How many attempts are stored (all targets).
     async fn attempt_count(&self) -> StoreResult<i64>;
@@ -743,7 +749,7 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite://improbe.db"), "sqlite://improbe.db");
-        // Issue 21: a password with `@`, or in the query, never shows.
+        // A password with `@`, or in the query, never shows.
         let at = redact_url("postgres://u:S3@T@host/db");
         assert!(!at.contains("S3") && !at.contains("T@"), "{at}");
         let query = redact_url("postgres://u@127.0.0.1:9/db?password=S3CRET&sslmode=require");

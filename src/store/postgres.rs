@@ -127,7 +127,9 @@ impl Dialect for Postgres {
     /// go at once: nothing to convert or run afterwards.
     const NEEDS_CONVERSION: Option<&'static str> = None;
     const CONVERT: &'static [&'static str] = &[];
-    const RECLAIM_SPACE: &'static [&'static str] = &[];
+    const RECLAIM_STEP: Option<&'static str> = None;
+    const FREE_PAGES: Option<&'static str> = None;
+    const AFTER_RECLAIM: &'static [&'static str] = &[];
 
     /// Attempts live in one partition per UTC day (migration 0008).
     const ENSURE_DAYS: Option<&'static str> = Some(

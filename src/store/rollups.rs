@@ -102,7 +102,10 @@ where
             let (folded, rollups) = self
                 .fold_slice(target, MinuteRange::new(Minute(from), Minute(to)))
                 .await?;
-            summary.longest_transaction = summary.longest_transaction.max(started.elapsed());
+            let took = started.elapsed();
+            summary.longest_transaction = summary.longest_transaction.max(took);
+            // One writer at a time: the daemon's writes wait for the slice.
+            summary.longest_writer_wait = summary.longest_writer_wait.max(took);
             summary.folded += folded;
             summary.rollups += rollups;
             from = to;
@@ -281,6 +284,7 @@ where
             let started = std::time::Instant::now();
             let done = self.rewrite_day(&name, day, fold, &prune_json).await?;
             summary.longest_transaction = summary.longest_transaction.max(started.elapsed());
+            summary.longest_writer_wait = summary.longest_writer_wait.max(done.longest_writer_wait);
             summary.folded += done.folded;
             summary.rollups += done.rollups;
             summary.pruned += done.pruned;
@@ -331,14 +335,20 @@ where
                 Self::move_horizon(&mut tx, &target, slice.end).await?;
             }
         }
-        let (total, kept): (i64, i64) = sqlx::query_as(DB::REWRITE_DAY.expect("partitioned"))
-            .bind(day)
-            .bind(i64::from(fold))
-            .bind(prune_json)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (total, kept, swap_us): (i64, i64, i64) =
+            sqlx::query_as(DB::REWRITE_DAY.expect("partitioned"))
+                .bind(day)
+                .bind(i64::from(fold))
+                .bind(prune_json)
+                .fetch_one(&mut *tx)
+                .await?;
+        let committing = std::time::Instant::now();
         tx.commit().await?;
         summary.pruned = (total - kept) as u64 - summary.folded;
+        // Writers of other days wait only for the swap and the commit; the
+        // day itself was locked against writes for the whole transaction.
+        summary.longest_writer_wait =
+            std::time::Duration::from_micros(swap_us.max(0) as u64) + committing.elapsed();
         Ok(summary)
     }
 
@@ -561,21 +571,38 @@ where
     }
 
     /// Gives the pages freed by folding and pruning back to the file
-    /// system, where the backend needs a statement for it.
-    pub(super) async fn reclaim(&self) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
+    /// system, where the backend needs a statement for it, a step at a
+    /// time so that writes go on between steps. Returns the longest step.
+    pub(super) async fn reclaim(&self) -> StoreResult<std::time::Duration> {
+        let mut longest = std::time::Duration::ZERO;
         if let Some(check) = DB::NEEDS_CONVERSION {
-            let needed: i64 = sqlx::query_scalar(check).fetch_one(&mut *conn).await?;
+            let needed: i64 = sqlx::query_scalar(check).fetch_one(&self.pool).await?;
             if needed != 0 {
+                let started = std::time::Instant::now();
+                let mut conn = self.pool.acquire().await?;
                 for statement in DB::CONVERT {
                     sqlx::query(*statement).execute(&mut *conn).await?;
                 }
+                longest = started.elapsed();
             }
         }
-        for statement in DB::RECLAIM_SPACE {
-            sqlx::query(*statement).execute(&mut *conn).await?;
+        if let (Some(step), Some(free)) = (DB::RECLAIM_STEP, DB::FREE_PAGES) {
+            loop {
+                let pages: i64 = sqlx::query_scalar(free).fetch_one(&self.pool).await?;
+                if pages == 0 {
+                    break;
+                }
+                let started = std::time::Instant::now();
+                sqlx::query(step).execute(&self.pool).await?;
+                longest = longest.max(started.elapsed());
+            }
         }
-        Ok(())
+        for statement in DB::AFTER_RECLAIM {
+            let started = std::time::Instant::now();
+            sqlx::query(*statement).execute(&self.pool).await?;
+            longest = longest.max(started.elapsed());
+        }
+        Ok(longest)
     }
 
     /// The targets that have raw attempts or rollups.

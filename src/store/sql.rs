@@ -43,12 +43,17 @@ pub trait Dialect: Database + HasStatementCache {
     /// The whole database's bytes on disk.
     const DATABASE_BYTES: &'static str;
     /// Answers non-zero when the database must be converted once before
-    /// [`Self::RECLAIM_SPACE`] can give space back.
+    /// [`Self::RECLAIM_STEP`] can give space back.
     const NEEDS_CONVERSION: Option<&'static str>;
     /// That conversion.
     const CONVERT: &'static [&'static str];
-    /// Gives freed pages back to the file system.
-    const RECLAIM_SPACE: &'static [&'static str];
+    /// Gives some freed pages back to the file system, in a transaction of
+    /// its own short enough for a writer to wait behind.
+    const RECLAIM_STEP: Option<&'static str>;
+    /// Pages freed and not given back yet.
+    const FREE_PAGES: Option<&'static str>;
+    /// Run once the pages are given back.
+    const AFTER_RECLAIM: &'static [&'static str];
     /// Creates the missing `attempts` partitions of the UTC days (since
     /// the epoch) of JSON array $1, where attempts are partitioned by day.
     const ENSURE_DAYS: Option<&'static str>;
@@ -1421,7 +1426,7 @@ where
         })
     }
 
-    async fn reclaim_space(&self) -> StoreResult<()> {
+    async fn reclaim_space(&self) -> StoreResult<std::time::Duration> {
         self.reclaim().await
     }
 
