@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::common::{TestDb, at, backends};
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -33,24 +33,7 @@ reason = "announced upgrade"
 announced_at = "2026-03-01T09:00:00Z"
 "#;
 
-fn improbe(dir: &Path, db: &TestDb, args: &[&str]) -> Output {
-    crate::common::improbe_command()
-        .arg("--config")
-        .arg(dir.join("improbe.toml"))
-        .args(args)
-        .env("IMPROBE_DATABASE_URL", &db.url)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::common::{improbe_in as improbe, succeeded as ok};
 
 fn line(prober: &str, kind: &str, t: DateTime<Utc>, outcome: &str, extra: &str) -> String {
     format!(

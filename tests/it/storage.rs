@@ -6,7 +6,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Output;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -59,24 +58,7 @@ monthly_fee = "500.00"
 currency = "EUR"
 "#;
 
-fn improbe(dir: &Path, db: &TestDb, args: &[&str]) -> Output {
-    crate::common::improbe_command()
-        .arg("--config")
-        .arg(dir.join("improbe.toml"))
-        .args(args)
-        .env("IMPROBE_DATABASE_URL", &db.url)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::common::{improbe_in as improbe, succeeded as ok};
 
 fn line(prober: &str, kind: &str, t: DateTime<Utc>, outcome: &str, extra: &str) -> String {
     format!(
@@ -284,11 +266,7 @@ async fn figures_and_evidence_are_identical_across_compact(db: TestDb) {
 async fn late_imports_and_exclusions_re_decide_folded_minutes(db: TestDb) {
     // The same history and the same late changes on a database that never
     // folded: both must end with the same figures.
-    let control = if db.backend == "sqlite" {
-        TestDb::sqlite()
-    } else {
-        TestDb::postgres().await
-    };
+    let control = crate::common::another_like(&db).await;
     let (dir, control_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let history = attempts();
     prepare(&db, dir.path(), CONFIG, &history);
@@ -360,11 +338,7 @@ async fn slow_counts_survive_folding_and_a_changed_rule_recounts_them(db: TestDb
              credits = [{{ below = \"99.9\", percent = 10 }}]\nclaim_opens = \"period_end\"\nclaim_days = 30\n"
             )
     };
-    let control = if db.backend == "sqlite" {
-        TestDb::sqlite()
-    } else {
-        TestDb::postgres().await
-    };
+    let control = crate::common::another_like(&db).await;
     let (dir, control_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let history = attempts();
     prepare(&db, dir.path(), &contract("1500ms"), &history);

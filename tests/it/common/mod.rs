@@ -224,6 +224,37 @@ pub fn improbe_command() -> std::process::Command {
     command
 }
 
+/// The binary with the config `improbe.toml` in `dir`, on `db`.
+pub fn improbe_in(dir: &std::path::Path, db: &TestDb, args: &[&str]) -> std::process::Output {
+    improbe_command()
+        .arg("--config")
+        .arg(dir.join("improbe.toml"))
+        .args(args)
+        .env("IMPROBE_DATABASE_URL", &db.url)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a command that must have succeeded (its
+/// standard error in the failure otherwise).
+pub fn succeeded(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A fresh database on the same backend as `db`.
+pub async fn another_like(db: &TestDb) -> TestDb {
+    if db.backend == "sqlite" {
+        TestDb::sqlite()
+    } else {
+        TestDb::postgres().await
+    }
+}
+
 /// `improbe run` as a child process with this config (stderr discarded).
 pub fn spawn_run(config: &std::path::Path) -> std::process::Child {
     improbe_command()
