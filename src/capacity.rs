@@ -28,18 +28,20 @@ pub fn bytes_per_target_day(usage: &StorageUse, targets: usize) -> i64 {
     (gained / GROWTH_DAYS as f64 / targets.max(1) as f64).round() as i64
 }
 
-/// SQLite bytes one attempt costs while it is raw (bench/storage.sh: the
-/// database before `compact`, per attempt).
-pub const RAW_BYTES_PER_ATTEMPT: u64 = 62;
-/// SQLite bytes one probed minute of one target costs once its successes
-/// are folded: bucket, verdict and rollups (bench/storage.sh, after).
-pub const FOLDED_BYTES_PER_MINUTE: u64 = 171;
+/// SQLite bytes one attempt costs while its day is raw, the day's minute
+/// tables included (bench/storage.sh 30 10: 3,443,930 bytes for a target's
+/// 51,840 attempts a day).
+pub const RAW_BYTES_PER_ATTEMPT: u64 = 66;
+/// SQLite bytes one minute of one target costs once its successes are
+/// folded: its bucket with the rollups, its verdict, its share of the
+/// hourly roll-up (bench/storage.sh 30 10: 219 KB a day).
+pub const FOLDED_BYTES_PER_MINUTE: u64 = 152;
 /// SQLite bytes one failed or inconclusive attempt costs, kept raw for the
-/// whole evidence period (bench/storage.sh, after).
-pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 99;
-/// The share of attempts assumed to be evidence when sizing ahead: a
-/// provider failing 2 % of the time (bench/storage.sh's data).
-pub const ASSUMED_EVIDENCE_PERCENT: u64 = 2;
+/// whole evidence period (bench/storage.sh 30 10: 159 KB for 1,294 a day).
+pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 123;
+/// The share of attempts, per thousand, assumed to be evidence when sizing
+/// ahead: bench/storage.sh's 2 % failed and 0.5 % inconclusive.
+pub const ASSUMED_EVIDENCE_PER_MILLE: u64 = 25;
 
 /// Bytes the configured targets need on SQLite once `attempts_retention_days`
 /// of them are stored: the raw window at the raw rate, every other day
@@ -69,7 +71,8 @@ pub fn bytes_needed(config: &crate::config::Config) -> u64 {
                 .sum();
             let attempts_per_day = attempts_per_day as u64;
             let folded_day = 1_440 * FOLDED_BYTES_PER_MINUTE
-                + attempts_per_day * ASSUMED_EVIDENCE_PERCENT / 100 * EVIDENCE_BYTES_PER_ATTEMPT;
+                + attempts_per_day * ASSUMED_EVIDENCE_PER_MILLE / 1_000
+                    * EVIDENCE_BYTES_PER_ATTEMPT;
             raw_days * attempts_per_day * RAW_BYTES_PER_ATTEMPT
                 + (retention - raw_days) * folded_day
         })
@@ -141,6 +144,16 @@ mod tests {
         assert_eq!(bytes_per_target_day(&usage, 2), 100 * 700 / 7 / 2);
         assert_eq!(days_until_full(1_000_000, 5_000), Some(200));
         assert_eq!(days_until_full(1_000_000, 0), None);
+    }
+
+    #[test]
+    fn a_default_target_needs_what_the_benchmark_measured() {
+        let text = "[[targets]]\nname = \"t\"\nprovider = \"simulator\"\ninterval = \"5s\"\ntimeout = \"5s\"\n\
+                    [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n";
+        let config = crate::config::Config::parse(text, "test").unwrap();
+        // 7 raw days at 3.4 MB and 393 folded at 0.38 MB: about 175 MB.
+        let needed = bytes_needed(&config);
+        assert!((170_000_000..180_000_000).contains(&needed), "{needed}");
     }
 
     #[test]
