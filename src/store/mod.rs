@@ -358,11 +358,14 @@ pub trait Store: Send + Sync {
         prune: &[(String, DateTime<Utc>)],
     ) -> StoreResult<CompactSummary>;
 
-    /// The folded successes of `target` within `range`, by minute, prober and kind.
-    async fn rollups(
+    /// The evidence of `target` within `range` as one snapshot: its raw
+    /// attempts handed to `visit` as [`Store::visit_attempts`] does, and
+    /// its folded successes returned, by minute, prober and kind.
+    async fn visit_evidence(
         &self,
         target: &str,
         range: MinuteRange,
+        visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> StoreResult<Vec<(RollupKey, Rollup)>>;
 
     /// Each table's bytes and rows, and the rows each gained since `since`.

@@ -31,6 +31,7 @@ pub type PostgresStore = SqlStore<Postgres>;
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     /// Per-target transaction-scoped advisory locks, from a JSON list of
     /// target names, taken in one statement in the order of their keys, so
     /// that two transactions locking overlapping targets cannot deadlock. A

@@ -25,6 +25,8 @@ pub trait Dialect: Database + HasStatementCache {
     const BACKEND: &'static str;
     /// Starts a write transaction.
     const BEGIN_WRITE: &'static str;
+    /// Starts a read-only transaction whose reads all see one snapshot.
+    const BEGIN_SNAPSHOT: &'static str;
     /// Takes the per-target locks of a JSON list of names, in one fixed
     /// order; `None` where the database admits one writer at a time.
     const LOCK_TARGETS: Option<&'static str>;
@@ -848,6 +850,54 @@ where
         Ok(minutes.len() as u64)
     }
 
+    /// Hands the attempts of `target` within `range` to `visit`, in order
+    /// (start, prober, kind), streamed from `executor`.
+    async fn visit_attempts_on<'e, E: Executor<'e, Database = DB>>(
+        executor: E,
+        target: &str,
+        range: MinuteRange,
+        visit: &mut (dyn FnMut(Attempt) + Send),
+    ) -> StoreResult<u64> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason, \
+             delivery, delivered_ms \
+             FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 \
+             ORDER BY started_at_ms, prober, kind",
+        )
+        .bind(target)
+        .bind(range.start.0 * 60_000)
+        .bind(range.end.0 * 60_000)
+        .fetch(executor);
+        let mut visited = 0;
+        while let Some(row) = rows.try_next().await? {
+            let kind: String = row.try_get("kind")?;
+            let outcome: String = row.try_get("outcome")?;
+            let delivered_ms: Option<i64> = row.try_get("delivered_ms")?;
+            visit(Attempt {
+                target: target.to_owned(),
+                prober: row.try_get("prober")?,
+                kind: kind.parse().map_err(anyhow::Error::from)?,
+                started_at: millis_to_instant(row.try_get("started_at_ms")?)?,
+                latency_ms: row.try_get("latency_ms")?,
+                outcome: outcome.parse().map_err(anyhow::Error::from)?,
+                http_status: row.try_get::<Option<i32>, _>("http_status")?,
+                error_code: row.try_get("error_code")?,
+                error: row.try_get("error")?,
+                reason: row
+                    .try_get::<Option<String>, _>("reason")?
+                    .and_then(|word| InconclusiveReason::from_stored(&word)),
+                delivery: row
+                    .try_get::<Option<String>, _>("delivery")?
+                    .map(|word| Delivery::from_stored(&word, delivered_ms))
+                    .transpose()
+                    .map_err(anyhow::Error::from)?,
+            });
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
     /// [`Self::store_on`] on a connection of its own; a connection
     /// that failed a write may be left unusable (SQLite after an I/O
     /// error keeps failing), so it is replaced.
@@ -1354,44 +1404,22 @@ where
         range: MinuteRange,
         visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> StoreResult<u64> {
-        use futures_util::TryStreamExt;
-        let mut rows = sqlx::query(
-            "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason, \
-             delivery, delivered_ms \
-             FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 \
-             ORDER BY started_at_ms, prober, kind",
-        )
-        .bind(target)
-        .bind(range.start.0 * 60_000)
-        .bind(range.end.0 * 60_000)
-        .fetch(&self.readers);
-        let mut visited = 0;
-        while let Some(row) = rows.try_next().await? {
-            let kind: String = row.try_get("kind")?;
-            let outcome: String = row.try_get("outcome")?;
-            let delivered_ms: Option<i64> = row.try_get("delivered_ms")?;
-            visit(Attempt {
-                target: target.to_owned(),
-                prober: row.try_get("prober")?,
-                kind: kind.parse().map_err(anyhow::Error::from)?,
-                started_at: millis_to_instant(row.try_get("started_at_ms")?)?,
-                latency_ms: row.try_get("latency_ms")?,
-                outcome: outcome.parse().map_err(anyhow::Error::from)?,
-                http_status: row.try_get::<Option<i32>, _>("http_status")?,
-                error_code: row.try_get("error_code")?,
-                error: row.try_get("error")?,
-                reason: row
-                    .try_get::<Option<String>, _>("reason")?
-                    .and_then(|word| InconclusiveReason::from_stored(&word)),
-                delivery: row
-                    .try_get::<Option<String>, _>("delivery")?
-                    .map(|word| Delivery::from_stored(&word, delivered_ms))
-                    .transpose()
-                    .map_err(anyhow::Error::from)?,
-            });
-            visited += 1;
-        }
-        Ok(visited)
+        Self::visit_attempts_on(&self.readers, target, range, visit).await
+    }
+
+    async fn visit_evidence(
+        &self,
+        target: &str,
+        range: MinuteRange,
+        visit: &mut (dyn FnMut(Attempt) + Send),
+    ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
+        // One snapshot: a storage round folding these minutes meanwhile
+        // cannot make their successes show twice or not at all.
+        let mut tx = self.readers.begin_with(DB::BEGIN_SNAPSHOT).await?;
+        let rollups = Self::read_rollups(&mut *tx, target, range).await?;
+        Self::visit_attempts_on(&mut *tx, target, range, visit).await?;
+        tx.commit().await?;
+        Ok(rollups)
     }
 
     async fn prune_attempts(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
@@ -1407,14 +1435,6 @@ where
         prune: &[(String, DateTime<Utc>)],
     ) -> StoreResult<CompactSummary> {
         self.compact_all(fold_before, prune).await
-    }
-
-    async fn rollups(
-        &self,
-        target: &str,
-        range: MinuteRange,
-    ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
-        Self::read_rollups(&self.readers, target, range).await
     }
 
     async fn storage_use(&self, since: DateTime<Utc>) -> StoreResult<StorageUse> {

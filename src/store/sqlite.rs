@@ -29,6 +29,8 @@ impl Dialect for Sqlite {
     /// `IMMEDIATE` takes the write lock up front, so a transaction that reads
     /// before it writes cannot fail half-way with `SQLITE_BUSY`.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    /// In WAL mode a transaction reads one snapshot from its first read.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
     /// SQLite admits one writer at a time already: no lock of our own.
     const LOCK_TARGETS: Option<&'static str> = None;
     const TRY_LOCK_PENDING_TARGETS: &'static str = "SELECT DISTINCT target FROM pending_minutes";

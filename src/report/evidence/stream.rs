@@ -33,17 +33,17 @@ pub async fn visit(
     while from < range.end {
         let slice = MinuteRange::new(from, Minute((from.0 + SLICE_MINUTES).min(range.end.0)));
         let mut folder = Folder::default();
-        for (key, rollup) in store.rollups(target, slice).await? {
-            folder.merge(key, &rollup);
-        }
         let mut raw: Vec<Attempt> = Vec::new();
-        store
-            .visit_attempts(target, slice, &mut |attempt: Attempt| {
+        let stored = store
+            .visit_evidence(target, slice, &mut |attempt: Attempt| {
                 if let Some(evidence) = folder.offer(attempt) {
                     raw.push(evidence);
                 }
             })
             .await?;
+        for (key, rollup) in stored {
+            folder.merge(key, &rollup);
+        }
         let mut rollups = std::mem::take(&mut folder.rollups).into_iter().peekable();
         let mut raw = raw.into_iter().peekable();
         loop {
