@@ -56,7 +56,9 @@ impl Dialect for Postgres {
     /// buckets, their minutes marked pending, and the watermark ($2, $3,
     /// $4; NULL for none). Only the rows `INSERT ... RETURNING` reports as
     /// new are counted, so a replayed attempt is neither stored nor counted
-    /// twice. Each attempt carries its minute as Rust computed it
+    /// twice, and a success whose prober's minute is folded already
+    /// (`minute_buckets.folded`) is taken as stored, as the SQLite path
+    /// does (`SqlStore::already_folded`). Each attempt carries its minute as Rust computed it
     /// (`Attempt::minute`); the counting by outcome, and of slow `ok`
     /// against `latency_rules`, is the same as `changes::bucket_counts`,
     /// which the SQLite path and the contract tests use. Returns how many

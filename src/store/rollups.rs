@@ -21,10 +21,9 @@ use crate::store::{CompactSummary, StoreResult, TableUse, keep_prepared};
 type Tx<'c, DB> = sqlx::Transaction<'c, DB>;
 
 /// Minutes of one target folded in one transaction. A slice of a target
-/// probed every 5 s holds about 4,300 successes: folding it keeps the
-/// single SQLite writer busy for a few tens of milliseconds, so the
-/// daemon's writes never wait long behind a storage round
-/// (bench/storage.sh measures the longest slice).
+/// probed every 5 s holds about 4,300 successes: folding it held SQLite's
+/// one writer 30 to 45 ms at most (bench/storage.sh 30 10), so the
+/// daemon's writes never wait long behind a storage round.
 pub const FOLD_SLICE_MINUTES: i64 = 120;
 
 /// The predicate, in SQL, of the attempts [`is_foldable`] folds.
@@ -605,7 +604,8 @@ where
         Ok(longest)
     }
 
-    /// The targets that have raw attempts or rollups.
+    /// The targets with stored minutes: every stored attempt, raw or
+    /// folded, was counted in a minute that has a verdict row.
     pub(super) async fn stored_targets(&self) -> StoreResult<BTreeSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar("SELECT DISTINCT target FROM verdicts")
             .fetch_all(&self.readers)
