@@ -139,7 +139,6 @@ mod tests {
                 table(4_096, 0, Some(0)),
             ],
             database_bytes: 160_000,
-            targets: vec![],
         };
         assert_eq!(bytes_per_target_day(&usage, 2), 100 * 700 / 7 / 2);
         assert_eq!(days_until_full(1_000_000, 5_000), Some(200));

@@ -89,7 +89,7 @@ pub async fn round(
     use anyhow::Context;
     let started = std::time::Instant::now();
     let mut report = RoundReport {
-        database_bytes_before: store.storage_use(now).await?.database_bytes,
+        database_bytes_before: store.database_bytes().await?,
         ..RoundReport::default()
     };
     let settled = crate::settlement::settle(&store.settlement_facts().await?, now);
@@ -116,7 +116,7 @@ pub async fn round(
         .await
         .context("cannot give the freed space back")?;
     report.longest_writer_wait_ms = report.longest_writer_wait_ms.max(reclaim.as_millis());
-    report.database_bytes_after = store.storage_use(now).await?.database_bytes;
+    report.database_bytes_after = store.database_bytes().await?;
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
 }

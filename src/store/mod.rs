@@ -6,8 +6,6 @@ mod rollups;
 mod sql;
 mod sqlite;
 
-pub use rollups::FOLD_SLICE_MINUTES;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -223,8 +221,6 @@ pub struct StorageUse {
     pub tables: Vec<TableUse>,
     /// The whole database on disk (SQLite: the main file's pages).
     pub database_bytes: i64,
-    /// Targets with stored minutes.
-    pub targets: Vec<String>,
 }
 
 /// A source of attempts for [`Store::ingest`]; an `Err` item aborts the whole ingest.
@@ -370,6 +366,9 @@ pub trait Store: Send + Sync {
 
     /// Each table's bytes and rows, and the rows each gained since `since`.
     async fn storage_use(&self, since: DateTime<Utc>) -> StoreResult<StorageUse>;
+
+    /// The whole database's bytes on disk, without counting rows.
+    async fn database_bytes(&self) -> StoreResult<i64>;
 
     /// Gives space freed by folding and pruning back to the file system, in
     /// steps; returns the longest step (how long a write could wait).

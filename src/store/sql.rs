@@ -1442,8 +1442,13 @@ where
         Ok(StorageUse {
             tables,
             database_bytes,
-            targets: self.stored_targets().await?.into_iter().collect(),
         })
+    }
+
+    async fn database_bytes(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(DB::DATABASE_BYTES)
+            .fetch_one(&self.readers)
+            .await?)
     }
 
     async fn reclaim_space(&self) -> StoreResult<std::time::Duration> {
