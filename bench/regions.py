@@ -15,7 +15,10 @@ Reports, per run:
     in turn, one after the other);
   - stored attempts against finished ones (each prober's own count at
     stop), and attempts left in a spool;
-  - the CPU seconds the probers used.
+  - the CPU seconds the probers used;
+  - what one connection costs through the delay (`improbe migrate` with
+    nothing to do: connect and one query), with SSLMODE=... the probers'
+    `sslmode` (default: the build's, `prefer`).
 
 usage: regions.py BINARY PROBERS TARGETS ONE_WAY_MS SECONDS LABEL
 """
@@ -67,7 +70,11 @@ def main():
                                   "127.0.0.1:5432", ONE_WAY_MS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         children.append(proxy)
         proxy.stdout.readline()
+        # SSLMODE=disable|require|...: the probers' sslmode (default: the
+        # build's default, libpq's `prefer`: TLS where the server offers it).
         url = f"postgres://postgres@127.0.0.1:{PROXY_PORT}/{DB}"
+        if os.environ.get("SSLMODE"):
+            url += f"?sslmode={os.environ['SSLMODE']}"
         # Migrate once, directly, so the probers start together.
         first = os.path.join(work, "p0.toml")
         probers = []
@@ -85,6 +92,13 @@ def main():
             probers.append(path)
         subprocess.run([BINARY, "--config", first, "migrate"], check=True, capture_output=True,
                        env={**os.environ, "IMPROBE_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}"})
+        # What a (re)connection costs through the delay: `migrate` with
+        # nothing to do is one connection and one query, run 5 times.
+        connects = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            subprocess.run([BINARY, "--config", first, "migrate"], check=True, capture_output=True)
+            connects.append(time.monotonic() - t0)
         logs, running = [], []
         for p, path in enumerate(probers):
             log = open(os.path.join(work, f"p{p}.log"), "w+")
@@ -128,15 +142,21 @@ def main():
 
         readiness = threading.Thread(target=watch_ready)
         readiness.start()
-        lags, newest_ages, last_id = [], [], 0
+        # Attempts are keyed by (target, started_at_ms, prober, kind): each
+        # poll reads the last 60 s of starts and keeps the keys it has seen.
+        lags, newest_ages, seen, since_ms = [], [], set(), 0
         while time.time() - started < SECONDS:
             time.sleep(0.5)
             now_ms = time.time() * 1000
-            rows = psql(f"SELECT id, prober, started_at_ms + COALESCE(latency_ms, 0) FROM attempts WHERE id > {last_id} ORDER BY id")
+            rows = psql("SELECT target, started_at_ms, prober, kind, started_at_ms + COALESCE(latency_ms, 0) "
+                        f"FROM attempts WHERE started_at_ms >= {since_ms}")
             newest = {}
             for line in rows.split():
-                id_, prober, end = line.split("|")
-                last_id = int(id_)
+                target, start, prober, kind, end = line.split("|")
+                if (target, start, prober, kind) in seen:
+                    continue
+                seen.add((target, start, prober, kind))
+                since_ms = max(since_ms, int(start) - 60_000)
                 newest[prober] = max(newest.get(prober, 0.0), float(end))
                 if time.time() - started >= WARMUP:
                     lags.append((now_ms - float(end)) / 1000)
@@ -181,6 +201,8 @@ def main():
             "scrape_s": {"n": len(scrapes), "p50": round(percentile(scrapes, 50), 3),
                          "p99": round(percentile(scrapes, 99), 3), "max": round(max(scrapes or [float("nan")]), 3)},
             "all_ready_s": round(max(ready_at.values()), 1) if len(ready_at) == PROBERS else None,
+            "connect_s": {"p50": round(percentile(connects, 50), 2), "max": round(max(connects), 2)},
+            "sslmode": os.environ.get("SSLMODE") or "default",
             "write_errors": write_errors, "finished": finished, "stored": stored, "doubled": stored - distinct,
             "spooled": spooled, "cpu_s": round(cpu, 1), "logs": work,
         }

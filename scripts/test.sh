@@ -40,6 +40,13 @@ if ! command -v prosody >/dev/null && command -v apt-get >/dev/null && [ "$(id -
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prosody >/dev/null
 fi
 
+# PostgreSQL through a connection pooler: Debian's PgBouncer, started by the
+# tests on loopback ports with their own config.
+if ! command -v pgbouncer >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing pgbouncer for the connection pooler tests..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
+fi
+
 # The container test builds the Dockerfile with Debian's podman (runc as its
 # runtime here) on a base image debootstrapped from Debian's archive, made
 # once and kept (scripts/container-base.sh).
@@ -101,7 +108,8 @@ needs "Chromium" 'test(/chromium/)' sh -c 'command -v chromium || command -v chr
 needs "promtool" 'test(/^alert_rules::/)' promtool --version
 needs "aiosmtpd" 'test(/every_channel/)' python3 -c 'import aiosmtpd'
 needs "podman and its base image" 'test(/^container::/)' podman image exists docker.io/library/debian:bookworm-slim
-needs "root (chattr, a private PostgreSQL)" 'test(/^faults::/)' test "$(id -u)" = 0
+needs "root (chattr, a private PostgreSQL)" 'test(/^(faults|pg_network)::/)' test "$(id -u)" = 0
+needs "PgBouncer" 'test(/^pg_network::.*(pgbouncer|transaction_mode)/)' sh -c 'command -v pgbouncer || test -x /usr/sbin/pgbouncer'
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -55,7 +55,7 @@ where
     use futures_util::FutureExt;
     let failure = match std::panic::AssertUnwindSafe(round).catch_unwind().await {
         Ok(Ok(done)) => return Some(done),
-        Ok(Err(e)) if crate::store::is_unreachable(&e) => {
+        Ok(Err(e)) if crate::store::is_unavailable(&e) => {
             tracing::debug!(task = name, "database unreachable; trying again: {e:#}");
             return None;
         }

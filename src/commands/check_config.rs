@@ -18,7 +18,7 @@ pub async fn run(path: &Path, offline: bool) -> anyhow::Result<()> {
     super::apply_env_overrides(&mut config);
     preflight::check(&config).with_context(|| format!("{}: not ready to run", path.display()))?;
     if !offline {
-        let store = store::open(&config.database.url).await?;
+        let store = store::open_through(&config.database.url, config.database.pooler).await?;
         if let Some(file) = crate::capacity::sqlite_file(&config.database.url) {
             drop(store);
             warn_if_the_volume_is_short(&config, &file);

@@ -91,7 +91,7 @@ pub fn find_target<'c>(
 /// Opens the configured database, brings its schema up to date and makes
 /// the config's exclusion windows the database's.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::open(&config.database.url).await?;
+    let store = store::open_through(&config.database.url, config.database.pooler).await?;
     store::prepare(store.as_ref(), config, chrono::Utc::now()).await?;
     Ok(store)
 }

@@ -13,7 +13,7 @@ use crate::store;
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     // The daemon migrates itself, and waits for a database that is down.
-    let store = store::open_or_wait(&config.database.url).await?;
+    let store = store::open_or_wait(&config.database.url, config.database.pooler).await?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -144,6 +144,26 @@ pub struct DatabaseSettings {
     /// them into per-minute rollups (default [`DEFAULT_RAW_WINDOW_DAYS`];
     /// 0: as soon as their minute is settled).
     pub raw_window_days: u32,
+    /// What stands between improbe and PostgreSQL (docs/many-regions.md
+    /// "Through a connection pooler").
+    pub pooler: Pooler,
+}
+
+/// `[database] pooler`: a connection pooler in front of PostgreSQL, and its
+/// mode. Only `transaction` changes what improbe does: every statement is
+/// sent unprepared, inside a transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooler {
+    /// Straight to PostgreSQL.
+    #[default]
+    None,
+    /// PgBouncer's `pool_mode = session`, or alike: a server connection per
+    /// client connection, as without a pooler.
+    Session,
+    /// PgBouncer's `pool_mode = transaction`, or alike: a server connection
+    /// per transaction.
+    Transaction,
 }
 
 /// How sends are scheduled (logins always keep their interval).

@@ -115,6 +115,7 @@ pub(super) struct RawDatabase {
     pub(super) url: Option<Spanned<String>>,
     pub(super) attempts_retention_days: Option<Spanned<u32>>,
     pub(super) raw_window_days: Option<Spanned<u32>>,
+    pub(super) pooler: Option<Spanned<super::Pooler>>,
 }
 
 #[derive(Deserialize)]

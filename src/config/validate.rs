@@ -324,10 +324,21 @@ impl Validator<'_> {
             Some(days) => days.into_inner(),
             None => DEFAULT_RAW_WINDOW_DAYS.min(attempts_retention_days),
         };
+        let pooler = match raw.pooler {
+            Some(pooler) if *pooler.get_ref() != Pooler::None && url.starts_with("sqlite:") => {
+                let message =
+                    "a connection pooler stands in front of PostgreSQL only; this `url` is SQLite";
+                self.problem("database.pooler", Some(pooler.span()), message.to_owned());
+                return None;
+            }
+            Some(pooler) => pooler.into_inner(),
+            None => Pooler::None,
+        };
         Some(DatabaseSettings {
             url,
             attempts_retention_days,
             raw_window_days,
+            pooler,
         })
     }
 

@@ -365,7 +365,8 @@ impl Application {
 }
 
 /// Prepares the database ([`store::prepare`]), retrying every
-/// [`PREPARE_RETRY`] while it does not answer, then lets the writer in.
+/// [`PREPARE_RETRY`] while it cannot be used (it does not answer, or TLS
+/// with it fails), then lets the writer in.
 /// A database that answers and refuses is an error.
 async fn prepare_until_ready(
     config: Config,
@@ -384,10 +385,10 @@ async fn prepare_until_ready(
                 let _ = ready.send(true);
                 return Ok(());
             }
-            Err(e) if store::is_unreachable(&e) => {
+            Err(e) if store::is_unavailable(&e) => {
                 if !std::mem::replace(&mut reported, true) {
                     tracing::error!(
-                        "the database does not answer ({e:#}); probing anyway: attempts go to the spool until it does"
+                        "cannot use the database ({e:#}); probing anyway: attempts go to the spool until it can be used"
                     );
                 } else {
                     tracing::debug!("database still not ready: {e:#}");

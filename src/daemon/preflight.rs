@@ -44,6 +44,9 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
             redact_url(url)
         ));
     }
+    if let Some(problem) = crate::store::url_problem(url) {
+        problems.push(format!("database.url: {problem}"));
+    }
     let spool = config.prober.spool_path();
     let existed = spool.exists();
     match Spool::open(&spool) {

@@ -72,6 +72,10 @@ async fn readyz(State(surface): State<Arc<Surface>>) -> Response {
     let mut problems = Vec::new();
     match tokio::time::timeout(PING_TIMEOUT, surface.store.ping()).await {
         Ok(Ok(())) => {}
+        // Named for what failed: TLS with the database is not an outage.
+        Ok(Err(e @ crate::store::StoreError::Tls(..))) => {
+            problems.push(format!("database TLS: {e:#}"))
+        }
         Ok(Err(e)) => problems.push(format!("database unreachable: {e:#}")),
         Err(_) => problems.push("database did not answer within 3s".to_owned()),
     }

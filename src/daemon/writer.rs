@@ -52,7 +52,7 @@ pub struct WriterCounters {
     pub spooled: AtomicU64,
     pub write_errors: AtomicU64,
     /// Of `write_errors`, by `WriteErrorReason` (in the order of its `ALL`).
-    pub write_errors_by_reason: [AtomicU64; 4],
+    pub write_errors_by_reason: [AtomicU64; crate::store::WriteErrorReason::ALL.len()],
     pub spool_errors: AtomicU64,
     /// Attempts given up because memory was full and the spool failing.
     pub dropped: AtomicU64,

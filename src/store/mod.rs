@@ -1,6 +1,7 @@
 //! Storage: one [`Store`] trait, SQLite and PostgreSQL behind it. All SQL lives here.
 
 pub mod changes;
+mod connection;
 mod postgres;
 mod rollups;
 mod sql;
@@ -16,7 +17,7 @@ pub use sqlite::SqliteStore;
 
 use crate::attempt::Attempt;
 use crate::attempt::rollup::{Rollup, RollupKey};
-use crate::config::ConfiguredExclusion;
+use crate::config::{ConfiguredExclusion, Pooler};
 use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExclusionWindow, MonthStatement, ObservedMinutes};
 use crate::verdict::{OutcomeCounts, Verdict};
@@ -420,18 +421,41 @@ pub trait Store: Send + Sync {
     async fn notifications(&self, channel: Option<&str>) -> StoreResult<Vec<StoredNotification>>;
 }
 
-/// Opens the database a URL names: `sqlite://FILE` or `postgres://...`.
+/// Opens the database a URL names: `sqlite://FILE` or `postgres://...`,
+/// reached directly.
 pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open_through(url, Pooler::None).await
+}
+
+/// Opens the database a URL names, through `pooler` if it is PostgreSQL
+/// (`[database] pooler`).
+pub async fn open_through(url: &str, pooler: Pooler) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if is_postgres(url) {
+        Ok(Arc::new(PostgresStore::connect(url, pooler).await?))
     } else {
         anyhow::bail!(
             "unsupported database URL `{}`: use sqlite://FILE or postgres://USER@HOST/DB",
             redact_url(url)
         )
     }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// What is wrong with a PostgreSQL URL's parameters (`sslmode`, a CA file
+/// that cannot be read, a parameter improbe would ignore), found without
+/// connecting; `None` for a good one, or another database's URL.
+pub fn url_problem(url: &str) -> Option<String> {
+    if !is_postgres(url) {
+        return None;
+    }
+    postgres::connect_options(url)
+        .err()
+        .map(|e| format!("{e:#}"))
 }
 
 /// What a database needs before attempts go in or figures come out: the
@@ -466,12 +490,13 @@ pub async fn prepare(
     Ok(())
 }
 
-/// Whether an error from [`prepare`] or any store call means the database did
-/// not answer (retry) rather than answered with a refusal (give up).
-pub fn is_unreachable(error: &anyhow::Error) -> bool {
+/// Whether an error from [`prepare`] or any store call means the database
+/// cannot be used now (retry: [`StoreError::is_unavailable`]) rather than
+/// answered with a refusal (give up).
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
     error
         .downcast_ref::<StoreError>()
-        .is_some_and(StoreError::is_unreachable)
+        .is_some_and(StoreError::is_unavailable)
 }
 
 /// Like [`open`], except that PostgreSQL is not contacted: the store
@@ -479,22 +504,37 @@ pub fn is_unreachable(error: &anyhow::Error) -> bool {
 /// once, whether or not the database answers. The daemon's first
 /// [`prepare`] tells a server that is down (retried) from one that answers
 /// and refuses (wrong password, unknown database: an error).
-pub async fn open_or_wait(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::connect_lazy(url)?));
+pub async fn open_or_wait(url: &str, pooler: Pooler) -> anyhow::Result<Arc<dyn Store>> {
+    if is_postgres(url) {
+        return Ok(Arc::new(PostgresStore::connect_lazy(url, pooler)?));
     }
     open(url).await
 }
 
 /// What went wrong with the database, decided once where the driver's error
-/// is first seen: callers choose between waiting (unreachable) and giving up
-/// (refused) by matching, not by digging through error chains.
+/// is first seen: callers choose between waiting (unavailable) and giving
+/// up (refused) by matching, not by digging through error chains.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database did not answer at all: refused or lost connection, timed
     /// out, or a server shutting down or still starting up. An outage: retry.
     #[error("the database does not answer: {0}")]
     Unreachable(#[source] sqlx::Error),
+    /// TLS with the database failed: its certificate does not verify, it
+    /// refused ours, or it offers no TLS. Named for what it is, never as an
+    /// outage; retried like one, since a certificate renewed on the server
+    /// fixes it without improbe (docs/many-regions.md "TLS to PostgreSQL").
+    #[error("{0}: {1}")]
+    Tls(TlsProblem, sqlx::Error),
+    /// Statements prepared on one server connection were missing, or
+    /// another client's, on the next: a pooler in transaction mode that
+    /// improbe was not told of.
+    #[error(
+        "prepared statements do not survive from one transaction to the next here: the database is reached \
+         through a connection pooler in transaction mode; set `[database] pooler = \"transaction\"` \
+         (docs/many-regions.md \"Through a connection pooler\")"
+    )]
+    PoolerInTransactionMode(#[source] sqlx::Error),
     /// The database answered with an error: wrong password, unknown database,
     /// missing privilege, a failed statement. Retrying will not help.
     #[error("the database refused: {0}")]
@@ -504,11 +544,94 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
+/// Why TLS with the database failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsProblem {
+    #[error(
+        "the database's certificate is not signed by a CA improbe trusts: give the URL's sslrootcert the CA that signed it"
+    )]
+    UnknownIssuer,
+    #[error(
+        "the database's certificate is not valid for the host name in the URL (sslmode=verify-full checks it): \
+         connect by a name the certificate holds"
+    )]
+    WrongHostName,
+    #[error("the database's certificate has expired")]
+    Expired,
+    #[error("the database's certificate is not valid yet: check this machine's clock")]
+    NotValidYet,
+    #[error("the database's certificate does not verify: {0}")]
+    BadCertificate(String),
+    #[error(
+        "the database refused improbe's client certificate (the URL's sslcert and sslkey): TLS alert {0}"
+    )]
+    ClientCertificateRefused(String),
+    #[error("the database does not offer TLS, and the URL's sslmode requires it")]
+    NoTlsOffered,
+    #[error("TLS with the database failed: {0}")]
+    Other(String),
+}
+
+impl TlsProblem {
+    /// The TLS problem `error` reports, if it is one: sqlx hands rustls's
+    /// errors over as its `Tls` error or, from the handshake, as I/O.
+    fn of(error: &sqlx::Error) -> Option<TlsProblem> {
+        use tokio_rustls::rustls;
+        let tls: &(dyn std::error::Error + 'static) = match error {
+            sqlx::Error::Tls(inner) => inner.as_ref(),
+            sqlx::Error::Io(io) => io.get_ref()?,
+            _ => return None,
+        };
+        let Some(rustls_error) = tls.downcast_ref::<rustls::Error>() else {
+            return match error {
+                sqlx::Error::Tls(inner) if inner.to_string().contains("does not support TLS") => {
+                    Some(TlsProblem::NoTlsOffered)
+                }
+                sqlx::Error::Tls(inner) => Some(TlsProblem::Other(inner.to_string())),
+                _ => None,
+            };
+        };
+        use rustls::{AlertDescription as Alert, CertificateError as Cert};
+        Some(match rustls_error {
+            // A bad signature: a CA of the same name, not the one that
+            // signed it (a CA rotated on one side only).
+            rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => {
+                TlsProblem::UnknownIssuer
+            }
+            rustls::Error::InvalidCertificate(
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+            ) => TlsProblem::WrongHostName,
+            rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
+                TlsProblem::Expired
+            }
+            rustls::Error::InvalidCertificate(
+                Cert::NotValidYet | Cert::NotValidYetContext { .. },
+            ) => TlsProblem::NotValidYet,
+            rustls::Error::InvalidCertificate(other) => {
+                TlsProblem::BadCertificate(format!("{other:?}"))
+            }
+            rustls::Error::AlertReceived(
+                alert @ (Alert::BadCertificate
+                | Alert::UnknownCA
+                | Alert::CertificateRequired
+                | Alert::CertificateExpired
+                | Alert::CertificateRevoked
+                | Alert::CertificateUnknown
+                | Alert::AccessDenied),
+            ) => TlsProblem::ClientCertificateRefused(format!("{alert:?}")),
+            other => TlsProblem::Other(other.to_string()),
+        })
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 impl StoreError {
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, StoreError::Unreachable(_))
+    /// The database cannot be used now and may be later without a change
+    /// of ours: it does not answer, or TLS with it fails. Attempts wait in
+    /// the spool meanwhile.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unreachable(_) | StoreError::Tls(..))
     }
 
     /// The database's disk is full: SQLite's `SQLITE_FULL` (13, also as the
@@ -530,7 +653,9 @@ impl StoreError {
     pub fn write_error_reason(&self) -> WriteErrorReason {
         if self.is_disk_full() {
             WriteErrorReason::DiskFull
-        } else if self.is_unreachable() {
+        } else if matches!(self, StoreError::Tls(..)) {
+            WriteErrorReason::Tls
+        } else if self.is_unavailable() {
             WriteErrorReason::Unreachable
         } else {
             WriteErrorReason::Refused
@@ -545,6 +670,8 @@ pub enum WriteErrorReason {
     DiskFull,
     /// The database did not answer.
     Unreachable,
+    /// TLS with the database failed (`TlsProblem`).
+    Tls,
     /// The database answered with another error.
     Refused,
     /// No answer within the write's time limit.
@@ -552,9 +679,10 @@ pub enum WriteErrorReason {
 }
 
 impl WriteErrorReason {
-    pub const ALL: [WriteErrorReason; 4] = [
+    pub const ALL: [WriteErrorReason; 5] = [
         WriteErrorReason::DiskFull,
         WriteErrorReason::Unreachable,
+        WriteErrorReason::Tls,
         WriteErrorReason::Refused,
         WriteErrorReason::Timeout,
     ];
@@ -563,6 +691,7 @@ impl WriteErrorReason {
         match self {
             WriteErrorReason::DiskFull => "disk_full",
             WriteErrorReason::Unreachable => "unreachable",
+            WriteErrorReason::Tls => "tls",
             WriteErrorReason::Refused => "refused",
             WriteErrorReason::Timeout => "timeout",
         }
@@ -571,8 +700,17 @@ impl WriteErrorReason {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        if let Some(problem) = TlsProblem::of(&error) {
+            return StoreError::Tls(problem, error);
+        }
         let unreachable = match &error {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // sqlx names its prepared statements `sqlx_s_N`: one that
+            // already exists, does not, or takes other parameters was
+            // prepared in another session than the one that runs it.
+            sqlx::Error::Database(e) if e.message().contains("prepared statement \"sqlx_s_") => {
+                return StoreError::PoolerInTransactionMode(error);
+            }
             // SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin
             // or crash shutdown, cannot connect now): the server is going away
             // or not back yet, which is an outage, not a configuration error.
@@ -611,7 +749,10 @@ pub fn redact_url(url: &str) -> String {
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
     }
-    if parsed.query().is_some() {
+    if parsed
+        .query_pairs()
+        .any(|(key, _)| is_credential_name(&key))
+    {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(key, value)| {
@@ -788,15 +929,15 @@ mod error_tests {
         let lost = StoreError::from(sqlx::Error::Io(std::io::Error::from(
             std::io::ErrorKind::ConnectionRefused,
         )));
-        assert!(lost.is_unreachable());
-        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unreachable());
+        assert!(lost.is_unavailable());
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
         let refused = StoreError::from(sqlx::Error::RowNotFound);
         assert!(matches!(refused, StoreError::Refused(_)));
         // Context added by callers does not hide the kind.
         let wrapped = anyhow::Error::from(StoreError::from(sqlx::Error::PoolTimedOut))
             .context("cannot migrate");
-        assert!(is_unreachable(&wrapped));
-        assert!(!is_unreachable(
+        assert!(is_unavailable(&wrapped));
+        assert!(!is_unavailable(
             &anyhow::Error::from(refused).context("cannot migrate")
         ));
     }

@@ -13,12 +13,11 @@ use crate::attempt::rollup::{
 };
 use crate::attempt::{Attempt, Delivery, Outcome};
 use crate::minute::{Minute, MinuteRange};
+use crate::store::connection::Tx;
 use crate::store::sql::{Dialect, SqlStore, Value};
 use chrono::{DateTime, Utc};
 
 use crate::store::{CompactSummary, StoreResult, TableUse, keep_prepared};
-
-type Tx<'c, DB> = sqlx::Transaction<'c, DB>;
 
 /// Minutes of one target folded in one transaction. A slice of a target
 /// probed every 5 s holds about 4,300 successes: folding it held SQLite's
@@ -129,7 +128,7 @@ where
         .bind(target)
         .bind(from_ms)
         .bind(to_ms)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.on())
         .await?;
         let mut fresh = Folder::default();
         for row in &rows {
@@ -145,7 +144,7 @@ where
             .bind(target)
             .bind(from_ms)
             .bind(to_ms)
-            .execute(&mut *tx)
+            .execute(tx.on())
             .await?;
         }
         Self::move_horizon(&mut tx, target, slice.end).await?;
@@ -162,7 +161,7 @@ where
         fresh: Folder,
     ) -> StoreResult<()> {
         let mut stored: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
-        for (key, rollup) in Self::read_rollups(&mut **tx, target, slice).await? {
+        for (key, rollup) in Self::read_rollups(tx.on(), target, slice).await? {
             stored
                 .entry((key.minute, key.prober))
                 .or_default()
@@ -196,7 +195,7 @@ where
         )
         .bind(target)
         .bind(to.0)
-        .execute(&mut **tx)
+        .execute(tx.on())
         .await?;
         Ok(())
     }
@@ -308,7 +307,7 @@ where
         // Nothing writes the day while it is read and copied (a late
         // import waits), and two storage rounds take turns.
         if let Some(lock) = DB::LOCK_DAY {
-            sqlx::query(lock).bind(name).execute(&mut *tx).await?;
+            sqlx::query(lock).bind(name).execute(tx.on()).await?;
         }
         let slice = MinuteRange::new(Minute(day * 1_440), Minute((day + 1) * 1_440));
         if fold {
@@ -317,7 +316,7 @@ where
                 "SELECT target, prober, kind, started_at_ms, latency_ms, delivery, delivered_ms FROM {name} WHERE {}",
                 foldable!()
             )))
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.on())
             .await?;
             let mut by_target: BTreeMap<String, Folder> = BTreeMap::new();
             for row in &rows {
@@ -339,7 +338,7 @@ where
                 .bind(day)
                 .bind(i64::from(fold))
                 .bind(prune_json)
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.on())
                 .await?;
         let committing = std::time::Instant::now();
         tx.commit().await?;
@@ -354,7 +353,7 @@ where
     async fn lock_target(tx: &mut Tx<'_, DB>, target: &str) -> StoreResult<()> {
         if let Some(lock) = DB::LOCK_TARGETS {
             let list = serde_json::to_string(&[target]).map_err(anyhow::Error::from)?;
-            sqlx::query(lock).bind(list).execute(&mut **tx).await?;
+            sqlx::query(lock).bind(list).execute(tx.on()).await?;
         }
         Ok(())
     }
@@ -381,7 +380,7 @@ where
         update
             .build()
             .persistent(keep_prepared(minutes.len()))
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await?;
         Ok(())
     }
@@ -429,7 +428,7 @@ where
     ) -> StoreResult<HashSet<(String, i64, String)>> {
         let horizons: HashMap<String, i64> =
             sqlx::query("SELECT target, before_minute FROM fold_horizons")
-                .fetch_all(&mut **tx)
+                .fetch_all(tx.on())
                 .await?
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -451,7 +450,7 @@ where
             .bind(target)
             .bind(first)
             .bind(last)
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.on())
             .await?;
             for r in rows {
                 folded.insert((target.to_owned(), r.try_get(0)?, r.try_get(1)?));
@@ -470,7 +469,7 @@ where
         slow_after_ms: i64,
     ) -> StoreResult<()> {
         let rollups = Self::read_rollups(
-            &mut **tx,
+            tx.on(),
             target,
             MinuteRange::new(Minute(i64::MIN / 120), Minute(i64::MAX / 120)),
         )
@@ -491,7 +490,7 @@ where
             .bind(target)
             .bind(minute)
             .bind(prober)
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await?;
         }
         Ok(())
@@ -506,7 +505,7 @@ where
             "SELECT MIN(minute) FROM minute_buckets WHERE target = $1 AND folded IS NOT NULL",
         )
         .bind(target)
-        .fetch_one(&mut **tx)
+        .fetch_one(tx.on())
         .await?)
     }
 

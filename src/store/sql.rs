@@ -12,7 +12,9 @@
 
 use sqlx::database::HasStatementCache;
 use sqlx::migrate::{Migrate, Migrator};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use super::connection::{Db, Tx};
 
 /// The most UTC days one write (an import) may add partitions for: each
 /// holds a few locks until the write commits, and PostgreSQL's lock table
@@ -71,6 +73,13 @@ pub trait Dialect: Database + HasStatementCache {
     const REWRITE_DAY: Option<&'static str>;
 
     fn migrator() -> &'static Migrator;
+    /// Taken before migrating, in the migrations' transaction, where the
+    /// migrations run in one (`Self::migrator` takes no lock of its own);
+    /// `None`: the migrator's own locking.
+    const MIGRATION_LOCK: Option<&'static str>;
+    /// Drops every prepared statement of the session, where statements
+    /// can be prepared by name.
+    const FORGET_PREPARED: Option<&'static str>;
 
     /// How many rows a statement changed (each driver has its own result type).
     fn rows_affected(result: Self::QueryResult) -> u64;
@@ -87,18 +96,20 @@ impl<DB: Database, T> Value<DB> for T where
 /// The store on one backend: a pool for writes and one for reads, so
 /// neither can starve the other.
 pub struct SqlStore<DB: Database> {
-    pub(super) pool: Pool<DB>,
-    pub(super) readers: Pool<DB>,
+    pub(super) pool: Db<DB>,
+    pub(super) readers: Db<DB>,
     /// UTC days (since the epoch) whose `attempts` partition this process
     /// knows exists, where the dialect partitions by day.
     known_days: std::sync::Mutex<BTreeSet<i64>>,
 }
 
-impl<DB: Database> SqlStore<DB> {
-    pub(super) fn new(pool: Pool<DB>, readers: Pool<DB>) -> Self {
+impl<DB: Dialect> SqlStore<DB> {
+    /// `unnamed`: every statement unprepared and in a transaction, for a
+    /// pooler in transaction mode (`connection.rs`).
+    pub(super) fn new(pool: sqlx::Pool<DB>, readers: sqlx::Pool<DB>, unnamed: bool) -> Self {
         SqlStore {
-            pool,
-            readers,
+            pool: Db::new(pool, unnamed),
+            readers: Db::new(readers, unnamed),
             known_days: Default::default(),
         }
     }
@@ -122,8 +133,6 @@ use crate::store::{
     StoredNotification, keep_prepared, millis_to_instant, split_by_hours,
 };
 use crate::verdict::{self, OutcomeCounts, Verdict};
-
-type Tx<'c, DB> = sqlx::Transaction<'c, DB>;
 
 // What sqlx needs to run these statements on `DB`. Rust does not carry
 // bounds on other types (`i64: Value<DB>`) from a trait to its users, so
@@ -159,7 +168,7 @@ where
     async fn lock_targets(tx: &mut Tx<'_, DB>, targets: &BTreeSet<String>) -> StoreResult<()> {
         if let (Some(lock), false) = (DB::LOCK_TARGETS, targets.is_empty()) {
             let list = serde_json::to_string(targets).map_err(anyhow::Error::from)?;
-            sqlx::query(lock).bind(list).execute(&mut **tx).await?;
+            sqlx::query(lock).bind(list).execute(tx.on()).await?;
         }
         Ok(())
     }
@@ -169,7 +178,7 @@ where
     /// attempt write path.
     async fn lock_exclusions(tx: &mut Tx<'_, DB>) -> StoreResult<()> {
         if let Some(lock) = DB::LOCK_EXCLUSIONS {
-            sqlx::query(lock).execute(&mut **tx).await?;
+            sqlx::query(lock).execute(tx.on()).await?;
         }
         Ok(())
     }
@@ -197,7 +206,7 @@ where
             .bind(target)
             .bind(first)
             .bind(last)
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.on())
             .await?;
             let keys = rows
                 .iter()
@@ -256,7 +265,7 @@ where
         Ok(insert
             .build()
             .persistent(keep_prepared(attempts.len()))
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await
             .map(DB::rows_affected)?)
     }
@@ -293,7 +302,7 @@ where
         upsert
             .build()
             .persistent(keep_prepared(buckets.len()))
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await?;
         Ok(())
     }
@@ -310,7 +319,7 @@ where
             insert
                 .build()
                 .persistent(keep_prepared(chunk.len()))
-                .execute(&mut **tx)
+                .execute(tx.on())
                 .await?;
         }
         Ok(())
@@ -339,7 +348,7 @@ where
         tx: &mut Tx<'_, DB>,
     ) -> StoreResult<crate::store::changes::LatencyRules> {
         let rows = sqlx::query("SELECT target, slow_after_ms FROM latency_rules")
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.on())
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -359,7 +368,7 @@ where
         let oldest: Option<i64> =
             sqlx::query_scalar("SELECT MIN(started_at_ms) FROM attempts WHERE target = $1")
                 .bind(target)
-                .fetch_one(&mut **tx)
+                .fetch_one(tx.on())
                 .await?;
         let oldest_raw = oldest
             .map(|ms| millis_to_instant(ms).map(|at| Minute::containing(&at).0))
@@ -382,7 +391,7 @@ where
         .bind(target)
         .bind(slow_after_ms)
         .bind(from.0)
-        .execute(&mut **tx)
+        .execute(tx.on())
         .await?;
         Self::recount_slow_folded(tx, target, slow_after_ms).await?;
         Self::redecide_range(tx, target, MinuteRange::new(from, Minute(i64::MAX))).await
@@ -391,7 +400,7 @@ where
     /// Every target's exclusion windows (a small table), read once per transaction.
     async fn load_exclusions(tx: &mut Tx<'_, DB>) -> StoreResult<HashMap<String, ExcludedMinutes>> {
         let rows = sqlx::query("SELECT target, start_ms, end_ms FROM exclusions")
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.on())
             .await?;
         let mut windows: HashMap<String, Vec<ExclusionWindow>> = HashMap::new();
         for r in rows {
@@ -455,7 +464,7 @@ where
             for row in Self::bucket_sums_query(chunk)
                 .build()
                 .persistent(keep_prepared(chunk.len()))
-                .fetch_all(&mut **tx)
+                .fetch_all(tx.on())
                 .await?
             {
                 let target: String = row.try_get(0)?;
@@ -484,7 +493,7 @@ where
             for row in Self::verdicts_query(chunk)
                 .build()
                 .persistent(keep_prepared(chunk.len()))
-                .fetch_all(&mut **tx)
+                .fetch_all(tx.on())
                 .await?
             {
                 let word: String = row.try_get(2)?;
@@ -525,7 +534,7 @@ where
             upsert
                 .build()
                 .persistent(keep_prepared(decided.len()))
-                .execute(&mut **tx)
+                .execute(tx.on())
                 .await?;
 
             if changed.is_empty() {
@@ -548,7 +557,7 @@ where
             rollup
                 .build()
                 .persistent(keep_prepared(changed.len()))
-                .execute(&mut **tx)
+                .execute(tx.on())
                 .await?;
         }
         Ok(())
@@ -566,7 +575,7 @@ where
         .bind(target)
         .bind(range.start.0)
         .bind(range.end.0)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.on())
         .await?;
         let minutes = rows
             .iter()
@@ -596,19 +605,19 @@ where
             }
         }
         sqlx::query("SAVEPOINT improbe_batch")
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await?;
         if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
             sqlx::query("RELEASE SAVEPOINT improbe_batch")
-                .execute(&mut **tx)
+                .execute(tx.on())
                 .await?;
             return Ok(all);
         }
         sqlx::query("ROLLBACK TO SAVEPOINT improbe_batch")
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await?;
         sqlx::query("RELEASE SAVEPOINT improbe_batch")
-            .execute(&mut **tx)
+            .execute(tx.on())
             .await?;
         let new = Self::unseen(tx, &all).await?;
         if !new.is_empty() {
@@ -686,12 +695,12 @@ where
                 if !days.is_empty() {
                     self.ensure_days(&self.pool, &days).await?;
                 }
-                return Self::store_at_once(conn, &first, watermark).await;
+                return self.store_at_once(conn, &first, watermark).await;
             }
         }
         let mut rest = first.into_iter().map(Ok).chain(attempts);
         let attempts: &mut AttemptSource<'_> = &mut rest;
-        let mut tx = sqlx::Connection::begin_with(&mut **conn, DB::BEGIN_WRITE).await?;
+        let mut tx = self.pool.begin_on(conn, DB::BEGIN_WRITE).await?;
         let mut summary = IngestSummary::default();
         let (mut locked, mut exclusions) = (BTreeSet::new(), HashMap::new());
         let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
@@ -706,13 +715,13 @@ where
             }
             let days = self.unknown_days(&batch);
             if !days.is_empty() {
-                self.ensure_days(&mut *tx, &days).await?;
+                self.ensure_days(tx.on(), &days).await?;
             }
             let now = settle_now.then_some((&mut locked, &mut exclusions));
             Self::store_batch(&mut tx, &batch, &mut summary, now).await?;
         }
         if let Some(mark) = watermark {
-            Self::save_watermark(&mut *tx, mark).await?;
+            Self::save_watermark(tx.on(), mark).await?;
         }
         tx.commit().await?;
         Ok(summary)
@@ -766,18 +775,28 @@ where
     /// [`Self::store_on`] for a batch that fits one statement, on a
     /// backend that can (PostgreSQL: one round trip).
     async fn store_at_once(
+        &self,
         conn: &mut sqlx::pool::PoolConnection<DB>,
         batch: &[Attempt],
         watermark: Option<&ProberMark>,
     ) -> StoreResult<IngestSummary> {
         let sql = DB::STORE_AT_ONCE.expect("checked by the caller");
-        let row = sqlx::query(sql)
+        let write = sqlx::query(sql)
             .bind(crate::store::attempts_json(batch))
             .bind(watermark.map(|m| m.prober.clone()))
             .bind(watermark.map(|m| m.complete_until.timestamp_millis()))
-            .bind(watermark.map(|m| m.reported_at.timestamp_millis()))
-            .fetch_one(&mut **conn)
-            .await?;
+            .bind(watermark.map(|m| m.reported_at.timestamp_millis()));
+        // Behind a transaction pooler a statement runs in a transaction
+        // (connection.rs): three round trips more than the one it takes
+        // otherwise.
+        let row = if self.pool.unnamed() {
+            let mut tx = self.pool.begin_on(conn, DB::BEGIN_WRITE).await?;
+            let row = write.fetch_one(tx.on()).await?;
+            tx.commit().await?;
+            row
+        } else {
+            write.fetch_one(&mut **conn).await?
+        };
         let inserted: i64 = row.try_get(0)?;
         let minutes: i64 = row.try_get(1)?;
         Ok(IngestSummary {
@@ -803,7 +822,7 @@ where
         }
         let mut tx = self.begin_write().await?;
         let locked: Vec<String> = sqlx::query_scalar(DB::TRY_LOCK_PENDING_TARGETS)
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.on())
             .await?;
         let mut seqs = Vec::new();
         let mut minutes = BTreeSet::new();
@@ -819,7 +838,7 @@ where
             for row in pending
                 .build()
                 .persistent(keep_prepared(chunk.len()))
-                .fetch_all(&mut *tx)
+                .fetch_all(tx.on())
                 .await?
             {
                 seqs.push(row.try_get::<i64, _>(0)?);
@@ -843,7 +862,7 @@ where
             delete
                 .build()
                 .persistent(keep_prepared(chunk.len()))
-                .execute(&mut *tx)
+                .execute(tx.on())
                 .await?;
         }
         tx.commit().await?;
@@ -961,8 +980,32 @@ where
                 return Ok(());
             }
         }
-        migrator.run(&self.pool).await?;
-        Ok(())
+        let Some(lock) = DB::MIGRATION_LOCK else {
+            migrator.run(self.pool.pool()).await?;
+            return Ok(());
+        };
+        // All in one transaction, under a transaction-scoped lock: sqlx's
+        // own lock is a session lock, which a pooler in transaction mode
+        // would leave on whichever server connection took it.
+        let mut conn = self.pool.acquire().await?;
+        let result = async {
+            let mut tx = self.pool.begin_on(&mut conn, DB::BEGIN_WRITE).await?;
+            sqlx::query(lock).execute(tx.on()).await?;
+            migrator.run_direct(None, tx.connection(), false).await?;
+            if let (true, Some(forget)) = (self.pool.unnamed(), DB::FORGET_PREPARED) {
+                // The migrator prepares named statements: gone with the
+                // transaction's server connection's, and with this
+                // connection, which believes they exist.
+                tx.connection().execute(forget).await?;
+            }
+            tx.commit().await?;
+            StoreResult::Ok(())
+        }
+        .await;
+        if self.pool.unnamed() {
+            conn.close_on_drop();
+        }
+        result
     }
 
     async fn ingest(&self, attempts: &mut AttemptSource<'_>) -> StoreResult<IngestSummary> {
@@ -1030,7 +1073,7 @@ where
             .bind(target)
             .bind(slow_after_ms)
             .bind(now.timestamp_millis())
-            .execute(&mut *tx)
+            .execute(tx.on())
             .await?;
             Self::recount_slow(&mut tx, target, slow_after_ms).await?;
         }
@@ -1092,7 +1135,7 @@ where
         let rows = sqlx::query(
             "SELECT id, target, start_ms, end_ms, reason, announced_at_ms FROM exclusions WHERE source = 'config'",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.on())
         .await?;
         let mut stored = Vec::with_capacity(rows.len());
         for row in rows {
@@ -1116,7 +1159,7 @@ where
         for (id, (target, start_ms, end_ms, _, _)) in delete {
             sqlx::query("DELETE FROM exclusions WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(tx.on())
                 .await?;
             changed.push((
                 target,
@@ -1139,7 +1182,7 @@ where
             .bind(ExclusionSource::Config.as_str())
             .bind(now.timestamp_millis())
             .bind(recorded_by)
-            .execute(&mut *tx)
+            .execute(tx.on())
             .await?;
             changed.push((exclusion.target.clone(), exclusion.window));
         }
@@ -1166,7 +1209,7 @@ where
         .bind(ExclusionSource::Cli.as_str())
         .bind(e.recorded_at.timestamp_millis())
         .bind(&e.recorded_by)
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.on())
         .await?;
         Self::redecide_range(&mut tx, &e.target, e.window.minutes()).await?;
         tx.commit().await?;
@@ -1193,7 +1236,7 @@ where
         Self::lock_targets(&mut tx, &BTreeSet::from([found.target.clone()])).await?;
         sqlx::query("DELETE FROM exclusions WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.on())
             .await?;
         Self::redecide_range(&mut tx, &found.target, found.window.minutes()).await?;
         tx.commit().await?;
@@ -1307,7 +1350,7 @@ where
         statements: &[MonthStatement],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         for s in statements {
             sqlx::query(DB::SAVE_SERVICE_MONTH)
                 .bind(&s.target)
@@ -1337,7 +1380,7 @@ where
                 .bind(s.excluded_units())
                 .bind(s.no_data_units())
                 .bind(s.available_units())
-                .execute(&mut *tx)
+                .execute(tx.on())
                 .await?;
         }
         tx.commit().await?;
@@ -1350,7 +1393,7 @@ where
     }
 
     async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         for beat in beats {
             sqlx::query(
                 "INSERT INTO prober_heartbeats (prober, minute, scheduled, started, skipped, finished) \
@@ -1367,7 +1410,7 @@ where
             .bind(beat.started)
             .bind(beat.skipped)
             .bind(beat.finished)
-            .execute(&mut *tx)
+            .execute(tx.on())
             .await?;
         }
         tx.commit().await?;
@@ -1416,8 +1459,8 @@ where
         // One snapshot: a storage round folding these minutes meanwhile
         // cannot make their successes show twice or not at all.
         let mut tx = self.readers.begin_with(DB::BEGIN_SNAPSHOT).await?;
-        let rollups = Self::read_rollups(&mut *tx, target, range).await?;
-        Self::visit_attempts_on(&mut *tx, target, range, visit).await?;
+        let rollups = Self::read_rollups(tx.on(), target, range).await?;
+        Self::visit_attempts_on(tx.on(), target, range, visit).await?;
         tx.commit().await?;
         Ok(rollups)
     }

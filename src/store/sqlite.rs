@@ -88,6 +88,10 @@ impl Dialect for Sqlite {
         static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
         &MIGRATOR
     }
+    /// One writer at a time already.
+    const MIGRATION_LOCK: Option<&'static str> = None;
+    /// Statements are the connection's own.
+    const FORGET_PREPARED: Option<&'static str> = None;
 
     fn rows_affected(result: sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
@@ -144,7 +148,7 @@ impl SqlStore<Sqlite> {
                 .before_acquire(|conn, _| Box::pin(async move { Ok(usable(conn)) }))
                 .connect_lazy_with(options)
         };
-        Ok(SqlStore::new(pool, readers))
+        Ok(SqlStore::new(pool, readers, false))
     }
 }
 

@@ -6,11 +6,12 @@
 //! These tests change file attributes (`chattr +i`), mount a small tmpfs
 //! and run a private PostgreSQL server, so they need root, as CI has.
 
+use crate::common::postgres::PrivatePostgres;
 use crate::common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -274,112 +275,6 @@ async fn a_full_volume_is_named_survived_and_loses_nothing() {
     .await;
     daemon.stop().await;
     assert_counted_once_and_no_failure(reader.as_ref(), TARGETS, answered(&sim)).await;
-}
-
-/// A PostgreSQL server of our own, so stopping it disturbs no other test.
-struct PrivatePostgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-}
-
-impl PrivatePostgres {
-    fn start() -> PrivatePostgres {
-        let versions = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries under /usr/lib/postgresql");
-        let bin = versions
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("initdb").exists())
-            .max()
-            .expect("initdb in /usr/lib/postgresql/*/bin");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let pg = PrivatePostgres { dir, bin, port };
-        assert!(
-            Command::new("chown")
-                .args(["postgres:", &pg.dir.path().display().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-        pg.as_postgres(
-            "initdb",
-            &[
-                "-D",
-                &pg.data(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        pg.ctl("start");
-        pg
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn as_postgres(&self, program: &str, args: &[&str]) {
-        let output = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join(program))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    /// [`PrivatePostgres::ctl`] off the async runtime's threads.
-    async fn ctl_async(self, action: &'static str) -> PrivatePostgres {
-        tokio::task::spawn_blocking(move || {
-            self.ctl(action);
-            self
-        })
-        .await
-        .unwrap()
-    }
-
-    fn ctl(&self, action: &str) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("log").display().to_string();
-        let data = self.data();
-        self.as_postgres(
-            "pg_ctl",
-            &[
-                "-D", &data, "-w", "-l", &log, "-m", "fast", "-o", &options, action,
-            ],
-        );
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .args(["-D", &self.data(), "-m", "immediate", "stop"])
-            .output();
-    }
 }
 
 /// A private PostgreSQL server and a healthy simulator: what the PostgreSQL

@@ -13,6 +13,7 @@ mod faults;
 mod matrix;
 mod no_panic;
 mod notify;
+mod pg_network;
 mod probers;
 mod regions;
 mod report;

@@ -21,8 +21,25 @@ fn spawn(dir: &Path, id: &str, config: ConfigBuilder) -> Child {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
+    three_probers_aggregate_per_the_sla(|url| url.to_owned(), &[]).await;
+}
+
+/// The probers reach the database at `through(url)` (a pooler in front of
+/// it), with `database` lines in their configs; the test reads it directly.
+pub async fn three_probers_aggregate_per_the_sla(
+    through: impl Fn(&str) -> String,
+    database: &[&str],
+) {
     let db = TestDb::postgres().await;
     db.store().await;
+    let url = through(&db.url);
+    let config = |id: &str| {
+        database
+            .iter()
+            .fold(ConfigBuilder::new(id, &url), |config, line| {
+                config.database(line)
+            })
+    };
     let healthy = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -45,24 +62,19 @@ async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
         spawn(
             dir.path(),
             "a",
-            ConfigBuilder::new("a", &db.url).simulator_target(
-                "t1",
-                &healthy.endpoint(),
-                "1s",
-                "1s",
-            ),
+            config("a").simulator_target("t1", &healthy.endpoint(), "1s", "1s"),
         ),
         spawn(
             dir.path(),
             "b",
-            ConfigBuilder::new("b", &db.url)
+            config("b")
                 .simulator_target("t1", &failing.endpoint(), "1s", "1s")
                 .simulator_target("t2", &failing.endpoint(), "1s", "1s"),
         ),
         spawn(
             dir.path(),
             "c",
-            ConfigBuilder::new("c", &db.url)
+            config("c")
                 .prober("control_url = \"http://127.0.0.1:9/\"")
                 .simulator_target("t1", &behind_broken_network.endpoint(), "1s", "1s")
                 .simulator_target("t2", &behind_broken_network.endpoint(), "1s", "1s"),

@@ -121,6 +121,9 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     // after which a silent prober is given up.
     let mut failing = region("failing", &db, &clock, &receiver, dir.path(), false).await;
     let mut far = region("far", &db, &clock, &receiver, dir.path(), false).await;
+    // Both have connected (TLS through the delay costs handshakes) and
+    // reported, before anything fails.
+    wait_for_watermarks(store.as_ref(), 2, start).await;
     fail_all(&failing.sim);
     tokio::time::sleep(MINUTE).await;
     fail_all(&far.sim);

@@ -1,6 +1,7 @@
 //! Test helpers: real databases (a temporary SQLite file, a fresh PostgreSQL
 //! database per test) and attempt builders.
 
+pub mod postgres;
 pub mod prosody;
 pub mod proxy;
 pub mod receivers;
@@ -286,6 +287,7 @@ pub fn terminate(mut daemon: std::process::Child) -> std::time::Duration {
 pub struct ConfigBuilder {
     prober: Vec<String>,
     database_url: String,
+    database: Vec<String>,
     targets: Vec<String>,
     extra: String,
 }
@@ -295,6 +297,7 @@ impl ConfigBuilder {
         ConfigBuilder {
             prober: vec![format!("id = \"{prober_id}\"")],
             database_url: database_url.to_owned(),
+            database: Vec::new(),
             targets: Vec::new(),
             extra: String::new(),
         }
@@ -303,6 +306,12 @@ impl ConfigBuilder {
     /// A line of `[prober]`, such as `listen = "127.0.0.1:0"`.
     pub fn prober(mut self, line: &str) -> ConfigBuilder {
         self.prober.push(line.to_owned());
+        self
+    }
+
+    /// A line of `[database]` beside its `url`, such as `pooler = "transaction"`.
+    pub fn database(mut self, line: &str) -> ConfigBuilder {
+        self.database.push(line.to_owned());
         self
     }
 
@@ -342,9 +351,13 @@ impl ConfigBuilder {
 
     pub fn build(&self) -> String {
         format!(
-            "[prober]\n{}\n[database]\nurl = \"{}\"\n{}{}",
+            "[prober]\n{}\n[database]\nurl = \"{}\"\n{}{}{}",
             self.prober.join("\n"),
             self.database_url,
+            self.database
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
             self.targets.concat(),
             self.extra
         )

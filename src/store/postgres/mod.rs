@@ -2,24 +2,34 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-use std::str::FromStr;
-
 use sqlx::Postgres;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 
-use super::redact_url;
 use super::sql::{Dialect, SqlStore};
+use super::{StoreError, redact_url};
+use crate::config::Pooler;
+
+mod url;
+
+pub use url::connect_options;
 
 /// How long to wait for a connection before reporting the database unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A prober cut off in the middle of a transaction (its region lost the
 /// network, its process froze) would otherwise hold its targets' locks until
 /// the server notices the connection is gone, hours later with default TCP
-/// keepalives: the server ends such a session after this, and its locks go
-/// with it. None of our transactions waits this long between statements.
-pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+/// keepalives: the server ends such a session after 10 s idle in a
+/// transaction, and its locks go with it. None of our transactions waits
+/// this long between statements. Set in each transaction, not for the
+/// session: behind a pooler in transaction mode a session setting would stay
+/// on whichever server connection ran it, and PgBouncer refuses it as a
+/// startup parameter.
+macro_rules! idle_in_transaction_limit {
+    () => {
+        "SET LOCAL idle_in_transaction_session_timeout = '10s'"
+    };
+}
 /// The writer, the re-decision and one more (heartbeats, outbox, months).
 const WRITE_CONNECTIONS: u32 = 3;
 /// The decider and the HTTP surface's copies.
@@ -30,8 +40,11 @@ pub type PostgresStore = SqlStore<Postgres>;
 
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
-    const BEGIN_WRITE: &'static str = "BEGIN";
-    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    const BEGIN_WRITE: &'static str = concat!("BEGIN; ", idle_in_transaction_limit!());
+    const BEGIN_SNAPSHOT: &'static str = concat!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ",
+        idle_in_transaction_limit!()
+    );
     /// Per-target transaction-scoped advisory locks, from a JSON list of
     /// target names, taken in one statement in the order of their keys, so
     /// that two transactions locking overlapping targets cannot deadlock. A
@@ -150,9 +163,17 @@ impl Dialect for Postgres {
         Some("SELECT * FROM improbe_rewrite_day($1, $2 <> 0, CAST($3 AS jsonb))");
 
     fn migrator() -> &'static Migrator {
-        static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+        static MIGRATOR: Migrator = {
+            let mut migrator = sqlx::migrate!("migrations/postgres");
+            migrator.locking = false;
+            migrator
+        };
         &MIGRATOR
     }
+    /// "improbe" + 4, like the other advisory keys.
+    const MIGRATION_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(29675202278285929)");
+    const FORGET_PREPARED: Option<&'static str> = Some("DEALLOCATE ALL");
 
     fn rows_affected(result: sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
@@ -168,41 +189,43 @@ impl SqlStore<Postgres> {
             .acquire_timeout(CONNECT_TIMEOUT)
     }
 
-    fn pools(url: &str) -> anyhow::Result<(PgPoolOptions, PgPoolOptions, PgConnectOptions)> {
-        let options = PgConnectOptions::from_str(url)
-            .with_context(|| format!("invalid PostgreSQL URL `{}`", redact_url(url)))?
-            .options([(
-                "idle_in_transaction_session_timeout",
-                format!("{}ms", IDLE_IN_TRANSACTION.as_millis()),
-            )]);
-        Ok((
-            Self::pool_options(WRITE_CONNECTIONS),
-            Self::pool_options(READ_CONNECTIONS),
-            options,
-        ))
-    }
-
     /// A store that connects on first use: for a daemon that starts while
     /// the database is down.
-    pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
-        let (writes, reads, options) = Self::pools(url)?;
+    pub fn connect_lazy(url: &str, pooler: Pooler) -> anyhow::Result<Self> {
+        let options = url::connect_options(url)?;
         Ok(SqlStore::new(
-            writes.connect_lazy_with(options.clone()),
-            reads.connect_lazy_with(options),
+            Self::pool_options(WRITE_CONNECTIONS).connect_lazy_with(options.clone()),
+            Self::pool_options(READ_CONNECTIONS).connect_lazy_with(options),
+            pooler == Pooler::Transaction,
         ))
     }
 
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let (writes, reads, options) = Self::pools(url)?;
-        let pool = writes
+    pub async fn connect(url: &str, pooler: Pooler) -> anyhow::Result<Self> {
+        let options = url::connect_options(url)?;
+        let pool = Self::pool_options(WRITE_CONNECTIONS)
             .connect_with(options.clone())
             .await
-            .with_context(|| {
-                format!(
-                    "cannot connect to PostgreSQL at `{}`; check that it runs and the URL is right",
+            .map_err(|e| {
+                let error = StoreError::from(e);
+                let hint = match &error {
+                    StoreError::Tls(..) => "",
+                    StoreError::Unreachable(_) => "; check that it runs and the URL is right",
+                    // pg_hba.conf has `hostssl` lines only for us.
+                    StoreError::Refused(e) if e.to_string().contains("no encryption") => {
+                        "; it takes TLS connections only: set the URL's sslmode \
+                         (verify-full, with sslrootcert, is the one that checks whom it talks to)"
+                    }
+                    _ => "; check the URL, the user and its rights",
+                };
+                anyhow::Error::from(error).context(format!(
+                    "cannot connect to PostgreSQL at `{}`{hint}",
                     redact_url(url)
-                )
+                ))
             })?;
-        Ok(SqlStore::new(pool, reads.connect_lazy_with(options)))
+        Ok(SqlStore::new(
+            pool,
+            Self::pool_options(READ_CONNECTIONS).connect_lazy_with(options),
+            pooler == Pooler::Transaction,
+        ))
     }
 }
