@@ -662,8 +662,14 @@ async fn a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_probers_on_one_postgres_decide_and_send_each_event_once() {
     let db = TestDb::postgres().await;
-    let receiver = HttpReceiver::start().await;
     let store = db.store().await;
+    three_deciders_send_each_event_once(&db, store).await;
+}
+
+/// Three probers' deciders and senders on `store` (a store of `db`, reached
+/// directly or through a pooler): each event is decided and sent once.
+pub async fn three_deciders_send_each_event_once(db: &TestDb, store: Arc<dyn Store>) {
+    let receiver = HttpReceiver::start().await;
     // Two incidents a little before the probers look (within their catch-up).
     let start = at("2026-04-10T10:00:00Z");
     let mut attempts = Vec::new();
@@ -683,7 +689,7 @@ async fn three_probers_on_one_postgres_decide_and_send_each_event_once() {
         .iter()
         .map(|p| {
             let config = month_config(
-                &db,
+                db,
                 p,
                 &webhook(
                     &receiver,

@@ -405,3 +405,16 @@ async fn three_probers_through_pgbouncer_in_transaction_mode() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_are_decided_and_sent_once_through_pgbouncer_in_transaction_mode() {
+    let db = TestDb::postgres().await;
+    db.store().await;
+    // The three deciders' outbox claims and leases share two server
+    // connections, a transaction at a time.
+    let bouncer = PgBouncer::start(5432, "transaction", 2);
+    let store = store::open_through(&bouncer.url_for(&db.url), Pooler::Transaction)
+        .await
+        .unwrap();
+    crate::notify::three_deciders_send_each_event_once(&db, store).await;
+}
