@@ -1,30 +1,26 @@
-# improbe: a small image that runs as a non-root user.
-# Build:  docker build -t improbe .
+# improbe: a small image that runs as a non-root user, compiled from source.
+# Build:  docker build -t improbe .        (podman build -t improbe . alike)
 # Run:    docker run -v $PWD/improbe.toml:/etc/improbe/improbe.toml:ro -v improbe-data:/var/lib/improbe -e TIM_SECRET_KEY improbe
 #
-# The default build compiles from source, as CI does (cargo build --release
-# --locked). To package a binary built outside instead (a glibc build for
-# Debian bookworm or older, as `cargo build --release` makes on such a
-# machine), put it alone in a directory and build with that directory as the
-# context:  docker build --build-arg BINARY=context -f Dockerfile DIR
-# (docs/container.md; tests/it/container.rs builds the image this way).
-ARG BINARY=source
+# To package a binary built elsewhere instead, Dockerfile.binary (its
+# runtime stage is this one's; tests/it/container.rs checks they agree).
+# docs/container.md.
 
-FROM rust:1.95-slim-bookworm AS from-source
+FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs link-order.txt ./
+COPY Cargo.toml Cargo.lock ./
 # The bundled SQLite's compile options (docs/performance.md, memory).
 COPY .cargo ./.cargo
 COPY src ./src
 COPY migrations ./migrations
-RUN cargo build --release --locked \
+# Relative relocations packed (DT_RELR): the time zone table alone needs
+# some 28,000, a megabyte of the binary that every start reads whole as
+# classic entries. Here only, since the binary needs glibc 2.36+ where it
+# runs, which this image's base has and Ubuntu 22.04 or RHEL 9 have not
+# (docs/container.md).
+RUN RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs" cargo build --release --locked \
  && strip target/release/improbe \
  && cp target/release/improbe /improbe
-
-FROM scratch AS from-context
-COPY improbe /improbe
-
-FROM from-${BINARY} AS binary
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -32,7 +28,7 @@ RUN apt-get update \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --home-dir /var/lib/improbe --create-home improbe
-COPY --from=binary /improbe /usr/local/bin/improbe
+COPY --from=build /improbe /usr/local/bin/improbe
 USER improbe
 WORKDIR /var/lib/improbe
 VOLUME ["/var/lib/improbe"]

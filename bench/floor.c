@@ -6,7 +6,7 @@
  * same order per target: a login on a fresh TCP connection (connect, one
  * POST, read the answer, close), then two POSTs on connections kept alive,
  * as improbe's pooled sends are. Operations start in slots of 32, as
- * improbe's do (`schedule::STARTS_PER_SLOT`): every request of a slot is
+ * improbe's do (`[prober] start_burst`, default 32): every request of a slot is
  * sent, then every answer read, so the process sleeps once per slot, not
  * once per request. Blocking sockets, the fewest system calls a client can
  * make for this: no TLS, no DNS, no option but TCP_NODELAY, no parsing

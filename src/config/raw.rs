@@ -96,6 +96,7 @@ pub(super) struct RawProber {
     pub(super) listen: Option<ListenAddr>,
     pub(super) control_url: Option<Spanned<String>>,
     pub(super) data_dir: Option<Spanned<String>>,
+    pub(super) start_burst: Option<Spanned<u32>>,
     pub(super) web: Option<Spanned<RawWeb>>,
 }
 

@@ -76,6 +76,14 @@ fn each_problem_names_its_path_and_line() {
             "line 2: database.attempts_retention_days: 90 days is too short",
         ),
         (
+            format!("[prober]\nstart_burst = 0\n{MINIMAL}"),
+            "line 2: prober.start_burst: 0 is not a number of starts from 1 to 1000",
+        ),
+        (
+            format!("[database]\npooler = \"transaction\"\n{MINIMAL}"),
+            "line 2: database.pooler: a connection pooler stands in front of PostgreSQL only",
+        ),
+        (
             format!("[database]\nattempts_retention_days = 4294967295\n{MINIMAL}"),
             "line 2: database.attempts_retention_days: 4294967295 days is more than improbe can count back",
         ),

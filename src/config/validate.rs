@@ -226,12 +226,25 @@ impl Validator<'_> {
             None => PathBuf::from("."),
         };
         let web = raw.web.map(|web| self.web(web)).unwrap_or_default();
+        let start_burst = match raw.start_burst {
+            Some(burst) if !(1..=MAX_START_BURST).contains(burst.get_ref()) => {
+                let message = format!(
+                    "{} is not a number of starts from 1 to {MAX_START_BURST}",
+                    burst.get_ref()
+                );
+                self.problem("prober.start_burst", Some(burst.span()), message);
+                return None;
+            }
+            Some(burst) => burst.into_inner() as usize,
+            None => DEFAULT_START_BURST,
+        };
         Some(ProberSettings {
             id,
             listen: raw.listen.map(|l| l.0),
             control_url: raw.control_url.map(Spanned::into_inner),
             data_dir,
             web,
+            start_burst,
         })
     }
 

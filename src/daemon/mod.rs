@@ -3,7 +3,6 @@
 
 pub mod control;
 pub mod figures;
-mod footprint;
 pub mod heartbeat;
 pub mod listener;
 pub mod live;
@@ -205,6 +204,7 @@ impl Application {
                 sink,
                 control.clone(),
                 operations,
+                config.prober.start_burst,
             ),
             writer: Arc::new(WriterCounters::default()),
         };
@@ -319,19 +319,10 @@ impl Application {
                 joined = probing.join_next() => if joined.is_none() { break },
                 result = &mut preparing, if !prepared => {
                     prepared = true;
-                    match result {
-                        Ok(Err(e)) => {
-                            tracing::error!("stopping: {e:#}");
-                            refused = Some(e);
-                            let _ = halt_sender.send(true);
-                        }
-                        // Start-up is over: the database answers and the
-                        // spool is replayed.
-                        Ok(Ok(())) => {
-                            let released = footprint::release_startup_code();
-                            tracing::debug!(kib = released / 1024, "start-up code pages unmapped");
-                        }
-                        Err(_) => {}
+                    if let Ok(Err(e)) = result {
+                        tracing::error!("stopping: {e:#}");
+                        refused = Some(e);
+                        let _ = halt_sender.send(true);
                     }
                 }
             }

@@ -32,19 +32,14 @@ pub const MAX_IN_FLIGHT_PER_OPERATION: usize = 2;
 /// provider that hangs. Together with the writer's `STOP_WRITE_DEADLINE`
 /// this bounds a stop.
 pub const STOP_GRACE_FOR_ATTEMPTS: Duration = Duration::from_secs(5);
-/// Starts are spread over the interval on a grid of slots shared by every
-/// loop, sized so that about this many starts share a slot: they start in
-/// one wake-up of the runtime and their replies tend to arrive together,
-/// which costs far less CPU than waking once per attempt (a third, measured
-/// with 100 targets), while bursts stay small enough not to delay starts or
-/// skew latencies.
-pub const STARTS_PER_SLOT: usize = 32;
 /// Slots are never shorter than this.
 pub const MIN_START_SLOT: Duration = Duration::from_millis(10);
 
-/// The slot length for loops at `interval` when `operations` loops run.
-pub fn start_slot(interval: Duration, operations: usize) -> Duration {
-    let slots = (operations / STARTS_PER_SLOT).max(1) as u32;
+/// The slot length for loops at `interval` when `operations` loops run and
+/// about `burst` starts share a slot (`[prober] start_burst`,
+/// `config::DEFAULT_START_BURST` says why).
+pub fn start_slot(interval: Duration, operations: usize, burst: usize) -> Duration {
+    let slots = (operations / burst.max(1)).max(1) as u32;
     (interval / slots).clamp(MIN_START_SLOT.min(interval), interval)
 }
 /// Seconds in the day a send quota is counted over.
@@ -257,6 +252,8 @@ pub struct Scheduler {
     /// How many operation loops run in all (the sum of [`plan`]'s
     /// operations over the targets), for the slot size.
     operations: usize,
+    /// About how many starts share a slot.
+    burst: usize,
 }
 
 impl Scheduler {
@@ -266,6 +263,7 @@ impl Scheduler {
         sink: mpsc::Sender<Attempt>,
         control: Option<Arc<ControlCheck>>,
         operations: usize,
+        burst: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
             prober,
@@ -276,6 +274,7 @@ impl Scheduler {
             inconclusive_logged: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
             operations,
+            burst,
         })
     }
 
@@ -349,7 +348,11 @@ impl Operation {
         let mut in_flight = JoinSet::new();
         // Spread the operations of many targets over the interval, on the
         // shared grid of start slots.
-        let slot = start_slot(self.plan.interval, self.scheduler.operations);
+        let slot = start_slot(
+            self.plan.interval,
+            self.scheduler.operations,
+            self.scheduler.burst,
+        );
         let slots = (self.plan.interval.as_nanos() / slot.as_nanos()).max(1) as u32;
         let offset = slot * fastrand::u32(0..slots);
         let epoch = self.scheduler.epoch;
@@ -521,16 +524,20 @@ mod tests {
     fn slots_group_about_32_starts() {
         let five = Duration::from_secs(5);
         // 100 targets x 3 operations: 9 slots of 555 ms.
-        assert_eq!(start_slot(five, 300), Duration::from_nanos(555_555_555));
+        assert_eq!(start_slot(five, 300, 32), Duration::from_nanos(555_555_555));
         // 1,000 targets: 93 slots of 53 ms.
-        assert_eq!(start_slot(five, 3_000).as_millis(), 53);
+        assert_eq!(start_slot(five, 3_000, 32).as_millis(), 53);
         // A few loops share one slot; huge numbers stop at the floor.
-        assert_eq!(start_slot(five, 3), five);
-        assert_eq!(start_slot(five, 1_000_000), MIN_START_SLOT);
+        assert_eq!(start_slot(five, 3, 32), five);
+        assert_eq!(start_slot(five, 1_000_000, 32), MIN_START_SLOT);
         assert_eq!(
-            start_slot(Duration::from_millis(5), 1_000_000),
+            start_slot(Duration::from_millis(5), 1_000_000, 32),
             Duration::from_millis(5)
         );
+        // `start_burst = 1`: a slot per start; a burst as large as the
+        // loops: all of them at once.
+        assert_eq!(start_slot(five, 300, 1).as_micros(), 16_666);
+        assert_eq!(start_slot(five, 300, 300), five);
     }
 
     #[test]

@@ -79,7 +79,14 @@ fn start(
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(START.parse().unwrap()));
     let target = Arc::new(config.targets[0].clone());
     let (plans, _) = improbe::daemon::schedule::plan(&target);
-    let scheduler = Scheduler::new("fake".into(), clock.clone(), sink, None, plans.len());
+    let scheduler = Scheduler::new(
+        "fake".into(),
+        clock.clone(),
+        sink,
+        None,
+        plans.len(),
+        improbe::config::DEFAULT_START_BURST,
+    );
     let probe = Arc::new(FakeProvider {
         clock,
         script,
