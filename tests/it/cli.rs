@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{TestDb, at, backends};
+use crate::common::{TestDb, at};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::Connection;
@@ -105,8 +105,7 @@ fn month_one(records: &[Value], target: &str) -> Value {
         .unwrap()
 }
 
-#[tokio::test]
-async fn sla_json_matches_hand_computed_months() {
+async fn sla_json_matches_hand_computed_months(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
     std::fs::write(&config, TARGETS).unwrap();
@@ -120,129 +119,127 @@ async fn sla_json_matches_hand_computed_months() {
     let file = dir.path().join("attempts.jsonl");
     std::fs::write(&file, &lines).unwrap();
 
-    for db in backends().await {
-        let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
-        assert!(
-            import.status.success(),
-            "{}: {}",
-            db.backend,
-            stderr(&import)
-        );
-        let sla = improbe(&config, Some(&db), &["sla", "--format", "json"]);
-        assert!(sla.status.success(), "{}: {}", db.backend, stderr(&sla));
-        let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
+    let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
+    assert!(
+        import.status.success(),
+        "{}: {}",
+        db.backend,
+        stderr(&import)
+    );
+    let sla = improbe(&config, Some(&db), &["sla", "--format", "json"]);
+    assert!(sla.status.success(), "{}: {}", db.backend, stderr(&sla));
+    let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
 
-        // (target, total, failure, availability, meets, credit %, credit amount)
-        let expected = [
-            ("thirty-432", 43_200, 432, "99.0000", true, 0, "0.00"),
-            ("thirty-433", 43_200, 433, "98.9976", false, 10, "10.00"),
-            ("shanghai-446", 44_640, 446, "99.0008", true, 0, "0.00"),
-            ("shanghai-447", 44_640, 447, "98.9986", false, 10, "120.00"),
-            ("berlin-dst", 31 * 1440 - 60, 20, "99.9551", true, 0, "0.00"),
-        ];
-        for (target, total, failure, availability, meets, credit, amount) in expected {
-            let r = month_one(&records, target);
-            let context = format!("{} {target}: {r}", db.backend);
-            assert_eq!(r["total_minutes"], total, "{context}");
-            assert_eq!(r["failure_minutes"], failure, "{context}");
-            assert_eq!(r["availability_percent"], availability, "{context}");
-            assert_eq!(r["meets_commitment"], meets, "{context}");
-            assert_eq!(r["credit_percent"], credit, "{context}");
-            assert_eq!(r["credit_amount"], amount, "{context}");
-            assert_eq!(r["complete"], true, "{context}");
-            let excluded = r["excluded_minutes"].as_i64().unwrap();
-            let no_data = r["no_data_minutes"].as_i64().unwrap();
-            let available = r["available_minutes"].as_i64().unwrap();
-            assert_eq!(available, 0, "{context}");
-            assert_eq!(failure + excluded + no_data + available, total, "{context}");
-        }
-
-        let shanghai = month_one(&records, "shanghai-446");
-        assert_eq!(shanghai["first_day"], "2026-03-17");
-        assert_eq!(shanghai["last_day"], "2026-04-16");
-        assert_eq!(shanghai["start"], "2026-03-17T00:00:00+08:00");
-        assert_eq!(shanghai["end"], "2026-04-17T00:00:00+08:00");
-        assert_eq!(shanghai["currency"], "CNY");
-        // 1 May is a holiday: business days 4-8 May, so the window opens on the 9th.
-        assert_eq!(shanghai["claim_opens"], "2026-05-09T00:00:00+08:00");
-        assert_eq!(shanghai["claim_deadline"], "2026-06-15T23:59:59+08:00");
-
-        let berlin = month_one(&records, "berlin-dst");
-        assert_eq!(berlin["excluded_minutes"], 120);
-        assert_eq!(berlin["start"], "2026-03-10T00:00:00+01:00");
-        assert_eq!(berlin["end"], "2026-04-10T00:00:00+02:00");
-        // Last day 9 April, so the following month is May: 1, 4, 5, 6, 7 are
-        // business days 1-5 (no holidays configured), opening on the 8th.
-        assert_eq!(berlin["claim_opens"], "2026-05-08T00:00:00+02:00");
-        assert_eq!(berlin["claim_deadline"], "2026-06-08T23:59:59+02:00");
-
-        // The daemon's dashboards read the same figures from `service_months`.
-        let sql = "SELECT CAST(failure_minutes AS BIGINT), CAST(credit_amount AS TEXT), CAST(credit_percent AS BIGINT) \
-                   FROM service_months WHERE target = 'thirty-433' AND month = 1";
-        let row: (i64, String, i64) = match db.backend {
-            "sqlite" => {
-                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
-            }
-            _ => {
-                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
-            }
-        };
-        assert_eq!(row, (433, "10.00".to_owned(), 10), "{}", db.backend);
-
-        // --month and --date select one month; the table renders the same figures.
-        let one = improbe(
-            &config,
-            Some(&db),
-            &[
-                "sla",
-                "--target",
-                "thirty-433",
-                "--date",
-                "2026-05-16",
-                "--format",
-                "json",
-            ],
-        );
-        let one: Vec<Value> = serde_json::from_str(&stdout(&one)).unwrap();
-        assert_eq!(one.len(), 1);
-        assert_eq!(
-            (one[0]["month"].as_i64(), one[0]["failure_minutes"].as_i64()),
-            (Some(1), Some(433))
-        );
-        let table = improbe(
-            &config,
-            Some(&db),
-            &["sla", "--target", "thirty-433", "--month", "1"],
-        );
-        assert!(
-            stdout(&table).contains("98.9976% below 99%"),
-            "{}",
-            stdout(&table)
-        );
-        let csv = improbe(
-            &config,
-            Some(&db),
-            &[
-                "sla",
-                "--target",
-                "thirty-433",
-                "--month",
-                "1",
-                "--format",
-                "csv",
-            ],
-        );
-        let csv = stdout(&csv);
-        assert!(
-            csv.lines()
-                .nth(1)
-                .unwrap()
-                .starts_with("thirty-433,1,2026-04-17,2026-05-16,"),
-            "{csv}"
-        );
+    // (target, total, failure, availability, meets, credit %, credit amount)
+    let expected = [
+        ("thirty-432", 43_200, 432, "99.0000", true, 0, "0.00"),
+        ("thirty-433", 43_200, 433, "98.9976", false, 10, "10.00"),
+        ("shanghai-446", 44_640, 446, "99.0008", true, 0, "0.00"),
+        ("shanghai-447", 44_640, 447, "98.9986", false, 10, "120.00"),
+        ("berlin-dst", 31 * 1440 - 60, 20, "99.9551", true, 0, "0.00"),
+    ];
+    for (target, total, failure, availability, meets, credit, amount) in expected {
+        let r = month_one(&records, target);
+        let context = format!("{} {target}: {r}", db.backend);
+        assert_eq!(r["total_minutes"], total, "{context}");
+        assert_eq!(r["failure_minutes"], failure, "{context}");
+        assert_eq!(r["availability_percent"], availability, "{context}");
+        assert_eq!(r["meets_commitment"], meets, "{context}");
+        assert_eq!(r["credit_percent"], credit, "{context}");
+        assert_eq!(r["credit_amount"], amount, "{context}");
+        assert_eq!(r["complete"], true, "{context}");
+        let excluded = r["excluded_minutes"].as_i64().unwrap();
+        let no_data = r["no_data_minutes"].as_i64().unwrap();
+        let available = r["available_minutes"].as_i64().unwrap();
+        assert_eq!(available, 0, "{context}");
+        assert_eq!(failure + excluded + no_data + available, total, "{context}");
     }
+
+    let shanghai = month_one(&records, "shanghai-446");
+    assert_eq!(shanghai["first_day"], "2026-03-17");
+    assert_eq!(shanghai["last_day"], "2026-04-16");
+    assert_eq!(shanghai["start"], "2026-03-17T00:00:00+08:00");
+    assert_eq!(shanghai["end"], "2026-04-17T00:00:00+08:00");
+    assert_eq!(shanghai["currency"], "CNY");
+    // 1 May is a holiday: business days 4-8 May, so the window opens on the 9th.
+    assert_eq!(shanghai["claim_opens"], "2026-05-09T00:00:00+08:00");
+    assert_eq!(shanghai["claim_deadline"], "2026-06-15T23:59:59+08:00");
+
+    let berlin = month_one(&records, "berlin-dst");
+    assert_eq!(berlin["excluded_minutes"], 120);
+    assert_eq!(berlin["start"], "2026-03-10T00:00:00+01:00");
+    assert_eq!(berlin["end"], "2026-04-10T00:00:00+02:00");
+    // Last day 9 April, so the following month is May: 1, 4, 5, 6, 7 are
+    // business days 1-5 (no holidays configured), opening on the 8th.
+    assert_eq!(berlin["claim_opens"], "2026-05-08T00:00:00+02:00");
+    assert_eq!(berlin["claim_deadline"], "2026-06-08T23:59:59+02:00");
+
+    // The daemon's dashboards read the same figures from `service_months`.
+    let sql = "SELECT CAST(failure_minutes AS BIGINT), CAST(credit_amount AS TEXT), CAST(credit_percent AS BIGINT) \
+               FROM service_months WHERE target = 'thirty-433' AND month = 1";
+    let row: (i64, String, i64) = match db.backend {
+        "sqlite" => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+        }
+        _ => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+        }
+    };
+    assert_eq!(row, (433, "10.00".to_owned(), 10), "{}", db.backend);
+
+    // --month and --date select one month; the table renders the same figures.
+    let one = improbe(
+        &config,
+        Some(&db),
+        &[
+            "sla",
+            "--target",
+            "thirty-433",
+            "--date",
+            "2026-05-16",
+            "--format",
+            "json",
+        ],
+    );
+    let one: Vec<Value> = serde_json::from_str(&stdout(&one)).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(
+        (one[0]["month"].as_i64(), one[0]["failure_minutes"].as_i64()),
+        (Some(1), Some(433))
+    );
+    let table = improbe(
+        &config,
+        Some(&db),
+        &["sla", "--target", "thirty-433", "--month", "1"],
+    );
+    assert!(
+        stdout(&table).contains("98.9976% below 99%"),
+        "{}",
+        stdout(&table)
+    );
+    let csv = improbe(
+        &config,
+        Some(&db),
+        &[
+            "sla",
+            "--target",
+            "thirty-433",
+            "--month",
+            "1",
+            "--format",
+            "csv",
+        ],
+    );
+    let csv = stdout(&csv);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("thirty-433,1,2026-04-17,2026-05-16,"),
+        "{csv}"
+    );
 }
 
 /// [`TARGETS`] with a SQLite database in `dir`; the config's path.
@@ -395,8 +392,7 @@ fn the_example_configs_are_valid() {
     );
 }
 
-#[tokio::test]
-async fn exclusions_recorded_from_the_command_line_move_minutes_and_back() {
+async fn exclusions_recorded_from_the_command_line_move_minutes_and_back(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
     std::fs::write(&config, TARGETS).unwrap();
@@ -426,113 +422,111 @@ async fn exclusions_recorded_from_the_command_line_move_minutes_and_back() {
         )
     };
 
-    for db in backends().await {
-        assert!(
-            improbe(&config, Some(&db), &["import", file.to_str().unwrap()])
-                .status
-                .success()
-        );
-        assert_eq!(month(&db), (433, 0, 10), "{}", db.backend);
+    assert!(
+        improbe(&config, Some(&db), &["import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(month(&db), (433, 0, 10), "{}", db.backend);
 
-        // Two minutes of the outage fall inside an unannounced window.
-        let add = improbe(
-            &config,
-            Some(&db),
-            &[
-                "exclusions",
-                "add",
-                "--target",
-                "thirty-433",
-                "--start",
-                "2026-04-20T08:00:30+08:00",
-                "--end",
-                "2026-04-20T08:02:00+08:00",
-                "--reason",
-                "emergency fix",
-                "--recorded-by",
-                "sre",
-            ],
-        );
-        assert!(add.status.success(), "{}", stderr(&add));
-        assert!(
-            stdout(&add).contains("no notice before its start"),
-            "{}",
-            stdout(&add)
-        );
-        assert_eq!(
-            month(&db),
-            (431, 2, 0),
-            "{}: 431 failure minutes meet the commitment",
-            db.backend
-        );
+    // Two minutes of the outage fall inside an unannounced window.
+    let add = improbe(
+        &config,
+        Some(&db),
+        &[
+            "exclusions",
+            "add",
+            "--target",
+            "thirty-433",
+            "--start",
+            "2026-04-20T08:00:30+08:00",
+            "--end",
+            "2026-04-20T08:02:00+08:00",
+            "--reason",
+            "emergency fix",
+            "--recorded-by",
+            "sre",
+        ],
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+    assert!(
+        stdout(&add).contains("no notice before its start"),
+        "{}",
+        stdout(&add)
+    );
+    assert_eq!(
+        month(&db),
+        (431, 2, 0),
+        "{}: 431 failure minutes meet the commitment",
+        db.backend
+    );
 
-        let list = improbe(
-            &config,
-            Some(&db),
-            &["exclusions", "list", "--format", "json"],
-        );
-        let list: Vec<Value> = serde_json::from_str(&stdout(&list)).unwrap();
-        let cli: Vec<_> = list.iter().filter(|e| e["source"] == "cli").collect();
-        assert_eq!(cli.len(), 1);
-        assert_eq!(
-            (
-                cli[0]["prior_notice"].as_bool(),
-                cli[0]["recorded_by"].as_str()
-            ),
-            (Some(false), Some("sre"))
-        );
-        let config_window = list.iter().find(|e| e["source"] == "config").unwrap();
-        assert_eq!(config_window["prior_notice"], true);
+    let list = improbe(
+        &config,
+        Some(&db),
+        &["exclusions", "list", "--format", "json"],
+    );
+    let list: Vec<Value> = serde_json::from_str(&stdout(&list)).unwrap();
+    let cli: Vec<_> = list.iter().filter(|e| e["source"] == "cli").collect();
+    assert_eq!(cli.len(), 1);
+    assert_eq!(
+        (
+            cli[0]["prior_notice"].as_bool(),
+            cli[0]["recorded_by"].as_str()
+        ),
+        (Some(false), Some("sre"))
+    );
+    let config_window = list.iter().find(|e| e["source"] == "config").unwrap();
+    assert_eq!(config_window["prior_notice"], true);
 
-        let id = cli[0]["id"].as_i64().unwrap().to_string();
-        let refused = improbe(
-            &config,
-            Some(&db),
-            &["exclusions", "remove", &config_window["id"].to_string()],
-        );
-        assert_eq!(refused.status.code(), Some(1));
-        assert!(
-            stderr(&refused).contains("comes from the config file"),
-            "{}",
-            stderr(&refused)
-        );
-        assert!(
-            improbe(&config, Some(&db), &["exclusions", "remove", &id])
-                .status
-                .success()
-        );
-        assert_eq!(
-            month(&db),
-            (433, 0, 10),
-            "{}: removing the window restores the failures",
-            db.backend
-        );
-        let missing = improbe(&config, Some(&db), &["exclusions", "remove", &id]);
-        assert_eq!(missing.status.code(), Some(1));
+    let id = cli[0]["id"].as_i64().unwrap().to_string();
+    let refused = improbe(
+        &config,
+        Some(&db),
+        &["exclusions", "remove", &config_window["id"].to_string()],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("comes from the config file"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        improbe(&config, Some(&db), &["exclusions", "remove", &id])
+            .status
+            .success()
+    );
+    assert_eq!(
+        month(&db),
+        (433, 0, 10),
+        "{}: removing the window restores the failures",
+        db.backend
+    );
+    let missing = improbe(&config, Some(&db), &["exclusions", "remove", &id]);
+    assert_eq!(missing.status.code(), Some(1));
 
-        let bad = improbe(
-            &config,
-            Some(&db),
-            &[
-                "exclusions",
-                "add",
-                "--target",
-                "thirty-433",
-                "--start",
-                "yesterday",
-                "--end",
-                "2026-04-20T08:02:00Z",
-                "--reason",
-                "x",
-            ],
-        );
-        assert_eq!(bad.status.code(), Some(1));
-        assert!(
-            stderr(&bad).contains("--start `yesterday` is not an RFC 3339 instant"),
-            "{}",
-            stderr(&bad)
-        );
-    }
+    let bad = improbe(
+        &config,
+        Some(&db),
+        &[
+            "exclusions",
+            "add",
+            "--target",
+            "thirty-433",
+            "--start",
+            "yesterday",
+            "--end",
+            "2026-04-20T08:02:00Z",
+            "--reason",
+            "x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("--start `yesterday` is not an RFC 3339 instant"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 const VENDOR5: &str = r#"
@@ -602,8 +596,7 @@ fn interval(out: &mut String, start: DateTime<Utc>, ok: usize, fail: usize, inco
 
 /// A calendar-month contract with 5-minute error-rate intervals in a zone
 /// half an hour off UTC, against hand-computed figures, on both backends.
-#[tokio::test]
-async fn a_calendar_month_error_rate_contract_is_computed_per_interval() {
+async fn a_calendar_month_error_rate_contract_is_computed_per_interval(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
     std::fs::write(&config, VENDOR5).unwrap();
@@ -622,146 +615,144 @@ async fn a_calendar_month_error_rate_contract_is_computed_per_interval() {
     let file = dir.path().join("attempts.jsonl");
     std::fs::write(&file, &lines).unwrap();
 
-    for db in backends().await {
-        let b = db.backend;
-        let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
-        assert!(import.status.success(), "{b}: {}", stderr(&import));
-        let sla = improbe(
-            &config,
-            Some(&db),
-            &["sla", "--month", "1", "--format", "json"],
-        );
-        assert!(sla.status.success(), "{b}: {}", stderr(&sla));
-        let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
-        let m = &records[0];
-        // March 2026 in Kolkata: 31 days = 44,640 minutes = 8,928 intervals.
-        assert_eq!(m["contract"], "vendor5", "{b}");
-        assert_eq!(m["start"], "2026-03-01T00:00:00+05:30", "{b}");
-        assert_eq!(m["end"], "2026-04-01T00:00:00+05:30", "{b}");
-        assert_eq!(m["unit_minutes"], 5, "{b}");
-        assert_eq!(m["total_units"], 8_928, "{b}");
-        assert_eq!(m["down_units"], 5, "{b}");
-        assert_eq!(m["available_units"], 3, "{b}");
-        assert_eq!(m["no_data_units"], 8_920, "{b}");
-        assert_eq!(m["excluded_units"], 0, "{b}");
-        assert_eq!(m["total_minutes"], 44_640, "{b}");
-        assert_eq!(m["failure_minutes"], 25, "{b}");
-        // (8,928 - 5) / 8,928 = 99.94399... %: below 99.95, above 99.
-        assert_eq!(m["availability_percent"], "99.9439", "{b}");
-        assert_eq!(m["meets_commitment"], false, "{b}");
-        assert_eq!(m["credit_percent"], 10, "{b}");
-        assert_eq!(m["credit_amount"], "100.00", "{b}");
-        assert_eq!(m["claim_opens"], "2026-04-01T00:00:00+05:30", "{b}");
-        assert_eq!(m["claim_deadline"], "2026-04-30T23:59:59+05:30", "{b}");
+    let b = db.backend;
+    let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
+    assert!(import.status.success(), "{b}: {}", stderr(&import));
+    let sla = improbe(
+        &config,
+        Some(&db),
+        &["sla", "--month", "1", "--format", "json"],
+    );
+    assert!(sla.status.success(), "{b}: {}", stderr(&sla));
+    let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
+    let m = &records[0];
+    // March 2026 in Kolkata: 31 days = 44,640 minutes = 8,928 intervals.
+    assert_eq!(m["contract"], "vendor5", "{b}");
+    assert_eq!(m["start"], "2026-03-01T00:00:00+05:30", "{b}");
+    assert_eq!(m["end"], "2026-04-01T00:00:00+05:30", "{b}");
+    assert_eq!(m["unit_minutes"], 5, "{b}");
+    assert_eq!(m["total_units"], 8_928, "{b}");
+    assert_eq!(m["down_units"], 5, "{b}");
+    assert_eq!(m["available_units"], 3, "{b}");
+    assert_eq!(m["no_data_units"], 8_920, "{b}");
+    assert_eq!(m["excluded_units"], 0, "{b}");
+    assert_eq!(m["total_minutes"], 44_640, "{b}");
+    assert_eq!(m["failure_minutes"], 25, "{b}");
+    // (8,928 - 5) / 8,928 = 99.94399... %: below 99.95, above 99.
+    assert_eq!(m["availability_percent"], "99.9439", "{b}");
+    assert_eq!(m["meets_commitment"], false, "{b}");
+    assert_eq!(m["credit_percent"], 10, "{b}");
+    assert_eq!(m["credit_amount"], "100.00", "{b}");
+    assert_eq!(m["claim_opens"], "2026-04-01T00:00:00+05:30", "{b}");
+    assert_eq!(m["claim_deadline"], "2026-04-30T23:59:59+05:30", "{b}");
 
-        // The report and the claim state the same figures, in intervals.
-        let month = ["--target", "kolkata-5m", "--month", "1"];
-        let report = improbe(
-            &config,
-            Some(&db),
-            &[&["report"][..], &month, &["--format", "json"]].concat(),
-        );
-        assert!(report.status.success(), "{b}: {}", stderr(&report));
-        let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
-        assert_eq!(report["figures"]["contract"], "vendor5", "{b}");
-        assert_eq!(report["figures"]["down_units"], 5, "{b}");
-        assert_eq!(report["figures"]["credit_amount"], "100.00", "{b}");
-        // Incidents and the day table count whole down intervals, so they
-        // add up to the figures: runs [0], [2], [4, 5], [7].
-        let incidents = report["incidents"].as_array().unwrap();
-        let lengths: Vec<i64> = incidents
-            .iter()
-            .map(|i| i["minutes"].as_i64().unwrap())
-            .collect();
-        assert_eq!(lengths, [5, 5, 10, 5], "{b}");
-        assert_eq!(incidents[2]["start"], "2026-03-15T00:20:00+05:30", "{b}");
-        let day = report["days"]
-            .as_array()
+    // The report and the claim state the same figures, in intervals.
+    let month = ["--target", "kolkata-5m", "--month", "1"];
+    let report = improbe(
+        &config,
+        Some(&db),
+        &[&["report"][..], &month, &["--format", "json"]].concat(),
+    );
+    assert!(report.status.success(), "{b}: {}", stderr(&report));
+    let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
+    assert_eq!(report["figures"]["contract"], "vendor5", "{b}");
+    assert_eq!(report["figures"]["down_units"], 5, "{b}");
+    assert_eq!(report["figures"]["credit_amount"], "100.00", "{b}");
+    // Incidents and the day table count whole down intervals, so they
+    // add up to the figures: runs [0], [2], [4, 5], [7].
+    let incidents = report["incidents"].as_array().unwrap();
+    let lengths: Vec<i64> = incidents
+        .iter()
+        .map(|i| i["minutes"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lengths, [5, 5, 10, 5], "{b}");
+    assert_eq!(incidents[2]["start"], "2026-03-15T00:20:00+05:30", "{b}");
+    let day = report["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["date"] == "2026-03-15")
+        .unwrap();
+    assert_eq!(
+        (
+            day["failure_minutes"].as_i64(),
+            day["available_minutes"].as_i64()
+        ),
+        (Some(25), Some(15)),
+        "{b}"
+    );
+    let table = stdout(&improbe(&config, Some(&db), &["sla", "--month", "1"]));
+    assert!(table.contains("25 (5×5m)"), "{b}: {table}");
+    let csv = stdout(&improbe(
+        &config,
+        Some(&db),
+        &["sla", "--month", "1", "--format", "csv"],
+    ));
+    assert!(csv.lines().next().unwrap().ends_with(",contract,unit_minutes,total_units,down_units,excluded_units,no_data_units,available_units"), "{b}: {csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
             .unwrap()
-            .iter()
-            .find(|d| d["date"] == "2026-03-15")
-            .unwrap();
-        assert_eq!(
-            (
-                day["failure_minutes"].as_i64(),
-                day["available_minutes"].as_i64()
-            ),
-            (Some(25), Some(15)),
-            "{b}"
-        );
-        let table = stdout(&improbe(&config, Some(&db), &["sla", "--month", "1"]));
-        assert!(table.contains("25 (5×5m)"), "{b}: {table}");
-        let csv = stdout(&improbe(
-            &config,
-            Some(&db),
-            &["sla", "--month", "1", "--format", "csv"],
-        ));
-        assert!(csv.lines().next().unwrap().ends_with(",contract,unit_minutes,total_units,down_units,excluded_units,no_data_units,available_units"), "{b}: {csv}");
-        assert!(
-            csv.lines()
-                .nth(1)
-                .unwrap()
-                .ends_with(",vendor5,5,8928,5,0,8920,3"),
-            "{b}: {csv}"
-        );
-        let markdown = stdout(&improbe(
-            &config,
-            Some(&db),
-            &[&["report"][..], &month].concat(),
-        ));
-        assert!(
-            markdown.contains("| Down 5-minute intervals | 5 |"),
-            "{b}: {markdown}"
-        );
-        assert!(
-            markdown.contains("| Meets the 99.95% commitment | no |"),
-            "{b}"
-        );
-        let claim = stdout(&improbe(
-            &config,
-            Some(&db),
-            &[&["claim"][..], &month].concat(),
-        ));
-        assert!(claim.contains("contract `vendor5`"), "{b}: {claim}");
-        assert!(
-            claim.contains("share of the period's 5-minute intervals that were not down"),
-            "{b}"
-        );
-        assert!(
-            claim.contains("**10% of the period's fee: 100.00 USD**"),
-            "{b}"
-        );
-        assert!(
-            claim.contains("# Service credit claim: kolkata-5m, Month 1"),
-            "{b}: {claim}"
-        );
-        assert!(
-            claim.contains("| Down 5-minute intervals | 5 |"),
-            "{b}: {claim}"
-        );
-        assert!(
-            !claim.contains("Apparent Failure") && !claim.contains("clause"),
-            "{b}: {claim}"
-        );
-        assert!(
-            markdown.contains("# Availability evidence: `kolkata-5m`, Month 1"),
-            "{b}"
-        );
-        // The figures the daemon keeps for dashboards, in intervals too.
-        let sql = "SELECT contract, CAST(unit_minutes AS BIGINT), CAST(total_units AS BIGINT), CAST(down_units AS BIGINT) \
-                   FROM service_months WHERE target = 'kolkata-5m' AND month = 1";
-        let row: (String, i64, i64, i64) = match db.backend {
-            "sqlite" => {
-                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
-            }
-            _ => {
-                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
-            }
-        };
-        assert_eq!(row, ("vendor5".to_owned(), 5, 8_928, 5), "{b}");
-    }
+            .ends_with(",vendor5,5,8928,5,0,8920,3"),
+        "{b}: {csv}"
+    );
+    let markdown = stdout(&improbe(
+        &config,
+        Some(&db),
+        &[&["report"][..], &month].concat(),
+    ));
+    assert!(
+        markdown.contains("| Down 5-minute intervals | 5 |"),
+        "{b}: {markdown}"
+    );
+    assert!(
+        markdown.contains("| Meets the 99.95% commitment | no |"),
+        "{b}"
+    );
+    let claim = stdout(&improbe(
+        &config,
+        Some(&db),
+        &[&["claim"][..], &month].concat(),
+    ));
+    assert!(claim.contains("contract `vendor5`"), "{b}: {claim}");
+    assert!(
+        claim.contains("share of the period's 5-minute intervals that were not down"),
+        "{b}"
+    );
+    assert!(
+        claim.contains("**10% of the period's fee: 100.00 USD**"),
+        "{b}"
+    );
+    assert!(
+        claim.contains("# Service credit claim: kolkata-5m, Month 1"),
+        "{b}: {claim}"
+    );
+    assert!(
+        claim.contains("| Down 5-minute intervals | 5 |"),
+        "{b}: {claim}"
+    );
+    assert!(
+        !claim.contains("Apparent Failure") && !claim.contains("clause"),
+        "{b}: {claim}"
+    );
+    assert!(
+        markdown.contains("# Availability evidence: `kolkata-5m`, Month 1"),
+        "{b}"
+    );
+    // The figures the daemon keeps for dashboards, in intervals too.
+    let sql = "SELECT contract, CAST(unit_minutes AS BIGINT), CAST(total_units AS BIGINT), CAST(down_units AS BIGINT) \
+               FROM service_months WHERE target = 'kolkata-5m' AND month = 1";
+    let row: (String, i64, i64, i64) = match db.backend {
+        "sqlite" => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+        }
+        _ => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+        }
+    };
+    assert_eq!(row, ("vendor5".to_owned(), 5, 8_928, 5), "{b}");
 }
 
 #[test]
@@ -920,8 +911,7 @@ fn timed_minute(out: &mut String, start: DateTime<Utc>, groups: &[(&str, i64, us
 /// down above 1 % failed) in a zone half an hour off UTC, on both backends:
 /// figures from imported attempts, a re-import changes nothing, and a
 /// changed `slow_after` recounts the stored minutes.
-#[tokio::test]
-async fn a_latency_contract_counts_slow_successes_as_failures() {
+async fn a_latency_contract_counts_slow_successes_as_failures(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("improbe.toml");
     std::fs::write(&config, LATENCY).unwrap();
@@ -949,56 +939,62 @@ async fn a_latency_contract_counts_slow_successes_as_failures() {
         let records: Vec<Value> = serde_json::from_str(&stdout(&sla)).unwrap();
         records[0].clone()
     };
-    for db in backends().await {
-        std::fs::write(&config, LATENCY).unwrap();
-        let b = db.backend;
-        for _ in 0..2 {
-            let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
-            assert!(import.status.success(), "{b}: {}", stderr(&import));
-        }
-        let m = figures(&db);
-        // March 2026 in Kolkata: 44,640 one-minute intervals.
-        assert_eq!(m["contract"], "chat", "{b}");
-        assert_eq!(m["start"], "2026-03-01T00:00:00+05:30", "{b}");
-        assert_eq!(m["unit_minutes"], 1, "{b}");
-        assert_eq!(m["total_units"], 44_640, "{b}");
-        assert_eq!(m["down_units"], 3, "{b}");
-        assert_eq!(m["available_units"], 3, "{b}");
-        assert_eq!(m["no_data_units"], 44_634, "{b}");
-        // (44,640 - 3) / 44,640 = 99.99327... %.
-        assert_eq!(m["availability_percent"], "99.9932", "{b}");
-        assert_eq!(m["meets_commitment"], true, "{b}");
-        assert_eq!(m["credit_percent"], 0, "{b}");
-
-        // The report's figures agree; the claim states the rule.
-        let month = ["--target", "kolkata-1m", "--date", "2026-03-15"];
-        let report = improbe(
-            &config,
-            Some(&db),
-            &[&["report"][..], &month, &["--format", "json"]].concat(),
-        );
-        assert!(report.status.success(), "{b}: {}", stderr(&report));
-        let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
-        assert_eq!(report["figures"]["down_units"], 3, "{b}");
-        let shown = stdout(&improbe(&config, None, &["contracts", "show", "chat"]));
-        assert!(
-            shown.contains("slower than 200 ms counts as a failure"),
-            "{shown}"
-        );
-
-        // A looser rule: only the minute with a failed attempt stays down.
-        std::fs::write(&config, LATENCY.replace("\"200ms\"", "\"1000ms\"")).unwrap();
-        assert_eq!(
-            figures(&db)["down_units"],
-            1,
-            "{b}: recounted against 1000 ms"
-        );
-        // And back: the same figures as before.
-        std::fs::write(&config, LATENCY).unwrap();
-        assert_eq!(
-            figures(&db)["down_units"],
-            3,
-            "{b}: recounted against 200 ms"
-        );
+    std::fs::write(&config, LATENCY).unwrap();
+    let b = db.backend;
+    for _ in 0..2 {
+        let import = improbe(&config, Some(&db), &["import", file.to_str().unwrap()]);
+        assert!(import.status.success(), "{b}: {}", stderr(&import));
     }
+    let m = figures(&db);
+    // March 2026 in Kolkata: 44,640 one-minute intervals.
+    assert_eq!(m["contract"], "chat", "{b}");
+    assert_eq!(m["start"], "2026-03-01T00:00:00+05:30", "{b}");
+    assert_eq!(m["unit_minutes"], 1, "{b}");
+    assert_eq!(m["total_units"], 44_640, "{b}");
+    assert_eq!(m["down_units"], 3, "{b}");
+    assert_eq!(m["available_units"], 3, "{b}");
+    assert_eq!(m["no_data_units"], 44_634, "{b}");
+    // (44,640 - 3) / 44,640 = 99.99327... %.
+    assert_eq!(m["availability_percent"], "99.9932", "{b}");
+    assert_eq!(m["meets_commitment"], true, "{b}");
+    assert_eq!(m["credit_percent"], 0, "{b}");
+
+    // The report's figures agree; the claim states the rule.
+    let month = ["--target", "kolkata-1m", "--date", "2026-03-15"];
+    let report = improbe(
+        &config,
+        Some(&db),
+        &[&["report"][..], &month, &["--format", "json"]].concat(),
+    );
+    assert!(report.status.success(), "{b}: {}", stderr(&report));
+    let report: Value = serde_json::from_str(&stdout(&report)).unwrap();
+    assert_eq!(report["figures"]["down_units"], 3, "{b}");
+    let shown = stdout(&improbe(&config, None, &["contracts", "show", "chat"]));
+    assert!(
+        shown.contains("slower than 200 ms counts as a failure"),
+        "{shown}"
+    );
+
+    // A looser rule: only the minute with a failed attempt stays down.
+    std::fs::write(&config, LATENCY.replace("\"200ms\"", "\"1000ms\"")).unwrap();
+    assert_eq!(
+        figures(&db)["down_units"],
+        1,
+        "{b}: recounted against 1000 ms"
+    );
+    // And back: the same figures as before.
+    std::fs::write(&config, LATENCY).unwrap();
+    assert_eq!(
+        figures(&db)["down_units"],
+        3,
+        "{b}: recounted against 200 ms"
+    );
 }
+
+crate::on_both_backends!(
+    flavor = "current_thread";
+    sla_json_matches_hand_computed_months,
+    exclusions_recorded_from_the_command_line_move_minutes_and_back,
+    a_calendar_month_error_rate_contract_is_computed_per_interval,
+    a_latency_contract_counts_slow_successes_as_failures,
+);

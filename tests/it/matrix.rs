@@ -5,10 +5,9 @@
 //! failure), and `improbe setup` twice.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::common::synapse::{RateLimits, Synapse};
-use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, probe_for};
 use improbe::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
@@ -134,14 +133,6 @@ async fn scripted_minutes_against_synapse_on_sqlite() {
 async fn scripted_minutes_against_synapse_on_postgres() {
     let db = TestDb::postgres().await;
     scripted_minutes(db).await;
-}
-
-/// Runs the daemon on the system clock for `seconds` and returns the store.
-async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
-    let daemon = InProcessDaemon::start(text).await;
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    daemon.stop().await;
-    db.store().await
 }
 
 /// One target `mx` probing every second for `seconds` with `password`.

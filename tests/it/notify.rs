@@ -534,129 +534,120 @@ fn ids_received(receiver: &HttpReceiver) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_channel_that_is_down_gets_its_events_later_in_order() {
-    for db in crate::common::backends().await {
-        let receiver = HttpReceiver::start().await;
-        let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
-        let store = db.store().await;
-        let ids = enqueue(store.as_ref(), 5).await;
-        let sender = sender(&config);
-        let clock = HandClock::at("2026-04-01T00:00:00Z");
-        receiver.fail_with(503);
-        // An hour down: every try fails, the backoff grows, nothing is skipped.
-        for _ in 0..30 {
-            sender
-                .send_due(store.as_ref(), || clock.now(), || true)
-                .await
-                .unwrap();
-            clock.advance(Duration::from_secs(120));
-        }
-        let rows = store.notifications(Some("hook")).await.unwrap();
-        assert!(rows.iter().all(|r| r.sent_at.is_none()));
-        assert!(rows[0].tries > 5, "{rows:#?}");
-        assert_eq!(rows[1].tries, 0, "later events wait behind the first");
-        let error = rows[0].last_error.as_deref().unwrap();
-        assert!(error.contains("503"), "{error}");
-        assert!(!error.contains(HOOK_TOKEN));
-        assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 5);
-
-        receiver.fail_with(0);
-        clock.advance(improbe::notify::sender::MAX_BACKOFF);
-        let sent = sender
+async fn a_channel_that_is_down_gets_its_events_later_in_order(db: TestDb) {
+    let receiver = HttpReceiver::start().await;
+    let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
+    let store = db.store().await;
+    let ids = enqueue(store.as_ref(), 5).await;
+    let sender = sender(&config);
+    let clock = HandClock::at("2026-04-01T00:00:00Z");
+    receiver.fail_with(503);
+    // An hour down: every try fails, the backoff grows, nothing is skipped.
+    for _ in 0..30 {
+        sender
             .send_due(store.as_ref(), || clock.now(), || true)
             .await
             .unwrap();
-        assert_eq!(sent, 5, "on {}", db.backend);
-        assert_eq!(ids_received(&receiver), ids, "in order, once each");
-        assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 0);
+        clock.advance(Duration::from_secs(120));
     }
+    let rows = store.notifications(Some("hook")).await.unwrap();
+    assert!(rows.iter().all(|r| r.sent_at.is_none()));
+    assert!(rows[0].tries > 5, "{rows:#?}");
+    assert_eq!(rows[1].tries, 0, "later events wait behind the first");
+    let error = rows[0].last_error.as_deref().unwrap();
+    assert!(error.contains("503"), "{error}");
+    assert!(!error.contains(HOOK_TOKEN));
+    assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 5);
+
+    receiver.fail_with(0);
+    clock.advance(improbe::notify::sender::MAX_BACKOFF);
+    let sent = sender
+        .send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    assert_eq!(sent, 5, "on {}", db.backend);
+    assert_eq!(ids_received(&receiver), ids, "in order, once each");
+    assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 0);
 }
 
-#[tokio::test]
-async fn a_stop_in_the_middle_of_sending_repeats_nothing() {
-    for db in crate::common::backends().await {
-        let receiver = HttpReceiver::start().await;
-        let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
-        let store = db.store().await;
-        let ids = enqueue(store.as_ref(), 3).await;
-        receiver.delay(Duration::from_millis(1500));
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let first_run = {
-            let (store, stopping, sender) = (store.clone(), stopping.clone(), sender(&config));
-            tokio::spawn(async move {
-                sender
-                    .send_due(store.as_ref(), Utc::now, || {
-                        !stopping.load(Ordering::SeqCst)
-                    })
-                    .await
-                    .unwrap();
-                sender.release(store.as_ref()).await.unwrap();
-            })
-        };
-        // The stop comes while the first event is on the wire.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        stopping.store(true, Ordering::SeqCst);
-        first_run.await.unwrap();
-        assert_eq!(
-            ids_received(&receiver),
-            ids[..1],
-            "the send in flight finished"
-        );
-        let rows = store.notifications(None).await.unwrap();
-        assert!(rows[0].sent_at.is_some(), "and was marked sent");
-        assert!(
-            rows[1..]
-                .iter()
-                .all(|r| r.sent_at.is_none() && r.tries == 0)
-        );
+async fn a_stop_in_the_middle_of_sending_repeats_nothing(db: TestDb) {
+    let receiver = HttpReceiver::start().await;
+    let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
+    let store = db.store().await;
+    let ids = enqueue(store.as_ref(), 3).await;
+    receiver.delay(Duration::from_millis(1500));
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let first_run = {
+        let (store, stopping, sender) = (store.clone(), stopping.clone(), sender(&config));
+        tokio::spawn(async move {
+            sender
+                .send_due(store.as_ref(), Utc::now, || {
+                    !stopping.load(Ordering::SeqCst)
+                })
+                .await
+                .unwrap();
+            sender.release(store.as_ref()).await.unwrap();
+        })
+    };
+    // The stop comes while the first event is on the wire.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stopping.store(true, Ordering::SeqCst);
+    first_run.await.unwrap();
+    assert_eq!(
+        ids_received(&receiver),
+        ids[..1],
+        "the send in flight finished"
+    );
+    let rows = store.notifications(None).await.unwrap();
+    assert!(rows[0].sent_at.is_some(), "and was marked sent");
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.sent_at.is_none() && r.tries == 0)
+    );
 
-        // The next start sends the rest, and the first not again.
-        receiver.delay(Duration::ZERO);
-        sender(&config)
-            .send_due(store.as_ref(), Utc::now, || true)
-            .await
-            .unwrap();
-        assert_eq!(ids_received(&receiver), ids, "on {}", db.backend);
-    }
+    // The next start sends the rest, and the first not again.
+    receiver.delay(Duration::ZERO);
+    sender(&config)
+        .send_due(store.as_ref(), Utc::now, || true)
+        .await
+        .unwrap();
+    assert_eq!(ids_received(&receiver), ids, "on {}", db.backend);
 }
 
-#[tokio::test]
-async fn a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out() {
-    for db in crate::common::backends().await {
-        let receiver = HttpReceiver::start().await;
-        let store = db.store().await;
-        let ids = enqueue(store.as_ref(), 2).await;
-        let clock = HandClock::at("2026-04-01T00:00:00Z");
-        let lease = chrono::Duration::from_std(improbe::notify::sender::LEASE).unwrap();
-        // p1 takes the first event and dies before sending it.
-        let taken = store
-            .claim_notification("hook", "p1", clock.now(), clock.now() + lease)
+async fn a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out(db: TestDb) {
+    let receiver = HttpReceiver::start().await;
+    let store = db.store().await;
+    let ids = enqueue(store.as_ref(), 2).await;
+    let clock = HandClock::at("2026-04-01T00:00:00Z");
+    let lease = chrono::Duration::from_std(improbe::notify::sender::LEASE).unwrap();
+    // p1 takes the first event and dies before sending it.
+    let taken = store
+        .claim_notification("hook", "p1", clock.now(), clock.now() + lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.event_key, ids[0]);
+    let p2 = sender(&month_config(&db, "p2", &webhook(&receiver, "hook", "")));
+    p2.send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    assert!(
+        ids_received(&receiver).is_empty(),
+        "held by p1, and order is kept"
+    );
+    clock.advance(improbe::notify::sender::LEASE + Duration::from_secs(1));
+    p2.send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    assert_eq!(ids_received(&receiver), ids, "on {}", db.backend);
+    // p1 coming back cannot mark what p2 sent.
+    assert!(
+        !store
+            .notification_sent(taken.id, "p1", clock.now())
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(taken.event_key, ids[0]);
-        let p2 = sender(&month_config(&db, "p2", &webhook(&receiver, "hook", "")));
-        p2.send_due(store.as_ref(), || clock.now(), || true)
-            .await
-            .unwrap();
-        assert!(
-            ids_received(&receiver).is_empty(),
-            "held by p1, and order is kept"
-        );
-        clock.advance(improbe::notify::sender::LEASE + Duration::from_secs(1));
-        p2.send_due(store.as_ref(), || clock.now(), || true)
-            .await
-            .unwrap();
-        assert_eq!(ids_received(&receiver), ids, "on {}", db.backend);
-        // p1 coming back cannot mark what p2 sent.
-        assert!(
-            !store
-                .notification_sent(taken.id, "p1", clock.now())
-                .await
-                .unwrap()
-        );
-    }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -883,69 +874,66 @@ async fn enqueue_for_every_channel(
     store.enqueue_notifications(&rows).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next() {
-    for db in crate::common::backends().await {
-        let b = db.backend;
-        let receiver = HttpReceiver::start().await;
-        let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
-        let store = db.store().await;
-        let ids = enqueue(store.as_ref(), 3).await;
-        let sender = sender(&config);
-        let clock = HandClock::at("2026-04-01T00:00:00Z");
-        receiver.fail_with(422);
-        sender
-            .send_due(store.as_ref(), || clock.now(), || true)
-            .await
-            .unwrap();
-        let rows = store.notifications(Some("hook")).await.unwrap();
-        for row in &rows {
-            assert_eq!(row.tries, 1, "{b}: refused for good, tried once: {rows:#?}");
-            assert!(row.gave_up_at.is_some() && row.sent_at.is_none(), "{b}");
-            assert!(row.last_error.as_deref().unwrap().contains("422"), "{b}");
-        }
-        assert_eq!(sender.counters["hook"].given_up.load(Ordering::Relaxed), 3);
-        assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 0);
-
-        // A throttled receiver (429) is retried, as before.
-        receiver.fail_with(429);
-        store
-            .enqueue_notifications(&[NewNotification {
-                event_key: "test:later".into(),
-                channel: "hook".into(),
-                target: "tim".into(),
-                event: "test".into(),
-                payload: serde_json::to_string(&improbe::notify::Event {
-                    id: "test:later".into(),
-                    ..improbe::notify::decider::test_event("tim", "p1", clock.now())
-                })
-                .unwrap(),
-                decided_by: "p1".into(),
-                created_at: clock.now(),
-            }])
-            .await
-            .unwrap();
-        sender
-            .send_due(store.as_ref(), || clock.now(), || true)
-            .await
-            .unwrap();
-        let later = store
-            .notifications(Some("hook"))
-            .await
-            .unwrap()
-            .pop()
-            .unwrap();
-        assert!(later.gave_up_at.is_none() && later.sent_at.is_none(), "{b}");
-        receiver.fail_with(0);
-        clock.advance(improbe::notify::sender::MAX_BACKOFF);
-        sender
-            .send_due(store.as_ref(), || clock.now(), || true)
-            .await
-            .unwrap();
-        let received = ids_received(&receiver);
-        assert_eq!(received, vec!["test:later".to_owned()], "{b}");
-        assert!(ids.iter().all(|id| !received.contains(id)));
+async fn a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next(db: TestDb) {
+    let b = db.backend;
+    let receiver = HttpReceiver::start().await;
+    let config = month_config(&db, "p1", &webhook(&receiver, "hook", ""));
+    let store = db.store().await;
+    let ids = enqueue(store.as_ref(), 3).await;
+    let sender = sender(&config);
+    let clock = HandClock::at("2026-04-01T00:00:00Z");
+    receiver.fail_with(422);
+    sender
+        .send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    let rows = store.notifications(Some("hook")).await.unwrap();
+    for row in &rows {
+        assert_eq!(row.tries, 1, "{b}: refused for good, tried once: {rows:#?}");
+        assert!(row.gave_up_at.is_some() && row.sent_at.is_none(), "{b}");
+        assert!(row.last_error.as_deref().unwrap().contains("422"), "{b}");
     }
+    assert_eq!(sender.counters["hook"].given_up.load(Ordering::Relaxed), 3);
+    assert_eq!(sender.counters["hook"].pending.load(Ordering::Relaxed), 0);
+
+    // A throttled receiver (429) is retried, as before.
+    receiver.fail_with(429);
+    store
+        .enqueue_notifications(&[NewNotification {
+            event_key: "test:later".into(),
+            channel: "hook".into(),
+            target: "tim".into(),
+            event: "test".into(),
+            payload: serde_json::to_string(&improbe::notify::Event {
+                id: "test:later".into(),
+                ..improbe::notify::decider::test_event("tim", "p1", clock.now())
+            })
+            .unwrap(),
+            decided_by: "p1".into(),
+            created_at: clock.now(),
+        }])
+        .await
+        .unwrap();
+    sender
+        .send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    let later = store
+        .notifications(Some("hook"))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(later.gave_up_at.is_none() && later.sent_at.is_none(), "{b}");
+    receiver.fail_with(0);
+    clock.advance(improbe::notify::sender::MAX_BACKOFF);
+    sender
+        .send_due(store.as_ref(), || clock.now(), || true)
+        .await
+        .unwrap();
+    let received = ids_received(&receiver);
+    assert_eq!(received, vec!["test:later".to_owned()], "{b}");
+    assert!(ids.iter().all(|id| !received.contains(id)));
 }
 
 /// An event whose stored samples are 2 MB each (as an outbox row from
@@ -1017,3 +1005,11 @@ async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
     let message = serde_json::to_string(&smtp.messages()[0]).unwrap();
     assert!(message.len() < 64 * 1024, "email: {} bytes", message.len());
 }
+
+crate::on_both_backends!(
+    flavor = "current_thread";
+    a_channel_that_is_down_gets_its_events_later_in_order,
+    a_stop_in_the_middle_of_sending_repeats_nothing,
+    a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out,
+    a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next,
+);

@@ -702,62 +702,61 @@ fn delivery_attempts() -> String {
     out
 }
 
-#[tokio::test]
-async fn delivery_is_reported_per_day_per_incident_and_sends_never_delivered_are_listed() {
-    for db in backends().await {
-        let dir = tempfile::tempdir().unwrap();
-        prepare(&db, dir.path(), &delivery_attempts()).await;
-        let report = report_json(&db, dir.path());
-        let day = report["days"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["date"] == "2026-03-05")
-            .unwrap();
-        // 180 slots × 2 sends: 3 group sends missing, 6 sends at 10:45 late.
-        assert_eq!(day["delivery"]["confirmed"], 357, "{}", db.backend);
-        assert_eq!(day["delivery"]["missing"], 3);
-        // Delivery times are read from the histogram folding keeps.
-        let late = read_back(5000);
-        assert_eq!(day["delivery"]["max_ms"], late);
-        let p50 = day["delivery"]["p50_ms"].as_i64().unwrap();
-        assert!((180..=195).contains(&p50), "p50 {p50}");
-        let incident = report["incidents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["start"].as_str().unwrap().starts_with("2026-03-05T10:45"))
-            .unwrap();
-        assert_eq!(incident["delivery"]["confirmed"], 6);
-        assert_eq!(incident["delivery"]["p50_ms"], late);
-        assert_eq!(report["undelivered_total"], 3);
-        let listed = report["undelivered"].as_array().unwrap();
-        assert_eq!(listed.len(), 3);
-        assert!(listed.iter().all(|s| {
-            s["kind"] == "send_group"
-                && s["started_at"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("2026-03-05T10:30")
-        }));
+async fn delivery_is_reported_per_day_per_incident_and_sends_never_delivered_are_listed(
+    db: TestDb,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), &delivery_attempts()).await;
+    let report = report_json(&db, dir.path());
+    let day = report["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["date"] == "2026-03-05")
+        .unwrap();
+    // 180 slots × 2 sends: 3 group sends missing, 6 sends at 10:45 late.
+    assert_eq!(day["delivery"]["confirmed"], 357, "{}", db.backend);
+    assert_eq!(day["delivery"]["missing"], 3);
+    // Delivery times are read from the histogram folding keeps.
+    let late = read_back(5000);
+    assert_eq!(day["delivery"]["max_ms"], late);
+    let p50 = day["delivery"]["p50_ms"].as_i64().unwrap();
+    assert!((180..=195).contains(&p50), "p50 {p50}");
+    let incident = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["start"].as_str().unwrap().starts_with("2026-03-05T10:45"))
+        .unwrap();
+    assert_eq!(incident["delivery"]["confirmed"], 6);
+    assert_eq!(incident["delivery"]["p50_ms"], late);
+    assert_eq!(report["undelivered_total"], 3);
+    let listed = report["undelivered"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|s| {
+        s["kind"] == "send_group"
+            && s["started_at"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-03-05T10:30")
+    }));
 
-        let markdown = ok(improbe(
-            dir.path(),
-            &db,
-            &["report", "--target", "tim", "--month", "1"],
-        ));
-        assert!(
-            markdown.contains("## Accepted but not delivered (3)"),
-            "{markdown}"
-        );
-        assert!(
-            markdown.contains(
-                &format!("Delivery to the recipient: 6 confirmed (p50 {late} ms, p95 {late} ms, max {late} ms)")
-            ),
-            "{markdown}"
-        );
-        assert!(markdown.contains("357 confirmed (p50"), "{markdown}");
-    }
+    let markdown = ok(improbe(
+        dir.path(),
+        &db,
+        &["report", "--target", "tim", "--month", "1"],
+    ));
+    assert!(
+        markdown.contains("## Accepted but not delivered (3)"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(&format!(
+            "Delivery to the recipient: 6 confirmed (p50 {late} ms, p95 {late} ms, max {late} ms)"
+        )),
+        "{markdown}"
+    );
+    assert!(markdown.contains("357 confirmed (p50"), "{markdown}");
 }
 
 /// One login a minute through Service Month 1 (March 2026, 44,640 minutes):
@@ -786,86 +785,83 @@ fn a_month_with_a_credit() -> String {
     out
 }
 
-#[tokio::test]
-async fn the_claim_states_the_clauses_figures_incidents_exclusions_and_digest() {
-    for db in backends().await {
-        let dir = tempfile::tempdir().unwrap();
-        prepare(&db, dir.path(), &a_month_with_a_credit()).await;
-        let sla: Value = serde_json::from_str(&ok(improbe(
-            dir.path(),
-            &db,
-            &["sla", "--month", "1", "--format", "json"],
-        )))
-        .unwrap();
-        let claim: Value = serde_json::from_str(&ok(improbe(
-            dir.path(),
-            &db,
-            &[
-                "claim", "--target", "tim", "--month", "1", "--format", "json",
-            ],
-        )))
-        .unwrap();
-        let b = db.backend;
-        assert_eq!(claim["failure_minutes"], 500, "{b}");
-        assert_eq!(claim["credit_percent"], 10, "{b}");
-        assert_eq!(claim["credit_amount"], "50.00");
-        for field in [
-            "availability_percent",
-            "claim_opens",
-            "claim_deadline",
-            "total_minutes",
-            "excluded_minutes",
-        ] {
-            assert_eq!(claim[field], sla[0][field], "{b} {field}");
-        }
-        let incidents = claim["incidents"].as_array().unwrap();
-        assert_eq!(incidents.len(), 2);
-        assert_eq!(incidents[0]["start"], "2026-03-10T00:00:00+00:00");
-        assert_eq!(incidents[0]["minutes"], 300);
-        assert_eq!(incidents[1]["start"], "2026-03-10T05:01:00+00:00");
-        assert_eq!(incidents[1]["minutes"], 200);
-        assert_eq!(claim["exclusions"].as_array().unwrap().len(), 2);
-        assert_eq!(claim["cautions"], serde_json::json!([]), "{b}");
-        let digest = report_json(&db, dir.path())["digest"]["value"]
+async fn the_claim_states_the_clauses_figures_incidents_exclusions_and_digest(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), &a_month_with_a_credit()).await;
+    let sla: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &["sla", "--month", "1", "--format", "json"],
+    )))
+    .unwrap();
+    let claim: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &[
+            "claim", "--target", "tim", "--month", "1", "--format", "json",
+        ],
+    )))
+    .unwrap();
+    let b = db.backend;
+    assert_eq!(claim["failure_minutes"], 500, "{b}");
+    assert_eq!(claim["credit_percent"], 10, "{b}");
+    assert_eq!(claim["credit_amount"], "50.00");
+    for field in [
+        "availability_percent",
+        "claim_opens",
+        "claim_deadline",
+        "total_minutes",
+        "excluded_minutes",
+    ] {
+        assert_eq!(claim[field], sla[0][field], "{b} {field}");
+    }
+    let incidents = claim["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 2);
+    assert_eq!(incidents[0]["start"], "2026-03-10T00:00:00+00:00");
+    assert_eq!(incidents[0]["minutes"], 300);
+    assert_eq!(incidents[1]["start"], "2026-03-10T05:01:00+00:00");
+    assert_eq!(incidents[1]["minutes"], 200);
+    assert_eq!(claim["exclusions"].as_array().unwrap().len(), 2);
+    assert_eq!(claim["cautions"], serde_json::json!([]), "{b}");
+    let digest = report_json(&db, dir.path())["digest"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(claim["digest"].as_str().unwrap().contains(&digest));
+
+    let text = ok(improbe(
+        dir.path(),
+        &db,
+        &["claim", "--target", "tim", "--month", "1"],
+    ));
+    assert!(
+        text.contains("credit of **10% of the month's fee: 50.00 EUR** (clause 5)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| 1 | 2026-03-10T00:00:00+00:00 | 2026-03-10T05:00:00+00:00 | 300 |"),
+        "{text}"
+    );
+    assert!(text.contains("| emergency fix |"), "{text}");
+    assert!(text.contains(&digest), "{text}");
+
+    // Without --month: the latest Service Month that has ended, here an
+    // unmeasured one, whose claim says so.
+    let latest: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &["claim", "--target", "tim", "--format", "json"],
+    )))
+    .unwrap();
+    assert!(latest["month"].as_u64().unwrap() > 1);
+    assert_eq!(latest["credit_percent"], 0);
+    assert!(
+        latest["cautions"][0]
             .as_str()
             .unwrap()
-            .to_owned();
-        assert!(claim["digest"].as_str().unwrap().contains(&digest));
-
-        let text = ok(improbe(
-            dir.path(),
-            &db,
-            &["claim", "--target", "tim", "--month", "1"],
-        ));
-        assert!(
-            text.contains("credit of **10% of the month's fee: 50.00 EUR** (clause 5)"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| 1 | 2026-03-10T00:00:00+00:00 | 2026-03-10T05:00:00+00:00 | 300 |"),
-            "{text}"
-        );
-        assert!(text.contains("| emergency fix |"), "{text}");
-        assert!(text.contains(&digest), "{text}");
-
-        // Without --month: the latest Service Month that has ended, here an
-        // unmeasured one, whose claim says so.
-        let latest: Value = serde_json::from_str(&ok(improbe(
-            dir.path(),
-            &db,
-            &["claim", "--target", "tim", "--format", "json"],
-        )))
-        .unwrap();
-        assert!(latest["month"].as_u64().unwrap() > 1);
-        assert_eq!(latest["credit_percent"], 0);
-        assert!(
-            latest["cautions"][0]
-                .as_str()
-                .unwrap()
-                .starts_with("Low coverage"),
-            "{latest}"
-        );
-    }
+            .starts_with("Low coverage"),
+        "{latest}"
+    );
 }
 
 /// Twenty failing minutes on 2026-03-05 whose provider answered 2 MB of
@@ -886,77 +882,81 @@ fn hostile_attempts(error: &str) -> String {
 /// Provider text reaches every output bounded and as text: stored cut at
 /// its documented bound, quoted per sample, escaped for Markdown, HTML and
 /// the terminal; and a date far in the future writes no month rows up to it.
-#[tokio::test]
-async fn hostile_provider_text_is_bounded_and_shown_as_text() {
+async fn hostile_provider_text_is_bounded_and_shown_as_text(db: TestDb) {
     let hostile = format!(
         "[x](javascript:alert(1)) ![i](http://evil.example/i.png) *bold* \u{1b}]0;pwned\u{7}\u{1b}[2J\rforged <script>alert(1)</script> {}",
         "A".repeat(2 << 20)
     );
-    for db in backends().await {
-        let b = db.backend;
-        let dir = tempfile::tempdir().unwrap();
-        prepare(&db, dir.path(), &hostile_attempts(&hostile)).await;
-        let store = db.store().await;
-        let stored = crate::common::all_attempts(store.as_ref(), "tim").await;
-        let errors: Vec<&str> = stored.iter().filter_map(|a| a.error.as_deref()).collect();
-        assert_eq!(errors.len(), 20, "{b}");
-        for error in errors {
-            assert!(error.len() <= improbe::attempt::MAX_ERROR_BYTES, "{b}");
-            assert!(error.ends_with(improbe::attempt::CUT_MARK), "{b}");
-        }
-
-        let month = |format: &str, command: &str| {
-            let out = improbe(
-                dir.path(),
-                &db,
-                &[
-                    command, "--target", "tim", "--month", "1", "--format", format,
-                ],
-            );
-            ok(out)
-        };
-        let markdown = month("markdown", "report");
-        let html = month("html", "report");
-        let json = month("json", "report");
-        let claim = month("markdown", "claim");
-        for (name, text) in [
-            ("markdown", &markdown),
-            ("html", &html),
-            ("json", &json),
-            ("claim", &claim),
-        ] {
-            assert!(text.len() < 256 * 1024, "{b} {name}: {} bytes", text.len());
-            assert!(
-                !text.contains('\u{1b}') && !text.contains('\r'),
-                "{b} {name} carries terminal controls"
-            );
-        }
-        assert!(markdown.contains(r"\[x\](javascript:alert(1))"), "{b}");
-        assert!(
-            !markdown.contains("x](javascript") && !markdown.contains("![i]"),
-            "{b}"
-        );
-        assert!(!markdown.contains("*bold*"), "{b}");
-        assert!(!html.contains("<script>alert"), "{b}");
-        assert!(html.contains("&lt;script&gt;"), "{b}");
-
-        // The attempt dated 9999 is kept, but months stop one after today's.
-        let sql = "SELECT CAST(MAX(month) AS BIGINT) FROM service_months WHERE target = 'tim'";
-        let last: i64 = match db.backend {
-            "sqlite" => {
-                use sqlx::Connection;
-                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-            }
-            _ => {
-                use sqlx::Connection;
-                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-            }
-        };
-        let today = Utc::now();
-        let current = (today.year() - 2026) * 12 + today.month0() as i32 - 1;
-        assert!(last <= i64::from(current) + 1, "{b}: month {last} written");
-        assert!(stored.iter().any(|a| a.started_at.year() == 9999), "{b}");
+    let b = db.backend;
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), &hostile_attempts(&hostile)).await;
+    let store = db.store().await;
+    let stored = crate::common::all_attempts(store.as_ref(), "tim").await;
+    let errors: Vec<&str> = stored.iter().filter_map(|a| a.error.as_deref()).collect();
+    assert_eq!(errors.len(), 20, "{b}");
+    for error in errors {
+        assert!(error.len() <= improbe::attempt::MAX_ERROR_BYTES, "{b}");
+        assert!(error.ends_with(improbe::attempt::CUT_MARK), "{b}");
     }
+
+    let month = |format: &str, command: &str| {
+        let out = improbe(
+            dir.path(),
+            &db,
+            &[
+                command, "--target", "tim", "--month", "1", "--format", format,
+            ],
+        );
+        ok(out)
+    };
+    let markdown = month("markdown", "report");
+    let html = month("html", "report");
+    let json = month("json", "report");
+    let claim = month("markdown", "claim");
+    for (name, text) in [
+        ("markdown", &markdown),
+        ("html", &html),
+        ("json", &json),
+        ("claim", &claim),
+    ] {
+        assert!(text.len() < 256 * 1024, "{b} {name}: {} bytes", text.len());
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r'),
+            "{b} {name} carries terminal controls"
+        );
+    }
+    assert!(markdown.contains(r"\[x\](javascript:alert(1))"), "{b}");
+    assert!(
+        !markdown.contains("x](javascript") && !markdown.contains("![i]"),
+        "{b}"
+    );
+    assert!(!markdown.contains("*bold*"), "{b}");
+    assert!(!html.contains("<script>alert"), "{b}");
+    assert!(html.contains("&lt;script&gt;"), "{b}");
+
+    // The attempt dated 9999 is kept, but months stop one after today's.
+    let sql = "SELECT CAST(MAX(month) AS BIGINT) FROM service_months WHERE target = 'tim'";
+    let last: i64 = match db.backend {
+        "sqlite" => {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+        _ => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+    };
+    let today = Utc::now();
+    let current = (today.year() - 2026) * 12 + today.month0() as i32 - 1;
+    assert!(last <= i64::from(current) + 1, "{b}: month {last} written");
+    assert!(stored.iter().any(|a| a.started_at.year() == 9999), "{b}");
 }
+
+crate::on_both_backends!(
+    flavor = "current_thread";
+    delivery_is_reported_per_day_per_incident_and_sends_never_delivered_are_listed,
+    the_claim_states_the_clauses_figures_incidents_exclusions_and_digest,
+    hostile_provider_text_is_bounded_and_shown_as_text,
+);

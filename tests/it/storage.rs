@@ -12,29 +12,8 @@ use serde_json::Value;
 
 use crate::common::{TestDb, at};
 
-/// One test per backend, each named after it.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::common::TestDb::sqlite()).await
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::common::TestDb::postgres().await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
+    flavor = "current_thread";
     figures_and_evidence_are_identical_across_compact,
     late_imports_and_exclusions_re_decide_folded_minutes,
     slow_counts_survive_folding_and_a_changed_rule_recounts_them,

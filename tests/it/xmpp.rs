@@ -5,12 +5,9 @@
 //! recipient the room removes (ours, never a failure), and `improbe setup`
 //! twice.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::common::ServerUnderTest;
 use crate::common::prosody::{Prosody, ROOM};
-use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at};
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, probe_for};
 use improbe::attempt::{Delivery, InconclusiveReason, Kind, Outcome};
 use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
@@ -18,7 +15,6 @@ use improbe::probe::xmpp::XmppSettings;
 use improbe::probe::xmpp::connect::Connector;
 use improbe::probe::xmpp::scram::LoginPassword;
 use improbe::probe::xmpp::session::Session;
-use improbe::store::Store;
 use improbe::verdict::Verdict;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::minidom::Element;
@@ -74,14 +70,6 @@ fn probing(db: &TestDb, dir: &tempfile::TempDir, target: &str) -> String {
         .data_dir(dir.path())
         .raw(target)
         .build()
-}
-
-/// Runs the daemon on the system clock for `seconds` and returns the store.
-async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
-    let daemon = InProcessDaemon::start(text).await;
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    daemon.stop().await;
-    db.store().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

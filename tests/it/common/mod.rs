@@ -176,6 +176,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs the daemon on the system clock for `seconds` (a real server's
+/// answers take real time) and returns the store.
+pub async fn probe_for(text: &str, db: &TestDb, seconds: u64) -> Arc<dyn Store> {
+    let daemon = InProcessDaemon::start(text).await;
+    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    daemon.stop().await;
+    db.store().await
+}
+
 /// `improbe run` inside the test process, on a config given as text.
 pub struct InProcessDaemon {
     stop: tokio::sync::watch::Sender<bool>,
