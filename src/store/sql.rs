@@ -1447,7 +1447,12 @@ where
         range: MinuteRange,
         visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> StoreResult<u64> {
-        Self::visit_attempts_on(&self.readers, target, range, visit).await
+        // In a transaction, so that the rows stream from one server
+        // connection behind a transaction pooler too (`connection.rs`).
+        let mut tx = self.readers.begin_with(DB::BEGIN_SNAPSHOT).await?;
+        let visited = Self::visit_attempts_on(tx.on(), target, range, visit).await?;
+        tx.commit().await?;
+        Ok(visited)
     }
 
     async fn visit_evidence(
