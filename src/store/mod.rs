@@ -703,14 +703,16 @@ impl From<sqlx::Error> for StoreError {
         if let Some(problem) = TlsProblem::of(&error) {
             return StoreError::Tls(problem, error);
         }
+        // sqlx names its prepared statements `sqlx_s_N`: one that already
+        // exists, does not, or takes other parameters was prepared in
+        // another session than the one that runs it.
+        if let sqlx::Error::Database(e) = &error
+            && e.message().contains("prepared statement \"sqlx_s_")
+        {
+            return StoreError::PoolerInTransactionMode(error);
+        }
         let unreachable = match &error {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-            // sqlx names its prepared statements `sqlx_s_N`: one that
-            // already exists, does not, or takes other parameters was
-            // prepared in another session than the one that runs it.
-            sqlx::Error::Database(e) if e.message().contains("prepared statement \"sqlx_s_") => {
-                return StoreError::PoolerInTransactionMode(error);
-            }
             // SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin
             // or crash shutdown, cannot connect now): the server is going away
             // or not back yet, which is an outage, not a configuration error.

@@ -57,6 +57,11 @@ async fn open(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
     }
 }
 
+/// Why the store at `url` cannot be opened; `why` says why it must not.
+async fn refused(url: &str, why: &str) -> String {
+    open(url).await.err().expect(why)
+}
+
 /// One attempt written and read back: the store works over this connection.
 async fn writes_and_reads(store: &dyn store::Store) {
     let one = attempt(
@@ -91,19 +96,20 @@ async fn verify_full_with_the_right_ca_connects_writes_and_reads_encrypted() {
     // `require` with a CA file verifies it, as in libpq: a CA that did not
     // sign the server's certificate is refused there too.
     let stranger = TestCa::generate();
-    let refused = open(&with_tls(
-        &pg,
-        &format!(
-            "sslmode=require&sslrootcert={}",
-            stranger.ca_pem().display()
+    let other_ca = refused(
+        &with_tls(
+            &pg,
+            &format!(
+                "sslmode=require&sslrootcert={}",
+                stranger.ca_pem().display()
+            ),
         ),
-    ))
-    .await
-    .err()
-    .expect("require with another CA's file must not connect");
+        "require with another CA's file must not connect",
+    )
+    .await;
     assert!(
-        refused.contains("not signed by a CA improbe trusts"),
-        "{refused}"
+        other_ca.contains("not signed by a CA improbe trusts"),
+        "{other_ca}"
     );
 }
 
@@ -112,26 +118,28 @@ async fn a_wrong_ca_or_host_name_is_refused_and_named_never_as_an_outage() {
     let ca = TestCa::generate_for("DNS:db.example.org");
     let pg = tls_only_server(&ca, false);
     let stranger = TestCa::generate();
-    let wrong_ca = open(&with_tls(
-        &pg,
-        &format!(
-            "sslmode=verify-full&sslrootcert={}",
-            stranger.ca_pem().display()
+    let wrong_ca = refused(
+        &with_tls(
+            &pg,
+            &format!(
+                "sslmode=verify-full&sslrootcert={}",
+                stranger.ca_pem().display()
+            ),
         ),
-    ))
-    .await
-    .err()
-    .expect("another CA must not verify");
+        "another CA must not verify",
+    )
+    .await;
     assert!(
         wrong_ca.contains("the database's certificate is not signed by a CA improbe trusts"),
         "{wrong_ca}"
     );
     assert!(!wrong_ca.contains("does not answer"), "{wrong_ca}");
     let right_ca = format!("sslrootcert={}", ca.ca_pem().display());
-    let wrong_name = open(&with_tls(&pg, &format!("sslmode=verify-full&{right_ca}")))
-        .await
-        .err()
-        .expect("a certificate for db.example.org must not do for 127.0.0.1");
+    let wrong_name = refused(
+        &with_tls(&pg, &format!("sslmode=verify-full&{right_ca}")),
+        "a certificate for db.example.org must not do for 127.0.0.1",
+    )
+    .await;
     assert!(
         wrong_name.contains("not valid for the host name in the URL"),
         "{wrong_name}"
@@ -185,7 +193,7 @@ async fn daemon_spools_and_names_the_certificate(dir: &Path, config: &Path, sim:
         &format!("listen = \"127.0.0.1:{port}\""),
     );
     std::fs::write(config, text).unwrap();
-    let mut daemon = improbe_command()
+    let daemon = improbe_command()
         .args(["run", "--config"])
         .arg(config)
         .stdout(std::process::Stdio::null())
@@ -204,7 +212,7 @@ async fn daemon_spools_and_names_the_certificate(dir: &Path, config: &Path, sim:
         assert!(Instant::now() < deadline, "the daemon never said why");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    crate::common::terminate(daemon_take(&mut daemon));
+    crate::common::terminate(daemon);
     assert!(
         reason.contains("the database's certificate is not signed by a CA improbe trusts"),
         "{reason}"
@@ -215,10 +223,6 @@ async fn daemon_spools_and_names_the_certificate(dir: &Path, config: &Path, sim:
         spool.lines().count() as u64 >= 6,
         "every attempt measured waits in the spool: {spool}"
     );
-}
-
-fn daemon_take(daemon: &mut std::process::Child) -> std::process::Child {
-    std::mem::replace(daemon, std::process::Command::new("true").spawn().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -239,40 +243,39 @@ async fn a_hostssl_server_asking_for_client_certificates_takes_ours_and_refuses_
     .unwrap();
     writes_and_reads(store.as_ref()).await;
 
-    let without = open(&with_tls(&pg, &verified))
-        .await
-        .err()
-        .expect("no certificate, no entry");
+    let without = refused(&with_tls(&pg, &verified), "no certificate, no entry").await;
     assert!(without.contains("certificate"), "{without}");
     assert!(!without.contains("does not answer"), "{without}");
 
     // Another CA's client certificate is not one the server trusts.
     let stranger = TestCa::generate();
     let (other_cert, other_key) = stranger.issue_client("postgres");
-    let refused = open(&with_tls(
-        &pg,
-        &format!(
-            "{verified}&sslcert={}&sslkey={}",
-            other_cert.display(),
-            other_key.display()
+    let other = refused(
+        &with_tls(
+            &pg,
+            &format!(
+                "{verified}&sslcert={}&sslkey={}",
+                other_cert.display(),
+                other_key.display()
+            ),
         ),
-    ))
-    .await
-    .err()
-    .expect("a certificate the server's CA did not sign");
+        "a certificate the server's CA did not sign",
+    )
+    .await;
     assert!(
-        refused.contains("refused improbe's client certificate"),
-        "{refused}"
+        other.contains("refused improbe's client certificate"),
+        "{other}"
     );
     // The key's path may be shown, its content never.
     let key_text = std::fs::read_to_string(&other_key).unwrap();
     let body = key_text.lines().nth(1).unwrap();
-    assert!(!refused.contains(body), "{refused}");
+    assert!(!other.contains(body), "{other}");
 
-    let plain = open(&with_tls(&pg, "sslmode=disable"))
-        .await
-        .err()
-        .expect("a hostssl-only server refuses a connection in clear");
+    let plain = refused(
+        &with_tls(&pg, "sslmode=disable"),
+        "a hostssl-only server refuses a connection in clear",
+    )
+    .await;
     assert!(plain.contains("takes TLS connections only"), "{plain}");
 }
 

@@ -30,7 +30,7 @@ const SYSTEM_ROOTS: &str = "system";
 
 /// libpq's `sslmode`, less `allow` (which never asks for TLS first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
+enum SslMode {
     Disable,
     Prefer,
     Require,
@@ -52,21 +52,20 @@ impl SslMode {
 
 /// What a URL's TLS parameters ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSettings {
-    pub mode: SslMode,
+struct TlsSettings {
+    mode: SslMode,
     /// `sslrootcert`, unless `system`.
-    pub root_cert: Option<String>,
+    root_cert: Option<String>,
     /// `sslcert` and `sslkey`, always together.
-    pub client_cert: Option<(String, String)>,
+    client_cert: Option<(String, String)>,
 }
 
 /// sqlx's connect options for `url`, with its parameters checked: an
 /// unknown or unsupported one, an unreadable file or a bad `sslmode` is an
 /// error that names it (never a secret's value).
 pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
-    let tls = tls_settings(url)?;
-    let mut passed = reqwest::Url::parse(url)
-        .map_err(|e| anyhow::anyhow!("invalid PostgreSQL URL `{}`: {e}", redact_url(url)))?;
+    let mut passed = parse(url)?;
+    let tls = tls_of(&passed, url)?;
     let kept: Vec<(String, String)> = passed
         .query_pairs()
         .filter(|(key, _)| PASSED_ON.contains(&key.as_ref()))
@@ -92,11 +91,15 @@ pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
     Ok(options)
 }
 
-/// The TLS a URL asks for, with libpq's rules: `prefer` when `sslmode` is
-/// absent, and `require` with a CA file acts as `verify-ca`.
-pub fn tls_settings(url: &str) -> anyhow::Result<TlsSettings> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| anyhow::anyhow!("invalid PostgreSQL URL `{}`: {e}", redact_url(url)))?;
+fn parse(url: &str) -> anyhow::Result<reqwest::Url> {
+    reqwest::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("invalid PostgreSQL URL `{}`: {e}", redact_url(url)))
+}
+
+/// The TLS `url` (parsed as `parsed`) asks for, with libpq's rules:
+/// `prefer` when `sslmode` is absent, and `require` with a CA file acts as
+/// `verify-ca`.
+fn tls_of(parsed: &reqwest::Url, url: &str) -> anyhow::Result<TlsSettings> {
     let shown = redact_url(url);
     let mut mode = None;
     let (mut root_cert, mut cert, mut key) = (None, None, None);
@@ -173,6 +176,10 @@ fn readable(parameter: &str, path: &str, shown: &str) -> anyhow::Result<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tls_settings(url: &str) -> anyhow::Result<TlsSettings> {
+        tls_of(&parse(url)?, url)
+    }
 
     #[test]
     fn libpq_defaults_and_rules() {

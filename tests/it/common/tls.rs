@@ -29,68 +29,41 @@ impl TestCa {
 
     /// A CA and a server certificate for `names` (a `subjectAltName`).
     pub fn generate_for(names: &str) -> TestCa {
-        let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| openssl(dir.path(), args);
-        std::fs::write(
-            dir.path().join("server.ext"),
-            format!(
+        let ca = TestCa {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        openssl(
+            ca.dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=improbe test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        ca.issue(
+            "server",
+            "localhost",
+            &format!(
                 "subjectAltName={names}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             ),
-        )
-        .unwrap();
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=improbe test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ]);
-        TestCa { dir }
+        );
+        ca
     }
 
     pub fn ca_pem(&self) -> PathBuf {
@@ -108,17 +81,24 @@ impl TestCa {
     /// A client certificate for `common_name`, signed by this CA: (its
     /// certificate, its key).
     pub fn issue_client(&self, common_name: &str) -> (PathBuf, PathBuf) {
-        let dir = self.dir.path();
-        let (cert, key, csr) = (
-            format!("client-{common_name}.pem"),
-            format!("client-{common_name}.key"),
-            format!("client-{common_name}.csr"),
-        );
-        std::fs::write(
-            dir.join("client.ext"),
+        self.issue(
+            &format!("client-{common_name}"),
+            common_name,
             "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
         )
-        .unwrap();
+    }
+
+    /// A key and a certificate for `common_name` with the extensions
+    /// `extensions`, signed by this CA, as `NAME.key` and `NAME.pem`.
+    fn issue(&self, name: &str, common_name: &str, extensions: &str) -> (PathBuf, PathBuf) {
+        let dir = self.dir.path();
+        let (cert, key, csr, ext) = (
+            format!("{name}.pem"),
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(dir.join(&ext), extensions).unwrap();
         openssl(
             dir,
             &[
@@ -153,7 +133,7 @@ impl TestCa {
                 "-days",
                 "2",
                 "-extfile",
-                "client.ext",
+                &ext,
             ],
         );
         (dir.join(cert), dir.join(key))
