@@ -35,6 +35,7 @@ fn scripted(i: u32, minute: DateTime<Utc>) -> (Phase, &'static str) {
                 login: Behaviour::healthy(),
                 send_direct: Behaviour::healthy(),
                 send_group: Behaviour::healthy(),
+                history: Behaviour::healthy(),
             },
             "healthy",
         ),
@@ -44,6 +45,7 @@ fn scripted(i: u32, minute: DateTime<Utc>) -> (Phase, &'static str) {
                 login: Behaviour::http(503),
                 send_direct: Behaviour::error(20005),
                 send_group: Behaviour::error(10002),
+                history: Behaviour::healthy(),
             },
             "everything fails",
         ),
@@ -56,6 +58,7 @@ fn scripted(i: u32, minute: DateTime<Utc>) -> (Phase, &'static str) {
                     hang: true,
                     ..Behaviour::healthy()
                 },
+                history: Behaviour::healthy(),
             },
             "only login works",
         ),

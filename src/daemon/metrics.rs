@@ -184,6 +184,18 @@ impl AttemptMetrics {
                 *n as f64,
             );
         }
+        out.family(
+            "improbe_provider_calls_total",
+            "counter",
+            "Calls made besides the attempts (history reads that confirm delivery), by target, call and result.",
+        );
+        for ((target, call, result), n) in crate::probe::calls::snapshot() {
+            out.sample(
+                "improbe_provider_calls_total",
+                &[("target", &target), ("call", call), ("result", result)],
+                n as f64,
+            );
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::ProbeOutcome;
+use super::{Fault, ProbeOutcome};
 use crate::attempt::{Delivery, InconclusiveReason, Outcome};
 use crate::sync::Locked;
 
@@ -159,6 +159,9 @@ pub enum Unwatched {
     /// The recipient is not a member of the room (it left, was removed or
     /// banned, or never joined): `improbe setup` brings it back in.
     NotInRoom,
+    /// The history that shows the send could not be read when it was
+    /// checked, for this fault: unconfirmed, never missing.
+    HistoryUnread(Fault),
 }
 
 impl Unwatched {
@@ -177,6 +180,13 @@ impl Unwatched {
                 InconclusiveReason::RequestRejected,
                 "the recipient account is not in the room (improbe setup brings it back in)",
             ),
+            Unwatched::HistoryUnread(Fault::Ours(reason)) => {
+                (reason, "the history read was refused for our side")
+            }
+            // The provider accepted the send and then failed to show its
+            // history: nothing says the send was lost, and the SLA judges
+            // the answer, so it stands, unconfirmed.
+            Unwatched::HistoryUnread(Fault::Provider) => return outcome,
         };
         ProbeOutcome::inconclusive(
             reason,
@@ -187,13 +197,30 @@ impl Unwatched {
     }
 }
 
+/// Where sends wait to be seen: a recipient's [`DeliveryBook`], or a
+/// watcher that reads histories back.
+pub trait Waiters: Sync {
+    /// The send no longer waits.
+    fn forget(&self, probe_id: &str);
+}
+
+impl Waiters for DeliveryBook {
+    fn forget(&self, probe_id: &str) {
+        DeliveryBook::forget(self, probe_id);
+    }
+}
+
 /// A send the provider accepted, waiting for its recipient.
 pub struct AwaitedDelivery<'a> {
-    pub book: &'a DeliveryBook,
+    pub book: &'a dyn Waiters,
     pub probe_id: &'a str,
     /// What the recipient's watch says when it sees the send, or why it
-    /// cannot see it.
+    /// cannot see it. A watch that closes the channel found it missing.
     pub seen: Result<oneshot::Receiver<Sighting>, Unwatched>,
+    /// Whether a send not seen by the deadline is missing: so for a
+    /// recipient that is pushed every message; a watcher that reads
+    /// histories says missing itself, and its silence is no evidence.
+    pub silence_is_missing: bool,
 }
 
 /// Finishes `outcome`, a send the provider accepted (`ok`, with
@@ -222,6 +249,10 @@ pub async fn finish_accepted(
             });
         }
         Ok(Ok(Err(unwatched))) => return unwatched.finish(outcome, mode),
+        Err(_) if !awaited.silence_is_missing => {
+            awaited.book.forget(awaited.probe_id);
+            return outcome;
+        }
         _ => {
             awaited.book.forget(awaited.probe_id);
             outcome.delivery = Some(Delivery::Missing);
@@ -248,6 +279,7 @@ mod tests {
             book,
             probe_id,
             seen: Ok(book.expect(probe_id, Place::Group)),
+            silence_is_missing: true,
         };
         finish_accepted(
             ProbeOutcome::ok(Some(200)),

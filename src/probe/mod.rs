@@ -5,6 +5,7 @@
 //! [`Adapter`], the probe, its error-code table, its setup) and the lists
 //! docs/layout.md "Adding a provider" names.
 
+pub mod calls;
 pub mod delivery;
 mod fault;
 mod lenient;

@@ -22,9 +22,15 @@ pub(super) async fn set_behaviour(
 ) -> Response {
     let kinds: Vec<Kind> = match operation.as_str() {
         "all" => Kind::ALL.to_vec(),
+        "history" => {
+            shared.world.locked().history_behaviour = behaviour;
+            return StatusCode::NO_CONTENT.into_response();
+        }
         other => match other.parse() {
             Ok(kind) => vec![kind],
-            Err(e) => return (StatusCode::NOT_FOUND, format!("{e}, or all")).into_response(),
+            Err(e) => {
+                return (StatusCode::NOT_FOUND, format!("{e}, all or history")).into_response();
+            }
         },
     };
     let mut world = shared.world.locked();
@@ -51,12 +57,14 @@ pub(super) async fn reset_all(State(shared): State<Arc<Shared>>) -> Response {
     let mut world = shared.world.locked();
     world.behaviours.clear();
     world.schedule.clear();
+    world.history_behaviour = Behaviour::healthy();
     StatusCode::NO_CONTENT.into_response()
 }
 
 pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     let world = shared.world.locked();
-    let by_name: HashMap<&str, &OperationStats> =
+    let mut by_name: HashMap<&str, &OperationStats> =
         world.stats.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    by_name.insert("history", &world.history_stats);
     Json(json!(by_name)).into_response()
 }

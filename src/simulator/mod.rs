@@ -4,6 +4,7 @@
 //! injects failures, latency, hangs and connection resets, now or by minute.
 
 mod control;
+mod history;
 mod rest;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -50,6 +51,7 @@ pub fn target_settings(endpoint: &str) -> TencentSettings {
         sender: SIMULATOR_SENDER.to_owned(),
         recipient: SIMULATOR_RECIPIENT.to_owned(),
         group: SIMULATOR_GROUP.to_owned(),
+        confirm_delivery: true,
     }
 }
 
@@ -82,6 +84,13 @@ pub struct Behaviour {
     /// with this `ResultCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_error_code: Option<i64>,
+    /// Sends: answer OK, but never show the message in the histories.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undelivered: bool,
+    /// Sends: show the message in the histories only this long after
+    /// accepting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_delay_ms: Option<u64>,
 }
 
 impl Behaviour {
@@ -116,6 +125,9 @@ pub struct Phase {
     pub send_direct: Behaviour,
     #[serde(default)]
     pub send_group: Behaviour,
+    /// The history reads (`admin_getroammsg`, `group_msg_get_simple`).
+    #[serde(default)]
+    pub history: Behaviour,
 }
 
 impl Phase {
@@ -151,6 +163,13 @@ struct World {
     /// Probe requests received per wall-clock second (Unix time).
     received_by_second: BTreeMap<i64, u64>,
     next_group: u64,
+    /// How the history reads are answered outside scheduled minutes.
+    history_behaviour: Behaviour,
+    history_stats: OperationStats,
+    direct: Vec<history::Stored>,
+    direct_seq: u64,
+    group_messages: HashMap<String, Vec<history::Stored>>,
+    group_seq: HashMap<String, u64>,
 }
 
 struct Shared {
@@ -165,6 +184,16 @@ impl Shared {
         match world.schedule.get(&minute) {
             Some(phase) => phase.behaviour(kind).clone(),
             None => world.behaviours.get(&kind).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// How the history reads are answered now.
+    fn history_behaviour(&self) -> Behaviour {
+        let world = self.world.locked();
+        let minute = Minute::containing(&self.clock.now());
+        match world.schedule.get(&minute) {
+            Some(phase) => phase.history.clone(),
+            None => world.history_behaviour.clone(),
         }
     }
 
@@ -274,6 +303,16 @@ impl Simulator {
             .get(&kind)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Sets how the history reads are answered outside scheduled minutes.
+    pub fn set_history_behaviour(&self, behaviour: Behaviour) {
+        self.shared.world.locked().history_behaviour = behaviour;
+    }
+
+    /// What the history reads were answered.
+    pub fn history_stats(&self) -> OperationStats {
+        self.shared.world.locked().history_stats.clone()
     }
 
     /// Probe requests received in each wall-clock second (Unix time), to

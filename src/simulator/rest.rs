@@ -100,37 +100,40 @@ pub(super) async fn rest(
 ) -> Response {
     let command_path = format!("{service}/{cmd}");
     let kind = operation(&command_path);
+    if matches!(
+        command_path.as_str(),
+        command::ADMIN_GET_ROAM_MSG | command::GROUP_MSG_GET_SIMPLE
+    ) {
+        let behaviour = shared.history_behaviour();
+        let stats = |update: &dyn Fn(&mut OperationStats)| {
+            update(&mut shared.world.locked().history_stats);
+        };
+        stats(&|s| s.received += 1);
+        if let Some(injected) = inject(&behaviour).await {
+            stats(&|s| {
+                if behaviour.reset {
+                    s.reset += 1
+                } else {
+                    s.error += 1
+                }
+            });
+            return injected;
+        }
+        let response = answer(&shared, &command_path, &query, &body, &behaviour);
+        let ok = response.is_ok();
+        stats(&|s| if ok { s.ok += 1 } else { s.error += 1 });
+        return response.unwrap_or_else(|(code, info)| envelope_error(code, &info));
+    }
     if let Some(kind) = kind {
         shared.receive(kind);
         let behaviour = shared.behaviour(kind);
-        if behaviour.reset {
-            // A request on a kept-alive connection, past the accept loop's
-            // reset: abort the response mid-way, which closes the connection.
-            shared.record(kind, |s| s.reset += 1);
-            let abort = futures_util::stream::once(async {
-                Err::<axum::body::Bytes, _>(std::io::Error::other("simulated reset"))
-            });
-            return Response::new(axum::body::Body::from_stream(abort));
-        }
-        if let Some(ms) = behaviour.latency_ms {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        if behaviour.hang {
-            // Long past any client's deadline, but not forever: a hung request
-            // must not keep its task alive after the client gave up.
-            tokio::time::sleep(HANG_FOR).await;
-        }
-        if let Some(status) = behaviour.http_status {
-            shared.count(kind, false);
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (status, "simulated HTTP failure").into_response();
-        }
-        if let Some(code) = behaviour.error_code {
-            shared.count(kind, false);
-            return envelope_error(
-                code,
-                behaviour.error_info.as_deref().unwrap_or("simulated error"),
-            );
+        if let Some(injected) = inject(&behaviour).await {
+            if behaviour.reset {
+                shared.record(kind, |s| s.reset += 1);
+            } else {
+                shared.count(kind, false);
+            }
+            return injected;
         }
         let response = answer(&shared, &command_path, &query, &body, &behaviour);
         let ok = response.as_ref().is_ok();
@@ -139,6 +142,42 @@ pub(super) async fn rest(
     }
     answer(&shared, &command_path, &query, &body, &Behaviour::healthy())
         .unwrap_or_else(|(code, info)| envelope_error(code, &info))
+}
+
+/// The fault a behaviour injects: a reset (a request on a kept-alive
+/// connection, past the accept loop's reset, has its response aborted
+/// mid-way, which closes the connection), or after its latency a hang, an
+/// HTTP status or an error envelope; `None` to answer normally.
+async fn inject(behaviour: &Behaviour) -> Option<Response> {
+    if behaviour.reset {
+        let abort = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, _>(std::io::Error::other("simulated reset"))
+        });
+        return Some(Response::new(axum::body::Body::from_stream(abort)));
+    }
+    if let Some(ms) = behaviour.latency_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if behaviour.hang {
+        // Long past any client's deadline, but not forever: a hung request
+        // must not keep its task alive after the client gave up.
+        tokio::time::sleep(HANG_FOR).await;
+    }
+    if let Some(status) = behaviour.http_status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Some((status, "simulated HTTP failure").into_response());
+    }
+    behaviour.error_code.map(|code| {
+        envelope_error(
+            code,
+            behaviour.error_info.as_deref().unwrap_or("simulated error"),
+        )
+    })
+}
+
+/// When an accepted send shows in the histories (Unix ms), if ever.
+fn visible_at(now_ms: i64, behaviour: &Behaviour) -> Option<i64> {
+    (!behaviour.undelivered).then(|| now_ms + behaviour.delivery_delay_ms.unwrap_or(0) as i64)
 }
 
 fn answer(
@@ -186,16 +225,26 @@ fn answer(
             if !world.accounts.contains(&to) {
                 return Err((90012, format!("To_Account {to} not imported")));
             }
-            body["MsgRandom"]
+            let random = body["MsgRandom"]
                 .as_u64()
                 .ok_or((90005, "MsgRandom missing".to_owned()))?;
             body["MsgBody"]
                 .as_array()
                 .filter(|b| !b.is_empty())
                 .ok_or((90002, "MsgBody missing".to_owned()))?;
-            let now = shared.clock.now().timestamp();
+            let now = shared.clock.now();
+            let key = world.keep_direct(history::Stored {
+                from,
+                to,
+                seq: 0,
+                random,
+                time: now.timestamp(),
+                key: String::new(),
+                body: body["MsgBody"].clone(),
+                visible_at_ms: visible_at(now.timestamp_millis(), behaviour),
+            });
             Ok(envelope_ok(
-                json!({ "MsgTime": now, "MsgKey": format!("{now}_{}", fastrand::u32(..)) }),
+                json!({ "MsgTime": now.timestamp(), "MsgKey": key }),
             ))
         }
         command::SEND_GROUP_MSG => {
@@ -208,11 +257,30 @@ fn answer(
             if !members.contains(&from) {
                 return Err((10007, format!("{from} is not a member of {group}")));
             }
-            body["Random"]
+            let random = body["Random"]
                 .as_u64()
                 .ok_or((90005, "Random missing".to_owned()))?;
-            let mut reply =
-                json!({ "MsgTime": shared.clock.now().timestamp(), "MsgSeq": fastrand::u32(1..) });
+            let now = shared.clock.now();
+            // A message dropped for frequency control is not kept.
+            let dropped = behaviour
+                .drop_reason
+                .as_deref()
+                .is_some_and(|r| !r.is_empty());
+            let seq = world.keep_group(
+                &group,
+                history::Stored {
+                    from,
+                    to: group.clone(),
+                    seq: 0,
+                    random,
+                    time: now.timestamp(),
+                    key: String::new(),
+                    body: body["MsgBody"].clone(),
+                    visible_at_ms: visible_at(now.timestamp_millis(), behaviour)
+                        .filter(|_| !dropped),
+                },
+            );
+            let mut reply = json!({ "MsgTime": now.timestamp(), "MsgSeq": seq });
             if let Some(reason) = &behaviour.drop_reason {
                 reply["MsgDropReason"] = json!(reason);
             }
@@ -275,6 +343,14 @@ fn answer(
                 })
                 .collect();
             Ok(envelope_ok(json!({ "MemberList": results })))
+        }
+        command::ADMIN_GET_ROAM_MSG => {
+            let now_ms = shared.clock.now().timestamp_millis();
+            world.roam_messages(&body, now_ms).map(envelope_ok)
+        }
+        command::GROUP_MSG_GET_SIMPLE => {
+            let now_ms = shared.clock.now().timestamp_millis();
+            world.group_history(&body, now_ms).map(envelope_ok)
         }
         other => Err((60004, format!("unknown command {other}"))),
     }

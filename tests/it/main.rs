@@ -47,5 +47,6 @@ mod schedule;
 mod slow;
 mod storage;
 mod store_contract;
+mod tencent_delivery;
 mod tencent_simulator;
 mod xmpp;

@@ -36,6 +36,7 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
             hang: true,
             ..Behaviour::default()
         },
+        history: Behaviour::healthy(),
     };
     sim.schedule([
         Phase {
@@ -43,6 +44,7 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
             login: Behaviour::healthy(),
             send_direct: Behaviour::error(90995),
             send_group: Behaviour::http(500),
+            history: Behaviour::healthy(),
         },
         outage_phase(outage),
         outage_phase(outage_tail),

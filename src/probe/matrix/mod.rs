@@ -254,6 +254,7 @@ impl MatrixProbe {
                 book: r.book(),
                 probe_id: &probe_id,
                 seen,
+                silence_is_missing: true,
             });
         finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
     }

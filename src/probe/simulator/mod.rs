@@ -20,12 +20,20 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9480";
 #[serde(deny_unknown_fields)]
 pub struct SimulatorSettings {
     pub endpoint: String,
+    /// As for Tencent: each send is read back from the simulator's histories.
+    #[serde(default = "confirm_by_default")]
+    pub confirm_delivery: bool,
+}
+
+fn confirm_by_default() -> bool {
+    true
 }
 
 impl Default for SimulatorSettings {
     fn default() -> Self {
         Self {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
+            confirm_delivery: true,
         }
     }
 }
@@ -58,15 +66,13 @@ impl Adapter for SimulatorSettings {
     }
 
     fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
-        let settings = crate::simulator::target_settings(&self.endpoint);
-        Ok(Arc::new(TencentProbe::new(
-            &settings,
-            context.clock.clone(),
-        )?))
+        let mut settings = crate::simulator::target_settings(&self.endpoint);
+        settings.confirm_delivery = self.confirm_delivery;
+        Ok(Arc::new(TencentProbe::for_target(&settings, context)?))
     }
 
     fn confirms_delivery(&self) -> bool {
-        false
+        self.confirm_delivery
     }
 
     /// `improbe simulate` starts with its accounts and group in place.

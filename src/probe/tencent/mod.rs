@@ -5,6 +5,7 @@
 //! 200, so the `ActionStatus` / `ErrorCode` / `ErrorInfo` envelope is always read.
 
 pub mod codes;
+pub mod delivery;
 pub mod settings;
 pub mod setup;
 pub mod usersig;
@@ -18,12 +19,14 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::delivery::{AwaitedDelivery, DeliveryMode, Place, Waiters, finish_accepted};
 use super::{Adapter, Lenient, Probe, ProbeContext, ProbeOutcome, Provider, describe};
 use crate::attempt::InconclusiveReason::{Credentials, RequestRejected, Throttled};
 use crate::attempt::{Kind, Outcome};
 use crate::clock::Clock;
 use crate::secret::Secret;
 use crate::sync::Locked;
+use delivery::{Histories, HistoryWatch};
 
 /// How long a minted administrator UserSig is valid.
 pub const USERSIG_LIFETIME_SECS: i64 = 86_400;
@@ -44,6 +47,8 @@ pub mod command {
     pub const CREATE_GROUP: &str = "group_open_http_svc/create_group";
     pub const GET_GROUP_INFO: &str = "group_open_http_svc/get_group_info";
     pub const ADD_GROUP_MEMBER: &str = "group_open_http_svc/add_group_member";
+    pub const ADMIN_GET_ROAM_MSG: &str = "openim/admin_getroammsg";
+    pub const GROUP_MSG_GET_SIMPLE: &str = "group_open_http_svc/group_msg_get_simple";
 }
 
 /// The REST client: signs, sends and reads envelopes.
@@ -399,35 +404,115 @@ struct TextContent {
 
 /// Login, one-to-one and group sends against one Tencent Cloud IM app.
 pub struct TencentProbe {
-    client: TencentClient,
+    client: Arc<TencentClient>,
     sender: String,
     recipient: String,
     group: String,
+    /// Reads the histories back while sends wait (`confirm_delivery`).
+    watch: Option<(Arc<HistoryWatch>, tokio::task::AbortHandle)>,
+    delivery_mode: DeliveryMode,
+    timeout: std::time::Duration,
+}
+
+impl Drop for TencentProbe {
+    fn drop(&mut self) {
+        if let Some((_, task)) = &self.watch {
+            task.abort();
+        }
+    }
 }
 
 impl TencentProbe {
+    /// A probe whose sends are judged by the API's answer alone.
     pub fn new(settings: &TencentSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         Ok(Self {
-            client: TencentClient::new(settings, clock)?,
+            client: Arc::new(TencentClient::new(settings, clock)?),
             sender: settings.sender.clone(),
             recipient: settings.recipient.clone(),
             group: settings.group.clone(),
+            watch: None,
+            delivery_mode: DeliveryMode::Record,
+            timeout: ANSWERS_WITHIN,
         })
     }
 
-    fn text(&self, kind: Kind) -> [TextElem; 1] {
-        let id = fastrand::u64(..);
+    /// The target's probe, confirming delivery when its settings say so.
+    pub fn for_target(settings: &TencentSettings, context: &ProbeContext) -> anyhow::Result<Self> {
+        let mut probe = Self::new(settings, context.clock.clone())?;
+        probe.delivery_mode = context.delivery;
+        probe.timeout = context.timeout;
+        if settings.confirm_delivery {
+            probe.watch = Some(HistoryWatch::start(
+                &context.target,
+                Histories {
+                    client: probe.client.clone(),
+                    sender: probe.sender.clone(),
+                    recipient: probe.recipient.clone(),
+                    group: probe.group.clone(),
+                },
+            ));
+        }
+        Ok(probe)
+    }
+
+    /// The message and the probe id it carries.
+    fn text(&self, kind: Kind) -> ([TextElem; 1], String) {
+        let id = format!("{:016x}", fastrand::u64(..));
         let at = self
             .client
             .clock
             .now()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        [TextElem {
+        let text = [TextElem {
             msg_type: "TIMTextElem",
             msg_content: TextContent {
-                text: format!("improbe {kind} probe {id:016x} sent {at}"),
+                text: format!("improbe {kind} probe {id} sent {at}"),
             },
-        }]
+        }];
+        (text, id)
+    }
+
+    /// Sends `body` with `command`, waiting for the recipient's history to
+    /// show it when delivery is confirmed; `judge` reads the answer.
+    async fn send(
+        &self,
+        command: &str,
+        body: &impl Serialize,
+        probe_id: &str,
+        place: Place,
+        judge: impl FnOnce(&Reply) -> ProbeOutcome,
+    ) -> ProbeOutcome {
+        let started = tokio::time::Instant::now();
+        let seen = self.watch.as_ref().map(|(w, _)| {
+            let sent_at = self.client.clock.now().timestamp();
+            w.expect(probe_id, place, sent_at, started + self.timeout)
+        });
+        let mut outcome = match self.client.call(command, body, false).await {
+            Ok(reply) => judge(&reply),
+            Err(e) => ProbeOutcome::fail(None, None, e),
+        };
+        let Some(((watch, _), seen)) = self.watch.as_ref().zip(seen) else {
+            return outcome;
+        };
+        if outcome.outcome != Outcome::Ok {
+            watch.forget(probe_id);
+            return outcome;
+        }
+        outcome.answered_after = Some(started.elapsed());
+        let awaited = AwaitedDelivery {
+            book: watch.as_ref(),
+            probe_id,
+            seen: Ok(seen),
+            silence_is_missing: false,
+        };
+        finish_accepted(
+            outcome,
+            started,
+            Some(awaited),
+            self.delivery_mode,
+            self.timeout,
+        )
+        .await
     }
 
     /// The authentication path: a fresh UserSig over a fresh connection, and
@@ -458,58 +543,68 @@ impl TencentProbe {
     }
 
     async fn send_direct(&self) -> ProbeOutcome {
+        let (text, probe_id) = self.text(Kind::SendDirect);
         let body = SendMsg {
             sync_other_machine: 2,
             from: &self.sender,
             to: &self.recipient,
             lifetime_secs: MESSAGE_LIFETIME_SECS,
             random: fastrand::u32(..),
-            body: self.text(Kind::SendDirect),
+            body: text,
         };
-        match self.client.call(command::SEND_MSG, &body, false).await {
-            Ok(reply) => classify_reply(&reply),
-            Err(e) => ProbeOutcome::fail(None, None, e),
-        }
+        self.send(
+            command::SEND_MSG,
+            &body,
+            &probe_id,
+            Place::Direct,
+            classify_reply,
+        )
+        .await
     }
 
     async fn send_group(&self) -> ProbeOutcome {
+        let (text, probe_id) = self.text(Kind::SendGroup);
         let body = SendGroupMsg {
             group_id: &self.group,
             from: &self.sender,
             random: fastrand::u32(..),
-            body: self.text(Kind::SendGroup),
+            body: text,
         };
-        let reply = match self
-            .client
-            .call(command::SEND_GROUP_MSG, &body, false)
-            .await
-        {
-            Ok(reply) => reply,
-            Err(e) => return ProbeOutcome::fail(None, None, e),
-        };
-        let answer = reply.answer();
-        let outcome = classify(&reply, answer.as_ref());
-        // Tencent documents the field as empty by default and otherwise the
-        // reason the message was dropped (today only frequency control).
-        let dropped = answer
-            .as_ref()
-            .and_then(|a| a.msg_drop_reason.get())
-            .filter(|reason| !reason.is_empty());
-        match dropped {
-            // Accepted but dropped (e.g. MsgFreqCtrl): not a success. Tencent
-            // drops for our own send rate, so it is throttling, not an outage.
-            Some(reason) if outcome.outcome == Outcome::Ok => ProbeOutcome::inconclusive(
-                Throttled,
-                outcome.http_status,
-                None,
-                format!("message dropped: {reason}"),
-            ),
-            _ => outcome,
-        }
+        self.send(
+            command::SEND_GROUP_MSG,
+            &body,
+            &probe_id,
+            Place::Group,
+            judge_group_send,
+        )
+        .await
     }
 
     pub fn client(&self) -> &TencentClient {
         &self.client
+    }
+}
+
+/// A group send's answer: an accepted message may still be dropped.
+fn judge_group_send(reply: &Reply) -> ProbeOutcome {
+    let answer = reply.answer();
+    let outcome = classify(reply, answer.as_ref());
+    // Tencent documents the field as empty by default and otherwise the
+    // reason the message was dropped (today only frequency control).
+    let dropped = answer
+        .as_ref()
+        .and_then(|a| a.msg_drop_reason.get())
+        .filter(|reason| !reason.is_empty());
+    match dropped {
+        // Accepted but dropped (e.g. MsgFreqCtrl): not a success. Tencent
+        // drops for our own send rate, so it is throttling, not an outage.
+        Some(reason) if outcome.outcome == Outcome::Ok => ProbeOutcome::inconclusive(
+            Throttled,
+            outcome.http_status,
+            None,
+            format!("message dropped: {reason}"),
+        ),
+        _ => outcome,
     }
 }
 
@@ -543,11 +638,11 @@ impl Adapter for TencentSettings {
     }
 
     fn probe(&self, context: &ProbeContext) -> anyhow::Result<Arc<dyn Probe>> {
-        Ok(Arc::new(TencentProbe::new(self, context.clock.clone())?))
+        Ok(Arc::new(TencentProbe::for_target(self, context)?))
     }
 
     fn confirms_delivery(&self) -> bool {
-        false
+        self.confirm_delivery
     }
 
     async fn setup(&self) -> Option<anyhow::Result<Vec<String>>> {

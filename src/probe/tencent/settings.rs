@@ -24,6 +24,14 @@ pub struct TencentSettings {
     pub recipient: String,
     /// The probe group (`improbe setup` creates it).
     pub group: String,
+    /// Whether each send is read back from the recipient's history to
+    /// confirm it was delivered (docs/providers.md "Delivery confirmation").
+    #[serde(default = "confirm_by_default")]
+    pub confirm_delivery: bool,
+}
+
+fn confirm_by_default() -> bool {
+    true
 }
 
 impl TencentSettings {

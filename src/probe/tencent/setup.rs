@@ -27,7 +27,39 @@ pub async fn setup(settings: &TencentSettings) -> anyhow::Result<Vec<String>> {
             "Tencent assigned the group ID {group}: set group = \"{group}\" in [targets.tencent]"
         ));
     }
+    if settings.confirm_delivery {
+        check_histories(settings, &group).await?;
+        report.push(format!(
+            "{} can read {}'s one-to-one history and {group}'s history: delivery is confirmed",
+            settings.admin, settings.recipient
+        ));
+    }
     Ok(report)
+}
+
+/// Reads both histories once, as the delivery watcher will, so a refusal
+/// shows now rather than as sends that stay unconfirmed.
+async fn check_histories(settings: &TencentSettings, group: &str) -> anyhow::Result<()> {
+    let client = TencentClient::new(settings, Arc::new(SystemClock))?;
+    let now = chrono::Utc::now().timestamp();
+    let direct = json!({
+        "Operator_Account": settings.recipient, "Peer_Account": settings.sender,
+        "MaxCnt": 1, "MinTime": now - 3_600, "MaxTime": now,
+    });
+    let group_read = json!({ "GroupId": group, "ReqMsgNumber": 1 });
+    for (command, body) in [
+        (command::ADMIN_GET_ROAM_MSG, direct),
+        (command::GROUP_MSG_GET_SIMPLE, group_read),
+    ] {
+        call(&client, command, body).await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; delivery cannot be confirmed without reading this history: \
+                 give {} the right to, or set confirm_delivery = false",
+                settings.admin
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Imports the probe accounts and makes sure the probe group exists with both

@@ -227,9 +227,10 @@ impl XmppProbe {
             .as_ref()
             .zip(seen)
             .map(|((w, _), seen)| AwaitedDelivery {
-                book: &w.book,
+                book: w.book.as_ref(),
                 probe_id: &probe_id,
                 seen,
+                silence_is_missing: true,
             });
         finish_accepted(outcome, started, awaited, self.delivery_mode, self.timeout).await
     }
