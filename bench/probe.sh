@@ -18,10 +18,18 @@
 #     package), STARTTLS with a CA made here, delivery confirmed.
 # usage: bench/probe.sh [SECONDS]   (default 60 per phase)
 #        PHASES="1 2" bench/probe.sh 60   (only those phases; default all four)
+#        CONFIRM=true bench/probe.sh 60   (phases 1 and 2 with the simulator's
+#        sends read back from its histories, as Tencent targets do by
+#        default; without it they are judged by the answer alone, like
+#        blackbox_exporter's probes; CONFIRM=none leaves the key out, for
+#        a baseline build older than it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 phases=" ${PHASES:-1 2 3 4} "
+confirm="${CONFIRM:-false}"
+confirm_line="confirm_delivery = $confirm"$'\n'
+[ "$confirm" = none ] && confirm_line=""
 want() { [[ "$phases" == *" $1 "* ]]; }
 out=bench/out; mkdir -p "$out"
 if want 1; then
@@ -49,7 +57,7 @@ write_config() { # targets interval db
   {
     printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$3"
     for t in $(seq 1 "$1"); do
-      printf '[[targets]]\nname = "t%s"\nprovider = "simulator"\ninterval = "%s"\ntimeout = "1s"\n[targets.simulator]\nendpoint = "%s"\n[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$t" "$2" "$endpoint"
+      printf '[[targets]]\nname = "t%s"\nprovider = "simulator"\ninterval = "%s"\ntimeout = "1s"\n[targets.simulator]\nendpoint = "%s"\n%s[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$t" "$2" "$endpoint" "$confirm_line"
     done
   } > "$out/probe-$1.toml"
 }
@@ -91,7 +99,8 @@ ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE outcome = 
 probes=$(sed -E 's/blackbox probes: ([0-9]+) done.*/\1/' "$out/blackbox-driver.txt")
 floor_us=$(sed -E 's/.*CPU ([0-9.]+) us.*/\1/' "$out/floor.txt")
 cat "$out/blackbox-driver.txt" "$out/floor.txt"
-echo "improbe attempts: $attempts ($ok ok)"
+confirmed=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE delivery = 'confirmed'")
+echo "improbe attempts: $attempts ($ok ok), sends confirmed delivered: $confirmed (confirm_delivery = $confirm)"
 python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" "$ik0" "$ik1" "$floor_us" <<'PY'
 import sys
 ip0, ip1, bb0, bb1, hz, attempts, probes, rss, code, data, ik0, ik1, floor = map(float, sys.argv[1:])

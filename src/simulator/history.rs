@@ -4,6 +4,8 @@
 //! (a group's messages by sequence, at most 20 a page). Messages are kept
 //! for Tencent's default roaming time, 7 days.
 
+use std::collections::VecDeque;
+
 use serde_json::{Value, json};
 
 use super::World;
@@ -12,6 +14,9 @@ use super::World;
 pub const KEPT_SECS: i64 = 7 * 86_400;
 /// Tencent cuts an `admin_getroammsg` page at this many bytes of messages.
 pub const PAGE_BYTES: usize = 13 * 1024;
+/// A history keeps at most this many messages, so a simulator that serves
+/// a benchmark for days stays small; Tencent keeps them all for 7 days.
+pub const KEPT_MESSAGES: usize = 100_000;
 /// `group_msg_get_simple` returns at most this many messages.
 pub const GROUP_PAGE_MAX: u64 = 20;
 
@@ -38,6 +43,19 @@ impl Stored {
     }
 }
 
+/// Appends a message to a history, forgetting those past the roaming time
+/// or the count.
+fn keep(history: &mut VecDeque<Stored>, message: Stored) {
+    let cutoff = message.time - KEPT_SECS;
+    while history
+        .front()
+        .is_some_and(|m| m.time <= cutoff || history.len() >= KEPT_MESSAGES)
+    {
+        history.pop_front();
+    }
+    history.push_back(message);
+}
+
 impl World {
     /// Keeps an accepted one-to-one message; returns its `MsgKey`.
     pub(super) fn keep_direct(&mut self, mut message: Stored) -> String {
@@ -45,9 +63,7 @@ impl World {
         message.seq = self.direct_seq;
         message.key = format!("{}_{}_{}", message.seq, message.random, message.time);
         let key = message.key.clone();
-        let cutoff = message.time - KEPT_SECS;
-        self.direct.retain(|m| m.time > cutoff);
-        self.direct.push(message);
+        keep(&mut self.direct, message);
         key
     }
 
@@ -56,11 +72,12 @@ impl World {
         let seq = self.group_seq.entry(group.to_owned()).or_default();
         *seq += 1;
         message.seq = *seq;
-        let cutoff = message.time - KEPT_SECS;
-        let messages = self.group_messages.entry(group.to_owned()).or_default();
-        messages.retain(|m| m.time > cutoff);
-        messages.push(message);
-        *seq
+        let seq = *seq;
+        keep(
+            self.group_messages.entry(group.to_owned()).or_default(),
+            message,
+        );
+        seq
     }
 
     /// `admin_getroammsg`: the conversation of `Operator_Account` with
@@ -88,15 +105,19 @@ impl World {
             }
         }
         let after_key = body["LastMsgKey"].as_str().filter(|k| !k.is_empty());
-        let mut candidates: Vec<&Stored> = self
+        // Kept in the order accepted, so newest first is from the back, and
+        // the scan stops at the first message before `MinTime`.
+        let candidates: Vec<&Stored> = self
             .direct
             .iter()
-            .filter(|m| m.shows(now_ms) && m.time >= min_time && m.time <= max_time)
+            .rev()
+            .take_while(|m| m.time >= min_time)
+            .filter(|m| m.shows(now_ms) && m.time <= max_time)
             // The messages reach the recipient only (`SyncOtherMachine: 2`
             // keeps them out of the sender's history).
             .filter(|m| m.to == operator && m.from == peer)
             .collect();
-        candidates.sort_by_key(|m| std::cmp::Reverse((m.time, m.seq)));
+        let mut candidates = candidates;
         if let Some(key) = after_key {
             let Some(at) = candidates.iter().position(|m| m.key == key) else {
                 return Err((
@@ -148,14 +169,16 @@ impl World {
             return Err((10010, format!("group {group} does not exist")));
         }
         let at_most = body["ReqMsgSeq"].as_u64().unwrap_or(u64::MAX);
-        let mut messages: Vec<&Stored> = self
+        // Kept in sequence order: newest first is from the back; one more
+        // than a page tells whether the history goes on.
+        let messages: Vec<&Stored> = self
             .group_messages
             .get(group)
             .into_iter()
-            .flatten()
+            .flat_map(|m| m.iter().rev())
             .filter(|m| m.seq <= at_most && m.shows(now_ms))
+            .take(count as usize + 1)
             .collect();
-        messages.sort_by_key(|m| std::cmp::Reverse(m.seq));
         let page: Vec<Value> = messages
             .iter()
             .take(count as usize)

@@ -166,9 +166,9 @@ struct World {
     /// How the history reads are answered outside scheduled minutes.
     history_behaviour: Behaviour,
     history_stats: OperationStats,
-    direct: Vec<history::Stored>,
+    direct: std::collections::VecDeque<history::Stored>,
     direct_seq: u64,
-    group_messages: HashMap<String, Vec<history::Stored>>,
+    group_messages: HashMap<String, std::collections::VecDeque<history::Stored>>,
     group_seq: HashMap<String, u64>,
 }
 

@@ -83,20 +83,22 @@ impl HistoryWatch {
         (watch, task.abort_handle())
     }
 
-    /// Registers a send before it is made. `deadline` is when the attempt
-    /// must end: the last read that may call it missing starts early enough
-    /// to answer before then.
+    /// Registers a send before it is made, at `started`, for an attempt of
+    /// `timeout`: the read that may call it missing starts early enough to
+    /// answer before the deadline (with a timeout under 6 s, half of it is
+    /// left for that; a read that answers too late leaves it unconfirmed).
     pub fn expect(
         &self,
         probe_id: &str,
         place: Place,
         sent_at_secs: i64,
-        deadline: Instant,
+        started: Instant,
+        timeout: Duration,
     ) -> oneshot::Receiver<Sighting> {
         let (tx, rx) = oneshot::channel();
-        let check_after = deadline
-            .checked_sub(DELIVERY_MARGIN + READ_LIMIT + POLL_PERIOD)
-            .unwrap_or(deadline);
+        let check_after = started + timeout
+            - DELIVERY_MARGIN.min(timeout)
+            - (READ_LIMIT + POLL_PERIOD).min(timeout / 2);
         self.waiting.locked().insert(
             probe_id.to_owned(),
             Waiting {

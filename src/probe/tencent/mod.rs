@@ -485,7 +485,7 @@ impl TencentProbe {
         let started = tokio::time::Instant::now();
         let seen = self.watch.as_ref().map(|(w, _)| {
             let sent_at = self.client.clock.now().timestamp();
-            w.expect(probe_id, place, sent_at, started + self.timeout)
+            w.expect(probe_id, place, sent_at, started, self.timeout)
         });
         let mut outcome = match self.client.call(command, body, false).await {
             Ok(reply) => judge(&reply),
