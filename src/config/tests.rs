@@ -133,7 +133,7 @@ fn each_problem_names_its_path_and_line() {
         (
             MINIMAL.replace(
                 "provider = \"simulator\"",
-                "provider = \"simulator\"\ndelivery = \"require\"",
+                "provider = \"simulator\"\ndelivery = \"require\"\n[targets.simulator]\nendpoint = \"http://127.0.0.1:9480\"\nconfirm_delivery = false",
             ),
             "targets[0].delivery: \"require\" needs a provider that confirms delivery",
         ),

@@ -252,3 +252,70 @@ async fn more_sends_than_one_page_all_match() {
         "a read of each history needed more than one page: {reads:?}"
     );
 }
+
+/// Through `improbe run`: a Tencent target's sends are stored with their
+/// delivery, and a lost one is in the report's undelivered list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_stores_tencent_deliveries_and_the_report_lists_the_lost() {
+    use crate::common::{ConfigBuilder, InProcessDaemon, TestDb, all_attempts};
+    let sim = simulator().await;
+    sim.set_behaviour(
+        Kind::SendDirect,
+        Behaviour {
+            undelivered: true,
+            ..Behaviour::healthy()
+        },
+    );
+    let db = TestDb::sqlite();
+    let text = ConfigBuilder::new("p1", &db.url)
+        .simulator_target("tc", &sim.endpoint(), "4s", "4s")
+        .build();
+    let daemon = InProcessDaemon::start(&text).await;
+    let store = db.store().await;
+    let decided = |attempts: &[improbe::attempt::Attempt], kind: Kind| {
+        attempts
+            .iter()
+            .filter(|a| a.kind == kind && a.delivery.is_some())
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempts = all_attempts(store.as_ref(), "tc").await;
+        if decided(&attempts, Kind::SendDirect) >= 1 && decided(&attempts, Kind::SendGroup) >= 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{attempts:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    daemon.stop().await;
+    let attempts = all_attempts(store.as_ref(), "tc").await;
+    for a in &attempts {
+        match (a.kind, a.delivery) {
+            (Kind::SendDirect, Some(d)) => assert_eq!(d, Delivery::Missing, "{a:?}"),
+            (Kind::SendGroup, Some(d)) => {
+                assert!(
+                    matches!(d, Delivery::Confirmed { after_ms: Some(_) }),
+                    "{a:?}"
+                )
+            }
+            (Kind::Login, d) => assert_eq!(d, None),
+            _ => {}
+        }
+        assert_eq!(a.outcome, Outcome::Ok, "recorded, not required: {a:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("improbe.toml"), &text).unwrap();
+    let day = attempts[0].started_at.format("%Y-%m-%d").to_string();
+    let report = crate::common::succeeded(crate::common::improbe_in(
+        dir.path(),
+        &db,
+        &[
+            "report", "--target", "tc", "--date", &day, "--format", "json",
+        ],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert!(
+        report["undelivered_total"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+}
