@@ -107,7 +107,7 @@ impl World {
         let after_key = body["LastMsgKey"].as_str().filter(|k| !k.is_empty());
         // Kept in the order accepted, so newest first is from the back, and
         // the scan stops at the first message before `MinTime`.
-        let candidates: Vec<&Stored> = self
+        let mut candidates: Vec<&Stored> = self
             .direct
             .iter()
             .rev()
@@ -117,7 +117,6 @@ impl World {
             // keeps them out of the sender's history).
             .filter(|m| m.to == operator && m.from == peer)
             .collect();
-        let mut candidates = candidates;
         if let Some(key) = after_key {
             let Some(at) = candidates.iter().position(|m| m.key == key) else {
                 return Err((

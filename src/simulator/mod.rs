@@ -106,6 +106,14 @@ impl Behaviour {
         }
     }
 
+    /// Sends accepted but never shown in the histories.
+    pub fn undelivered() -> Self {
+        Self {
+            undelivered: true,
+            ..Self::default()
+        }
+    }
+
     pub fn http(status: u16) -> Self {
         Self {
             http_status: Some(status),

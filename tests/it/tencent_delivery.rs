@@ -87,13 +87,7 @@ async fn healthy_sends_are_confirmed_with_their_delivery_time() {
 #[tokio::test]
 async fn undelivered_sends_are_missing_and_fail_only_when_required() {
     let sim = simulator().await;
-    sends(
-        Behaviour {
-            undelivered: true,
-            ..Behaviour::healthy()
-        },
-        &sim,
-    );
+    sends(Behaviour::undelivered(), &sim);
     let record = confirming_probe(&sim, "a", DeliveryMode::Record);
     let require = confirming_probe(&sim, "b", DeliveryMode::Require);
     for kind in [Kind::SendDirect, Kind::SendGroup] {
@@ -145,13 +139,7 @@ async fn a_delay_within_the_timeout_is_confirmed_and_one_past_it_is_missing() {
 #[tokio::test]
 async fn unreadable_histories_leave_sends_unconfirmed_never_missing_or_failed() {
     let sim = simulator().await;
-    sends(
-        Behaviour {
-            undelivered: true,
-            ..Behaviour::healthy()
-        },
-        &sim,
-    );
+    sends(Behaviour::undelivered(), &sim);
     let record = confirming_probe(&sim, "a", DeliveryMode::Record);
     let require = confirming_probe(&sim, "b", DeliveryMode::Require);
     let throttled = Behaviour::error(60007);
@@ -194,13 +182,7 @@ async fn two_probers_on_one_account_pair_confirm_only_their_own_sends() {
     let a = confirming_probe(&sim, "a", DeliveryMode::Record);
     let b = confirming_probe(&sim, "b", DeliveryMode::Record);
     for kind in [Kind::SendDirect, Kind::SendGroup] {
-        sim.set_behaviour(
-            kind,
-            Behaviour {
-                undelivered: true,
-                ..Behaviour::healthy()
-            },
-        );
+        sim.set_behaviour(kind, Behaviour::undelivered());
         let accepted_before = sim.stats(kind).ok;
         let lost = a.attempt(kind);
         let others = async {
@@ -259,13 +241,7 @@ async fn more_sends_than_one_page_all_match() {
 async fn the_daemon_stores_tencent_deliveries_and_the_report_lists_the_lost() {
     use crate::common::{ConfigBuilder, InProcessDaemon, TestDb, all_attempts};
     let sim = simulator().await;
-    sim.set_behaviour(
-        Kind::SendDirect,
-        Behaviour {
-            undelivered: true,
-            ..Behaviour::healthy()
-        },
-    );
+    sim.set_behaviour(Kind::SendDirect, Behaviour::undelivered());
     let db = TestDb::sqlite();
     let text = ConfigBuilder::new("p1", &db.url)
         .simulator_target("tc", &sim.endpoint(), "4s", "4s")

@@ -21,12 +21,8 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9480";
 pub struct SimulatorSettings {
     pub endpoint: String,
     /// As for Tencent: each send is read back from the simulator's histories.
-    #[serde(default = "confirm_by_default")]
+    #[serde(default = "super::tencent::settings::confirm_by_default")]
     pub confirm_delivery: bool,
-}
-
-fn confirm_by_default() -> bool {
-    true
 }
 
 impl Default for SimulatorSettings {

@@ -141,12 +141,12 @@ impl HistoryWatch {
                     read_history(&histories, place, oldest - CLOCK_SLACK_SECS),
                 )
                 .await
-                .unwrap_or(Err(Unread::Provider));
+                .unwrap_or(Err(Fault::Provider));
                 let api = match place {
                     Place::Direct => DIRECT_HISTORY,
                     Place::Group => GROUP_HISTORY,
                 };
-                calls::count(&self.target, api, read.as_ref().err().map(Unread::label));
+                calls::count(&self.target, api, read.as_ref().err().map(failure_label));
                 self.settle(place, started, Instant::now(), read);
             }
             tokio::time::sleep_until(next).await;
@@ -161,7 +161,7 @@ impl HistoryWatch {
         place: Place,
         started: Instant,
         answered: Instant,
-        read: Result<Vec<String>, Unread>,
+        read: Result<Vec<String>, Fault>,
     ) {
         let mut waiting = self.waiting.locked();
         if let Ok(texts) = &read {
@@ -169,9 +169,8 @@ impl HistoryWatch {
                 let Some(id) = probe_id_in(text) else {
                     continue;
                 };
-                if waiting.get(id).is_some_and(|w| w.place == place)
-                    && let Some(w) = waiting.remove(id)
-                {
+                if waiting.get(id).is_some_and(|w| w.place == place) {
+                    let w = waiting.remove(id).expect("just found");
                     let _ = w.seen.send(Ok(answered));
                 }
             }
@@ -189,7 +188,7 @@ impl HistoryWatch {
                 // Dropping the sender tells the waiting send it is missing.
                 Ok(_) => drop(w.seen),
                 Err(unread) => {
-                    let _ = w.seen.send(Err(Unwatched::HistoryUnread(unread.fault())));
+                    let _ = w.seen.send(Err(Unwatched::HistoryUnread(*unread)));
                 }
             }
         }
@@ -209,28 +208,13 @@ pub fn probe_id_in(text: &str) -> Option<&str> {
     rest.split(' ').next().filter(|id| !id.is_empty())
 }
 
-/// Why a history could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unread {
-    /// The provider failed to answer (a transport error, 5xx, a server code).
-    Provider,
-    /// It refused us: throttled, or our credentials or request.
-    Ours(crate::attempt::InconclusiveReason),
-}
-
-impl Unread {
-    fn label(&self) -> &'static str {
-        match self {
-            Unread::Provider => "provider_error",
-            Unread::Ours(reason) => reason.as_str(),
-        }
-    }
-
-    fn fault(self) -> Fault {
-        match self {
-            Unread::Provider => Fault::Provider,
-            Unread::Ours(reason) => Fault::Ours(reason),
-        }
+/// Why a history could not be read, as `/metrics` labels it: the
+/// provider failed to answer (a transport error, 5xx, a server code), or it
+/// refused us for the reason named.
+fn failure_label(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::Provider => "provider_error",
+        Fault::Ours(reason) => reason.as_str(),
     }
 }
 
@@ -239,7 +223,7 @@ async fn read_history(
     histories: &Histories,
     place: Place,
     since_secs: i64,
-) -> Result<Vec<String>, Unread> {
+) -> Result<Vec<String>, Fault> {
     match place {
         Place::Direct => read_direct(histories, since_secs).await,
         Place::Group => read_group(histories, since_secs).await,
@@ -251,17 +235,17 @@ async fn call<T: for<'de> Deserialize<'de> + Default>(
     client: &TencentClient,
     command: &str,
     body: &impl Serialize,
-) -> Result<T, Unread> {
+) -> Result<T, Fault> {
     let reply: Reply = client
         .call(command, body, false)
         .await
-        .map_err(|_| Unread::Provider)?;
+        .map_err(|_| Fault::Provider)?;
     let outcome = classify(&reply, reply.answer().as_ref());
     match outcome.outcome {
-        Outcome::Ok => serde_json::from_slice(&reply.body).map_err(|_| Unread::Provider),
-        Outcome::Fail => Err(Unread::Provider),
+        Outcome::Ok => serde_json::from_slice(&reply.body).map_err(|_| Fault::Provider),
+        Outcome::Fail => Err(Fault::Provider),
         Outcome::Inconclusive => {
-            Err(Unread::Ours(outcome.reason.unwrap_or(
+            Err(Fault::Ours(outcome.reason.unwrap_or(
                 crate::attempt::InconclusiveReason::RequestRejected,
             )))
         }
@@ -363,7 +347,7 @@ impl HistoryMessage {
 /// The recipient's side of the one-to-one conversation (the sends do not
 /// sync to the sender's), newest first, page by page while Tencent says
 /// there is more.
-async fn read_direct(histories: &Histories, since_secs: i64) -> Result<Vec<String>, Unread> {
+async fn read_direct(histories: &Histories, since_secs: i64) -> Result<Vec<String>, Fault> {
     let mut texts = Vec::new();
     let mut max_time = histories.client.clock.now().timestamp() + CLOCK_SLACK_SECS;
     let mut last_key = None;
@@ -400,7 +384,7 @@ async fn read_direct(histories: &Histories, since_secs: i64) -> Result<Vec<Strin
 
 /// The group's history, newest first, a page of [`GROUP_PAGE`] at a time
 /// until a page reaches back before `since_secs` or the history ends.
-async fn read_group(histories: &Histories, since_secs: i64) -> Result<Vec<String>, Unread> {
+async fn read_group(histories: &Histories, since_secs: i64) -> Result<Vec<String>, Fault> {
     let mut texts = Vec::new();
     let mut below_seq = None;
     for _ in 0..MAX_PAGES {

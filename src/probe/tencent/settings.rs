@@ -30,7 +30,8 @@ pub struct TencentSettings {
     pub confirm_delivery: bool,
 }
 
-fn confirm_by_default() -> bool {
+/// `confirm_delivery`'s default, for Tencent and the simulator alike.
+pub(crate) fn confirm_by_default() -> bool {
     true
 }
 
