@@ -95,11 +95,11 @@ code_kb=$(awk '/^RssFile/ {print $2}' /proc/$ip/status)
 data_kb=$(awk '/^RssAnon/ {print $2}' /proc/$ip/status)
 kill -TERM $ip; wait $ip || true
 attempts=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts")
-ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'")
+ok=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempt_log WHERE outcome = 'ok'")
 probes=$(sed -E 's/blackbox probes: ([0-9]+) done.*/\1/' "$out/blackbox-driver.txt")
 floor_us=$(sed -E 's/.*CPU ([0-9.]+) us.*/\1/' "$out/floor.txt")
 cat "$out/blackbox-driver.txt" "$out/floor.txt"
-confirmed=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempts WHERE delivery = 'confirmed'")
+confirmed=$(sqlite3 "$out/probe-100.db" "SELECT COUNT(*) FROM attempt_log WHERE delivery = 'confirmed'")
 echo "improbe attempts: $attempts ($ok ok), sends confirmed delivered: $confirmed (confirm_delivery = $confirm)"
 python3 - "$ip0" "$ip1" "$bb0" "$bb1" "$hz" "$attempts" "$probes" "$rss_kb" "$code_kb" "$data_kb" "$ik0" "$ik1" "$floor_us" <<'PY'
 import sys
@@ -202,7 +202,7 @@ sleep "$seconds"
 ip1=$(cpu_ticks $ip); a1=$(sqlite3 "$out/matrix-100.db" "SELECT COUNT(*) FROM attempts")
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
 kill -TERM $ip; wait $ip || true
-sqlite3 "$out/matrix-100.db" "SELECT outcome, COALESCE(delivery, '-'), COUNT(*) FROM attempts GROUP BY 1, 2" | tr '|' ' ' | sed 's/^/  outcome, delivery, attempts: /'
+sqlite3 "$out/matrix-100.db" "SELECT outcome, COALESCE(delivery, '-'), COUNT(*) FROM attempt_log GROUP BY 1, 2" | tr '|' ' ' | sed 's/^/  outcome, delivery, attempts: /'
 python3 - "$ip0" "$ip1" "$hz" "$a0" "$a1" "$rss_kb" <<'PY'
 import sys
 ip0, ip1, hz, a0, a1, rss = map(float, sys.argv[1:])
@@ -269,7 +269,7 @@ sleep "$seconds"
 ip1=$(cpu_ticks $ip); a1=$(sqlite3 "$out/xmpp-100.db" "SELECT COUNT(*) FROM attempts")
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ip/status)
 kill -TERM $ip; wait $ip || true
-sqlite3 "$out/xmpp-100.db" "SELECT outcome, COALESCE(delivery, '-'), COUNT(*) FROM attempts GROUP BY 1, 2" | tr '|' ' ' | sed 's/^/  outcome, delivery, attempts: /'
+sqlite3 "$out/xmpp-100.db" "SELECT outcome, COALESCE(delivery, '-'), COUNT(*) FROM attempt_log GROUP BY 1, 2" | tr '|' ' ' | sed 's/^/  outcome, delivery, attempts: /'
 python3 - "$ip0" "$ip1" "$hz" "$a0" "$a1" "$rss_kb" <<'PY'
 import sys
 ip0, ip1, hz, a0, a1, rss = map(float, sys.argv[1:])

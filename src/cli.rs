@@ -190,7 +190,7 @@ pub struct StorageArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many scripted minutes to watch.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     pub minutes: u32,
 }
 

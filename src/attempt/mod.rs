@@ -23,6 +23,19 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 3] = [Kind::Login, Kind::SendDirect, Kind::SendGroup];
 
+    /// The small integer `attempts.kind` stores (migration 0009): its
+    /// place in [`Kind::ALL`].
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_code(code: i16) -> Result<Kind, UnknownCode> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.code() == code)
+            .ok_or(UnknownCode { what: "kind", code })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Login => "login",
@@ -45,6 +58,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The small integer `attempts.outcome` stores (migration 0009): 0 ok,
+    /// 1 fail, 2 inconclusive.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_code(code: i16) -> Result<Outcome, UnknownCode> {
+        [Outcome::Ok, Outcome::Fail, Outcome::Inconclusive]
+            .into_iter()
+            .find(|outcome| outcome.code() == code)
+            .ok_or(UnknownCode {
+                what: "outcome",
+                code,
+            })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -128,6 +157,29 @@ impl Delivery {
         }
     }
 
+    /// The small integer `attempts.delivery` stores (migration 0009): 0
+    /// confirmed, 1 missing.
+    pub fn code(self) -> i16 {
+        match self {
+            Delivery::Confirmed { .. } => 0,
+            Delivery::Missing => 1,
+        }
+    }
+
+    /// The delivery a stored `delivery` code and `delivered_ms` describe.
+    pub fn from_code(code: i16, delivered_ms: Option<i64>) -> Result<Delivery, UnknownCode> {
+        match code {
+            0 => Ok(Delivery::Confirmed {
+                after_ms: delivered_ms,
+            }),
+            1 => Ok(Delivery::Missing),
+            _ => Err(UnknownCode {
+                what: "delivery",
+                code,
+            }),
+        }
+    }
+
     /// When the recipient saw the send (`delivered_ms`).
     pub fn delivered_ms(self) -> Option<i64> {
         match self {
@@ -135,21 +187,14 @@ impl Delivery {
             Delivery::Missing => None,
         }
     }
+}
 
-    /// The delivery a stored `delivery` word and `delivered_ms` describe.
-    pub fn from_stored(word: &str, delivered_ms: Option<i64>) -> Result<Delivery, UnknownWord> {
-        match word {
-            "confirmed" => Ok(Delivery::Confirmed {
-                after_ms: delivered_ms,
-            }),
-            "missing" => Ok(Delivery::Missing),
-            _ => Err(UnknownWord {
-                what: "delivery",
-                got: word.to_owned(),
-                expected: "confirmed, missing",
-            }),
-        }
-    }
+/// Error for a stored code that names none of an enum's values.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown stored {what} code {code}")]
+pub struct UnknownCode {
+    what: &'static str,
+    code: i16,
 }
 
 /// Error for a word that is not one of an enum's spellings.

@@ -120,13 +120,13 @@ impl Histogram {
             .sum()
     }
 
-    /// The stored form: for each non-empty bucket in ascending order, the
-    /// step from the previous bucket (the first from 0), doubled, plus one
-    /// when more than one value is in it, as an unsigned LEB128 varint;
-    /// then, for those, the count less two. A minute's dozen latencies are
-    /// mostly alone in their buckets: a byte each (bench/storage.sh: 43
-    /// bytes less per folded minute than a step and a count per bucket).
-    pub fn encode(&self) -> Vec<u8> {
+    /// The byte form of migration 0008, still read ([`Self::decode`]): for
+    /// each non-empty bucket in ascending order, the step from the previous
+    /// bucket (the first from 0), doubled, plus one when more than one
+    /// value is in it, as an unsigned LEB128 varint; then, for those, the
+    /// count less two.
+    #[cfg(test)]
+    fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.counts.len() + 2);
         let mut previous = 0;
         for (bucket, count) in &self.counts {
@@ -142,7 +142,7 @@ impl Histogram {
         bytes
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Histogram, String> {
+    fn decode(bytes: &[u8]) -> Result<Histogram, String> {
         let mut counts = BTreeMap::new();
         let mut at = 0;
         let mut bucket: u64 = 0;
@@ -169,6 +169,7 @@ impl Histogram {
     }
 }
 
+#[cfg(test)]
 fn put_varint(bytes: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         bytes.push((value as u8) | 0x80);
@@ -269,27 +270,217 @@ impl Rollup {
 /// A prober's folded minute: its rollups by kind.
 pub type FoldedMinute = BTreeMap<Kind, Rollup>;
 
+/// The first byte of a folded minute in the bit-packed form. The byte form
+/// written before it (migration 0008's) begins with a kind code, 0 to 2,
+/// and is still read.
+const PACKED: u8 = 0xB1;
+
 /// The stored form of a prober's folded minute (`minute_buckets.folded`):
-/// for each kind in order, its code (0 login, 1 send_direct, 2 send_group),
-/// then the success count, the confirmed count, and each histogram's
-/// length and bytes ([`Histogram::encode`]), all as varints.
+/// the byte [`PACKED`], then a bit stream (most significant bit first,
+/// zero-padded to a byte). For each kind in [`Kind::ALL`] order, one bit
+/// says whether it is there; if it is: its success count, its latency
+/// histogram, its confirmed count and its delivery-time histogram. Counts
+/// are Exp-Golomb codes of order 2. A histogram is the number of its
+/// non-empty buckets (order 1), and if there are any: an order `k` (3
+/// bits, the one that makes it shortest), then per bucket in ascending
+/// order the step from the previous one less one (the first: the bucket
+/// itself), order `k`, and its count less one, order 0. A minute's dozen
+/// latencies, about four buckets apart, cost about four bits each
+/// (docs/database.md "What it costs" gives the measured bytes).
 pub fn encode_folded(minute: &FoldedMinute) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for (kind, rollup) in minute {
-        let code = Kind::ALL.iter().position(|k| k == kind).expect("a kind") as u64;
-        put_varint(&mut bytes, code);
-        put_varint(&mut bytes, rollup.ok);
-        put_varint(&mut bytes, rollup.confirmed);
-        for histogram in [&rollup.latency, &rollup.delivered] {
-            let encoded = histogram.encode();
-            put_varint(&mut bytes, encoded.len() as u64);
-            bytes.extend_from_slice(&encoded);
-        }
+    let mut bits = BitWriter::default();
+    for kind in Kind::ALL {
+        let Some(rollup) = minute.get(&kind) else {
+            bits.bit(false);
+            continue;
+        };
+        bits.bit(true);
+        bits.exp_golomb(rollup.ok, 2);
+        put_histogram(&mut bits, &rollup.latency);
+        bits.exp_golomb(rollup.confirmed, 2);
+        put_histogram(&mut bits, &rollup.delivered);
     }
+    let mut bytes = vec![PACKED];
+    bytes.extend(bits.bytes);
     bytes
 }
 
 pub fn decode_folded(bytes: &[u8]) -> Result<FoldedMinute, String> {
+    let Some((&PACKED, packed)) = bytes.split_first() else {
+        return decode_folded_bytes(bytes);
+    };
+    let mut bits = BitReader {
+        bytes: packed,
+        at: 0,
+    };
+    let mut minute = FoldedMinute::new();
+    for kind in Kind::ALL {
+        if !bits.bit()? {
+            continue;
+        }
+        let ok = bits.exp_golomb(2)?;
+        let latency = get_histogram(&mut bits)?;
+        let confirmed = bits.exp_golomb(2)?;
+        let delivered = get_histogram(&mut bits)?;
+        minute.insert(
+            kind,
+            Rollup {
+                ok,
+                latency,
+                confirmed,
+                delivered,
+            },
+        );
+    }
+    if bits.at.div_ceil(8) != packed.len() {
+        return Err("a folded minute has bytes past its end".into());
+    }
+    Ok(minute)
+}
+
+fn put_histogram(bits: &mut BitWriter, histogram: &Histogram) {
+    bits.exp_golomb(histogram.counts.len() as u64, 1);
+    if histogram.counts.is_empty() {
+        return;
+    }
+    let steps: Vec<u64> = histogram
+        .counts
+        .keys()
+        .scan(None, |previous: &mut Option<u32>, bucket| {
+            let step = match *previous {
+                Some(p) => u64::from(bucket - p - 1),
+                None => u64::from(*bucket),
+            };
+            *previous = Some(*bucket);
+            Some(step)
+        })
+        .collect();
+    let order = (0..8)
+        .min_by_key(|k| steps.iter().map(|s| exp_golomb_bits(*s, *k)).sum::<u32>())
+        .expect("eight orders");
+    bits.bits(u64::from(order), 3);
+    for (step, count) in steps.iter().zip(histogram.counts.values()) {
+        bits.exp_golomb(*step, order);
+        bits.exp_golomb(count - 1, 0);
+    }
+}
+
+fn get_histogram(bits: &mut BitReader) -> Result<Histogram, String> {
+    let buckets = bits.exp_golomb(1)?;
+    let mut counts = BTreeMap::new();
+    if buckets == 0 {
+        return Ok(Histogram { counts });
+    }
+    let order = bits.bits(3)? as u32;
+    let mut previous: Option<u64> = None;
+    for _ in 0..buckets {
+        let step = bits.exp_golomb(order)?;
+        let bucket = match previous {
+            Some(p) => p.checked_add(step + 1),
+            None => Some(step),
+        }
+        .filter(|b| *b <= u64::from(u32::MAX))
+        .ok_or("histogram bucket out of range")?;
+        let count = bits
+            .exp_golomb(0)?
+            .checked_add(1)
+            .ok_or("count too large")?;
+        counts.insert(bucket as u32, count);
+        previous = Some(bucket);
+    }
+    Ok(Histogram { counts })
+}
+
+/// Bits of `value` as an Exp-Golomb code of order `k`.
+fn exp_golomb_bits(value: u64, k: u32) -> u32 {
+    let shifted = u128::from(value) + (1_u128 << k);
+    let width = 128 - shifted.leading_zeros();
+    2 * width - k - 1
+}
+
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte, 0 when it is full (or there is none).
+    used: u32,
+}
+
+impl BitWriter {
+    fn bit(&mut self, one: bool) {
+        if self.used == 0 {
+            self.bytes.push(0);
+        }
+        if one {
+            *self.bytes.last_mut().expect("pushed") |= 0x80 >> self.used;
+        }
+        self.used = (self.used + 1) % 8;
+    }
+
+    /// The low `count` bits of `value`, most significant first.
+    fn bits(&mut self, value: u64, count: u32) {
+        for at in (0..count).rev() {
+            self.bit((value >> at) & 1 == 1);
+        }
+    }
+
+    /// `value + 2^k` in binary, after as many zeros as it has bits beyond
+    /// `k + 1`.
+    fn exp_golomb(&mut self, value: u64, k: u32) {
+        let shifted = u128::from(value) + (1_u128 << k);
+        let width = 128 - shifted.leading_zeros();
+        for _ in 0..width - k - 1 {
+            self.bit(false);
+        }
+        for at in (0..width).rev() {
+            self.bit((shifted >> at) & 1 == 1);
+        }
+    }
+}
+
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    /// The next bit's index.
+    at: usize,
+}
+
+impl BitReader<'_> {
+    fn bit(&mut self) -> Result<bool, String> {
+        let byte = self
+            .bytes
+            .get(self.at / 8)
+            .ok_or("a folded minute ends inside a number")?;
+        let one = byte & (0x80 >> (self.at % 8)) != 0;
+        self.at += 1;
+        Ok(one)
+    }
+
+    fn bits(&mut self, count: u32) -> Result<u64, String> {
+        let mut value = 0;
+        for _ in 0..count {
+            value = value << 1 | u64::from(self.bit()?);
+        }
+        Ok(value)
+    }
+
+    fn exp_golomb(&mut self, k: u32) -> Result<u64, String> {
+        let mut zeros = 0;
+        while !self.bit()? {
+            zeros += 1;
+            if zeros + k > 63 {
+                return Err("a folded minute's number is too long".into());
+            }
+        }
+        let rest = self.bits(zeros + k)?;
+        let shifted = (1_u64 << (zeros + k)) | rest;
+        Ok(shifted - (1 << k))
+    }
+}
+
+/// The byte form of migration 0008: for each kind in order, its code (0
+/// login, 1 send_direct, 2 send_group), then the success count, the
+/// confirmed count, and each histogram's length and bytes
+/// ([`Histogram::decode`]), all as varints.
+fn decode_folded_bytes(bytes: &[u8]) -> Result<FoldedMinute, String> {
     let mut minute = FoldedMinute::new();
     let mut at = 0;
     while at < bytes.len() {
@@ -417,6 +608,87 @@ mod tests {
         assert_eq!(h.count_above(-1), 7);
     }
 
+    /// The byte form of migration 0008, as it was written.
+    fn encode_folded_bytes(minute: &FoldedMinute) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for (kind, rollup) in minute {
+            put_varint(&mut bytes, kind.code() as u64);
+            put_varint(&mut bytes, rollup.ok);
+            put_varint(&mut bytes, rollup.confirmed);
+            for histogram in [&rollup.latency, &rollup.delivered] {
+                let encoded = histogram.encode();
+                put_varint(&mut bytes, encoded.len() as u64);
+                bytes.extend_from_slice(&encoded);
+            }
+        }
+        bytes
+    }
+
+    fn rollup_strategy() -> impl Strategy<Value = Rollup> {
+        (
+            0_u64..1 << 40,
+            proptest::collection::vec(0_i64..100_000_000, 0..40),
+            0_u64..1 << 40,
+            proptest::collection::vec(0_i64..1_000_000, 0..40),
+        )
+            .prop_map(|(ok, latencies, confirmed, delivery_times)| {
+                let mut rollup = Rollup {
+                    ok,
+                    confirmed,
+                    ..Rollup::default()
+                };
+                latencies.iter().for_each(|v| rollup.latency.add(*v));
+                delivery_times.iter().for_each(|v| rollup.delivered.add(*v));
+                rollup
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn folded_minutes_survive_both_forms(
+            rollups in proptest::collection::btree_map(0_usize..3, rollup_strategy(), 0..=3)
+        ) {
+            let minute: FoldedMinute = rollups
+                .into_iter()
+                .map(|(k, rollup)| (Kind::ALL[k], rollup))
+                .collect();
+            prop_assert_eq!(decode_folded(&encode_folded(&minute)).unwrap(), minute.clone());
+            prop_assert_eq!(decode_folded(&encode_folded_bytes(&minute)).unwrap(), minute);
+        }
+    }
+
+    #[test]
+    fn a_minute_of_default_cadence_packs_into_two_thirds_of_the_byte_form() {
+        // 12 successes per kind, latencies log-uniform over 30 ms..3 s as
+        // bench/gen_history.py draws them, sends with their delivery times.
+        let mut minute = FoldedMinute::new();
+        let mut seed = 7_u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1_u64 << 53) as f64
+        };
+        for kind in Kind::ALL {
+            let rollup = minute.entry(kind).or_default();
+            for _ in 0..12 {
+                let latency = (30_f64.ln() + next() * (100_f64).ln()).exp() as i64;
+                rollup.ok += 1;
+                rollup.latency.add(latency);
+                if kind != Kind::Login {
+                    rollup.confirmed += 1;
+                    rollup.delivered.add(latency + 20 + (next() * 380.0) as i64);
+                }
+            }
+        }
+        let packed = encode_folded(&minute).len();
+        let bytes = encode_folded_bytes(&minute).len();
+        assert!(
+            packed * 3 <= bytes * 2,
+            "packed {packed} bytes, byte form {bytes}"
+        );
+    }
+
     #[test]
     fn a_folded_minute_survives_its_encoding() {
         let mut latency = Histogram::default();
@@ -446,7 +718,15 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert_eq!(decode_folded(&encode_folded(&minute)).unwrap(), minute);
+        let packed = encode_folded(&minute);
+        assert_eq!(decode_folded(&packed).unwrap(), minute);
+        assert_eq!(
+            decode_folded(&encode_folded_bytes(&minute)).unwrap(),
+            minute
+        );
+        // Cut short, or with a byte too many: an error, never another minute.
+        assert!(decode_folded(&packed[..packed.len() - 1]).is_err());
+        assert!(decode_folded(&[packed.as_slice(), &[0]].concat()).is_err());
         assert!(decode_folded(&[7, 1, 0, 0, 0]).is_err());
         assert!(decode_folded(&[0, 1, 0, 5, 1]).is_err());
     }

@@ -1,6 +1,7 @@
 //! `improbe demo`: a zero-configuration tour. The built-in simulator runs a
 //! scripted outage, the real daemon probes it into a local SQLite file, each
-//! minute's verdict is printed as it closes, then the SLA table.
+//! minute's verdict is printed as it closes, with the sends whose delivery
+//! the history read-back found missing, then the SLA table.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::accounting::{self, MonthSelection};
-use crate::attempt::Kind;
+use crate::attempt::{Delivery, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::daemon;
@@ -28,7 +29,7 @@ const SETTLE: Duration = Duration::from_secs(4);
 
 /// The scripted minute for position `i` of the tour.
 fn scripted(i: u32, minute: DateTime<Utc>) -> (Phase, &'static str) {
-    match i % 3 {
+    match i % 4 {
         0 => (
             Phase {
                 minute,
@@ -49,7 +50,7 @@ fn scripted(i: u32, minute: DateTime<Utc>) -> (Phase, &'static str) {
             },
             "everything fails",
         ),
-        _ => (
+        2 => (
             Phase {
                 minute,
                 login: Behaviour::healthy(),
@@ -61,6 +62,18 @@ fn scripted(i: u32, minute: DateTime<Utc>) -> (Phase, &'static str) {
                 history: Behaviour::healthy(),
             },
             "only login works",
+        ),
+        // Accepted by the API, never in the histories: the SLA counts the
+        // minute available; the delivery read-back shows the sends lost.
+        _ => (
+            Phase {
+                minute,
+                login: Behaviour::healthy(),
+                send_direct: Behaviour::undelivered(),
+                send_group: Behaviour::undelivered(),
+                history: Behaviour::healthy(),
+            },
+            "sends accepted, never delivered",
         ),
     }
 }
@@ -127,13 +140,22 @@ pub async fn run(minutes: u32) -> anyhow::Result<()> {
         )
         .await?;
         let counts = book.counts(*minute);
+        let mut missing = 0;
+        store
+            .visit_attempts(
+                "demo",
+                MinuteRange::new(*minute, minute.next()),
+                &mut |attempt| missing += u32::from(attempt.delivery == Some(Delivery::Missing)),
+            )
+            .await?;
         println!(
-            "{}  {:<10} ok={:<3} fail={:<3} inconclusive={:<3} ({label})",
+            "{}  {:<10} ok={:<3} fail={:<3} inconclusive={:<3} undelivered={:<3} ({label})",
             minute.start().format("%H:%M UTC"),
             book.verdict(*minute).as_str(),
             counts.ok,
             counts.fail,
-            counts.inconclusive
+            counts.inconclusive,
+            missing
         );
     }
     let _ = stop.send(true);

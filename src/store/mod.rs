@@ -822,16 +822,16 @@ fn attempts_json(batch: &[Attempt]) -> String {
     struct Row<'a> {
         target: &'a str,
         prober: &'a str,
-        kind: &'a str,
+        kind: i16,
         started_at_ms: i64,
         minute: i64,
         latency_ms: Option<i64>,
-        outcome: &'a str,
+        outcome: i16,
         http_status: Option<i32>,
         error_code: Option<&'a str>,
         error: Option<&'a str>,
         reason: Option<&'a str>,
-        delivery: Option<&'a str>,
+        delivery: Option<i16>,
         delivered_ms: Option<i64>,
     }
     let rows: Vec<Row> = batch
@@ -839,16 +839,16 @@ fn attempts_json(batch: &[Attempt]) -> String {
         .map(|a| Row {
             target: &a.target,
             prober: &a.prober,
-            kind: a.kind.as_str(),
+            kind: a.kind.code(),
             started_at_ms: a.started_at_ms(),
             minute: a.minute().0,
             latency_ms: a.latency_ms,
-            outcome: a.outcome.as_str(),
+            outcome: a.outcome.code(),
             http_status: a.http_status,
             error_code: a.error_code.as_deref(),
             error: a.error.as_deref(),
             reason: a.reason.map(crate::attempt::InconclusiveReason::as_str),
-            delivery: a.delivery.map(crate::attempt::Delivery::as_str),
+            delivery: a.delivery.map(crate::attempt::Delivery::code),
             delivered_ms: a.delivery.and_then(crate::attempt::Delivery::delivered_ms),
         })
         .collect();

@@ -11,7 +11,7 @@ use sqlx::{
 use crate::attempt::rollup::{
     FoldedMinute, Folder, Rollup, RollupKey, decode_folded, encode_folded, is_foldable,
 };
-use crate::attempt::{Attempt, Delivery, Outcome};
+use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::minute::{Minute, MinuteRange};
 use crate::store::connection::Tx;
 use crate::store::sql::{Dialect, SqlStore, Value};
@@ -28,7 +28,8 @@ pub const FOLD_SLICE_MINUTES: i64 = 120;
 /// The predicate, in SQL, of the attempts [`is_foldable`] folds.
 macro_rules! foldable {
     () => {
-        "outcome = 'ok' AND (delivery IS NULL OR delivery <> 'missing')"
+        // Codes of migration 0009: outcome 0 ok, delivery 1 missing.
+        "outcome = 0 AND (delivery IS NULL OR delivery <> 1)"
     };
 }
 
@@ -41,6 +42,8 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     i64: Value<DB>,
+    i16: Value<DB>,
+    Option<i16>: Value<DB>,
     String: Value<DB>,
     Vec<u8>: Value<DB>,
     Option<i32>: Value<DB>,
@@ -620,15 +623,16 @@ where
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i16: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i16>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let kind: String = row.try_get(2)?;
+    let kind: i16 = row.try_get(2)?;
     let started_at_ms: i64 = row.try_get(3)?;
     let delivered_ms: Option<i64> = row.try_get(6)?;
     Ok(Attempt {
         target: row.try_get(0)?,
         prober: row.try_get(1)?,
-        kind: kind.parse().map_err(anyhow::Error::from)?,
+        kind: Kind::from_code(kind).map_err(anyhow::Error::from)?,
         started_at: crate::store::millis_to_instant(started_at_ms)?,
         latency_ms: row.try_get(4)?,
         outcome: Outcome::Ok,
@@ -637,8 +641,8 @@ where
         error: None,
         reason: None,
         delivery: row
-            .try_get::<Option<String>, _>(5)?
-            .map(|word| Delivery::from_stored(&word, delivered_ms))
+            .try_get::<Option<i16>, _>(5)?
+            .map(|code| Delivery::from_code(code, delivered_ms))
             .transpose()
             .map_err(anyhow::Error::from)?,
     })

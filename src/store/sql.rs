@@ -122,7 +122,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
 use crate::attempt::rollup::{Rollup, RollupKey};
-use crate::attempt::{Attempt, Delivery, InconclusiveReason};
+use crate::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
 use crate::config::ConfiguredExclusion;
 use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExcludedMinutes, ExclusionWindow, MonthStatement, ObservedMinutes, tiers};
@@ -143,6 +143,8 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     i64: Value<DB>,
+    i16: Value<DB>,
+    Option<i16>: Value<DB>,
     String: Value<DB>,
     Vec<u8>: Value<DB>,
     Option<i32>: Value<DB>,
@@ -197,7 +199,7 @@ where
             let span = spans.entry(a.target.as_str()).or_insert((ms, ms));
             *span = (span.0.min(ms), span.1.max(ms));
         }
-        let mut stored: HashMap<&str, HashSet<(String, String, i64)>> = HashMap::new();
+        let mut stored: HashMap<&str, HashSet<(String, i16, i64)>> = HashMap::new();
         for (target, (first, last)) in spans {
             let rows = sqlx::query(
                 "SELECT prober, kind, started_at_ms FROM attempts \
@@ -226,8 +228,7 @@ where
                     a.started_at_ms(),
                 );
                 let known = stored.get(key.0).is_some_and(|keys| {
-                    !keys.is_empty()
-                        && keys.contains(&(a.prober.clone(), a.kind.as_str().to_owned(), key.3))
+                    !keys.is_empty() && keys.contains(&(a.prober.clone(), a.kind.code(), key.3))
                 });
                 !known && seen.insert(key)
             })
@@ -248,15 +249,15 @@ where
         insert.push_values(attempts, |mut row, a| {
             row.push_bind(a.target.clone())
                 .push_bind(a.prober.clone())
-                .push_bind(a.kind.as_str())
+                .push_bind(a.kind.code())
                 .push_bind(a.started_at_ms())
                 .push_bind(a.latency_ms)
-                .push_bind(a.outcome.as_str())
+                .push_bind(a.outcome.code())
                 .push_bind(a.http_status)
                 .push_bind(a.error_code.clone())
                 .push_bind(a.error.clone())
                 .push_bind(a.reason.map(InconclusiveReason::as_str))
-                .push_bind(a.delivery.map(Delivery::as_str))
+                .push_bind(a.delivery.map(Delivery::code))
                 .push_bind(a.delivery.and_then(Delivery::delivered_ms));
         });
         if skip_stored {
@@ -385,7 +386,7 @@ where
              WHERE attempts.target = minute_buckets.target AND attempts.prober = minute_buckets.prober \
              AND attempts.started_at_ms >= minute_buckets.minute * 60000 \
              AND attempts.started_at_ms < (minute_buckets.minute + 1) * 60000 \
-             AND attempts.outcome = 'ok' AND attempts.latency_ms > $2) \
+             AND attempts.outcome = 0 AND attempts.latency_ms > $2) \
              WHERE target = $1 AND minute >= $3",
         )
         .bind(target)
@@ -890,16 +891,16 @@ where
         .fetch(executor);
         let mut visited = 0;
         while let Some(row) = rows.try_next().await? {
-            let kind: String = row.try_get("kind")?;
-            let outcome: String = row.try_get("outcome")?;
+            let kind: i16 = row.try_get("kind")?;
+            let outcome: i16 = row.try_get("outcome")?;
             let delivered_ms: Option<i64> = row.try_get("delivered_ms")?;
             visit(Attempt {
                 target: target.to_owned(),
                 prober: row.try_get("prober")?,
-                kind: kind.parse().map_err(anyhow::Error::from)?,
+                kind: Kind::from_code(kind).map_err(anyhow::Error::from)?,
                 started_at: millis_to_instant(row.try_get("started_at_ms")?)?,
                 latency_ms: row.try_get("latency_ms")?,
-                outcome: outcome.parse().map_err(anyhow::Error::from)?,
+                outcome: Outcome::from_code(outcome).map_err(anyhow::Error::from)?,
                 http_status: row.try_get::<Option<i32>, _>("http_status")?,
                 error_code: row.try_get("error_code")?,
                 error: row.try_get("error")?,
@@ -907,8 +908,8 @@ where
                     .try_get::<Option<String>, _>("reason")?
                     .and_then(|word| InconclusiveReason::from_stored(&word)),
                 delivery: row
-                    .try_get::<Option<String>, _>("delivery")?
-                    .map(|word| Delivery::from_stored(&word, delivered_ms))
+                    .try_get::<Option<i16>, _>("delivery")?
+                    .map(|code| Delivery::from_code(code, delivered_ms))
                     .transpose()
                     .map_err(anyhow::Error::from)?,
             });
@@ -948,6 +949,8 @@ where
     DB::Connection: Migrate,
     DB::Arguments: IntoArguments<DB>,
     i64: Value<DB>,
+    i16: Value<DB>,
+    Option<i16>: Value<DB>,
     String: Value<DB>,
     Vec<u8>: Value<DB>,
     Option<i32>: Value<DB>,

@@ -383,7 +383,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     .await;
     let _ = terminate(second);
 
-    let stored: HashSet<(String, String, i64)> =
+    let stored: HashSet<(String, i16, i64)> =
         sqlx::query_as("SELECT target, kind, started_at_ms FROM attempts")
             .fetch_all(&sqlx::SqlitePool::connect(&url).await.unwrap())
             .await
@@ -395,7 +395,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
         assert!(
             stored.contains(&(
                 attempt.target.clone(),
-                attempt.kind.to_string(),
+                attempt.kind.code(),
                 attempt.started_at_ms()
             )),
             "spooled attempt missing after the restart: {line}"

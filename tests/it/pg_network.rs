@@ -354,10 +354,11 @@ async fn every_command_works_through_pgbouncer_in_transaction_mode() {
     assert_eq!(sla, run(&pooled, &["sla", "--format", "json"]));
     let after: serde_json::Value = serde_json::from_str(&run(&direct, &report)).unwrap();
     assert_eq!(before["digest"], after["digest"]);
-    let failures: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE outcome = 'fail'")
-        .fetch_one(&mut sqlx::PgConnection::connect(&db.url).await.unwrap())
-        .await
-        .unwrap();
+    let failures: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM attempt_log WHERE outcome = 'fail'")
+            .fetch_one(&mut sqlx::PgConnection::connect(&db.url).await.unwrap())
+            .await
+            .unwrap();
     assert_eq!(failures, 60, "every failure stored once, and kept raw");
 }
 

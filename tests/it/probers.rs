@@ -104,7 +104,21 @@ pub async fn three_probers_aggregate_per_the_sla(
         sqlx::query_as("SELECT target, prober, started_at_ms, outcome, reason FROM attempts")
             .fetch_all(&pool)
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(
+                |(target, prober, started_at_ms, outcome, reason): (_, _, _, i16, _)| {
+                    let outcome = improbe::attempt::Outcome::from_code(outcome).unwrap();
+                    (
+                        target,
+                        prober,
+                        started_at_ms,
+                        outcome.as_str().to_owned(),
+                        reason,
+                    )
+                },
+            )
+            .collect();
     let made = answered(&healthy) + answered(&failing) + answered(&behind_broken_network);
     assert_eq!(attempts.len() as u64, made);
     for (_, prober, _, outcome, reason) in &attempts {

@@ -131,7 +131,7 @@ async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
 fn slow_the_demo_shows_the_scripted_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let out = crate::common::improbe_command()
-        .args(["demo", "--minutes", "3"])
+        .args(["demo", "--minutes", "4"])
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -154,6 +154,18 @@ fn slow_the_demo_shows_the_scripted_minutes() {
     assert_eq!(verdict_of("healthy"), "available");
     assert_eq!(verdict_of("everything fails"), "failure");
     assert_eq!(verdict_of("only login works"), "available");
+    // The SLA counts the lost sends' minute available; the read-back names them.
+    let lost = "sends accepted, never delivered";
+    assert_eq!(verdict_of(lost), "available");
+    let lost_line = stdout.lines().find(|l| l.contains(lost)).unwrap();
+    let undelivered: u32 = lost_line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("undelivered="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no undelivered count in {lost_line}"));
+    assert!(undelivered >= 20, "{lost_line}");
+    let healthy_line = stdout.lines().find(|l| l.contains("(healthy)")).unwrap();
+    assert!(healthy_line.contains("undelivered=0 "), "{healthy_line}");
     assert!(stdout.contains("AVAILABILITY"), "{stdout}");
     assert!(dir.path().join("improbe-demo.db").exists());
 }

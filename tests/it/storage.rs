@@ -18,6 +18,7 @@ crate::on_both_backends!(
     late_imports_and_exclusions_re_decide_folded_minutes,
     slow_counts_survive_folding_and_a_changed_rule_recounts_them,
     storage_reports_each_table_and_the_growth,
+    an_earlier_database_reads_the_same_after_the_word_codes,
 );
 
 const CONFIG: &str = r#"
@@ -436,4 +437,125 @@ fn check_config_warns_when_the_volume_cannot_hold_the_retention() {
     );
     let quiet = check(&one);
     assert!(!quiet.contains("need about"), "{quiet}");
+}
+
+/// A database written before attempts stored kind, outcome and delivery
+/// as codes (migration 0009) reads back the same attempts, and its
+/// `attempt_log` shows the same words.
+async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
+    use improbe::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
+    let start = at("2026-03-03T10:00:00Z");
+    let ms = start.timestamp_millis();
+    let rows = format!(
+        "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, http_status, \
+         error_code, error, reason, delivery, delivered_ms) VALUES \
+         ('tim', 'p1', 'login', {ms}, 80, 'ok', 200, NULL, NULL, NULL, NULL, NULL), \
+         ('tim', 'p1', 'send_direct', {}, 90, 'ok', 200, NULL, NULL, NULL, 'confirmed', 150), \
+         ('tim', 'p1', 'send_group', {}, 700, 'fail', 502, '70500', 'internal error', NULL, NULL, NULL), \
+         ('tim', 'p1', 'send_group', {}, 40, 'inconclusive', 200, '70001', 'sig expired', 'credentials', NULL, NULL), \
+         ('tim', 'p1', 'send_direct', {}, 95, 'ok', 200, NULL, NULL, NULL, 'missing', NULL)",
+        ms + 1_000,
+        ms + 2_000,
+        ms + 3_000,
+        ms + 4_000
+    );
+    let day = ms.div_euclid(86_400_000);
+    let log = "SELECT kind, outcome, delivery FROM attempt_log ORDER BY started_at";
+    let words: Vec<(String, String, Option<String>)> = if db.backend == "sqlite" {
+        let options = std::str::FromStr::from_str(&db.url)
+            .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
+            .unwrap();
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate!("migrations/sqlite")
+            .run_to(8, &pool)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(rows))
+            .execute(&pool)
+            .await
+            .unwrap();
+        db.store().await;
+        sqlx::query_as(log).fetch_all(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::migrate!("migrations/postgres")
+            .run_to(8, &pool)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT improbe_attempt_days(ARRAY[{day}::bigint])"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(rows))
+            .execute(&pool)
+            .await
+            .unwrap();
+        db.store().await;
+        sqlx::query_as(log).fetch_all(&pool).await.unwrap()
+    };
+    let word = |s: &str| s.to_owned();
+    assert_eq!(
+        words,
+        [
+            (word("login"), word("ok"), None),
+            (word("send_direct"), word("ok"), Some(word("confirmed"))),
+            (word("send_group"), word("fail"), None),
+            (word("send_group"), word("inconclusive"), None),
+            (word("send_direct"), word("ok"), Some(word("missing"))),
+        ]
+    );
+
+    let mut read = Vec::new();
+    db.store()
+        .await
+        .visit_attempts(
+            "tim",
+            improbe::minute::MinuteRange::new(
+                improbe::minute::Minute::containing(&start),
+                improbe::minute::Minute::containing(&start).next(),
+            ),
+            &mut |a| read.push(a),
+        )
+        .await
+        .unwrap();
+    let attempt = |second: i64, kind, latency, outcome, http_status| Attempt {
+        target: "tim".into(),
+        prober: "p1".into(),
+        kind,
+        started_at: start + Duration::seconds(second),
+        latency_ms: Some(latency),
+        outcome,
+        http_status: Some(http_status),
+        error_code: None,
+        error: None,
+        reason: None,
+        delivery: None,
+    };
+    let expected = vec![
+        attempt(0, Kind::Login, 80, Outcome::Ok, 200),
+        Attempt {
+            delivery: Some(Delivery::Confirmed {
+                after_ms: Some(150),
+            }),
+            ..attempt(1, Kind::SendDirect, 90, Outcome::Ok, 200)
+        },
+        Attempt {
+            error_code: Some("70500".into()),
+            error: Some("internal error".into()),
+            ..attempt(2, Kind::SendGroup, 700, Outcome::Fail, 502)
+        },
+        Attempt {
+            error_code: Some("70001".into()),
+            error: Some("sig expired".into()),
+            reason: Some(InconclusiveReason::Credentials),
+            ..attempt(3, Kind::SendGroup, 40, Outcome::Inconclusive, 200)
+        },
+        Attempt {
+            delivery: Some(Delivery::Missing),
+            ..attempt(4, Kind::SendDirect, 95, Outcome::Ok, 200)
+        },
+    ];
+    assert_eq!(read, expected);
 }

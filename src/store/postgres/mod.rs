@@ -65,7 +65,8 @@ impl Dialect for Postgres {
         Some("SELECT pg_advisory_xact_lock(29675202278285925)");
     /// A whole write in one statement, so one round trip whatever the
     /// batch: the attempts (a JSON array, so the statement's text never
-    /// changes and stays prepared), what the new ones add to their prober's
+    /// changes and stays prepared; kind, outcome and delivery as the codes
+    /// of migration 0009), what the new ones add to their prober's
     /// buckets, their minutes marked pending, and the watermark ($2, $3,
     /// $4; NULL for none). Only the rows `INSERT ... RETURNING` reports as
     /// new are counted, so a replayed attempt is neither stored nor counted
@@ -77,21 +78,21 @@ impl Dialect for Postgres {
     /// which the SQLite path and the contract tests use. Returns how many
     /// attempts were new and how many minutes they touched.
     const STORE_AT_ONCE: Option<&'static str> = Some(
-        "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind text, \
-         started_at_ms bigint, minute bigint, latency_ms bigint, outcome text, http_status integer, error_code text, \
-         error text, reason text, delivery text, delivered_ms bigint)), \
+        "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind smallint, \
+         started_at_ms bigint, minute bigint, latency_ms bigint, outcome smallint, http_status integer, error_code text, \
+         error text, reason text, delivery smallint, delivered_ms bigint)), \
          new AS (INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
          error, reason, delivery, delivered_ms) SELECT target, prober, kind, started_at_ms, latency_ms, outcome, http_status, \
          error_code, error, reason, delivery, delivered_ms FROM input \
-         WHERE NOT (outcome = 'ok' AND delivery IS DISTINCT FROM 'missing' AND EXISTS (SELECT 1 FROM minute_buckets AS b \
+         WHERE NOT (outcome = 0 AND delivery IS DISTINCT FROM 1 AND EXISTS (SELECT 1 FROM minute_buckets AS b \
          WHERE b.target = input.target AND b.minute = input.minute AND b.prober = input.prober AND b.folded IS NOT NULL)) \
          ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING \
          RETURNING target, prober, kind, started_at_ms, outcome, latency_ms), \
          counted AS (SELECT new.target, keyed.minute, new.prober, \
-         COUNT(*) FILTER (WHERE new.outcome = 'ok') AS ok_attempts, \
-         COUNT(*) FILTER (WHERE new.outcome = 'fail') AS fail_attempts, \
-         COUNT(*) FILTER (WHERE new.outcome = 'inconclusive') AS inconclusive_attempts, \
-         COUNT(*) FILTER (WHERE new.outcome = 'ok' AND new.latency_ms > rules.slow_after_ms) AS slow_ok_attempts \
+         COUNT(*) FILTER (WHERE new.outcome = 0) AS ok_attempts, \
+         COUNT(*) FILTER (WHERE new.outcome = 1) AS fail_attempts, \
+         COUNT(*) FILTER (WHERE new.outcome = 2) AS inconclusive_attempts, \
+         COUNT(*) FILTER (WHERE new.outcome = 0 AND new.latency_ms > rules.slow_after_ms) AS slow_ok_attempts \
          FROM new JOIN (SELECT DISTINCT target, prober, kind, started_at_ms, minute FROM input) AS keyed \
          USING (target, prober, kind, started_at_ms) LEFT JOIN latency_rules AS rules ON rules.target = new.target \
          GROUP BY new.target, keyed.minute, new.prober), \
