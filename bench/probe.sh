@@ -20,7 +20,8 @@
 #        PHASES="1 2" bench/probe.sh 60   (only those phases; default all four)
 #        CONFIRM=true bench/probe.sh 60   (phases 1 and 2 with the simulator's
 #        sends read back from its histories, as Tencent targets do by
-#        default; without it they are judged by the answer alone, like
+#        default, phase 1's targets each on a simulator of its own; without
+#        it they are judged by the answer alone, like
 #        blackbox_exporter's probes; CONFIRM=none leaves the key out, for
 #        a baseline build older than it)
 set -euo pipefail
@@ -51,13 +52,25 @@ hz=$(getconf CLK_TCK)
 
 $bin simulate --listen 127.0.0.1:19480 >/dev/null 2>&1 & pids+=($!)
 endpoint=http://127.0.0.1:19480
+# Read back, each target needs a conversation and a group of its own, as
+# a real app's are: on one simulator all targets would share its accounts
+# and group, and every read would page through the others' messages. So
+# with confirm_delivery, target N of phase 1 has a simulator of its own
+# (their CPU is not counted, as the single simulator's is not).
+if [ "$confirm" = true ]; then
+  for t in $(seq 1 100); do
+    $bin simulate --listen "127.0.0.1:$((19500 + t))" >/dev/null 2>&1 & pids+=($!)
+  done
+fi
 sleep 0.5
 
 write_config() { # targets interval db
   {
     printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$3"
     for t in $(seq 1 "$1"); do
-      printf '[[targets]]\nname = "t%s"\nprovider = "simulator"\ninterval = "%s"\ntimeout = "1s"\n[targets.simulator]\nendpoint = "%s"\n%s[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$t" "$2" "$endpoint" "$confirm_line"
+      local at=$endpoint
+      if [ "$confirm" = true ] && [ "$1" = 100 ]; then at="http://127.0.0.1:$((19500 + t))"; fi
+      printf '[[targets]]\nname = "t%s"\nprovider = "simulator"\ninterval = "%s"\ntimeout = "1s"\n[targets.simulator]\nendpoint = "%s"\n%s[targets.sla]\nservice_start = "2026-01-01"\ntimezone = "UTC"\nmonthly_fee = "1"\n' "$t" "$2" "$at" "$confirm_line"
     done
   } > "$out/probe-$1.toml"
 }

@@ -235,6 +235,40 @@ async fn more_sends_than_one_page_all_match() {
     );
 }
 
+/// A send's answer gives the server's time of the message, so the reads
+/// that look for it cover the last seconds only, not a full page or more
+/// of older messages.
+#[tokio::test]
+async fn reads_cover_from_the_answered_send_only() {
+    let sim = simulator().await;
+    let probe = confirming_probe_with(&sim, "a", DeliveryMode::Record, Duration::from_secs(8));
+    // Older traffic: more than one 13 KB page one-to-one, more than two
+    // 20-message pages in the group.
+    let direct = (0..70).map(|_| probe.attempt(Kind::SendDirect));
+    let group = (0..45).map(|_| probe.attempt(Kind::SendGroup));
+    tokio::join!(
+        futures_util::future::join_all(direct),
+        futures_util::future::join_all(group)
+    );
+    // Past the second those were stamped with, and the answered slack.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let before = sim.history_stats().received;
+    let (direct, group) = tokio::join!(
+        probe.attempt(Kind::SendDirect),
+        probe.attempt(Kind::SendGroup)
+    );
+    for result in [direct, group] {
+        assert!(
+            matches!(result.delivery, Some(Delivery::Confirmed { .. })),
+            "{result:?}"
+        );
+    }
+    let reads = sim.history_stats().received - before;
+    // One read of each history: one page each. A read from a minute back
+    // would take two pages one-to-one and three in the group.
+    assert!(reads <= 3, "{reads} history requests for two sends");
+}
+
 /// Through `improbe run`: a Tencent target's sends are stored with their
 /// delivery, and a lost one is in the report's undelivered list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

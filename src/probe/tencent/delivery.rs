@@ -38,9 +38,15 @@ pub const GROUP_PAGE: u64 = 20;
 /// Messages per `admin_getroammsg` page asked for; Tencent also cuts a page
 /// at 13 KB and says so with `Complete: 0`.
 pub const DIRECT_PAGE: u64 = 100;
-/// A history read starts this far before the oldest waiting send, so a
-/// server clock a little behind ours still shows it.
+/// Until its answer gives the server's time of a send, a read starts this
+/// far before our clock's, so a server clock a little behind ours still
+/// shows it.
 const CLOCK_SLACK_SECS: i64 = 60;
+/// Once the answer has given it (`MsgTime`, whole seconds, the message's
+/// `MsgTimeStamp` in the histories), a read starts this far before it: a
+/// window of a few messages instead of a minute's (docs/providers.md
+/// "Tencent: reading the histories back").
+const ANSWERED_SLACK_SECS: i64 = 1;
 
 /// The history calls, as `/metrics` labels them.
 pub const DIRECT_HISTORY: &str = "admin_getroammsg";
@@ -49,8 +55,8 @@ pub const GROUP_HISTORY: &str = "group_msg_get_simple";
 /// A send waiting to be read back.
 struct Waiting {
     place: Place,
-    /// When it was sent (Unix seconds), for the read's time range.
-    sent_at_secs: i64,
+    /// The earliest history time (Unix seconds) a read must cover to show it.
+    read_from_secs: i64,
     /// From when a read that does not show it makes it `missing`.
     check_after: Instant,
     seen: oneshot::Sender<Sighting>,
@@ -103,13 +109,21 @@ impl HistoryWatch {
             probe_id.to_owned(),
             Waiting {
                 place,
-                sent_at_secs,
+                read_from_secs: sent_at_secs - CLOCK_SLACK_SECS,
                 check_after,
                 seen: tx,
             },
         );
         self.wake.notify_one();
         rx
+    }
+
+    /// The send's answer gave the server's time of the message: later
+    /// reads need cover only from just before it.
+    pub fn answered(&self, probe_id: &str, server_secs: i64) {
+        if let Some(w) = self.waiting.locked().get_mut(probe_id) {
+            w.read_from_secs = server_secs - ANSWERED_SLACK_SECS;
+        }
     }
 
     pub fn is_waiting(&self) -> bool {
@@ -132,16 +146,14 @@ impl HistoryWatch {
                     .locked()
                     .values()
                     .filter(|w| w.place == place)
-                    .map(|w| w.sent_at_secs)
+                    .map(|w| w.read_from_secs)
                     .min();
                 let Some(oldest) = oldest else { continue };
                 let started = Instant::now();
-                let read = tokio::time::timeout(
-                    READ_LIMIT,
-                    read_history(&histories, place, oldest - CLOCK_SLACK_SECS),
-                )
-                .await
-                .unwrap_or(Err(Fault::Provider));
+                let read =
+                    tokio::time::timeout(READ_LIMIT, read_history(&histories, place, oldest))
+                        .await
+                        .unwrap_or(Err(Fault::Provider));
                 let api = match place {
                     Place::Direct => DIRECT_HISTORY,
                     Place::Group => GROUP_HISTORY,
@@ -268,6 +280,12 @@ struct RoamRequest<'a> {
     last_key: Option<String>,
 }
 
+// A history page is read with `Lenient` on its leaves only: an untagged
+// enum buffers the value it wraps before reading it, so one around each
+// list and message would copy a page once per level of nesting. A page
+// whose lists are not lists is unreadable, which leaves its sends
+// unconfirmed, as a failed read does.
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RoamAnswer {
@@ -278,7 +296,7 @@ struct RoamAnswer {
     #[serde(default)]
     last_msg_key: Lenient<String>,
     #[serde(default)]
-    msg_list: Lenient<Vec<HistoryMessage>>,
+    msg_list: Vec<HistoryMessage>,
 }
 
 #[derive(Serialize)]
@@ -297,7 +315,7 @@ struct GroupAnswer {
     #[serde(default)]
     is_finished: Lenient<i64>,
     #[serde(default)]
-    rsp_msg_list: Lenient<Vec<HistoryMessage>>,
+    rsp_msg_list: Vec<HistoryMessage>,
 }
 
 /// A message as both histories give it: only what matching needs.
@@ -311,7 +329,7 @@ struct HistoryMessage {
     #[serde(default)]
     msg_time_stamp: Lenient<i64>,
     #[serde(default)]
-    msg_body: Lenient<Vec<HistoryElem>>,
+    msg_body: Vec<HistoryElem>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,7 +338,7 @@ struct HistoryElem {
     #[serde(default)]
     msg_type: Lenient<String>,
     #[serde(default)]
-    msg_content: Lenient<HistoryContent>,
+    msg_content: HistoryContent,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -335,12 +353,10 @@ impl HistoryMessage {
     fn texts_from(&self, sender: &str) -> impl Iterator<Item = String> + '_ {
         let ours = self.from_account.get().map(String::as_str) == Some(sender);
         self.msg_body
-            .get()
-            .into_iter()
-            .flatten()
+            .iter()
             .filter(move |_| ours)
             .filter(|e| e.msg_type.get().map(String::as_str) == Some("TIMTextElem"))
-            .filter_map(|e| e.msg_content.get().and_then(|c| c.text.get()).cloned())
+            .filter_map(|e| e.msg_content.text.get().cloned())
     }
 }
 
@@ -365,7 +381,7 @@ async fn read_direct(histories: &Histories, since_secs: i64) -> Result<Vec<Strin
             },
         )
         .await?;
-        for message in page.msg_list.get().into_iter().flatten() {
+        for message in &page.msg_list {
             texts.extend(message.texts_from(&histories.sender));
         }
         if page.complete.get().copied().unwrap_or(1) != 0 {
@@ -398,7 +414,7 @@ async fn read_group(histories: &Histories, since_secs: i64) -> Result<Vec<String
             },
         )
         .await?;
-        let messages = page.rsp_msg_list.get().map_or(&[][..], Vec::as_slice);
+        let messages = page.rsp_msg_list.as_slice();
         for message in messages {
             texts.extend(message.texts_from(&histories.sender));
         }

@@ -108,6 +108,9 @@ pub struct Answer {
     result_item: Lenient<Vec<CheckedAccount>>,
     #[serde(default)]
     msg_drop_reason: Lenient<String>,
+    /// A send's server time (Unix seconds), as the histories show it.
+    #[serde(default)]
+    msg_time: Lenient<i64>,
 }
 
 /// One item of `account_check`'s `ResultItem`.
@@ -487,8 +490,14 @@ impl TencentProbe {
             let sent_at = self.client.clock.now().timestamp();
             w.expect(probe_id, place, sent_at, started, self.timeout)
         });
+        let mut server_time = None;
         let mut outcome = match self.client.call(command, body, false).await {
-            Ok(reply) => judge(&reply),
+            Ok(reply) => {
+                if self.watch.is_some() {
+                    server_time = reply.answer().and_then(|a| a.msg_time.get().copied());
+                }
+                judge(&reply)
+            }
             Err(e) => ProbeOutcome::fail(None, None, e),
         };
         let Some(((watch, _), seen)) = self.watch.as_ref().zip(seen) else {
@@ -497,6 +506,9 @@ impl TencentProbe {
         if outcome.outcome != Outcome::Ok {
             watch.forget(probe_id);
             return outcome;
+        }
+        if let Some(server_secs) = server_time {
+            watch.answered(probe_id, server_secs);
         }
         outcome.answered_after = Some(started.elapsed());
         let awaited = AwaitedDelivery {
