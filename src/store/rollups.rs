@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use sqlx::{
-    AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type,
-};
+use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Executor, QueryBuilder, Row, Type};
 
 use crate::attempt::rollup::{
     FoldedMinute, Folder, Rollup, RollupKey, decode_folded, encode_folded, is_foldable,
@@ -14,7 +12,7 @@ use crate::attempt::rollup::{
 use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::minute::{Minute, MinuteRange};
 use crate::store::connection::Tx;
-use crate::store::sql::{Dialect, SqlStore, Value};
+use crate::store::sql::sql_impl;
 use chrono::{DateTime, Utc};
 
 use crate::store::{CompactSummary, StoreResult, TableUse, keep_prepared};
@@ -36,24 +34,7 @@ macro_rules! foldable {
 /// Buckets per update: 3 columns each, well under both backends' limits.
 const ROLLUP_BATCH: usize = 500;
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    i64: Value<DB>,
-    i16: Value<DB>,
-    Option<i16>: Value<DB>,
-    String: Value<DB>,
-    Vec<u8>: Value<DB>,
-    Option<i32>: Value<DB>,
-    Option<i64>: Value<DB>,
-    Option<String>: Value<DB>,
-    for<'a> &'a str: Type<DB> + Encode<'a, DB> + ColumnIndex<DB::Row>,
-    for<'a> Option<&'a str>: Type<DB> + Encode<'a, DB>,
-    for<'a> &'a [u8]: Type<DB> + Encode<'a, DB> + Decode<'a, DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+sql_impl! {
     /// The storage round's work on the database: successes before
     /// `fold_before` folded, and the raw attempts (and folded successes) of
     /// each target in `prune` that started before its instant deleted.

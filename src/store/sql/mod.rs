@@ -1,0 +1,197 @@
+//! The Store implementation both backends share: one implementation over
+//! sqlx's `Database`, with what differs between the dialects (transaction
+//! start, per-target locks, the one-statement write, the typed
+//! `service_months` upsert, the migrations) in [`Dialect`], which
+//! `sqlite.rs` and `postgres/` implement. Each file here holds one concern:
+//! `writes.rs` (attempts in, buckets counted), `verdicts.rs`, `latency.rs`,
+//! `exclusions.rs`, `months.rs`, `heartbeats.rs`, `outbox.rs`, `reads.rs`
+//! (attempts out) and `store.rs` (the `Store` trait over them).
+//!
+//! Statements built with `QueryBuilder` hold a number of rows that varies
+//! with the batch, so each row count is a statement of its own: only the
+//! sizes that repeat are kept in sqlx's per-connection statement cache
+//! (`keep_prepared`), where SQLite would otherwise hold every such prepared
+//! program (tens of kilobytes for a batch) for as long as the cache does.
+
+use sqlx::database::HasStatementCache;
+use sqlx::migrate::Migrator;
+use std::collections::BTreeSet;
+
+use sqlx::{Database, Decode, Encode, Type};
+
+use super::StoreResult;
+use super::connection::{Db, Tx};
+
+/// What one backend's SQL says differently; the rest is [`SqlStore`]'s.
+pub trait Dialect: Database + HasStatementCache {
+    /// `Store::backend`: "sqlite" or "postgres".
+    const BACKEND: &'static str;
+    /// Starts a write transaction.
+    const BEGIN_WRITE: &'static str;
+    /// Starts a read-only transaction whose reads all see one snapshot.
+    const BEGIN_SNAPSHOT: &'static str;
+    /// Takes the per-target locks of a JSON list of names, in one fixed
+    /// order; `None` where the database admits one writer at a time.
+    const LOCK_TARGETS: Option<&'static str>;
+    /// The targets with pending minutes whose locks are free now.
+    const TRY_LOCK_PENDING_TARGETS: &'static str;
+    /// Serialises changes to the exclusion windows; `None` as for targets.
+    const LOCK_EXCLUSIONS: Option<&'static str>;
+    /// A whole write in one statement, where the dialect can.
+    const STORE_AT_ONCE: Option<&'static str>;
+    /// Whether the daemon's writes leave re-decision to the settle loop.
+    const DEFER_REDECISION: bool;
+    /// The `service_months` upsert, with the dialect's casts.
+    const SAVE_SERVICE_MONTH: &'static str;
+    /// Each table's bytes on disk, indexes included: rows of (name, bytes).
+    const TABLE_BYTES: &'static str;
+    /// The whole database's bytes on disk.
+    const DATABASE_BYTES: &'static str;
+    /// Answers non-zero when the database must be converted once before
+    /// [`Self::RECLAIM_STEP`] can give space back.
+    const NEEDS_CONVERSION: Option<&'static str>;
+    /// That conversion.
+    const CONVERT: &'static [&'static str];
+    /// Gives some freed pages back to the file system, in a transaction of
+    /// its own short enough for a writer to wait behind.
+    const RECLAIM_STEP: Option<&'static str>;
+    /// Pages freed and not given back yet.
+    const FREE_PAGES: Option<&'static str>;
+    /// Run once the pages are given back.
+    const AFTER_RECLAIM: &'static [&'static str];
+    /// Creates the missing `attempts` partitions of the UTC days (since
+    /// the epoch) of JSON array $1, where attempts are partitioned by day.
+    const ENSURE_DAYS: Option<&'static str>;
+    /// The names of the day partitions, where attempts are partitioned.
+    const DAY_PARTITIONS: Option<&'static str>;
+    /// Locks day partition $1 against writes, and against another storage
+    /// round, until the transaction ends.
+    const LOCK_DAY: Option<&'static str>;
+    /// Replaces day partition $1 (days since the epoch) by a copy without
+    /// its successes ($2 true) and without the attempts of the targets of
+    /// the JSON object $3 (target -> milliseconds) that started before
+    /// their instant. Answers the rows it had and the rows it kept.
+    const REWRITE_DAY: Option<&'static str>;
+
+    fn migrator() -> &'static Migrator;
+    /// Taken before migrating, in the migrations' transaction, where the
+    /// migrations run in one (`Self::migrator` takes no lock of its own);
+    /// `None`: the migrator's own locking.
+    const MIGRATION_LOCK: Option<&'static str>;
+    /// Drops every prepared statement of the session, where statements
+    /// can be prepared by name.
+    const FORGET_PREPARED: Option<&'static str>;
+
+    /// How many rows a statement changed (each driver has its own result type).
+    fn rows_affected(result: Self::QueryResult) -> u64;
+}
+
+/// A value both stored and read back: what every bound column type is.
+pub trait Value<DB: Database>: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> {}
+
+impl<DB: Database, T> Value<DB> for T where
+    T: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>
+{
+}
+
+/// The store on one backend: a pool for writes and one for reads, so
+/// neither can starve the other.
+pub struct SqlStore<DB: Database> {
+    pub(super) pool: Db<DB>,
+    pub(super) readers: Db<DB>,
+    /// UTC days (since the epoch) whose `attempts` partition this process
+    /// knows exists, where the dialect partitions by day.
+    known_days: std::sync::Mutex<BTreeSet<i64>>,
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    /// `unnamed`: every statement unprepared and in a transaction, for a
+    /// pooler in transaction mode (`connection.rs`).
+    pub(super) fn new(pool: sqlx::Pool<DB>, readers: sqlx::Pool<DB>, unnamed: bool) -> Self {
+        SqlStore {
+            pool: Db::new(pool, unnamed),
+            readers: Db::new(readers, unnamed),
+            known_days: Default::default(),
+        }
+    }
+}
+
+/// The bounds sqlx needs to run this folder's statements on `DB`. Rust does
+/// not carry bounds on other types (`i64: Value<DB>`) from a trait to its
+/// users, so every impl must state them: `sql_impl! { ... }` writes `impl
+/// SqlStore` with them (each file here, and `rollups.rs`), and
+/// `sql_impl! { Store; ... }` the `Store` impl.
+macro_rules! sql_impl {
+    (@with [$($head:tt)*] $($item:tt)*) => {
+        $($head)*
+        where
+            DB: $crate::store::sql::Dialect,
+            for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+            DB::Connection: sqlx::migrate::Migrate,
+            DB::Arguments: sqlx::IntoArguments<DB>,
+            i64: $crate::store::sql::Value<DB>,
+            i16: $crate::store::sql::Value<DB>,
+            Option<i16>: $crate::store::sql::Value<DB>,
+            String: $crate::store::sql::Value<DB>,
+            Vec<u8>: $crate::store::sql::Value<DB>,
+            Option<i32>: $crate::store::sql::Value<DB>,
+            Option<i64>: $crate::store::sql::Value<DB>,
+            Option<String>: $crate::store::sql::Value<DB>,
+            for<'a> &'a str: sqlx::Type<DB> + sqlx::Encode<'a, DB> + sqlx::ColumnIndex<DB::Row>,
+            for<'a> Option<&'a str>: sqlx::Type<DB> + sqlx::Encode<'a, DB>,
+            for<'a> &'a [u8]: sqlx::Type<DB> + sqlx::Encode<'a, DB> + sqlx::Decode<'a, DB>,
+            usize: sqlx::ColumnIndex<DB::Row>,
+        {
+            $($item)*
+        }
+    };
+    (Store; $($item:tt)*) => {
+        $crate::store::sql::sql_impl! {
+            @with [
+                #[async_trait::async_trait]
+                impl<DB> $crate::store::Store for $crate::store::sql::SqlStore<DB>
+            ]
+            $($item)*
+        }
+    };
+    ($($item:tt)*) => {
+        $crate::store::sql::sql_impl! {
+            @with [impl<DB> $crate::store::sql::SqlStore<DB>]
+            $($item)*
+        }
+    };
+}
+
+pub(crate) use sql_impl;
+
+mod exclusions;
+mod heartbeats;
+mod latency;
+mod months;
+mod outbox;
+mod reads;
+mod store;
+mod verdicts;
+mod writes;
+
+sql_impl! {
+    /// Starts a write transaction. It takes no lock shared by the
+    /// fleet: what must happen one at a time takes the per-target
+    /// locks of [`Self::lock_targets`] (docs/many-regions.md).
+    pub(super) async fn begin_write(&self) -> StoreResult<Tx<'static, DB>> {
+        Ok(self.pool.begin_with(DB::BEGIN_WRITE).await?)
+    }
+
+    /// Waits for the locks of `targets`, taken in one statement in
+    /// one fixed order (so two callers cannot deadlock), held until
+    /// the transaction ends. A target's verdicts and roll-up change
+    /// only under its lock, so a re-decision reads what every
+    /// earlier one wrote.
+    pub(super) async fn lock_targets(tx: &mut Tx<'_, DB>, targets: &BTreeSet<String>) -> StoreResult<()> {
+        if let (Some(lock), false) = (DB::LOCK_TARGETS, targets.is_empty()) {
+            let list = serde_json::to_string(targets).map_err(anyhow::Error::from)?;
+            sqlx::query(lock).bind(list).execute(tx.on()).await?;
+        }
+        Ok(())
+    }
+}
