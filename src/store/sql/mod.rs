@@ -3,7 +3,7 @@
 //! start, per-target locks, the one-statement write, the typed
 //! `service_months` upsert, the migrations) in [`Dialect`], which
 //! `sqlite.rs` and `postgres/` implement. Each file here holds one concern:
-//! `writes.rs` (attempts in, buckets counted), `verdicts.rs`, `latency.rs`,
+//! `writes.rs` (attempts in, buckets counted), `days.rs` (partitions), `verdicts.rs`, `latency.rs`,
 //! `exclusions.rs`, `months.rs`, `heartbeats.rs`, `outbox.rs`, `reads.rs`
 //! (attempts out) and `store.rs` (the `Store` trait over them).
 //!
@@ -164,6 +164,7 @@ macro_rules! sql_impl {
 
 pub(crate) use sql_impl;
 
+mod days;
 mod exclusions;
 mod heartbeats;
 mod latency;
