@@ -29,16 +29,17 @@ pub fn bytes_per_target_day(usage: &StorageUse, targets: usize) -> i64 {
 }
 
 /// SQLite bytes one attempt costs while its day is raw, the day's minute
-/// tables included (bench/storage.sh 30 10: 3,443,930 bytes for a target's
-/// 51,840 attempts a day).
-pub const RAW_BYTES_PER_ATTEMPT: u64 = 66;
+/// tables included (bench/storage.sh 30 10 at dd3d030: 2,502,656 bytes for
+/// a target's 51,840 attempts a day).
+pub const RAW_BYTES_PER_ATTEMPT: u64 = 49;
 /// SQLite bytes one minute of one target costs once its successes are
 /// folded: its bucket with the rollups, its verdict, its share of the
-/// hourly roll-up (bench/storage.sh 30 10: 219 KB a day).
-pub const FOLDED_BYTES_PER_MINUTE: u64 = 152;
+/// hourly roll-up (bench/storage.sh 30 10 at dd3d030: 309 KB a folded day,
+/// less its evidence, is 174 KB).
+pub const FOLDED_BYTES_PER_MINUTE: u64 = 121;
 /// SQLite bytes one failed or inconclusive attempt costs, kept raw for the
-/// whole evidence period (bench/storage.sh 30 10: 159 KB for 1,294 a day).
-pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 123;
+/// whole evidence period (dd3d030: 135 KB for 1,294 a day).
+pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 105;
 /// The share of attempts, per thousand, assumed to be evidence when sizing
 /// ahead: bench/storage.sh's 2 % failed and 0.5 % inconclusive.
 pub const ASSUMED_EVIDENCE_PER_MILLE: u64 = 25;
@@ -150,9 +151,9 @@ mod tests {
         let text = "[[targets]]\nname = \"t\"\nprovider = \"simulator\"\ninterval = \"5s\"\ntimeout = \"5s\"\n\
                     [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n";
         let config = crate::config::Config::parse(text, "test").unwrap();
-        // 7 raw days at 3.4 MB and 393 folded at 0.38 MB: about 175 MB.
+        // 7 raw days at 2.5 MB and 393 folded at 0.31 MB: about 140 MB.
         let needed = bytes_needed(&config);
-        assert!((170_000_000..180_000_000).contains(&needed), "{needed}");
+        assert!((135_000_000..145_000_000).contains(&needed), "{needed}");
     }
 
     #[test]
