@@ -2,7 +2,9 @@
 
 pub mod changes;
 mod connection;
+mod error;
 mod postgres;
+mod records;
 mod rollups;
 mod sql;
 mod sqlite;
@@ -12,15 +14,23 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use error::{
+    StoreError, StoreResult, TlsProblem, WriteErrorReason, is_unavailable, redact_url,
+};
 pub use postgres::PostgresStore;
+pub use records::{
+    AfterFailure, AttemptSource, ClaimedNotification, CompactSummary, ExclusionSource, Heartbeat,
+    IngestSummary, MinuteVerdict, NewExclusion, NewNotification, ProberMark, SettlementFacts,
+    StorageUse, StoredExclusion, StoredNotification, TableUse,
+};
 pub use sqlite::SqliteStore;
 
 use crate::attempt::Attempt;
 use crate::attempt::rollup::{Rollup, RollupKey};
 use crate::config::{ConfiguredExclusion, Pooler};
 use crate::minute::{Minute, MinuteRange};
-use crate::sla::{ExclusionWindow, MonthStatement, ObservedMinutes};
-use crate::verdict::{OutcomeCounts, Verdict};
+use crate::sla::{MonthStatement, ObservedMinutes};
+use crate::verdict::OutcomeCounts;
 
 /// Attempts written in one statement. 10 columns × 1,000 rows stays well under
 /// both backends' bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
@@ -28,204 +38,6 @@ const ATTEMPT_BATCH: usize = 1_000;
 
 /// Minutes per `IN (...)` list when re-deciding verdicts.
 const MINUTE_CHUNK: usize = 500;
-
-/// What one [`Store::ingest`] call changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IngestSummary {
-    /// Attempts read from the source.
-    pub attempts: u64,
-    /// Attempts that were new; the rest were already stored.
-    pub inserted: u64,
-    /// Distinct target minutes whose verdict was re-decided.
-    pub minutes_touched: u64,
-}
-
-/// One row of the `minute_verdicts` view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MinuteVerdict {
-    pub minute: Minute,
-    pub verdict: Verdict,
-    pub counts: OutcomeCounts,
-    pub probers: i64,
-}
-
-/// One prober's minute: it was alive, and what its scheduler did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heartbeat {
-    pub prober: String,
-    pub minute: Minute,
-    pub scheduled: i64,
-    pub started: i64,
-    /// Starts skipped: too many in flight, minute already proven, or quota.
-    pub skipped: i64,
-    pub finished: i64,
-}
-
-/// How far one prober's stored attempts are complete: every attempt it
-/// started before `complete_until` is in the database (docs/many-regions.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProberMark {
-    pub prober: String,
-    pub complete_until: DateTime<Utc>,
-    /// When the prober last said so, on its own clock.
-    pub reported_at: DateTime<Utc>,
-}
-
-/// What decides which minutes are settled: every prober's watermark, and the
-/// earliest minute whose verdict still waits for re-decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SettlementFacts {
-    pub marks: Vec<ProberMark>,
-    pub earliest_pending: Option<Minute>,
-}
-
-/// Where an exclusion window came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExclusionSource {
-    /// `[[exclusions]]` in the config file, synchronised on start.
-    Config,
-    /// `improbe exclusions add`.
-    Cli,
-}
-
-impl ExclusionSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExclusionSource::Config => "config",
-            ExclusionSource::Cli => "cli",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        if s == "cli" {
-            ExclusionSource::Cli
-        } else {
-            ExclusionSource::Config
-        }
-    }
-}
-
-/// An exclusion window to record from the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewExclusion {
-    pub target: String,
-    pub window: ExclusionWindow,
-    pub reason: String,
-    pub announced_at: Option<DateTime<Utc>>,
-    pub recorded_at: DateTime<Utc>,
-    pub recorded_by: String,
-}
-
-/// An exclusion window as kept in the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredExclusion {
-    pub id: i64,
-    pub target: String,
-    pub window: ExclusionWindow,
-    pub reason: String,
-    pub announced_at: Option<DateTime<Utc>>,
-    pub source: ExclusionSource,
-    pub recorded_at: DateTime<Utc>,
-    pub recorded_by: String,
-}
-
-impl StoredExclusion {
-    /// The contract excludes only maintenance announced in advance.
-    pub fn has_prior_notice(&self) -> bool {
-        self.announced_at.is_some_and(|at| at < self.window.start)
-    }
-}
-
-/// One event for one channel, to be written to the `notifications` outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewNotification {
-    /// Stable per event (docs/notifications.md): what makes a decision
-    /// taken by several probers, or again after a restart, one row.
-    pub event_key: String,
-    pub channel: String,
-    pub target: String,
-    pub event: String,
-    /// The event as JSON, as a webhook receives it (never a secret).
-    pub payload: String,
-    pub decided_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A notification leased to one prober for sending.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimedNotification {
-    pub id: i64,
-    pub event_key: String,
-    pub payload: String,
-    /// Sending tries so far, this one included.
-    pub tries: i64,
-}
-
-/// A row of the outbox as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredNotification {
-    pub id: i64,
-    pub event_key: String,
-    pub channel: String,
-    pub target: String,
-    pub event: String,
-    pub payload: String,
-    pub tries: i64,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub sent_by: Option<String>,
-    /// Set when the receiver refused the event for good.
-    pub gave_up_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-}
-
-/// What becomes of a notification after a failed try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterFailure {
-    /// Due again at this instant; later events of the channel wait.
-    RetryAt(DateTime<Utc>),
-    /// Refused for good at this instant: never sent, and the channel moves on.
-    GiveUp(DateTime<Utc>),
-}
-
-/// What one [`Store::compact`] call did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CompactSummary {
-    /// Successful attempts folded (their raw rows gone).
-    pub folded: u64,
-    /// Prober minutes whose folded successes were written or extended.
-    pub rollups: u64,
-    /// Raw attempts pruned past retention.
-    pub pruned: u64,
-    /// The longest transaction it ran.
-    pub longest_transaction: std::time::Duration,
-    /// The longest a write of fresh attempts could have waited behind it:
-    /// on SQLite its longest transaction (one writer at a time); on
-    /// PostgreSQL the swap of a day partition, the only moment it holds a
-    /// lock such writes wait for.
-    pub longest_writer_wait: std::time::Duration,
-}
-
-/// One table's use of the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableUse {
-    pub table: String,
-    /// On disk, its indexes included.
-    pub bytes: i64,
-    pub rows: i64,
-    /// Rows of the period asked for, where the table has a time column.
-    pub recent_rows: Option<i64>,
-}
-
-/// What the database costs on disk ([`Store::storage_use`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageUse {
-    pub tables: Vec<TableUse>,
-    /// The whole database on disk (SQLite: the main file's pages).
-    pub database_bytes: i64,
-}
-
-/// A source of attempts for [`Store::ingest`]; an `Err` item aborts the whole ingest.
-pub type AttemptSource<'a> = dyn Iterator<Item = anyhow::Result<Attempt>> + Send + 'a;
 
 /// The database behind improbe. Both backends pass the same contract tests.
 #[async_trait]
@@ -490,15 +302,6 @@ pub async fn prepare(
     Ok(())
 }
 
-/// Whether an error from [`prepare`] or any store call means the database
-/// cannot be used now (retry: [`StoreError::is_unavailable`]) rather than
-/// answered with a refusal (give up).
-pub fn is_unavailable(error: &anyhow::Error) -> bool {
-    error
-        .downcast_ref::<StoreError>()
-        .is_some_and(StoreError::is_unavailable)
-}
-
 /// Like [`open`], except that PostgreSQL is not contacted: the store
 /// connects on first use, so the daemon starts probing (and spooling) at
 /// once, whether or not the database answers. The daemon's first
@@ -509,287 +312,6 @@ pub async fn open_or_wait(url: &str, pooler: Pooler) -> anyhow::Result<Arc<dyn S
         return Ok(Arc::new(PostgresStore::connect_lazy(url, pooler)?));
     }
     open(url).await
-}
-
-/// What went wrong with the database, decided once where the driver's error
-/// is first seen: callers choose between waiting (unavailable) and giving
-/// up (refused) by matching, not by digging through error chains.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database did not answer at all: refused or lost connection, timed
-    /// out, or a server shutting down or still starting up. An outage: retry.
-    #[error("the database does not answer: {0}")]
-    Unreachable(#[source] sqlx::Error),
-    /// TLS with the database failed: its certificate does not verify, it
-    /// refused ours, or it offers no TLS. Named for what it is, never as an
-    /// outage; retried like one, since a certificate renewed on the server
-    /// fixes it without improbe (docs/many-regions.md "TLS to PostgreSQL").
-    #[error("{0}: {1}")]
-    Tls(TlsProblem, sqlx::Error),
-    /// Statements prepared on one server connection were missing, or
-    /// another client's, on the next: a pooler in transaction mode that
-    /// improbe was not told of.
-    #[error(
-        "prepared statements do not survive from one transaction to the next here: the database is reached \
-         through a connection pooler in transaction mode; set `[database] pooler = \"transaction\"` \
-         (docs/many-regions.md \"Through a connection pooler\")"
-    )]
-    PoolerInTransactionMode(#[source] sqlx::Error),
-    /// The database answered with an error: wrong password, unknown database,
-    /// missing privilege, a failed statement. Retrying will not help.
-    #[error("the database refused: {0}")]
-    Refused(#[source] sqlx::Error),
-    /// Anything else: data that does not decode, a failed attempt source.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-/// Why TLS with the database failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TlsProblem {
-    #[error(
-        "the database's certificate is not signed by a CA improbe trusts: give the URL's sslrootcert the CA that signed it"
-    )]
-    UnknownIssuer,
-    #[error(
-        "the database's certificate is not valid for the host name in the URL (sslmode=verify-full checks it): \
-         connect by a name the certificate holds"
-    )]
-    WrongHostName,
-    #[error("the database's certificate has expired")]
-    Expired,
-    #[error("the database's certificate is not valid yet: check this machine's clock")]
-    NotValidYet,
-    #[error("the database's certificate does not verify: {0}")]
-    BadCertificate(String),
-    #[error(
-        "the database refused improbe's client certificate (the URL's sslcert and sslkey): TLS alert {0}"
-    )]
-    ClientCertificateRefused(String),
-    #[error("the database does not offer TLS, and the URL's sslmode requires it")]
-    NoTlsOffered,
-    #[error("TLS with the database failed: {0}")]
-    Other(String),
-}
-
-impl TlsProblem {
-    /// The TLS problem `error` reports, if it is one: sqlx hands rustls's
-    /// errors over as its `Tls` error or, from the handshake, as I/O.
-    fn of(error: &sqlx::Error) -> Option<TlsProblem> {
-        use tokio_rustls::rustls;
-        let tls: &(dyn std::error::Error + 'static) = match error {
-            sqlx::Error::Tls(inner) => inner.as_ref(),
-            sqlx::Error::Io(io) => io.get_ref()?,
-            _ => return None,
-        };
-        let Some(rustls_error) = tls.downcast_ref::<rustls::Error>() else {
-            return match error {
-                sqlx::Error::Tls(inner) if inner.to_string().contains("does not support TLS") => {
-                    Some(TlsProblem::NoTlsOffered)
-                }
-                sqlx::Error::Tls(inner) => Some(TlsProblem::Other(inner.to_string())),
-                _ => None,
-            };
-        };
-        use rustls::{AlertDescription as Alert, CertificateError as Cert};
-        Some(match rustls_error {
-            // A bad signature: a CA of the same name, not the one that
-            // signed it (a CA rotated on one side only).
-            rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => {
-                TlsProblem::UnknownIssuer
-            }
-            rustls::Error::InvalidCertificate(
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
-            ) => TlsProblem::WrongHostName,
-            rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
-                TlsProblem::Expired
-            }
-            rustls::Error::InvalidCertificate(
-                Cert::NotValidYet | Cert::NotValidYetContext { .. },
-            ) => TlsProblem::NotValidYet,
-            rustls::Error::InvalidCertificate(other) => {
-                TlsProblem::BadCertificate(format!("{other:?}"))
-            }
-            rustls::Error::AlertReceived(
-                alert @ (Alert::BadCertificate
-                | Alert::UnknownCA
-                | Alert::CertificateRequired
-                | Alert::CertificateExpired
-                | Alert::CertificateRevoked
-                | Alert::CertificateUnknown
-                | Alert::AccessDenied),
-            ) => TlsProblem::ClientCertificateRefused(format!("{alert:?}")),
-            other => TlsProblem::Other(other.to_string()),
-        })
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl StoreError {
-    /// The database cannot be used now and may be later without a change
-    /// of ours: it does not answer, or TLS with it fails. Attempts wait in
-    /// the spool meanwhile.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unreachable(_) | StoreError::Tls(..))
-    }
-
-    /// The database's disk is full: SQLite's `SQLITE_FULL` (13, also as the
-    /// extended codes built on it), PostgreSQL's SQLSTATE 53100. Writes
-    /// wait in memory and in the spool until space returns.
-    pub fn is_disk_full(&self) -> bool {
-        let (StoreError::Refused(sqlx::Error::Database(e))
-        | StoreError::Unreachable(sqlx::Error::Database(e))) = self
-        else {
-            return false;
-        };
-        e.code().is_some_and(|code| {
-            code == "53100" || code.parse::<i64>().is_ok_and(|n| n & 0xff == 13)
-        })
-    }
-
-    /// Why a write failed, as the `reason` label of
-    /// `improbe_database_write_errors_total`.
-    pub fn write_error_reason(&self) -> WriteErrorReason {
-        if self.is_disk_full() {
-            WriteErrorReason::DiskFull
-        } else if matches!(self, StoreError::Tls(..)) {
-            WriteErrorReason::Tls
-        } else if self.is_unavailable() {
-            WriteErrorReason::Unreachable
-        } else {
-            WriteErrorReason::Refused
-        }
-    }
-}
-
-/// Why a database write failed (`improbe_database_write_errors_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteErrorReason {
-    /// The database's disk is full.
-    DiskFull,
-    /// The database did not answer.
-    Unreachable,
-    /// TLS with the database failed (`TlsProblem`).
-    Tls,
-    /// The database answered with another error.
-    Refused,
-    /// No answer within the write's time limit.
-    Timeout,
-}
-
-impl WriteErrorReason {
-    pub const ALL: [WriteErrorReason; 5] = [
-        WriteErrorReason::DiskFull,
-        WriteErrorReason::Unreachable,
-        WriteErrorReason::Tls,
-        WriteErrorReason::Refused,
-        WriteErrorReason::Timeout,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteErrorReason::DiskFull => "disk_full",
-            WriteErrorReason::Unreachable => "unreachable",
-            WriteErrorReason::Tls => "tls",
-            WriteErrorReason::Refused => "refused",
-            WriteErrorReason::Timeout => "timeout",
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        if let Some(problem) = TlsProblem::of(&error) {
-            return StoreError::Tls(problem, error);
-        }
-        // sqlx names its prepared statements `sqlx_s_N`: one that already
-        // exists, does not, or takes other parameters was prepared in
-        // another session than the one that runs it.
-        if let sqlx::Error::Database(e) = &error
-            && e.message().contains("prepared statement \"sqlx_s_")
-        {
-            return StoreError::PoolerInTransactionMode(error);
-        }
-        let unreachable = match &error {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-            // SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin
-            // or crash shutdown, cannot connect now): the server is going away
-            // or not back yet, which is an outage, not a configuration error.
-            sqlx::Error::Database(e) => e.code().is_some_and(|code| {
-                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
-            }),
-            _ => false,
-        };
-        if unreachable {
-            StoreError::Unreachable(error)
-        } else {
-            StoreError::Refused(error)
-        }
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        match error {
-            sqlx::migrate::MigrateError::Execute(e) => e.into(),
-            other => StoreError::Other(other.into()),
-        }
-    }
-}
-
-/// A URL with every credential replaced, for logs and errors: the password
-/// in the user part (whatever it contains, `@` included), any query
-/// parameter named like a credential ([`is_credential_name`]) and the
-/// fragment. The one function every URL improbe prints goes through
-/// (database, control check). A URL that does not parse is not shown at
-/// all, since what it hides cannot be known.
-pub fn redact_url(url: &str) -> String {
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
-        return "(a URL that does not parse; not shown)".to_owned();
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("***"));
-    }
-    if parsed
-        .query_pairs()
-        .any(|(key, _)| is_credential_name(&key))
-    {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(key, value)| {
-                let secret = is_credential_name(&key);
-                let value = if secret {
-                    "***".into()
-                } else {
-                    value.into_owned()
-                };
-                (key.into_owned(), value)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    if parsed.fragment().is_some() {
-        parsed.set_fragment(Some("***"));
-    }
-    parsed.to_string()
-}
-
-/// Whether a query parameter's name says it may carry a credential:
-/// `password`, `sslpassword`, `token`, `access_token`, `key`, `apikey`,
-/// `secret`, `auth`, `signature`, `sig`, ... (any case).
-fn is_credential_name(name: &str) -> bool {
-    const CREDENTIAL_WORDS: [&str; 7] = [
-        "pass",
-        "token",
-        "key",
-        "secret",
-        "auth",
-        "sig",
-        "credential",
-    ];
-    let name = name.to_ascii_lowercase();
-    CREDENTIAL_WORDS.iter().any(|word| name.contains(word))
 }
 
 /// Whether a statement of `rows` rows is worth keeping prepared: the sizes
@@ -884,63 +406,5 @@ mod tests {
                     .all(|e| e.is_empty() || (range.start <= e.start && e.end <= range.end))
             );
         }
-    }
-
-    #[test]
-    fn passwords_never_leave_a_url() {
-        assert_eq!(
-            redact_url("postgres://u:s3cret@db/x"),
-            "postgres://u:***@db/x"
-        );
-        assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
-        assert_eq!(redact_url("sqlite://improbe.db"), "sqlite://improbe.db");
-        // A password with `@`, or in the query, never shows.
-        let at = redact_url("postgres://u:S3@T@host/db");
-        assert!(!at.contains("S3") && !at.contains("T@"), "{at}");
-        let query = redact_url("postgres://u@127.0.0.1:9/db?password=S3CRET&sslmode=require");
-        assert!(!query.contains("S3CRET"), "{query}");
-        assert!(query.contains("sslmode=require"), "{query}");
-        let control = redact_url("https://user:S3CRET@example.net/ping");
-        assert_eq!(control, "https://user:***@example.net/ping");
-        assert!(!redact_url("postgres://u:S3CRET@[bad").contains("S3CRET"));
-        for hostile in [
-            "postgres://u@h/db?sslpassword=S3CRET",
-            "https://h/x?access_token=S3CRET&x=1",
-            "https://h/x?apiKey=S3CRET",
-            "https://h/x?X-Amz-Signature=S3CRET",
-            "https://h/x?Auth=S3CRET",
-            "https://h/x#token=S3CRET",
-            "https://u:S3%40CRET%3A@h/x",
-            "https://u:S3CRET:more@h/x",
-            "postgres://u:S3CRET@h:notaport/db",
-            "S3CRET",
-        ] {
-            let shown = redact_url(hostile);
-            assert!(!shown.contains("S3"), "{hostile} shown as {shown}");
-        }
-        assert!(redact_url("https://h/x?access_token=S&x=1").contains("x=1"));
-    }
-}
-
-#[cfg(test)]
-mod error_tests {
-    use super::*;
-
-    #[test]
-    fn a_database_that_does_not_answer_is_told_from_one_that_refuses() {
-        let lost = StoreError::from(sqlx::Error::Io(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused,
-        )));
-        assert!(lost.is_unavailable());
-        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
-        let refused = StoreError::from(sqlx::Error::RowNotFound);
-        assert!(matches!(refused, StoreError::Refused(_)));
-        // Context added by callers does not hide the kind.
-        let wrapped = anyhow::Error::from(StoreError::from(sqlx::Error::PoolTimedOut))
-            .context("cannot migrate");
-        assert!(is_unavailable(&wrapped));
-        assert!(!is_unavailable(
-            &anyhow::Error::from(refused).context("cannot migrate")
-        ));
     }
 }
