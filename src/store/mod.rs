@@ -5,7 +5,6 @@ mod connection;
 mod error;
 mod postgres;
 mod records;
-mod rollups;
 mod sql;
 mod sqlite;
 

@@ -2,10 +2,12 @@
 //! sqlx's `Database`, with what differs between the dialects (transaction
 //! start, per-target locks, the one-statement write, the typed
 //! `service_months` upsert, the migrations) in [`Dialect`], which
-//! `sqlite.rs` and `postgres/` implement. Each file here holds one concern:
-//! `writes.rs` (attempts in, buckets counted), `days.rs` (partitions), `verdicts.rs`, `latency.rs`,
-//! `exclusions.rs`, `months.rs`, `heartbeats.rs`, `outbox.rs`, `reads.rs`
-//! (attempts out) and `store.rs` (the `Store` trait over them).
+//! `sqlite.rs` and `postgres/` implement. Each file here holds one
+//! concern: `writes.rs` (attempts in, buckets counted), `days.rs`
+//! (partitions), `verdicts.rs`, `latency.rs`, `exclusions.rs`,
+//! `months.rs`, `heartbeats.rs`, `outbox.rs`, `reads.rs` (attempts out),
+//! `fold.rs`, `rollups.rs`, `space.rs` (storage over years) and
+//! `store.rs` (the `Store` trait over them).
 //!
 //! Statements built with `QueryBuilder` hold a number of rows that varies
 //! with the batch, so each row count is a statement of its own: only the
@@ -119,7 +121,7 @@ impl<DB: Dialect> SqlStore<DB> {
 /// The bounds sqlx needs to run this folder's statements on `DB`. Rust does
 /// not carry bounds on other types (`i64: Value<DB>`) from a trait to its
 /// users, so every impl must state them: `sql_impl! { ... }` writes `impl
-/// SqlStore` with them (each file here, and `rollups.rs`), and
+/// SqlStore` with them (each file here), and
 /// `sql_impl! { Store; ... }` the `Store` impl.
 macro_rules! sql_impl {
     (@with [$($head:tt)*] $($item:tt)*) => {
@@ -166,11 +168,14 @@ pub(crate) use sql_impl;
 
 mod days;
 mod exclusions;
+mod fold;
 mod heartbeats;
 mod latency;
 mod months;
 mod outbox;
 mod reads;
+mod rollups;
+mod space;
 mod store;
 mod verdicts;
 mod writes;

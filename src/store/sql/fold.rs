@@ -1,21 +1,18 @@
 //! Folding successes into rollups (kept in the `folded` column of their
-//! minute bucket), reading them back, and what the database costs on disk
-//! (docs/operations.md "Retention").
+//! minute bucket) and pruning, row by row on SQLite and a day partition at a
+//! time on PostgreSQL (docs/operations.md "Retention").
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Executor, QueryBuilder, Row, Type};
 
-use crate::attempt::rollup::{
-    FoldedMinute, Folder, Rollup, RollupKey, decode_folded, encode_folded, is_foldable,
-};
+use crate::attempt::rollup::{FoldedMinute, Folder, encode_folded};
 use crate::attempt::{Attempt, Delivery, Kind, Outcome};
 use crate::minute::{Minute, MinuteRange};
 use crate::store::connection::Tx;
-use crate::store::sql::sql_impl;
 use chrono::{DateTime, Utc};
 
-use crate::store::{CompactSummary, StoreResult, TableUse, keep_prepared};
+use crate::store::{CompactSummary, StoreResult, keep_prepared};
 
 /// Minutes of one target folded in one transaction. A slice of a target
 /// probed every 5 s holds about 4,300 successes: folding it held SQLite's
@@ -60,7 +57,7 @@ sql_impl! {
 
     /// Folds the successes of `target` that started before `before`, slice
     /// by slice, and moves its fold horizon there.
-    async fn fold(
+    pub(super) async fn fold(
         &self,
         target: &str,
         before: Minute,
@@ -98,7 +95,7 @@ sql_impl! {
     /// One transaction of [`Self::fold`]: the slice's foldable attempts
     /// added to its rollups, then deleted, and the horizon moved to the
     /// slice's end, all or nothing.
-    async fn fold_slice(&self, target: &str, slice: MinuteRange) -> StoreResult<(u64, u64)> {
+    pub(super) async fn fold_slice(&self, target: &str, slice: MinuteRange) -> StoreResult<(u64, u64)> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         // Two storage rounds (two probers) folding one target would add
         // the same attempts twice: the target's lock orders them.
@@ -138,7 +135,7 @@ sql_impl! {
 
     /// Adds freshly folded successes of `target` within `slice` to what
     /// their buckets hold folded already.
-    async fn add_folded(
+    pub(super) async fn add_folded(
         tx: &mut Tx<'_, DB>,
         target: &str,
         slice: MinuteRange,
@@ -170,7 +167,7 @@ sql_impl! {
         Ok(())
     }
 
-    async fn move_horizon(tx: &mut Tx<'_, DB>, target: &str, to: Minute) -> StoreResult<()> {
+    pub(super) async fn move_horizon(tx: &mut Tx<'_, DB>, target: &str, to: Minute) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO fold_horizons (target, before_minute) VALUES ($1, $2) \
              ON CONFLICT (target) DO UPDATE SET before_minute = CASE \
@@ -186,7 +183,7 @@ sql_impl! {
 
     /// Deletes the raw attempts of `target` that started before `before`,
     /// a day per transaction, and the successes folded there.
-    async fn delete_before(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
+    pub(super) async fn delete_before(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
         let before_ms = before.timestamp_millis();
         let oldest: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms < $2",
@@ -214,7 +211,7 @@ sql_impl! {
         Ok(pruned)
     }
 
-    async fn forget_folded<'e, E: Executor<'e, Database = DB>>(
+    pub(super) async fn forget_folded<'e, E: Executor<'e, Database = DB>>(
         executor: E,
         target: &str,
         before: DateTime<Utc>,
@@ -232,7 +229,7 @@ sql_impl! {
     /// [`Self::compact_all`] where attempts live in day partitions: each
     /// day with something to fold or prune is rewritten whole, its
     /// successes folded first, in one transaction per day.
-    async fn compact_days(
+    pub(super) async fn compact_days(
         &self,
         fold_before: Option<Minute>,
         prune: &[(String, DateTime<Utc>)],
@@ -279,7 +276,7 @@ sql_impl! {
 
     /// Rewrites one day partition: folds its successes (`fold`), and keeps
     /// what is neither folded nor past its target's retention.
-    async fn rewrite_day(
+    pub(super) async fn rewrite_day(
         &self,
         name: &str,
         day: i64,
@@ -334,7 +331,7 @@ sql_impl! {
         Ok(summary)
     }
 
-    async fn lock_target(tx: &mut Tx<'_, DB>, target: &str) -> StoreResult<()> {
+    pub(super) async fn lock_target(tx: &mut Tx<'_, DB>, target: &str) -> StoreResult<()> {
         if let Some(lock) = DB::LOCK_TARGETS {
             let list = serde_json::to_string(&[target]).map_err(anyhow::Error::from)?;
             sqlx::query(lock).bind(list).execute(tx.on()).await?;
@@ -345,7 +342,7 @@ sql_impl! {
     /// Sets the folded successes of buckets of `target`. Every folded
     /// attempt was counted in its bucket when it was stored, so the row is
     /// there.
-    async fn write_folded(
+    pub(super) async fn write_folded(
         tx: &mut Tx<'_, DB>,
         target: &str,
         minutes: &[((Minute, String), FoldedMinute)],
@@ -367,224 +364,6 @@ sql_impl! {
             .execute(tx.on())
             .await?;
         Ok(())
-    }
-
-    /// The stored rollups of `target` within `range`, by minute, prober and kind.
-    pub(super) async fn read_rollups<'e, E: Executor<'e, Database = DB>>(
-        executor: E,
-        target: &str,
-        range: MinuteRange,
-    ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
-        let rows = sqlx::query(
-            "SELECT minute, prober, folded FROM minute_buckets \
-             WHERE target = $1 AND minute >= $2 AND minute < $3 AND folded IS NOT NULL ORDER BY minute, prober",
-        )
-        .bind(target)
-        .bind(range.start.0)
-        .bind(range.end.0)
-        .fetch_all(executor)
-        .await?;
-        let mut rollups = Vec::with_capacity(rows.len() * 3);
-        for r in &rows {
-            let minute = Minute(r.try_get(0)?);
-            let prober: String = r.try_get(1)?;
-            let bytes: &[u8] = r.try_get(2)?;
-            for (kind, rollup) in decode_folded(bytes).map_err(anyhow::Error::msg)? {
-                let key = RollupKey {
-                    minute,
-                    prober: prober.clone(),
-                    kind,
-                };
-                rollups.push((key, rollup));
-            }
-        }
-        Ok(rollups)
-    }
-
-    /// Of a batch about to be stored, the (target, minute, prober) whose
-    /// successes were folded already: a success there was counted before,
-    /// so a re-import does not count it again. Reads the buckets only for
-    /// attempts below their target's fold horizon, so the daemon's fresh
-    /// attempts cost one read of the small horizon table.
-    pub(super) async fn already_folded(
-        tx: &mut Tx<'_, DB>,
-        batch: &[&Attempt],
-    ) -> StoreResult<HashSet<(String, i64, String)>> {
-        let horizons: HashMap<String, i64> =
-            sqlx::query("SELECT target, before_minute FROM fold_horizons")
-                .fetch_all(tx.on())
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-        let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-        for a in batch.iter().filter(|a| is_foldable(a)) {
-            let minute = a.minute().0;
-            if horizons.get(&a.target).is_some_and(|h| minute < *h) {
-                let span = spans.entry(&a.target).or_insert((minute, minute));
-                *span = (span.0.min(minute), span.1.max(minute));
-            }
-        }
-        let mut folded = HashSet::new();
-        for (target, (first, last)) in spans {
-            let rows = sqlx::query(
-                "SELECT minute, prober FROM minute_buckets \
-                 WHERE target = $1 AND minute >= $2 AND minute <= $3 AND folded IS NOT NULL",
-            )
-            .bind(target)
-            .bind(first)
-            .bind(last)
-            .fetch_all(tx.on())
-            .await?;
-            for r in rows {
-                folded.insert((target.to_owned(), r.try_get(0)?, r.try_get(1)?));
-            }
-        }
-        Ok(folded)
-    }
-
-    /// Adds what the folded successes of `target` say to the slow counts of
-    /// their buckets, against `slow_after_ms` (the raw attempts were counted
-    /// by the caller). Exact where the threshold is a bucket boundary
-    /// (`Histogram::count_above`).
-    pub(super) async fn recount_slow_folded(
-        tx: &mut Tx<'_, DB>,
-        target: &str,
-        slow_after_ms: i64,
-    ) -> StoreResult<()> {
-        let rollups = Self::read_rollups(
-            tx.on(),
-            target,
-            MinuteRange::new(Minute(i64::MIN / 120), Minute(i64::MAX / 120)),
-        )
-        .await?;
-        let mut slow: BTreeMap<(i64, String), i64> = BTreeMap::new();
-        for (key, rollup) in rollups {
-            let above = rollup.latency.count_above(slow_after_ms) as i64;
-            if above > 0 {
-                *slow.entry((key.minute.0, key.prober)).or_default() += above;
-            }
-        }
-        for ((minute, prober), count) in slow {
-            sqlx::query(
-                "UPDATE minute_buckets SET slow_ok_attempts = slow_ok_attempts + $1 \
-                 WHERE target = $2 AND minute = $3 AND prober = $4",
-            )
-            .bind(count)
-            .bind(target)
-            .bind(minute)
-            .bind(prober)
-            .execute(tx.on())
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The oldest minute of `target` with folded successes.
-    pub(super) async fn oldest_rollup(
-        tx: &mut Tx<'_, DB>,
-        target: &str,
-    ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(minute) FROM minute_buckets WHERE target = $1 AND folded IS NOT NULL",
-        )
-        .bind(target)
-        .fetch_one(tx.on())
-        .await?)
-    }
-
-    /// Each table's bytes on disk and rows, and the rows it gained since
-    /// `since` (where it has a time column).
-    pub(super) async fn table_use(
-        &self,
-        since: DateTime<Utc>,
-    ) -> StoreResult<(Vec<TableUse>, i64)> {
-        let bytes: HashMap<String, i64> = sqlx::query(DB::TABLE_BYTES)
-            .fetch_all(&self.readers)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        let ms = since.timestamp_millis();
-        let minute = ms.div_euclid(60_000);
-        let mut tables = Vec::new();
-        for (table, recent_column, since_value) in [
-            ("attempts", Some("started_at_ms"), ms),
-            ("minute_buckets", Some("minute"), minute),
-            ("verdicts", Some("minute"), minute),
-            ("verdict_hours", Some("hour"), minute.div_euclid(60)),
-            ("prober_heartbeats", Some("minute"), minute),
-            ("notifications", Some("created_at_ms"), ms),
-            ("pending_minutes", None, 0),
-            ("exclusions", None, 0),
-            ("service_months", None, 0),
-            ("latency_rules", None, 0),
-            ("prober_watermarks", None, 0),
-            ("fold_horizons", None, 0),
-        ] {
-            let rows: i64 = // The names are this list's own, never input.
-            sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"
-            )))
-            .fetch_one(&self.readers)
-            .await?;
-            let recent_rows = match recent_column {
-                Some(column) => Some(
-                    sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
-                        "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE {column} >= $1"
-                    )))
-                    .bind(since_value)
-                    .fetch_one(&self.readers)
-                    .await?,
-                ),
-                None => None,
-            };
-            tables.push(TableUse {
-                table: table.to_owned(),
-                bytes: bytes.get(table).copied().unwrap_or(0),
-                rows,
-                recent_rows,
-            });
-        }
-        let database: i64 = sqlx::query_scalar(DB::DATABASE_BYTES)
-            .fetch_one(&self.readers)
-            .await?;
-        Ok((tables, database))
-    }
-
-    /// Gives the pages freed by folding and pruning back to the file
-    /// system, where the backend needs a statement for it, a step at a
-    /// time so that writes go on between steps. Returns the longest step.
-    pub(super) async fn reclaim(&self) -> StoreResult<std::time::Duration> {
-        let mut longest = std::time::Duration::ZERO;
-        if let Some(check) = DB::NEEDS_CONVERSION {
-            let needed: i64 = sqlx::query_scalar(check).fetch_one(&self.pool).await?;
-            if needed != 0 {
-                let started = std::time::Instant::now();
-                let mut conn = self.pool.acquire().await?;
-                for statement in DB::CONVERT {
-                    sqlx::query(*statement).execute(&mut *conn).await?;
-                }
-                longest = started.elapsed();
-            }
-        }
-        if let (Some(step), Some(free)) = (DB::RECLAIM_STEP, DB::FREE_PAGES) {
-            loop {
-                let pages: i64 = sqlx::query_scalar(free).fetch_one(&self.pool).await?;
-                if pages == 0 {
-                    break;
-                }
-                let started = std::time::Instant::now();
-                sqlx::query(step).execute(&self.pool).await?;
-                longest = longest.max(started.elapsed());
-            }
-        }
-        for statement in DB::AFTER_RECLAIM {
-            let started = std::time::Instant::now();
-            sqlx::query(*statement).execute(&self.pool).await?;
-            longest = longest.max(started.elapsed());
-        }
-        Ok(longest)
     }
 
     /// The targets with stored minutes: every stored attempt, raw or

@@ -1,0 +1,139 @@
+//! Folded successes read back: for reports, for writes into folded
+//! minutes, and for slow counts under a changed latency rule.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::{Executor, Row};
+
+use crate::attempt::Attempt;
+use crate::attempt::rollup::{Rollup, RollupKey, decode_folded, is_foldable};
+use crate::minute::{Minute, MinuteRange};
+use crate::store::connection::Tx;
+
+use crate::store::StoreResult;
+
+sql_impl! {
+    /// The stored rollups of `target` within `range`, by minute, prober and kind.
+    pub(super) async fn read_rollups<'e, E: Executor<'e, Database = DB>>(
+        executor: E,
+        target: &str,
+        range: MinuteRange,
+    ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
+        let rows = sqlx::query(
+            "SELECT minute, prober, folded FROM minute_buckets \
+             WHERE target = $1 AND minute >= $2 AND minute < $3 AND folded IS NOT NULL ORDER BY minute, prober",
+        )
+        .bind(target)
+        .bind(range.start.0)
+        .bind(range.end.0)
+        .fetch_all(executor)
+        .await?;
+        let mut rollups = Vec::with_capacity(rows.len() * 3);
+        for r in &rows {
+            let minute = Minute(r.try_get(0)?);
+            let prober: String = r.try_get(1)?;
+            let bytes: &[u8] = r.try_get(2)?;
+            for (kind, rollup) in decode_folded(bytes).map_err(anyhow::Error::msg)? {
+                let key = RollupKey {
+                    minute,
+                    prober: prober.clone(),
+                    kind,
+                };
+                rollups.push((key, rollup));
+            }
+        }
+        Ok(rollups)
+    }
+
+    /// Of a batch about to be stored, the (target, minute, prober) whose
+    /// successes were folded already: a success there was counted before,
+    /// so a re-import does not count it again. Reads the buckets only for
+    /// attempts below their target's fold horizon, so the daemon's fresh
+    /// attempts cost one read of the small horizon table.
+    pub(super) async fn already_folded(
+        tx: &mut Tx<'_, DB>,
+        batch: &[&Attempt],
+    ) -> StoreResult<HashSet<(String, i64, String)>> {
+        let horizons: HashMap<String, i64> =
+            sqlx::query("SELECT target, before_minute FROM fold_horizons")
+                .fetch_all(tx.on())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for a in batch.iter().filter(|a| is_foldable(a)) {
+            let minute = a.minute().0;
+            if horizons.get(&a.target).is_some_and(|h| minute < *h) {
+                let span = spans.entry(&a.target).or_insert((minute, minute));
+                *span = (span.0.min(minute), span.1.max(minute));
+            }
+        }
+        let mut folded = HashSet::new();
+        for (target, (first, last)) in spans {
+            let rows = sqlx::query(
+                "SELECT minute, prober FROM minute_buckets \
+                 WHERE target = $1 AND minute >= $2 AND minute <= $3 AND folded IS NOT NULL",
+            )
+            .bind(target)
+            .bind(first)
+            .bind(last)
+            .fetch_all(tx.on())
+            .await?;
+            for r in rows {
+                folded.insert((target.to_owned(), r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(folded)
+    }
+
+    /// Adds what the folded successes of `target` say to the slow counts of
+    /// their buckets, against `slow_after_ms` (the raw attempts were counted
+    /// by the caller). Exact where the threshold is a bucket boundary
+    /// (`Histogram::count_above`).
+    pub(super) async fn recount_slow_folded(
+        tx: &mut Tx<'_, DB>,
+        target: &str,
+        slow_after_ms: i64,
+    ) -> StoreResult<()> {
+        let rollups = Self::read_rollups(
+            tx.on(),
+            target,
+            MinuteRange::new(Minute(i64::MIN / 120), Minute(i64::MAX / 120)),
+        )
+        .await?;
+        let mut slow: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for (key, rollup) in rollups {
+            let above = rollup.latency.count_above(slow_after_ms) as i64;
+            if above > 0 {
+                *slow.entry((key.minute.0, key.prober)).or_default() += above;
+            }
+        }
+        for ((minute, prober), count) in slow {
+            sqlx::query(
+                "UPDATE minute_buckets SET slow_ok_attempts = slow_ok_attempts + $1 \
+                 WHERE target = $2 AND minute = $3 AND prober = $4",
+            )
+            .bind(count)
+            .bind(target)
+            .bind(minute)
+            .bind(prober)
+            .execute(tx.on())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The oldest minute of `target` with folded successes.
+    pub(super) async fn oldest_rollup(
+        tx: &mut Tx<'_, DB>,
+        target: &str,
+    ) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(minute) FROM minute_buckets WHERE target = $1 AND folded IS NOT NULL",
+        )
+        .bind(target)
+        .fetch_one(tx.on())
+        .await?)
+    }
+}
