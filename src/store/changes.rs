@@ -1,7 +1,7 @@
 //! The decisions the store makes around its SQL, as plain functions: how a
 //! batch of attempts adds to the per-prober minute buckets, how a batch of
 //! re-decided minutes moves the hourly roll-up, and which config exclusion
-//! windows to delete and insert. The SQL in `sql.rs` only
+//! windows to delete and insert. The SQL in `sql/` only
 //! carries them out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

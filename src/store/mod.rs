@@ -314,7 +314,7 @@ pub async fn open_or_wait(url: &str, pooler: Pooler) -> anyhow::Result<Arc<dyn S
 }
 
 /// Whether a statement of `rows` rows is worth keeping prepared: the sizes
-/// that repeat (a full batch or chunk, a single row). See `sql.rs`.
+/// that repeat (a full batch or chunk, a single row). See `sql/mod.rs`.
 fn keep_prepared(rows: usize) -> bool {
     rows == ATTEMPT_BATCH || rows == MINUTE_CHUNK || rows == 1
 }

@@ -529,4 +529,79 @@ crate::on_both_backends!(
     pruning_removes_raw_attempts_but_keeps_every_verdict,
     slow_successes_are_counted_alike_on_every_write_path_and_recounted_when_the_rule_changes,
     a_reason_an_earlier_import_stored_as_free_text_reads_as_none,
+    the_buckets_a_write_counts_are_those_changes_bucket_counts,
 );
+
+/// The minute buckets every write path counts (the daemon's and the
+/// import's; on PostgreSQL the daemon's is one SQL statement) are those
+/// `changes::bucket_counts` computes, and a replay adds nothing.
+async fn the_buckets_a_write_counts_are_those_changes_bucket_counts(db: TestDb) {
+    let store = db.store().await;
+    let rules = BTreeMap::from([("t0".to_owned(), 150), ("t1".to_owned(), 1_000)]);
+    store
+        .apply_latency_rules(&rules, at("2026-03-17T00:00:00Z"))
+        .await
+        .unwrap();
+    // Three targets (one without a rule), two probers, five minutes, every
+    // outcome, latencies with and without, in a scrambled order.
+    let mut batch = Vec::new();
+    let mut seed = 11_u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for i in 0..600_u64 {
+        let kind = [Login, SendDirect, SendGroup][(i % 3) as usize];
+        let outcome = [Success, Success, Success, Fail, Inconclusive][next(5) as usize];
+        let mut a = attempt(
+            &format!("t{}", next(3)),
+            ["a", "b"][next(2) as usize],
+            kind,
+            &format!("2026-03-17T00:0{}:{:02}.{:03}Z", next(5), next(60), i),
+            outcome,
+        );
+        a.latency_ms = (next(4) > 0).then(|| next(2_000) as i64);
+        batch.push(a);
+    }
+    let (daemon, import) = batch.split_at(400);
+    for chunk in daemon.chunks(150) {
+        store.store_attempts(chunk, None).await.unwrap();
+    }
+    store.store_attempts(&daemon[..150], None).await.unwrap();
+    ingest(store.as_ref(), import).await;
+    ingest(store.as_ref(), import).await;
+    store.settle_pending().await.unwrap();
+
+    let rust_rules = rules.iter().map(|(t, ms)| (t.clone(), *ms)).collect();
+    let expected: BTreeMap<(String, i64, String), (i64, i64, i64, i64)> =
+        improbe::store::changes::bucket_counts(&batch, &rust_rules)
+            .into_iter()
+            .map(|((target, minute, prober), c)| {
+                let counts = (
+                    c.ok as i64,
+                    c.fail as i64,
+                    c.inconclusive as i64,
+                    c.slow_ok as i64,
+                );
+                ((target, minute.0, prober), counts)
+            })
+            .collect();
+    let read = "SELECT target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, \
+                slow_ok_attempts FROM minute_buckets";
+    type Row = (String, i64, String, i64, i64, i64, i64);
+    let rows: Vec<Row> = if db.backend == "sqlite" {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query_as(read).fetch_all(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query_as(read).fetch_all(&pool).await.unwrap()
+    };
+    let stored: BTreeMap<_, _> = rows
+        .into_iter()
+        .map(|(t, m, p, ok, fail, inc, slow)| ((t, m, p), (ok, fail, inc, slow)))
+        .collect();
+    assert_eq!(stored, expected, "{}", db.backend);
+    assert!(expected.values().any(|c| c.3 > 0), "some slow successes");
+}
