@@ -598,7 +598,7 @@ async fn the_buckets_a_write_counts_are_those_changes_bucket_counts(db: TestDb) 
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
         sqlx::query_as(read).fetch_all(&pool).await.unwrap()
     };
-    let stored: BTreeMap<_, _> = rows
+    let stored: Buckets = rows
         .into_iter()
         .map(|(t, m, p, ok, fail, inc, slow)| ((t, m, p), (ok, fail, inc, slow)))
         .collect();
