@@ -575,19 +575,14 @@ async fn the_buckets_a_write_counts_are_those_changes_bucket_counts(db: TestDb) 
     store.settle_pending().await.unwrap();
 
     let rust_rules = rules.iter().map(|(t, ms)| (t.clone(), *ms)).collect();
-    let expected: BTreeMap<(String, i64, String), (i64, i64, i64, i64)> =
-        improbe::store::changes::bucket_counts(&batch, &rust_rules)
-            .into_iter()
-            .map(|((target, minute, prober), c)| {
-                let counts = (
-                    c.ok as i64,
-                    c.fail as i64,
-                    c.inconclusive as i64,
-                    c.slow_ok as i64,
-                );
-                ((target, minute.0, prober), counts)
-            })
-            .collect();
+    type Buckets = BTreeMap<(String, i64, String), (i64, i64, i64, i64)>;
+    let expected: Buckets = improbe::store::changes::bucket_counts(&batch, &rust_rules)
+        .into_iter()
+        .map(|((target, minute, prober), c)| {
+            let counts = (c.ok, c.fail, c.inconclusive, c.slow_ok);
+            ((target, minute.0, prober), counts)
+        })
+        .collect();
     let read = "SELECT target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, \
                 slow_ok_attempts FROM minute_buckets";
     type Row = (String, i64, String, i64, i64, i64, i64);
