@@ -24,6 +24,7 @@ zones=("Asia/Shanghai" "Europe/Berlin" "Asia/Kathmandu" "America/New_York")
   done
 } > "$out/sla.toml"
 if [ ! -f "$db" ]; then
+  # Verdicts as the codes of migration 0010: 0 available, 1 failure, 2 no_data.
   echo "generating a year of minute verdicts for $targets targets (once; takes a while)..."
   "$bin" --config "$out/sla.toml" migrate >/dev/null
   first=$(( $(date -d 2025-11-25T00:00:00Z +%s) / 60 ))
@@ -35,7 +36,7 @@ if [ ! -f "$db" ]; then
 WITH RECURSIVE m(x) AS (SELECT $first UNION ALL SELECT x + 1 FROM m WHERE x < $last)
 INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers)
 SELECT 'bench-$t', x,
-       CASE WHEN (x + $t) % 997 = 0 THEN 'failure' WHEN (x + $t) % 1009 = 0 THEN 'no_data' ELSE 'available' END,
+       CASE WHEN (x + $t) % 997 = 0 THEN 1 WHEN (x + $t) % 1009 = 0 THEN 2 ELSE 0 END,
        CASE WHEN (x + $t) % 997 = 0 OR (x + $t) % 1009 = 0 THEN 0 ELSE 12 END,
        CASE WHEN (x + $t) % 997 = 0 THEN 12 ELSE 0 END,
        CASE WHEN (x + $t) % 1009 = 0 THEN 12 ELSE 0 END, 1
@@ -44,7 +45,7 @@ SQL
     done
     cat <<SQL
 INSERT INTO verdict_hours (target, hour, available_minutes, failure_minutes)
-SELECT target, minute / 60, SUM(verdict = 'available'), SUM(verdict = 'failure') FROM verdicts GROUP BY target, minute / 60;
+SELECT target, minute / 60, SUM(verdict = 0), SUM(verdict = 1) FROM verdicts GROUP BY target, minute / 60;
 COMMIT;
 SQL
   } | sqlite3 "$db"

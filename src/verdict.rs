@@ -20,6 +20,26 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    const ALL: [Verdict; 4] = [
+        Verdict::Available,
+        Verdict::Failure,
+        Verdict::NoData,
+        Verdict::Excluded,
+    ];
+
+    /// The small integer `verdicts.verdict` stores (migration 0010): 0
+    /// available, 1 failure, 2 no_data, 3 excluded.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_code(code: i16) -> Result<Verdict, String> {
+        Verdict::ALL
+            .into_iter()
+            .find(|verdict| verdict.code() == code)
+            .ok_or_else(|| format!("unknown stored verdict code {code}"))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Available => "available",

@@ -157,7 +157,10 @@ fn slow_the_demo_shows_the_scripted_minutes() {
     // The SLA counts the lost sends' minute available; the read-back names them.
     let lost = "sends accepted, never delivered";
     assert_eq!(verdict_of(lost), "available");
-    let lost_line = stdout.lines().find(|l| l.contains(lost)).unwrap();
+    let lost_line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("({lost})")))
+        .unwrap();
     let undelivered: u32 = lost_line
         .split_whitespace()
         .find_map(|word| word.strip_prefix("undelivered="))

@@ -439,9 +439,9 @@ fn check_config_warns_when_the_volume_cannot_hold_the_retention() {
     assert!(!quiet.contains("need about"), "{quiet}");
 }
 
-/// A database written before attempts stored kind, outcome and delivery
-/// as codes (migration 0009) reads back the same attempts, and its
-/// `attempt_log` shows the same words.
+/// A database written before attempts stored kind, outcome and delivery,
+/// and verdicts their verdict, as codes (migrations 0009 and 0010) reads
+/// back the same attempts and verdicts, and its views show the same words.
 async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
     use improbe::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
     let start = at("2026-03-03T10:00:00Z");
@@ -459,42 +459,70 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
         ms + 3_000,
         ms + 4_000
     );
+    let minute = ms.div_euclid(60_000);
+    let verdict_row = format!(
+        "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, \
+         inconclusive_attempts, probers, slow_ok_attempts) VALUES ('tim', {minute}, 'failure', 0, 3, 1, 1, 0)"
+    );
     let day = ms.div_euclid(86_400_000);
     let log = "SELECT kind, outcome, delivery FROM attempt_log ORDER BY started_at";
-    let words: Vec<(String, String, Option<String>)> = if db.backend == "sqlite" {
-        let options = std::str::FromStr::from_str(&db.url)
-            .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
-            .unwrap();
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::migrate!("migrations/sqlite")
-            .run_to(8, &pool)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(rows))
+    let verdict_word = "SELECT verdict FROM minute_verdicts";
+    let (words, verdict): (Vec<(String, String, Option<String>)>, String) =
+        if db.backend == "sqlite" {
+            let options = std::str::FromStr::from_str(&db.url)
+                .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
+                .unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate!("migrations/sqlite")
+                .run_to(8, &pool)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(rows))
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(verdict_row))
+                .execute(&pool)
+                .await
+                .unwrap();
+            db.store().await;
+            (
+                sqlx::query_as(log).fetch_all(&pool).await.unwrap(),
+                sqlx::query_scalar(verdict_word)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::migrate!("migrations/postgres")
+                .run_to(8, &pool)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT improbe_attempt_days(ARRAY[{day}::bigint])"
+            )))
             .execute(&pool)
             .await
             .unwrap();
-        db.store().await;
-        sqlx::query_as(log).fetch_all(&pool).await.unwrap()
-    } else {
-        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-        sqlx::migrate!("migrations/postgres")
-            .run_to(8, &pool)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT improbe_attempt_days(ARRAY[{day}::bigint])"
-        )))
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(rows))
-            .execute(&pool)
-            .await
-            .unwrap();
-        db.store().await;
-        sqlx::query_as(log).fetch_all(&pool).await.unwrap()
-    };
+            sqlx::query(sqlx::AssertSqlSafe(rows))
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(verdict_row))
+                .execute(&pool)
+                .await
+                .unwrap();
+            db.store().await;
+            (
+                sqlx::query_as(log).fetch_all(&pool).await.unwrap(),
+                sqlx::query_scalar(verdict_word)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap(),
+            )
+        };
+    assert_eq!(verdict, "failure");
     let word = |s: &str| s.to_owned();
     assert_eq!(
         words,
@@ -558,4 +586,23 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
         },
     ];
     assert_eq!(read, expected);
+
+    // The minute's verdict, stored as a word before migration 0010, reads
+    // back as the same verdict with its counts.
+    let one_minute = improbe::minute::MinuteRange::new(
+        improbe::minute::Minute::containing(&start),
+        improbe::minute::Minute::containing(&start).next(),
+    );
+    let verdicts = db
+        .store()
+        .await
+        .minute_verdicts("tim", one_minute)
+        .await
+        .unwrap();
+    assert_eq!(verdicts.len(), 1);
+    assert_eq!(verdicts[0].verdict, improbe::verdict::Verdict::Failure);
+    assert_eq!(
+        (verdicts[0].counts.fail, verdicts[0].counts.inconclusive),
+        (3, 1)
+    );
 }

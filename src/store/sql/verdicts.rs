@@ -96,9 +96,9 @@ sql_impl! {
                 .fetch_all(tx.on())
                 .await?
             {
-                let word: String = row.try_get(2)?;
+                let code: i16 = row.try_get(2)?;
                 let key: (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-                previous.insert(key, word.parse::<Verdict>().map_err(anyhow::Error::msg)?);
+                previous.insert(key, Verdict::from_code(code).map_err(anyhow::Error::msg)?);
             }
 
             let changed = crate::store::changes::hourly_deltas(
@@ -117,7 +117,7 @@ sql_impl! {
                 |mut row, (target, minute, verdict, counts, probers)| {
                     row.push_bind(target.as_str())
                         .push_bind(minute.0)
-                        .push_bind(verdict.as_str())
+                        .push_bind(verdict.code())
                         .push_bind(counts.ok)
                         .push_bind(counts.fail)
                         .push_bind(counts.inconclusive)
@@ -323,9 +323,9 @@ sql_impl! {
             .fetch_all(&self.readers)
             .await?;
             for row in rows {
-                let word: String = row.try_get(0)?;
+                let code: i16 = row.try_get(0)?;
                 let count: i64 = row.try_get(1)?;
-                observed.add(word.parse::<Verdict>().map_err(anyhow::Error::msg)?, count);
+                observed.add(Verdict::from_code(code).map_err(anyhow::Error::msg)?, count);
             }
         }
         Ok(observed)
@@ -347,10 +347,10 @@ sql_impl! {
         .await?;
         rows.iter()
             .map(|r| {
-                let word: String = r.try_get(1)?;
+                let code: i16 = r.try_get(1)?;
                 Ok(MinuteVerdict {
                     minute: Minute(r.try_get(0)?),
-                    verdict: word.parse().map_err(anyhow::Error::msg)?,
+                    verdict: Verdict::from_code(code).map_err(anyhow::Error::msg)?,
                     counts: OutcomeCounts {
                         ok: r.try_get(2)?,
                         fail: r.try_get(3)?,
