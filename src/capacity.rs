@@ -29,14 +29,14 @@ pub fn bytes_per_target_day(usage: &StorageUse, targets: usize) -> i64 {
 }
 
 /// SQLite bytes one attempt costs while its day is raw, the day's minute
-/// tables included (bench/storage.sh 30 10 at dd3d030: 2,502,656 bytes for
+/// tables included (bench/storage.sh 30 10 at 9fe7082: 2,488,442 bytes for
 /// a target's 51,840 attempts a day).
-pub const RAW_BYTES_PER_ATTEMPT: u64 = 49;
+pub const RAW_BYTES_PER_ATTEMPT: u64 = 48;
 /// SQLite bytes one minute of one target costs once its successes are
 /// folded: its bucket with the rollups, its verdict, its share of the
-/// hourly roll-up (bench/storage.sh 30 10 at dd3d030: 309 KB a folded day,
-/// less its evidence, is 174 KB).
-pub const FOLDED_BYTES_PER_MINUTE: u64 = 121;
+/// hourly roll-up (bench/storage.sh 30 10 at 9fe7082: 295 KB a folded day,
+/// less its evidence, is 160 KB).
+pub const FOLDED_BYTES_PER_MINUTE: u64 = 111;
 /// SQLite bytes one failed or inconclusive attempt costs, kept raw for the
 /// whole evidence period (dd3d030: 135 KB for 1,294 a day).
 pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 105;
@@ -151,9 +151,9 @@ mod tests {
         let text = "[[targets]]\nname = \"t\"\nprovider = \"simulator\"\ninterval = \"5s\"\ntimeout = \"5s\"\n\
                     [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n";
         let config = crate::config::Config::parse(text, "test").unwrap();
-        // 7 raw days at 2.5 MB and 393 folded at 0.31 MB: about 140 MB.
+        // 7 raw days at 2.5 MB and 393 folded at 0.30 MB: about 134 MB.
         let needed = bytes_needed(&config);
-        assert!((135_000_000..145_000_000).contains(&needed), "{needed}");
+        assert!((128_000_000..140_000_000).contains(&needed), "{needed}");
     }
 
     #[test]
