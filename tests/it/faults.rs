@@ -113,7 +113,7 @@ impl Drop for Immutable {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn sqlite_made_read_only_under_load_spools_and_replays_every_attempt() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
@@ -213,7 +213,7 @@ impl Drop for SmallVolume {
 /// wait (the spool is on the same full volume, so in memory), and once
 /// space is back every attempt is written exactly once, on a connection
 /// that works again.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_full_volume_is_named_survived_and_loses_nothing() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
@@ -289,7 +289,7 @@ async fn postgres_and_simulator() -> (PrivatePostgres, Simulator) {
     (pg, sim)
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn postgres_stopped_under_load_loses_and_invents_nothing() {
     let (pg, sim) = postgres_and_simulator().await;
     let dir = tempfile::tempdir().unwrap();

@@ -195,7 +195,7 @@ async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn delivery_is_confirmed_missing_when_hidden_and_ours_once_the_recipient_leaves() {
     let (synapse, rooms) = homeserver(RateLimits::Relaxed).await;
     let db = TestDb::sqlite();

@@ -477,7 +477,7 @@ async fn the_html_report_renders_in_headless_chromium() {
 
 /// The same month under a 5-minute error-rate contract: the live page and
 /// `/metrics` count the contract's intervals, in its words.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_live_pages_speak_the_targets_contract() {
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().unwrap();
@@ -553,6 +553,8 @@ async fn the_live_pages_speak_the_targets_contract() {
     daemon.stop().await;
 }
 
+// Chromium runs as a blocking child while the in-process daemon serves
+// the page it loads: the daemon needs a thread of its own here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_status_page_shows_the_figures_of_sla_and_renders_in_chromium() {
     let db = TestDb::sqlite();

@@ -72,7 +72,7 @@ fn probing(db: &TestDb, dir: &tempfile::TempDir, target: &str) -> String {
         .build()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn healthy_probing_signs_in_sends_and_sees_delivery() {
     let prosody = server().await;
     let db = TestDb::sqlite();
@@ -341,7 +341,7 @@ fn item(attributes: &[(&'static str, &str)]) -> Element {
 /// The room's owner kicks the recipient, which joins again; then takes its
 /// membership away, and the members-only room refuses it. Neither is the
 /// provider's failure: no send fails, with delivery recorded or required.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_recipient_the_room_removes_is_ours_never_a_failure() {
     let prosody = server().await;
     let db = TestDb::sqlite();
