@@ -391,10 +391,16 @@ fn get_histogram(bits: &mut BitReader) -> Result<Histogram, String> {
     Ok(Histogram { counts })
 }
 
+/// `value + 2^k`, which an Exp-Golomb code of order `k` writes, and its
+/// width in bits.
+fn exp_golomb_shifted(value: u64, k: u32) -> (u128, u32) {
+    let shifted = u128::from(value) + (1_u128 << k);
+    (shifted, 128 - shifted.leading_zeros())
+}
+
 /// Bits of `value` as an Exp-Golomb code of order `k`.
 fn exp_golomb_bits(value: u64, k: u32) -> u32 {
-    let shifted = u128::from(value) + (1_u128 << k);
-    let width = 128 - shifted.leading_zeros();
+    let (_, width) = exp_golomb_shifted(value, k);
     2 * width - k - 1
 }
 
@@ -426,8 +432,7 @@ impl BitWriter {
     /// `value + 2^k` in binary, after as many zeros as it has bits beyond
     /// `k + 1`.
     fn exp_golomb(&mut self, value: u64, k: u32) {
-        let shifted = u128::from(value) + (1_u128 << k);
-        let width = 128 - shifted.leading_zeros();
+        let (shifted, width) = exp_golomb_shifted(value, k);
         for _ in 0..width - k - 1 {
             self.bit(false);
         }

@@ -467,61 +467,45 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
     let day = ms.div_euclid(86_400_000);
     let log = "SELECT kind, outcome, delivery FROM attempt_log ORDER BY started_at";
     let verdict_word = "SELECT verdict FROM minute_verdicts";
-    let (words, verdict): (Vec<(String, String, Option<String>)>, String) =
-        if db.backend == "sqlite" {
-            let options = std::str::FromStr::from_str(&db.url)
-                .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
-                .unwrap();
-            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-            sqlx::migrate!("migrations/sqlite")
-                .run_to(8, &pool)
-                .await
-                .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(rows))
-                .execute(&pool)
-                .await
-                .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(verdict_row))
-                .execute(&pool)
-                .await
-                .unwrap();
-            db.store().await;
-            (
-                sqlx::query_as(log).fetch_all(&pool).await.unwrap(),
-                sqlx::query_scalar(verdict_word)
-                    .fetch_one(&pool)
+    // On either backend's pool: migrate to 0008, write `statements` there,
+    // migrate the rest of the way, read the views.
+    macro_rules! written_before_the_codes {
+        ($pool:expr, $migrator:expr, $statements:expr) => {{
+            let pool = $pool;
+            $migrator.run_to(8, &pool).await.unwrap();
+            for statement in $statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&pool)
                     .await
-                    .unwrap(),
-            )
-        } else {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::migrate!("migrations/postgres")
-                .run_to(8, &pool)
+                    .unwrap();
+            }
+            db.store().await;
+            let words: Vec<(String, String, Option<String>)> =
+                sqlx::query_as(log).fetch_all(&pool).await.unwrap();
+            let verdict: String = sqlx::query_scalar(verdict_word)
+                .fetch_one(&pool)
                 .await
                 .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT improbe_attempt_days(ARRAY[{day}::bigint])"
-            )))
-            .execute(&pool)
-            .await
+            (words, verdict)
+        }};
+    }
+    let (words, verdict) = if db.backend == "sqlite" {
+        let options = std::str::FromStr::from_str(&db.url)
+            .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
             .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(rows))
-                .execute(&pool)
-                .await
-                .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(verdict_row))
-                .execute(&pool)
-                .await
-                .unwrap();
-            db.store().await;
-            (
-                sqlx::query_as(log).fetch_all(&pool).await.unwrap(),
-                sqlx::query_scalar(verdict_word)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap(),
-            )
-        };
+        written_before_the_codes!(
+            sqlx::SqlitePool::connect_with(options).await.unwrap(),
+            sqlx::migrate!("migrations/sqlite"),
+            [rows, verdict_row]
+        )
+    } else {
+        let partition = format!("SELECT improbe_attempt_days(ARRAY[{day}::bigint])");
+        written_before_the_codes!(
+            sqlx::PgPool::connect(&db.url).await.unwrap(),
+            sqlx::migrate!("migrations/postgres"),
+            [partition, rows, verdict_row]
+        )
+    };
     assert_eq!(verdict, "failure");
     let word = |s: &str| s.to_owned();
     assert_eq!(
