@@ -205,7 +205,7 @@ pub const RECENT_MINUTES: i64 = 2 * 24 * 60;
 /// [`statements`]: the current month, a completed one for
 /// [`RECENT_MINUTES`] after its end, and a completed one that owes a credit
 /// while its claim window is open. The daemon computes
-/// them once per settled minute (`daemon/figures.rs`) and every figure it
+/// them once per settled minute (`daemon/settled.rs`) and every figure it
 /// shows or sends is read from them: `/metrics`, the status page,
 /// `/report`, the notifications and `service_months`.
 #[derive(Debug, Clone, Default)]

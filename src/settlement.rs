@@ -1,6 +1,7 @@
 //! Which minutes are settled: the one rule every reader that announces or
-//! alerts applies (the notification decider, `/metrics`' last closed
-//! minute, the status page). docs/many-regions.md.
+//! alerts applies. In the daemon one task applies it (`daemon/settled.rs`)
+//! and hands each settled minute to the figures, the live pages and the
+//! notifications. docs/many-regions.md.
 //!
 //! With several probers writing one database, a minute's verdict is final
 //! only once every prober that measured it has written what it measured.
@@ -14,8 +15,36 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::Config;
 use crate::minute::Minute;
 use crate::store::{ProberMark, SettlementFacts};
+
+/// Besides the longest attempt, what a minute waits for before this
+/// prober takes it as settled: the writer's flush and a margin for other
+/// probers.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
+
+/// How long after its end this prober waits before a minute is settled:
+/// its longest attempt plus [`SETTLE_MARGIN`], so that its own attempts of
+/// the minute have ended whatever the watermarks say (with no prober live
+/// they say nothing).
+pub fn own_wait(config: &Config) -> chrono::Duration {
+    chrono::Duration::from_std(config.longest_timeout() + SETTLE_MARGIN)
+        .unwrap_or(chrono::Duration::MAX)
+}
+
+/// [`settle`], bounded by this prober's [`own_wait`] too: what the daemon
+/// and `improbe notify` announce from.
+pub fn settle_here(
+    facts: &SettlementFacts,
+    now: DateTime<Utc>,
+    own_wait: chrono::Duration,
+) -> Settlement {
+    let mut settlement = settle(facts, now);
+    let own_end = Minute::containing(&(now - own_wait));
+    settlement.end = settlement.end.min(own_end);
+    settlement
+}
 
 /// A prober whose last report is older than this no longer holds back
 /// settlement. Its writer reports at least every second while the database

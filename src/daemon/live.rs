@@ -1,19 +1,19 @@
-//! What the HTTP surface serves, kept by the daemon's own loops: no request
-//! waits on the database per target (docs/many-regions.md).
+//! What the HTTP surface serves, kept by the daemon's settlement task
+//! (`settled.rs`): no request waits on the database per target
+//! (docs/many-regions.md).
 //!
-//! Every [`SETTLEMENT_REFRESH`] this loop reads the watermarks and the last
-//! settled minute's verdicts of every target (two queries whatever the
-//! number of targets). Once a minute the figures loop (`figures.rs`) hands
-//! over the Service Month statements and rebuilds the status page and the
-//! `/report/<target>` pages asked for recently from them. A scrape reads
-//! memory only; a page asked for the first time is built once, then kept.
+//! Each time a minute settles, the task hands over the settlement, the
+//! last settled minute's verdicts of every target and the Service Month
+//! statements, and rebuilds the status page and the `/report/<target>`
+//! pages asked for recently from them; between minutes it refreshes the
+//! probers' reports. A scrape reads memory only; a page asked for the
+//! first time is built once, then kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::accounting::{self, Figures};
@@ -21,15 +21,13 @@ use crate::clock::Clock;
 use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
 use crate::report::evidence::{self, Depth, Evidence};
-use crate::settlement::{self, Settlement};
+use crate::settlement::Settlement;
 use crate::sla::ExcludedMinutes;
 use crate::sla::MinuteBook;
 use crate::store::Store;
 use crate::sync::{Locked, Shared};
 use crate::verdict::Verdict;
 
-/// How often the watermarks and the last settled minute are read.
-pub const SETTLEMENT_REFRESH: Duration = Duration::from_secs(5);
 /// How often the status page and the reports asked for are rebuilt (with
 /// the figures, once a minute); a kept page older than twice this is built
 /// again on request.
@@ -87,31 +85,39 @@ impl LiveState {
     pub fn publish(&self, figures: Figures) {
         *self.figures.writing() = Arc::new(figures);
     }
+
+    /// A newly settled minute, with its verdicts.
+    pub fn publish_settled(
+        &self,
+        settlement: Settlement,
+        last_minute: Option<(Minute, Vec<(String, Verdict)>)>,
+    ) {
+        *self.settled.writing() = Some(SettledView {
+            settlement,
+            last_minute,
+        });
+    }
+
+    /// The probers' reports as of now, the settled minute unchanged.
+    pub fn update_settlement(&self, settlement: Settlement) {
+        let mut settled = self.settled.writing();
+        let last_minute = settled.take().and_then(|view| view.last_minute);
+        *settled = Some(SettledView {
+            settlement,
+            last_minute,
+        });
+    }
 }
 
-/// Keeps the settlement current until `stop`.
-pub async fn run(
-    live: Arc<LiveState>,
-    mut ready: watch::Receiver<bool>,
-    mut stop: watch::Receiver<bool>,
-) {
-    if !crate::ticks::until_ready(&mut ready, &mut stop).await {
-        return;
-    }
-    let mut ticker = crate::ticks::ticker(SETTLEMENT_REFRESH);
-    while crate::ticks::tick(&mut ticker, &mut stop).await {
-        crate::ticks::guarded("live-settlement", refresh_settled(&live)).await;
-    }
-}
-
-async fn refresh_settled(live: &LiveState) -> anyhow::Result<()> {
-    let now = live.clock.now();
-    let facts = live.store.settlement_facts().await?;
-    let settlement = settlement::settle(&facts, now);
-    let last = Minute(settlement.end.0 - 1);
-    let counts = live.store.minute_counts_at(last).await?;
+/// Every target's verdict in `minute`, from its buckets and exclusions
+/// (two queries whatever the number of targets).
+pub async fn verdicts_at(
+    live: &LiveState,
+    minute: Minute,
+) -> anyhow::Result<Vec<(String, Verdict)>> {
+    let counts = live.store.minute_counts_at(minute).await?;
     let windows = live.store.exclusions(None).await?;
-    let verdicts = live
+    Ok(live
         .config
         .targets
         .iter()
@@ -125,16 +131,11 @@ async fn refresh_settled(live: &LiveState) -> anyhow::Result<()> {
             let stored = counts
                 .iter()
                 .filter(|(name, _)| *name == target.name)
-                .map(|(_, c)| (last, *c));
+                .map(|(_, c)| (minute, *c));
             let book = MinuteBook::new(stored, excluded);
-            (target.name.clone(), book.verdict(last))
+            (target.name.clone(), book.verdict(minute))
         })
-        .collect();
-    *live.settled.writing() = Some(SettledView {
-        settlement,
-        last_minute: Some((last, verdicts)),
-    });
-    Ok(())
+        .collect())
 }
 
 /// Rebuilds the kept pages from the figures just published.
@@ -266,7 +267,7 @@ async fn target_status(live: &LiveState, target: &Target) -> anyhow::Result<Opti
 
 /// The current Service Month's evidence and the instant it stands at, from
 /// the figures as last computed; `None` before the service starts. Until
-/// the figures loop has run once, the statement is computed here, by the
+/// the settlement task has run once, the statement is computed here, by the
 /// same function.
 async fn current_evidence(
     live: &LiveState,

@@ -2,7 +2,6 @@
 //! monthly figures, with a clean stop that loses no finished attempt.
 
 pub mod control;
-pub mod figures;
 pub mod heartbeat;
 pub mod listener;
 pub mod live;
@@ -11,6 +10,7 @@ pub mod preflight;
 pub mod retention;
 pub mod schedule;
 pub mod server;
+pub mod settled;
 pub mod spool;
 pub mod writer;
 
@@ -268,11 +268,6 @@ impl Application {
             database_ready_now.clone(),
             stop.clone(),
         ));
-        background.spawn(live::run(
-            surface.live.clone(),
-            database_ready_now.clone(),
-            stop.clone(),
-        ));
         let notifier = (!notifications.is_empty()).then(|| {
             let writer = daemon.writer.clone();
             Notifier::new(Decider::new(config), notifications.clone(), move || {
@@ -280,7 +275,7 @@ impl Application {
                     && !writer.database_failing.load(Ordering::Relaxed)
             })
         });
-        background.spawn(figures::run(
+        background.spawn(settled::run(
             config.clone(),
             store.clone(),
             clock.clone(),

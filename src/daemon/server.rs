@@ -41,7 +41,7 @@ pub struct Surface {
     /// The current Service Months, as the daemon last wrote them.
     /// Per `[[notify]]` channel: sent, failed, pending.
     pub notifications: crate::notify::sender::SenderCounters,
-    /// The copies the endpoints serve, kept by `live::run`.
+    /// The copies the endpoints serve, kept by the settlement task (`settled.rs`).
     pub live: Arc<super::live::LiveState>,
     /// What the last storage round measured.
     pub storage: Arc<super::retention::StorageGauges>,
@@ -295,7 +295,7 @@ async fn metrics(State(surface): State<Arc<Surface>>) -> Response {
     }
     render_settlement(&surface, &mut out);
     // As the daemon last computed them and wrote them to `service_months`
-    // (once a minute, daemon/figures.rs).
+    // (once a minute, daemon/settled.rs).
     let figures = surface.live.figures();
     let months = figures.currents();
     type Figure = fn(&MonthStatement) -> Option<f64>;

@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +20,7 @@ use crate::config::{Config, Target};
 use crate::minute::{Minute, MinuteRange};
 use crate::report::claim_text::Claim;
 use crate::report::evidence::{self, Depth};
+use crate::settlement;
 use crate::sla::contract::{Words, budget_used};
 use crate::sla::{MonthStatement, tiers};
 use crate::store::{NewNotification, Store};
@@ -35,26 +35,14 @@ pub const WARMUP_MINUTES: i64 = accounting::RECENT_MINUTES;
 /// not flood anyone.
 pub const CATCH_UP_MINUTES: i64 = 60;
 
-/// Besides the longest attempt, what a minute waits for before its verdict
-/// is taken as settled: the writer's flush and a margin for other probers.
-pub const SETTLE_MARGIN: Duration = Duration::from_secs(3);
-
-/// How long after its end a minute is taken as settled: the longest attempt
-/// plus [`SETTLE_MARGIN`]. The daemon computes its figures after the same
-/// wait (`daemon/figures.rs`).
-pub fn settle_wait(config: &Config) -> chrono::Duration {
-    chrono::Duration::from_std(config.longest_timeout() + SETTLE_MARGIN)
-        .unwrap_or(chrono::Duration::MAX)
-}
-
 /// Decides every target's events and writes them to the outbox.
 pub struct Decider {
     prober: String,
     /// Shared, so a tick walks them without copying every target.
     targets: Arc<[Target]>,
     channels: Vec<ChannelConfig>,
-    /// The longest attempt plus [`SETTLE_MARGIN`].
-    settle: chrono::Duration,
+    /// [`settlement::own_wait`].
+    own_wait: chrono::Duration,
     watches: HashMap<String, TargetWatch>,
     /// Keys of events already in the outbox, so that the Service Month
     /// marks re-checked every minute are written only once per run.
@@ -74,48 +62,42 @@ impl Decider {
             prober: config.prober.id.clone(),
             targets: config.targets.clone().into(),
             channels: config.notify.clone(),
-            settle: settle_wait(config),
+            own_wait: settlement::own_wait(config),
             watches: HashMap::new(),
             written: HashSet::new(),
         }
     }
 
-    /// The end of the minutes whose verdicts are settled at `now`.
-    pub fn settled_end(&self, now: DateTime<Utc>) -> Minute {
-        Minute::containing(&(now - self.settle))
-    }
-
     /// Decides what happened up to `now` and writes new events to the
-    /// outbox, with the figures computed now (as `improbe notify` and the
-    /// tests drive it). Returns how many outbox rows were new.
+    /// outbox, with the settlement and figures read now (as `improbe
+    /// notify` and the tests drive it). Returns how many outbox rows were
+    /// new.
     pub async fn decide(&mut self, store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<u64> {
         if self.channels.is_empty() {
             return Ok(0);
         }
+        let facts = store.settlement_facts().await?;
+        let settled_end = settlement::settle_here(&facts, now, self.own_wait).end;
         let figures = accounting::Figures::compute(store, &self.targets, now).await?;
-        self.decide_with(store, &figures, now).await
+        self.decide_with(store, &figures, settled_end, now).await
     }
 
-    /// Decides what happened up to `now` from `figures`, computed at `now`
-    /// or a little before (the daemon computes them once per settled
-    /// minute), and writes new events to the outbox. Returns how many
-    /// outbox rows were new. Nothing is taken as decided unless it was
-    /// written: an error leaves it for the next call.
+    /// Decides what happened before `settled_end` (the settlement at `now`,
+    /// [`settlement::settle_here`]) from `figures`, computed at `now` or a
+    /// little before (the daemon computes them once per settled minute),
+    /// and writes new events to the outbox. Returns how many outbox rows
+    /// were new. Nothing is taken as decided unless it was written: an
+    /// error leaves it for the next call.
     pub async fn decide_with(
         &mut self,
         store: &dyn Store,
         figures: &Figures,
+        settled_end: Minute,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
         if self.channels.is_empty() {
             return Ok(0);
         }
-        // Both bounds: this prober's own attempts have ended, and every live
-        // prober has written the minute (docs/many-regions.md).
-        let facts = store.settlement_facts().await?;
-        let settled_end = self
-            .settled_end(now)
-            .min(crate::settlement::settle(&facts, now).end);
         let mut written = 0;
         let targets = self.targets.clone();
         for target in targets.iter() {

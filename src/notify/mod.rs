@@ -18,13 +18,14 @@ pub use sender::Sender;
 
 use crate::accounting::Figures;
 use crate::clock::Clock;
+use crate::minute::Minute;
 use crate::store::Store;
 
 /// How often the daemon decides and sends.
 pub const TICK: Duration = Duration::from_secs(2);
 
-/// The daemon's notifications, stepped by its figures loop
-/// (`daemon/figures.rs`) every [`TICK`]: decide new events from the figures
+/// The daemon's notifications, stepped by its settlement task
+/// (`daemon/settled.rs`) every [`TICK`]: decide new events from the figures
 /// just computed, then send what is due. At a stop, the send in progress
 /// finishes and this prober's leases are given back ([`Notifier::release`]).
 pub struct Notifier {
@@ -49,22 +50,23 @@ impl Notifier {
         }
     }
 
-    /// One round: decide from `figures` (none: they could not be computed
-    /// this round, so nothing is decided), then send what is due while
-    /// `keep_going` holds.
+    /// One round: decide the minutes before `settled_end` from `figures`
+    /// (none: they could not be computed this round, so nothing is
+    /// decided), then send what is due while `keep_going` holds.
     pub async fn step(
         &mut self,
         store: &dyn Store,
-        figures: Option<&Figures>,
+        settled: Option<(&Figures, Minute)>,
         clock: &dyn Clock,
         keep_going: impl Fn() -> bool,
     ) {
-        if let Some(figures) = figures
+        if let Some((figures, settled_end)) = settled
             && (self.measured_written)()
         {
             crate::ticks::guarded(
                 "notify-decide",
-                self.decider.decide_with(store, figures, clock.now()),
+                self.decider
+                    .decide_with(store, figures, settled_end, clock.now()),
             )
             .await;
         }

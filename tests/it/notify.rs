@@ -452,8 +452,14 @@ async fn the_decider_reads_the_figures_it_is_handed() {
         .unwrap();
     fail_minutes(store.as_ref(), 0, 433).await;
     let mut decider = Decider::new(&config);
+    let own_wait = improbe::settlement::own_wait(&config);
+    let (store_ref, own_wait) = (store.as_ref(), own_wait);
+    let settled_end = move |now| async move {
+        let facts = store_ref.settlement_facts().await.unwrap();
+        improbe::settlement::settle_here(&facts, now, own_wait).end
+    };
     decider
-        .decide_with(store.as_ref(), &before, now)
+        .decide_with(store.as_ref(), &before, settled_end(now).await, now)
         .await
         .unwrap();
     assert!(
@@ -467,7 +473,7 @@ async fn the_decider_reads_the_figures_it_is_handed() {
         .unwrap();
     assert_eq!(after.current("tim").unwrap().failure_minutes, 433);
     decider
-        .decide_with(store.as_ref(), &after, now)
+        .decide_with(store.as_ref(), &after, settled_end(now).await, now)
         .await
         .unwrap();
     assert_eq!(

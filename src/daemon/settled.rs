@@ -1,9 +1,11 @@
-//! The daemon's one producer of figures. Once per settled minute it
-//! computes every target's open Service Months ([`accounting::Figures`]),
-//! writes them to `service_months` and hands them to the HTTP surface
-//! ([`LiveState`]); then, from those same statements, it rebuilds the pages
-//! and lets the notifications decide. A budget notification, `/metrics`,
-//! the status page and `service_months` therefore never disagree.
+//! The daemon's one settlement task. Every [`notify::TICK`] it reads the
+//! probers' watermarks once and applies the rule of `src/settlement.rs`;
+//! each time a minute settles it hands that minute to every consumer, in
+//! this order: the figures ([`accounting::Figures`], written to
+//! `service_months`), the live copies the HTTP surface serves
+//! ([`LiveState`]: the last settled minute's verdicts and the pages) and
+//! the notifications. A budget notification, `/metrics`, the status page
+//! and `service_months` therefore never disagree on which minutes count.
 
 use std::sync::Arc;
 
@@ -16,12 +18,14 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::minute::Minute;
 use crate::notify::{self, Notifier};
+use crate::settlement::{self, Settlement};
 use crate::store::Store;
 use crate::ticks;
 
-/// Until `stop`: every [`notify::TICK`], computes the figures once a new
-/// minute has settled, then rebuilds the pages, then steps the
-/// notifications (if any channel is configured).
+/// Until `stop`: every [`notify::TICK`], settles; once a new minute has
+/// settled, computes the figures, then publishes the settlement and
+/// rebuilds the pages; then steps the notifications (if any channel is
+/// configured) with the figures and the settled minute.
 pub async fn run(
     config: Config,
     store: Arc<dyn Store>,
@@ -34,32 +38,47 @@ pub async fn run(
     if !ticks::until_ready(&mut ready, &mut stop).await {
         return;
     }
-    let settle = notify::decider::settle_wait(&config);
+    let own_wait = settlement::own_wait(&config);
     let mut ticker = ticks::ticker(notify::TICK);
-    // The minute the figures were last computed after; `None`: never.
-    let mut computed_after: Option<Minute> = None;
+    // The settled end the figures were last computed at; `None`: never.
+    let mut computed_at: Option<Minute> = None;
     while ticks::tick(&mut ticker, &mut stop).await {
         let now = clock.now();
-        let settled = Minute::containing(&(now - settle));
-        if computed_after != Some(settled) {
+        let settle = async {
+            Ok(settlement::settle_here(
+                &store.settlement_facts().await?,
+                now,
+                own_wait,
+            ))
+        };
+        let Some(settled) = ticks::guarded("settlement", settle).await else {
+            continue;
+        };
+        let end = settled.end;
+        if computed_at != Some(end) {
             // The first round writes every month to date: past months change
             // when an earlier run's spool is replayed or the config's
             // exclusions change.
-            let every_month = computed_after.is_none();
+            let every_month = computed_at.is_none();
             let round = refresh(&config, store.as_ref(), now, every_month);
             if let Some(figures) = ticks::guarded("service-months", round).await {
                 live.publish(figures);
-                computed_after = Some(settled);
+                computed_at = Some(end);
+                publish_settled(&live, settled).await;
                 ticks::guarded("live-pages", async {
                     live::refresh_pages(&live).await;
                     Ok(())
                 })
                 .await;
             }
+        } else {
+            // Probers' reports and who holds settlement back change between
+            // minutes; the last settled minute's verdicts do not.
+            live.update_settlement(settled);
         }
         if let Some(notifier) = &mut notifier {
             let figures = live.figures();
-            let current = (computed_after == Some(settled)).then_some(figures.as_ref());
+            let current = (computed_at == Some(end)).then_some((figures.as_ref(), end));
             let stopping = stop.clone();
             notifier
                 .step(store.as_ref(), current, clock.as_ref(), || {
@@ -70,6 +89,18 @@ pub async fn run(
     }
     if let Some(notifier) = notifier {
         notifier.release(store.as_ref()).await;
+    }
+}
+
+/// Publishes `settled` with the verdicts of its last minute.
+async fn publish_settled(live: &LiveState, settled: Settlement) {
+    let last = Minute(settled.end.0 - 1);
+    match live::verdicts_at(live, last).await {
+        Ok(verdicts) => live.publish_settled(settled, Some((last, verdicts))),
+        Err(e) => {
+            tracing::warn!("live-settlement: {e:#}");
+            live.update_settlement(settled);
+        }
     }
 }
 
