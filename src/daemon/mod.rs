@@ -172,22 +172,7 @@ impl Application {
         // Every part of the daemon stops on `halt`: the caller's stop, or a
         // database that refuses us.
         let (halt_sender, halt) = watch::channel(false);
-        let halt_sender = Arc::new(halt_sender);
-        let mut background = JoinSet::new();
-        {
-            let (halt_sender, mut stop) = (halt_sender.clone(), stop.clone());
-            background.spawn(async move {
-                while !*stop.borrow_and_update() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-                let _ = halt_sender.send(true);
-            });
-        }
         let (database_ready, ready) = watch::channel(false);
-        // The database's readiness, for the months refresh and the stop.
-        let database_ready_now = ready.clone();
         let mut preparing = tokio::spawn(prepare_until_ready(
             config.clone(),
             store.clone(),
@@ -195,7 +180,6 @@ impl Application {
             database_ready,
             halt.clone(),
         ));
-        let stop = halt;
         let (sink, attempts) = mpsc::channel(writer::CHANNEL_CAPACITY);
         let daemon = Daemon {
             scheduler: Scheduler::new(
@@ -208,24 +192,21 @@ impl Application {
             ),
             writer: Arc::new(WriterCounters::default()),
         };
-        let longest_timeout = config.longest_timeout();
         let writer_task = tokio::spawn(writer::run(
             store.clone(),
             writer::WriterIdentity {
                 prober: config.prober.id.clone(),
                 clock: clock.clone(),
-                in_flight_bound: longest_timeout + writer::IN_FLIGHT_MARGIN,
+                in_flight_bound: config.longest_timeout() + writer::IN_FLIGHT_MARGIN,
             },
             spool,
             attempts,
-            ready,
-            stop.clone(),
+            ready.clone(),
+            halt.clone(),
             daemon.writer.clone(),
         ));
-
-        let storage = Arc::new(retention::StorageGauges::default());
         let surface = Arc::new(Surface {
-            storage: storage.clone(),
+            storage: Arc::new(retention::StorageGauges::default()),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),
@@ -240,51 +221,14 @@ impl Application {
                 clock.clone(),
             )),
         });
-        if let Some((listener, gate)) = listener {
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, scheme = gate.scheme(), "serving /metrics, /healthz and /readyz");
-            }
-            let (surface, stop) = (surface.clone(), stop.clone());
-            background.spawn(async move {
-                if let Err(e) = server::serve(listener, gate, surface, stop).await {
-                    tracing::error!("HTTP surface stopped: {e}");
-                }
-            });
-        }
-        if let Some(control) = control {
-            let stop = stop.clone();
-            background.spawn(async move { control.run(stop).await });
-        }
-        background.spawn(retention::run(
-            config.clone(),
-            store.clone(),
-            clock.clone(),
-            storage,
-            database_ready_now.clone(),
-            stop.clone(),
-        ));
-        background.spawn(settle_pending(
-            store.clone(),
-            database_ready_now.clone(),
-            stop.clone(),
-        ));
-        let notifier = (!notifications.is_empty()).then(|| {
-            let writer = daemon.writer.clone();
-            Notifier::new(Decider::new(config), notifications.clone(), move || {
-                writer.spooled.load(Ordering::Relaxed) == 0
-                    && !writer.database_failing.load(Ordering::Relaxed)
-            })
-        });
-        background.spawn(settled::run(
-            config.clone(),
-            store.clone(),
-            clock.clone(),
-            surface.live.clone(),
-            notifier,
-            database_ready_now.clone(),
-            stop.clone(),
-        ));
-
+        let mut background = spawn_background(
+            &surface,
+            listener,
+            control,
+            notifications,
+            ready.clone(),
+            halt.clone(),
+        );
         let heartbeat = tokio::spawn(
             HeartbeatRecorder::new(
                 config.prober.id.clone(),
@@ -293,41 +237,23 @@ impl Application {
                 clock.clone(),
                 config.prober.heartbeat_backlog_path(),
             )
-            .run(stop.clone()),
+            .run(halt.clone()),
         );
-
         let mut probing = JoinSet::new();
         for (target, plans, probe) in probes {
-            probing.spawn(
-                daemon
-                    .scheduler
-                    .clone()
-                    .run_target(target, plans, probe, stop.clone()),
-            );
+            let scheduler = daemon.scheduler.clone();
+            probing.spawn(scheduler.run_target(target, plans, probe, halt.clone()));
         }
         surface.probing.store(true, Ordering::Relaxed);
         tracing::info!(prober = %config.prober.id, targets = config.targets.len(), database = store.backend(), "probing");
-        let mut prepared = false;
-        let mut refused = None;
-        loop {
-            tokio::select! {
-                joined = probing.join_next() => if joined.is_none() { break },
-                result = &mut preparing, if !prepared => {
-                    prepared = true;
-                    if let Ok(Err(e)) = result {
-                        tracing::error!("stopping: {e:#}");
-                        refused = Some(e);
-                        let _ = halt_sender.send(true);
-                    }
-                }
-            }
-        }
+        let refused = probe_until_halted(probing, &mut preparing, stop, &halt_sender).await;
         surface.probing.store(false, Ordering::Relaxed);
         log_summary(&daemon);
+
         // Every probe loop has ended: closing the channel lets the writer finish.
         drop(daemon.scheduler);
         let database_away =
-            !*database_ready_now.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
+            !*ready.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
         let final_beat = heartbeat
             .await?
             .finish(writer::STOP_WRITE_DEADLINE, database_away);
@@ -348,6 +274,100 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The daemon's tasks beside probing and writing, in one set that a stop
+/// ends together: the HTTP surface, the control check, the storage round,
+/// the re-decision of pending minutes and the settlement task (figures,
+/// live pages, notifications).
+fn spawn_background(
+    surface: &Arc<Surface>,
+    listener: Option<(TcpListener, listener::Gate)>,
+    control: Option<Arc<ControlCheck>>,
+    notifications: Arc<Sender>,
+    ready: watch::Receiver<bool>,
+    halt: watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let (config, store, clock) = (&surface.config, &surface.store, &surface.clock);
+    let mut background = JoinSet::new();
+    if let Some((listener, gate)) = listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, scheme = gate.scheme(), "serving /metrics, /healthz and /readyz");
+        }
+        let (surface, halt) = (surface.clone(), halt.clone());
+        background.spawn(async move {
+            if let Err(e) = server::serve(listener, gate, surface, halt).await {
+                tracing::error!("HTTP surface stopped: {e}");
+            }
+        });
+    }
+    if let Some(control) = control {
+        let halt = halt.clone();
+        background.spawn(async move { control.run(halt).await });
+    }
+    background.spawn(retention::run(
+        config.clone(),
+        store.clone(),
+        clock.clone(),
+        surface.storage.clone(),
+        ready.clone(),
+        halt.clone(),
+    ));
+    background.spawn(settle_pending(store.clone(), ready.clone(), halt.clone()));
+    let notifier = (!notifications.is_empty()).then(|| {
+        let writer = surface.writer.clone();
+        Notifier::new(Decider::new(config), notifications, move || {
+            writer.spooled.load(Ordering::Relaxed) == 0
+                && !writer.database_failing.load(Ordering::Relaxed)
+        })
+    });
+    background.spawn(settled::run(
+        config.clone(),
+        store.clone(),
+        clock.clone(),
+        surface.live.clone(),
+        notifier,
+        ready,
+        halt,
+    ));
+    background
+}
+
+/// Waits until every probe loop has ended. The caller's `stop`, or a
+/// database that refuses us while being prepared, sends `halt`, which ends
+/// them; the refusal is returned.
+async fn probe_until_halted(
+    mut probing: JoinSet<()>,
+    preparing: &mut tokio::task::JoinHandle<anyhow::Result<()>>,
+    mut stop: watch::Receiver<bool>,
+    halt: &watch::Sender<bool>,
+) -> Option<anyhow::Error> {
+    let mut prepared = false;
+    let mut refused = None;
+    let mut stopping = *stop.borrow_and_update();
+    if stopping {
+        let _ = halt.send(true);
+    }
+    loop {
+        tokio::select! {
+            joined = probing.join_next() => if joined.is_none() { break },
+            changed = stop.changed(), if !stopping => {
+                if changed.is_err() || *stop.borrow_and_update() {
+                    stopping = true;
+                    let _ = halt.send(true);
+                }
+            }
+            result = &mut *preparing, if !prepared => {
+                prepared = true;
+                if let Ok(Err(e)) = result {
+                    tracing::error!("stopping: {e:#}");
+                    refused = Some(e);
+                    let _ = halt.send(true);
+                }
+            }
+        }
+    }
+    refused
 }
 
 /// Prepares the database ([`store::prepare`]), retrying every
