@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::{TestDb, answered, free_port};
+use crate::common::{TestDb, answered, free_port, wait};
 use improbe::simulator::Simulator;
 use serde_json::Value;
 
@@ -129,19 +129,15 @@ async fn run_container(
     args.extend(["-v", &mount, "-v", &data, image]);
     let started = Instant::now();
     podman_ok(&args);
-    let deadline = started + Duration::from_secs(60);
-    loop {
+    wait::until(Duration::from_secs(60), || async {
         let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
         if ready.is_ok_and(|r| r.status() == 200) {
-            return started.elapsed();
+            Ok(started.elapsed())
+        } else {
+            Err(format!("ready: {}", podman_ok(&["logs", name])))
         }
-        assert!(
-            Instant::now() < deadline,
-            "never ready: {}",
-            podman_ok(&["logs", name])
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// SIGTERM through `podman stop`: the container must exit by itself, with
@@ -229,11 +225,14 @@ async fn the_image_builds_and_runs_as_a_sidecar_on_postgres_and_on_sqlite() {
     let ready = run_container(&name, &image, &pg_config, &volume, port).await;
     eprintln!("postgres: ready {ready:?} after podman run");
     let store = db.store().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while store.attempt_count().await.unwrap() < 6 {
-        assert!(Instant::now() < deadline, "{}", podman_ok(&["logs", &name]));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until(Duration::from_secs(30), || async {
+        if store.attempt_count().await.unwrap() >= 6 {
+            Ok(())
+        } else {
+            Err(format!("six attempts: {}", podman_ok(&["logs", &name])))
+        }
+    })
+    .await;
     podman_ok(&["healthcheck", "run", &name]);
     let sla = podman_ok(&["exec", &name, "improbe", "sla"]);
     assert!(sla.contains("sim"), "{sla}");
@@ -267,15 +266,18 @@ async fn the_image_builds_and_runs_as_a_sidecar_on_postgres_and_on_sqlite() {
             "sqlite://{}",
             volume_path(&volume).join("improbe.db").display()
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        wait::until(Duration::from_secs(30), || async {
             let store = improbe::store::open(&file).await.unwrap();
             if store.attempt_count().await.unwrap() as u64 >= stored_then + 6 {
-                break;
+                Ok(())
+            } else {
+                Err(format!(
+                    "six more attempts: {}",
+                    podman_ok(&["logs", &name])
+                ))
             }
-            assert!(Instant::now() < deadline, "{}", podman_ok(&["logs", &name]));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
         podman_ok(&["healthcheck", "run", &name]);
         let sla = podman_ok(&["exec", &name, "improbe", "sla", "--format", "json"]);
         assert!(sla.contains("\"sim\""), "{sla}");

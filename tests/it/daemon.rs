@@ -1,9 +1,9 @@
 //! `improbe run` as a process: a SIGTERM in the middle of attempts loses none.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{ConfigBuilder, TestDb};
+use crate::common::{ConfigBuilder, TestDb, wait};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
@@ -40,17 +40,17 @@ async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
         .unwrap();
 
     // Wait until several attempts were answered and one is in flight right now.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stats: Vec<_> = Kind::ALL.iter().map(|k| sim.stats(*k)).collect();
-        let answered: u64 = stats.iter().map(|s| s.ok + s.error).sum();
-        let in_flight = stats.iter().any(|s| s.received > s.ok + s.error);
-        if answered >= 3 && in_flight {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the daemon never got going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until_true(
+        "the daemon to get going",
+        Duration::from_secs(30),
+        || async {
+            let stats: Vec<_> = Kind::ALL.iter().map(|k| sim.stats(*k)).collect();
+            let answered: u64 = stats.iter().map(|s| s.ok + s.error).sum();
+            let in_flight = stats.iter().any(|s| s.received > s.ok + s.error);
+            answered >= 3 && in_flight
+        },
+    )
+    .await;
     let signal = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status()
@@ -106,16 +106,10 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     let base = format!("http://{}", daemon.addr.expect("listening"));
 
     // Ready once probes run and the database answers.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-        != 200
-    {
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::until_true("/readyz to answer 200", Duration::from_secs(20), || async {
+        get(&format!("{base}/readyz")).await.0 == 200
+    })
+    .await;
     assert_eq!(
         get(&format!("{base}/healthz")).await,
         (200, "ok\n".to_owned())
@@ -128,33 +122,30 @@ async fn metrics_health_and_readiness_follow_the_probes() {
     };
     assert!(healthcheck(format!("{base}/healthz")).status.success());
     // Wait for a successful attempt of every operation.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait::until(Duration::from_secs(20), || async {
         let (_, text) = get(&format!("{base}/metrics")).await;
-        if Kind::ALL
+        let all_ok = Kind::ALL
             .iter()
-            .all(|k| text.contains(&format!("kind=\"{k}\",outcome=\"ok\"")))
-        {
-            break;
+            .all(|k| text.contains(&format!("kind=\"{k}\",outcome=\"ok\"")));
+        if all_ok {
+            Ok(())
+        } else {
+            Err(format!("a success of every operation:\n{text}"))
         }
-        assert!(Instant::now() < deadline, "no successes:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     // Credentials rejected: inconclusive attempts, counted, and not ready.
     sim.set_behaviour(Kind::Login, Behaviour::error(70001));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reasons = loop {
+    let reasons = wait::until(Duration::from_secs(20), || async {
         let (status, body) = get(&format!("{base}/readyz")).await;
         if status == 503 {
-            break body;
+            Ok(body)
+        } else {
+            Err("credentials failures to make the prober unready".into())
         }
-        assert!(
-            Instant::now() < deadline,
-            "credentials failures never made the prober unready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert!(
         reasons.contains("target sim: credentials rejected"),
         "{reasons}"
@@ -162,15 +153,15 @@ async fn metrics_health_and_readiness_follow_the_probes() {
 
     // A code missing from the classification table counts, and is made loud.
     sim.set_behaviour(Kind::SendGroup, Behaviour::error(77777));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait::until(Duration::from_secs(20), || async {
         let (_, text) = get(&format!("{base}/metrics")).await;
         if text.contains(r#"improbe_unclassified_error_codes_total{target="sim",code="77777"}"#) {
-            break;
+            Ok(())
+        } else {
+            Err(format!("the unclassified code:\n{text}"))
         }
-        assert!(Instant::now() < deadline, "no unclassified code:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     let (status, exposition) = get(&format!("{base}/metrics")).await;
     assert_eq!(status, 200);
@@ -313,18 +304,14 @@ async fn metrics_health_and_readiness_follow_the_probes() {
 
 /// Waits until `url` answers 200, or panics after `limit`.
 async fn wait_until_up(client: &reqwest::Client, url: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while client
-        .get(url)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-        != 200
-    {
-        assert!(Instant::now() < deadline, "{url} never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::until_true(&format!("{url} to answer 200"), limit, || async {
+        client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    })
+    .await;
 }
 
 /// Eighty idle connections against the listener of a daemon allowed 64
@@ -395,14 +382,12 @@ async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
         "a half request was kept open: {read:?}"
     );
     // Probing goes on meanwhile: at least fifteen more answers.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while answered() < before + 15 {
-        assert!(
-            Instant::now() < deadline,
-            "probing stalled with the listener crowded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::until_true(
+        "fifteen more answers with the listener crowded",
+        Duration::from_secs(30),
+        || async { answered() >= before + 15 },
+    )
+    .await;
     held.clear();
     crate::common::terminate(daemon);
 
@@ -443,11 +428,12 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
     // Starved only once the database is prepared and written to: this test
     // is about the attempts, not about a start in the middle of it.
     let reader = db.store().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sim.stats(Kind::Login).ok < 1 || reader.attempt_count().await.unwrap() < 1 {
-        assert!(Instant::now() < deadline, "no login answered and written");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until_true(
+        "a login answered and written",
+        Duration::from_secs(20),
+        || async { sim.stats(Kind::Login).ok >= 1 && reader.attempt_count().await.unwrap() >= 1 },
+    )
+    .await;
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     let limited = Command::new("prlimit")
         .arg("--pid")

@@ -7,12 +7,12 @@
 //! and run a private PostgreSQL server, so they need root, as CI has.
 
 use crate::common::postgres::PrivatePostgres;
-use crate::common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate};
+use crate::common::{ConfigBuilder, InProcessDaemon, answered, spawn_run, terminate, wait};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use improbe::attempt::Kind;
@@ -34,14 +34,6 @@ fn spool_lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
         .unwrap_or(0)
-}
-
-async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Every stored attempt is counted once in the minute verdicts, and no
@@ -131,7 +123,7 @@ async fn sqlite_made_read_only_under_load_spools_and_replays_every_attempt() {
     ))
     .await;
     let reader = store::open(&url).await.unwrap();
-    wait_for(
+    wait::until_true(
         "first attempts written",
         Duration::from_secs(20),
         async || reader.attempt_count().await.unwrap() >= TARGETS as i64,
@@ -140,14 +132,14 @@ async fn sqlite_made_read_only_under_load_spools_and_replays_every_attempt() {
 
     {
         let _read_only = Immutable::set(sqlite_files(&db_path));
-        wait_for(
+        wait::until_true(
             "attempts in the spool",
             Duration::from_secs(30),
             async || spool_lines(&spool) >= 3 * TARGETS * 3,
         )
         .await;
     }
-    wait_for("the spool replayed", Duration::from_secs(60), async || {
+    wait::until_true("the spool replayed", Duration::from_secs(60), async || {
         spool_lines(&spool) == 0
     })
     .await;
@@ -229,7 +221,7 @@ async fn a_full_volume_is_named_survived_and_loses_nothing() {
     let daemon = InProcessDaemon::start(&config).await;
     let metrics = format!("http://{}/metrics", daemon.addr.unwrap());
     let reader = store::open(&url).await.unwrap();
-    wait_for(
+    wait::until_true(
         "first attempts written",
         Duration::from_secs(20),
         async || reader.attempt_count().await.unwrap() >= TARGETS as i64,
@@ -238,7 +230,7 @@ async fn a_full_volume_is_named_survived_and_loses_nothing() {
 
     let filler = volume.fill();
     let disk_full = r#"improbe_database_write_errors_total{reason="disk_full"}"#;
-    wait_for(
+    wait::until_true(
         "a write failing for lack of space",
         Duration::from_secs(30),
         async || {
@@ -267,7 +259,7 @@ async fn a_full_volume_is_named_survived_and_loses_nothing() {
 
     std::fs::remove_file(&filler).unwrap();
     reader.record_heartbeats(&beats).await.unwrap();
-    wait_for(
+    wait::until_true(
         "writes again once space is back",
         Duration::from_secs(60),
         async || reader.attempt_count().await.unwrap() > stored_while_full + TARGETS as i64,
@@ -303,7 +295,7 @@ async fn postgres_stopped_under_load_loses_and_invents_nothing() {
     ))
     .await;
     let reader = store::open(&pg.url()).await.unwrap();
-    wait_for(
+    wait::until_true(
         "first attempts written",
         Duration::from_secs(20),
         async || reader.attempt_count().await.unwrap() >= TARGETS as i64,
@@ -311,14 +303,14 @@ async fn postgres_stopped_under_load_loses_and_invents_nothing() {
     .await;
 
     let pg = pg.ctl_async("stop").await;
-    wait_for(
+    wait::until_true(
         "attempts in the spool",
         Duration::from_secs(60),
         async || spool_lines(&spool) >= 5 * TARGETS * 3,
     )
     .await;
     let pg = pg.ctl_async("start").await;
-    wait_for("the spool replayed", Duration::from_secs(90), async || {
+    wait::until_true("the spool replayed", Duration::from_secs(90), async || {
         spool_lines(&spool) == 0
     })
     .await;
@@ -351,7 +343,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
 
     let mut first = spawn();
     let reader = store::open(&url).await.unwrap();
-    wait_for(
+    wait::until_true(
         "first attempts written",
         Duration::from_secs(20),
         async || reader.attempt_count().await.unwrap_or(0) >= 3,
@@ -359,7 +351,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     .await;
     let spooled: Vec<String> = {
         let _read_only = Immutable::set(sqlite_files(&db_path));
-        wait_for(
+        wait::until_true(
             "attempts in the spool",
             Duration::from_secs(30),
             async || spool_lines(&spool) >= 12,
@@ -377,7 +369,7 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
 
     // The restart replays the spool before anything new.
     let second = spawn();
-    wait_for("the spool replayed", Duration::from_secs(30), async || {
+    wait::until_true("the spool replayed", Duration::from_secs(30), async || {
         spool_lines(&spool) == 0
     })
     .await;
@@ -442,7 +434,7 @@ async fn postgres_down_when_the_daemon_starts_is_waited_for() {
     )
     .unwrap();
     let mut daemon = spawn_run(&config);
-    wait_for(
+    wait::until_true(
         "attempts in the spool",
         Duration::from_secs(30),
         async || spool_lines(&spool) >= 3 * targets * 3,
@@ -454,7 +446,7 @@ async fn postgres_down_when_the_daemon_starts_is_waited_for() {
     );
 
     let pg = pg.ctl_async("start").await;
-    wait_for("the spool replayed", Duration::from_secs(60), async || {
+    wait::until_true("the spool replayed", Duration::from_secs(60), async || {
         spool_lines(&spool) == 0
     })
     .await;
@@ -532,7 +524,7 @@ async fn restart_during_an_outage(outage: Outage) {
     let started = Utc::now();
     let first = spawn_run(&config);
     let reader = store::open(&pg.url()).await.unwrap();
-    wait_for(
+    wait::until_true(
         "first attempts written",
         Duration::from_secs(20),
         async || reader.attempt_count().await.unwrap_or(0) >= targets as i64,
@@ -544,7 +536,7 @@ async fn restart_during_an_outage(outage: Outage) {
         Outage::Refused => None,
         Outage::Hanging => Some(HangingServer::bind(pg.port).await),
     };
-    wait_for(
+    wait::until_true(
         "attempts in the spool",
         Duration::from_secs(60),
         async || spool_lines(&spool) >= 2 * targets * 3,
@@ -562,7 +554,7 @@ async fn restart_during_an_outage(outage: Outage) {
     // Started again while the database is still away, with a spool to replay.
     let restarted = Utc::now();
     let second = spawn_run(&config);
-    wait_for(
+    wait::until_true(
         "new attempts spooled behind the old ones",
         Duration::from_secs(60),
         async || spool_lines(&spool) >= left_behind + 12 * targets * 3,
@@ -571,7 +563,7 @@ async fn restart_during_an_outage(outage: Outage) {
     let outage_over = Utc::now();
     drop(hanging);
     let pg = pg.ctl_async("start").await;
-    wait_for("the spool replayed", Duration::from_secs(90), async || {
+    wait::until_true("the spool replayed", Duration::from_secs(90), async || {
         spool_lines(&spool) == 0
     })
     .await;

@@ -103,10 +103,10 @@ async fn scripted_minutes(db: TestDb) {
         )],
     );
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    crate::common::script_outages(&clock, &mut synapse).await;
+    let store = db.store().await;
+    crate::common::script_outages(&clock, &mut synapse, store.as_ref(), "mx").await;
     daemon.stop().await;
 
-    let store = db.store().await;
     let all =
         crate::common::scripted_outage_verdicts(store.as_ref(), "mx", start, db.backend).await;
     // Healthy sends were seen by the recipient, within the timeout.

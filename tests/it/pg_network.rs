@@ -4,11 +4,13 @@
 //! front of one. Servers of their own, run as the `postgres` user: root.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::postgres::{PgBouncer, PrivatePostgres, ServerSettings};
 use crate::common::tls::TestCa;
-use crate::common::{ConfigBuilder, TestDb, answered, attempt, improbe_command, ingest, succeeded};
+use crate::common::{
+    ConfigBuilder, TestDb, answered, attempt, improbe_command, ingest, succeeded, wait,
+};
 use improbe::attempt::{Kind, Outcome};
 use improbe::config::Pooler;
 use improbe::simulator::Simulator;
@@ -200,18 +202,17 @@ async fn daemon_spools_and_names_the_certificate(dir: &Path, config: &Path, sim:
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let reason = loop {
+    let reason = wait::until(Duration::from_secs(30), || async {
         if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
             let status = response.status().as_u16();
             let body = response.text().await.unwrap();
             if status == 503 && body.contains("database TLS") && answered(sim) >= 6 {
-                break body;
+                return Ok(body);
             }
         }
-        assert!(Instant::now() < deadline, "the daemon never said why");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        Err("the daemon to say why it is not ready".to_owned())
+    })
+    .await;
     crate::common::terminate(daemon);
     assert!(
         reason.contains("the database's certificate is not signed by a CA improbe trusts"),

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{ConfigBuilder, TestDb, answered, spawn_run, terminate};
+use crate::common::{ConfigBuilder, TestDb, answered, spawn_run, terminate, wait};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
@@ -82,19 +82,15 @@ pub async fn three_probers_aggregate_per_the_sla(
     ];
 
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait::until_true("every prober to write", Duration::from_secs(30), || async {
         let per_prober: Vec<(String,)> =
             sqlx::query_as("SELECT DISTINCT prober FROM attempts ORDER BY prober")
                 .fetch_all(&pool)
                 .await
                 .unwrap();
-        if per_prober.len() == 3 && answered(&healthy) >= 15 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "probers never all wrote");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        per_prober.len() == 3 && answered(&healthy) >= 15
+    })
+    .await;
     for prober in probers {
         let _ = terminate(prober);
     }

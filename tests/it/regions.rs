@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::proxy::DelayProxy;
 use crate::common::receivers::HttpReceiver;
-use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, verdicts};
+use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, verdicts, wait};
 use improbe::attempt::Kind;
 use improbe::minute::Minute;
 use improbe::settlement::{GIVE_UP_AFTER, settle};
@@ -90,18 +90,15 @@ async fn wait_for_watermarks(
     probers: usize,
     instant: chrono::DateTime<chrono::Utc>,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
+    wait::until(Duration::from_secs(40), || async {
         let facts = store.settlement_facts().await.unwrap();
         if facts.marks.len() == probers && facts.marks.iter().all(|m| m.complete_until >= instant) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("watermarks past {instant}: {facts:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "watermarks never passed {instant}: {facts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,14 +134,14 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     // Minute 1 now holds both regions' failures and none of the far
     // region's successes, and its end plus every timeout is past: it reads
     // as a failure, and still nothing may be announced.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while verdicts(store.as_ref(), "t", Minute(first.0 + 1), 1).await != [Verdict::Failure] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "minute 1 never read as a failure"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until_true(
+        "minute 1 to read as a failure",
+        Duration::from_secs(20),
+        || async {
+            verdicts(store.as_ref(), "t", Minute(first.0 + 1), 1).await == [Verdict::Failure]
+        },
+    )
+    .await;
     // Two more ticks of the failing region's decider.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
@@ -279,8 +276,7 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
     vanishes.proxy.freeze();
     clock.enter_minute(1);
     tokio::time::sleep(MINUTE / 2).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let facts = loop {
+    let facts = wait::until(Duration::from_secs(30), || async {
         let facts = store.settlement_facts().await.unwrap();
         // ...until `stays` has written past minute 0 and re-decided it.
         let stays_mark = facts.marks.iter().find(|m| m.prober == "stays").cloned();
@@ -290,11 +286,14 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
                 .earliest_pending
                 .is_none_or(|m| m >= Minute::containing(&minute_one))
         {
-            break facts;
+            Ok(facts)
+        } else {
+            Err(format!(
+                "`stays` past minute 0 and nothing pending: {facts:?}"
+            ))
         }
-        assert!(tokio::time::Instant::now() < deadline, "{facts:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     let gone = facts
         .marks
         .iter()
@@ -319,8 +318,7 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
     // The running prober shows the same on /metrics, on its own clock.
     clock.enter_minute(2);
     let base = format!("http://{}", stays.daemon.as_ref().unwrap().addr.unwrap());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    wait::until(Duration::from_secs(30), || async {
         let text = reqwest::get(format!("{base}/metrics"))
             .await
             .unwrap()
@@ -330,11 +328,12 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
         if text.contains("improbe_probers{state=\"given_up\"} 1")
             && text.contains("improbe_prober_watermark_lag_seconds{prober=\"vanishes\"}")
         {
-            break;
+            Ok(())
+        } else {
+            Err(format!("`vanishes` given up on /metrics:\n{text}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    })
+    .await;
     // ...and so do the coverage words of the month's report.
     let config = improbe::config::Config::parse(
         &ConfigBuilder::new("reader", &db.url)

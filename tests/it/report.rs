@@ -528,8 +528,7 @@ async fn the_live_pages_speak_the_targets_contract() {
     );
     assert!(report.contains("Down 5-minute intervals"), "{report}");
     let series = "improbe_service_month_down_intervals{target=\"tim\",contract=\"five\",interval_minutes=\"5\"} 2";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let metrics = crate::common::wait::until(std::time::Duration::from_secs(30), || async {
         let metrics = reqwest::get(format!("{base}/metrics"))
             .await
             .unwrap()
@@ -537,19 +536,17 @@ async fn the_live_pages_speak_the_targets_contract() {
             .await
             .unwrap();
         if metrics.contains(series) {
-            assert!(metrics.contains("improbe_service_month_tolerated_down_intervals{target=\"tim\",contract=\"five\",interval_minutes=\"5\"} 8"), "{metrics}");
-            assert!(
-                metrics.contains("improbe_service_month_failure_minutes{target=\"tim\"} 10"),
-                "{metrics}"
-            );
-            break;
+            Ok(metrics)
+        } else {
+            Err(format!("{series}: {metrics}"))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{series} never appeared: {metrics}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert!(metrics.contains("improbe_service_month_tolerated_down_intervals{target=\"tim\",contract=\"five\",interval_minutes=\"5\"} 8"), "{metrics}");
+    assert!(
+        metrics.contains("improbe_service_month_failure_minutes{target=\"tim\"} 10"),
+        "{metrics}"
+    );
     daemon.stop().await;
 }
 

@@ -273,7 +273,7 @@ async fn reads_cover_from_the_answered_send_only() {
 /// delivery, and a lost one is in the report's undelivered list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_stores_tencent_deliveries_and_the_report_lists_the_lost() {
-    use crate::common::{ConfigBuilder, InProcessDaemon, TestDb, all_attempts};
+    use crate::common::{ConfigBuilder, InProcessDaemon, TestDb, all_attempts, wait};
     let sim = simulator().await;
     sim.set_behaviour(Kind::SendDirect, Behaviour::undelivered());
     let db = TestDb::sqlite();
@@ -288,15 +288,15 @@ async fn the_daemon_stores_tencent_deliveries_and_the_report_lists_the_lost() {
             .filter(|a| a.kind == kind && a.delivery.is_some())
             .count()
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    wait::until(Duration::from_secs(30), || async {
         let attempts = all_attempts(store.as_ref(), "tc").await;
         if decided(&attempts, Kind::SendDirect) >= 1 && decided(&attempts, Kind::SendGroup) >= 1 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("a decided send of each kind: {attempts:?}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "{attempts:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     daemon.stop().await;
     let attempts = all_attempts(store.as_ref(), "tc").await;
     for a in &attempts {

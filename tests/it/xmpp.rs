@@ -118,10 +118,10 @@ async fn scripted_minutes(db: TestDb) {
     let section = prosody.section("probe", PASSWORD, Some(("rx", RX_PASSWORD)));
     let text = probing(&db, &dir, &xmpp_target("xm", &section, EVERY_SECOND));
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    crate::common::script_outages(&clock, &mut prosody).await;
+    let store = db.store().await;
+    crate::common::script_outages(&clock, &mut prosody, store.as_ref(), "xm").await;
     daemon.stop().await;
 
-    let store = db.store().await;
     let all =
         crate::common::scripted_outage_verdicts(store.as_ref(), "xm", start, db.backend).await;
     // Every kind came back after the restart.

@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod receivers;
 pub mod synapse;
 pub mod tls;
+pub mod wait;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -450,28 +451,79 @@ fn signal(process: &Option<std::process::Child>, signal: &str) {
 }
 
 /// The scripted minutes every open-protocol adapter is tested with, one
-/// minute each on `clock` (a few real seconds): healthy, frozen, healthy
-/// again (thawed 1.5 s in, after every attempt of the frozen minute timed
-/// out), stopped, started again. [`scripted_outage_verdicts`] checks them.
-/// A fault begins just before its minute does, so no attempt of that minute
-/// can be answered by a server that is still healthy; the minute before it
-/// has its successes already.
-pub async fn script_outages(clock: &ScriptedClock, server: &mut impl ServerUnderTest) {
-    let second = std::time::Duration::from_secs(1);
-    tokio::time::sleep(4 * second).await;
+/// minute each on `clock`, each left once the daemon has stored what the
+/// next step needs: healthy, frozen, healthy again (thawed once every
+/// attempt of the frozen minute is stored, so none is answered healthy),
+/// stopped, started again. [`scripted_outage_verdicts`] checks them. A fault
+/// begins just before its minute does, so no attempt of that minute can be
+/// answered by a server that is still healthy; the minute before it has
+/// its successes already.
+pub async fn script_outages(
+    clock: &ScriptedClock,
+    server: &mut impl ServerUnderTest,
+    store: &dyn Store,
+    target: &str,
+) {
+    use improbe::minute::Minute;
+    let first = Minute::containing(&clock.start);
+    let ok = |a: &Attempt| a.outcome == Outcome::Ok;
+    let failed = |a: &Attempt| a.outcome == Outcome::Fail;
+    let sent_ok = |a: &Attempt| a.outcome == Outcome::Ok && a.kind != Kind::Login;
+    stored_in_minute(store, target, first, 4, sent_ok).await;
     server.freeze();
     clock.enter_minute(1);
-    tokio::time::sleep(4 * second).await;
+    stored_in_minute(store, target, Minute(first.0 + 1), 3, failed).await;
     clock.enter_minute(2);
-    tokio::time::sleep(second + second / 2).await;
+    written_before(store, clock.start + chrono::Duration::minutes(2)).await;
     server.thaw();
-    tokio::time::sleep(4 * second).await;
+    stored_in_minute(store, target, Minute(first.0 + 2), 3, ok).await;
     server.stop();
     clock.enter_minute(3);
-    tokio::time::sleep(4 * second).await;
+    stored_in_minute(store, target, Minute(first.0 + 3), 3, failed).await;
     clock.enter_minute(4);
     server.launch().await;
-    tokio::time::sleep(4 * second).await;
+    stored_in_minute(store, target, Minute(first.0 + 4), 3, ok).await;
+}
+
+/// Waits until `target` has at least `n` stored attempts in `minute` that
+/// `keep` holds for; panics after 60 s, naming what it found.
+pub async fn stored_in_minute(
+    store: &dyn Store,
+    target: &str,
+    minute: improbe::minute::Minute,
+    n: usize,
+    keep: impl Fn(&Attempt) -> bool,
+) {
+    let keep = &keep;
+    wait::until(std::time::Duration::from_secs(60), async || {
+        let stored: Vec<Attempt> = all_attempts(store, target)
+            .await
+            .into_iter()
+            .filter(|a| a.minute() == minute)
+            .collect();
+        if stored.iter().filter(|a| keep(a)).count() >= n {
+            Ok(())
+        } else {
+            Err(format!(
+                "{target}: {n} such attempts in {minute:?}, stored: {stored:#?}"
+            ))
+        }
+    })
+    .await;
+}
+
+/// Waits until every prober writing `store` has stored everything it
+/// started before `instant` (its watermark, docs/many-regions.md).
+pub async fn written_before(store: &dyn Store, instant: DateTime<Utc>) {
+    wait::until(std::time::Duration::from_secs(60), async || {
+        let facts = store.settlement_facts().await.unwrap();
+        if !facts.marks.is_empty() && facts.marks.iter().all(|m| m.complete_until >= instant) {
+            Ok(())
+        } else {
+            Err(format!("watermarks past {instant}: {facts:?}"))
+        }
+    })
+    .await;
 }
 
 /// Waits until `target` has at least `n` group sends started after `since`
@@ -493,22 +545,22 @@ pub async fn group_sends_where(
     n: usize,
     keep: impl Fn(&Attempt) -> bool,
 ) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    let keep = &keep;
+    wait::until(std::time::Duration::from_secs(60), || async move {
         let sends: Vec<Attempt> = all_attempts(store, target)
             .await
             .into_iter()
             .filter(|a| a.kind == Kind::SendGroup)
             .collect();
         if sends.iter().filter(|a| keep(a)).count() >= n {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "{target}: {n} of these group sends as asked: {sends:#?}"
+            ))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{target}: fewer than {n} of these group sends as asked: {sends:#?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    })
+    .await;
 }
 
 /// Every stored attempt of `target`.

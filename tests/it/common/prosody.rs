@@ -117,16 +117,18 @@ Component "conference.{DOMAIN}" "muc"
             .spawn()
             .unwrap();
         self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let port = self.port;
+        let listening = || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("Prosody did not listen on {}", self.port);
+        };
+        super::wait::until_true(
+            &format!("Prosody to listen on {port}"),
+            Duration::from_secs(10),
+            listening,
+        )
+        .await;
     }
 
     /// `[targets.xmpp]` for account `user`, STARTTLS with the test's CA.

@@ -87,14 +87,7 @@ impl HttpReceiver {
         what: &str,
         done: impl Fn(&HttpReceiver) -> bool,
     ) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !done(self) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        super::wait::until_true(what, limit, || async { done(self) }).await;
     }
 }
 

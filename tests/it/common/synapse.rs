@@ -82,22 +82,25 @@ impl Synapse {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        for _ in 0..300 {
-            if self
-                .http
-                .get(format!("{}/_matrix/client/versions", self.url()))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
+        let versions = format!("{}/_matrix/client/versions", self.url());
+        let (http, child) = (&self.http, self.child.as_mut().unwrap());
+        let exited = super::wait::until(Duration::from_secs(30), || {
+            let answered = http.get(&versions).send();
+            let exited = child.try_wait().unwrap();
+            async move {
+                if let Some(status) = exited {
+                    return Ok(Some(status));
+                }
+                match answered.await {
+                    Ok(r) if r.status().is_success() => Ok(None),
+                    _ => Err("Synapse to answer".to_owned()),
+                }
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("Synapse exited with {status}: {}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        if let Some(status) = exited {
+            panic!("Synapse exited with {status}: {}", self.log());
         }
-        panic!("Synapse did not answer within 30s: {}", self.log());
     }
 
     fn log(&self) -> String {
