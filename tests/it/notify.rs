@@ -11,11 +11,15 @@ use std::time::Duration;
 use crate::common::receivers::{
     HttpReceiver, PAGERDUTY_KEY, SMTP_PASSWORD, SMTP_USER, SmtpServer, TestCa,
 };
-use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, attempt};
+use crate::common::{
+    ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, attempt, stored_in_minute, wait,
+    written_before,
+};
 use chrono::{DateTime, Utc};
 use improbe::accounting::Figures;
-use improbe::attempt::{Kind, Outcome};
+use improbe::attempt::{Attempt, Kind, Outcome};
 use improbe::config::Config;
+use improbe::minute::Minute;
 use improbe::notify::{Channel, Decider, Sender};
 use improbe::simulator::{Behaviour, Simulator};
 use improbe::store::{NewNotification, Store};
@@ -79,24 +83,30 @@ async fn scripted_outage(db: TestDb) {
         .raw(&every_channel(&receiver, &ca, &smtp))
         .build();
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
-    // Attempts start on whole seconds from the daemon's start; switching
-    // half-way between them keeps an attempt of one minute from being
-    // answered by the next minute's behaviour.
-    let minute = Duration::from_millis(7_500);
+    let store = db.store().await;
+    let first = Minute::containing(&start);
+    let ok = |a: &Attempt| a.outcome == Outcome::Ok;
+    let failed = |a: &Attempt| a.outcome == Outcome::Fail;
 
-    tokio::time::sleep(minute).await;
+    stored_in_minute(store.as_ref(), "tim", first, 3, ok).await;
+    // Failing before minute 1 starts: none of its attempts is answered
+    // healthy. A late answer of minute 0's is one failure beside its
+    // successes.
     for kind in Kind::ALL {
         sim.set_behaviour(kind, Behaviour::http(503));
     }
     clock.enter_minute(1);
-    tokio::time::sleep(minute).await;
+    stored_in_minute(store.as_ref(), "tim", Minute(first.0 + 1), 3, failed).await;
     clock.enter_minute(2);
-    tokio::time::sleep(minute).await;
+    stored_in_minute(store.as_ref(), "tim", Minute(first.0 + 2), 3, failed).await;
     clock.enter_minute(3);
+    // Healed once every attempt of minute 2 is stored: none is answered
+    // healthy. Minute 3 fails until then, and has successes after.
+    written_before(store.as_ref(), start + chrono::Duration::minutes(3)).await;
     for kind in Kind::ALL {
         sim.set_behaviour(kind, Behaviour::healthy());
     }
-    tokio::time::sleep(minute).await;
+    stored_in_minute(store.as_ref(), "tim", Minute(first.0 + 3), 3, ok).await;
     clock.enter_minute(4);
     receiver
         .wait_for(
@@ -109,10 +119,10 @@ async fn scripted_outage(db: TestDb) {
             },
         )
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while smtp.messages().len() < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait::until_true("both mails", Duration::from_secs(20), async || {
+        smtp.messages().len() >= 2
+    })
+    .await;
     // A few more ticks: nothing may be sent twice.
     tokio::time::sleep(Duration::from_secs(5)).await;
     daemon.stop().await;

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use crate::common::proxy::DelayProxy;
 use crate::common::receivers::HttpReceiver;
-use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, verdicts, wait};
-use improbe::attempt::Kind;
+use crate::common::{
+    ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, stored_in_minute, verdicts, wait,
+    written_before,
+};
+use improbe::attempt::{Attempt, Kind, Outcome};
 use improbe::minute::Minute;
 use improbe::settlement::{GIVE_UP_AFTER, settle};
 use improbe::simulator::{Behaviour, Simulator};
 use improbe::store::Store;
 use improbe::verdict::Verdict;
 
-/// One scripted minute, in real time.
-const MINUTE: Duration = Duration::from_secs(6);
 const ONE_WAY_MS: u64 = 100;
 
 struct Region {
@@ -84,6 +85,20 @@ async fn outbox_events(store: &dyn Store, event: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until each of `probers` has stored three attempts of `minute`
+/// with `outcome`.
+async fn each_stored(store: &dyn Store, probers: &[&str], minute: Minute, outcome: Outcome) {
+    for prober in probers {
+        let theirs = |a: &Attempt| a.prober == *prober && a.outcome == outcome;
+        stored_in_minute(store, "t", minute, 3, theirs).await;
+    }
+}
+
+/// Successful answers `sim` gave, of every operation.
+fn answered_ok(sim: &Simulator) -> u64 {
+    Kind::ALL.iter().map(|k| sim.stats(*k).ok).sum()
+}
+
 /// Waits until every prober's watermark has passed `instant`.
 async fn wait_for_watermarks(
     store: &dyn Store,
@@ -122,13 +137,23 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     // reported, before anything fails.
     wait_for_watermarks(store.as_ref(), 2, start).await;
     fail_all(&failing.sim);
-    tokio::time::sleep(MINUTE).await;
+    each_stored(store.as_ref(), &["failing"], first, Outcome::Fail).await;
+    each_stored(store.as_ref(), &["far"], first, Outcome::Ok).await;
     fail_all(&far.sim);
     clock.jump_to(seconds(100));
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    each_stored(store.as_ref(), &["far"], Minute(first.0 + 1), Outcome::Fail).await;
+    // Its report of those is in too: it is live when its writes stop.
+    wait_for_watermarks(store.as_ref(), 2, start + seconds(100)).await;
     far.proxy.freeze();
+    let answered_before = answered_ok(&far.sim);
     heal_all(&far.sim);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Its successes are answered, and wait behind the frozen proxy.
+    wait::until_true(
+        "three successes of `far`",
+        Duration::from_secs(20),
+        async || answered_ok(&far.sim) >= answered_before + 3,
+    )
+    .await;
     clock.jump_to(seconds(125));
 
     // Minute 1 now holds both regions' failures and none of the far
@@ -194,41 +219,40 @@ async fn a_failure_every_region_saw_is_announced_once() {
         region("east", &db, &clock, &receiver, dir.path(), false).await,
         region("west", &db, &clock, &receiver, dir.path(), false).await,
     ];
-    // Attempts start on whole seconds from each daemon's start: switching
-    // just before the minute keeps minute 0 healthy and minute 1 failed.
-    tokio::time::sleep(MINUTE).await;
+    // Failing before minute 1 starts keeps it failed; a late answer of
+    // minute 0's is one failure beside its successes.
+    let both = ["east", "west"];
+    let first = Minute::containing(&start);
+    each_stored(store.as_ref(), &both, first, Outcome::Ok).await;
     regions.iter().for_each(|r| fail_all(&r.sim));
     clock.enter_minute(1);
-    tokio::time::sleep(MINUTE).await;
-    // Healed well into minute 2, so that no attempt of minute 1, however
-    // late its request reaches the simulator, is answered healthy; minute
-    // 2 still holds successes after that.
+    each_stored(store.as_ref(), &both, Minute(first.0 + 1), Outcome::Fail).await;
+    // Healed once every attempt of minute 1 is stored, so that none,
+    // however late its request reaches the simulator, is answered healthy;
+    // minute 2 still holds successes after that.
     clock.enter_minute(2);
-    tokio::time::sleep(MINUTE / 2).await;
+    written_before(store.as_ref(), start + chrono::Duration::minutes(2)).await;
     regions.iter().for_each(|r| heal_all(&r.sim));
-    tokio::time::sleep(MINUTE / 2).await;
+    each_stored(store.as_ref(), &both, Minute(first.0 + 2), Outcome::Ok).await;
     clock.enter_minute(3);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !receiver
-        .received("hook")
-        .iter()
-        .any(|m| m.body["event"] == "incident_resolved")
-    {
-        if tokio::time::Instant::now() >= deadline {
-            let minute_one: Vec<_> = crate::common::all_attempts(store.as_ref(), "t")
-                .await
-                .into_iter()
-                .filter(|a| a.minute().0 == Minute::containing(&start).0 + 1)
-                .map(|a| (a.prober, a.kind, a.started_at, a.outcome))
-                .collect();
-            panic!(
-                "no resolution: outbox {:#?}, facts {:?}, minute 1: {minute_one:?}",
-                store.notifications(None).await.unwrap(),
-                store.settlement_facts().await.unwrap(),
-            );
+    wait::until(Duration::from_secs(40), async || {
+        let hook = receiver.received("hook");
+        if hook.iter().any(|m| m.body["event"] == "incident_resolved") {
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let minute_one: Vec<_> = crate::common::all_attempts(store.as_ref(), "t")
+            .await
+            .into_iter()
+            .filter(|a| a.minute() == Minute(first.0 + 1))
+            .map(|a| (a.prober, a.kind, a.started_at, a.outcome))
+            .collect();
+        Err(format!(
+            "the resolution: outbox {:#?}, facts {:?}, minute 1: {minute_one:?}",
+            store.notifications(None).await.unwrap(),
+            store.settlement_facts().await.unwrap(),
+        ))
+    })
+    .await;
     // A few more ticks of both deciders: nothing may be sent twice.
     tokio::time::sleep(Duration::from_secs(5)).await;
     for region in &mut regions {
@@ -269,13 +293,13 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
     let dir = tempfile::tempdir().unwrap();
     let mut stays = region("stays", &db, &clock, &receiver, dir.path(), true).await;
     let mut vanishes = region("vanishes", &db, &clock, &receiver, dir.path(), false).await;
-    tokio::time::sleep(MINUTE / 2).await;
     // Once both have written some of minute 0...
+    let first = Minute::containing(&start);
+    each_stored(store.as_ref(), &["stays", "vanishes"], first, Outcome::Ok).await;
     wait_for_watermarks(store.as_ref(), 2, start).await;
     // Mid-minute, `vanishes` stops reaching the database for good.
     vanishes.proxy.freeze();
     clock.enter_minute(1);
-    tokio::time::sleep(MINUTE / 2).await;
     let facts = wait::until(Duration::from_secs(30), || async {
         let facts = store.settlement_facts().await.unwrap();
         // ...until `stays` has written past minute 0 and re-decided it.
@@ -300,7 +324,6 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
         .find(|m| m.prober == "vanishes")
         .expect("it reported before it vanished")
         .clone();
-    let first = Minute::containing(&start);
     assert_eq!(Minute::containing(&gone.complete_until), first, "{gone:?}");
     let bound = chrono::Duration::from_std(GIVE_UP_AFTER).unwrap();
     // Up to the bound after its last report, minute 0 waits for it...
