@@ -143,8 +143,9 @@ impl ProberSettings {
             .join(format!("improbe-spool-{}.jsonl", self.id))
     }
 
-    /// Heartbeats a stop could not write wait here for the next start.
-    pub fn heartbeat_backlog_path(&self) -> PathBuf {
+    /// Where releases before the spool held heartbeats kept those a stop
+    /// could not write; read once into the spool at the next start.
+    pub fn heartbeat_file_path(&self) -> PathBuf {
         self.data_dir
             .join(format!("improbe-heartbeats-{}.jsonl", self.id))
     }

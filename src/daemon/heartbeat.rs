@@ -5,20 +5,21 @@
 //! skipped).
 //!
 //! While the database is away, heartbeats wait in memory and are written
-//! with the next one that gets through; a stop during an outage leaves them
-//! in a small file beside the spool, read back at the next start, so an
+//! with the next one that gets through; a stop during an outage hands them
+//! to the writer, which keeps them in the spool with the attempts (the one
+//! local journal, `spool.rs`) and replays them at the next start, so an
 //! outage's minutes keep their heartbeats.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::daemon::schedule::ScheduleCounters;
+use crate::daemon::spool::HeartbeatFields;
 use crate::minute::Minute;
 use crate::store::{Heartbeat, Store};
 
@@ -47,18 +48,6 @@ impl Totals {
     }
 }
 
-/// A heartbeat as one line of the backlog file.
-#[derive(Serialize, Deserialize)]
-struct BacklogLine {
-    prober: String,
-    /// Minutes since the Unix epoch (UTC).
-    minute: i64,
-    scheduled: i64,
-    started: i64,
-    skipped: i64,
-    finished: i64,
-}
-
 pub struct HeartbeatRecorder {
     prober: String,
     counters: Arc<ScheduleCounters>,
@@ -66,27 +55,21 @@ pub struct HeartbeatRecorder {
     clock: Arc<dyn Clock>,
     last: Totals,
     minute: Minute,
+    /// Heartbeats not yet in the database, oldest first.
     backlog: Vec<Heartbeat>,
-    backlog_path: PathBuf,
-    /// The backlog file holds heartbeats not yet in the database.
-    backlog_on_disk: bool,
     /// When the stop signal was seen.
     stopped_at: Option<Instant>,
 }
 
 impl HeartbeatRecorder {
-    /// Starts counting the current minute, with what an earlier run left in
-    /// `backlog_path` (a line that cannot be read is skipped with a warning:
-    /// heartbeats are diagnostics, and no figure depends on them).
+    /// Starts counting the current minute.
     pub fn new(
         prober: String,
         counters: Arc<ScheduleCounters>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        backlog_path: PathBuf,
     ) -> HeartbeatRecorder {
         let minute = Minute::containing(&clock.now());
-        let backlog = read_backlog(&backlog_path);
         HeartbeatRecorder {
             prober,
             last: Totals::read(&counters),
@@ -94,9 +77,7 @@ impl HeartbeatRecorder {
             store,
             clock,
             minute,
-            backlog_on_disk: backlog_path.exists(),
-            backlog,
-            backlog_path,
+            backlog: Vec::new(),
             stopped_at: None,
         }
     }
@@ -128,31 +109,18 @@ impl HeartbeatRecorder {
 
     /// Records the minute in progress and writes everything due, giving up
     /// `budget` after the stop, or at once when the database is known to be
-    /// away; what is not written goes to the backlog file.
-    pub async fn finish(mut self, budget: std::time::Duration, database_away: bool) {
+    /// away. Returns what is not written, for the spool.
+    pub async fn finish(
+        mut self,
+        budget: std::time::Duration,
+        database_away: bool,
+    ) -> Vec<Heartbeat> {
         let deadline = self.stopped_at.unwrap_or_else(Instant::now) + budget;
         self.close_minute();
         if !database_away {
             let _ = tokio::time::timeout_at(deadline, self.flush()).await;
         }
-        if self.backlog.is_empty() {
-            if self.backlog_on_disk {
-                let _ = std::fs::remove_file(&self.backlog_path);
-            }
-            return;
-        }
-        match write_backlog(&self.backlog_path, &self.backlog) {
-            Ok(()) => tracing::warn!(
-                heartbeats = self.backlog.len(),
-                file = %self.backlog_path.display(),
-                "heartbeats not written at shutdown are kept for the next start"
-            ),
-            Err(e) => tracing::error!(
-                heartbeats = self.backlog.len(),
-                file = %self.backlog_path.display(),
-                "heartbeats not written at shutdown are lost: {e}"
-            ),
-        }
+        self.backlog
     }
 
     /// Closes the minute in progress (or just closed) into the backlog.
@@ -177,12 +145,7 @@ impl HeartbeatRecorder {
     /// Writes the backlog; kept for the next try when the database fails.
     async fn flush(&mut self) {
         match self.store.record_heartbeats(&self.backlog).await {
-            Ok(()) => {
-                self.backlog.clear();
-                if std::mem::take(&mut self.backlog_on_disk) {
-                    let _ = std::fs::remove_file(&self.backlog_path);
-                }
-            }
+            Ok(()) => self.backlog.clear(),
             Err(e) => tracing::debug!(
                 pending = self.backlog.len(),
                 "heartbeat not written yet: {e:#}"
@@ -191,52 +154,28 @@ impl HeartbeatRecorder {
     }
 }
 
-fn read_backlog(path: &std::path::Path) -> Vec<Heartbeat> {
+/// Heartbeats a release before the journal held them left in their own
+/// file at a stop, taken out of it (the file is removed) to go into the
+/// spool. A line that cannot be read is skipped with a warning: heartbeats
+/// are diagnostics, and no figure depends on them.
+pub fn take_earlier_backlog(path: &Path) -> Vec<Heartbeat> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    text.lines()
+    let beats = text
+        .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .filter_map(|(i, line)| match serde_json::from_str::<BacklogLine>(line) {
-            Ok(b) => Some(Heartbeat {
-                prober: b.prober,
-                minute: Minute(b.minute),
-                scheduled: b.scheduled,
-                started: b.started,
-                skipped: b.skipped,
-                finished: b.finished,
-            }),
+        .filter_map(|(i, line)| match serde_json::from_str::<HeartbeatFields>(line) {
+            Ok(fields) => Some(Heartbeat::from(fields)),
             Err(e) => {
                 tracing::warn!(file = %path.display(), line = i + 1, "skipping an unreadable heartbeat: {e}");
                 None
             }
         })
-        .collect()
-}
-
-/// Replaces the file at once (write beside it, fsync, rename), so a crash
-/// leaves either the old backlog or the new one.
-fn write_backlog(path: &std::path::Path, backlog: &[Heartbeat]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut text = String::new();
-    for beat in backlog {
-        let line = BacklogLine {
-            prober: beat.prober.clone(),
-            minute: beat.minute.0,
-            scheduled: beat.scheduled,
-            started: beat.started,
-            skipped: beat.skipped,
-            finished: beat.finished,
-        };
-        text.push_str(&serde_json::to_string(&line).map_err(std::io::Error::other)?);
-        text.push('\n');
-    }
-    let partial = path.with_extension("jsonl.partial");
-    let mut file = std::fs::File::create(&partial)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&partial, path)
+        .collect();
+    let _ = std::fs::remove_file(path);
+    beats
 }
 
 #[cfg(test)]
@@ -244,23 +183,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_backlog_written_at_stop_reads_back_the_same() {
+    fn an_earlier_releases_heartbeat_file_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("improbe-heartbeats-p.jsonl");
-        let beats: Vec<Heartbeat> = (0..3)
-            .map(|m| Heartbeat {
-                prober: "p".into(),
-                minute: Minute(29_000_000 + m),
-                scheduled: 30 + m,
-                started: 29,
-                skipped: 1,
-                finished: 28,
-            })
-            .collect();
-        write_backlog(&path, &beats).unwrap();
-        assert_eq!(read_backlog(&path), beats);
-        std::fs::write(&path, "not json\n").unwrap();
-        assert!(read_backlog(&path).is_empty());
-        assert!(read_backlog(&dir.path().join("absent")).is_empty());
+        std::fs::write(
+            &path,
+            "{\"prober\":\"p\",\"minute\":29000000,\"scheduled\":36,\"started\":35,\"skipped\":1,\"finished\":34}\nnot json\n",
+        )
+        .unwrap();
+        let beats = take_earlier_backlog(&path);
+        assert_eq!(beats.len(), 1);
+        assert_eq!(
+            (beats[0].minute, beats[0].finished),
+            (Minute(29_000_000), 34)
+        );
+        assert!(!path.exists());
+        assert!(take_earlier_backlog(&path).is_empty());
     }
 }

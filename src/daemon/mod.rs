@@ -20,7 +20,7 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use self::control::ControlCheck;
@@ -106,8 +106,17 @@ impl Application {
                 tracing::warn!("{note}");
             }
         }
-        // Attempts an earlier run could not write are replayed before new ones.
-        let spool = Spool::open(&config.prober.spool_path())?;
+        // What an earlier run could not write is replayed before anything new.
+        let mut spool = Spool::open(&config.prober.spool_path())?;
+        let earlier_beats = heartbeat::take_earlier_backlog(&config.prober.heartbeat_file_path());
+        if !earlier_beats.is_empty() {
+            spool.append_heartbeats(&earlier_beats).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot move heartbeats into the spool {}: {e}",
+                    spool.path().display()
+                )
+            })?;
+        }
         let control = match &config.prober.control_url {
             Some(url) => Some(Arc::new(ControlCheck::new(url.clone())?)),
             None => None,
@@ -181,6 +190,7 @@ impl Application {
             halt.clone(),
         ));
         let (sink, attempts) = mpsc::channel(writer::CHANNEL_CAPACITY);
+        let (unwritten_heartbeats, heartbeats_for_spool) = oneshot::channel();
         let daemon = Daemon {
             scheduler: Scheduler::new(
                 config.prober.id.clone(),
@@ -200,7 +210,10 @@ impl Application {
                 in_flight_bound: config.longest_timeout() + writer::IN_FLIGHT_MARGIN,
             },
             spool,
-            attempts,
+            writer::Inbox {
+                attempts,
+                unwritten_heartbeats: heartbeats_for_spool,
+            },
             ready.clone(),
             halt.clone(),
             daemon.writer.clone(),
@@ -235,7 +248,6 @@ impl Application {
                 daemon.scheduler.counters.clone(),
                 store.clone(),
                 clock.clone(),
-                config.prober.heartbeat_backlog_path(),
             )
             .run(halt.clone()),
         );
@@ -254,10 +266,16 @@ impl Application {
         drop(daemon.scheduler);
         let database_away =
             !*ready.borrow() || daemon.writer.database_failing.load(Ordering::Relaxed);
-        let final_beat = heartbeat
-            .await?
-            .finish(writer::STOP_WRITE_DEADLINE, database_away);
-        let (_, written) = tokio::join!(final_beat, writer_task);
+        let final_beat = async {
+            let unwritten = heartbeat
+                .await?
+                .finish(writer::STOP_WRITE_DEADLINE, database_away)
+                .await;
+            let _ = unwritten_heartbeats.send(unwritten);
+            anyhow::Ok(())
+        };
+        let (beaten, written) = tokio::join!(final_beat, writer_task);
+        beaten?;
         written?;
         // The last writes' minutes are re-decided now rather than by the
         // next prober or command to come along (`store::prepare`), within a

@@ -1,5 +1,7 @@
-//! The append-only spool: attempts the database could not take wait here, one
-//! JSON Lines record each (the import format), until they are replayed.
+//! The append-only spool, the prober's one local journal: everything
+//! measured that the database could not take waits here until it is
+//! replayed. One JSON Lines record each: an attempt (the import format), or
+//! a minute's heartbeat a stop could not write (`{"heartbeat": {...}}`).
 //!
 //! Records are appended with a plain `write` (they survive the process being
 //! killed, since the kernel holds them) and the file is fsynced once per
@@ -12,8 +14,87 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::attempt::Attempt;
 use crate::attempt::jsonl;
+use crate::minute::Minute;
+use crate::store::Heartbeat;
+
+/// One record of the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Attempt(Attempt),
+    Heartbeat(Heartbeat),
+}
+
+/// A heartbeat's fields as the journal (and the heartbeat file of releases
+/// before the journal held heartbeats) spells them.
+#[derive(Serialize, Deserialize)]
+pub struct HeartbeatFields {
+    prober: String,
+    /// Minutes since the Unix epoch (UTC).
+    minute: i64,
+    scheduled: i64,
+    started: i64,
+    skipped: i64,
+    finished: i64,
+}
+
+impl From<&Heartbeat> for HeartbeatFields {
+    fn from(beat: &Heartbeat) -> HeartbeatFields {
+        HeartbeatFields {
+            prober: beat.prober.clone(),
+            minute: beat.minute.0,
+            scheduled: beat.scheduled,
+            started: beat.started,
+            skipped: beat.skipped,
+            finished: beat.finished,
+        }
+    }
+}
+
+impl From<HeartbeatFields> for Heartbeat {
+    fn from(line: HeartbeatFields) -> Heartbeat {
+        Heartbeat {
+            prober: line.prober,
+            minute: Minute(line.minute),
+            scheduled: line.scheduled,
+            started: line.started,
+            skipped: line.skipped,
+            finished: line.finished,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeartbeatRecord {
+    heartbeat: HeartbeatFields,
+}
+
+/// How a heartbeat record begins: an attempt's never does.
+const HEARTBEAT_START: &str = "{\"heartbeat\":";
+
+fn to_line(record: &Record) -> String {
+    match record {
+        Record::Attempt(attempt) => jsonl::to_line(attempt),
+        Record::Heartbeat(beat) => serde_json::to_string(&HeartbeatRecord {
+            heartbeat: beat.into(),
+        })
+        .expect("a heartbeat serialises"),
+    }
+}
+
+fn parse_line(number: usize, line: &str) -> Result<Record, String> {
+    if line.starts_with(HEARTBEAT_START) {
+        return serde_json::from_str::<HeartbeatRecord>(line)
+            .map(|r| Record::Heartbeat(r.heartbeat.into()))
+            .map_err(|e| e.to_string());
+    }
+    jsonl::parse_record(number, line)
+        .map(Record::Attempt)
+        .map_err(|e| e.message)
+}
 
 /// A spool file that cannot be used as it is.
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +168,10 @@ impl Spool {
             if line.trim().is_empty() {
                 continue;
             }
-            jsonl::parse_record(number, line.trim_end()).map_err(|e| SpoolError::Corrupt {
+            parse_line(number, line.trim_end()).map_err(|message| SpoolError::Corrupt {
                 path: path.to_owned(),
                 line: number,
-                message: e.message,
+                message,
             })?;
             pending += 1;
         }
@@ -99,7 +180,7 @@ impl Spool {
             file.set_len(complete_bytes).map_err(io_error)?;
         }
         if pending > 0 {
-            tracing::warn!(spool = %path.display(), attempts = pending, "the spool holds attempts from an earlier run; replaying them");
+            tracing::warn!(spool = %path.display(), records = pending, "the spool holds what an earlier run measured; replaying it");
         }
         Ok(Spool {
             path: path.to_owned(),
@@ -121,12 +202,25 @@ impl Spool {
         self.pending
     }
 
-    /// Appends records; they are in the kernel's hands when this returns.
+    /// Appends attempts; they are in the kernel's hands when this returns.
     pub fn append(&mut self, attempts: &[Attempt]) -> io::Result<()> {
+        let lines = attempts.iter().map(jsonl::to_line);
+        self.append_lines(lines)
+    }
+
+    /// Appends heartbeats, as [`Spool::append`] does attempts.
+    pub fn append_heartbeats(&mut self, beats: &[Heartbeat]) -> io::Result<()> {
+        let lines = beats.iter().map(|b| to_line(&Record::Heartbeat(b.clone())));
+        self.append_lines(lines)
+    }
+
+    fn append_lines(&mut self, lines: impl Iterator<Item = String>) -> io::Result<()> {
         let mut text = String::new();
-        for attempt in attempts {
-            text.push_str(&jsonl::to_line(attempt));
+        let mut records = 0;
+        for line in lines {
+            text.push_str(&line);
             text.push('\n');
+            records += 1;
         }
         if let Err(e) = self.file.write_all(text.as_bytes()) {
             // Never leave half a record behind: the next append would glue onto it.
@@ -134,7 +228,7 @@ impl Spool {
             return Err(e);
         }
         self.len += text.len() as u64;
-        self.pending += attempts.len() as u64;
+        self.pending += records;
         self.dirty = true;
         Ok(())
     }
@@ -151,7 +245,7 @@ impl Spool {
     /// Up to `max` records from the oldest not yet replayed, and where the
     /// next ones start. Hand that back to [`Spool::replayed`] once they are
     /// in the database.
-    pub fn next_chunk(&mut self, max: usize) -> Result<(Vec<Attempt>, ReplayMark), SpoolError> {
+    pub fn next_chunk(&mut self, max: usize) -> Result<(Vec<Record>, ReplayMark), SpoolError> {
         let io_error = |source| SpoolError::Io {
             path: self.path.clone(),
             source,
@@ -175,13 +269,13 @@ impl Spool {
             if line.trim().is_empty() {
                 continue;
             }
-            let attempt =
-                jsonl::parse_record(lines, line.trim_end()).map_err(|e| SpoolError::Corrupt {
+            let record =
+                parse_line(lines, line.trim_end()).map_err(|message| SpoolError::Corrupt {
                     path: self.path.clone(),
                     line: lines,
-                    message: e.message,
+                    message,
                 })?;
-            chunk.push(attempt);
+            chunk.push(record);
         }
         Ok((chunk, ReplayMark { offset, lines }))
     }
@@ -241,6 +335,44 @@ mod tests {
         }
     }
 
+    fn records(attempts: &[Attempt]) -> Vec<Record> {
+        attempts.iter().cloned().map(Record::Attempt).collect()
+    }
+
+    #[test]
+    fn heartbeats_and_attempts_replay_from_one_journal_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let beat = Heartbeat {
+            prober: "p".into(),
+            minute: Minute(29_000_000),
+            scheduled: 36,
+            started: 35,
+            skipped: 1,
+            finished: 34,
+        };
+        let mut spool = Spool::open(&path).unwrap();
+        spool.append(&[attempt(1)]).unwrap();
+        spool
+            .append_heartbeats(std::slice::from_ref(&beat))
+            .unwrap();
+        spool.append(&[attempt(2)]).unwrap();
+        let mut reopened = Spool::open(&path).unwrap();
+        assert_eq!(reopened.pending(), 3);
+        assert_eq!(
+            reopened.next_chunk(10).unwrap().0,
+            [
+                Record::Attempt(attempt(1)),
+                Record::Heartbeat(beat),
+                Record::Attempt(attempt(2))
+            ]
+        );
+        // A heartbeat record that does not read is named like any other.
+        fs::write(&path, "{\"heartbeat\": {\"prober\": 5}}\n").unwrap();
+        let error = Spool::open(&path).err().unwrap().to_string();
+        assert!(error.contains("line 1 is corrupt"), "{error}");
+    }
+
     #[test]
     fn records_replay_in_order_and_the_file_empties() {
         let dir = tempfile::tempdir().unwrap();
@@ -251,13 +383,13 @@ mod tests {
         assert_eq!(spool.pending(), 3);
 
         let (first, mark) = spool.next_chunk(2).unwrap();
-        assert_eq!(first, vec![attempt(1), attempt(2)]);
+        assert_eq!(first, records(&[attempt(1), attempt(2)]));
         spool.replayed(mark, first.len()).unwrap();
         assert_eq!(spool.pending(), 1);
         spool.append(&[attempt(4)]).unwrap();
 
         let (rest, mark) = spool.next_chunk(10).unwrap();
-        assert_eq!(rest, vec![attempt(3), attempt(4)]);
+        assert_eq!(rest, records(&[attempt(3), attempt(4)]));
         spool.replayed(mark, rest.len()).unwrap();
         assert_eq!(spool.pending(), 0);
         assert_eq!(fs::metadata(&path).unwrap().len(), 0);
@@ -290,7 +422,7 @@ mod tests {
         spool.append(&[attempt(2)]).unwrap();
         assert_eq!(
             spool.next_chunk(10).unwrap().0,
-            vec![attempt(1), attempt(2)]
+            records(&[attempt(1), attempt(2)])
         );
     }
 

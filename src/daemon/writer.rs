@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::attempt::Attempt;
 use crate::clock::Clock;
-use crate::daemon::spool::Spool;
-use crate::store::{ProberMark, Store, WriteErrorReason};
+use crate::daemon::spool::{Record, Spool};
+use crate::store::{Heartbeat, ProberMark, Store, WriteErrorReason};
 
 /// Buffered attempts are written at least this often.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -73,6 +73,14 @@ pub struct WriterIdentity {
     pub in_flight_bound: Duration,
 }
 
+/// What the writer is handed.
+pub struct Inbox {
+    /// Every attempt, as it finishes; closed once every probe loop ended.
+    pub attempts: mpsc::Receiver<Attempt>,
+    /// At the stop, the heartbeats the heartbeat recorder could not write.
+    pub unwritten_heartbeats: oneshot::Receiver<Vec<Heartbeat>>,
+}
+
 /// An attempt ends within its target's timeout; this covers the hand-over.
 pub const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(1);
 
@@ -97,17 +105,22 @@ struct Writer {
 
 /// Runs until the channel closes (every probe loop has ended), then writes
 /// what is left; what the database does not take by [`STOP_WRITE_DEADLINE`]
-/// stays in the spool.
+/// stays in the spool, with the heartbeats the stop could not write
+/// ([`Inbox::unwritten_heartbeats`]).
 pub async fn run(
     store: Arc<dyn Store>,
     identity: WriterIdentity,
     spool: Spool,
-    receiver: mpsc::Receiver<Attempt>,
+    inbox: Inbox,
     ready: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
     counters: Arc<WriterCounters>,
 ) {
     counters.spooled.store(spool.pending(), Ordering::Relaxed);
+    let Inbox {
+        attempts: receiver,
+        unwritten_heartbeats,
+    } = inbox;
     let mut writer = Writer {
         store,
         identity,
@@ -150,10 +163,23 @@ pub async fn run(
     if !database_away {
         writer.drain().await;
         writer.publish();
-        if writer.buffer.is_empty() && writer.spool.pending() == 0 {
-            crate::daemon::spool::remove_if_empty(writer.spool.path());
-            return;
+    }
+    let heartbeats = unwritten_heartbeats.await.unwrap_or_default();
+    if !heartbeats.is_empty() {
+        match writer.spool.append_heartbeats(&heartbeats) {
+            Ok(()) => tracing::warn!(
+                heartbeats = heartbeats.len(),
+                "heartbeats not written at shutdown are in the spool for the next start"
+            ),
+            Err(e) => tracing::error!(
+                heartbeats = heartbeats.len(),
+                "heartbeats not written at shutdown are lost: cannot write the spool: {e}"
+            ),
         }
+    }
+    if !database_away && writer.buffer.is_empty() && writer.spool.pending() == 0 {
+        crate::daemon::spool::remove_if_empty(writer.spool.path());
+        return;
     }
     writer.spill();
     writer.sync_spool();
@@ -191,7 +217,14 @@ impl Writer {
             if chunk.is_empty() {
                 break;
             }
-            if !self.write(&chunk, None).await {
+            let (mut attempts, mut heartbeats) = (Vec::new(), Vec::new());
+            for record in &chunk {
+                match record {
+                    Record::Attempt(attempt) => attempts.push(attempt.clone()),
+                    Record::Heartbeat(beat) => heartbeats.push(beat.clone()),
+                }
+            }
+            if !self.write(&attempts, None).await || !self.write_heartbeats(&heartbeats).await {
                 self.spill();
                 return;
             }
@@ -229,6 +262,28 @@ impl Writer {
                 return;
             }
             self.buffer.drain(..batch.len());
+        }
+    }
+
+    /// Replayed heartbeats. They add to what the database holds for their
+    /// minute (a stop splits a minute in two), so unlike attempts a chunk
+    /// written twice, after a crash between the write and the spool's
+    /// truncation, counts them twice: diagnostics only, no figure reads
+    /// them.
+    async fn write_heartbeats(&mut self, beats: &[Heartbeat]) -> bool {
+        if beats.is_empty() {
+            return true;
+        }
+        let limit = self
+            .write_deadline
+            .unwrap_or_else(|| Instant::now() + WRITE_TIMEOUT);
+        match tokio::time::timeout_at(limit, self.store.record_heartbeats(beats)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::debug!("spooled heartbeats not written yet: {e:#}");
+                false
+            }
+            Err(_) => false,
         }
     }
 

@@ -7,7 +7,7 @@ use crate::common::{ConfigBuilder, TestDb, wait};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
@@ -83,7 +83,9 @@ async fn get(url: &str) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread")]
+// A second thread: `improbe healthcheck`, a blocking child, asks this
+// test's in-process daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_and_readiness_follow_the_probes() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
@@ -107,7 +109,9 @@ async fn metrics_health_and_readiness_follow_the_probes() {
 
     // Ready once probes run and the database answers.
     wait::until_true("/readyz to answer 200", Duration::from_secs(20), || async {
-        get(&format!("{base}/readyz")).await.0 == 200
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
     })
     .await;
     assert_eq!(
@@ -317,7 +321,10 @@ async fn wait_until_up(client: &reqwest::Client, url: &str, limit: Duration) {
 /// Eighty idle connections against the listener of a daemon allowed 64
 /// descriptors: the listener takes only its share, a client that sends half
 /// a request is cut off, and no attempt fails for want of a descriptor.
-#[tokio::test(flavor = "multi_thread")]
+// A second thread: the held connections are blocking sockets, read on
+// this test's thread, while the simulator the daemon probes runs on its
+// runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
@@ -407,7 +414,7 @@ async fn connections_held_against_the_listener_cannot_fail_an_attempt() {
 
 /// A prober out of descriptors while it makes an attempt records it as
 /// inconclusive with reason `prober`: our fault, never the provider's.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
     // The descriptor limit is the process's: only where each test has a
     // process of its own (nextest, which the test script uses).
@@ -485,7 +492,9 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
 /// TLS and basic auth on the HTTP surface: every page but `/healthz` and
 /// `/readyz` asks for a user, a wrong password is refused, plain HTTP gets
 /// nowhere, and `improbe healthcheck` still works from the config.
-#[tokio::test(flavor = "multi_thread")]
+// A second thread: `improbe healthcheck`, a blocking child, asks this
+// test's in-process daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_surface_can_require_tls_and_a_password() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await

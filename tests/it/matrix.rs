@@ -124,12 +124,12 @@ async fn scripted_minutes(db: TestDb) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scripted_minutes_against_synapse_on_sqlite() {
     scripted_minutes(TestDb::sqlite()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scripted_minutes_against_synapse_on_postgres() {
     let db = TestDb::postgres().await;
     scripted_minutes(db).await;
@@ -160,7 +160,7 @@ async fn no_failure_minute(store: &dyn Store, target: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_wrong_password_is_inconclusive_never_a_failure() {
     let (_db, store) = probe_alone(RateLimits::Relaxed, "not-the-password", 4).await;
     no_failure_minute(store.as_ref(), "mx").await;
@@ -173,7 +173,7 @@ async fn a_wrong_password_is_inconclusive_never_a_failure() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn synapses_default_rate_limits_are_throttled_never_a_failure() {
     let (_db, store) = probe_alone(RateLimits::Default, PASSWORD, 8).await;
     no_failure_minute(store.as_ref(), "mx").await;
@@ -446,7 +446,7 @@ fn urlencode(segment: &str) -> String {
     improbe::probe::matrix::client::escape(segment)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn setup_twice_leaves_the_same_rooms() {
     let (synapse, first) = homeserver(RateLimits::Relaxed).await;
     let dir = tempfile::tempdir().unwrap();

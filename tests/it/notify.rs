@@ -225,12 +225,12 @@ async fn scripted_outage(db: TestDb) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_scripted_outage_is_told_once_on_every_channel_on_sqlite() {
     scripted_outage(TestDb::sqlite()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_scripted_outage_is_told_once_on_every_channel_on_postgres() {
     let db = TestDb::postgres().await;
     scripted_outage(db).await;
@@ -666,7 +666,7 @@ async fn a_lease_left_by_a_crashed_prober_is_taken_over_when_it_runs_out(db: Tes
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn three_probers_on_one_postgres_decide_and_send_each_event_once() {
     let db = TestDb::postgres().await;
     let store = db.store().await;
@@ -800,6 +800,8 @@ async fn coverage_is_announced_when_nothing_is_measured_for_five_minutes_and_whe
     assert_eq!(back["minute"], "2026-04-10T10:17:00Z");
 }
 
+// A second thread: `improbe notify test`, a blocking child, sends to this
+// test's receiver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_test_sends_one_event_and_says_why_a_channel_refuses_without_its_secret() {
     let receiver = HttpReceiver::start().await;
@@ -955,7 +957,7 @@ async fn a_receiver_that_refuses_an_event_for_good_does_not_hold_back_the_next(d
 /// An event whose stored samples are 2 MB each (as an outbox row from
 /// before provider text was bounded would be) reaches every channel within
 /// that channel's documented limits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_two_megabyte_error_reaches_every_channel_within_its_limits() {
     let receiver = HttpReceiver::start().await;
     let ca = TestCa::generate();

@@ -77,7 +77,7 @@ async fn writes_and_reads(store: &dyn store::Store) {
     assert_eq!(store.attempt_count().await.unwrap(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn verify_full_with_the_right_ca_connects_writes_and_reads_encrypted() {
     let ca = TestCa::generate();
     let pg = tls_only_server(&ca, false);
@@ -115,7 +115,7 @@ async fn verify_full_with_the_right_ca_connects_writes_and_reads_encrypted() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_wrong_ca_or_host_name_is_refused_and_named_never_as_an_outage() {
     let ca = TestCa::generate_for("DNS:db.example.org");
     let pg = tls_only_server(&ca, false);
@@ -226,7 +226,7 @@ async fn daemon_spools_and_names_the_certificate(dir: &Path, config: &Path, sim:
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_hostssl_server_asking_for_client_certificates_takes_ours_and_refuses_none() {
     let ca = TestCa::generate();
     let pg = tls_only_server(&ca, true);
@@ -302,7 +302,7 @@ fn some_attempts(count: i64) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn every_command_works_through_pgbouncer_in_transaction_mode() {
     let db = TestDb::postgres().await;
     let bouncer = PgBouncer::start(5432, "transaction", 2);
@@ -363,7 +363,7 @@ async fn every_command_works_through_pgbouncer_in_transaction_mode() {
     assert_eq!(failures, 60, "every failure stored once, and kept raw");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn transaction_mode_without_the_setting_is_named() {
     let db = TestDb::postgres().await;
     db.store().await;
@@ -393,13 +393,13 @@ async fn transaction_mode_without_the_setting_is_named() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn three_probers_through_pgbouncer_in_session_mode() {
     let bouncer = PgBouncer::start(5432, "session", 20);
     crate::probers::three_probers_aggregate_per_the_sla(|url| bouncer.url_for(url), &[]).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn three_probers_through_pgbouncer_in_transaction_mode() {
     // Fewer server connections than the probers have clients, so that
     // transactions of different probers share them.
@@ -411,7 +411,7 @@ async fn three_probers_through_pgbouncer_in_transaction_mode() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn notifications_are_decided_and_sent_once_through_pgbouncer_in_transaction_mode() {
     let db = TestDb::postgres().await;
     db.store().await;

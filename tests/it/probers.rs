@@ -19,7 +19,7 @@ fn spawn(dir: &Path, id: &str, config: ConfigBuilder) -> Child {
     spawn_run(&path)
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
     three_probers_aggregate_per_the_sla(|url| url.to_owned(), &[]).await;
 }

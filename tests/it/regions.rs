@@ -116,7 +116,7 @@ async fn wait_for_watermarks(
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_success_lands() {
     let db = TestDb::postgres().await;
     let store = db.store().await;
@@ -207,7 +207,7 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     assert!(receiver.received("hook").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn a_failure_every_region_saw_is_announced_once() {
     let db = TestDb::postgres().await;
     let store = db.store().await;
@@ -283,7 +283,7 @@ async fn a_failure_every_region_saw_is_announced_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bound() {
     let db = TestDb::postgres().await;
     let store = db.store().await;

@@ -13,7 +13,7 @@ use improbe::simulator::{Behaviour, Phase, Simulator};
 use improbe::verdict::Verdict;
 use tokio::sync::watch;
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await

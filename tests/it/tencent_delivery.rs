@@ -271,7 +271,7 @@ async fn reads_cover_from_the_answered_send_only() {
 
 /// Through `improbe run`: a Tencent target's sends are stored with their
 /// delivery, and a lost one is in the report's undelivered list.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_daemon_stores_tencent_deliveries_and_the_report_lists_the_lost() {
     use crate::common::{ConfigBuilder, InProcessDaemon, TestDb, all_attempts, wait};
     let sim = simulator().await;

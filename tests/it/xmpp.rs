@@ -142,12 +142,12 @@ async fn scripted_minutes(db: TestDb) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scripted_minutes_against_prosody_on_sqlite() {
     scripted_minutes(TestDb::sqlite()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scripted_minutes_against_prosody_on_postgres() {
     let db = TestDb::postgres().await;
     scripted_minutes(db).await;
@@ -184,14 +184,14 @@ async fn only_inconclusive(section: &str, reason: &str, code: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_wrong_password_is_inconclusive_never_a_failure() {
     let prosody = server().await;
     let section = prosody.section("probe", "not-the-password", None);
     only_inconclusive(&section, "credentials", "not-authorized").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn an_untrusted_certificate_is_inconclusive_never_a_failure() {
     let prosody = server().await;
     // Without the test CA as ca_file, the server's certificate is unknown.
@@ -204,7 +204,7 @@ async fn an_untrusted_certificate_is_inconclusive_never_a_failure() {
     only_inconclusive(&section, "credentials", "untrusted-certificate").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn setup_twice_leaves_the_same_room() {
     let prosody = server().await;
     let dir = tempfile::tempdir().unwrap();
@@ -264,7 +264,7 @@ async fn setup_twice_leaves_the_same_room() {
 /// The salted password is kept between logins (RFC 5802 §5.1), yet the
 /// server checks every login in full: once the account's password changes,
 /// the next login fails as a credentials problem, never as healthy.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_kept_scram_key_never_makes_a_changed_password_look_healthy() {
     use improbe::probe::xmpp::connect::Connector;
     use improbe::probe::xmpp::scram::LoginPassword;
