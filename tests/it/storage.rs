@@ -19,6 +19,7 @@ crate::on_both_backends!(
     slow_counts_survive_folding_and_a_changed_rule_recounts_them,
     storage_reports_each_table_and_the_growth,
     an_earlier_database_reads_the_same_after_the_word_codes,
+    successes_weeks_apart_are_all_folded_in_one_round,
 );
 
 const CONFIG: &str = r#"
@@ -241,6 +242,29 @@ async fn figures_and_evidence_are_identical_across_compact(db: TestDb) {
     let again = compact(&db, dir.path());
     assert_eq!(again["folded_attempts"], 0);
     assert_eq!(figures(&db, dir.path()), before);
+}
+
+/// An hour probed on 2026-03-03 and another seven weeks later (a prober
+/// that was away): one round folds both, and the weeks between cost it
+/// nothing to walk (the round steps from one success to the next).
+async fn successes_weeks_apart_are_all_folded_in_one_round(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = String::new();
+    for first in [at("2026-03-03T10:00:00Z"), at("2026-04-21T10:00:00Z")] {
+        for second in (0..3_600).step_by(20) {
+            let t = first + Duration::seconds(second);
+            history.push_str(&line("p1", "login", t, "ok", r#","latency_ms":40"#));
+        }
+    }
+    prepare(&db, dir.path(), CONFIG, &history);
+    assert_eq!(raw_successes(&db).await, 360);
+    let before = figures(&db, dir.path());
+    let done = compact(&db, dir.path());
+    assert_eq!(done["folded_attempts"], 360, "{done}");
+    assert_eq!(raw_successes(&db).await, 0);
+    assert_eq!(figures(&db, dir.path()), before);
+    let again = compact(&db, dir.path());
+    assert_eq!(again["folded_attempts"], 0, "{again}");
 }
 
 async fn late_imports_and_exclusions_re_decide_folded_minutes(db: TestDb) {

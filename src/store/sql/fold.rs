@@ -55,27 +55,37 @@ sql_impl! {
         Ok(summary)
     }
 
+    /// The start of the oldest success of `target` at or after `from_ms`
+    /// and before `before`, not yet folded.
+    pub(super) async fn next_foldable(&self, target: &str, from_ms: i64, before: Minute) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(concat!(
+            "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms >= $2 \
+             AND started_at_ms < $3 AND ",
+            foldable!()
+        ))
+        .bind(target)
+        .bind(from_ms)
+        .bind(before.0 * 60_000)
+        .fetch_one(&self.readers)
+        .await?)
+    }
+
     /// Folds the successes of `target` that started before `before`, slice
-    /// by slice, and moves its fold horizon there.
+    /// by slice, and moves its fold horizon there. Each slice starts at the
+    /// next success to fold: a stretch without any (a prober that was down,
+    /// history imported months after it was measured) costs one indexed
+    /// read, not a transaction per slice.
     pub(super) async fn fold(
         &self,
         target: &str,
         before: Minute,
         summary: &mut CompactSummary,
     ) -> StoreResult<()> {
-        let oldest: Option<i64> = sqlx::query_scalar(concat!(
-            "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms < $2 AND ",
-            foldable!()
-        ))
-        .bind(target)
-        .bind(before.0 * 60_000)
-        .fetch_one(&self.readers)
-        .await?;
-        let Some(oldest) = oldest else {
+        let Some(mut next) = self.next_foldable(target, i64::MIN, before).await? else {
             return Ok(());
         };
-        let mut from = oldest.div_euclid(60_000);
-        while from < before.0 {
+        loop {
+            let from = next.div_euclid(60_000);
             let to = (from + FOLD_SLICE_MINUTES).min(before.0);
             let started = std::time::Instant::now();
             let (folded, rollups) = self
@@ -87,8 +97,19 @@ sql_impl! {
             summary.longest_writer_wait = summary.longest_writer_wait.max(took);
             summary.folded += folded;
             summary.rollups += rollups;
-            from = to;
+            if to >= before.0 {
+                return Ok(());
+            }
+            match self.next_foldable(target, to * 60_000, before).await? {
+                Some(started) => next = started,
+                None => break,
+            }
         }
+        // Nothing left to fold before `before`: the horizon moves there.
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        Self::lock_target(&mut tx, target).await?;
+        Self::move_horizon(&mut tx, target, before).await?;
+        tx.commit().await?;
         Ok(())
     }
 
