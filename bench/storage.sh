@@ -10,7 +10,9 @@
 #
 # usage: bench/storage.sh [DAYS] [TARGETS]     (default 30 10)
 # IMPROBE_BIN=path runs another build (a baseline) through the same steps;
-# a build without `compact` is measured as imported.
+# a build without `compact` is measured as imported. BACKENDS="sqlite" (or
+# "postgres") measures one backend only (default: both).
+backends="${BACKENDS:-sqlite postgres}"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 days="${1:-30}"
@@ -88,10 +90,14 @@ db_bytes() { # db_bytes BACKEND URL
 sqlite_checkpoint() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$1"; }
 
 echo "$days days of $targets targets, $(( days * targets * 51840 )) attempts, with $bin"
-rm -f "$out"/bench.db*
-measure sqlite "sqlite://$(realpath "$out")/bench.db" 0
-db="improbe_storage_bench"
-psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-empty=$(psql "$pg_server/$db" -Atc "SELECT pg_database_size(current_database())")
-measure postgres "$pg_server/$db" "$empty"
-psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db"
+if [[ " $backends " == *" sqlite "* ]]; then
+  rm -f "$out"/bench.db*
+  measure sqlite "sqlite://$(realpath "$out")/bench.db" 0
+fi
+if [[ " $backends " == *" postgres "* ]]; then
+  db="improbe_storage_bench"
+  psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  empty=$(psql "$pg_server/$db" -Atc "SELECT pg_database_size(current_database())")
+  measure postgres "$pg_server/$db" "$empty"
+  psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db"
+fi

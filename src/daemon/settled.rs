@@ -55,6 +55,7 @@ pub async fn run(
             continue;
         };
         let end = settled.end;
+        let mut newly_settled = false;
         if computed_at != Some(end) {
             // The first round writes every month to date: past months change
             // when an earlier run's spool is replayed or the config's
@@ -64,13 +65,16 @@ pub async fn run(
             if let Some(figures) = ticks::guarded("service-months", round).await {
                 live.publish(figures);
                 computed_at = Some(end);
-                publish_settled(&live, settled).await;
-                ticks::guarded("live-pages", async {
-                    live::refresh_pages(&live).await;
-                    Ok(())
-                })
-                .await;
+                newly_settled = true;
             }
+        }
+        if newly_settled {
+            publish_settled(&live, settled).await;
+            ticks::guarded("live-pages", async {
+                live::refresh_pages(&live).await;
+                Ok(())
+            })
+            .await;
         } else {
             // Probers' reports and who holds settlement back change between
             // minutes; the last settled minute's verdicts do not.

@@ -146,6 +146,7 @@ impl Dialect for Postgres {
     const CONVERT: &'static [&'static str] = &[];
     const RECLAIM_STEP: Option<&'static str> = None;
     const FREE_PAGES: Option<&'static str> = None;
+    const BESIDE_WRITES_AFTER_RECLAIM: Option<&'static str> = None;
     const AFTER_RECLAIM: &'static [&'static str] = &[];
 
     /// Attempts live in one partition per UTC day (migration 0008).

@@ -59,7 +59,11 @@ pub trait Dialect: Database + HasStatementCache {
     const RECLAIM_STEP: Option<&'static str>;
     /// Pages freed and not given back yet.
     const FREE_PAGES: Option<&'static str>;
-    /// Run once the pages are given back.
+    /// Run once the pages are given back, beside the writes (on a reader's
+    /// connection): the bulk of what [`Self::AFTER_RECLAIM`] would do while
+    /// holding the writer.
+    const BESIDE_WRITES_AFTER_RECLAIM: Option<&'static str>;
+    /// Run once the pages are given back, on the write connection.
     const AFTER_RECLAIM: &'static [&'static str];
     /// Creates the missing `attempts` partitions of the UTC days (since
     /// the epoch) of JSON array $1, where attempts are partitioned by day.

@@ -95,6 +95,9 @@ sql_impl! {
                 longest = longest.max(started.elapsed());
             }
         }
+        if let Some(statement) = DB::BESIDE_WRITES_AFTER_RECLAIM {
+            sqlx::query(statement).execute(&self.readers).await?;
+        }
         for statement in DB::AFTER_RECLAIM {
             let started = std::time::Instant::now();
             sqlx::query(*statement).execute(&self.pool).await?;
