@@ -67,11 +67,12 @@ impl Dialect for Sqlite {
     const NEEDS_CONVERSION: Option<&'static str> =
         Some("SELECT CAST(auto_vacuum <> 2 AS BIGINT) FROM pragma_auto_vacuum");
     const CONVERT: &'static [&'static str] = &["PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"];
-    /// 1,024 pages (4 MiB) a step: all of a month's folded pages at once
-    /// held the one writer for 27 s, 2,048 a step 154 ms a step on average
-    /// (bench/storage.sh 30 10; a step moves pages from the file's end into
-    /// the freed ones, about 75 µs a page).
-    const RECLAIM_STEP: Option<&'static str> = Some("PRAGMA incremental_vacuum(1024)");
+    /// 256 pages (1 MiB) a step: a step moves pages from the file's end into
+    /// the freed ones, 90 to 200 µs a page, holding the one writer. All of a
+    /// month's folded pages at once held it 27 s, 1,024 a step up to 207 ms
+    /// (bench/storage.sh 30 10, statements timed with
+    /// IMPROBE_LOG=sqlx::query=debug).
+    const RECLAIM_STEP: Option<&'static str> = Some("PRAGMA incremental_vacuum(256)");
     const FREE_PAGES: Option<&'static str> =
         Some("SELECT CAST(freelist_count AS BIGINT) FROM pragma_freelist_count");
     /// The write-ahead log copied into the file without waiting for (or
