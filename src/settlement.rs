@@ -163,6 +163,26 @@ mod tests {
     }
 
     #[test]
+    fn this_probers_own_attempts_bound_what_is_settled_here() {
+        let facts = SettlementFacts {
+            marks: vec![mark("p", "2026-05-01T10:10:05Z", "2026-05-01T10:10:05Z")],
+            earliest_pending: None,
+        };
+        let now = at("2026-05-01T10:10:05Z");
+        let own = chrono::Duration::seconds(13);
+        // The watermarks alone settle 10:09; this prober's attempts of
+        // 10:09 may still be running until 10:10:13.
+        assert_eq!(
+            settle(&facts, now).end,
+            Minute::containing(&at("2026-05-01T10:10:00Z"))
+        );
+        let here = settle_here(&facts, now, own);
+        assert_eq!(here.end, Minute::containing(&at("2026-05-01T10:09:00Z")));
+        let later = settle_here(&facts, at("2026-05-01T10:10:13Z"), own);
+        assert_eq!(later.end, Minute::containing(&at("2026-05-01T10:10:00Z")));
+    }
+
+    #[test]
     fn with_no_live_prober_nothing_is_waited_for() {
         let s = settle(&SettlementFacts::default(), at("2026-05-01T10:10:30Z"));
         assert_eq!(s.end, Minute::containing(&at("2026-05-01T10:10:00Z")));
