@@ -22,7 +22,7 @@ use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Describe, Either, Execute, Executor, Pool, SqlStr};
 
-use super::sql::Dialect;
+use super::sql::dialect::Dialect;
 
 /// A pool, and whether its statements must go unprepared, each in a
 /// transaction.
