@@ -7,7 +7,9 @@ use crate::common::{ConfigBuilder, TestDb, wait};
 use improbe::attempt::Kind;
 use improbe::simulator::{Behaviour, Simulator};
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_attempt_finishes_and_records_every_attempt() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await

@@ -323,7 +323,9 @@ async fn postgres_stopped_under_load_loses_and_invents_nothing() {
     assert_counted_once_and_no_failure(reader.as_ref(), TARGETS, answered(&sim)).await;
 }
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
@@ -412,7 +414,9 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     assert_counted_once_and_no_failure(reader.as_ref(), targets, stored_count).await;
 }
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_when_the_daemon_starts_is_waited_for() {
     let pg = tokio::task::spawn_blocking(|| {
         let pg = PrivatePostgres::start();

@@ -115,7 +115,9 @@ async fn verify_full_with_the_right_ca_connects_writes_and_reads_encrypted() {
     );
 }
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_ca_or_host_name_is_refused_and_named_never_as_an_outage() {
     let ca = TestCa::generate_for("DNS:db.example.org");
     let pg = tls_only_server(&ca, false);
@@ -393,13 +395,17 @@ async fn transaction_mode_without_the_setting_is_named() {
     }
 }
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_probers_through_pgbouncer_in_session_mode() {
     let bouncer = PgBouncer::start(5432, "session", 20);
     crate::probers::three_probers_aggregate_per_the_sla(|url| bouncer.url_for(url), &[]).await;
 }
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_probers_through_pgbouncer_in_transaction_mode() {
     // Fewer server connections than the probers have clients, so that
     // transactions of different probers share them.

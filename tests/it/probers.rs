@@ -19,7 +19,9 @@ fn spawn(dir: &Path, id: &str, config: ConfigBuilder) -> Child {
     spawn_run(&path)
 }
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_probers_on_one_postgres_aggregate_per_the_sla() {
     three_probers_aggregate_per_the_sla(|url| url.to_owned(), &[]).await;
 }

@@ -13,7 +13,9 @@ use improbe::simulator::{Behaviour, Phase, Simulator};
 use improbe::verdict::Verdict;
 use tokio::sync::watch;
 
-#[tokio::test]
+// A second thread: the daemons are child processes probing servers that
+// run on this test's runtime, while the test blocks waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_a_scheduled_outage_is_a_failure_minute_on_every_backend() {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap())
         .await
