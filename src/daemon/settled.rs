@@ -99,12 +99,9 @@ pub async fn run(
 /// Publishes `settled` with the verdicts of its last minute.
 async fn publish_settled(live: &LiveState, settled: Settlement) {
     let last = Minute(settled.end.0 - 1);
-    match live::verdicts_at(live, last).await {
-        Ok(verdicts) => live.publish_settled(settled, Some((last, verdicts))),
-        Err(e) => {
-            tracing::warn!("live-settlement: {e:#}");
-            live.update_settlement(settled);
-        }
+    match ticks::guarded("live-settlement", live::verdicts_at(live, last)).await {
+        Some(verdicts) => live.publish_settled(settled, Some((last, verdicts))),
+        None => live.update_settlement(settled),
     }
 }
 

@@ -75,14 +75,11 @@ struct HeartbeatRecord {
 /// How a heartbeat record begins: an attempt's never does.
 const HEARTBEAT_START: &str = "{\"heartbeat\":";
 
-fn to_line(record: &Record) -> String {
-    match record {
-        Record::Attempt(attempt) => jsonl::to_line(attempt),
-        Record::Heartbeat(beat) => serde_json::to_string(&HeartbeatRecord {
-            heartbeat: beat.into(),
-        })
-        .expect("a heartbeat serialises"),
-    }
+fn heartbeat_line(beat: &Heartbeat) -> String {
+    serde_json::to_string(&HeartbeatRecord {
+        heartbeat: beat.into(),
+    })
+    .expect("a heartbeat serialises")
 }
 
 fn parse_line(number: usize, line: &str) -> Result<Record, String> {
@@ -210,7 +207,7 @@ impl Spool {
 
     /// Appends heartbeats, as [`Spool::append`] does attempts.
     pub fn append_heartbeats(&mut self, beats: &[Heartbeat]) -> io::Result<()> {
-        let lines = beats.iter().map(|b| to_line(&Record::Heartbeat(b.clone())));
+        let lines = beats.iter().map(heartbeat_line);
         self.append_lines(lines)
     }
 

@@ -102,7 +102,7 @@ async fn scripted_outage(db: TestDb) {
     clock.enter_minute(3);
     // Healed once every attempt of minute 2 is stored: none is answered
     // healthy. Minute 3 fails until then, and has successes after.
-    written_before(store.as_ref(), start + chrono::Duration::minutes(3)).await;
+    written_before(store.as_ref(), 1, start + chrono::Duration::minutes(3)).await;
     for kind in Kind::ALL {
         sim.set_behaviour(kind, Behaviour::healthy());
     }

@@ -99,23 +99,6 @@ fn answered_ok(sim: &Simulator) -> u64 {
     Kind::ALL.iter().map(|k| sim.stats(*k).ok).sum()
 }
 
-/// Waits until every prober's watermark has passed `instant`.
-async fn wait_for_watermarks(
-    store: &dyn Store,
-    probers: usize,
-    instant: chrono::DateTime<chrono::Utc>,
-) {
-    wait::until(Duration::from_secs(40), || async {
-        let facts = store.settlement_facts().await.unwrap();
-        if facts.marks.len() == probers && facts.marks.iter().all(|m| m.complete_until >= instant) {
-            Ok(())
-        } else {
-            Err(format!("watermarks past {instant}: {facts:?}"))
-        }
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_success_lands() {
     let db = TestDb::postgres().await;
@@ -135,7 +118,7 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     let mut far = region("far", &db, &clock, &receiver, dir.path(), false).await;
     // Both have connected (TLS through the delay costs handshakes) and
     // reported, before anything fails.
-    wait_for_watermarks(store.as_ref(), 2, start).await;
+    written_before(store.as_ref(), 2, start).await;
     fail_all(&failing.sim);
     each_stored(store.as_ref(), &["failing"], first, Outcome::Fail).await;
     each_stored(store.as_ref(), &["far"], first, Outcome::Ok).await;
@@ -143,7 +126,7 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     clock.jump_to(seconds(100));
     each_stored(store.as_ref(), &["far"], Minute(first.0 + 1), Outcome::Fail).await;
     // Its report of those is in too: it is live when its writes stop.
-    wait_for_watermarks(store.as_ref(), 2, start + seconds(100)).await;
+    written_before(store.as_ref(), 2, start + seconds(100)).await;
     far.proxy.freeze();
     let answered_before = answered_ok(&far.sim);
     heal_all(&far.sim);
@@ -187,7 +170,7 @@ async fn a_failure_one_region_saw_is_not_announced_before_the_other_regions_succ
     );
 
     far.proxy.thaw();
-    wait_for_watermarks(store.as_ref(), 2, start + chrono::Duration::minutes(2)).await;
+    written_before(store.as_ref(), 2, start + chrono::Duration::minutes(2)).await;
     // Two decider ticks after both regions passed minute 1.
     tokio::time::sleep(Duration::from_secs(5)).await;
     for region in [&mut failing, &mut far] {
@@ -231,7 +214,7 @@ async fn a_failure_every_region_saw_is_announced_once() {
     // however late its request reaches the simulator, is answered healthy;
     // minute 2 still holds successes after that.
     clock.enter_minute(2);
-    written_before(store.as_ref(), start + chrono::Duration::minutes(2)).await;
+    written_before(store.as_ref(), 2, start + chrono::Duration::minutes(2)).await;
     regions.iter().for_each(|r| heal_all(&r.sim));
     each_stored(store.as_ref(), &both, Minute(first.0 + 2), Outcome::Ok).await;
     clock.enter_minute(3);
@@ -296,7 +279,7 @@ async fn a_prober_that_vanishes_mid_minute_holds_settlement_back_only_for_the_bo
     // Once both have written some of minute 0...
     let first = Minute::containing(&start);
     each_stored(store.as_ref(), &["stays", "vanishes"], first, Outcome::Ok).await;
-    wait_for_watermarks(store.as_ref(), 2, start).await;
+    written_before(store.as_ref(), 2, start).await;
     // Mid-minute, `vanishes` stops reaching the database for good.
     vanishes.proxy.freeze();
     clock.enter_minute(1);

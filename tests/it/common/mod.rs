@@ -474,7 +474,7 @@ pub async fn script_outages(
     clock.enter_minute(1);
     stored_in_minute(store, target, Minute(first.0 + 1), 3, failed).await;
     clock.enter_minute(2);
-    written_before(store, clock.start + chrono::Duration::minutes(2)).await;
+    written_before(store, 1, clock.start + chrono::Duration::minutes(2)).await;
     server.thaw();
     stored_in_minute(store, target, Minute(first.0 + 2), 3, ok).await;
     server.stop();
@@ -494,30 +494,43 @@ pub async fn stored_in_minute(
     n: usize,
     keep: impl Fn(&Attempt) -> bool,
 ) {
-    let keep = &keep;
+    let in_minute = |a: &Attempt| a.minute() == minute;
+    stored_where(store, target, n, in_minute, keep).await;
+}
+
+/// Waits until `target` has at least `n` stored attempts of those `scope`
+/// holds for that `keep` holds for too; panics after 60 s, naming the
+/// attempts in `scope`.
+async fn stored_where(
+    store: &dyn Store,
+    target: &str,
+    n: usize,
+    scope: impl Fn(&Attempt) -> bool,
+    keep: impl Fn(&Attempt) -> bool,
+) {
+    let (scope, keep) = (&scope, &keep);
     wait::until(std::time::Duration::from_secs(60), async || {
         let stored: Vec<Attempt> = all_attempts(store, target)
             .await
             .into_iter()
-            .filter(|a| a.minute() == minute)
+            .filter(|a| scope(a))
             .collect();
         if stored.iter().filter(|a| keep(a)).count() >= n {
             Ok(())
         } else {
-            Err(format!(
-                "{target}: {n} such attempts in {minute:?}, stored: {stored:#?}"
-            ))
+            Err(format!("{target}: {n} such attempts among {stored:#?}"))
         }
     })
     .await;
 }
 
-/// Waits until every prober writing `store` has stored everything it
-/// started before `instant` (its watermark, docs/many-regions.md).
-pub async fn written_before(store: &dyn Store, instant: DateTime<Utc>) {
+/// Waits until `probers` probers have reported to `store` and each has
+/// stored everything it started before `instant` (its watermark,
+/// docs/many-regions.md).
+pub async fn written_before(store: &dyn Store, probers: usize, instant: DateTime<Utc>) {
     wait::until(std::time::Duration::from_secs(60), async || {
         let facts = store.settlement_facts().await.unwrap();
-        if !facts.marks.is_empty() && facts.marks.iter().all(|m| m.complete_until >= instant) {
+        if facts.marks.len() == probers && facts.marks.iter().all(|m| m.complete_until >= instant) {
             Ok(())
         } else {
             Err(format!("watermarks past {instant}: {facts:?}"))
@@ -545,22 +558,8 @@ pub async fn group_sends_where(
     n: usize,
     keep: impl Fn(&Attempt) -> bool,
 ) {
-    let keep = &keep;
-    wait::until(std::time::Duration::from_secs(60), || async move {
-        let sends: Vec<Attempt> = all_attempts(store, target)
-            .await
-            .into_iter()
-            .filter(|a| a.kind == Kind::SendGroup)
-            .collect();
-        if sends.iter().filter(|a| keep(a)).count() >= n {
-            Ok(())
-        } else {
-            Err(format!(
-                "{target}: {n} of these group sends as asked: {sends:#?}"
-            ))
-        }
-    })
-    .await;
+    let group_sends = |a: &Attempt| a.kind == Kind::SendGroup;
+    stored_where(store, target, n, group_sends, keep).await;
 }
 
 /// Every stored attempt of `target`.
