@@ -47,9 +47,9 @@ if ! command -v pgbouncer >/dev/null && command -v apt-get >/dev/null && [ "$(id
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
 fi
 
-# The container test builds the Dockerfile with Debian's podman (runc as its
-# runtime here) on a base image debootstrapped from Debian's archive, made
-# once and kept (scripts/container-base.sh).
+# The container tests build both Dockerfiles with Debian's podman (runc as
+# its runtime here) on images made from Debian's archive and this machine's
+# Rust toolchain, once, and kept (scripts/container-base.sh).
 if ! { command -v podman && command -v runc && command -v debootstrap; } >/dev/null \
    && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   echo "installing podman, runc and debootstrap for the container test..."
@@ -107,7 +107,9 @@ needs "Prosody" 'test(/^xmpp::/)' prosody --help
 needs "Chromium" 'test(/chromium/)' sh -c 'command -v chromium || command -v chromium-browser || command -v google-chrome'
 needs "promtool" 'test(/^alert_rules::/)' promtool --version
 needs "aiosmtpd" 'test(/every_channel/)' python3 -c 'import aiosmtpd'
-needs "podman and its base image" 'test(/^container::/)' podman image exists docker.io/library/debian:bookworm-slim
+needs "podman and its base image" 'test(/^container::/) | test(/image_builds_from_source/)' podman image exists docker.io/library/debian:bookworm-slim
+rust_image=docker.io/library/$(sed -n 's/^FROM \(rust:[^ ]*\).*/\1/p' Dockerfile | head -n 1)
+needs "the Rust build image" 'test(/image_builds_from_source/)' podman image exists "$rust_image"
 needs "root (chattr, a private PostgreSQL)" 'test(/^(faults|pg_network)::/)' test "$(id -u)" = 0
 needs "PgBouncer" 'test(/^pg_network::.*(pgbouncer|transaction_mode)/)' sh -c 'command -v pgbouncer || test -x /usr/sbin/pgbouncer'
 

@@ -35,6 +35,7 @@ use crate::notify::channels::{
     ChannelConfig, ChannelKind, ChannelSettings, EmailSettings, SmtpTls,
 };
 use crate::notify::events::EventKind;
+use crate::probe::http::HttpSettings;
 use crate::probe::matrix::MatrixSettings;
 use crate::probe::simulator::SimulatorSettings;
 use crate::probe::tencent::TencentSettings;

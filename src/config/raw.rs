@@ -135,6 +135,7 @@ pub(super) struct RawTarget {
     pub(super) matrix: Option<Spanned<MatrixSettings>>,
     pub(super) xmpp: Option<Spanned<XmppSettings>>,
     pub(super) simulator: Option<Spanned<SimulatorSettings>>,
+    pub(super) http: Option<Spanned<HttpSettings>>,
     pub(super) sla: Spanned<RawSla>,
 }
 
@@ -160,6 +161,9 @@ impl RawTarget {
             self.simulator.take(),
             ProviderSettings::Simulator,
         );
+        section(&mut found, self.http.take(), |s| {
+            ProviderSettings::Http(Box::new(s))
+        });
         found
     }
 }

@@ -8,6 +8,7 @@
 pub mod calls;
 pub mod delivery;
 mod fault;
+pub mod http;
 mod lenient;
 pub mod matrix;
 pub mod simulator;
@@ -35,6 +36,7 @@ pub enum Provider {
     Matrix,
     Xmpp,
     Simulator,
+    Http,
 }
 
 impl Provider {
@@ -44,6 +46,7 @@ impl Provider {
             Provider::Matrix => "matrix",
             Provider::Xmpp => "xmpp",
             Provider::Simulator => "simulator",
+            Provider::Http => "http",
         }
     }
 }
@@ -56,6 +59,7 @@ pub enum ProviderSettings {
     Matrix(matrix::MatrixSettings),
     Xmpp(xmpp::XmppSettings),
     Simulator(simulator::SimulatorSettings),
+    Http(Box<http::HttpSettings>),
 }
 
 /// The one dispatch on the provider: everything a target does with its
@@ -69,6 +73,7 @@ impl std::ops::Deref for ProviderSettings {
             ProviderSettings::Matrix(s) => s,
             ProviderSettings::Xmpp(s) => s,
             ProviderSettings::Simulator(s) => s,
+            ProviderSettings::Http(s) => s.as_ref(),
         }
     }
 }

@@ -15,9 +15,9 @@ use crate::common::{TestDb, answered, free_port, wait};
 use improbe::simulator::Simulator;
 use serde_json::Value;
 
-const BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";
+pub(crate) const BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";
 /// What podman needs on this kind of machine (docs/container.md).
-const RUN_FLAGS: [&str; 7] = [
+pub(crate) const RUN_FLAGS: [&str; 7] = [
     "--runtime",
     "runc",
     "--network",
@@ -27,14 +27,14 @@ const RUN_FLAGS: [&str; 7] = [
     "--ulimit=nproc=1024:1024",
 ];
 
-fn podman(args: &[&str]) -> Output {
+pub(crate) fn podman(args: &[&str]) -> Output {
     Command::new("podman")
         .args(args)
         .output()
         .expect("podman runs")
 }
 
-fn podman_ok(args: &[&str]) -> String {
+pub(crate) fn podman_ok(args: &[&str]) -> String {
     let out = podman(args);
     assert!(
         out.status.success(),
@@ -46,7 +46,7 @@ fn podman_ok(args: &[&str]) -> String {
 }
 
 /// Fails the test unless podman and the base image are here.
-fn require_podman() {
+pub(crate) fn require_podman() {
     let have_podman = Command::new("podman")
         .arg("--version")
         .output()
@@ -59,10 +59,10 @@ fn require_podman() {
 }
 
 /// Removes what the test made, whatever happens.
-struct Cleanup {
-    containers: Vec<String>,
-    volumes: Vec<String>,
-    image: String,
+pub(crate) struct Cleanup {
+    pub(crate) containers: Vec<String>,
+    pub(crate) volumes: Vec<String>,
+    pub(crate) image: String,
 }
 
 impl Drop for Cleanup {

@@ -1,5 +1,6 @@
-//! The slow set: tests that need real wall-clock minutes. CI runs them; each
-//! takes two to four minutes, and they run side by side.
+//! The slow set: tests that need real wall-clock minutes, or minutes of a
+//! compiler. CI runs them; each takes two to ten minutes, and they run side
+//! by side with the rest.
 
 use std::sync::Arc;
 
@@ -173,4 +174,81 @@ fn slow_the_demo_shows_the_scripted_minutes() {
     assert!(healthy_line.contains("undelivered=0 "), "{healthy_line}");
     assert!(stdout.contains("AVAILABILITY"), "{stdout}");
     assert!(dir.path().join("improbe-demo.db").exists());
+}
+
+/// `docker build .` as the README gives it, with podman: the Dockerfile's
+/// release build from source in `rust:1.95-slim-bookworm` (made by
+/// `scripts/container-base.sh` from Debian's archive and this machine's
+/// toolchain), then its runtime stage. The build runs at the lowest CPU
+/// priority, so that it takes only what the other tests leave.
+#[test]
+fn slow_the_image_builds_from_source_with_podman() {
+    use crate::container::{Cleanup, RUN_FLAGS, podman, podman_ok, require_podman};
+    require_podman();
+    let dockerfile = concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile");
+    let text = std::fs::read_to_string(dockerfile).unwrap();
+    let rust_image = text
+        .lines()
+        .find_map(|l| l.strip_prefix("FROM rust:"))
+        .and_then(|l| l.split_whitespace().next())
+        .map(|tag| format!("docker.io/library/rust:{tag}"))
+        .expect("the build stage's image");
+    crate::common::require(
+        podman(&["image", "exists", &rust_image]).status.success(),
+        "the Rust image scripts/container-base.sh makes",
+    );
+    let image = format!("localhost/improbe:source-{}", std::process::id());
+    let cleanup = Cleanup {
+        containers: vec![format!("improbe-source-{}", std::process::id())],
+        volumes: Vec::new(),
+        image: image.clone(),
+    };
+    let mut build = std::process::Command::new("nice");
+    build.args([
+        "-n",
+        "19",
+        "podman",
+        "build",
+        "--pull=never",
+        "--format",
+        "docker",
+    ]);
+    build.args(RUN_FLAGS).args(["--layers=false", "-t", &image]);
+    let started = std::time::Instant::now();
+    let out = build.arg(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    assert!(
+        out.status.success(),
+        "podman build .: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("built from source in {:?}", started.elapsed());
+
+    let mut args = vec!["run", "--rm"];
+    args.extend(RUN_FLAGS);
+    args.extend([image.as_str(), "--version"]);
+    let version = podman_ok(&args);
+    assert!(
+        version.contains(env!("CARGO_PKG_VERSION")),
+        "improbe --version in the image: {version}"
+    );
+    let user = podman_ok(&["image", "inspect", "--format", "{{.Config.User}}", &image]);
+    assert_eq!(user.trim(), "improbe");
+    // The image's binary is the release build with its relocations packed
+    // (Dockerfile, docs/container.md), and stripped.
+    podman_ok(&["create", "--name", &cleanup.containers[0], &image]);
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("improbe");
+    let from = format!("{}:/usr/local/bin/improbe", cleanup.containers[0]);
+    podman_ok(&["cp", &from, binary.to_str().unwrap()]);
+    let dynamic = std::process::Command::new("readelf")
+        .args(["--dynamic", "--section-headers"])
+        .arg(&binary)
+        .output()
+        .unwrap();
+    let dynamic = String::from_utf8_lossy(&dynamic.stdout);
+    assert!(
+        dynamic.contains("(RELR)"),
+        "no packed relocations: {dynamic}"
+    );
+    assert!(!dynamic.contains(".debug_line"), "not stripped");
 }
