@@ -36,6 +36,7 @@ mod cli;
 mod container;
 mod daemon;
 mod faults;
+mod http_providers;
 mod matrix;
 mod no_panic;
 mod notify;

@@ -188,8 +188,14 @@ impl HttpProbe {
         }
         let login = self.login().await;
         if login.outcome != Outcome::Ok {
+            // The login's own reason when it has one (a rate limit stays a
+            // rate limit); a login the provider failed leaves no session,
+            // which the send cannot be blamed for either.
+            let reason = login
+                .reason
+                .unwrap_or(crate::attempt::InconclusiveReason::Credentials);
             return Err(ProbeOutcome::inconclusive(
-                crate::attempt::InconclusiveReason::Credentials,
+                reason,
                 login.http_status,
                 None,
                 format!(
@@ -234,6 +240,16 @@ impl HttpProbe {
             .as_ref()
             .and_then(|p| json.pointer(p))
             .and_then(expiry_instant);
+        let stated_in = op
+            .capture_expires_in
+            .as_ref()
+            .and_then(|p| json.pointer(p))
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+            .map(|seconds| now + chrono::Duration::seconds(seconds));
+        let stated = match (stated, stated_in) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let configured = op
             .capture_lifetime
             .and_then(|l| chrono::Duration::from_std(l).ok())
@@ -478,6 +494,12 @@ impl HttpProbe {
         let values = self.values(&attempt, &captures);
         let started = Instant::now();
         let mut outcome = self.call(&op.request, &values, false).await.outcome;
+        if needs_capture && outcome.reason == Some(crate::attempt::InconclusiveReason::Credentials)
+        {
+            // The session was refused (revoked, or expired early): the
+            // next attempt logs in again instead of repeating it.
+            *self.captured.locked() = Captured::default();
+        }
         let Some(read_back) = &op.read_back else {
             return outcome;
         };

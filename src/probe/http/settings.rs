@@ -130,6 +130,9 @@ pub struct Operation {
     /// JSON pointer to when the captures expire (Unix seconds, or
     /// milliseconds for values past the year 5138 in seconds).
     pub capture_expires_at: Option<String>,
+    /// JSON pointer to how long the captures last, in seconds from the
+    /// answer.
+    pub capture_expires_in: Option<String>,
     /// How long captures last when the answer does not say.
     pub capture_lifetime: Option<Duration>,
     pub read_back: Option<ReadBack>,
@@ -198,6 +201,7 @@ struct RawOperation {
     #[serde(default)]
     capture: BTreeMap<String, String>,
     capture_expires_at: Option<String>,
+    capture_expires_in: Option<String>,
     capture_lifetime: Option<DurationText>,
     read_back: Option<RawReadBack>,
 }
@@ -212,6 +216,7 @@ struct RawReadBack {
     query: BTreeMap<String, TemplateText>,
     #[serde(default)]
     headers: BTreeMap<String, TemplateText>,
+    body: Option<toml::Value>,
     list: String,
     probe_id_in: String,
 }
@@ -256,7 +261,7 @@ impl<'de> Deserialize<'de> for Operation {
                             path: r.path,
                             query: r.query,
                             headers: r.headers,
-                            body: None,
+                            body: r.body,
                         }
                         .into_request()?,
                         list: pointer("read_back.list", &r.list)?,
@@ -270,6 +275,10 @@ impl<'de> Deserialize<'de> for Operation {
                 capture_expires_at: raw
                     .capture_expires_at
                     .map(|p| pointer("capture_expires_at", &p))
+                    .transpose()?,
+                capture_expires_in: raw
+                    .capture_expires_in
+                    .map(|p| pointer("capture_expires_in", &p))
                     .transpose()?,
                 capture_lifetime: raw.capture_lifetime.map(|d| d.0),
                 read_back,

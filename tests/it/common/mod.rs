@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod receivers;
 pub mod synapse;
 pub mod tls;
+pub mod vendors;
 pub mod wait;
 
 use std::sync::Arc;
