@@ -16,8 +16,12 @@
 #     from the virtualenv scripts/test.sh installs, delivery confirmed.
 #  4. XMPP: the same with 100 XMPP targets against a local Prosody (Debian's
 #     package), STARTTLS with a CA made here, delivery confirmed.
+#  5. provider = "http": CPU time per attempt of 100 targets describing
+#     Tencent's REST API in TOML (bench/tencent-as-http.toml.in), beside 100
+#     targets of the built-in Tencent adapter, on the same simulator at the
+#     same rate (300 attempts/s), one after the other.
 # usage: bench/probe.sh [SECONDS]   (default 60 per phase)
-#        PHASES="1 2" bench/probe.sh 60   (only those phases; default all four)
+#        PHASES="1 2" bench/probe.sh 60   (only those phases; default all five)
 #        CONFIRM=true bench/probe.sh 60   (phases 1 and 2 with the simulator's
 #        sends read back from its histories, as Tencent targets do by
 #        default, phase 1's targets each on a simulator of its own; without
@@ -27,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-phases=" ${PHASES:-1 2 3 4} "
+phases=" ${PHASES:-1 2 3 4 5} "
 confirm="${CONFIRM:-false}"
 confirm_line="confirm_delivery = $confirm"$'\n'
 [ "$confirm" = none ] && confirm_line=""
@@ -291,4 +295,34 @@ print(f"improbe peak RSS with 100 XMPP targets: {rss / 1024:.1f} MiB")
 PY
 }
 want 4 && phase4
+
+phase5() {
+echo "== phase 5: 100 http targets (Tencent's REST API described in TOML) beside 100 Tencent-adapter targets, 300 attempts/s each, ${seconds}s each"
+usersig=$(python3 bench/usersig.py)
+cpu_per_attempt() { # config db -> "us attempts ok"
+  rm -f "$2"*
+  $bin --config "$1" migrate >/dev/null
+  $bin --config "$1" run 2>/dev/null & local ip=$!; pids+=($ip)
+  sleep 3
+  local c0 a0 c1 a1
+  c0=$(cpu_ticks $ip); a0=$(sqlite3 "$2" "SELECT COUNT(*) FROM attempts")
+  sleep "$seconds"
+  c1=$(cpu_ticks $ip); a1=$(sqlite3 "$2" "SELECT COUNT(*) FROM attempts")
+  kill -TERM $ip; wait $ip || true
+  echo "$(( (c1 - c0) * 1000000 / hz / (a1 - a0) )) $((a1 - a0)) $(sqlite3 "$2" "SELECT COUNT(*) FROM attempt_log WHERE outcome = 'ok'")"
+}
+{
+  printf '[prober]\nid = "bench"\n[database]\nurl = "sqlite://%s"\n' "$out/http-100.db"
+  for t in $(seq 1 100); do
+    sed "s|@N@|$t|; s|@ENDPOINT@|$endpoint|; s|@USERSIG@|$usersig|" bench/tencent-as-http.toml.in
+  done
+} > "$out/http-100.toml"
+confirm=false write_config 100 1s "$out/tencent-100.db"
+read -r tencent_us tencent_n tencent_ok < <(cpu_per_attempt "$out/probe-100.toml" "$out/tencent-100.db")
+read -r http_us http_n http_ok < <(cpu_per_attempt "$out/http-100.toml" "$out/http-100.db")
+echo "Tencent adapter: $tencent_us us per attempt over $tencent_n attempts ($tencent_ok ok in all)"
+echo "http provider:   $http_us us per attempt over $http_n attempts ($http_ok ok in all)"
+python3 -c "print(f'ratio http / Tencent: {$http_us / $tencent_us:.2f} (goal <= 1.5)')"
+}
+want 5 && phase5
 exit 0

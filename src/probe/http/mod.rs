@@ -119,6 +119,19 @@ impl Waiters for OwnReadBack {
     fn forget(&self, _probe_id: &str) {}
 }
 
+/// Why a request could not be made.
+enum Unbuilt {
+    Missing(MissingCapture),
+    /// The base URL and path do not make a URL once filled in.
+    BadUrl,
+}
+
+impl From<MissingCapture> for Unbuilt {
+    fn from(missing: MissingCapture) -> Self {
+        Unbuilt::Missing(missing)
+    }
+}
+
 /// What one request got.
 struct Reply {
     status: Option<u16>,
@@ -335,11 +348,11 @@ impl HttpProbe {
         request: &Request,
         values: &Values<'_>,
         fresh_connection: bool,
-    ) -> Result<reqwest::RequestBuilder, MissingCapture> {
+    ) -> Result<reqwest::RequestBuilder, Unbuilt> {
         let base = self.settings.base_url.0.render(values)?;
         let path = request.path.render_with(values, template::path_segment)?;
         let mut url = reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/')))
-            .map_err(|_| MissingCapture(String::new()))?;
+            .map_err(|_| Unbuilt::BadUrl)?;
         {
             let mut pairs = url.query_pairs_mut();
             for (name, value) in self
@@ -387,13 +400,13 @@ impl HttpProbe {
     async fn call(&self, request: &Request, values: &Values<'_>, fresh_connection: bool) -> Reply {
         let builder = match self.build(request, values, fresh_connection) {
             Ok(b) => b,
-            Err(MissingCapture(name)) if name.is_empty() => {
+            Err(Unbuilt::BadUrl) => {
                 return self.reply_without_answer(
                     crate::attempt::InconclusiveReason::RequestRejected,
                     "the request's URL is not valid once its placeholders are filled in".into(),
                 );
             }
-            Err(MissingCapture(name)) => {
+            Err(Unbuilt::Missing(MissingCapture(name))) => {
                 return self.reply_without_answer(
                     crate::attempt::InconclusiveReason::Credentials,
                     format!("no session: capture {name:?} is missing or expired"),
