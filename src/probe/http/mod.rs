@@ -639,3 +639,90 @@ impl Probe for HttpProbe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe_of(auth: &str) -> HttpProbe {
+        let text = format!(
+            "base_url = \"http://127.0.0.1:9/api\"\n\
+             variables = {{ user = \"a b/c\" }}\n\
+             secrets = {{ key = \"s3cret-value\" }}\n\
+             {auth}\n\
+             [login]\npath = \"/login/{{{{var.user}}}}\"\n\
+             [send_direct]\npath = \"/d\"\nbody = {{ text = \"{{{{probe_id}}}}\" }}\n\
+             [send_group]\npath = \"/g\"\n"
+        );
+        let settings: HttpSettings = toml::from_str(&text).unwrap();
+        assert_eq!(settings.problems(), Vec::new());
+        let context = ProbeContext {
+            clock: Arc::new(crate::clock::SystemClock),
+            target: "t".into(),
+            prober: "p".into(),
+            timeout: Duration::from_secs(1),
+            delivery: DeliveryMode::Record,
+        };
+        HttpProbe::new(&settings, &context).unwrap()
+    }
+
+    /// The header each scheme sends, on the login's request (whose path
+    /// carries its variable as one encoded segment).
+    fn sent(auth: &str) -> (String, Option<String>) {
+        let probe = probe_of(auth);
+        let attempt = probe.attempt_values();
+        let empty = BTreeMap::new();
+        let values = probe.values(&attempt, &empty);
+        let Ok(builder) = probe.build(&probe.settings.login.request, &values, true) else {
+            panic!("the request builds");
+        };
+        let request = builder.build().unwrap();
+        assert_eq!(request.url().path(), "/api/login/a%20b%2Fc");
+        let authorization = ["Authorization", "X-Key"]
+            .iter()
+            .find_map(|h| request.headers().get(*h))
+            .map(|v| v.to_str().unwrap().to_owned());
+        (request.method().to_string(), authorization)
+    }
+
+    #[test]
+    fn each_auth_scheme_sends_its_header() {
+        let (method, header) =
+            sent("[auth]\nscheme = \"header\"\nheader = \"X-Key\"\nvalue = \"{{secret.key}}\"");
+        assert_eq!(
+            (method.as_str(), header.as_deref()),
+            ("POST", Some("s3cret-value"))
+        );
+        let (_, bearer) = sent("[auth]\nscheme = \"bearer\"\ntoken = \"{{secret.key}}\"");
+        assert_eq!(bearer.as_deref(), Some("Bearer s3cret-value"));
+        let (_, basic) =
+            sent("[auth]\nscheme = \"basic\"\nusername = \"u\"\npassword = \"{{secret.key}}\"");
+        // base64("u:s3cret-value")
+        assert_eq!(basic.as_deref(), Some("Basic dTpzM2NyZXQtdmFsdWU="));
+        let (_, jwt) = sent(
+            "[auth]\nscheme = \"jwt_hs256\"\nkey = \"{{secret.key}}\"\nclaims = { server = true }\nlifetime = \"1h\"",
+        );
+        let jwt = jwt.unwrap();
+        assert!(jwt.starts_with("Bearer eyJ"), "{jwt}");
+        assert_eq!(jwt.matches('.').count(), 2);
+    }
+
+    #[test]
+    fn secrets_are_taken_out_of_errors() {
+        let probe = probe_of("");
+        assert_eq!(
+            probe.redact("HTTP 400: bad key s3cret-value given"),
+            "HTTP 400: bad key <redacted> given"
+        );
+    }
+
+    #[test]
+    fn an_expiry_is_seconds_or_milliseconds() {
+        let s = expiry_instant(&serde_json::json!(1_780_000_000)).unwrap();
+        let ms = expiry_instant(&serde_json::json!(1_780_000_000_000_i64)).unwrap();
+        let text = expiry_instant(&serde_json::json!("1780000000")).unwrap();
+        assert_eq!(s, ms);
+        assert_eq!(s, text);
+        assert_eq!(expiry_instant(&serde_json::json!(true)), None);
+    }
+}
