@@ -53,6 +53,24 @@ pub struct MinuteRange {
 }
 
 impl MinuteRange {
+    /// The whole UTC hours inside (as hours since the epoch) and the
+    /// partial-hour edges at either end, so that a read can take the hours
+    /// from a roll-up and only the edges minute by minute.
+    pub fn split_by_hours(self) -> (std::ops::Range<i64>, [MinuteRange; 2]) {
+        let first_full_hour = (self.start.0 + 59).div_euclid(60);
+        let end_full_hour = self.end.0.div_euclid(60);
+        if first_full_hour >= end_full_hour {
+            return (0..0, [self, MinuteRange::new(self.end, self.end)]);
+        }
+        (
+            first_full_hour..end_full_hour,
+            [
+                MinuteRange::new(self.start, Minute(first_full_hour * 60)),
+                MinuteRange::new(Minute(end_full_hour * 60), self.end),
+            ],
+        )
+    }
+
     pub fn new(start: Minute, end: Minute) -> Self {
         Self {
             start,
@@ -79,6 +97,28 @@ impl MinuteRange {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hours_split_keeps_every_minute_once() {
+        for (start, end) in [
+            (0, 600),
+            (30, 95),
+            (61, 119),
+            (59, 61),
+            (-90, 150),
+            (120, 120),
+        ] {
+            let range = super::MinuteRange::new(super::Minute(start), super::Minute(end));
+            let (hours, edges) = range.split_by_hours();
+            let covered = (hours.end - hours.start) * 60 + edges[0].len() + edges[1].len();
+            assert_eq!(covered, range.len(), "{start}..{end}");
+            assert!(
+                edges
+                    .iter()
+                    .all(|e| e.is_empty() || (range.start <= e.start && e.end <= range.end))
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

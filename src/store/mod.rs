@@ -319,23 +319,6 @@ fn keep_prepared(rows: usize) -> bool {
     rows == ATTEMPT_BATCH || rows == MINUTE_CHUNK || rows == 1
 }
 
-/// Splits a range into whole UTC hours (served by the roll-up) and the
-/// partial-hour edges at either end (served minute by minute).
-fn split_by_hours(range: MinuteRange) -> (std::ops::Range<i64>, [MinuteRange; 2]) {
-    let first_full_hour = (range.start.0 + 59).div_euclid(60);
-    let end_full_hour = range.end.0.div_euclid(60);
-    if first_full_hour >= end_full_hour {
-        return (0..0, [range, MinuteRange::new(range.end, range.end)]);
-    }
-    (
-        first_full_hour..end_full_hour,
-        [
-            MinuteRange::new(range.start, Minute(first_full_hour * 60)),
-            MinuteRange::new(Minute(end_full_hour * 60), range.end),
-        ],
-    )
-}
-
 /// A batch of attempts as the JSON array a one-statement write reads, each
 /// with its minute.
 fn attempts_json(batch: &[Attempt]) -> String {
@@ -379,31 +362,4 @@ fn attempts_json(batch: &[Attempt]) -> String {
 fn millis_to_instant(ms: i64) -> anyhow::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| anyhow::anyhow!("stored instant {ms} ms is out of range"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hours_split_keeps_every_minute_once() {
-        for (start, end) in [
-            (0, 600),
-            (30, 95),
-            (61, 119),
-            (59, 61),
-            (-90, 150),
-            (120, 120),
-        ] {
-            let range = MinuteRange::new(Minute(start), Minute(end));
-            let (hours, edges) = split_by_hours(range);
-            let covered = (hours.end - hours.start) * 60 + edges[0].len() + edges[1].len();
-            assert_eq!(covered, range.len(), "{start}..{end}");
-            assert!(
-                edges
-                    .iter()
-                    .all(|e| e.is_empty() || (range.start <= e.start && e.end <= range.end))
-            );
-        }
-    }
 }

@@ -9,7 +9,7 @@ use crate::minute::{Minute, MinuteRange};
 use crate::sla::{ExcludedMinutes, ObservedMinutes};
 use crate::store::{
     ATTEMPT_BATCH, MINUTE_CHUNK, MinuteVerdict, ProberMark, SettlementFacts, StoreResult,
-    keep_prepared, millis_to_instant, split_by_hours,
+    keep_prepared, millis_to_instant,
 };
 use crate::verdict::{self, OutcomeCounts, Verdict};
 
@@ -296,7 +296,7 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<ObservedMinutes> {
-        let (hours, [head, tail]) = split_by_hours(range);
+        let (hours, [head, tail]) = range.split_by_hours();
         let mut observed = ObservedMinutes::default();
         if !hours.is_empty() {
             let row = sqlx::query(
