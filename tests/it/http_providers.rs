@@ -121,6 +121,25 @@ async fn scripted_minutes(vendor: Vendor, db: TestDb) {
     let text = example_config(vendor, &fake, &db, dir.path());
     let config = Config::parse(&text, "example").unwrap();
     let name = config.targets[0].name.clone();
+    // Pointed at its fake, the example passes the online check too
+    // (secrets readable, data directory, database reachable).
+    let file = dir.path().join("improbe.toml");
+    std::fs::write(&file, &text).unwrap();
+    let checked = tokio::task::spawn_blocking(move || {
+        improbe_command()
+            .arg("--config")
+            .arg(&file)
+            .arg("check-config")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
     let store = db.store().await;
     let store = store.as_ref();
