@@ -100,6 +100,8 @@ pub struct HttpProbe {
     delivery: DeliveryMode,
     defaults: Vec<Rule>,
     captured: Mutex<Captured>,
+    /// Held while a send logs in for the captures.
+    refreshing: tokio::sync::Mutex<()>,
     /// The signed token and when to sign a new one.
     token: Mutex<Option<(String, DateTime<Utc>)>>,
 }
@@ -156,6 +158,7 @@ impl HttpProbe {
             delivery: context.delivery,
             defaults: classify::defaults(),
             captured: Mutex::new(Captured::default()),
+            refreshing: tokio::sync::Mutex::new(()),
             token: Mutex::new(None),
         })
     }
@@ -192,12 +195,14 @@ impl HttpProbe {
         if !needed {
             return Ok(BTreeMap::new());
         }
-        {
-            let captured = self.captured.locked();
-            let fresh = captured.expires.is_none_or(|e| self.clock.now() < e);
-            if fresh && !captured.values.is_empty() {
-                return Ok(captured.values.clone());
-            }
+        if let Some(values) = self.fresh_captures() {
+            return Ok(values);
+        }
+        // One login for the sends that find the session gone at once (the
+        // two sends start together): the second waits and takes its result.
+        let _refreshing = self.refreshing.lock().await;
+        if let Some(values) = self.fresh_captures() {
+            return Ok(values);
         }
         let login = self.login().await;
         if login.outcome != Outcome::Ok {
@@ -218,6 +223,12 @@ impl HttpProbe {
             ));
         }
         Ok(self.captured.locked().values.clone())
+    }
+
+    fn fresh_captures(&self) -> Option<BTreeMap<String, String>> {
+        let captured = self.captured.locked();
+        let fresh = captured.expires.is_none_or(|e| self.clock.now() < e);
+        (fresh && !captured.values.is_empty()).then(|| captured.values.clone())
     }
 
     async fn login(&self) -> ProbeOutcome {
