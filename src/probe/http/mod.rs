@@ -718,6 +718,57 @@ mod tests {
         assert_eq!(jwt.matches('.').count(), 2);
     }
 
+    /// Transport errors go through the table too: a refused connection
+    /// and a silent server each meet their rule, and without one fail.
+    #[tokio::test]
+    async fn transport_errors_meet_their_rules() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let probe_at = |addr: std::net::SocketAddr, rules: &str| {
+            let text = format!(
+                "base_url = \"http://{addr}\"\n\
+                 [login]\npath = \"/l\"\n[send_direct]\npath = \"/d\"\n[send_group]\npath = \"/g\"\n{rules}"
+            );
+            let settings: HttpSettings = toml::from_str(&text).unwrap();
+            let context = ProbeContext {
+                clock: Arc::new(crate::clock::SystemClock),
+                target: "t".into(),
+                prober: "p".into(),
+                timeout: Duration::from_millis(300),
+                delivery: DeliveryMode::Record,
+            };
+            HttpProbe::new(&settings, &context).unwrap()
+        };
+        let rules = "[[classify]]\ntransport = \"connect\"\noutcome = \"inconclusive\"\nreason = \"local_network\"\n\
+                     [[classify]]\ntransport = \"timeout\"\noutcome = \"inconclusive\"\nreason = \"throttled\"\n";
+        let outcome = probe_at(refused, rules).attempt(Kind::Login).await;
+        assert_eq!(
+            outcome.reason,
+            Some(crate::attempt::InconclusiveReason::LocalNetwork),
+            "{outcome:?}"
+        );
+        let outcome = probe_at(silent.local_addr().unwrap(), rules)
+            .attempt(Kind::SendDirect)
+            .await;
+        assert_eq!(
+            outcome.reason,
+            Some(crate::attempt::InconclusiveReason::Throttled),
+            "{outcome:?}"
+        );
+        let outcome = probe_at(refused, "").attempt(Kind::SendGroup).await;
+        assert_eq!(outcome.outcome, Outcome::Fail, "{outcome:?}");
+        assert!(
+            outcome
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("onnect")),
+            "{outcome:?}"
+        );
+    }
+
     #[test]
     fn secrets_are_taken_out_of_errors() {
         let probe = probe_of("");
