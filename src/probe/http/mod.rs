@@ -179,11 +179,15 @@ impl HttpProbe {
         }
     }
 
-    /// Text with every secret's value taken out, for errors and logs.
+    /// Text with every secret's value, and every captured session value,
+    /// taken out, for errors and logs.
     fn redact(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for value in self.secrets.values().filter(|v| v.len() >= 4) {
-            text = text.replace(value.as_str(), "<redacted>");
+        let captured = self.captured.locked().values.clone();
+        for value in self.secrets.values().chain(captured.values()) {
+            if value.len() >= 4 {
+                text = text.replace(value.as_str(), "<redacted>");
+            }
         }
         text
     }
@@ -772,9 +776,10 @@ mod tests {
     #[test]
     fn secrets_are_taken_out_of_errors() {
         let probe = probe_of("");
+        probe.captured.locked().values = BTreeMap::from([("token".into(), "session-7".into())]);
         assert_eq!(
-            probe.redact("HTTP 400: bad key s3cret-value given"),
-            "HTTP 400: bad key <redacted> given"
+            probe.redact("HTTP 400: bad key s3cret-value given for session-7"),
+            "HTTP 400: bad key <redacted> given for <redacted>"
         );
     }
 
