@@ -64,6 +64,20 @@ impl<W: Write> Write for OneLinePerEvent<W> {
     }
 }
 
+/// Parses `"500ms"`, `"5s"`, `"2m"`, `"1h"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        _ => None,
+    }
+}
+
 /// Formats a duration the way the config spells it.
 pub fn humanize(d: Duration) -> String {
     if d.subsec_millis() != 0 {

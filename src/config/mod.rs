@@ -27,8 +27,8 @@ mod validate;
 
 pub use crate::probe::delivery::DeliveryMode;
 pub use crate::secret::Secret;
+pub use crate::text::parse_duration;
 pub use crate::text::{humanize, is_loopback};
-pub use raw::parse_duration;
 
 use crate::attempt::{Kind, MAX_NAME_BYTES};
 use crate::notify::channels::{

@@ -64,7 +64,7 @@ pub struct DurationText(pub Duration);
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::config::parse_duration(&text)
+        crate::text::parse_duration(&text)
             .map(DurationText)
             .ok_or_else(|| {
                 serde::de::Error::custom(format!(
