@@ -19,6 +19,11 @@ const PASSWORD: &str = "probe-password";
 const RX_PASSWORD: &str = "recipient-password";
 /// Attempts every second, each with a second to answer.
 const EVERY_SECOND: &str = "interval = \"1s\"\ntimeout = \"1s\"";
+/// For the scripted minutes, which demand that every healthy send is seen
+/// within the timeout: two seconds leave Synapse's `/sync` room on a
+/// machine busy with the rest of the suite (one second was missed once,
+/// 2 s after start, while the image compiled beside it).
+const EVERY_TWO_SECONDS: &str = "interval = \"2s\"\ntimeout = \"2s\"";
 
 /// A daemon config probing `targets` into `db`, spooling into `dir`.
 fn probing(db: &TestDb, dir: &tempfile::TempDir, targets: &[String]) -> String {
@@ -99,7 +104,7 @@ async fn scripted_minutes(db: TestDb) {
             &synapse.url(),
             PASSWORD,
             Some(&rooms),
-            EVERY_SECOND,
+            EVERY_TWO_SECONDS,
         )],
     );
     let daemon = InProcessDaemon::start_with_clock(&text, clock.clone()).await;
@@ -118,7 +123,7 @@ async fn scripted_minutes(db: TestDb) {
     assert!(healthy_sends.len() >= 4, "{healthy_sends:?}");
     for send in healthy_sends {
         assert!(
-            matches!(send.delivery, Some(Delivery::Confirmed { after_ms: Some(ms) }) if (0..1000).contains(&ms)),
+            matches!(send.delivery, Some(Delivery::Confirmed { after_ms: Some(ms) }) if (0..2000).contains(&ms)),
             "{send:?}"
         );
     }
