@@ -190,8 +190,8 @@ impl Rule {
             _ => {}
         }
         let tests = [
-            raw.equals.clone().map(JsonTest::Equals),
-            raw.in_list.clone().map(JsonTest::In),
+            raw.equals.map(JsonTest::Equals),
+            raw.in_list.map(JsonTest::In),
             raw.present.map(|p| {
                 if p {
                     JsonTest::Present
@@ -206,14 +206,7 @@ impl Rule {
             return Err("a rule tests its `json` value one way: equals, in or present".into());
         }
         let json = match (raw.json, test) {
-            (Some(pointer), Some(test)) => {
-                if !(pointer.is_empty() || pointer.starts_with('/')) {
-                    return Err(format!(
-                        "json = {pointer:?} is not a JSON pointer (\"/code\", \"/error/code\")"
-                    ));
-                }
-                Some((pointer, test))
-            }
+            (Some(pointer), Some(test)) => Some((json_pointer("json", &pointer)?, test)),
             (Some(_), None) => {
                 return Err("json needs equals, in or present to say what it tests".into());
             }
@@ -310,6 +303,18 @@ fn same_value(found: &Value, wanted: &Value) -> bool {
             a == &b.to_string()
         }
         _ => found == wanted,
+    }
+}
+
+/// `pointer` if it is a JSON pointer (RFC 6901: empty, or starting with
+/// `/`), or what is wrong with `field = pointer`.
+pub fn json_pointer(field: &str, pointer: &str) -> Result<String, String> {
+    if pointer.is_empty() || pointer.starts_with('/') {
+        Ok(pointer.to_owned())
+    } else {
+        Err(format!(
+            "{field} = {pointer:?} is not a JSON pointer (\"/code\", \"/data/token\")"
+        ))
     }
 }
 

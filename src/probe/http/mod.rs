@@ -30,7 +30,7 @@ use crate::sync::Locked;
 use classify::{Answer, Rule, Transport};
 pub use settings::HttpSettings;
 use settings::{Auth, Operation, ReadBack, Request};
-use template::{MissingCapture, Placeholder, Values};
+use template::{MissingCapture, Values};
 
 /// Between two read-backs while a send waits to be seen.
 const POLL_PERIOD: Duration = Duration::from_millis(500);
@@ -139,6 +139,17 @@ struct Reply {
     status: Option<u16>,
     json: Option<Value>,
     outcome: ProbeOutcome,
+}
+
+impl Reply {
+    /// A request that was never sent: inconclusive for `reason`.
+    fn unsent(reason: crate::attempt::InconclusiveReason, text: String) -> Reply {
+        Reply {
+            status: None,
+            json: None,
+            outcome: ProbeOutcome::inconclusive(reason, None, None, text),
+        }
+    }
 }
 
 impl HttpProbe {
@@ -262,30 +273,22 @@ impl HttpProbe {
                 }
             }
         }
+        // The earliest of what the answer states and what the config says.
         let now = self.clock.now();
-        let stated = op
-            .capture_expires_at
-            .as_ref()
-            .and_then(|p| json.pointer(p))
-            .and_then(expiry_instant);
-        let stated_in = op
-            .capture_expires_in
-            .as_ref()
-            .and_then(|p| json.pointer(p))
-            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
-            .map(|seconds| now + chrono::Duration::seconds(seconds));
-        let stated = match (stated, stated_in) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let configured = op
-            .capture_lifetime
-            .and_then(|l| chrono::Duration::from_std(l).ok())
-            .map(|l| now + l);
-        let expires = match (stated, configured) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let stated_at = op.capture_expires_at.as_ref().and_then(|p| json.pointer(p));
+        let stated_in = op.capture_expires_in.as_ref().and_then(|p| json.pointer(p));
+        let expires = [
+            stated_at.and_then(expiry_instant),
+            stated_in
+                .and_then(whole_number)
+                .map(|seconds| now + chrono::Duration::seconds(seconds)),
+            op.capture_lifetime
+                .and_then(|l| chrono::Duration::from_std(l).ok())
+                .map(|l| now + l),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         *self.captured.locked() = Captured { values, expires };
         reply.outcome
     }
@@ -416,13 +419,13 @@ impl HttpProbe {
         let builder = match self.build(request, values, fresh_connection) {
             Ok(b) => b,
             Err(Unbuilt::BadUrl) => {
-                return self.reply_without_answer(
+                return Reply::unsent(
                     crate::attempt::InconclusiveReason::RequestRejected,
                     "the request's URL is not valid once its placeholders are filled in".into(),
                 );
             }
             Err(Unbuilt::Missing(MissingCapture(name))) => {
-                return self.reply_without_answer(
+                return Reply::unsent(
                     crate::attempt::InconclusiveReason::Credentials,
                     format!("no session: capture {name:?} is missing or expired"),
                 );
@@ -495,26 +498,8 @@ impl HttpProbe {
         }
     }
 
-    fn reply_without_answer(
-        &self,
-        reason: crate::attempt::InconclusiveReason,
-        text: String,
-    ) -> Reply {
-        Reply {
-            status: None,
-            json: None,
-            outcome: ProbeOutcome::inconclusive(reason, None, None, text),
-        }
-    }
-
     async fn send(&self, op: &Operation) -> ProbeOutcome {
-        let needs_capture = op
-            .request
-            .placeholders()
-            .into_iter()
-            .chain(op.read_back.iter().flat_map(|r| r.request.placeholders()))
-            .any(|p| matches!(p, Placeholder::Capture(_)));
-        let captures = match self.captures(needs_capture).await {
+        let captures = match self.captures(op.uses_capture).await {
             Ok(c) => c,
             Err(outcome) => return outcome,
         };
@@ -522,7 +507,8 @@ impl HttpProbe {
         let values = self.values(&attempt, &captures);
         let started = Instant::now();
         let mut outcome = self.call(&op.request, &values, false).await.outcome;
-        if needs_capture && outcome.reason == Some(crate::attempt::InconclusiveReason::Credentials)
+        if op.uses_capture
+            && outcome.reason == Some(crate::attempt::InconclusiveReason::Credentials)
         {
             // The session was refused (revoked, or expired early): the
             // next attempt logs in again instead of repeating it.
@@ -632,15 +618,20 @@ impl HttpProbe {
 /// An expiry given as Unix seconds, or milliseconds when it is too large
 /// to be seconds (past the year 5138), as a number or as text.
 fn expiry_instant(value: &Value) -> Option<DateTime<Utc>> {
-    let number = match value {
-        Value::Number(n) => n.as_i64()?,
-        Value::String(s) => s.trim().parse().ok()?,
-        _ => return None,
-    };
+    let number = whole_number(value)?;
     if number > 100_000_000_000 {
         DateTime::from_timestamp_millis(number)
     } else {
         DateTime::from_timestamp(number, 0)
+    }
+}
+
+/// A whole number given as a JSON number or as text.
+fn whole_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::classify::Rule;
+use super::classify::{Rule, json_pointer};
 use super::template::{JsonTemplate, Placeholder, Template, is_name};
 use crate::secret::Secret;
 
@@ -136,6 +136,9 @@ pub struct Operation {
     /// How long captures last when the answer does not say.
     pub capture_lifetime: Option<Duration>,
     pub read_back: Option<ReadBack>,
+    /// Whether its request or read-back names a `{{capture.NAME}}`: known
+    /// when the config is read, so no attempt looks for it.
+    pub uses_capture: bool,
 }
 
 /// Delivery confirmation: a request that lists what the recipient sees.
@@ -148,15 +151,11 @@ pub struct ReadBack {
     pub probe_id_in: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The request fields an operation and a read-back both have, as read.
 struct RawRequest {
-    #[serde(default = "post")]
     method: String,
     path: TemplateText,
-    #[serde(default)]
     query: BTreeMap<String, TemplateText>,
-    #[serde(default)]
     headers: BTreeMap<String, TemplateText>,
     body: Option<toml::Value>,
 }
@@ -221,16 +220,6 @@ struct RawReadBack {
     probe_id_in: String,
 }
 
-fn pointer(field: &str, p: &str) -> Result<String, String> {
-    if p.is_empty() || p.starts_with('/') {
-        Ok(p.to_owned())
-    } else {
-        Err(format!(
-            "{field} = {p:?} is not a JSON pointer (\"/token\", \"/data/token\")"
-        ))
-    }
-}
-
 impl<'de> Deserialize<'de> for Operation {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawOperation::deserialize(d)?;
@@ -250,7 +239,7 @@ impl<'de> Deserialize<'de> for Operation {
                         "capture {name:?}: a name is letters, digits, _ and -"
                     ));
                 }
-                capture.insert(name.clone(), pointer(&format!("capture.{name}"), &p)?);
+                capture.insert(name.clone(), json_pointer(&format!("capture.{name}"), &p)?);
             }
             let read_back = raw
                 .read_back
@@ -264,24 +253,30 @@ impl<'de> Deserialize<'de> for Operation {
                             body: r.body,
                         }
                         .into_request()?,
-                        list: pointer("read_back.list", &r.list)?,
-                        probe_id_in: pointer("read_back.probe_id_in", &r.probe_id_in)?,
+                        list: json_pointer("read_back.list", &r.list)?,
+                        probe_id_in: json_pointer("read_back.probe_id_in", &r.probe_id_in)?,
                     })
                 })
                 .transpose()?;
+            let uses_capture = request
+                .placeholders()
+                .into_iter()
+                .chain(read_back.iter().flat_map(|r| r.request.placeholders()))
+                .any(|p| matches!(p, Placeholder::Capture(_)));
             Ok(Operation {
                 request,
                 capture,
                 capture_expires_at: raw
                     .capture_expires_at
-                    .map(|p| pointer("capture_expires_at", &p))
+                    .map(|p| json_pointer("capture_expires_at", &p))
                     .transpose()?,
                 capture_expires_in: raw
                     .capture_expires_in
-                    .map(|p| pointer("capture_expires_in", &p))
+                    .map(|p| json_pointer("capture_expires_in", &p))
                     .transpose()?,
                 capture_lifetime: raw.capture_lifetime.map(|d| d.0),
                 read_back,
+                uses_capture,
             })
         };
         build().map_err(serde::de::Error::custom)
@@ -449,7 +444,7 @@ impl HttpSettings {
             ("error_message", &self.error_message),
         ] {
             if let Some(p) = p
-                && let Err(e) = pointer(field, p)
+                && let Err(e) = json_pointer(field, p)
             {
                 problems.push((field, e));
             }

@@ -315,8 +315,7 @@ fn sendbird(shared: &Shared, fault: Fault, r: &Request<'_>) -> Response {
         ("GET", ["v3", "users", _]) => {
             error(StatusCode::BAD_REQUEST, 400201, "\"User\" not found.")
         }
-        (method, ["v3", "group_channels", channel, "messages"]) if !CHANNELS.contains(channel) => {
-            let _ = method;
+        (_, ["v3", "group_channels", channel, "messages"]) if !CHANNELS.contains(channel) => {
             error(StatusCode::BAD_REQUEST, 400201, "\"Channel\" not found.")
         }
         ("POST", ["v3", "group_channels", channel, "messages"]) => {
