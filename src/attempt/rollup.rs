@@ -220,11 +220,16 @@ pub struct Rollup {
 
 impl Rollup {
     pub fn add(&mut self, attempt: &Attempt) {
+        self.add_success(attempt.latency_ms, attempt.delivery);
+    }
+
+    /// Adds one success given by its latency and delivery.
+    pub fn add_success(&mut self, latency_ms: Option<i64>, delivery: Option<Delivery>) {
         self.ok += 1;
-        if let Some(latency) = attempt.latency_ms {
+        if let Some(latency) = latency_ms {
             self.latency.add(latency);
         }
-        if let Some(Delivery::Confirmed { after_ms }) = attempt.delivery {
+        if let Some(Delivery::Confirmed { after_ms }) = delivery {
             self.confirmed += 1;
             if let Some(after) = after_ms {
                 self.delivered.add(after);
@@ -524,7 +529,23 @@ fn decode_folded_bytes(bytes: &[u8]) -> Result<FoldedMinute, String> {
 /// attempts into rollups.
 #[derive(Debug, Default)]
 pub struct Folder {
-    pub rollups: BTreeMap<RollupKey, Rollup>,
+    rollups: BTreeMap<RollupKey, Rollup>,
+    /// The minute and prober the last stored success was of, with what
+    /// it added per kind (in [`Kind::ALL`] order): the storage round reads
+    /// a target's successes in the order of their key, so a minute's
+    /// dozens of rows cost one map entry per kind, not one lookup (and one
+    /// copy of the prober's name) each.
+    staged: Option<(Minute, String, [Rollup; 3])>,
+}
+
+/// A success as the storage round reads it from the `attempts` table.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredSuccess<'r> {
+    pub prober: &'r str,
+    pub minute: Minute,
+    pub kind: Kind,
+    pub latency_ms: Option<i64>,
+    pub delivery: Option<Delivery>,
 }
 
 impl Folder {
@@ -542,9 +563,48 @@ impl Folder {
         None
     }
 
+    /// Takes a success the storage round read (a row its query chose as
+    /// foldable).
+    pub fn offer_stored(&mut self, success: StoredSuccess<'_>) {
+        let same = matches!(&self.staged, Some((minute, prober, _))
+            if *minute == success.minute && prober == success.prober);
+        if !same {
+            self.flush();
+            self.staged = Some((
+                success.minute,
+                success.prober.to_owned(),
+                Default::default(),
+            ));
+        }
+        let (_, _, kinds) = self.staged.as_mut().expect("staged above");
+        kinds[success.kind.code() as usize].add_success(success.latency_ms, success.delivery);
+    }
+
+    fn flush(&mut self) {
+        let Some((minute, prober, kinds)) = self.staged.take() else {
+            return;
+        };
+        for (kind, rollup) in Kind::ALL.into_iter().zip(kinds) {
+            if rollup.ok > 0 {
+                let key = RollupKey {
+                    minute,
+                    prober: prober.clone(),
+                    kind,
+                };
+                self.rollups.entry(key).or_default().merge(&rollup);
+            }
+        }
+    }
+
     /// Adds a rollup read back from the database.
     pub fn merge(&mut self, key: RollupKey, rollup: &Rollup) {
         self.rollups.entry(key).or_default().merge(rollup);
+    }
+
+    /// Everything folded, by target minute, prober and kind.
+    pub fn into_rollups(mut self) -> BTreeMap<RollupKey, Rollup> {
+        self.flush();
+        self.rollups
     }
 }
 

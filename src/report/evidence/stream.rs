@@ -44,7 +44,7 @@ pub async fn visit(
         for (key, rollup) in stored {
             folder.merge(key, &rollup);
         }
-        let mut rollups = std::mem::take(&mut folder.rollups).into_iter().peekable();
+        let mut rollups = folder.into_rollups().into_iter().peekable();
         let mut raw = raw.into_iter().peekable();
         loop {
             // The earlier minute first; within a minute, raw before folded.

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Executor};
+use sqlx::{AssertSqlSafe, Executor, Row};
 
-use super::fold::{foldable, success_from_row};
+use super::fold::{foldable, stored_success, success_columns};
 use crate::attempt::Attempt;
 use crate::attempt::rollup::Folder;
 use crate::minute::{Minute, MinuteRange};
@@ -132,22 +132,28 @@ sql_impl! {
         if fold {
             // The partition's name is the catalogue's, never input.
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT target, prober, kind, started_at_ms, latency_ms, delivery, delivered_ms FROM {name} WHERE {}",
+                "SELECT target, {} FROM {name} WHERE {}",
+                success_columns!(),
                 foldable!()
             )))
             .fetch_all(tx.on())
             .await?;
             let mut by_target: BTreeMap<String, Folder> = BTreeMap::new();
             for row in &rows {
-                let attempt = success_from_row(row)?;
-                by_target
-                    .entry(attempt.target.clone())
-                    .or_default()
-                    .offer(attempt);
+                let target: &str = row.try_get(0)?;
+                let success = stored_success(row, 1)?;
+                match by_target.get_mut(target) {
+                    Some(folder) => folder.offer_stored(success),
+                    None => by_target
+                        .entry(target.to_owned())
+                        .or_default()
+                        .offer_stored(success),
+                }
             }
             summary.folded = rows.len() as u64;
-            for (target, fresh) in by_target {
-                summary.rollups += fresh.rollups.len() as u64;
+            for (target, folder) in by_target {
+                let fresh = folder.into_rollups();
+                summary.rollups += fresh.len() as u64;
                 Self::add_folded(&mut tx, &target, slice, fresh).await?;
                 Self::move_horizon(&mut tx, &target, slice.end).await?;
             }

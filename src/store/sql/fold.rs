@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{ColumnIndex, Decode, Executor, QueryBuilder, Row, Type};
 
-use crate::attempt::rollup::{FoldedMinute, Folder, encode_folded};
-use crate::attempt::{Attempt, Delivery, Kind, Outcome};
+use crate::attempt::rollup::{
+    FoldedMinute, Folder, Rollup, RollupKey, StoredSuccess, encode_folded,
+};
+use crate::attempt::{Delivery, Kind};
 use crate::minute::{Minute, MinuteRange};
 use crate::store::connection::Tx;
 use chrono::{DateTime, Utc};
@@ -124,8 +126,9 @@ sql_impl! {
         Self::lock_target(&mut tx, target).await?;
         let (from_ms, to_ms) = (slice.start.0 * 60_000, slice.end.0 * 60_000);
         let rows = sqlx::query(concat!(
-            "SELECT target, prober, kind, started_at_ms, latency_ms, delivery, delivered_ms FROM attempts \
-             WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
+            "SELECT ",
+            success_columns!(),
+            " FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
             foldable!()
         ))
         .bind(target)
@@ -133,11 +136,12 @@ sql_impl! {
         .bind(to_ms)
         .fetch_all(tx.on())
         .await?;
-        let mut fresh = Folder::default();
+        let mut folder = Folder::default();
         for row in &rows {
-            fresh.offer(success_from_row(row)?);
+            folder.offer_stored(stored_success(row, 0)?);
         }
-        let rollups = fresh.rollups.len() as u64;
+        let fresh = folder.into_rollups();
+        let rollups = fresh.len() as u64;
         if rollups > 0 {
             Self::add_folded(&mut tx, target, slice, fresh).await?;
             sqlx::query(concat!(
@@ -161,7 +165,7 @@ sql_impl! {
         tx: &mut Tx<'_, DB>,
         target: &str,
         slice: MinuteRange,
-        fresh: Folder,
+        fresh: BTreeMap<RollupKey, Rollup>,
     ) -> StoreResult<()> {
         let mut stored: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
         for (key, rollup) in Self::read_rollups(tx.on(), target, slice).await? {
@@ -171,7 +175,7 @@ sql_impl! {
                 .insert(key.kind, rollup);
         }
         let mut written: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
-        for (key, rollup) in fresh.rollups {
+        for (key, rollup) in fresh {
             let place = (key.minute, key.prober);
             let folded = match written.entry(place) {
                 std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -293,32 +297,37 @@ sql_impl! {
     }
 }
 
-/// A success as [`Folder`] needs it, from a row of the fold's queries.
-pub(super) fn success_from_row<R: Row>(row: &R) -> StoreResult<Attempt>
+/// The columns of a success the storage round reads, in the order
+/// [`stored_success`] decodes them.
+macro_rules! success_columns {
+    () => {
+        "prober, kind, started_at_ms, latency_ms, delivery, delivered_ms"
+    };
+}
+pub(super) use success_columns;
+
+/// A success from a row of the fold's queries, whose columns from `first`
+/// on are [`success_columns`]. Borrows the prober's name from the row.
+pub(super) fn stored_success<'r, R: Row>(row: &'r R, first: usize) -> StoreResult<StoredSuccess<'r>>
 where
     usize: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i16: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i16>: Decode<'r, R::Database> + Type<R::Database>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    i16: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i16>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let kind: i16 = row.try_get(2)?;
-    let started_at_ms: i64 = row.try_get(3)?;
-    let delivered_ms: Option<i64> = row.try_get(6)?;
-    Ok(Attempt {
-        target: row.try_get(0)?,
-        prober: row.try_get(1)?,
+    let kind: i16 = row.try_get(first + 1)?;
+    let started_at_ms: i64 = row.try_get(first + 2)?;
+    let delivered_ms: Option<i64> = row.try_get(first + 5)?;
+    Ok(StoredSuccess {
+        prober: row.try_get(first)?,
+        // A minute is whole minutes of Unix time (`Minute::containing`).
+        minute: Minute(started_at_ms.div_euclid(60_000)),
         kind: Kind::from_code(kind).map_err(anyhow::Error::from)?,
-        started_at: crate::store::millis_to_instant(started_at_ms)?,
-        latency_ms: row.try_get(4)?,
-        outcome: Outcome::Ok,
-        http_status: None,
-        error_code: None,
-        error: None,
-        reason: None,
+        latency_ms: row.try_get(first + 3)?,
         delivery: row
-            .try_get::<Option<i16>, _>(5)?
+            .try_get::<Option<i16>, _>(first + 4)?
             .map(|code| Delivery::from_code(code, delivered_ms))
             .transpose()
             .map_err(anyhow::Error::from)?,

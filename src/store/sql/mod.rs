@@ -76,7 +76,7 @@ macro_rules! sql_impl {
             Option<i32>: $crate::store::sql::Value<DB>,
             Option<i64>: $crate::store::sql::Value<DB>,
             Option<String>: $crate::store::sql::Value<DB>,
-            for<'a> &'a str: sqlx::Type<DB> + sqlx::Encode<'a, DB> + sqlx::ColumnIndex<DB::Row>,
+            for<'a> &'a str: sqlx::Type<DB> + sqlx::Encode<'a, DB> + sqlx::Decode<'a, DB> + sqlx::ColumnIndex<DB::Row>,
             for<'a> Option<&'a str>: sqlx::Type<DB> + sqlx::Encode<'a, DB>,
             for<'a> &'a [u8]: sqlx::Type<DB> + sqlx::Encode<'a, DB> + sqlx::Decode<'a, DB>,
             usize: sqlx::ColumnIndex<DB::Row>,
