@@ -17,6 +17,12 @@ impl Minute {
         Minute(instant.timestamp().div_euclid(60))
     }
 
+    /// The minute in which an instant given in Unix milliseconds falls,
+    /// as the database stores attempts' starts.
+    pub fn containing_ms(ms: i64) -> Self {
+        Minute(ms.div_euclid(60_000))
+    }
+
     /// The first minute that starts at or after `instant`.
     pub fn at_or_after<Tz: TimeZone>(instant: &DateTime<Tz>) -> Self {
         let seconds = instant.timestamp();

@@ -601,7 +601,7 @@ impl Folder {
         self.rollups.entry(key).or_default().merge(rollup);
     }
 
-    /// Everything folded, by target minute, prober and kind.
+    /// Everything folded, by minute, prober and kind.
     pub fn into_rollups(mut self) -> BTreeMap<RollupKey, Rollup> {
         self.flush();
         self.rollups
@@ -611,6 +611,7 @@ impl Folder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
     use proptest::prelude::*;
 
     #[test]
@@ -630,7 +631,49 @@ mod tests {
         assert_eq!(bucket_of(-5), 0);
     }
 
+    fn success(prober: &str, started_at_ms: i64, kind: Kind, latency_ms: i64) -> Attempt {
+        Attempt {
+            target: "t".into(),
+            prober: prober.into(),
+            kind,
+            started_at: DateTime::from_timestamp_millis(started_at_ms).unwrap(),
+            latency_ms: Some(latency_ms),
+            outcome: Outcome::Ok,
+            http_status: Some(200),
+            error_code: None,
+            error: None,
+            reason: None,
+            delivery: (kind != Kind::Login).then_some(Delivery::Confirmed {
+                after_ms: Some(latency_ms / 2),
+            }),
+        }
+    }
+
     proptest! {
+        /// The storage round's rows and the report's attempts fold alike,
+        /// whatever order the rows come in (probers interleaved, minutes
+        /// revisited).
+        #[test]
+        fn stored_rows_fold_as_attempts_do(
+            rows in proptest::collection::vec((0_usize..3, 0_i64..300_000, 0_usize..3, 0_i64..5_000), 0..80)
+        ) {
+            let probers = ["a", "b", "c"];
+            let mut from_attempts = Folder::default();
+            let mut from_rows = Folder::default();
+            for (prober, ms, kind, latency) in rows {
+                let attempt = success(probers[prober], ms, Kind::ALL[kind], latency);
+                from_rows.offer_stored(StoredSuccess {
+                    prober: &attempt.prober,
+                    minute: Minute::containing_ms(ms),
+                    kind: attempt.kind,
+                    latency_ms: attempt.latency_ms,
+                    delivery: attempt.delivery,
+                });
+                prop_assert!(from_attempts.offer(attempt).is_none());
+            }
+            prop_assert_eq!(from_rows.into_rollups(), from_attempts.into_rollups());
+        }
+
         #[test]
         fn a_value_reads_back_within_the_stated_error(v in 0_i64..10_000_000_000) {
             let back = bucket_value(bucket_of(v));

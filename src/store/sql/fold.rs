@@ -88,7 +88,7 @@ sql_impl! {
             return Ok(());
         };
         loop {
-            let from = next.div_euclid(60_000);
+            let from = Minute::containing_ms(next).0;
             let to = (from + FOLD_SLICE_MINUTES).min(before.0);
             let started = std::time::Instant::now();
             let (folded, rollups) = self
@@ -322,8 +322,7 @@ where
     let delivered_ms: Option<i64> = row.try_get(first + 5)?;
     Ok(StoredSuccess {
         prober: row.try_get(first)?,
-        // A minute is whole minutes of Unix time (`Minute::containing`).
-        minute: Minute(started_at_ms.div_euclid(60_000)),
+        minute: Minute::containing_ms(started_at_ms),
         kind: Kind::from_code(kind).map_err(anyhow::Error::from)?,
         latency_ms: row.try_get(first + 3)?,
         delivery: row
