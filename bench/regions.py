@@ -148,8 +148,9 @@ def main():
         while time.time() - started < SECONDS:
             time.sleep(0.5)
             now_ms = time.time() * 1000
-            rows = psql("SELECT target, started_at_ms, prober, kind, started_at_ms + COALESCE(latency_ms, 0) "
-                        f"FROM attempts WHERE started_at_ms >= {since_ms}")
+            rows = psql("SELECT t.name, a.started_at_ms, p.name, a.kind, a.started_at_ms + COALESCE(a.latency_ms, 0) "
+                        "FROM attempts AS a JOIN target_names AS t ON t.id = a.target_id "
+                        f"JOIN prober_names AS p ON p.id = a.prober_id WHERE a.started_at_ms >= {since_ms}")
             newest = {}
             for line in rows.split():
                 target, start, prober, kind, end = line.split("|")
@@ -184,7 +185,7 @@ def main():
             m = re.findall(r"finished=(\d+)", text)
             finished += int(m[-1]) if m else 0
         stored = int(psql("SELECT COUNT(*) FROM attempts").strip())
-        distinct = int(psql("SELECT COUNT(*) FROM (SELECT DISTINCT target, started_at_ms, prober, kind FROM attempts) d").strip())
+        distinct = int(psql("SELECT COUNT(*) FROM (SELECT DISTINCT target_id, started_at_ms, prober_id, kind FROM attempts) d").strip())
         spooled = sum(
             sum(1 for _ in open(os.path.join(work, f"data{p}", name)))
             for p in range(PROBERS)

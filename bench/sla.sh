@@ -27,15 +27,28 @@ if [ ! -f "$db" ]; then
   # Verdicts as the codes of migration 0010: 0 available, 1 failure, 2 no_data.
   echo "generating a year of minute verdicts for $targets targets (once; takes a while)..."
   "$bin" --config "$out/sla.toml" migrate >/dev/null
+  # Since migration 0011 verdicts name their target by id (a build before
+  # it, as a baseline, by name).
+  if [ -n "$(sqlite3 "$db" "SELECT 1 FROM sqlite_master WHERE name = 'target_names'")" ]; then
+    target_col=target_id; hours_from="verdicts JOIN target_names ON target_names.id = verdicts.target_id"; hour_target=name
+  else
+    target_col=target; hours_from=verdicts; hour_target=target
+  fi
   first=$(( $(date -d 2025-11-25T00:00:00Z +%s) / 60 ))
   last=$(( $(date -d 2026-11-27T00:00:00Z +%s) / 60 ))
   {
     echo "PRAGMA synchronous = OFF; BEGIN;"
     for t in $(seq 0 $((targets - 1))); do
+      if [ "$target_col" = target_id ]; then
+        echo "INSERT INTO target_names (name) VALUES ('bench-$t');"
+        target_value="(SELECT id FROM target_names WHERE name = 'bench-$t')"
+      else
+        target_value="'bench-$t'"
+      fi
       cat <<SQL
 WITH RECURSIVE m(x) AS (SELECT $first UNION ALL SELECT x + 1 FROM m WHERE x < $last)
-INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers)
-SELECT 'bench-$t', x,
+INSERT INTO verdicts ($target_col, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers)
+SELECT $target_value, x,
        CASE WHEN (x + $t) % 997 = 0 THEN 1 WHEN (x + $t) % 1009 = 0 THEN 2 ELSE 0 END,
        CASE WHEN (x + $t) % 997 = 0 OR (x + $t) % 1009 = 0 THEN 0 ELSE 12 END,
        CASE WHEN (x + $t) % 997 = 0 THEN 12 ELSE 0 END,
@@ -45,7 +58,7 @@ SQL
     done
     cat <<SQL
 INSERT INTO verdict_hours (target, hour, available_minutes, failure_minutes)
-SELECT target, minute / 60, SUM(verdict = 0), SUM(verdict = 1) FROM verdicts GROUP BY target, minute / 60;
+SELECT $hour_target, minute / 60, SUM(verdict = 0), SUM(verdict = 1) FROM $hours_from GROUP BY $hour_target, minute / 60;
 COMMIT;
 SQL
   } | sqlite3 "$db"

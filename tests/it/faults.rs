@@ -378,7 +378,9 @@ async fn sigkill_between_spool_and_replay_loses_nothing_spooled() {
     let _ = terminate(second);
 
     let stored: HashSet<(String, i16, i64)> =
-        sqlx::query_as("SELECT target, kind, started_at_ms FROM attempts")
+        sqlx::query_as(
+            "SELECT t.name, a.kind, a.started_at_ms FROM attempts AS a JOIN target_names AS t ON t.id = a.target_id",
+        )
             .fetch_all(&sqlx::SqlitePool::connect(&url).await.unwrap())
             .await
             .unwrap()

@@ -86,7 +86,7 @@ pub async fn three_probers_aggregate_per_the_sla(
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     wait::until_true("every prober to write", Duration::from_secs(30), || async {
         let per_prober: Vec<(String,)> =
-            sqlx::query_as("SELECT DISTINCT prober FROM attempts ORDER BY prober")
+            sqlx::query_as("SELECT DISTINCT prober FROM attempt_log ORDER BY prober")
                 .fetch_all(&pool)
                 .await
                 .unwrap();
@@ -99,7 +99,10 @@ pub async fn three_probers_aggregate_per_the_sla(
 
     // Nothing lost, nothing counted twice.
     let attempts: Vec<(String, String, i64, String, Option<String>)> =
-        sqlx::query_as("SELECT target, prober, started_at_ms, outcome, reason FROM attempts")
+        sqlx::query_as(
+            "SELECT t.name, p.name, a.started_at_ms, a.outcome, a.reason FROM attempts AS a \
+             JOIN target_names AS t ON t.id = a.target_id JOIN prober_names AS p ON p.id = a.prober_id",
+        )
             .fetch_all(&pool)
             .await
             .unwrap()

@@ -320,8 +320,8 @@ async fn the_digest_shows_whether_the_evidence_changed() {
 
     // One altered error message (of a failure: outcome code 1) changes it.
     let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-    let changed = sqlx::query("UPDATE attempts SET error = 'edited' WHERE (target, started_at_ms, prober, kind) = \
-        (SELECT target, started_at_ms, prober, kind FROM attempts WHERE outcome = 1 ORDER BY started_at_ms LIMIT 1)")
+    let changed = sqlx::query("UPDATE attempts SET error = 'edited' WHERE (target_id, started_at_ms, prober_id, kind) = \
+        (SELECT target_id, started_at_ms, prober_id, kind FROM attempts WHERE outcome = 1 ORDER BY started_at_ms LIMIT 1)")
         .execute(&pool)
         .await
         .unwrap();

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     late_imports_and_exclusions_re_decide_folded_minutes,
     slow_counts_survive_folding_and_a_changed_rule_recounts_them,
     storage_reports_each_table_and_the_growth,
+    a_long_name_is_stored_once_not_with_every_row,
     an_earlier_database_reads_the_same_after_the_word_codes,
     successes_weeks_apart_are_all_folded_in_one_round,
 );
@@ -414,6 +415,62 @@ async fn storage_reports_each_table_and_the_growth(db: TestDb) {
     assert!(table.contains("bytes per target per day"), "{table}");
 }
 
+/// Rows written for every attempt name their target and prober by id: an
+/// hour of attempts under the longest names a config allows costs about
+/// what it costs under short ones.
+async fn a_long_name_is_stored_once_not_with_every_row(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = "t".repeat(64);
+    let prober = "p".repeat(64);
+    let mut hour = String::new();
+    let start = Utc::now() - Duration::hours(2);
+    for second in (0..3_600).step_by(5) {
+        let t = start + Duration::seconds(second);
+        let row = line(&prober, "login", t, "ok", r#","latency_ms":80"#);
+        hour.push_str(&row.replace(r#""target":"tim""#, &format!(r#""target":"{target}""#)));
+    }
+    prepare(
+        &db,
+        dir.path(),
+        &CONFIG.replace(r#"name = "tim""#, &format!(r#"name = "{target}""#)),
+        &hour,
+    );
+    let usage: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &["storage", "--format", "json"],
+    )))
+    .unwrap();
+    let bytes = |table: &str| {
+        usage["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap_or_else(|| panic!("{table}: {usage}"))["bytes"]
+            .as_i64()
+            .unwrap()
+    };
+    // With the names in every row and key: 720 attempts x 130 bytes more,
+    // over 119 KB on SQLite and 327 KB on PostgreSQL (24 and 139 KB by id).
+    let bound = if db.backend == "sqlite" {
+        720 * 80
+    } else {
+        720 * 280
+    };
+    assert!(bytes("attempts") < bound, "{usage}");
+    let log: Value = serde_json::from_str(&ok(improbe(
+        dir.path(),
+        &db,
+        &["report", "--target", &target, "--format", "json"],
+    )))
+    .unwrap();
+    assert!(
+        log.to_string().contains(&target),
+        "the report names the target"
+    );
+}
+
 /// A fleet that cannot fit its volume for its retention is warned about by
 /// `check-config`, with the figures; a small one is not.
 #[test]
@@ -464,8 +521,9 @@ fn check_config_warns_when_the_volume_cannot_hold_the_retention() {
 }
 
 /// A database written before attempts stored kind, outcome and delivery,
-/// and verdicts their verdict, as codes (migrations 0009 and 0010) reads
-/// back the same attempts and verdicts, and its views show the same words.
+/// and verdicts their verdict, as codes (migrations 0009 and 0010), and
+/// before rows named their target and prober by id (0011), reads back the
+/// same attempts, buckets and verdicts, and its views show the same words.
 async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
     use improbe::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
     let start = at("2026-03-03T10:00:00Z");
@@ -488,6 +546,13 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
         "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, \
          inconclusive_attempts, probers, slow_ok_attempts) VALUES ('tim', {minute}, 'failure', 0, 3, 1, 1, 0)"
     );
+    let bucket_row = format!(
+        "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts) \
+         VALUES ('tim', {minute}, 'p1', 2, 1, 1)"
+    );
+    let bucket = "SELECT t.name, b.minute, p.name, b.ok_attempts, b.fail_attempts, b.inconclusive_attempts \
+                  FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
+                  JOIN prober_names AS p ON p.id = b.prober_id";
     let day = ms.div_euclid(86_400_000);
     let log = "SELECT kind, outcome, delivery FROM attempt_log ORDER BY started_at";
     let verdict_word = "SELECT verdict FROM minute_verdicts";
@@ -510,27 +575,33 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-            (words, verdict)
+            let buckets: Vec<(String, i64, String, i64, i64, i64)> =
+                sqlx::query_as(bucket).fetch_all(&pool).await.unwrap();
+            (words, verdict, buckets)
         }};
     }
-    let (words, verdict) = if db.backend == "sqlite" {
+    let (words, verdict, buckets) = if db.backend == "sqlite" {
         let options = std::str::FromStr::from_str(&db.url)
             .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
             .unwrap();
         written_before_the_codes!(
             sqlx::SqlitePool::connect_with(options).await.unwrap(),
             sqlx::migrate!("migrations/sqlite"),
-            [rows, verdict_row]
+            [rows, verdict_row, bucket_row]
         )
     } else {
         let partition = format!("SELECT improbe_attempt_days(ARRAY[{day}::bigint])");
         written_before_the_codes!(
             sqlx::PgPool::connect(&db.url).await.unwrap(),
             sqlx::migrate!("migrations/postgres"),
-            [partition, rows, verdict_row]
+            [partition, rows, verdict_row, bucket_row]
         )
     };
     assert_eq!(verdict, "failure");
+    assert_eq!(
+        buckets,
+        [("tim".to_owned(), minute, "p1".to_owned(), 2, 1, 1)]
+    );
     let word = |s: &str| s.to_owned();
     assert_eq!(
         words,

@@ -64,7 +64,8 @@ impl Dialect for Postgres {
     const LOCK_EXCLUSIONS: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(29675202278285925)");
     /// A whole write in one statement, so one round trip whatever the
-    /// batch: the attempts (a JSON array, so the statement's text never
+    /// batch (its names have ids already, `SqlStore::add_names`): the
+    /// attempts (a JSON array, so the statement's text never
     /// changes and stays prepared; kind, outcome and delivery as the codes
     /// of migration 0009), what the new ones add to their prober's
     /// buckets, their minutes marked pending, and the watermark ($2, $3,
@@ -78,27 +79,30 @@ impl Dialect for Postgres {
     /// which the SQLite path and the contract tests use. Returns how many
     /// attempts were new and how many minutes they touched.
     const STORE_AT_ONCE: Option<&'static str> = Some(
-        "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind smallint, \
+        "WITH input AS (SELECT x.*, t.id AS target_id, p.id AS prober_id \
+         FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(target text, prober text, kind smallint, \
          started_at_ms bigint, minute bigint, latency_ms bigint, outcome smallint, http_status integer, error_code text, \
-         error text, reason text, delivery smallint, delivered_ms bigint)), \
-         new AS (INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
-         error, reason, delivery, delivered_ms) SELECT target, prober, kind, started_at_ms, latency_ms, outcome, http_status, \
+         error text, reason text, delivery smallint, delivered_ms bigint) \
+         LEFT JOIN target_names AS t ON t.name = x.target LEFT JOIN prober_names AS p ON p.name = x.prober), \
+         new AS (INSERT INTO attempts (target_id, prober_id, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
+         error, reason, delivery, delivered_ms) SELECT target_id, prober_id, kind, started_at_ms, latency_ms, outcome, http_status, \
          error_code, error, reason, delivery, delivered_ms FROM input \
          WHERE NOT (outcome = 0 AND delivery IS DISTINCT FROM 1 AND EXISTS (SELECT 1 FROM minute_buckets AS b \
-         WHERE b.target = input.target AND b.minute = input.minute AND b.prober = input.prober AND b.folded IS NOT NULL)) \
-         ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING \
-         RETURNING target, prober, kind, started_at_ms, outcome, latency_ms), \
-         counted AS (SELECT new.target, keyed.minute, new.prober, \
+         WHERE b.target_id = input.target_id AND b.minute = input.minute AND b.prober_id = input.prober_id \
+         AND b.folded IS NOT NULL)) \
+         ON CONFLICT (target_id, started_at_ms, prober_id, kind) DO NOTHING \
+         RETURNING target_id, prober_id, kind, started_at_ms, outcome, latency_ms), \
+         counted AS (SELECT keyed.target, new.target_id, keyed.minute, new.prober_id, \
          COUNT(*) FILTER (WHERE new.outcome = 0) AS ok_attempts, \
          COUNT(*) FILTER (WHERE new.outcome = 1) AS fail_attempts, \
          COUNT(*) FILTER (WHERE new.outcome = 2) AS inconclusive_attempts, \
          COUNT(*) FILTER (WHERE new.outcome = 0 AND new.latency_ms > rules.slow_after_ms) AS slow_ok_attempts \
-         FROM new JOIN (SELECT DISTINCT target, prober, kind, started_at_ms, minute FROM input) AS keyed \
-         USING (target, prober, kind, started_at_ms) LEFT JOIN latency_rules AS rules ON rules.target = new.target \
-         GROUP BY new.target, keyed.minute, new.prober), \
-         buckets AS (INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, \
-         slow_ok_attempts) SELECT target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts \
-         FROM counted ON CONFLICT (target, minute, prober) DO UPDATE SET \
+         FROM new JOIN (SELECT DISTINCT target, target_id, prober_id, kind, started_at_ms, minute FROM input) AS keyed \
+         USING (target_id, prober_id, kind, started_at_ms) LEFT JOIN latency_rules AS rules ON rules.target = keyed.target \
+         GROUP BY keyed.target, new.target_id, keyed.minute, new.prober_id), \
+         buckets AS (INSERT INTO minute_buckets (target_id, minute, prober_id, ok_attempts, fail_attempts, inconclusive_attempts, \
+         slow_ok_attempts) SELECT target_id, minute, prober_id, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts \
+         FROM counted ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
          ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
          fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
          inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \

@@ -62,8 +62,9 @@ sql_impl! {
     /// and before `before`, not yet folded.
     pub(super) async fn next_foldable(&self, target: &str, from_ms: i64, before: Minute) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(concat!(
-            "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms >= $2 \
-             AND started_at_ms < $3 AND ",
+            "SELECT MIN(started_at_ms) FROM attempts WHERE target_id = ",
+            target_id!("$1"),
+            " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
             foldable!()
         ))
         .bind(target)
@@ -128,7 +129,9 @@ sql_impl! {
         let rows = sqlx::query(concat!(
             "SELECT ",
             success_columns!(),
-            " FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
+            " FROM attempts JOIN prober_names ON prober_names.id = prober_id WHERE target_id = ",
+            target_id!("$1"),
+            " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
             foldable!()
         ))
         .bind(target)
@@ -169,8 +172,9 @@ sql_impl! {
             .execute(tx.on())
             .await?;
         sqlx::query(concat!(
-            "INSERT INTO slice_evidence SELECT * FROM attempts WHERE target = $1 AND started_at_ms >= $2 \
-             AND started_at_ms < $3 AND NOT (",
+            "INSERT INTO slice_evidence SELECT * FROM attempts WHERE target_id = ",
+            target_id!("$1"),
+            " AND started_at_ms >= $2 AND started_at_ms < $3 AND NOT (",
             foldable!(),
             ")"
         ))
@@ -179,14 +183,18 @@ sql_impl! {
         .bind(to_ms)
         .execute(tx.on())
         .await?;
-        sqlx::query("DELETE FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3")
+        sqlx::query(concat!(
+            "DELETE FROM attempts WHERE target_id = ",
+            target_id!("$1"),
+            " AND started_at_ms >= $2 AND started_at_ms < $3"
+        ))
             .bind(target)
             .bind(from_ms)
             .bind(to_ms)
             .execute(tx.on())
             .await?;
         sqlx::query(
-            "INSERT INTO attempts SELECT * FROM slice_evidence ORDER BY target, started_at_ms, prober, kind",
+            "INSERT INTO attempts SELECT * FROM slice_evidence ORDER BY target_id, started_at_ms, prober_id, kind",
         )
         .execute(tx.on())
         .await?;
@@ -246,9 +254,11 @@ sql_impl! {
     /// a day per transaction, and the successes folded there.
     pub(super) async fn delete_before(&self, target: &str, before: DateTime<Utc>) -> StoreResult<u64> {
         let before_ms = before.timestamp_millis();
-        let oldest: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(started_at_ms) FROM attempts WHERE target = $1 AND started_at_ms < $2",
-        )
+        let oldest: Option<i64> = sqlx::query_scalar(concat!(
+            "SELECT MIN(started_at_ms) FROM attempts WHERE target_id = ",
+            target_id!("$1"),
+            " AND started_at_ms < $2"
+        ))
         .bind(target)
         .bind(before_ms)
         .fetch_one(&self.readers)
@@ -257,9 +267,11 @@ sql_impl! {
         let mut from = oldest.unwrap_or(before_ms);
         while from < before_ms {
             let to = (from + 86_400_000).min(before_ms);
-            pruned += sqlx::query(
-                "DELETE FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3",
-            )
+            pruned += sqlx::query(concat!(
+                "DELETE FROM attempts WHERE target_id = ",
+                target_id!("$1"),
+                " AND started_at_ms >= $2 AND started_at_ms < $3"
+            ))
             .bind(target)
             .bind(from)
             .bind(to)
@@ -277,9 +289,11 @@ sql_impl! {
         target: &str,
         before: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE minute_buckets SET folded = NULL WHERE target = $1 AND minute < $2 AND folded IS NOT NULL",
-        )
+        sqlx::query(concat!(
+            "UPDATE minute_buckets SET folded = NULL WHERE target_id = ",
+            target_id!("$1"),
+            " AND minute < $2 AND folded IS NOT NULL"
+        ))
         .bind(target)
         .bind(Minute::at_or_after(&before).0)
         .execute(executor)
@@ -310,10 +324,12 @@ sql_impl! {
                 .push_bind(encode_folded(folded));
         });
         update.push(
-            ") UPDATE minute_buckets SET folded = v.folded FROM v \
-             WHERE minute_buckets.minute = v.minute AND minute_buckets.prober = v.prober AND minute_buckets.target = ",
+            ") UPDATE minute_buckets SET folded = v.folded FROM v JOIN prober_names AS p ON p.name = v.prober \
+             WHERE minute_buckets.minute = v.minute AND minute_buckets.prober_id = p.id \
+             AND minute_buckets.target_id = (SELECT id FROM target_names WHERE name = ",
         );
         update.push_bind(target.to_owned());
+        update.push(")");
         update
             .build()
             .persistent(keep_prepared(minutes.len()))
@@ -325,7 +341,9 @@ sql_impl! {
     /// The targets with stored minutes: every stored attempt, raw or
     /// folded, was counted in a minute that has a verdict row.
     pub(super) async fn stored_targets(&self) -> StoreResult<BTreeSet<String>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT DISTINCT target FROM verdicts")
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT t.name FROM target_names AS t WHERE EXISTS (SELECT 1 FROM verdicts AS v WHERE v.target_id = t.id)",
+        )
             .fetch_all(&self.readers)
             .await?;
         Ok(rows.into_iter().collect())
@@ -333,10 +351,11 @@ sql_impl! {
 }
 
 /// The columns of a success the storage round reads, in the order
-/// [`stored_success`] decodes them.
+/// [`stored_success`] decodes them, from `attempts` joined with
+/// `prober_names` on its id.
 macro_rules! success_columns {
     () => {
-        "prober, kind, started_at_ms, latency_ms, delivery, delivered_ms"
+        "prober_names.name, kind, started_at_ms, latency_ms, delivery, delivered_ms"
     };
 }
 pub(super) use success_columns;

@@ -35,7 +35,7 @@ sql_impl! {
         slow_after_ms: i64,
     ) -> StoreResult<()> {
         let oldest: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(started_at_ms) FROM attempts WHERE target = $1")
+            sqlx::query_scalar(concat!("SELECT MIN(started_at_ms) FROM attempts WHERE target_id = ", target_id!("$1")))
                 .bind(target)
                 .fetch_one(tx.on())
                 .await?;
@@ -49,14 +49,16 @@ sql_impl! {
         let from = Minute(from);
         // Minutes are whole UTC minutes of Unix time (`Minute`), so a
         // bucket's attempts are those started in [minute * 60000, + 60000).
-        sqlx::query(
+        sqlx::query(concat!(
             "UPDATE minute_buckets SET slow_ok_attempts = (SELECT COUNT(*) FROM attempts \
-             WHERE attempts.target = minute_buckets.target AND attempts.prober = minute_buckets.prober \
+             WHERE attempts.target_id = minute_buckets.target_id AND attempts.prober_id = minute_buckets.prober_id \
              AND attempts.started_at_ms >= minute_buckets.minute * 60000 \
              AND attempts.started_at_ms < (minute_buckets.minute + 1) * 60000 \
              AND attempts.outcome = 0 AND attempts.latency_ms > $2) \
-             WHERE target = $1 AND minute >= $3",
-        )
+             WHERE target_id = ",
+            target_id!("$1"),
+            " AND minute >= $3"
+        ))
         .bind(target)
         .bind(slow_after_ms)
         .bind(from.0)

@@ -41,6 +41,43 @@ pub struct SqlStore<DB: Database> {
     /// UTC days (since the epoch) whose `attempts` partition this process
     /// knows exists, where the dialect partitions by day.
     known_days: std::sync::Mutex<BTreeSet<i64>>,
+    /// Target and prober names this process knows have an id (they are
+    /// never deleted): a write whose names are all known adds none.
+    pub(super) known_names: std::sync::Mutex<BTreeSet<(NameTable, String)>>,
+}
+
+/// The tables that give each name written with every attempt and minute
+/// a small integer id (migration 0011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum NameTable {
+    Targets,
+    Probers,
+}
+
+impl NameTable {
+    pub(super) const ALL: [NameTable; 2] = [NameTable::Targets, NameTable::Probers];
+
+    fn table(self) -> &'static str {
+        match self {
+            NameTable::Targets => "target_names",
+            NameTable::Probers => "prober_names",
+        }
+    }
+}
+
+/// The id of the target named by the statement's parameter `$n`, as an
+/// SQL expression (defined before the modules below, which use it).
+macro_rules! target_id {
+    ($param:literal) => {
+        concat!("(SELECT id FROM target_names WHERE name = ", $param, ")")
+    };
+}
+
+/// The id of the prober named by the statement's parameter `$n`.
+macro_rules! prober_id {
+    ($param:literal) => {
+        concat!("(SELECT id FROM prober_names WHERE name = ", $param, ")")
+    };
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -51,6 +88,7 @@ impl<DB: Dialect> SqlStore<DB> {
             pool: Db::new(pool, unnamed),
             readers: Db::new(readers, unnamed),
             known_days: Default::default(),
+            known_names: Default::default(),
         }
     }
 }
@@ -136,5 +174,55 @@ sql_impl! {
             sqlx::query(lock).bind(list).execute(tx.on()).await?;
         }
         Ok(())
+    }
+
+    /// The target and prober names of `batch` not known to have an id.
+    pub(super) fn unknown_names(&self, batch: &[crate::attempt::Attempt]) -> BTreeSet<(NameTable, String)> {
+        let known = self.known_names.lock().expect("not poisoned");
+        let mut unknown = BTreeSet::new();
+        for a in batch {
+            for key in [(NameTable::Targets, &a.target), (NameTable::Probers, &a.prober)] {
+                if !known.contains(&(key.0, key.1.clone())) && !unknown.contains(&(key.0, key.1.clone())) {
+                    unknown.insert((key.0, key.1.clone()));
+                }
+            }
+        }
+        unknown
+    }
+
+    /// Gives each of `names` in `table` an id, on `executor`: the
+    /// transaction that writes the rows naming them, or the pool. Two
+    /// probers adding the same name meet on its unique key.
+    pub(super) async fn add_names<'e, E: sqlx::Executor<'e, Database = DB>>(
+        executor: E,
+        table: NameTable,
+        names: &BTreeSet<(NameTable, String)>,
+    ) -> StoreResult<()> {
+        let names: Vec<&str> = names
+            .iter()
+            .filter(|(t, _)| *t == table)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut insert = sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO {} (name) SELECT v.column1 FROM (", table.table()));
+        insert.push_values(&names, |mut row, name| {
+            row.push_bind(*name);
+        });
+        // Not a bare ON CONFLICT: PostgreSQL would take an identity value
+        // for every insert that finds the name there.
+        insert.push(format!(
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE {0}.name = v.column1) ON CONFLICT (name) DO NOTHING",
+            table.table()
+        ));
+        insert.build().execute(executor).await?;
+        Ok(())
+    }
+
+    /// Records names whose ids are committed: they are never deleted, so
+    /// a write naming only these adds none.
+    pub(super) fn names_known(&self, names: BTreeSet<(NameTable, String)>) {
+        self.known_names.lock().expect("not poisoned").extend(names);
     }
 }

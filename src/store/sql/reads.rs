@@ -9,7 +9,7 @@ use crate::store::{StoreResult, millis_to_instant};
 
 sql_impl! {
     /// Hands the attempts of `target` within `range` to `visit`, in order
-    /// (start, prober, kind), streamed from `executor`.
+    /// (start, prober's id, kind), streamed from `executor`.
     pub(super) async fn visit_attempts_on<'e, E: Executor<'e, Database = DB>>(
         executor: E,
         target: &str,
@@ -17,12 +17,15 @@ sql_impl! {
         visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> StoreResult<u64> {
         use futures_util::TryStreamExt;
-        let mut rows = sqlx::query(
-            "SELECT prober, kind, started_at_ms, latency_ms, outcome, http_status, error_code, error, reason, \
-             delivery, delivered_ms \
-             FROM attempts WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms < $3 \
-             ORDER BY started_at_ms, prober, kind",
-        )
+        // In key order: attempts sharing a millisecond are put in the
+        // canonical order by the digest itself.
+        let mut rows = sqlx::query(concat!(
+            "SELECT p.name AS prober, a.kind, a.started_at_ms, a.latency_ms, a.outcome, a.http_status, a.error_code, \
+             a.error, a.reason, a.delivery, a.delivered_ms \
+             FROM attempts AS a JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
+            target_id!("$1"),
+            " AND a.started_at_ms >= $2 AND a.started_at_ms < $3 ORDER BY a.started_at_ms, a.prober_id, a.kind"
+        ))
         .bind(target)
         .bind(range.start.0 * 60_000)
         .bind(range.end.0 * 60_000)

@@ -19,10 +19,12 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
-        let rows = sqlx::query(
-            "SELECT minute, prober, folded FROM minute_buckets \
-             WHERE target = $1 AND minute >= $2 AND minute < $3 AND folded IS NOT NULL ORDER BY minute, prober",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT b.minute, p.name, b.folded FROM minute_buckets AS b JOIN prober_names AS p ON p.id = b.prober_id \
+             WHERE b.target_id = ",
+            target_id!("$1"),
+            " AND b.minute >= $2 AND b.minute < $3 AND b.folded IS NOT NULL ORDER BY b.minute, p.name"
+        ))
         .bind(target)
         .bind(range.start.0)
         .bind(range.end.0)
@@ -71,10 +73,12 @@ sql_impl! {
         }
         let mut folded = HashSet::new();
         for (target, (first, last)) in spans {
-            let rows = sqlx::query(
-                "SELECT minute, prober FROM minute_buckets \
-                 WHERE target = $1 AND minute >= $2 AND minute <= $3 AND folded IS NOT NULL",
-            )
+            let rows = sqlx::query(concat!(
+                "SELECT b.minute, p.name FROM minute_buckets AS b JOIN prober_names AS p ON p.id = b.prober_id \
+                 WHERE b.target_id = ",
+                target_id!("$1"),
+                " AND b.minute >= $2 AND b.minute <= $3 AND b.folded IS NOT NULL"
+            ))
             .bind(target)
             .bind(first)
             .bind(last)
@@ -110,10 +114,12 @@ sql_impl! {
             }
         }
         for ((minute, prober), count) in slow {
-            sqlx::query(
-                "UPDATE minute_buckets SET slow_ok_attempts = slow_ok_attempts + $1 \
-                 WHERE target = $2 AND minute = $3 AND prober = $4",
-            )
+            sqlx::query(concat!(
+                "UPDATE minute_buckets SET slow_ok_attempts = slow_ok_attempts + $1 WHERE target_id = ",
+                target_id!("$2"),
+                " AND minute = $3 AND prober_id = ",
+                prober_id!("$4")
+            ))
             .bind(count)
             .bind(target)
             .bind(minute)
@@ -129,9 +135,11 @@ sql_impl! {
         tx: &mut Tx<'_, DB>,
         target: &str,
     ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(minute) FROM minute_buckets WHERE target = $1 AND folded IS NOT NULL",
-        )
+        Ok(sqlx::query_scalar(concat!(
+            "SELECT MIN(minute) FROM minute_buckets WHERE target_id = ",
+            target_id!("$1"),
+            " AND folded IS NOT NULL"
+        ))
         .bind(target)
         .fetch_one(tx.on())
         .await?)

@@ -18,11 +18,12 @@ use crate::store::connection::Tx;
 sql_impl! {
     /// Appends `(target, minute) IN (VALUES ...)` for a chunk of minutes.
     pub(super) fn push_minute_list(query: &mut QueryBuilder<DB>, chunk: &[(String, Minute)]) {
-        query.push("(target, minute) IN (VALUES ");
+        query.push("(target_id, minute) IN (VALUES ");
         let mut list = query.separated(", ");
         for (target, minute) in chunk {
-            list.push("(");
+            list.push("((SELECT id FROM target_names WHERE name = ");
             list.push_bind_unseparated(target.clone());
+            list.push_unseparated(")");
             list.push_unseparated(", ");
             list.push_bind_unseparated(minute.0);
             list.push_unseparated(")");
@@ -33,19 +34,22 @@ sql_impl! {
     /// Each given target minute's buckets (one per prober), summed.
     pub(in crate::store) fn bucket_sums_query(chunk: &[(String, Minute)]) -> QueryBuilder<DB> {
         let mut sums = QueryBuilder::<DB>::new(
-            "SELECT target, minute, CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
+            "SELECT (SELECT name FROM target_names WHERE id = minute_buckets.target_id), minute, \
+             CAST(SUM(ok_attempts) AS BIGINT), CAST(SUM(fail_attempts) AS BIGINT), \
              CAST(SUM(inconclusive_attempts) AS BIGINT), CAST(COUNT(*) AS BIGINT), \
              CAST(SUM(slow_ok_attempts) AS BIGINT) FROM minute_buckets WHERE ",
         );
         Self::push_minute_list(&mut sums, chunk);
-        sums.push(" GROUP BY target, minute");
+        sums.push(" GROUP BY target_id, minute");
         sums
     }
 
     /// Each given target minute's recorded verdict.
     pub(in crate::store) fn verdicts_query(chunk: &[(String, Minute)]) -> QueryBuilder<DB> {
         let mut previous =
-            QueryBuilder::<DB>::new("SELECT target, minute, verdict FROM verdicts WHERE ");
+            QueryBuilder::<DB>::new(
+                "SELECT (SELECT name FROM target_names WHERE id = verdicts.target_id), minute, verdict FROM verdicts WHERE ",
+            );
         Self::push_minute_list(&mut previous, chunk);
         previous
     }
@@ -109,8 +113,9 @@ sql_impl! {
             );
 
             let mut upsert = QueryBuilder::<DB>::new(
-                "INSERT INTO verdicts (target, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, \
-                 slow_ok_attempts) ",
+                "INSERT INTO verdicts (target_id, minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, \
+                 slow_ok_attempts) SELECT t.id, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8 \
+                 FROM (",
             );
             upsert.push_values(
                 &decided,
@@ -126,7 +131,8 @@ sql_impl! {
                 },
             );
             upsert.push(
-                " ON CONFLICT (target, minute) DO UPDATE SET verdict = excluded.verdict, \
+                ") AS v LEFT JOIN target_names AS t ON t.name = v.column1 WHERE true \
+                 ON CONFLICT (target_id, minute) DO UPDATE SET verdict = excluded.verdict, \
                  ok_attempts = excluded.ok_attempts, fail_attempts = excluded.fail_attempts, \
                  inconclusive_attempts = excluded.inconclusive_attempts, probers = excluded.probers, \
                  slow_ok_attempts = excluded.slow_ok_attempts",
@@ -169,9 +175,11 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<()> {
-        let rows = sqlx::query(
-            "SELECT minute FROM verdicts WHERE target = $1 AND minute >= $2 AND minute < $3",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT minute FROM verdicts WHERE target_id = ",
+            target_id!("$1"),
+            " AND minute >= $2 AND minute < $3"
+        ))
         .bind(target)
         .bind(range.start.0)
         .bind(range.end.0)
@@ -272,8 +280,8 @@ sql_impl! {
 
     pub(super) async fn minute_counts_at(&self, minute: Minute) -> StoreResult<Vec<(String, OutcomeCounts)>> {
         let rows = sqlx::query(
-            "SELECT target, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts FROM verdicts \
-             WHERE minute = $1 ORDER BY target",
+            "SELECT t.name, v.ok_attempts, v.fail_attempts, v.inconclusive_attempts, v.slow_ok_attempts \
+             FROM verdicts AS v JOIN target_names AS t ON t.id = v.target_id WHERE v.minute = $1 ORDER BY t.name",
         )
         .bind(minute.0)
         .fetch_all(&self.readers)
@@ -313,10 +321,11 @@ sql_impl! {
         }
         // One range per query: an OR of two ranges defeats the index.
         for edge in [head, tail].into_iter().filter(|e| !e.is_empty()) {
-            let rows = sqlx::query(
-                "SELECT verdict, CAST(COUNT(*) AS BIGINT) FROM verdicts \
-                 WHERE target = $1 AND minute >= $2 AND minute < $3 GROUP BY verdict",
-            )
+            let rows = sqlx::query(concat!(
+                "SELECT verdict, CAST(COUNT(*) AS BIGINT) FROM verdicts WHERE target_id = ",
+                target_id!("$1"),
+                " AND minute >= $2 AND minute < $3 GROUP BY verdict"
+            ))
             .bind(target)
             .bind(edge.start.0)
             .bind(edge.end.0)
@@ -336,10 +345,12 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<Vec<MinuteVerdict>> {
-        let rows = sqlx::query(
-            "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, slow_ok_attempts FROM verdicts \
-             WHERE target = $1 AND minute >= $2 AND minute < $3 ORDER BY minute",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, slow_ok_attempts \
+             FROM verdicts WHERE target_id = ",
+            target_id!("$1"),
+            " AND minute >= $2 AND minute < $3 ORDER BY minute"
+        ))
         .bind(target)
         .bind(range.start.0)
         .bind(range.end.0)

@@ -15,6 +15,7 @@ use crate::store::{
 };
 use crate::verdict::OutcomeCounts;
 
+use super::NameTable;
 use crate::store::connection::Tx;
 
 sql_impl! {
@@ -34,10 +35,12 @@ sql_impl! {
         }
         let mut stored: HashMap<&str, HashSet<(String, i16, i64)>> = HashMap::new();
         for (target, (first, last)) in spans {
-            let rows = sqlx::query(
-                "SELECT prober, kind, started_at_ms FROM attempts \
-                 WHERE target = $1 AND started_at_ms >= $2 AND started_at_ms <= $3",
-            )
+            let rows = sqlx::query(concat!(
+                "SELECT p.name, a.kind, a.started_at_ms FROM attempts AS a \
+                 JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
+                target_id!("$1"),
+                " AND a.started_at_ms >= $2 AND a.started_at_ms <= $3"
+            ))
             .bind(target)
             .bind(first)
             .bind(last)
@@ -76,8 +79,10 @@ sql_impl! {
         skip_stored: bool,
     ) -> StoreResult<u64> {
         let mut insert = QueryBuilder::<DB>::new(
-            "INSERT INTO attempts (target, prober, kind, started_at_ms, latency_ms, outcome, \
-             http_status, error_code, error, reason, delivery, delivered_ms) ",
+            "INSERT INTO attempts (target_id, prober_id, kind, started_at_ms, latency_ms, outcome, \
+             http_status, error_code, error, reason, delivery, delivered_ms) \
+             SELECT t.id, p.id, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
+             v.column10, v.column11, v.column12 FROM (",
         );
         insert.push_values(attempts, |mut row, a| {
             row.push_bind(a.target.clone())
@@ -93,8 +98,15 @@ sql_impl! {
                 .push_bind(a.delivery.map(Delivery::code))
                 .push_bind(a.delivery.and_then(Delivery::delivered_ms));
         });
+        // The names have ids (`add_names`): were one missing, its NULL id
+        // would fail the insert, not drop the row. `WHERE true` keeps
+        // SQLite from reading the upsert's ON as the join's.
+        insert.push(
+            ") AS v LEFT JOIN target_names AS t ON t.name = v.column1 \
+             LEFT JOIN prober_names AS p ON p.name = v.column2 WHERE true",
+        );
         if skip_stored {
-            insert.push(" ON CONFLICT (target, started_at_ms, prober, kind) DO NOTHING");
+            insert.push(" ON CONFLICT (target_id, started_at_ms, prober_id, kind) DO NOTHING");
         }
         Ok(insert
             .build()
@@ -115,7 +127,8 @@ sql_impl! {
             return Ok(());
         }
         let mut upsert = QueryBuilder::<DB>::new(
-            "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts, slow_ok_attempts) ",
+            "INSERT INTO minute_buckets (target_id, minute, prober_id, ok_attempts, fail_attempts, inconclusive_attempts, \
+             slow_ok_attempts) SELECT t.id, v.column2, p.id, v.column4, v.column5, v.column6, v.column7 FROM (",
         );
         upsert.push_values(buckets, |mut row, ((target, minute, prober), counts)| {
             row.push_bind(target.clone())
@@ -127,7 +140,8 @@ sql_impl! {
                 .push_bind(counts.slow_ok);
         });
         upsert.push(
-            " ON CONFLICT (target, minute, prober) DO UPDATE SET \
+            ") AS v LEFT JOIN target_names AS t ON t.name = v.column1 LEFT JOIN prober_names AS p ON p.name = v.column3 \
+             WHERE true ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
              ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
              fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
              inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
@@ -287,6 +301,13 @@ sql_impl! {
                 if !days.is_empty() {
                     self.ensure_days(&self.pool, &days).await?;
                 }
+                let names = self.unknown_names(&first);
+                if !names.is_empty() {
+                    for table in NameTable::ALL {
+                        Self::add_names(&self.pool, table, &names).await?;
+                    }
+                    self.names_known(names);
+                }
                 return self.store_at_once(conn, &first, watermark).await;
             }
         }
@@ -296,6 +317,8 @@ sql_impl! {
         let mut summary = IngestSummary::default();
         let (mut locked, mut exclusions) = (BTreeSet::new(), HashMap::new());
         let mut batch = Vec::with_capacity(ATTEMPT_BATCH);
+        // Known once the transaction that gave them ids commits.
+        let mut new_names = BTreeSet::new();
         loop {
             batch.clear();
             for attempt in (&mut *attempts).take(ATTEMPT_BATCH) {
@@ -309,6 +332,11 @@ sql_impl! {
             if !days.is_empty() {
                 self.ensure_days(tx.on(), &days).await?;
             }
+            let names = self.unknown_names(&batch);
+            for table in NameTable::ALL {
+                Self::add_names(tx.on(), table, &names).await?;
+            }
+            new_names.extend(names);
             let now = settle_now.then_some((&mut locked, &mut exclusions));
             Self::store_batch(&mut tx, &batch, &mut summary, now).await?;
         }
@@ -316,6 +344,7 @@ sql_impl! {
             Self::save_watermark(tx.on(), mark).await?;
         }
         tx.commit().await?;
+        self.names_known(new_names);
         Ok(summary)
     }
 
@@ -368,6 +397,7 @@ sql_impl! {
             .await;
         if result.is_err() {
             conn.close_on_drop();
+            self.known_names.lock().expect("not poisoned").clear();
             // A day partition dropped by retention meanwhile is created
             // again on the next try.
             self.known_days.lock().expect("not poisoned").clear();
