@@ -132,8 +132,8 @@ sql_impl! {
         if fold {
             // The partition's name is the catalogue's, never input.
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT target_names.name, {} FROM {name} JOIN target_names ON target_names.id = target_id \
-                 JOIN prober_names ON prober_names.id = prober_id WHERE {}",
+                "SELECT target_names.name, {} FROM {name} LEFT JOIN target_names ON target_names.id = target_id \
+                 LEFT JOIN prober_names ON prober_names.id = prober_id WHERE {}",
                 success_columns!(),
                 foldable!()
             )))

@@ -129,7 +129,7 @@ sql_impl! {
         let rows = sqlx::query(concat!(
             "SELECT ",
             success_columns!(),
-            " FROM attempts JOIN prober_names ON prober_names.id = prober_id WHERE target_id = ",
+            " FROM attempts LEFT JOIN prober_names ON prober_names.id = prober_id WHERE target_id = ",
             target_id!("$1"),
             " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
             foldable!()
@@ -317,15 +317,21 @@ sql_impl! {
         target: &str,
         minutes: &[((Minute, String), FoldedMinute)],
     ) -> StoreResult<()> {
-        let mut update = QueryBuilder::<DB>::new("WITH v (minute, prober, folded) AS (");
+        // The prober's id inside the list, not a join: a join gave
+        // SQLite's planner the choice to walk every bucket of the target
+        // once per listed minute (a second a slice, seen in
+        // bench/storage.sh).
+        let mut update = QueryBuilder::<DB>::new("WITH v (minute, prober_id, folded) AS (");
         update.push_values(minutes, |mut row, ((minute, prober), folded)| {
             row.push_bind(minute.0)
-                .push_bind(prober.clone())
+                .push_unseparated(", (SELECT id FROM prober_names WHERE name = ")
+                .push_bind_unseparated(prober.clone())
+                .push_unseparated(")")
                 .push_bind(encode_folded(folded));
         });
         update.push(
-            ") UPDATE minute_buckets SET folded = v.folded FROM v JOIN prober_names AS p ON p.name = v.prober \
-             WHERE minute_buckets.minute = v.minute AND minute_buckets.prober_id = p.id \
+            ") UPDATE minute_buckets SET folded = v.folded FROM v \
+             WHERE minute_buckets.minute = v.minute AND minute_buckets.prober_id = v.prober_id \
              AND minute_buckets.target_id = (SELECT id FROM target_names WHERE name = ",
         );
         update.push_bind(target.to_owned());

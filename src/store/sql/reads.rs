@@ -18,11 +18,13 @@ sql_impl! {
     ) -> StoreResult<u64> {
         use futures_util::TryStreamExt;
         // In key order: attempts sharing a millisecond are put in the
-        // canonical order by the digest itself.
+        // canonical order by the digest itself. The names' tables are
+        // LEFT JOINed here and below so that SQLite's planner keeps the
+        // attempts (or buckets) as the outer loop, read by their key.
         let mut rows = sqlx::query(concat!(
             "SELECT p.name AS prober, a.kind, a.started_at_ms, a.latency_ms, a.outcome, a.http_status, a.error_code, \
              a.error, a.reason, a.delivery, a.delivered_ms \
-             FROM attempts AS a JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
+             FROM attempts AS a LEFT JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
             target_id!("$1"),
             " AND a.started_at_ms >= $2 AND a.started_at_ms < $3 ORDER BY a.started_at_ms, a.prober_id, a.kind"
         ))

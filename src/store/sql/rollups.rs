@@ -20,7 +20,7 @@ sql_impl! {
         range: MinuteRange,
     ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
         let rows = sqlx::query(concat!(
-            "SELECT b.minute, p.name, b.folded FROM minute_buckets AS b JOIN prober_names AS p ON p.id = b.prober_id \
+            "SELECT b.minute, p.name, b.folded FROM minute_buckets AS b LEFT JOIN prober_names AS p ON p.id = b.prober_id \
              WHERE b.target_id = ",
             target_id!("$1"),
             " AND b.minute >= $2 AND b.minute < $3 AND b.folded IS NOT NULL ORDER BY b.minute, p.name"
@@ -74,7 +74,7 @@ sql_impl! {
         let mut folded = HashSet::new();
         for (target, (first, last)) in spans {
             let rows = sqlx::query(concat!(
-                "SELECT b.minute, p.name FROM minute_buckets AS b JOIN prober_names AS p ON p.id = b.prober_id \
+                "SELECT b.minute, p.name FROM minute_buckets AS b LEFT JOIN prober_names AS p ON p.id = b.prober_id \
                  WHERE b.target_id = ",
                 target_id!("$1"),
                 " AND b.minute >= $2 AND b.minute <= $3 AND b.folded IS NOT NULL"

@@ -37,7 +37,7 @@ sql_impl! {
         for (target, (first, last)) in spans {
             let rows = sqlx::query(concat!(
                 "SELECT p.name, a.kind, a.started_at_ms FROM attempts AS a \
-                 JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
+                 LEFT JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
                 target_id!("$1"),
                 " AND a.started_at_ms >= $2 AND a.started_at_ms <= $3"
             ))
