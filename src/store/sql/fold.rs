@@ -2,7 +2,7 @@
 //! minute bucket) and pruning, row by row on SQLite; on PostgreSQL a day
 //! partition at a time (`days.rs`). docs/operations.md "Retention".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{ColumnIndex, Decode, Executor, QueryBuilder, Row, Type};
 
@@ -317,31 +317,47 @@ sql_impl! {
         target: &str,
         minutes: &[((Minute, String), FoldedMinute)],
     ) -> StoreResult<()> {
-        // The prober's id inside the list, not a join: a join gave
-        // SQLite's planner the choice to walk every bucket of the target
-        // once per listed minute (a second a slice, seen in
-        // bench/storage.sh).
-        let mut update = QueryBuilder::<DB>::new("WITH v (minute, prober_id, folded) AS (");
-        update.push_values(minutes, |mut row, ((minute, prober), folded)| {
-            row.push_bind(minute.0)
-                .push_unseparated(", (SELECT id FROM prober_names WHERE name = ")
-                .push_bind_unseparated(prober.clone())
-                .push_unseparated(")")
-                .push_bind(encode_folded(folded));
-        });
-        update.push(
-            ") UPDATE minute_buckets SET folded = v.folded FROM v \
-             WHERE minute_buckets.minute = v.minute AND minute_buckets.prober_id = v.prober_id \
-             AND minute_buckets.target_id = (SELECT id FROM target_names WHERE name = ",
-        );
-        update.push_bind(target.to_owned());
-        update.push(")");
-        update
+        let probers: HashMap<String, i64> = sqlx::query("SELECT name, CAST(id AS BIGINT) FROM prober_names")
+            .fetch_all(tx.on())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let rows = minutes
+            .iter()
+            .map(|((minute, prober), folded)| {
+                let id = probers
+                    .get(prober)
+                    .ok_or_else(|| anyhow::anyhow!("prober {prober} has no id"))?;
+                Ok((*minute, *id, encode_folded(folded)))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Self::folded_update_query(target, &rows)
             .build()
             .persistent(keep_prepared(minutes.len()))
             .execute(tx.on())
             .await?;
         Ok(())
+    }
+
+    /// The statement of [`Self::write_folded`]: each minute's prober by
+    /// its id, bound. A name looked up inside the list, or a join, gave
+    /// SQLite's planner the choice to walk every bucket of the target once
+    /// per listed minute (a second a slice, seen in bench/storage.sh).
+    pub(in crate::store) fn folded_update_query(target: &str, rows: &[(Minute, i64, Vec<u8>)]) -> QueryBuilder<DB> {
+        let mut update = QueryBuilder::<DB>::new("WITH v (minute, prober_id, folded) AS (");
+        update.push_values(rows, |mut row, (minute, prober_id, folded)| {
+            row.push_bind(minute.0)
+                .push_bind(*prober_id)
+                .push_bind(folded.clone());
+        });
+        update.push(
+            ") UPDATE minute_buckets SET folded = v.folded FROM v \
+             WHERE minute_buckets.target_id = (SELECT id FROM target_names WHERE name = ",
+        );
+        update.push_bind(target.to_owned());
+        update.push(") AND minute_buckets.minute = v.minute AND minute_buckets.prober_id = v.prober_id");
+        update
     }
 
     /// The targets with stored minutes: every stored attempt, raw or
