@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::{Database, Decode, Encode, Type};
+use sqlx::{Database, Decode, Encode, Row, Type};
 
 use super::StoreResult;
 use super::connection::{Db, Tx};
@@ -62,6 +62,33 @@ impl NameTable {
             NameTable::Targets => "target_names",
             NameTable::Probers => "prober_names",
         }
+    }
+}
+
+/// The ids of every target and prober name (small tables), read in the
+/// transaction that binds them.
+pub(super) struct NameIds {
+    targets: std::collections::HashMap<String, i64>,
+    probers: std::collections::HashMap<String, i64>,
+}
+
+impl NameIds {
+    pub(super) fn target(&self, name: &str) -> StoreResult<i64> {
+        Self::id(&self.targets, "target", name)
+    }
+
+    pub(super) fn prober(&self, name: &str) -> StoreResult<i64> {
+        Self::id(&self.probers, "prober", name)
+    }
+
+    fn id(
+        ids: &std::collections::HashMap<String, i64>,
+        what: &str,
+        name: &str,
+    ) -> StoreResult<i64> {
+        Ok(*ids
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("{what} {name:?} has no id in the database"))?)
     }
 }
 
@@ -218,6 +245,26 @@ sql_impl! {
         ));
         insert.build().execute(executor).await?;
         Ok(())
+    }
+
+    /// Every name's id, as the transaction sees them.
+    pub(super) async fn name_ids(tx: &mut Tx<'_, DB>) -> StoreResult<NameIds> {
+        let read = |rows: Vec<DB::Row>| {
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<std::collections::HashMap<String, i64>, sqlx::Error>>()
+        };
+        let targets = read(
+            sqlx::query("SELECT name, CAST(id AS BIGINT) FROM target_names")
+                .fetch_all(tx.on())
+                .await?,
+        )?;
+        let probers = read(
+            sqlx::query("SELECT name, CAST(id AS BIGINT) FROM prober_names")
+                .fetch_all(tx.on())
+                .await?,
+        )?;
+        Ok(NameIds { targets, probers })
     }
 
     /// Records names whose ids are committed: they are never deleted, so

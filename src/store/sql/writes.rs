@@ -15,7 +15,7 @@ use crate::store::{
 };
 use crate::verdict::OutcomeCounts;
 
-use super::NameTable;
+use super::{NameIds, NameTable};
 use crate::store::connection::Tx;
 
 sql_impl! {
@@ -77,16 +77,19 @@ sql_impl! {
         tx: &mut Tx<'_, DB>,
         attempts: &[&Attempt],
         skip_stored: bool,
+        ids: &NameIds,
     ) -> StoreResult<u64> {
+        let keys = attempts
+            .iter()
+            .map(|a| Ok((ids.target(&a.target)?, ids.prober(&a.prober)?)))
+            .collect::<StoreResult<Vec<(i64, i64)>>>()?;
         let mut insert = QueryBuilder::<DB>::new(
             "INSERT INTO attempts (target_id, prober_id, kind, started_at_ms, latency_ms, outcome, \
-             http_status, error_code, error, reason, delivery, delivered_ms) \
-             SELECT t.id, p.id, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
-             v.column10, v.column11, v.column12 FROM (",
+             http_status, error_code, error, reason, delivery, delivered_ms) ",
         );
-        insert.push_values(attempts, |mut row, a| {
-            row.push_bind(a.target.clone())
-                .push_bind(a.prober.clone())
+        insert.push_values(attempts.iter().zip(&keys), |mut row, (a, (target_id, prober_id))| {
+            row.push_bind(*target_id)
+                .push_bind(*prober_id)
                 .push_bind(a.kind.code())
                 .push_bind(a.started_at_ms())
                 .push_bind(a.latency_ms)
@@ -98,13 +101,6 @@ sql_impl! {
                 .push_bind(a.delivery.map(Delivery::code))
                 .push_bind(a.delivery.and_then(Delivery::delivered_ms));
         });
-        // The names have ids (`add_names`): were one missing, its NULL id
-        // would fail the insert, not drop the row. `WHERE true` keeps
-        // SQLite from reading the upsert's ON as the join's.
-        insert.push(
-            ") AS v LEFT JOIN target_names AS t ON t.name = v.column1 \
-             LEFT JOIN prober_names AS p ON p.name = v.column2 WHERE true",
-        );
         if skip_stored {
             insert.push(" ON CONFLICT (target_id, started_at_ms, prober_id, kind) DO NOTHING");
         }
@@ -122,26 +118,30 @@ sql_impl! {
     pub(super) async fn add_to_buckets(
         tx: &mut Tx<'_, DB>,
         buckets: &BTreeMap<(String, Minute, String), OutcomeCounts>,
+        ids: &NameIds,
     ) -> StoreResult<()> {
         if buckets.is_empty() {
             return Ok(());
         }
+        let keys = buckets
+            .keys()
+            .map(|(target, _, prober)| Ok((ids.target(target)?, ids.prober(prober)?)))
+            .collect::<StoreResult<Vec<(i64, i64)>>>()?;
         let mut upsert = QueryBuilder::<DB>::new(
             "INSERT INTO minute_buckets (target_id, minute, prober_id, ok_attempts, fail_attempts, inconclusive_attempts, \
-             slow_ok_attempts) SELECT t.id, v.column2, p.id, v.column4, v.column5, v.column6, v.column7 FROM (",
+             slow_ok_attempts) ",
         );
-        upsert.push_values(buckets, |mut row, ((target, minute, prober), counts)| {
-            row.push_bind(target.clone())
+        upsert.push_values(buckets.iter().zip(&keys), |mut row, (((_, minute, _), counts), (target_id, prober_id))| {
+            row.push_bind(*target_id)
                 .push_bind(minute.0)
-                .push_bind(prober.clone())
+                .push_bind(*prober_id)
                 .push_bind(counts.ok)
                 .push_bind(counts.fail)
                 .push_bind(counts.inconclusive)
                 .push_bind(counts.slow_ok);
         });
         upsert.push(
-            ") AS v LEFT JOIN target_names AS t ON t.name = v.column1 LEFT JOIN prober_names AS p ON p.name = v.column3 \
-             WHERE true ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
+            " ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
              ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
              fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
              inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
@@ -198,6 +198,7 @@ sql_impl! {
     pub(super) async fn store_new<'b>(
         tx: &mut Tx<'_, DB>,
         batch: &'b [Attempt],
+        ids: &NameIds,
     ) -> StoreResult<Vec<&'b Attempt>> {
         let mut all: Vec<&Attempt> = batch.iter().collect();
         let folded = Self::already_folded(tx, &all).await?;
@@ -213,7 +214,7 @@ sql_impl! {
         sqlx::query("SAVEPOINT improbe_batch")
             .execute(tx.on())
             .await?;
-        if Self::insert_attempts(tx, &all, true).await? == all.len() as u64 {
+        if Self::insert_attempts(tx, &all, true, ids).await? == all.len() as u64 {
             sqlx::query("RELEASE SAVEPOINT improbe_batch")
                 .execute(tx.on())
                 .await?;
@@ -227,7 +228,7 @@ sql_impl! {
             .await?;
         let new = Self::unseen(tx, &all).await?;
         if !new.is_empty() {
-            Self::insert_attempts(tx, &new, false).await?;
+            Self::insert_attempts(tx, &new, false, ids).await?;
         }
         Ok(new)
     }
@@ -259,7 +260,8 @@ sql_impl! {
                 **exclusions = Self::load_exclusions(tx).await?;
             }
         }
-        let new = Self::store_new(tx, batch).await?;
+        let ids = Self::name_ids(tx).await?;
+        let new = Self::store_new(tx, batch, &ids).await?;
         summary.attempts += batch.len() as u64;
         summary.inserted += new.len() as u64;
         if new.is_empty() {
@@ -267,7 +269,7 @@ sql_impl! {
         }
         let rules = Self::load_latency_rules(tx).await?;
         let buckets = crate::store::changes::bucket_counts(new, &rules);
-        Self::add_to_buckets(tx, &buckets).await?;
+        Self::add_to_buckets(tx, &buckets, &ids).await?;
         let touched = crate::store::changes::touched_minutes(&buckets);
         summary.minutes_touched += touched.len() as u64;
         let targets: BTreeSet<String> = touched.iter().map(|(target, _)| target.clone()).collect();
