@@ -29,17 +29,17 @@ pub fn bytes_per_target_day(usage: &StorageUse, targets: usize) -> i64 {
 }
 
 /// SQLite bytes one attempt costs while its day is raw, the day's minute
-/// tables included (bench/storage.sh 30 10 at 9fe7082: 2,488,442 bytes for
+/// tables included (bench/storage.sh 30 10 at 63e01fd: 1,747,189 bytes for
 /// a target's 51,840 attempts a day).
-pub const RAW_BYTES_PER_ATTEMPT: u64 = 48;
+pub const RAW_BYTES_PER_ATTEMPT: u64 = 34;
 /// SQLite bytes one minute of one target costs once its successes are
 /// folded: its bucket with the rollups, its verdict, its share of the
-/// hourly roll-up (bench/storage.sh 30 10 at 9fe7082: 295 KB a folded day,
-/// less its evidence, is 160 KB).
-pub const FOLDED_BYTES_PER_MINUTE: u64 = 111;
+/// hourly roll-up (bench/storage.sh 30 10 at 63e01fd: 229 KB a folded day,
+/// less its evidence, is 131 KB).
+pub const FOLDED_BYTES_PER_MINUTE: u64 = 91;
 /// SQLite bytes one failed or inconclusive attempt costs, kept raw for the
-/// whole evidence period (dd3d030: 135 KB for 1,294 a day).
-pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 105;
+/// whole evidence period (63e01fd: 98 KB for 1,296 a day, `dbstat`).
+pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 76;
 /// The share of attempts, per thousand, assumed to be evidence when sizing
 /// ahead: bench/storage.sh's 2 % failed and 0.5 % inconclusive.
 pub const ASSUMED_EVIDENCE_PER_MILLE: u64 = 25;
@@ -151,9 +151,9 @@ mod tests {
         let text = "[[targets]]\nname = \"t\"\nprovider = \"simulator\"\ninterval = \"5s\"\ntimeout = \"5s\"\n\
                     [targets.sla]\nservice_start = \"2026-01-01\"\ntimezone = \"UTC\"\nmonthly_fee = \"1\"\n";
         let config = crate::config::Config::parse(text, "test").unwrap();
-        // 7 raw days at 2.5 MB and 393 folded at 0.30 MB: about 134 MB.
+        // 7 raw days at 1.75 MB and 393 folded at 0.23 MB: about 103 MB.
         let needed = bytes_needed(&config);
-        assert!((128_000_000..140_000_000).contains(&needed), "{needed}");
+        assert!((98_000_000..107_000_000).contains(&needed), "{needed}");
     }
 
     #[test]
