@@ -209,8 +209,9 @@ sql_impl! {
         let mut unknown = BTreeSet::new();
         for a in batch {
             for key in [(NameTable::Targets, &a.target), (NameTable::Probers, &a.prober)] {
-                if !known.contains(&(key.0, key.1.clone())) && !unknown.contains(&(key.0, key.1.clone())) {
-                    unknown.insert((key.0, key.1.clone()));
+                let key = (key.0, key.1.clone());
+                if !known.contains(&key) {
+                    unknown.insert(key);
                 }
             }
         }
