@@ -130,33 +130,30 @@ sql_impl! {
         }
         let slice = MinuteRange::new(Minute(day * 1_440), Minute((day + 1) * 1_440));
         if fold {
+            let ids = Self::name_ids(tx.on()).await?;
             // The partition's name is the catalogue's, never input.
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT target_names.name, {} FROM {name} LEFT JOIN target_names ON target_names.id = target_id \
-                 LEFT JOIN prober_names ON prober_names.id = prober_id WHERE {}",
+                "SELECT CAST(target_id AS BIGINT), {} FROM {name} WHERE {}",
                 success_columns!(),
                 foldable!()
             )))
             .fetch_all(tx.on())
             .await?;
-            let mut by_target: BTreeMap<String, Folder> = BTreeMap::new();
+            let mut by_target: BTreeMap<i64, Folder> = BTreeMap::new();
             for row in &rows {
-                let target: &str = row.try_get(0)?;
-                let success = stored_success(row, 1)?;
-                match by_target.get_mut(target) {
-                    Some(folder) => folder.offer_stored(success),
-                    None => by_target
-                        .entry(target.to_owned())
-                        .or_default()
-                        .offer_stored(success),
-                }
+                let target: i64 = row.try_get(0)?;
+                by_target
+                    .entry(target)
+                    .or_default()
+                    .offer_stored(stored_success(row, 1, &ids)?);
             }
             summary.folded = rows.len() as u64;
             for (target, folder) in by_target {
+                let target = ids.target_name(target)?;
                 let fresh = folder.into_rollups();
                 summary.rollups += fresh.len() as u64;
-                Self::add_folded(&mut tx, &target, slice, fresh).await?;
-                Self::move_horizon(&mut tx, &target, slice.end).await?;
+                Self::add_folded(&mut tx, &ids, target, slice, fresh).await?;
+                Self::move_horizon(&mut tx, target, slice.end).await?;
             }
         }
         let (total, kept, swap_us): (i64, i64, i64) =

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{ColumnIndex, Decode, Executor, QueryBuilder, Row, Type};
 
+use super::NameIds;
 use crate::attempt::rollup::{
     FoldedMinute, Folder, Rollup, RollupKey, StoredSuccess, encode_folded,
 };
@@ -126,10 +127,11 @@ sql_impl! {
         // the same attempts twice: the target's lock orders them.
         Self::lock_target(&mut tx, target).await?;
         let (from_ms, to_ms) = (slice.start.0 * 60_000, slice.end.0 * 60_000);
+        let ids = Self::name_ids(tx.on()).await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             success_columns!(),
-            " FROM attempts LEFT JOIN prober_names ON prober_names.id = prober_id WHERE target_id = ",
+            " FROM attempts WHERE target_id = ",
             target_id!("$1"),
             " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
             foldable!()
@@ -141,12 +143,12 @@ sql_impl! {
         .await?;
         let mut folder = Folder::default();
         for row in &rows {
-            folder.offer_stored(stored_success(row, 0)?);
+            folder.offer_stored(stored_success(row, 0, &ids)?);
         }
         let fresh = folder.into_rollups();
         let rollups = fresh.len() as u64;
         if rollups > 0 {
-            Self::add_folded(&mut tx, target, slice, fresh).await?;
+            Self::add_folded(&mut tx, &ids, target, slice, fresh).await?;
             sqlx::query(concat!(
                 "DELETE FROM attempts WHERE target_id = ",
                 target_id!("$1"),
@@ -211,12 +213,13 @@ sql_impl! {
     /// their buckets hold folded already.
     pub(super) async fn add_folded(
         tx: &mut Tx<'_, DB>,
+        ids: &NameIds,
         target: &str,
         slice: MinuteRange,
         fresh: BTreeMap<RollupKey, Rollup>,
     ) -> StoreResult<()> {
         let mut stored: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
-        for (key, rollup) in Self::read_rollups(tx.on(), target, slice).await? {
+        for (key, rollup) in Self::read_rollups(tx.on(), ids, target, slice).await? {
             stored
                 .entry((key.minute, key.prober))
                 .or_default()
@@ -236,7 +239,7 @@ sql_impl! {
         }
         let all: Vec<((Minute, String), FoldedMinute)> = written.into_iter().collect();
         for chunk in all.chunks(ROLLUP_BATCH) {
-            Self::write_folded(tx, target, chunk).await?;
+            Self::write_folded(tx, ids, target, chunk).await?;
         }
         Ok(())
     }
@@ -319,10 +322,10 @@ sql_impl! {
     /// there.
     pub(super) async fn write_folded(
         tx: &mut Tx<'_, DB>,
+        ids: &NameIds,
         target: &str,
         minutes: &[((Minute, String), FoldedMinute)],
     ) -> StoreResult<()> {
-        let ids = Self::name_ids(tx).await?;
         let rows = minutes
             .iter()
             .map(|((minute, prober), folded)| Ok((*minute, ids.prober(prober)?, encode_folded(folded))))
@@ -368,21 +371,23 @@ sql_impl! {
 }
 
 /// The columns of a success the storage round reads, in the order
-/// [`stored_success`] decodes them, from `attempts` joined with
-/// `prober_names` on its id.
+/// [`stored_success`] decodes them, from `attempts`.
 macro_rules! success_columns {
     () => {
-        "prober_names.name, kind, started_at_ms, latency_ms, delivery, delivered_ms"
+        "CAST(prober_id AS BIGINT), kind, started_at_ms, latency_ms, delivery, delivered_ms"
     };
 }
 pub(super) use success_columns;
 
 /// A success from a row of the fold's queries, whose columns from `first`
-/// on are [`success_columns`]. Borrows the prober's name from the row.
-pub(super) fn stored_success<'r, R: Row>(row: &'r R, first: usize) -> StoreResult<StoredSuccess<'r>>
+/// on are [`success_columns`]. Borrows the prober's name from `ids`.
+pub(super) fn stored_success<'r, 'n, R: Row>(
+    row: &'r R,
+    first: usize,
+    ids: &'n NameIds,
+) -> StoreResult<StoredSuccess<'n>>
 where
     usize: ColumnIndex<R>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
     i16: Decode<'r, R::Database> + Type<R::Database>,
@@ -392,7 +397,7 @@ where
     let started_at_ms: i64 = row.try_get(first + 2)?;
     let delivered_ms: Option<i64> = row.try_get(first + 5)?;
     Ok(StoredSuccess {
-        prober: row.try_get(first)?,
+        prober: ids.prober_name(row.try_get(first)?)?,
         minute: Minute::containing_ms(started_at_ms),
         kind: Kind::from_code(kind).map_err(anyhow::Error::from)?,
         latency_ms: row.try_get(first + 3)?,

@@ -7,26 +7,26 @@ use crate::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
 use crate::minute::MinuteRange;
 use crate::store::{StoreResult, millis_to_instant};
 
+use super::NameIds;
+
 sql_impl! {
     /// Hands the attempts of `target` within `range` to `visit`, in order
     /// (start, prober's id, kind), streamed from `executor`.
     pub(super) async fn visit_attempts_on<'e, E: Executor<'e, Database = DB>>(
         executor: E,
+        ids: &NameIds,
         target: &str,
         range: MinuteRange,
         visit: &mut (dyn FnMut(Attempt) + Send),
     ) -> StoreResult<u64> {
         use futures_util::TryStreamExt;
         // In key order: attempts sharing a millisecond are put in the
-        // canonical order by the digest itself. The names' tables are
-        // LEFT JOINed here and below so that SQLite's planner keeps the
-        // attempts (or buckets) as the outer loop, read by their key.
+        // canonical order by the digest itself.
         let mut rows = sqlx::query(concat!(
-            "SELECT p.name AS prober, a.kind, a.started_at_ms, a.latency_ms, a.outcome, a.http_status, a.error_code, \
-             a.error, a.reason, a.delivery, a.delivered_ms \
-             FROM attempts AS a LEFT JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
+            "SELECT CAST(prober_id AS BIGINT) AS prober_id, kind, started_at_ms, latency_ms, outcome, http_status, \
+             error_code, error, reason, delivery, delivered_ms FROM attempts WHERE target_id = ",
             target_id!("$1"),
-            " AND a.started_at_ms >= $2 AND a.started_at_ms < $3 ORDER BY a.started_at_ms, a.prober_id, a.kind"
+            " AND started_at_ms >= $2 AND started_at_ms < $3 ORDER BY started_at_ms, prober_id, kind"
         ))
         .bind(target)
         .bind(range.start.0 * 60_000)
@@ -39,7 +39,7 @@ sql_impl! {
             let delivered_ms: Option<i64> = row.try_get("delivered_ms")?;
             visit(Attempt {
                 target: target.to_owned(),
-                prober: row.try_get("prober")?,
+                prober: ids.prober_name(row.try_get("prober_id")?)?.to_owned(),
                 kind: Kind::from_code(kind).map_err(anyhow::Error::from)?,
                 started_at: millis_to_instant(row.try_get("started_at_ms")?)?,
                 latency_ms: row.try_get("latency_ms")?,
@@ -70,7 +70,8 @@ sql_impl! {
         // In a transaction, so that the rows stream from one server
         // connection behind a transaction pooler too (`connection.rs`).
         let mut tx = self.readers.begin_with(DB::BEGIN_SNAPSHOT).await?;
-        let visited = Self::visit_attempts_on(tx.on(), target, range, visit).await?;
+        let ids = Self::name_ids(tx.on()).await?;
+        let visited = Self::visit_attempts_on(tx.on(), &ids, target, range, visit).await?;
         tx.commit().await?;
         Ok(visited)
     }
@@ -84,8 +85,9 @@ sql_impl! {
         // One snapshot: a storage round folding these minutes meanwhile
         // cannot make their successes show twice or not at all.
         let mut tx = self.readers.begin_with(DB::BEGIN_SNAPSHOT).await?;
-        let rollups = Self::read_rollups(tx.on(), target, range).await?;
-        Self::visit_attempts_on(tx.on(), target, range, visit).await?;
+        let ids = Self::name_ids(tx.on()).await?;
+        let rollups = Self::read_rollups(tx.on(), &ids, target, range).await?;
+        Self::visit_attempts_on(tx.on(), &ids, target, range, visit).await?;
         tx.commit().await?;
         Ok(rollups)
     }

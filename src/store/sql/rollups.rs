@@ -12,18 +12,21 @@ use crate::store::connection::Tx;
 
 use crate::store::StoreResult;
 
+use super::NameIds;
+
 sql_impl! {
-    /// The stored rollups of `target` within `range`, by minute, prober and kind.
+    /// The stored rollups of `target` within `range`, by minute, prober
+    /// (by name) and kind.
     pub(super) async fn read_rollups<'e, E: Executor<'e, Database = DB>>(
         executor: E,
+        ids: &NameIds,
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
         let rows = sqlx::query(concat!(
-            "SELECT b.minute, p.name, b.folded FROM minute_buckets AS b LEFT JOIN prober_names AS p ON p.id = b.prober_id \
-             WHERE b.target_id = ",
+            "SELECT minute, CAST(prober_id AS BIGINT), folded FROM minute_buckets WHERE target_id = ",
             target_id!("$1"),
-            " AND b.minute >= $2 AND b.minute < $3 AND b.folded IS NOT NULL ORDER BY b.minute, p.name"
+            " AND minute >= $2 AND minute < $3 AND folded IS NOT NULL ORDER BY minute"
         ))
         .bind(target)
         .bind(range.start.0)
@@ -33,17 +36,19 @@ sql_impl! {
         let mut rollups = Vec::with_capacity(rows.len() * 3);
         for r in &rows {
             let minute = Minute(r.try_get(0)?);
-            let prober: String = r.try_get(1)?;
+            let prober = ids.prober_name(r.try_get(1)?)?;
             let bytes: &[u8] = r.try_get(2)?;
             for (kind, rollup) in decode_folded(bytes).map_err(anyhow::Error::msg)? {
                 let key = RollupKey {
                     minute,
-                    prober: prober.clone(),
+                    prober: prober.to_owned(),
                     kind,
                 };
                 rollups.push((key, rollup));
             }
         }
+        // Stable: a bucket's kinds stay in their stored order.
+        rollups.sort_by(|(a, _), (b, _)| (a.minute, &a.prober).cmp(&(b.minute, &b.prober)));
         Ok(rollups)
     }
 
@@ -54,6 +59,7 @@ sql_impl! {
     /// attempts cost one read of the small horizon table.
     pub(super) async fn already_folded(
         tx: &mut Tx<'_, DB>,
+        ids: &NameIds,
         batch: &[&Attempt],
     ) -> StoreResult<HashSet<(String, i64, String)>> {
         let horizons: HashMap<String, i64> =
@@ -74,10 +80,9 @@ sql_impl! {
         let mut folded = HashSet::new();
         for (target, (first, last)) in spans {
             let rows = sqlx::query(concat!(
-                "SELECT b.minute, p.name FROM minute_buckets AS b LEFT JOIN prober_names AS p ON p.id = b.prober_id \
-                 WHERE b.target_id = ",
+                "SELECT minute, CAST(prober_id AS BIGINT) FROM minute_buckets WHERE target_id = ",
                 target_id!("$1"),
-                " AND b.minute >= $2 AND b.minute <= $3 AND b.folded IS NOT NULL"
+                " AND minute >= $2 AND minute <= $3 AND folded IS NOT NULL"
             ))
             .bind(target)
             .bind(first)
@@ -85,7 +90,8 @@ sql_impl! {
             .fetch_all(tx.on())
             .await?;
             for r in rows {
-                folded.insert((target.to_owned(), r.try_get(0)?, r.try_get(1)?));
+                let prober = ids.prober_name(r.try_get(1)?)?;
+                folded.insert((target.to_owned(), r.try_get(0)?, prober.to_owned()));
             }
         }
         Ok(folded)
@@ -100,8 +106,10 @@ sql_impl! {
         target: &str,
         slow_after_ms: i64,
     ) -> StoreResult<()> {
+        let ids = Self::name_ids(tx.on()).await?;
         let rollups = Self::read_rollups(
             tx.on(),
+            &ids,
             target,
             MinuteRange::new(Minute(i64::MIN / 120), Minute(i64::MAX / 120)),
         )

@@ -25,6 +25,7 @@ sql_impl! {
     /// fail, which fails the whole write (nothing is counted twice).
     pub(super) async fn unseen<'b>(
         tx: &mut Tx<'_, DB>,
+        ids: &NameIds,
         batch: &[&'b Attempt],
     ) -> StoreResult<Vec<&'b Attempt>> {
         let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -33,13 +34,12 @@ sql_impl! {
             let span = spans.entry(a.target.as_str()).or_insert((ms, ms));
             *span = (span.0.min(ms), span.1.max(ms));
         }
-        let mut stored: HashMap<&str, HashSet<(String, i16, i64)>> = HashMap::new();
+        let mut stored: HashMap<&str, HashSet<(i64, i16, i64)>> = HashMap::new();
         for (target, (first, last)) in spans {
             let rows = sqlx::query(concat!(
-                "SELECT p.name, a.kind, a.started_at_ms FROM attempts AS a \
-                 LEFT JOIN prober_names AS p ON p.id = a.prober_id WHERE a.target_id = ",
+                "SELECT CAST(prober_id AS BIGINT), kind, started_at_ms FROM attempts WHERE target_id = ",
                 target_id!("$1"),
-                " AND a.started_at_ms >= $2 AND a.started_at_ms <= $3"
+                " AND started_at_ms >= $2 AND started_at_ms <= $3"
             ))
             .bind(target)
             .bind(first)
@@ -53,22 +53,18 @@ sql_impl! {
             stored.insert(target, keys);
         }
         let mut seen = HashSet::with_capacity(batch.len());
-        Ok(batch
-            .iter()
-            .copied()
-            .filter(|a| {
-                let key = (
-                    a.target.as_str(),
-                    a.prober.as_str(),
-                    a.kind,
-                    a.started_at_ms(),
-                );
-                let known = stored.get(key.0).is_some_and(|keys| {
-                    !keys.is_empty() && keys.contains(&(a.prober.clone(), a.kind.code(), key.3))
-                });
-                !known && seen.insert(key)
-            })
-            .collect())
+        let mut new = Vec::new();
+        for a in batch.iter().copied() {
+            let key = (a.target.as_str(), a.prober.as_str(), a.kind, a.started_at_ms());
+            let stored_key = (ids.prober(&a.prober)?, a.kind.code(), key.3);
+            let known = stored
+                .get(key.0)
+                .is_some_and(|keys| keys.contains(&stored_key));
+            if !known && seen.insert(key) {
+                new.push(a);
+            }
+        }
+        Ok(new)
     }
 
     /// Inserts attempts; returns how many rows were written. With
@@ -201,7 +197,7 @@ sql_impl! {
         ids: &NameIds,
     ) -> StoreResult<Vec<&'b Attempt>> {
         let mut all: Vec<&Attempt> = batch.iter().collect();
-        let folded = Self::already_folded(tx, &all).await?;
+        let folded = Self::already_folded(tx, ids, &all).await?;
         if !folded.is_empty() {
             all.retain(|a| {
                 !(crate::attempt::rollup::is_foldable(a)
@@ -226,7 +222,7 @@ sql_impl! {
         sqlx::query("RELEASE SAVEPOINT improbe_batch")
             .execute(tx.on())
             .await?;
-        let new = Self::unseen(tx, &all).await?;
+        let new = Self::unseen(tx, ids, &all).await?;
         if !new.is_empty() {
             Self::insert_attempts(tx, &new, false, ids).await?;
         }
@@ -260,7 +256,7 @@ sql_impl! {
                 **exclusions = Self::load_exclusions(tx).await?;
             }
         }
-        let ids = Self::name_ids(tx).await?;
+        let ids = Self::name_ids(tx.on()).await?;
         let new = Self::store_new(tx, batch, &ids).await?;
         summary.attempts += batch.len() as u64;
         summary.inserted += new.len() as u64;
