@@ -275,12 +275,58 @@ impl Rollup {
 /// A prober's folded minute: its rollups by kind.
 pub type FoldedMinute = BTreeMap<Kind, Rollup>;
 
+/// A prober's folded minutes of one UTC hour, by minute of the hour (0 to
+/// 59): what one row of `folded_hours` holds.
+pub type FoldedHour = BTreeMap<u32, FoldedMinute>;
+
+/// The stored form of a [`FoldedHour`]: `minutes`, whose bit `m` says
+/// minute `m` of the hour has rollups, and `rollups`, for each such minute
+/// in ascending order its [`encode_folded`] form after that form's length
+/// (two bytes, big-endian). One row an hour instead of a column in each
+/// minute's bucket: folding adds rows instead of rewriting buckets, which
+/// on PostgreSQL left a dead version of every bucket (docs/database.md
+/// "What it costs").
+pub fn encode_folded_hour(hour: &FoldedHour) -> (i64, Vec<u8>) {
+    let mut minutes = 0i64;
+    let mut rollups = Vec::new();
+    for (&minute, folded) in hour {
+        assert!(minute < 60, "minute {minute} of an hour");
+        minutes |= 1 << minute;
+        let bytes = encode_folded(folded);
+        let len = u16::try_from(bytes.len()).expect("a folded minute is far below 64 KiB");
+        rollups.extend(len.to_be_bytes());
+        rollups.extend(bytes);
+    }
+    (minutes, rollups)
+}
+
+/// Reads back what [`encode_folded_hour`] wrote.
+pub fn decode_folded_hour(minutes: i64, mut rollups: &[u8]) -> Result<FoldedHour, String> {
+    let mut hour = FoldedHour::new();
+    for minute in (0..60u32).filter(|m| minutes >> m & 1 == 1) {
+        let (len, rest) = rollups
+            .split_first_chunk::<2>()
+            .ok_or_else(|| format!("the folded hour ends before minute {minute}"))?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        if rest.len() < len {
+            return Err(format!("the folded hour ends inside minute {minute}"));
+        }
+        let (folded, rest) = rest.split_at(len);
+        hour.insert(minute, decode_folded(folded)?);
+        rollups = rest;
+    }
+    if minutes >> 60 != 0 || !rollups.is_empty() {
+        return Err("the folded hour holds more than its minutes".to_owned());
+    }
+    Ok(hour)
+}
+
 /// The first byte of a folded minute in the bit-packed form. The byte form
 /// written before it (migration 0008's) begins with a kind code, 0 to 2,
 /// and is still read.
 const PACKED: u8 = 0xB1;
 
-/// The stored form of a prober's folded minute (`minute_buckets.folded`):
+/// The stored form of a prober's folded minute (within [`encode_folded_hour`]'s):
 /// the byte [`PACKED`], then a bit stream (most significant bit first,
 /// zero-padded to a byte). For each kind in [`Kind::ALL`] order, one bit
 /// says whether it is there; if it is: its success count, its latency
@@ -762,6 +808,28 @@ mod tests {
                 .collect();
             prop_assert_eq!(decode_folded(&encode_folded(&minute)).unwrap(), minute.clone());
             prop_assert_eq!(decode_folded(&encode_folded_bytes(&minute)).unwrap(), minute);
+        }
+
+        #[test]
+        fn folded_hours_survive_their_encoding(
+            minutes in proptest::collection::btree_map(
+                0_u32..60,
+                proptest::collection::btree_map(0_usize..3, rollup_strategy(), 1..=3),
+                0..=6,
+            )
+        ) {
+            let hour: FoldedHour = minutes
+                .into_iter()
+                .map(|(m, kinds)| (m, kinds.into_iter().map(|(k, r)| (Kind::ALL[k], r)).collect()))
+                .collect();
+            let (mask, bytes) = encode_folded_hour(&hour);
+            prop_assert_eq!(mask.count_ones() as usize, hour.len());
+            prop_assert_eq!(decode_folded_hour(mask, &bytes).unwrap(), hour);
+            // A row cut short, or with a minute it does not hold, is an error.
+            if !bytes.is_empty() {
+                prop_assert!(decode_folded_hour(mask, &bytes[..bytes.len() - 1]).is_err());
+                prop_assert!(decode_folded_hour(mask, &[bytes.as_slice(), &[0]].concat()).is_err());
+            }
         }
     }
 

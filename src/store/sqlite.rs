@@ -168,8 +168,8 @@ mod tests {
     use crate::store::{MINUTE_CHUNK, Store};
 
     /// The re-decision reads each minute it is handed through the primary
-    /// keys, and the storage round writes each folded minute through them:
-    /// a full scan would cost every write the size of the whole history. The plan is the bundled SQLite's (the machine's own SQLite
+    /// keys: a full scan would cost every write the size of the whole
+    /// history. The plan is the bundled SQLite's (the machine's own SQLite
     /// shell may plan the same text differently).
     #[tokio::test]
     async fn the_redecision_reads_its_minutes_by_primary_key() {
@@ -179,16 +179,9 @@ mod tests {
             let chunk: Vec<(String, Minute)> = (0..minutes)
                 .map(|i| (format!("t{}", i % 3), Minute(i as i64)))
                 .collect();
-            let folded: Vec<(Minute, i64, Vec<u8>)> = (0..minutes)
-                .map(|i| (Minute(i as i64), (i % 2) as i64, Vec::new()))
-                .collect();
             for (table, query) in [
                 ("minute_buckets", SqliteStore::bucket_sums_query(&chunk)),
                 ("verdicts", SqliteStore::verdicts_query(&chunk)),
-                (
-                    "minute_buckets",
-                    SqliteStore::folded_update_query("t1", &folded),
-                ),
             ] {
                 let plan = format!("EXPLAIN QUERY PLAN {}", query.sql().as_str());
                 let details: Vec<String> = sqlx::raw_sql(AssertSqlSafe(plan))

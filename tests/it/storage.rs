@@ -20,6 +20,7 @@ crate::on_both_backends!(
     storage_reports_each_table_and_the_growth,
     a_long_name_is_stored_once_not_with_every_row,
     an_earlier_database_reads_the_same_after_the_word_codes,
+    folded_minutes_of_an_earlier_database_read_the_same_from_their_hours,
     successes_weeks_apart_are_all_folded_in_one_round,
 );
 
@@ -684,4 +685,101 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
         (verdicts[0].counts.fail, verdicts[0].counts.inconclusive),
         (3, 1)
     );
+}
+
+/// Successes folded into their minute buckets (migrations 0008 to 0011)
+/// move into one row per hour and prober (0012) and read back the same:
+/// two minutes of one hour, one of the next, and a bucket never folded.
+async fn folded_minutes_of_an_earlier_database_read_the_same_from_their_hours(db: TestDb) {
+    use improbe::attempt::Kind;
+    use improbe::attempt::rollup::{FoldedMinute, Rollup, encode_folded};
+    use improbe::minute::{Minute, MinuteRange};
+    let first = Minute::containing(&at("2026-03-03T10:58:00Z"));
+    let folded_minute = |ok: u64, latency: i64| -> FoldedMinute {
+        let mut rollup = Rollup::default();
+        for i in 0..ok {
+            rollup.add_success(Some(latency + i as i64), None);
+        }
+        [(Kind::Login, rollup)].into_iter().collect()
+    };
+    // (minute, ok, its folded form if folded)
+    let minutes = [
+        (first, 3, Some(folded_minute(3, 80))),
+        (Minute(first.0 + 1), 2, Some(folded_minute(2, 900))),
+        (Minute(first.0 + 2), 4, Some(folded_minute(4, 15))),
+        (Minute(first.0 + 3), 1, None),
+    ];
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut statements = vec![
+        "INSERT INTO target_names (id, name) VALUES (1, 'tim')".to_owned(),
+        "INSERT INTO prober_names (id, name) VALUES (1, 'p1')".to_owned(),
+    ];
+    for (minute, ok, folded) in &minutes {
+        let blob = match (folded, db.backend) {
+            (None, _) => "NULL".to_owned(),
+            (Some(f), "sqlite") => format!("X'{}'", hex(&encode_folded(f))),
+            (Some(f), _) => format!("decode('{}', 'hex')", hex(&encode_folded(f))),
+        };
+        statements.push(format!(
+            "INSERT INTO minute_buckets (target_id, minute, prober_id, ok_attempts, fail_attempts, \
+             inconclusive_attempts, folded) VALUES (1, {}, 1, {ok}, 0, 0, {blob})",
+            minute.0
+        ));
+    }
+    let view = "SELECT minute_unix, ok_attempts FROM attempt_rollup_log ORDER BY minute_unix";
+    macro_rules! folded_before_the_hours {
+        ($pool:expr, $migrator:expr) => {{
+            let pool = $pool;
+            $migrator.run_to(11, &pool).await.unwrap();
+            for statement in &statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            db.store().await;
+            let rows: Vec<(i64, i64)> = sqlx::query_as(view).fetch_all(&pool).await.unwrap();
+            rows
+        }};
+    }
+    let listed = if db.backend == "sqlite" {
+        let options = std::str::FromStr::from_str(&db.url)
+            .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
+            .unwrap();
+        folded_before_the_hours!(
+            sqlx::SqlitePool::connect_with(options).await.unwrap(),
+            sqlx::migrate!("migrations/sqlite")
+        )
+    } else {
+        folded_before_the_hours!(
+            sqlx::PgPool::connect(&db.url).await.unwrap(),
+            sqlx::migrate!("migrations/postgres")
+        )
+    };
+    let expected_listed: Vec<(i64, i64)> = minutes
+        .iter()
+        .filter(|(_, _, folded)| folded.is_some())
+        .map(|(minute, ok, _)| (minute.0 * 60, *ok))
+        .collect();
+    assert_eq!(listed, expected_listed);
+
+    let range = MinuteRange::new(Minute(first.0 - 60), Minute(first.0 + 120));
+    let rollups = db
+        .store()
+        .await
+        .visit_evidence("tim", range, &mut |_| {})
+        .await
+        .unwrap();
+    let read: Vec<(Minute, String, Kind, Rollup)> = rollups
+        .into_iter()
+        .map(|(key, rollup)| (key.minute, key.prober, key.kind, rollup))
+        .collect();
+    let expected: Vec<(Minute, String, Kind, Rollup)> = minutes
+        .iter()
+        .filter_map(|(minute, _, folded)| {
+            let rollup = folded.as_ref()?.get(&Kind::Login)?.clone();
+            Some((*minute, "p1".to_owned(), Kind::Login, rollup))
+        })
+        .collect();
+    assert_eq!(read, expected);
 }

@@ -72,7 +72,7 @@ impl Dialect for Postgres {
     /// $4; NULL for none). Only the rows `INSERT ... RETURNING` reports as
     /// new are counted, so a replayed attempt is neither stored nor counted
     /// twice, and a success whose prober's minute is folded already
-    /// (`minute_buckets.folded`) is taken as stored, as the SQLite path
+    /// (`folded_hours`) is taken as stored, as the SQLite path
     /// does (`SqlStore::already_folded`). Each attempt carries its minute as Rust computed it
     /// (`Attempt::minute`); the counting by outcome, and of slow `ok`
     /// against `latency_rules`, is the same as `changes::bucket_counts`,
@@ -87,9 +87,9 @@ impl Dialect for Postgres {
          new AS (INSERT INTO attempts (target_id, prober_id, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
          error, reason, delivery, delivered_ms) SELECT target_id, prober_id, kind, started_at_ms, latency_ms, outcome, http_status, \
          error_code, error, reason, delivery, delivered_ms FROM input \
-         WHERE NOT (outcome = 0 AND delivery IS DISTINCT FROM 1 AND EXISTS (SELECT 1 FROM minute_buckets AS b \
-         WHERE b.target_id = input.target_id AND b.minute = input.minute AND b.prober_id = input.prober_id \
-         AND b.folded IS NOT NULL)) \
+         WHERE NOT (outcome = 0 AND delivery IS DISTINCT FROM 1 AND EXISTS (SELECT 1 FROM folded_hours AS f \
+         WHERE f.target_id = input.target_id AND f.hour = input.minute / 60 AND f.prober_id = input.prober_id \
+         AND (f.minutes >> CAST(input.minute % 60 AS INTEGER)) & 1 = 1)) \
          ON CONFLICT (target_id, started_at_ms, prober_id, kind) DO NOTHING \
          RETURNING target_id, prober_id, kind, started_at_ms, outcome, latency_ms), \
          counted AS (SELECT keyed.target, new.target_id, keyed.minute, new.prober_id, \

@@ -107,7 +107,7 @@ sql_impl! {
             summary.pruned += done.pruned;
         }
         for (target, before) in prune {
-            Self::forget_folded(&self.pool, target, *before).await?;
+            self.forget_folded(target, *before).await?;
         }
         Ok(summary)
     }

@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::{ColumnIndex, Decode, Executor, QueryBuilder, Row, Type};
+use sqlx::{ColumnIndex, Decode, QueryBuilder, Row, Type};
 
 use super::NameIds;
+use super::rollups::hours_of;
 use crate::attempt::rollup::{
-    FoldedMinute, Folder, Rollup, RollupKey, StoredSuccess, encode_folded,
+    FoldedHour, Folder, Rollup, RollupKey, StoredSuccess, encode_folded_hour,
 };
 use crate::attempt::{Delivery, Kind};
 use crate::minute::{Minute, MinuteRange};
@@ -210,7 +211,8 @@ sql_impl! {
     }
 
     /// Adds freshly folded successes of `target` within `slice` to what
-    /// their buckets hold folded already.
+    /// their hours hold folded already, and writes each hour they touch
+    /// whole.
     pub(super) async fn add_folded(
         tx: &mut Tx<'_, DB>,
         ids: &NameIds,
@@ -218,28 +220,31 @@ sql_impl! {
         slice: MinuteRange,
         fresh: BTreeMap<RollupKey, Rollup>,
     ) -> StoreResult<()> {
-        let mut stored: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
-        for (key, rollup) in Self::read_rollups(tx.on(), ids, target, slice).await? {
-            stored
-                .entry((key.minute, key.prober))
-                .or_default()
-                .insert(key.kind, rollup);
+        let (first_hour, end_hour) = hours_of(slice);
+        let mut hours: BTreeMap<(i64, i64), FoldedHour> = BTreeMap::new();
+        for (hour, prober_id, folded) in Self::read_folded_hours(tx.on(), target, first_hour, end_hour).await? {
+            hours.insert((hour, prober_id), folded);
         }
-        let mut written: BTreeMap<(Minute, String), FoldedMinute> = BTreeMap::new();
+        let mut touched = BTreeSet::new();
         for (key, rollup) in fresh {
-            let place = (key.minute, key.prober);
-            let folded = match written.entry(place) {
-                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::btree_map::Entry::Vacant(entry) => {
-                    let already = stored.remove(entry.key()).unwrap_or_default();
-                    entry.insert(already)
-                }
-            };
-            folded.entry(key.kind).or_default().merge(&rollup);
+            let place = (key.minute.0.div_euclid(60), ids.prober(&key.prober)?);
+            let offset = key.minute.0.rem_euclid(60) as u32;
+            hours
+                .entry(place)
+                .or_default()
+                .entry(offset)
+                .or_default()
+                .entry(key.kind)
+                .or_default()
+                .merge(&rollup);
+            touched.insert(place);
         }
-        let all: Vec<((Minute, String), FoldedMinute)> = written.into_iter().collect();
-        for chunk in all.chunks(ROLLUP_BATCH) {
-            Self::write_folded(tx, ids, target, chunk).await?;
+        let written: Vec<((i64, i64), FoldedHour)> = hours
+            .into_iter()
+            .filter(|(place, _)| touched.contains(place))
+            .collect();
+        for chunk in written.chunks(ROLLUP_BATCH) {
+            Self::write_folded(tx, ids.target(target)?, chunk).await?;
         }
         Ok(())
     }
@@ -288,24 +293,52 @@ sql_impl! {
             .map(DB::rows_affected)?;
             from = to;
         }
-        Self::forget_folded(&self.pool, target, before).await?;
+        self.forget_folded(target, before).await?;
         Ok(pruned)
     }
 
-    pub(super) async fn forget_folded<'e, E: Executor<'e, Database = DB>>(
-        executor: E,
-        target: &str,
-        before: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    /// Deletes the folded successes of `target` of minutes before
+    /// `before`: whole hours, and the minutes before it of the hour it
+    /// falls in.
+    pub(super) async fn forget_folded(&self, target: &str, before: DateTime<Utc>) -> StoreResult<()> {
+        let cutoff = Minute::at_or_after(&before).0;
+        let (hour, offset) = (cutoff.div_euclid(60), cutoff.rem_euclid(60) as u32);
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        Self::lock_target(&mut tx, target).await?;
         sqlx::query(concat!(
-            "UPDATE minute_buckets SET folded = NULL WHERE target_id = ",
+            "DELETE FROM folded_hours WHERE target_id = ",
             target_id!("$1"),
-            " AND minute < $2 AND folded IS NOT NULL"
+            " AND hour < $2"
         ))
         .bind(target)
-        .bind(Minute::at_or_after(&before).0)
-        .execute(executor)
+        .bind(hour)
+        .execute(tx.on())
         .await?;
+        if offset > 0 {
+            let mut kept = Vec::new();
+            for (hour, prober_id, mut folded) in Self::read_folded_hours(tx.on(), target, hour, hour + 1).await? {
+                folded.retain(|minute, _| *minute >= offset);
+                kept.push(((hour, prober_id), folded));
+            }
+            let (empty, kept): (Vec<_>, Vec<_>) = kept.into_iter().partition(|(_, folded)| folded.is_empty());
+            for ((hour, prober_id), _) in empty {
+                sqlx::query(concat!(
+                    "DELETE FROM folded_hours WHERE target_id = ",
+                    target_id!("$1"),
+                    " AND hour = $2 AND prober_id = $3"
+                ))
+                .bind(target)
+                .bind(hour)
+                .bind(prober_id)
+                .execute(tx.on())
+                .await?;
+            }
+            if !kept.is_empty() {
+                let ids = Self::name_ids(tx.on()).await?;
+                Self::write_folded(&mut tx, ids.target(target)?, &kept).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -317,45 +350,34 @@ sql_impl! {
         Ok(())
     }
 
-    /// Sets the folded successes of buckets of `target`. Every folded
-    /// attempt was counted in its bucket when it was stored, so the row is
-    /// there.
+    /// Writes whole folded hours of the target with id `target_id`, by
+    /// hour and prober's id.
     pub(super) async fn write_folded(
         tx: &mut Tx<'_, DB>,
-        ids: &NameIds,
-        target: &str,
-        minutes: &[((Minute, String), FoldedMinute)],
+        target_id: i64,
+        hours: &[((i64, i64), FoldedHour)],
     ) -> StoreResult<()> {
-        let rows = minutes
-            .iter()
-            .map(|((minute, prober), folded)| Ok((*minute, ids.prober(prober)?, encode_folded(folded))))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Self::folded_update_query(target, &rows)
+        let mut upsert = QueryBuilder::<DB>::new(
+            "INSERT INTO folded_hours (target_id, hour, prober_id, minutes, rollups) ",
+        );
+        upsert.push_values(hours, |mut row, ((hour, prober_id), folded)| {
+            let (minutes, rollups) = encode_folded_hour(folded);
+            row.push_bind(target_id)
+                .push_bind(*hour)
+                .push_bind(*prober_id)
+                .push_bind(minutes)
+                .push_bind(rollups);
+        });
+        upsert.push(
+            " ON CONFLICT (target_id, hour, prober_id) DO UPDATE SET \
+             minutes = excluded.minutes, rollups = excluded.rollups",
+        );
+        upsert
             .build()
-            .persistent(keep_prepared(minutes.len()))
+            .persistent(keep_prepared(hours.len()))
             .execute(tx.on())
             .await?;
         Ok(())
-    }
-
-    /// The statement of [`Self::write_folded`]: each minute's prober by
-    /// its id, bound. A name looked up inside the list, or a join, gave
-    /// SQLite's planner the choice to walk every bucket of the target once
-    /// per listed minute (a second a slice, seen in bench/storage.sh).
-    pub(in crate::store) fn folded_update_query(target: &str, rows: &[(Minute, i64, Vec<u8>)]) -> QueryBuilder<DB> {
-        let mut update = QueryBuilder::<DB>::new("WITH v (minute, prober_id, folded) AS (");
-        update.push_values(rows, |mut row, (minute, prober_id, folded)| {
-            row.push_bind(minute.0)
-                .push_bind(*prober_id)
-                .push_bind(folded.clone());
-        });
-        update.push(
-            ") UPDATE minute_buckets SET folded = v.folded FROM v \
-             WHERE minute_buckets.target_id = (SELECT id FROM target_names WHERE name = ",
-        );
-        update.push_bind(target.to_owned());
-        update.push(") AND minute_buckets.minute = v.minute AND minute_buckets.prober_id = v.prober_id");
-        update
     }
 
     /// The targets with stored minutes: every stored attempt, raw or

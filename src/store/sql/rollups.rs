@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::{Executor, Row};
 
 use crate::attempt::Attempt;
-use crate::attempt::rollup::{Rollup, RollupKey, decode_folded, is_foldable};
+use crate::attempt::rollup::{FoldedHour, Rollup, RollupKey, decode_folded_hour, is_foldable};
 use crate::minute::{Minute, MinuteRange};
 use crate::store::connection::Tx;
 
@@ -15,6 +15,34 @@ use crate::store::StoreResult;
 use super::NameIds;
 
 sql_impl! {
+    /// The folded hours of `target` from `first_hour` up to (not
+    /// including) `end_hour`: by hour and prober's id.
+    pub(super) async fn read_folded_hours<'e, E: Executor<'e, Database = DB>>(
+        executor: E,
+        target: &str,
+        first_hour: i64,
+        end_hour: i64,
+    ) -> StoreResult<Vec<(i64, i64, FoldedHour)>> {
+        let rows = sqlx::query(concat!(
+            "SELECT hour, CAST(prober_id AS BIGINT), minutes, rollups FROM folded_hours WHERE target_id = ",
+            target_id!("$1"),
+            " AND hour >= $2 AND hour < $3 ORDER BY hour"
+        ))
+        .bind(target)
+        .bind(first_hour)
+        .bind(end_hour)
+        .fetch_all(executor)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let minutes: i64 = r.try_get(2)?;
+                let bytes: &[u8] = r.try_get(3)?;
+                let hour = decode_folded_hour(minutes, bytes).map_err(anyhow::Error::msg)?;
+                Ok((r.try_get(0)?, r.try_get(1)?, hour))
+            })
+            .collect()
+    }
+
     /// The stored rollups of `target` within `range`, by minute, prober
     /// (by name) and kind.
     pub(super) async fn read_rollups<'e, E: Executor<'e, Database = DB>>(
@@ -23,31 +51,26 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
-        let rows = sqlx::query(concat!(
-            "SELECT minute, CAST(prober_id AS BIGINT), folded FROM minute_buckets WHERE target_id = ",
-            target_id!("$1"),
-            " AND minute >= $2 AND minute < $3 AND folded IS NOT NULL ORDER BY minute"
-        ))
-        .bind(target)
-        .bind(range.start.0)
-        .bind(range.end.0)
-        .fetch_all(executor)
-        .await?;
-        let mut rollups = Vec::with_capacity(rows.len() * 3);
-        for r in &rows {
-            let minute = Minute(r.try_get(0)?);
-            let prober = ids.prober_name(r.try_get(1)?)?;
-            let bytes: &[u8] = r.try_get(2)?;
-            for (kind, rollup) in decode_folded(bytes).map_err(anyhow::Error::msg)? {
-                let key = RollupKey {
-                    minute,
-                    prober: prober.to_owned(),
-                    kind,
-                };
-                rollups.push((key, rollup));
+        let (first_hour, end_hour) = hours_of(range);
+        let mut rollups = Vec::new();
+        for (hour, prober_id, folded) in Self::read_folded_hours(executor, target, first_hour, end_hour).await? {
+            let prober = ids.prober_name(prober_id)?;
+            for (offset, kinds) in folded {
+                let minute = Minute(hour * 60 + i64::from(offset));
+                if !range.contains(minute) {
+                    continue;
+                }
+                for (kind, rollup) in kinds {
+                    let key = RollupKey {
+                        minute,
+                        prober: prober.to_owned(),
+                        kind,
+                    };
+                    rollups.push((key, rollup));
+                }
             }
         }
-        // Stable: a bucket's kinds stay in their stored order.
+        // Stable: a minute's kinds stay in their stored order.
         rollups.sort_by(|(a, _), (b, _)| (a.minute, &a.prober).cmp(&(b.minute, &b.prober)));
         Ok(rollups)
     }
@@ -80,18 +103,21 @@ sql_impl! {
         let mut folded = HashSet::new();
         for (target, (first, last)) in spans {
             let rows = sqlx::query(concat!(
-                "SELECT minute, CAST(prober_id AS BIGINT) FROM minute_buckets WHERE target_id = ",
+                "SELECT hour, CAST(prober_id AS BIGINT), minutes FROM folded_hours WHERE target_id = ",
                 target_id!("$1"),
-                " AND minute >= $2 AND minute <= $3 AND folded IS NOT NULL"
+                " AND hour >= $2 AND hour <= $3"
             ))
             .bind(target)
-            .bind(first)
-            .bind(last)
+            .bind(first.div_euclid(60))
+            .bind(last.div_euclid(60))
             .fetch_all(tx.on())
             .await?;
             for r in rows {
+                let (hour, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(2)?);
                 let prober = ids.prober_name(r.try_get(1)?)?;
-                folded.insert((target.to_owned(), r.try_get(0)?, prober.to_owned()));
+                for offset in (0..60).filter(|m| minutes >> m & 1 == 1) {
+                    folded.insert((target.to_owned(), hour * 60 + offset, prober.to_owned()));
+                }
             }
         }
         Ok(folded)
@@ -143,13 +169,31 @@ sql_impl! {
         tx: &mut Tx<'_, DB>,
         target: &str,
     ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(concat!(
-            "SELECT MIN(minute) FROM minute_buckets WHERE target_id = ",
+        let rows = sqlx::query(concat!(
+            "SELECT hour, minutes FROM folded_hours WHERE target_id = ",
             target_id!("$1"),
-            " AND folded IS NOT NULL"
+            " AND hour = (SELECT MIN(hour) FROM folded_hours WHERE target_id = ",
+            target_id!("$1"),
+            ")"
         ))
         .bind(target)
-        .fetch_one(tx.on())
-        .await?)
+        .fetch_all(tx.on())
+        .await?;
+        let mut oldest = None;
+        for r in &rows {
+            let (hour, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let first = hour * 60 + i64::from(minutes.trailing_zeros());
+            oldest = Some(oldest.map_or(first, |o: i64| o.min(first)));
+        }
+        Ok(oldest)
     }
+}
+
+/// The UTC hours (since the epoch) that hold `range`'s minutes: the first,
+/// and the one after the last.
+pub(super) fn hours_of(range: MinuteRange) -> (i64, i64) {
+    (
+        range.start.0.div_euclid(60),
+        range.end.0.div_euclid(60) + i64::from(range.end.0.rem_euclid(60) != 0),
+    )
 }
