@@ -275,22 +275,39 @@ impl Rollup {
 /// A prober's folded minute: its rollups by kind.
 pub type FoldedMinute = BTreeMap<Kind, Rollup>;
 
-/// A prober's folded minutes of one UTC hour, by minute of the hour (0 to
-/// 59): what one row of `folded_hours` holds.
-pub type FoldedHour = BTreeMap<u32, FoldedMinute>;
+/// Minutes per row of `folded_spans`: a prober's folded minutes are
+/// stored [`FOLD_SPAN_MINUTES`] to a row. At the default cadence a folded
+/// minute takes about 50 bytes, so a row takes about 550: seven fill a
+/// page of SQLite's, thirteen one of PostgreSQL's, each stored whole
+/// (a row of an hour, about 3.3 KB, spilled into a page of its own on
+/// SQLite and into PostgreSQL's TOAST table). docs/database.md "What it
+/// costs".
+pub const FOLD_SPAN_MINUTES: i64 = 10;
 
-/// The stored form of a [`FoldedHour`]: `minutes`, whose bit `m` says
-/// minute `m` of the hour has rollups, and `rollups`, for each such minute
-/// in ascending order its [`encode_folded`] form after that form's length
-/// (two bytes, big-endian). One row an hour instead of a column in each
-/// minute's bucket: folding adds rows instead of rewriting buckets, which
-/// on PostgreSQL left a dead version of every bucket (docs/database.md
-/// "What it costs").
-pub fn encode_folded_hour(hour: &FoldedHour) -> (i64, Vec<u8>) {
+/// A prober's folded minutes of one span of [`FOLD_SPAN_MINUTES`], by
+/// minute within the span (from 0): what one row of `folded_spans` holds.
+pub type FoldedSpan = BTreeMap<u32, FoldedMinute>;
+
+/// The first minute of the span that holds `minute`.
+pub fn span_start(minute: Minute) -> Minute {
+    Minute(minute.0 - minute.0.rem_euclid(FOLD_SPAN_MINUTES))
+}
+
+/// The stored form of a [`FoldedSpan`]: `minutes`, whose bit `m` says
+/// minute `m` of the span has rollups, and `rollups`, for each such
+/// minute in ascending order its [`encode_folded`] form after that
+/// form's length (two bytes, big-endian). A row of its own instead of a
+/// column in each minute's bucket: folding adds rows instead of
+/// rewriting buckets, which on PostgreSQL left a dead version of every
+/// bucket behind.
+pub fn encode_folded_span(span: &FoldedSpan) -> (i64, Vec<u8>) {
     let mut minutes = 0i64;
     let mut rollups = Vec::new();
-    for (&minute, folded) in hour {
-        assert!(minute < 60, "minute {minute} of an hour");
+    for (&minute, folded) in span {
+        assert!(
+            i64::from(minute) < FOLD_SPAN_MINUTES,
+            "minute {minute} of a span"
+        );
         minutes |= 1 << minute;
         let bytes = encode_folded(folded);
         let len = u16::try_from(bytes.len()).expect("a folded minute is far below 64 KiB");
@@ -300,25 +317,25 @@ pub fn encode_folded_hour(hour: &FoldedHour) -> (i64, Vec<u8>) {
     (minutes, rollups)
 }
 
-/// Reads back what [`encode_folded_hour`] wrote.
-pub fn decode_folded_hour(minutes: i64, mut rollups: &[u8]) -> Result<FoldedHour, String> {
-    let mut hour = FoldedHour::new();
-    for minute in (0..60u32).filter(|m| minutes >> m & 1 == 1) {
+/// Reads back what [`encode_folded_span`] wrote.
+pub fn decode_folded_span(minutes: i64, mut rollups: &[u8]) -> Result<FoldedSpan, String> {
+    let mut span = FoldedSpan::new();
+    for minute in (0..FOLD_SPAN_MINUTES as u32).filter(|m| minutes >> m & 1 == 1) {
         let (len, rest) = rollups
             .split_first_chunk::<2>()
-            .ok_or_else(|| format!("the folded hour ends before minute {minute}"))?;
+            .ok_or_else(|| format!("the folded span ends before minute {minute}"))?;
         let len = usize::from(u16::from_be_bytes(*len));
         if rest.len() < len {
-            return Err(format!("the folded hour ends inside minute {minute}"));
+            return Err(format!("the folded span ends inside minute {minute}"));
         }
         let (folded, rest) = rest.split_at(len);
-        hour.insert(minute, decode_folded(folded)?);
+        span.insert(minute, decode_folded(folded)?);
         rollups = rest;
     }
-    if minutes >> 60 != 0 || !rollups.is_empty() {
-        return Err("the folded hour holds more than its minutes".to_owned());
+    if minutes >> FOLD_SPAN_MINUTES != 0 || !rollups.is_empty() {
+        return Err("the folded span holds more than its minutes".to_owned());
     }
-    Ok(hour)
+    Ok(span)
 }
 
 /// The first byte of a folded minute in the bit-packed form. The byte form
@@ -326,7 +343,7 @@ pub fn decode_folded_hour(minutes: i64, mut rollups: &[u8]) -> Result<FoldedHour
 /// and is still read.
 const PACKED: u8 = 0xB1;
 
-/// The stored form of a prober's folded minute (within [`encode_folded_hour`]'s):
+/// The stored form of a prober's folded minute (within [`encode_folded_span`]'s):
 /// the byte [`PACKED`], then a bit stream (most significant bit first,
 /// zero-padded to a byte). For each kind in [`Kind::ALL`] order, one bit
 /// says whether it is there; if it is: its success count, its latency
@@ -811,25 +828,26 @@ mod tests {
         }
 
         #[test]
-        fn folded_hours_survive_their_encoding(
+        fn folded_spans_survive_their_encoding(
             minutes in proptest::collection::btree_map(
-                0_u32..60,
+                0_u32..FOLD_SPAN_MINUTES as u32,
                 proptest::collection::btree_map(0_usize..3, rollup_strategy(), 1..=3),
-                0..=6,
+                0..=4,
             )
         ) {
-            let hour: FoldedHour = minutes
+            let span: FoldedSpan = minutes
                 .into_iter()
                 .map(|(m, kinds)| (m, kinds.into_iter().map(|(k, r)| (Kind::ALL[k], r)).collect()))
                 .collect();
-            let (mask, bytes) = encode_folded_hour(&hour);
-            prop_assert_eq!(mask.count_ones() as usize, hour.len());
-            prop_assert_eq!(decode_folded_hour(mask, &bytes).unwrap(), hour);
-            // A row cut short, or with a minute it does not hold, is an error.
+            let (mask, bytes) = encode_folded_span(&span);
+            prop_assert_eq!(mask.count_ones() as usize, span.len());
+            prop_assert_eq!(decode_folded_span(mask, &bytes).unwrap(), span);
+            // A row cut short, or with more than its minutes, is an error.
             if !bytes.is_empty() {
-                prop_assert!(decode_folded_hour(mask, &bytes[..bytes.len() - 1]).is_err());
-                prop_assert!(decode_folded_hour(mask, &[bytes.as_slice(), &[0]].concat()).is_err());
+                prop_assert!(decode_folded_span(mask, &bytes[..bytes.len() - 1]).is_err());
+                prop_assert!(decode_folded_span(mask, &[bytes.as_slice(), &[0]].concat()).is_err());
             }
+            prop_assert!(decode_folded_span(mask | 1 << FOLD_SPAN_MINUTES, &bytes).is_err());
         }
     }
 

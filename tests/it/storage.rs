@@ -16,11 +16,12 @@ crate::on_both_backends!(
     flavor = "current_thread";
     figures_and_evidence_are_identical_across_compact,
     late_imports_and_exclusions_re_decide_folded_minutes,
+    the_daemons_success_in_a_folded_minute_is_taken_as_stored,
     slow_counts_survive_folding_and_a_changed_rule_recounts_them,
     storage_reports_each_table_and_the_growth,
     a_long_name_is_stored_once_not_with_every_row,
     an_earlier_database_reads_the_same_after_the_word_codes,
-    folded_minutes_of_an_earlier_database_read_the_same_from_their_hours,
+    folded_minutes_of_an_earlier_database_read_the_same_from_their_spans,
     successes_weeks_apart_are_all_folded_in_one_round,
 );
 
@@ -333,6 +334,46 @@ async fn late_imports_and_exclusions_re_decide_folded_minutes(db: TestDb) {
     // 2 × 4 failure minutes, less 10:21 rescued by p3, less 2 excluded.
     assert_eq!(month[0]["failure_minutes"], 5, "{month}");
     assert_eq!(month[0]["excluded_minutes"], 2);
+}
+
+/// The daemon's write (on PostgreSQL its one statement) takes a success in
+/// a prober's folded minute as stored, as an import does, and stores one
+/// in a minute that prober never had: its rollups are found in the spans
+/// folding wrote.
+async fn the_daemons_success_in_a_folded_minute_is_taken_as_stored(db: TestDb) {
+    use improbe::attempt::{Attempt, Kind, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), CONFIG, &attempts());
+    compact(&db, dir.path());
+    let store = db.store().await;
+    let success = |prober: &str, t: &str| Attempt {
+        target: "tim".into(),
+        prober: prober.into(),
+        kind: Kind::Login,
+        started_at: at(t),
+        latency_ms: Some(75),
+        outcome: Outcome::Ok,
+        http_status: Some(200),
+        error_code: None,
+        error: None,
+        reason: None,
+        delivery: None,
+    };
+    // p1's successes of 10:19, the last minute of its span, are folded: one
+    // more at :05 is taken as counted. In 10:20, the first minute of the
+    // next span, p1 only failed: nothing of it is folded, and a success
+    // there is stored, as is one of a prober never seen.
+    for (prober, t, inserted) in [
+        ("p1", "2026-03-03T10:19:05Z", 0),
+        ("p1", "2026-03-03T10:20:05Z", 1),
+        ("p9", "2026-03-03T10:19:05Z", 1),
+    ] {
+        let done = store
+            .store_attempts(&[success(prober, t)], None)
+            .await
+            .unwrap();
+        assert_eq!(done.inserted, inserted, "{prober} {t} on {}", db.backend);
+    }
 }
 
 async fn slow_counts_survive_folding_and_a_changed_rule_recounts_them(db: TestDb) {
@@ -688,9 +729,10 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
 }
 
 /// Successes folded into their minute buckets (migrations 0008 to 0011)
-/// move into one row per hour and prober (0012) and read back the same:
-/// two minutes of one hour, one of the next, and a bucket never folded.
-async fn folded_minutes_of_an_earlier_database_read_the_same_from_their_hours(db: TestDb) {
+/// move into one row per ten minutes and prober (0012) and read back the
+/// same: two minutes of one span, one of the next, and a bucket never
+/// folded.
+async fn folded_minutes_of_an_earlier_database_read_the_same_from_their_spans(db: TestDb) {
     use improbe::attempt::Kind;
     use improbe::attempt::rollup::{FoldedMinute, Rollup, encode_folded};
     use improbe::minute::{Minute, MinuteRange};

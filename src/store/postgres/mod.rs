@@ -38,6 +38,9 @@ const READ_CONNECTIONS: u32 = 2;
 /// The store on PostgreSQL ([`SqlStore`] over [`Dialect`]).
 pub type PostgresStore = SqlStore<Postgres>;
 
+// The one-statement write and migration 0012 spell the span out.
+const _: () = assert!(crate::attempt::rollup::FOLD_SPAN_MINUTES == 10);
+
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const BEGIN_WRITE: &'static str = concat!("BEGIN; ", idle_in_transaction_limit!());
@@ -72,7 +75,8 @@ impl Dialect for Postgres {
     /// $4; NULL for none). Only the rows `INSERT ... RETURNING` reports as
     /// new are counted, so a replayed attempt is neither stored nor counted
     /// twice, and a success whose prober's minute is folded already
-    /// (`folded_hours`) is taken as stored, as the SQLite path
+    /// (`folded_spans`, `FOLD_SPAN_MINUTES` a row, written out below as
+    /// migration 0012 does) is taken as stored, as the SQLite path
     /// does (`SqlStore::already_folded`). Each attempt carries its minute as Rust computed it
     /// (`Attempt::minute`); the counting by outcome, and of slow `ok`
     /// against `latency_rules`, is the same as `changes::bucket_counts`,
@@ -87,9 +91,9 @@ impl Dialect for Postgres {
          new AS (INSERT INTO attempts (target_id, prober_id, kind, started_at_ms, latency_ms, outcome, http_status, error_code, \
          error, reason, delivery, delivered_ms) SELECT target_id, prober_id, kind, started_at_ms, latency_ms, outcome, http_status, \
          error_code, error, reason, delivery, delivered_ms FROM input \
-         WHERE NOT (outcome = 0 AND delivery IS DISTINCT FROM 1 AND EXISTS (SELECT 1 FROM folded_hours AS f \
-         WHERE f.target_id = input.target_id AND f.hour = input.minute / 60 AND f.prober_id = input.prober_id \
-         AND (f.minutes >> CAST(input.minute % 60 AS INTEGER)) & 1 = 1)) \
+         WHERE NOT (outcome = 0 AND delivery IS DISTINCT FROM 1 AND EXISTS (SELECT 1 FROM folded_spans AS f \
+         WHERE f.target_id = input.target_id AND f.first_minute = input.minute - input.minute % 10 \
+         AND f.prober_id = input.prober_id AND (f.minutes >> CAST(input.minute % 10 AS INTEGER)) & 1 = 1)) \
          ON CONFLICT (target_id, started_at_ms, prober_id, kind) DO NOTHING \
          RETURNING target_id, prober_id, kind, started_at_ms, outcome, latency_ms), \
          counted AS (SELECT keyed.target, new.target_id, keyed.minute, new.prober_id, \

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::{ColumnIndex, Decode, QueryBuilder, Row, Type};
 
 use super::NameIds;
-use super::rollups::hours_of;
+use super::rollups::spans_of;
 use crate::attempt::rollup::{
-    FoldedHour, Folder, Rollup, RollupKey, StoredSuccess, encode_folded_hour,
+    FoldedSpan, Folder, Rollup, RollupKey, StoredSuccess, encode_folded_span, span_start,
 };
 use crate::attempt::{Delivery, Kind};
 use crate::minute::{Minute, MinuteRange};
@@ -211,7 +211,7 @@ sql_impl! {
     }
 
     /// Adds freshly folded successes of `target` within `slice` to what
-    /// their hours hold folded already, and writes each hour they touch
+    /// their spans hold folded already, and writes each span they touch
     /// whole.
     pub(super) async fn add_folded(
         tx: &mut Tx<'_, DB>,
@@ -220,26 +220,26 @@ sql_impl! {
         slice: MinuteRange,
         fresh: BTreeMap<RollupKey, Rollup>,
     ) -> StoreResult<()> {
-        let (first_hour, end_hour) = hours_of(slice);
-        let mut hours: BTreeMap<(i64, i64), FoldedHour> = BTreeMap::new();
-        for (hour, prober_id, folded) in Self::read_folded_hours(tx.on(), target, first_hour, end_hour).await? {
-            hours.insert((hour, prober_id), folded);
+        let spans = spans_of(slice);
+        let mut stored: BTreeMap<(Minute, i64), FoldedSpan> = BTreeMap::new();
+        for (first, prober_id, folded) in Self::read_folded_spans(tx.on(), target, spans.start, spans.end).await? {
+            stored.insert((first, prober_id), folded);
         }
         let mut touched = BTreeSet::new();
         for (key, rollup) in fresh {
-            let place = (key.minute.0.div_euclid(60), ids.prober(&key.prober)?);
-            let offset = key.minute.0.rem_euclid(60) as u32;
-            hours
+            let first = span_start(key.minute);
+            let place = (first, ids.prober(&key.prober)?);
+            stored
                 .entry(place)
                 .or_default()
-                .entry(offset)
+                .entry((key.minute.0 - first.0) as u32)
                 .or_default()
                 .entry(key.kind)
                 .or_default()
                 .merge(&rollup);
             touched.insert(place);
         }
-        let written: Vec<((i64, i64), FoldedHour)> = hours
+        let written: Vec<((Minute, i64), FoldedSpan)> = stored
             .into_iter()
             .filter(|(place, _)| touched.contains(place))
             .collect();
@@ -298,40 +298,43 @@ sql_impl! {
     }
 
     /// Deletes the folded successes of `target` of minutes before
-    /// `before`: whole hours, and the minutes before it of the hour it
+    /// `before`: whole spans, and the minutes before it of the span it
     /// falls in.
     pub(super) async fn forget_folded(&self, target: &str, before: DateTime<Utc>) -> StoreResult<()> {
-        let cutoff = Minute::at_or_after(&before).0;
-        let (hour, offset) = (cutoff.div_euclid(60), cutoff.rem_euclid(60) as u32);
+        let cutoff = Minute::at_or_after(&before);
+        let first = span_start(cutoff);
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         Self::lock_target(&mut tx, target).await?;
         sqlx::query(concat!(
-            "DELETE FROM folded_hours WHERE target_id = ",
+            "DELETE FROM folded_spans WHERE target_id = ",
             target_id!("$1"),
-            " AND hour < $2"
+            " AND first_minute < $2"
         ))
         .bind(target)
-        .bind(hour)
+        .bind(first.0)
         .execute(tx.on())
         .await?;
-        if offset > 0 {
+        if first < cutoff {
+            let offset = (cutoff.0 - first.0) as u32;
             let mut kept = Vec::new();
-            for (hour, prober_id, mut folded) in Self::read_folded_hours(tx.on(), target, hour, hour + 1).await? {
+            for (first, prober_id, mut folded) in
+                Self::read_folded_spans(tx.on(), target, first, Minute(first.0 + 1)).await?
+            {
                 folded.retain(|minute, _| *minute >= offset);
-                kept.push(((hour, prober_id), folded));
-            }
-            let (empty, kept): (Vec<_>, Vec<_>) = kept.into_iter().partition(|(_, folded)| folded.is_empty());
-            for ((hour, prober_id), _) in empty {
-                sqlx::query(concat!(
-                    "DELETE FROM folded_hours WHERE target_id = ",
-                    target_id!("$1"),
-                    " AND hour = $2 AND prober_id = $3"
-                ))
-                .bind(target)
-                .bind(hour)
-                .bind(prober_id)
-                .execute(tx.on())
-                .await?;
+                if folded.is_empty() {
+                    sqlx::query(concat!(
+                        "DELETE FROM folded_spans WHERE target_id = ",
+                        target_id!("$1"),
+                        " AND first_minute = $2 AND prober_id = $3"
+                    ))
+                    .bind(target)
+                    .bind(first.0)
+                    .bind(prober_id)
+                    .execute(tx.on())
+                    .await?;
+                } else {
+                    kept.push(((first, prober_id), folded));
+                }
             }
             if !kept.is_empty() {
                 let ids = Self::name_ids(tx.on()).await?;
@@ -350,31 +353,31 @@ sql_impl! {
         Ok(())
     }
 
-    /// Writes whole folded hours of the target with id `target_id`, by
-    /// hour and prober's id.
+    /// Writes whole folded spans of the target with id `target_id`, by
+    /// first minute and prober's id.
     pub(super) async fn write_folded(
         tx: &mut Tx<'_, DB>,
         target_id: i64,
-        hours: &[((i64, i64), FoldedHour)],
+        spans: &[((Minute, i64), FoldedSpan)],
     ) -> StoreResult<()> {
         let mut upsert = QueryBuilder::<DB>::new(
-            "INSERT INTO folded_hours (target_id, hour, prober_id, minutes, rollups) ",
+            "INSERT INTO folded_spans (target_id, first_minute, prober_id, minutes, rollups) ",
         );
-        upsert.push_values(hours, |mut row, ((hour, prober_id), folded)| {
-            let (minutes, rollups) = encode_folded_hour(folded);
+        upsert.push_values(spans, |mut row, ((first, prober_id), folded)| {
+            let (minutes, rollups) = encode_folded_span(folded);
             row.push_bind(target_id)
-                .push_bind(*hour)
+                .push_bind(first.0)
                 .push_bind(*prober_id)
                 .push_bind(minutes)
                 .push_bind(rollups);
         });
         upsert.push(
-            " ON CONFLICT (target_id, hour, prober_id) DO UPDATE SET \
+            " ON CONFLICT (target_id, first_minute, prober_id) DO UPDATE SET \
              minutes = excluded.minutes, rollups = excluded.rollups",
         );
         upsert
             .build()
-            .persistent(keep_prepared(hours.len()))
+            .persistent(keep_prepared(spans.len()))
             .execute(tx.on())
             .await?;
         Ok(())

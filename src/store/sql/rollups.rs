@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::{Executor, Row};
 
 use crate::attempt::Attempt;
-use crate::attempt::rollup::{FoldedHour, Rollup, RollupKey, decode_folded_hour, is_foldable};
+use crate::attempt::rollup::{
+    FOLD_SPAN_MINUTES, FoldedSpan, Rollup, RollupKey, decode_folded_span, is_foldable, span_start,
+};
 use crate::minute::{Minute, MinuteRange};
 use crate::store::connection::Tx;
 
@@ -15,30 +17,30 @@ use crate::store::StoreResult;
 use super::NameIds;
 
 sql_impl! {
-    /// The folded hours of `target` from `first_hour` up to (not
-    /// including) `end_hour`: by hour and prober's id.
-    pub(super) async fn read_folded_hours<'e, E: Executor<'e, Database = DB>>(
+    /// The folded spans of `target` that start from `first` up to (not
+    /// including) `end`: by the span's first minute and prober's id.
+    pub(super) async fn read_folded_spans<'e, E: Executor<'e, Database = DB>>(
         executor: E,
         target: &str,
-        first_hour: i64,
-        end_hour: i64,
-    ) -> StoreResult<Vec<(i64, i64, FoldedHour)>> {
+        first: Minute,
+        end: Minute,
+    ) -> StoreResult<Vec<(Minute, i64, FoldedSpan)>> {
         let rows = sqlx::query(concat!(
-            "SELECT hour, CAST(prober_id AS BIGINT), minutes, rollups FROM folded_hours WHERE target_id = ",
+            "SELECT first_minute, CAST(prober_id AS BIGINT), minutes, rollups FROM folded_spans WHERE target_id = ",
             target_id!("$1"),
-            " AND hour >= $2 AND hour < $3 ORDER BY hour"
+            " AND first_minute >= $2 AND first_minute < $3 ORDER BY first_minute"
         ))
         .bind(target)
-        .bind(first_hour)
-        .bind(end_hour)
+        .bind(first.0)
+        .bind(end.0)
         .fetch_all(executor)
         .await?;
         rows.iter()
             .map(|r| {
                 let minutes: i64 = r.try_get(2)?;
                 let bytes: &[u8] = r.try_get(3)?;
-                let hour = decode_folded_hour(minutes, bytes).map_err(anyhow::Error::msg)?;
-                Ok((r.try_get(0)?, r.try_get(1)?, hour))
+                let span = decode_folded_span(minutes, bytes).map_err(anyhow::Error::msg)?;
+                Ok((Minute(r.try_get(0)?), r.try_get(1)?, span))
             })
             .collect()
     }
@@ -51,12 +53,12 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<Vec<(RollupKey, Rollup)>> {
-        let (first_hour, end_hour) = hours_of(range);
+        let spans = spans_of(range);
         let mut rollups = Vec::new();
-        for (hour, prober_id, folded) in Self::read_folded_hours(executor, target, first_hour, end_hour).await? {
+        for (first, prober_id, folded) in Self::read_folded_spans(executor, target, spans.start, spans.end).await? {
             let prober = ids.prober_name(prober_id)?;
             for (offset, kinds) in folded {
-                let minute = Minute(hour * 60 + i64::from(offset));
+                let minute = Minute(first.0 + i64::from(offset));
                 if !range.contains(minute) {
                     continue;
                 }
@@ -103,20 +105,20 @@ sql_impl! {
         let mut folded = HashSet::new();
         for (target, (first, last)) in spans {
             let rows = sqlx::query(concat!(
-                "SELECT hour, CAST(prober_id AS BIGINT), minutes FROM folded_hours WHERE target_id = ",
+                "SELECT first_minute, CAST(prober_id AS BIGINT), minutes FROM folded_spans WHERE target_id = ",
                 target_id!("$1"),
-                " AND hour >= $2 AND hour <= $3"
+                " AND first_minute >= $2 AND first_minute <= $3"
             ))
             .bind(target)
-            .bind(first.div_euclid(60))
-            .bind(last.div_euclid(60))
+            .bind(span_start(Minute(first)).0)
+            .bind(last)
             .fetch_all(tx.on())
             .await?;
             for r in rows {
-                let (hour, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(2)?);
+                let (start, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(2)?);
                 let prober = ids.prober_name(r.try_get(1)?)?;
-                for offset in (0..60).filter(|m| minutes >> m & 1 == 1) {
-                    folded.insert((target.to_owned(), hour * 60 + offset, prober.to_owned()));
+                for offset in (0..FOLD_SPAN_MINUTES).filter(|m| minutes >> m & 1 == 1) {
+                    folded.insert((target.to_owned(), start + offset, prober.to_owned()));
                 }
             }
         }
@@ -170,9 +172,9 @@ sql_impl! {
         target: &str,
     ) -> StoreResult<Option<i64>> {
         let rows = sqlx::query(concat!(
-            "SELECT hour, minutes FROM folded_hours WHERE target_id = ",
+            "SELECT first_minute, minutes FROM folded_spans WHERE target_id = ",
             target_id!("$1"),
-            " AND hour = (SELECT MIN(hour) FROM folded_hours WHERE target_id = ",
+            " AND first_minute = (SELECT MIN(first_minute) FROM folded_spans WHERE target_id = ",
             target_id!("$1"),
             ")"
         ))
@@ -181,19 +183,20 @@ sql_impl! {
         .await?;
         let mut oldest = None;
         for r in &rows {
-            let (hour, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-            let first = hour * 60 + i64::from(minutes.trailing_zeros());
+            let (start, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let first = start + i64::from(minutes.trailing_zeros());
             oldest = Some(oldest.map_or(first, |o: i64| o.min(first)));
         }
         Ok(oldest)
     }
 }
 
-/// The UTC hours (since the epoch) that hold `range`'s minutes: the first,
-/// and the one after the last.
-pub(super) fn hours_of(range: MinuteRange) -> (i64, i64) {
-    (
-        range.start.0.div_euclid(60),
-        range.end.0.div_euclid(60) + i64::from(range.end.0.rem_euclid(60) != 0),
+/// The first minutes of the spans that hold `range`'s minutes: from the
+/// first span's up to (not including) the one after the last.
+pub(super) fn spans_of(range: MinuteRange) -> MinuteRange {
+    let end = span_start(Minute(range.end.0 - 1)).0 + FOLD_SPAN_MINUTES;
+    MinuteRange::new(
+        span_start(range.start),
+        Minute(end.max(span_start(range.start).0)),
     )
 }

@@ -29,7 +29,7 @@ sql_impl! {
             ("minute_buckets", Some("minute"), minute),
             ("verdicts", Some("minute"), minute),
             ("verdict_hours", Some("hour"), minute.div_euclid(60)),
-            ("folded_hours", Some("hour"), minute.div_euclid(60)),
+            ("folded_spans", Some("first_minute"), minute),
             ("prober_heartbeats", Some("minute"), minute),
             ("notifications", Some("created_at_ms"), ms),
             ("pending_minutes", None, 0),

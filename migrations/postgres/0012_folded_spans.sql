@@ -1,24 +1,25 @@
 -- Folded successes move out of the minute buckets into one row per
--- target, UTC hour and prober (src/attempt/rollup.rs `encode_folded_hour`):
--- `minutes` has bit m set for each minute m of the hour with rollups, and
+-- target, prober and ten minutes (src/attempt/rollup.rs `FOLD_SPAN_MINUTES`
+-- and `encode_folded_span`): `first_minute` is a multiple of ten,
+-- `minutes` has bit m set when minute `first_minute + m` has rollups, and
 -- `rollups` holds each such minute's folded form after its length (two
 -- bytes, big-endian), in ascending order. Folding then adds rows where it
 -- rewrote every bucket, which left a dead version of each behind.
-CREATE TABLE folded_hours (
+CREATE TABLE folded_spans (
     target_id INTEGER NOT NULL,
     prober_id INTEGER NOT NULL,
-    hour BIGINT NOT NULL,
+    first_minute BIGINT NOT NULL,
     minutes BIGINT NOT NULL,
     rollups BYTEA NOT NULL,
-    PRIMARY KEY (target_id, hour, prober_id)
+    PRIMARY KEY (target_id, first_minute, prober_id)
 );
 
-INSERT INTO folded_hours (target_id, prober_id, hour, minutes, rollups)
-SELECT target_id, prober_id, minute / 60, bit_or(CAST(1 AS BIGINT) << CAST(minute % 60 AS INTEGER)),
+INSERT INTO folded_spans (target_id, prober_id, first_minute, minutes, rollups)
+SELECT target_id, prober_id, minute - minute % 10, bit_or(CAST(1 AS BIGINT) << CAST(minute % 10 AS INTEGER)),
        string_agg(int2send(CAST(length(folded) AS SMALLINT)) || folded, ''::bytea ORDER BY minute)
 FROM minute_buckets
 WHERE folded IS NOT NULL
-GROUP BY target_id, minute / 60, prober_id
+GROUP BY target_id, minute - minute % 10, prober_id
 ORDER BY 1, 3, 2;
 
 DROP VIEW attempt_rollup_log;
@@ -49,7 +50,8 @@ SELECT t.name AS target,
        b.ok_attempts,
        b.minute * 60 AS minute_unix
 FROM minute_buckets AS b
-JOIN folded_hours AS f ON f.target_id = b.target_id AND f.hour = b.minute / 60 AND f.prober_id = b.prober_id
+JOIN folded_spans AS f
+  ON f.target_id = b.target_id AND f.first_minute = b.minute - b.minute % 10 AND f.prober_id = b.prober_id
 JOIN target_names AS t ON t.id = b.target_id
 JOIN prober_names AS p ON p.id = b.prober_id
-WHERE (f.minutes >> CAST(b.minute % 60 AS INTEGER)) & 1 = 1;
+WHERE (f.minutes >> CAST(b.minute % 10 AS INTEGER)) & 1 = 1;
