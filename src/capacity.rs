@@ -29,14 +29,14 @@ pub fn bytes_per_target_day(usage: &StorageUse, targets: usize) -> i64 {
 }
 
 /// SQLite bytes one attempt costs while its day is raw, the day's minute
-/// tables included (bench/storage.sh 30 10 at 63e01fd: 1,747,189 bytes for
+/// tables included (bench/storage.sh 30 10 at 61d47ce: 1,745,742 bytes for
 /// a target's 51,840 attempts a day).
 pub const RAW_BYTES_PER_ATTEMPT: u64 = 34;
 /// SQLite bytes one minute of one target costs once its successes are
-/// folded: its bucket with the rollups, its verdict, its share of the
-/// hourly roll-up (bench/storage.sh 30 10 at 63e01fd: 229 KB a folded day,
-/// less its evidence, is 131 KB).
-pub const FOLDED_BYTES_PER_MINUTE: u64 = 91;
+/// folded: its bucket, its rollups, its verdict, its share of the hourly
+/// roll-up (bench/storage.sh 30 10 at 61d47ce: 231 KB a folded day, less
+/// its evidence, is 132 KB).
+pub const FOLDED_BYTES_PER_MINUTE: u64 = 92;
 /// SQLite bytes one failed or inconclusive attempt costs, kept raw for the
 /// whole evidence period (63e01fd: 98 KB for 1,296 a day, `dbstat`).
 pub const EVIDENCE_BYTES_PER_ATTEMPT: u64 = 76;
