@@ -9,7 +9,8 @@ use sqlx::{ColumnIndex, Decode, QueryBuilder, Row, Type};
 use super::NameIds;
 use super::rollups::spans_of;
 use crate::attempt::rollup::{
-    FoldedSpan, Folder, Rollup, RollupKey, StoredSuccess, encode_folded_span, span_start,
+    FOLD_SPAN_MINUTES, FoldedSpan, Folder, Rollup, RollupKey, StoredSuccess, encode_folded_span,
+    span_start,
 };
 use crate::attempt::{Delivery, Kind};
 use crate::minute::{Minute, MinuteRange};
@@ -32,6 +33,19 @@ macro_rules! foldable {
     };
 }
 pub(super) use foldable;
+
+/// The foldable attempts of the target named `$1` that started in
+/// `[$2, $3)` milliseconds, as the tail of a statement on `attempts`.
+macro_rules! slice_successes {
+    () => {
+        concat!(
+            " FROM attempts WHERE target_id = ",
+            target_id!("$1"),
+            " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
+            foldable!()
+        )
+    };
+}
 
 /// Buckets per update: 3 columns each, well under both backends' limits.
 const ROLLUP_BATCH: usize = 500;
@@ -129,14 +143,7 @@ sql_impl! {
         Self::lock_target(&mut tx, target).await?;
         let (from_ms, to_ms) = (slice.start.0 * 60_000, slice.end.0 * 60_000);
         let ids = Self::name_ids(tx.on()).await?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            success_columns!(),
-            " FROM attempts WHERE target_id = ",
-            target_id!("$1"),
-            " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
-            foldable!()
-        ))
+        let rows = sqlx::query(concat!("SELECT ", success_columns!(), slice_successes!()))
         .bind(target)
         .bind(from_ms)
         .bind(to_ms)
@@ -150,12 +157,7 @@ sql_impl! {
         let rollups = fresh.len() as u64;
         if rollups > 0 {
             Self::add_folded(&mut tx, &ids, target, slice, fresh).await?;
-            sqlx::query(concat!(
-                "DELETE FROM attempts WHERE target_id = ",
-                target_id!("$1"),
-                " AND started_at_ms >= $2 AND started_at_ms < $3 AND ",
-                foldable!()
-            ))
+            sqlx::query(concat!("DELETE", slice_successes!()))
             .bind(target)
             .bind(from_ms)
             .bind(to_ms)
@@ -243,8 +245,9 @@ sql_impl! {
             .into_iter()
             .filter(|(place, _)| touched.contains(place))
             .collect();
+        let target_id = ids.target(target)?;
         for chunk in written.chunks(ROLLUP_BATCH) {
-            Self::write_folded(tx, ids.target(target)?, chunk).await?;
+            Self::write_folded(tx, target_id, chunk).await?;
         }
         Ok(())
     }
@@ -298,48 +301,38 @@ sql_impl! {
     }
 
     /// Deletes the folded successes of `target` of minutes before
-    /// `before`: whole spans, and the minutes before it of the span it
-    /// falls in.
+    /// `before`: every span holding such a minute goes, and the one
+    /// `before` falls inside is written back with its later minutes.
     pub(super) async fn forget_folded(&self, target: &str, before: DateTime<Utc>) -> StoreResult<()> {
         let cutoff = Minute::at_or_after(&before);
-        let first = span_start(cutoff);
+        let straddled = span_start(cutoff);
+        // The first span with no minute before the cutoff.
+        let kept_from = if straddled < cutoff {
+            Minute(straddled.0 + FOLD_SPAN_MINUTES)
+        } else {
+            cutoff
+        };
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         Self::lock_target(&mut tx, target).await?;
+        let mut kept = Vec::new();
+        for (first, prober_id, mut folded) in Self::read_folded_spans(tx.on(), target, straddled, kept_from).await? {
+            folded.retain(|minute, _| first.0 + i64::from(*minute) >= cutoff.0);
+            if !folded.is_empty() {
+                kept.push(((first, prober_id), folded));
+            }
+        }
         sqlx::query(concat!(
             "DELETE FROM folded_spans WHERE target_id = ",
             target_id!("$1"),
             " AND first_minute < $2"
         ))
         .bind(target)
-        .bind(first.0)
+        .bind(kept_from.0)
         .execute(tx.on())
         .await?;
-        if first < cutoff {
-            let offset = (cutoff.0 - first.0) as u32;
-            let mut kept = Vec::new();
-            for (first, prober_id, mut folded) in
-                Self::read_folded_spans(tx.on(), target, first, Minute(first.0 + 1)).await?
-            {
-                folded.retain(|minute, _| *minute >= offset);
-                if folded.is_empty() {
-                    sqlx::query(concat!(
-                        "DELETE FROM folded_spans WHERE target_id = ",
-                        target_id!("$1"),
-                        " AND first_minute = $2 AND prober_id = $3"
-                    ))
-                    .bind(target)
-                    .bind(first.0)
-                    .bind(prober_id)
-                    .execute(tx.on())
-                    .await?;
-                } else {
-                    kept.push(((first, prober_id), folded));
-                }
-            }
-            if !kept.is_empty() {
-                let ids = Self::name_ids(tx.on()).await?;
-                Self::write_folded(&mut tx, ids.target(target)?, &kept).await?;
-            }
+        if !kept.is_empty() {
+            let ids = Self::name_ids(tx.on()).await?;
+            Self::write_folded(&mut tx, ids.target(target)?, &kept).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -181,13 +181,14 @@ sql_impl! {
         .bind(target)
         .fetch_all(tx.on())
         .await?;
-        let mut oldest = None;
-        for r in &rows {
-            let (start, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-            let first = start + i64::from(minutes.trailing_zeros());
-            oldest = Some(oldest.map_or(first, |o: i64| o.min(first)));
-        }
-        Ok(oldest)
+        let firsts = rows
+            .iter()
+            .map(|r| {
+                let (start, minutes): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+                Ok(start + i64::from(minutes.trailing_zeros()))
+            })
+            .collect::<Result<Vec<i64>, sqlx::Error>>()?;
+        Ok(firsts.into_iter().min())
     }
 }
 
