@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::common::{ConfigBuilder, TestDb, wait};
 use improbe::attempt::Kind;
+use improbe::minute::{Minute, MinuteRange};
 use improbe::simulator::{Behaviour, Simulator};
 
 // A second thread: the daemons are child processes probing servers that
@@ -452,13 +453,30 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
         .unwrap();
     assert!(limited.success());
     let logins_before = sim.stats(Kind::Login).received;
+    // Out of descriptors until an attempt has met the limit (every login
+    // opens a new connection). A descriptor the daemon closes meanwhile (a
+    // connection ending) is taken back at once, so no login finds one free
+    // for long.
     let mut hoard = Vec::new();
-    while let Ok(file) = std::fs::File::open("/dev/null") {
-        hoard.push(file);
-    }
-    // Out of descriptors for three login intervals (every login opens a
-    // new connection).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait::until_true(
+        "an attempt that met the exhausted descriptors",
+        Duration::from_secs(30),
+        async || {
+            while let Ok(file) = std::fs::File::open("/dev/null") {
+                hoard.push(file);
+            }
+            let mut starved = false;
+            let everything = MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000));
+            // A read that itself finds no descriptor is only "not yet".
+            let _ = reader
+                .visit_attempts("sim", everything, &mut |a| {
+                    starved |= a.reason.map(|r| r.as_str()) == Some("prober")
+                })
+                .await;
+            starved
+        },
+    )
+    .await;
     let logins_starved = sim.stats(Kind::Login).received - logins_before;
     drop(hoard);
     daemon.stop().await;

@@ -23,6 +23,7 @@ crate::on_both_backends!(
     an_earlier_database_reads_the_same_after_the_word_codes,
     folded_minutes_of_an_earlier_database_read_the_same_from_their_spans,
     successes_weeks_apart_are_all_folded_in_one_round,
+    retention_trims_the_folded_span_its_cutoff_falls_inside,
 );
 
 const CONFIG: &str = r#"
@@ -373,6 +374,78 @@ async fn the_daemons_success_in_a_folded_minute_is_taken_as_stored(db: TestDb) {
             .await
             .unwrap();
         assert_eq!(done.inserted, inserted, "{prober} {t} on {}", db.backend);
+    }
+}
+
+/// Retention forgets folded successes minute by minute, though they are
+/// stored ten minutes to a row: a cutoff inside a span keeps that span's
+/// later minutes as they were, one at a span's first minute keeps the span.
+async fn retention_trims_the_folded_span_its_cutoff_falls_inside(db: TestDb) {
+    use improbe::minute::{Minute, MinuteRange};
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), CONFIG, &attempts());
+    compact(&db, dir.path());
+    let store = db.store().await;
+    let both_days = MinuteRange::new(
+        Minute::containing(&at("2026-03-03T00:00:00Z")),
+        Minute::containing(&at("2026-03-05T00:00:00Z")),
+    );
+    let folded = async || {
+        store
+            .visit_evidence("tim", both_days, &mut |_| {})
+            .await
+            .unwrap()
+    };
+    let all = folded().await;
+    let minute = |t: &str| Minute::containing(&at(t));
+    for (cutoff, first_kept, span) in [
+        // Inside the span of 10:10 to 10:19; 10:15 itself has begun.
+        (
+            "2026-03-03T10:15:30Z",
+            "2026-03-03T10:16:00Z",
+            "2026-03-03T10:10:00Z",
+        ),
+        (
+            "2026-03-03T10:40:00Z",
+            "2026-03-03T10:40:00Z",
+            "2026-03-03T10:40:00Z",
+        ),
+    ] {
+        let (first_kept, span) = (minute(first_kept), minute(span));
+        let in_span = |m: Minute| m.0 >= span.0 && m.0 < span.0 + 10;
+        assert!(
+            all.iter()
+                .any(|(k, _)| in_span(k.minute) && k.minute < first_kept)
+                || first_kept == span,
+            "nothing folded to forget before {first_kept:?} in its span"
+        );
+        assert!(
+            all.iter()
+                .any(|(k, _)| in_span(k.minute) && k.minute >= first_kept)
+        );
+        store.prune_attempts("tim", at(cutoff)).await.unwrap();
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|(k, _)| k.minute >= first_kept)
+            .cloned()
+            .collect();
+        let kept = folded().await;
+        let minutes = |rollups: &[(improbe::attempt::rollup::RollupKey, _)]| {
+            let mut minutes: Vec<i64> = rollups.iter().map(|(k, _)| k.minute.0).collect();
+            minutes.dedup();
+            minutes
+        };
+        assert_eq!(
+            minutes(&kept)[..2],
+            minutes(&expected)[..2],
+            "cutoff {cutoff} on {}",
+            db.backend
+        );
+        assert!(
+            kept == expected,
+            "cutoff {cutoff} on {}: a kept rollup changed",
+            db.backend
+        );
     }
 }
 
