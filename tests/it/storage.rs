@@ -665,8 +665,8 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
         "INSERT INTO minute_buckets (target, minute, prober, ok_attempts, fail_attempts, inconclusive_attempts) \
          VALUES ('tim', {minute}, 'p1', 2, 1, 1)"
     );
-    let bucket = "SELECT t.name, b.minute, p.name, b.ok_attempts, b.fail_attempts, b.inconclusive_attempts \
-                  FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
+    let bucket = "SELECT t.name, b.minute, p.name, CAST(b.ok_attempts AS BIGINT), \
+                  CAST(b.fail_attempts AS BIGINT), CAST(b.inconclusive_attempts AS BIGINT) FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
                   JOIN prober_names AS p ON p.id = b.prober_id";
     let day = ms.div_euclid(86_400_000);
     let log = "SELECT kind, outcome, delivery FROM attempt_log ORDER BY started_at";

@@ -280,7 +280,8 @@ sql_impl! {
 
     pub(super) async fn minute_counts_at(&self, minute: Minute) -> StoreResult<Vec<(String, OutcomeCounts)>> {
         let rows = sqlx::query(
-            "SELECT t.name, v.ok_attempts, v.fail_attempts, v.inconclusive_attempts, v.slow_ok_attempts \
+            "SELECT t.name, CAST(v.ok_attempts AS BIGINT), CAST(v.fail_attempts AS BIGINT), \
+             CAST(v.inconclusive_attempts AS BIGINT), CAST(v.slow_ok_attempts AS BIGINT) \
              FROM verdicts AS v JOIN target_names AS t ON t.id = v.target_id WHERE v.minute = $1 ORDER BY t.name",
         )
         .bind(minute.0)
@@ -346,7 +347,8 @@ sql_impl! {
         range: MinuteRange,
     ) -> StoreResult<Vec<MinuteVerdict>> {
         let rows = sqlx::query(concat!(
-            "SELECT minute, verdict, ok_attempts, fail_attempts, inconclusive_attempts, probers, slow_ok_attempts \
+            "SELECT minute, verdict, CAST(ok_attempts AS BIGINT), CAST(fail_attempts AS BIGINT), \
+             CAST(inconclusive_attempts AS BIGINT), CAST(probers AS BIGINT), CAST(slow_ok_attempts AS BIGINT) \
              FROM verdicts WHERE target_id = ",
             target_id!("$1"),
             " AND minute >= $2 AND minute < $3 ORDER BY minute"
