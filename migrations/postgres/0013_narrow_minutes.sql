@@ -5,6 +5,17 @@
 -- bench/gen_history.py: verdicts 1,147 KB -> about 830 KB for 8,640 rows,
 -- buckets 1,212 KB -> about 870 KB (docs/database.md "What it costs").
 -- SQLite stores integers in as few bytes as they need already.
+--
+-- Their keys' index pages fill only half as the minutes of many targets
+-- are appended in the middle of them: the storage round rebuilds each
+-- such index beside the writes once its table has grown by half since the
+-- last rebuild, which `index_rebuilds` remembers (src/store/postgres/mod.rs
+-- `MINUTE_INDEXES_DUE`).
+CREATE TABLE index_rebuilds (
+    relation TEXT PRIMARY KEY,
+    heap_bytes BIGINT NOT NULL
+);
+
 DROP VIEW minute_verdicts;
 DROP VIEW attempt_rollup_log;
 

@@ -83,6 +83,10 @@ impl Dialect for Sqlite {
     /// Then what is left of the log folded in and the log truncated, so the
     /// file's size is what it holds.
     const AFTER_RECLAIM: &'static [&'static str] = &["PRAGMA wal_checkpoint(TRUNCATE)"];
+    /// No index can be rebuilt beside the one writer; SQLite's pages
+    /// hold integers in as few bytes as they need.
+    const MINUTE_INDEXES_DUE: Option<&'static str> = None;
+    const INTERRUPTED_REBUILDS: Option<&'static str> = None;
 
     /// One file, one table: no partitions. Folding and pruning delete
     /// rows, and incremental auto-vacuum gives their pages back.

@@ -449,6 +449,91 @@ async fn retention_trims_the_folded_span_its_cutoff_falls_inside(db: TestDb) {
     }
 }
 
+/// On PostgreSQL the storage round rebuilds the keys of `verdicts` and
+/// `minute_buckets` beside the writes once their tables have grown by half
+/// since the last rebuild: the minutes of several targets, appended in the
+/// middle of those indexes, leave their pages half full.
+#[tokio::test]
+async fn the_minute_indexes_are_rebuilt_once_their_tables_grow_by_half() {
+    use improbe::attempt::{Kind, Outcome};
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let keys = async || -> Vec<(String, i64, i64)> {
+        sqlx::query_as(
+            "SELECT relname::text, CAST(oid AS BIGINT), pg_relation_size(oid) FROM pg_class \
+             WHERE relname IN ('verdicts_pkey', 'minute_buckets_pkey') ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    // Three targets' minutes in time order, as the daemon writes them.
+    let start = at("2026-03-03T00:00:00Z");
+    let write = async |from: i64, minutes: i64| {
+        let mut batch = Vec::new();
+        for m in from..from + minutes {
+            let t = (start + Duration::minutes(m)).to_rfc3339();
+            for target in ["a", "b", "c"] {
+                batch.push(crate::common::attempt(
+                    target,
+                    "p1",
+                    Kind::Login,
+                    &t,
+                    Outcome::Ok,
+                ));
+            }
+        }
+        crate::common::ingest(store.as_ref(), &batch).await;
+    };
+    write(0, 1_000).await;
+    let appended = keys().await;
+    store.reclaim_space().await.unwrap();
+    let rebuilt = keys().await;
+    for ((name, before, bytes_before), (_, after, bytes_after)) in appended.iter().zip(&rebuilt) {
+        assert_ne!(before, after, "{name} not rebuilt");
+        assert!(
+            bytes_after * 10 < bytes_before * 8,
+            "{name}: {bytes_before} -> {bytes_after} bytes"
+        );
+    }
+    store.reclaim_space().await.unwrap();
+    assert_eq!(keys().await, rebuilt, "rebuilt again before its table grew");
+    write(1_000, 400).await;
+    store.reclaim_space().await.unwrap();
+    assert_eq!(
+        keys().await.iter().map(|k| k.1).collect::<Vec<_>>(),
+        rebuilt.iter().map(|k| k.1).collect::<Vec<_>>(),
+        "rebuilt again when its table grew by 40 %"
+    );
+    write(1_400, 200).await;
+    // What a rebuild interrupted by a failure leaves: an invalid index,
+    // which every write would still update.
+    let invalid = "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_index WHERE NOT indisvalid";
+    let unique = "CREATE UNIQUE INDEX CONCURRENTLY verdicts_pkey_ccnew ON verdicts (verdict)";
+    assert!(sqlx::raw_sql(unique).execute(&pool).await.is_err());
+    let left: i64 = sqlx::query_scalar(invalid).fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 1);
+    store.reclaim_space().await.unwrap();
+    let left: i64 = sqlx::query_scalar(invalid).fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 0, "an interrupted rebuild's index stayed");
+    for ((name, before, _), (_, after, _)) in rebuilt.iter().zip(&keys().await) {
+        assert_ne!(
+            before, after,
+            "{name} not rebuilt when its table grew by half"
+        );
+    }
+    let all = improbe::minute::MinuteRange::new(
+        improbe::minute::Minute::containing(&start),
+        improbe::minute::Minute::containing(&(start + Duration::minutes(1_600))),
+    );
+    for target in ["a", "b", "c"] {
+        let verdicts = store.minute_verdicts(target, all).await.unwrap();
+        assert_eq!(verdicts.len(), 1_600, "{target}");
+        assert!(verdicts.iter().all(|v| v.counts.ok == 1));
+    }
+}
+
 async fn slow_counts_survive_folding_and_a_changed_rule_recounts_them(db: TestDb) {
     let contract = |slow_after: &str| {
         CONFIG.replace("monthly_fee", "contract = \"fast\"\nmonthly_fee")

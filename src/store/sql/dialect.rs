@@ -46,6 +46,13 @@ pub trait Dialect: Database + HasStatementCache {
     const BESIDE_WRITES_AFTER_RECLAIM: Option<&'static str>;
     /// Run once the pages are given back, on the write connection.
     const AFTER_RECLAIM: &'static [&'static str];
+    /// Records and answers the indexes due a rebuild beside the writes
+    /// (rows of: the index's name, quoted as SQL needs it; its table's),
+    /// where an index can be rebuilt without blocking writers.
+    const MINUTE_INDEXES_DUE: Option<&'static str>;
+    /// Answers the invalid indexes of table $1 a rebuild that was
+    /// interrupted left behind (rows of: the name, quoted).
+    const INTERRUPTED_REBUILDS: Option<&'static str>;
     /// Creates the missing `attempts` partitions of the UTC days (since
     /// the epoch) of JSON array $1, where attempts are partitioned by day.
     const ENSURE_DAYS: Option<&'static str>;

@@ -104,6 +104,31 @@ sql_impl! {
             sqlx::query(*statement).execute(&self.pool).await?;
             longest = longest.max(started.elapsed());
         }
+        self.rebuild_minute_indexes().await?;
         Ok(longest)
+    }
+
+    /// Rebuilds the indexes the dialect's `MINUTE_INDEXES_DUE` names, beside
+    /// the writes, after dropping what an interrupted rebuild left.
+    pub(super) async fn rebuild_minute_indexes(&self) -> StoreResult<()> {
+        let (Some(due), Some(interrupted)) = (DB::MINUTE_INDEXES_DUE, DB::INTERRUPTED_REBUILDS) else {
+            return Ok(());
+        };
+        let rebuilds: Vec<(String, String)> = sqlx::query_as(due).fetch_all(&self.pool).await?;
+        for (index, table) in rebuilds {
+            let left: Vec<String> = sqlx::query_scalar(interrupted).bind(&table).fetch_all(&self.pool).await?;
+            for name in left {
+                // Names read from the catalog, quoted by it.
+                sqlx::raw_sql(AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            let started = std::time::Instant::now();
+            sqlx::raw_sql(AssertSqlSafe(format!("REINDEX INDEX CONCURRENTLY {index}")))
+                .execute(&self.pool)
+                .await?;
+            tracing::info!(index = %index, took_ms = started.elapsed().as_millis() as u64, "rebuilt beside the writes");
+        }
+        Ok(())
     }
 }
