@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::common::{ConfigBuilder, TestDb, wait};
 use improbe::attempt::Kind;
-use improbe::minute::{Minute, MinuteRange};
 use improbe::simulator::{Behaviour, Simulator};
 
 // A second thread: the daemons are child processes probing servers that
@@ -466,10 +465,9 @@ async fn an_attempt_without_a_descriptor_is_inconclusive_not_failed() {
                 hoard.push(file);
             }
             let mut starved = false;
-            let everything = MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000));
             // A read that itself finds no descriptor is only "not yet".
             let _ = reader
-                .visit_attempts("sim", everything, &mut |a| {
+                .visit_attempts("sim", crate::common::all_time(), &mut |a| {
                     starved |= a.reason.map(|r| r.as_str()) == Some("prober")
                 })
                 .await;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::common::synapse::{RateLimits, Synapse};
 use crate::common::{ConfigBuilder, InProcessDaemon, ScriptedClock, TestDb, at, probe_for};
 use improbe::attempt::{Attempt, Delivery, InconclusiveReason, Kind, Outcome};
-use improbe::minute::{Minute, MinuteRange};
 use improbe::probe::ProviderSettings;
 use improbe::store::Store;
 use improbe::verdict::Verdict;
@@ -152,10 +151,7 @@ async fn probe_alone(limits: RateLimits, password: &str, seconds: u64) -> (TestD
 
 async fn no_failure_minute(store: &dyn Store, target: &str) {
     let stored = store
-        .minute_verdicts(
-            target,
-            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
-        )
+        .minute_verdicts(target, crate::common::all_time())
         .await
         .unwrap();
     assert!(!stored.is_empty());

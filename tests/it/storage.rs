@@ -196,18 +196,11 @@ async fn raw_successes(db: &TestDb) -> i64 {
     let store = db.store().await;
     let mut n = 0;
     store
-        .visit_attempts(
-            "tim",
-            improbe::minute::MinuteRange::new(
-                improbe::minute::Minute(0),
-                improbe::minute::Minute(100_000_000),
-            ),
-            &mut |a| {
-                if improbe::attempt::rollup::is_foldable(&a) {
-                    n += 1;
-                }
-            },
-        )
+        .visit_attempts("tim", crate::common::all_time(), &mut |a| {
+            if improbe::attempt::rollup::is_foldable(&a) {
+                n += 1;
+            }
+        })
         .await
         .unwrap();
     n
@@ -751,7 +744,8 @@ async fn an_earlier_database_reads_the_same_after_the_word_codes(db: TestDb) {
          VALUES ('tim', {minute}, 'p1', 2, 1, 1)"
     );
     let bucket = "SELECT t.name, b.minute, p.name, CAST(b.ok_attempts AS BIGINT), \
-                  CAST(b.fail_attempts AS BIGINT), CAST(b.inconclusive_attempts AS BIGINT) FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
+                  CAST(b.fail_attempts AS BIGINT), CAST(b.inconclusive_attempts AS BIGINT) \
+                  FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
                   JOIN prober_names AS p ON p.id = b.prober_id";
     let day = ms.div_euclid(86_400_000);
     let log = "SELECT kind, outcome, delivery FROM attempt_log ORDER BY started_at";

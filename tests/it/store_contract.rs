@@ -585,7 +585,8 @@ async fn the_buckets_a_write_counts_are_those_changes_bucket_counts(db: TestDb) 
         .collect();
     let read = "SELECT t.name, b.minute, p.name, CAST(b.ok_attempts AS BIGINT), \
                 CAST(b.fail_attempts AS BIGINT), CAST(b.inconclusive_attempts AS BIGINT), \
-                CAST(b.slow_ok_attempts AS BIGINT) FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
+                CAST(b.slow_ok_attempts AS BIGINT) \
+                FROM minute_buckets AS b JOIN target_names AS t ON t.id = b.target_id \
                 JOIN prober_names AS p ON p.id = b.prober_id";
     type Row = (String, i64, String, i64, i64, i64, i64);
     let rows: Vec<Row> = if db.backend == "sqlite" {

@@ -163,8 +163,9 @@ impl Dialect for Postgres {
     /// Once a table has grown by half since the last rebuild (or from
     /// 128 KB), its key is due again: an index never holds more than
     /// about a quarter more than rebuilt, and all the rebuilds together
-    /// cost about three rebuilds of the table as it is now. One prober's round records
-    /// the rebuild before it starts, so another's does not start it too.
+    /// cost about three rebuilds of the table as it is now. One prober's
+    /// round records the rebuild before it starts, so another's does not
+    /// start it too.
     const MINUTE_INDEXES_DUE: Option<&'static str> = Some(
         "WITH sizes AS (SELECT c.relname::text AS relation, CAST(pg_relation_size(c.oid) AS BIGINT) AS heap_bytes, \
          i.indexrelid::regclass::text AS index_name FROM pg_class AS c \

@@ -563,16 +563,17 @@ pub async fn group_sends_where(
     stored_where(store, target, n, group_sends, keep).await;
 }
 
+/// Every minute a test stores anything in, from the epoch on.
+pub fn all_time() -> improbe::minute::MinuteRange {
+    use improbe::minute::{Minute, MinuteRange};
+    MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000))
+}
+
 /// Every stored attempt of `target`.
 pub async fn all_attempts(store: &dyn Store, target: &str) -> Vec<Attempt> {
-    use improbe::minute::{Minute, MinuteRange};
     let mut all = Vec::new();
     store
-        .visit_attempts(
-            target,
-            MinuteRange::new(Minute(0), Minute(i64::MAX / 120_000)),
-            &mut |a| all.push(a),
-        )
+        .visit_attempts(target, all_time(), &mut |a| all.push(a))
         .await
         .unwrap();
     all
