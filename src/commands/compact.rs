@@ -28,6 +28,10 @@ pub async fn run(config_path: &Path, format: ListFormat) -> anyhow::Result<()> {
                 done.pruned_attempts, config.database.attempts_retention_days
             );
             println!(
+                "packed the minute verdicts and buckets of {} target hours",
+                done.packed_hours
+            );
+            println!(
                 "database {} bytes before, {} bytes after, in {} ms",
                 done.database_bytes_before, done.database_bytes_after, done.elapsed_ms
             );

@@ -70,6 +70,8 @@ pub struct RoundReport {
     pub rollups: u64,
     /// Raw attempts pruned past retention.
     pub pruned_attempts: u64,
+    /// Target hours whose minute verdicts and buckets were packed.
+    pub packed_hours: u64,
     /// The longest transaction of the round, in milliseconds.
     pub longest_transaction_ms: u128,
     /// The longest a write of fresh attempts could have waited behind the
@@ -109,6 +111,7 @@ pub async fn round(
     report.folded_attempts = done.folded;
     report.rollups = done.rollups;
     report.pruned_attempts = done.pruned;
+    report.packed_hours = done.packed_hours;
     report.longest_transaction_ms = done.longest_transaction.as_millis();
     report.longest_writer_wait_ms = done.longest_writer_wait.as_millis();
     let reclaim = store

@@ -175,6 +175,8 @@ pub struct CompactSummary {
     pub rollups: u64,
     /// Raw attempts pruned past retention.
     pub pruned: u64,
+    /// Target hours whose verdicts and buckets were packed.
+    pub packed_hours: u64,
     /// The longest transaction it ran.
     pub longest_transaction: std::time::Duration,
     /// The longest a write of fresh attempts could have waited behind it:

@@ -90,6 +90,9 @@ impl Dialect for Sqlite {
 
     /// One file, one table: no partitions. Folding and pruning delete
     /// rows, and incremental auto-vacuum gives their pages back.
+    /// Its small rows are compact already (docs/database.md).
+    const PACKS_SETTLED_HOURS: bool = false;
+    const TRIM_MINUTE_TABLES: Option<&'static str> = None;
     const ENSURE_DAYS: Option<&'static str> = None;
     const DAY_PARTITIONS: Option<&'static str> = None;
     const LOCK_DAY: Option<&'static str> = None;

@@ -527,6 +527,134 @@ async fn the_minute_indexes_are_rebuilt_once_their_tables_grow_by_half() {
     }
 }
 
+/// On PostgreSQL the storage round packs each settled hour's verdicts and
+/// buckets into one row per target (and prober): the views and every
+/// figure read the same, the rows' pages are given back, and a write to a
+/// packed hour (the daemon's, which waits for no lock) is counted and
+/// re-decided, its hour packed again by the next round.
+#[tokio::test]
+async fn settled_hours_are_packed_and_read_the_same() {
+    use improbe::attempt::{Kind, Outcome};
+    let db = TestDb::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    prepare(&db, dir.path(), CONFIG, &attempts());
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let count = async |table: &str| -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    // The tables' rows, without their keys (the round rebuilds a key
+    // only from 128 KB) and the few empty pages of a table's maps.
+    let bytes_of = async |table: &str| -> i64 {
+        sqlx::query_scalar("SELECT pg_relation_size(CAST($1 AS regclass))")
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let bytes = async || -> i64 {
+        let mut sum = 0;
+        for table in [
+            "verdicts",
+            "minute_buckets",
+            "packed_verdicts",
+            "packed_buckets",
+        ] {
+            sum += bytes_of(table).await;
+        }
+        sum
+    };
+    let view = async |sql: &str| -> Vec<String> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(v AS TEXT) FROM ({sql}) AS v"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let verdict_view = "SELECT * FROM minute_verdicts ORDER BY minute";
+    let buckets_as_rows = "SELECT t.name AS target, p.name AS prober, to_timestamp(b.minute * 60) AS minute, \
+         CAST(b.ok_attempts AS BIGINT) AS ok_attempts, b.minute * 60 AS minute_unix FROM minute_buckets AS b \
+         JOIN target_names AS t ON t.id = b.target_id JOIN prober_names AS p ON p.id = b.prober_id \
+         WHERE b.ok_attempts > 0 ORDER BY 2, 3";
+    let before = (
+        figures(&db, dir.path()),
+        view(verdict_view).await,
+        view(buckets_as_rows).await,
+    );
+    assert_eq!(before.1.len(), 2 * 1_440);
+    let rows_bytes = bytes().await;
+
+    let done = compact(&db, dir.path());
+    assert_eq!(done["packed_hours"], 48, "{done}");
+    assert_eq!(
+        (count("verdicts").await, count("minute_buckets").await),
+        (0, 0)
+    );
+    assert_eq!(count("packed_verdicts").await, 48);
+    assert_eq!(
+        count("packed_buckets").await,
+        96,
+        "an hour of each of two probers"
+    );
+    let packed_bytes = bytes().await;
+    assert!(
+        packed_bytes * 4 < rows_bytes,
+        "{rows_bytes} -> {packed_bytes} bytes"
+    );
+    assert_eq!(
+        bytes_of("verdicts").await + bytes_of("minute_buckets").await,
+        0,
+        "pages given back"
+    );
+    assert_eq!(figures(&db, dir.path()), before.0);
+    assert_eq!(view(verdict_view).await, before.1);
+    let rollups = "SELECT * FROM attempt_rollup_log ORDER BY prober, minute";
+    assert_eq!(view(rollups).await, before.2, "the folded minutes' buckets");
+
+    // A failure of p1 at 09:00:30, written by the daemon: counted beside
+    // the packed bucket at once, re-decided by the settle loop.
+    let store = db.store().await;
+    let minute = improbe::minute::Minute::containing(&at("2026-03-03T09:00:00Z"));
+    let late = crate::common::attempt(
+        "tim",
+        "p1",
+        Kind::Login,
+        "2026-03-03T09:00:30.123Z",
+        Outcome::Fail,
+    );
+    assert_eq!(
+        store.store_attempts(&[late], None).await.unwrap().inserted,
+        1
+    );
+    assert_eq!(count("minute_buckets").await, 1);
+    assert_eq!(view(rollups).await, before.2);
+    let one = improbe::minute::MinuteRange::new(minute, improbe::minute::Minute(minute.0 + 1));
+    let was = store.minute_verdicts("tim", one).await.unwrap()[0].counts;
+    assert!(store.settle_pending().await.unwrap() >= 1);
+    assert_eq!(count("verdicts").await, 60, "the hour back in rows");
+    assert_eq!(count("packed_verdicts").await, 47);
+    let now = store.minute_verdicts("tim", one).await.unwrap()[0].counts;
+    assert_eq!((now.fail, now.ok), (was.fail + 1, was.ok));
+    let later = view(verdict_view).await;
+    assert_ne!(later, before.1);
+    assert_eq!(view(rollups).await, before.2);
+
+    let again = compact(&db, dir.path());
+    assert_eq!(again["packed_hours"], 1, "{again}");
+    assert_eq!(
+        (count("verdicts").await, count("minute_buckets").await),
+        (0, 0)
+    );
+    assert_eq!(view(verdict_view).await, later);
+    assert_eq!(
+        store.minute_verdicts("tim", one).await.unwrap()[0].counts,
+        now
+    );
+}
+
 async fn slow_counts_survive_folding_and_a_changed_rule_recounts_them(db: TestDb) {
     let contract = |slow_after: &str| {
         CONFIG.replace("monthly_fee", "contract = \"fast\"\nmonthly_fee")

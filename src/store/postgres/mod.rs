@@ -161,21 +161,26 @@ impl Dialect for Postgres {
     /// 9/10 (on 3 days of 2 targets of bench/gen_history.py, `verdicts`'
     /// key went from 401 to 295 KB, `minute_buckets`' from 508 to 369).
     /// Once a table has grown by half since the last rebuild (or from
-    /// 128 KB), its key is due again: an index never holds more than
+    /// 128 KB), or its key has grown to more than twice the table and
+    /// 128 KB (its rows were packed away, `PACKS_SETTLED_HOURS`), its key
+    /// is due again: an index never holds more than
     /// about a quarter more than rebuilt, and all the rebuilds together
     /// cost about three rebuilds of the table as it is now. One prober's
     /// round records the rebuild before it starts, so another's does not
     /// start it too.
     const MINUTE_INDEXES_DUE: Option<&'static str> = Some(
         "WITH sizes AS (SELECT c.relname::text AS relation, CAST(pg_relation_size(c.oid) AS BIGINT) AS heap_bytes, \
+         CAST(pg_relation_size(i.indexrelid) AS BIGINT) AS index_bytes, \
          i.indexrelid::regclass::text AS index_name FROM pg_class AS c \
          JOIN pg_namespace AS n ON n.oid = c.relnamespace AND n.nspname = current_schema() \
          JOIN pg_index AS i ON i.indrelid = c.oid AND i.indisprimary \
          WHERE c.relname IN ('verdicts', 'minute_buckets')), \
-         due AS (INSERT INTO index_rebuilds AS r (relation, heap_bytes) \
-         SELECT relation, heap_bytes FROM sizes WHERE heap_bytes >= 131072 \
-         ON CONFLICT (relation) DO UPDATE SET heap_bytes = excluded.heap_bytes \
-         WHERE excluded.heap_bytes >= r.heap_bytes + r.heap_bytes / 2 RETURNING relation) \
+         due AS (INSERT INTO index_rebuilds AS r (relation, heap_bytes, index_bytes) \
+         SELECT relation, heap_bytes, index_bytes FROM sizes \
+         WHERE heap_bytes >= 131072 OR index_bytes >= 2 * heap_bytes + 131072 \
+         ON CONFLICT (relation) DO UPDATE SET heap_bytes = excluded.heap_bytes, index_bytes = excluded.index_bytes \
+         WHERE excluded.heap_bytes >= r.heap_bytes + r.heap_bytes / 2 \
+         OR excluded.index_bytes >= 2 * excluded.heap_bytes + 131072 RETURNING relation) \
          SELECT sizes.index_name, sizes.relation FROM sizes JOIN due USING (relation) ORDER BY 2",
     );
     const INTERRUPTED_REBUILDS: Option<&'static str> = Some(
@@ -184,6 +189,14 @@ impl Dialect for Postgres {
          WHERE c.relname = $1 AND NOT i.indisvalid",
     );
 
+    /// A verdict or bucket row costs about 100 bytes with its key; a
+    /// packed minute 10 and 8 (migration 0014).
+    const PACKS_SETTLED_HOURS: bool = true;
+    /// Packing empties the oldest pages of the tables, which a vacuum
+    /// cuts off their end (where the hours packed were the last rows);
+    /// elsewhere the rows of the hours to come reuse them. It skips the
+    /// pages nothing changed in, and never makes a writer wait.
+    const TRIM_MINUTE_TABLES: Option<&'static str> = Some("VACUUM verdicts, minute_buckets");
     /// Attempts live in one partition per UTC day (migration 0008).
     const ENSURE_DAYS: Option<&'static str> = Some(
         "SELECT improbe_attempt_days(ARRAY(SELECT CAST(d AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)) AS d))",

@@ -53,6 +53,12 @@ pub trait Dialect: Database + HasStatementCache {
     /// Answers the invalid indexes of table $1 a rebuild that was
     /// interrupted left behind (rows of: the name, quoted).
     const INTERRUPTED_REBUILDS: Option<&'static str>;
+    /// Whether the storage round packs the verdicts and buckets of settled
+    /// hours (`packed.rs`).
+    const PACKS_SETTLED_HOURS: bool;
+    /// Gives back, beside the writes, the pages of the minute rows that
+    /// packing emptied (run outside a transaction), where it packs.
+    const TRIM_MINUTE_TABLES: Option<&'static str>;
     /// Creates the missing `attempts` partitions of the UTC days (since
     /// the epoch) of JSON array $1, where attempts are partitioned by day.
     const ENSURE_DAYS: Option<&'static str>;

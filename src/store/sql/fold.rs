@@ -59,17 +59,22 @@ sql_impl! {
         fold_before: Option<Minute>,
         prune: &[(String, DateTime<Utc>)],
     ) -> StoreResult<CompactSummary> {
-        if DB::REWRITE_DAY.is_some() {
-            return self.compact_days(fold_before, prune).await;
-        }
-        let mut summary = CompactSummary::default();
-        if let Some(before) = fold_before {
-            for target in self.stored_targets().await? {
-                self.fold(&target, before, &mut summary).await?;
+        let mut summary = if DB::REWRITE_DAY.is_some() {
+            self.compact_days(fold_before, prune).await?
+        } else {
+            let mut summary = CompactSummary::default();
+            if let Some(before) = fold_before {
+                for target in self.stored_targets().await? {
+                    self.fold(&target, before, &mut summary).await?;
+                }
             }
-        }
-        for (target, before) in prune {
-            summary.pruned += self.delete_before(target, *before).await?;
+            for (target, before) in prune {
+                summary.pruned += self.delete_before(target, *before).await?;
+            }
+            summary
+        };
+        if let Some(before) = fold_before {
+            self.pack_settled(before, &mut summary).await?;
         }
         Ok(summary)
     }
@@ -376,8 +381,9 @@ sql_impl! {
         Ok(())
     }
 
-    /// The targets with stored minutes: every stored attempt, raw or
-    /// folded, was counted in a minute that has a verdict row.
+    /// The targets with minutes in rows: every stored attempt, raw or
+    /// folded, was counted in a minute that has a verdict row, unless its
+    /// hour is packed (`packed.rs`).
     pub(super) async fn stored_targets(&self) -> StoreResult<BTreeSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT t.name FROM target_names AS t WHERE EXISTS (SELECT 1 FROM verdicts AS v WHERE v.target_id = t.id)",

@@ -47,6 +47,7 @@ sql_impl! {
             return Ok(());
         };
         let from = Minute(from);
+        Self::unpack_range(tx, target, MinuteRange::new(from, Minute(i64::MAX))).await?;
         // Minutes are whole UTC minutes of Unix time (`Minute`), so a
         // bucket's attempts are those started in [minute * 60000, + 60000).
         sqlx::query(concat!(

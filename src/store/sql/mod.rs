@@ -6,7 +6,7 @@
 //! concern: `writes.rs` (attempts in, buckets counted), `days.rs`
 //! (partitions), `verdicts.rs`, `latency.rs`, `exclusions.rs`,
 //! `months.rs`, `heartbeats.rs`, `outbox.rs`, `reads.rs` (attempts out),
-//! `fold.rs`, `rollups.rs`, `space.rs` (storage over years) and
+//! `fold.rs`, `rollups.rs`, `packed.rs`, `space.rs` (storage over years) and
 //! `store.rs` (the `Store` trait over them).
 //!
 //! Statements built with `QueryBuilder` hold a number of rows that varies
@@ -192,6 +192,7 @@ mod heartbeats;
 mod latency;
 mod months;
 mod outbox;
+mod packed;
 mod reads;
 mod rollups;
 mod space;

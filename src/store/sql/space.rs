@@ -30,6 +30,8 @@ sql_impl! {
             ("verdicts", Some("minute"), minute),
             ("verdict_hours", Some("hour"), minute.div_euclid(60)),
             ("folded_spans", Some("first_minute"), minute),
+            ("packed_verdicts", Some("hour"), minute.div_euclid(60)),
+            ("packed_buckets", Some("hour"), minute.div_euclid(60)),
             ("prober_heartbeats", Some("minute"), minute),
             ("notifications", Some("created_at_ms"), ms),
             ("pending_minutes", None, 0),
@@ -39,6 +41,9 @@ sql_impl! {
             ("prober_watermarks", None, 0),
             ("fold_horizons", None, 0),
         ] {
+            if table.starts_with("packed_") && !DB::PACKS_SETTLED_HOURS {
+                continue;
+            }
             let rows: i64 = // The names are this list's own, never input.
             sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"
@@ -108,9 +113,15 @@ sql_impl! {
         Ok(longest)
     }
 
-    /// Rebuilds the indexes the dialect's `MINUTE_INDEXES_DUE` names, beside
-    /// the writes, after dropping what an interrupted rebuild left.
+    /// Trims the minute tables (`TRIM_MINUTE_TABLES`) and rebuilds the
+    /// indexes the dialect's `MINUTE_INDEXES_DUE` names, beside the writes,
+    /// after dropping what an interrupted rebuild left.
     pub(super) async fn rebuild_minute_indexes(&self) -> StoreResult<()> {
+        if let Some(trim) = DB::TRIM_MINUTE_TABLES {
+            let started = std::time::Instant::now();
+            sqlx::raw_sql(trim).execute(&self.pool).await?;
+            tracing::info!(took_ms = started.elapsed().as_millis() as u64, "minute tables trimmed beside the writes");
+        }
         let (Some(due), Some(interrupted)) = (DB::MINUTE_INDEXES_DUE, DB::INTERRUPTED_REBUILDS) else {
             return Ok(());
         };

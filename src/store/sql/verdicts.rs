@@ -1,7 +1,7 @@
 //! Minute verdicts: re-deciding the minutes writes marked pending, under
 //! their target's lock, and reading verdicts, counts and settlement facts.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{QueryBuilder, Row};
 
@@ -64,6 +64,15 @@ sql_impl! {
     ) -> StoreResult<()> {
         let none = ExcludedMinutes::default();
         for chunk in minutes.chunks(MINUTE_CHUNK) {
+            let mut spans: BTreeMap<&str, (Minute, Minute)> = BTreeMap::new();
+            for (target, minute) in chunk {
+                let span = spans.entry(target.as_str()).or_insert((*minute, *minute));
+                span.0 = span.0.min(*minute);
+                span.1 = span.1.max(*minute);
+            }
+            for (target, (first, last)) in spans {
+                Self::unpack_range(tx, target, MinuteRange::new(first, Minute(last.0 + 1))).await?;
+            }
             let mut decided = Vec::with_capacity(chunk.len());
             for row in Self::bucket_sums_query(chunk)
                 .build()
@@ -175,6 +184,7 @@ sql_impl! {
         target: &str,
         range: MinuteRange,
     ) -> StoreResult<()> {
+        Self::unpack_range(tx, target, range).await?;
         let rows = sqlx::query(concat!(
             "SELECT minute FROM verdicts WHERE target_id = ",
             target_id!("$1"),
@@ -287,7 +297,8 @@ sql_impl! {
         .bind(minute.0)
         .fetch_all(&self.readers)
         .await?;
-        rows.iter()
+        let mut counts = rows
+            .iter()
             .map(|r| {
                 let counts = OutcomeCounts {
                     ok: r.try_get(1)?,
@@ -297,7 +308,13 @@ sql_impl! {
                 };
                 Ok((r.try_get(0)?, counts))
             })
-            .collect()
+            .collect::<StoreResult<Vec<(String, OutcomeCounts)>>>()?;
+        let packed = self.packed_verdicts_at(minute).await?;
+        if !packed.is_empty() {
+            counts.extend(packed.into_iter().map(|(target, v)| (target, v.counts)));
+            counts.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(counts)
     }
 
     pub(super) async fn observed_minutes(
@@ -337,6 +354,9 @@ sql_impl! {
                 let count: i64 = row.try_get(1)?;
                 observed.add(Verdict::from_code(code).map_err(anyhow::Error::msg)?, count);
             }
+            for packed in self.packed_verdicts_in(target, edge).await? {
+                observed.add(packed.verdict, 1);
+            }
         }
         Ok(observed)
     }
@@ -358,7 +378,8 @@ sql_impl! {
         .bind(range.end.0)
         .fetch_all(&self.readers)
         .await?;
-        rows.iter()
+        let rows = rows
+            .iter()
             .map(|r| {
                 let code: i16 = r.try_get(1)?;
                 Ok(MinuteVerdict {
@@ -373,6 +394,13 @@ sql_impl! {
                     probers: r.try_get(5)?,
                 })
             })
-            .collect()
+            .collect::<StoreResult<Vec<MinuteVerdict>>>()?;
+        let mut minutes = rows;
+        let packed = self.packed_verdicts_in(target, range).await?;
+        if !packed.is_empty() {
+            minutes.extend(packed);
+            minutes.sort_by_key(|v| v.minute);
+        }
+        Ok(minutes)
     }
 }
