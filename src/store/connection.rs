@@ -51,6 +51,14 @@ impl<DB: Dialect> Db<DB> {
         &self.pool
     }
 
+    /// For a statement that cannot run inside a transaction (`VACUUM`,
+    /// `REINDEX CONCURRENTLY`), sent alone as one simple query
+    /// (`sqlx::raw_sql`): never prepared, and a pooler in transaction mode
+    /// runs it as a transaction of its own.
+    pub fn outside_transactions(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
     /// Whether statements go unprepared (behind a transaction pooler).
     pub fn unnamed(&self) -> bool {
         self.unnamed

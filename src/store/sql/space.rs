@@ -119,7 +119,7 @@ sql_impl! {
     pub(super) async fn rebuild_minute_indexes(&self) -> StoreResult<()> {
         if let Some(trim) = DB::TRIM_MINUTE_TABLES {
             let started = std::time::Instant::now();
-            sqlx::raw_sql(trim).execute(&self.pool).await?;
+            sqlx::raw_sql(trim).execute(self.pool.outside_transactions()).await?;
             tracing::info!(took_ms = started.elapsed().as_millis() as u64, "minute tables trimmed beside the writes");
         }
         let (Some(due), Some(interrupted)) = (DB::MINUTE_INDEXES_DUE, DB::INTERRUPTED_REBUILDS) else {
@@ -131,12 +131,12 @@ sql_impl! {
             for name in left {
                 // Names read from the catalog, quoted by it.
                 sqlx::raw_sql(AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")))
-                    .execute(&self.pool)
+                    .execute(self.pool.outside_transactions())
                     .await?;
             }
             let started = std::time::Instant::now();
             sqlx::raw_sql(AssertSqlSafe(format!("REINDEX INDEX CONCURRENTLY {index}")))
-                .execute(&self.pool)
+                .execute(self.pool.outside_transactions())
                 .await?;
             tracing::info!(index = %index, took_ms = started.elapsed().as_millis() as u64, "rebuilt beside the writes");
         }
