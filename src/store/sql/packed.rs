@@ -457,33 +457,13 @@ sql_impl! {
         Ok(())
     }
 
-    /// Adds bucket counts to the bucket rows.
+    /// Adds bucket counts to `target_id`'s bucket rows.
     pub(super) async fn add_bucket_rows(tx: &mut Tx<'_, DB>, target_id: i64, buckets: &Buckets) -> StoreResult<()> {
-        let rows: Vec<(&(i64, Minute), &OutcomeCounts)> = buckets.iter().collect();
-        for chunk in rows.chunks(ROW_BATCH) {
-            let mut insert = QueryBuilder::<DB>::new(
-                "INSERT INTO minute_buckets (target_id, prober_id, minute, ok_attempts, fail_attempts, \
-                 inconclusive_attempts, slow_ok_attempts) ",
-            );
-            insert.push_values(chunk, |mut row, ((prober_id, minute), counts)| {
-                row.push_bind(target_id)
-                    .push_bind(*prober_id)
-                    .push_bind(minute.0)
-                    .push_bind(counts.ok)
-                    .push_bind(counts.fail)
-                    .push_bind(counts.inconclusive)
-                    .push_bind(counts.slow_ok);
-            });
-            insert.push(
-                " ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
-                 ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
-                 fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
-                 inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
-                 slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts",
-            );
-            insert.build().persistent(keep_prepared(chunk.len())).execute(tx.on()).await?;
-        }
-        Ok(())
+        let rows: Vec<((i64, i64, Minute), OutcomeCounts)> = buckets
+            .iter()
+            .map(|((prober_id, minute), counts)| ((target_id, *prober_id, *minute), *counts))
+            .collect();
+        Self::add_bucket_counts(tx, &rows).await
     }
 
     /// The packed verdicts of `target` within `range`, in minute order.

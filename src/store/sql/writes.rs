@@ -18,6 +18,9 @@ use crate::verdict::OutcomeCounts;
 use super::{NameIds, NameTable};
 use crate::store::connection::Tx;
 
+/// Buckets per upsert: 7 columns each, well under both backends' limits.
+const BUCKET_BATCH: usize = 500;
+
 sql_impl! {
     /// The attempts of `batch` not stored yet (nor repeated earlier in the
     /// batch). Runs inside the savepoint of [`Self::store_new`]: a key
@@ -119,35 +122,46 @@ sql_impl! {
         if buckets.is_empty() {
             return Ok(());
         }
-        let keys = buckets
-            .keys()
-            .map(|(target, _, prober)| Ok((ids.target(target)?, ids.prober(prober)?)))
-            .collect::<StoreResult<Vec<(i64, i64)>>>()?;
-        let mut upsert = QueryBuilder::<DB>::new(
-            "INSERT INTO minute_buckets (target_id, minute, prober_id, ok_attempts, fail_attempts, inconclusive_attempts, \
-             slow_ok_attempts) ",
-        );
-        upsert.push_values(buckets.iter().zip(&keys), |mut row, (((_, minute, _), counts), (target_id, prober_id))| {
-            row.push_bind(*target_id)
-                .push_bind(minute.0)
-                .push_bind(*prober_id)
-                .push_bind(counts.ok)
-                .push_bind(counts.fail)
-                .push_bind(counts.inconclusive)
-                .push_bind(counts.slow_ok);
-        });
-        upsert.push(
-            " ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
-             ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
-             fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
-             inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
-             slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts",
-        );
-        upsert
-            .build()
-            .persistent(keep_prepared(buckets.len()))
-            .execute(tx.on())
-            .await?;
+        let rows = buckets
+            .iter()
+            .map(|((target, minute, prober), counts)| Ok(((ids.target(target)?, ids.prober(prober)?, *minute), *counts)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Self::add_bucket_counts(tx, &rows).await
+    }
+
+    /// Adds counts to the bucket rows keyed (target id, prober id,
+    /// minute), creating those missing.
+    pub(super) async fn add_bucket_counts(
+        tx: &mut Tx<'_, DB>,
+        rows: &[((i64, i64, Minute), OutcomeCounts)],
+    ) -> StoreResult<()> {
+        for chunk in rows.chunks(BUCKET_BATCH) {
+            let mut upsert = QueryBuilder::<DB>::new(
+                "INSERT INTO minute_buckets (target_id, minute, prober_id, ok_attempts, fail_attempts, \
+                 inconclusive_attempts, slow_ok_attempts) ",
+            );
+            upsert.push_values(chunk, |mut row, ((target_id, prober_id, minute), counts)| {
+                row.push_bind(*target_id)
+                    .push_bind(minute.0)
+                    .push_bind(*prober_id)
+                    .push_bind(counts.ok)
+                    .push_bind(counts.fail)
+                    .push_bind(counts.inconclusive)
+                    .push_bind(counts.slow_ok);
+            });
+            upsert.push(
+                " ON CONFLICT (target_id, minute, prober_id) DO UPDATE SET \
+                 ok_attempts = minute_buckets.ok_attempts + excluded.ok_attempts, \
+                 fail_attempts = minute_buckets.fail_attempts + excluded.fail_attempts, \
+                 inconclusive_attempts = minute_buckets.inconclusive_attempts + excluded.inconclusive_attempts, \
+                 slow_ok_attempts = minute_buckets.slow_ok_attempts + excluded.slow_ok_attempts",
+            );
+            upsert
+                .build()
+                .persistent(keep_prepared(chunk.len()))
+                .execute(tx.on())
+                .await?;
+        }
         Ok(())
     }
 
