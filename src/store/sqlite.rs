@@ -88,11 +88,11 @@ impl Dialect for Sqlite {
     const MINUTE_INDEXES_DUE: Option<&'static str> = None;
     const INTERRUPTED_REBUILDS: Option<&'static str> = None;
 
-    /// One file, one table: no partitions. Folding and pruning delete
-    /// rows, and incremental auto-vacuum gives their pages back.
     /// Its small rows are compact already (docs/database.md).
     const PACKS_SETTLED_HOURS: bool = false;
     const TRIM_MINUTE_TABLES: Option<&'static str> = None;
+    /// One file, one table: no partitions. Folding and pruning delete
+    /// rows, and incremental auto-vacuum gives their pages back.
     const ENSURE_DAYS: Option<&'static str> = None;
     const DAY_PARTITIONS: Option<&'static str> = None;
     const LOCK_DAY: Option<&'static str> = None;

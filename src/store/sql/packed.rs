@@ -9,7 +9,7 @@
 //!
 //! Two rules keep every figure exact. A write of verdicts (re-decision:
 //! late attempts, exclusions, latency rules) moves the hours it touches
-//! back into the rows first ([`Self::unpack_hours`]), under the target's
+//! back into the rows first ([`Self::unpack_range`]), under the target's
 //! lock, which packing holds too. Fresh attempts of a packed hour are
 //! counted in `minute_buckets` as ever, without waiting for any lock: a
 //! bucket is the sum of its row and its packed counts, which the
@@ -74,7 +74,7 @@ fn get_counts(bytes: &[u8]) -> OutcomeCounts {
 /// The packed form of the verdicts of `hour`, or `None` where one does not
 /// fit it (a count above 65,535, more than 254 probers): that hour stays
 /// in rows.
-pub(super) fn encode_verdict_hour(hour: i64, minutes: &[MinuteVerdict]) -> Option<Vec<u8>> {
+fn encode_verdict_hour(hour: i64, minutes: &[MinuteVerdict]) -> Option<Vec<u8>> {
     let mut out = vec![0; VERDICT_BYTES * MINUTES_PER_HOUR as usize];
     for slot in out.chunks_exact_mut(VERDICT_BYTES) {
         slot[0] = NO_VERDICT;
@@ -92,7 +92,7 @@ pub(super) fn encode_verdict_hour(hour: i64, minutes: &[MinuteVerdict]) -> Optio
 }
 
 /// The verdicts [`encode_verdict_hour`] packed into `bytes` for `hour`.
-pub(super) fn decode_verdict_hour(hour: i64, bytes: &[u8]) -> StoreResult<Vec<MinuteVerdict>> {
+fn decode_verdict_hour(hour: i64, bytes: &[u8]) -> StoreResult<Vec<MinuteVerdict>> {
     if bytes.len() != VERDICT_BYTES * MINUTES_PER_HOUR as usize {
         return Err(
             anyhow::anyhow!("a packed hour of verdicts holds {} bytes", bytes.len()).into(),
@@ -116,10 +116,7 @@ pub(super) fn decode_verdict_hour(hour: i64, bytes: &[u8]) -> StoreResult<Vec<Mi
 /// The packed form of one prober's buckets of `hour`, or `None` where one
 /// does not fit it (a count above 65,535; a bucket without any count,
 /// which would read back as none).
-pub(super) fn encode_bucket_hour(
-    hour: i64,
-    buckets: &BTreeMap<Minute, OutcomeCounts>,
-) -> Option<Vec<u8>> {
+fn encode_bucket_hour(hour: i64, buckets: &BTreeMap<Minute, OutcomeCounts>) -> Option<Vec<u8>> {
     let mut out = vec![0; BUCKET_BYTES * MINUTES_PER_HOUR as usize];
     for (minute, counts) in buckets {
         if *counts == OutcomeCounts::default() {
@@ -135,10 +132,7 @@ pub(super) fn encode_bucket_hour(
 }
 
 /// The buckets [`encode_bucket_hour`] packed into `bytes` for `hour`.
-pub(super) fn decode_bucket_hour(
-    hour: i64,
-    bytes: &[u8],
-) -> StoreResult<BTreeMap<Minute, OutcomeCounts>> {
+fn decode_bucket_hour(hour: i64, bytes: &[u8]) -> StoreResult<BTreeMap<Minute, OutcomeCounts>> {
     if bytes.len() != BUCKET_BYTES * MINUTES_PER_HOUR as usize {
         return Err(anyhow::anyhow!("a packed hour of buckets holds {} bytes", bytes.len()).into());
     }

@@ -378,7 +378,7 @@ sql_impl! {
         .bind(range.end.0)
         .fetch_all(&self.readers)
         .await?;
-        let rows = rows
+        let mut minutes = rows
             .iter()
             .map(|r| {
                 let code: i16 = r.try_get(1)?;
@@ -395,7 +395,6 @@ sql_impl! {
                 })
             })
             .collect::<StoreResult<Vec<MinuteVerdict>>>()?;
-        let mut minutes = rows;
         let packed = self.packed_verdicts_in(target, range).await?;
         if !packed.is_empty() {
             minutes.extend(packed);
